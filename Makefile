@@ -1,0 +1,27 @@
+# The two commands of the README: `make up` (embedded stack + main job) and `make test`.
+SHELL := /bin/bash
+export PATH := $(PATH):/usr/local/go/bin
+
+.PHONY: up test tools deps typecheck clean-data
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+deps: node_modules/.package-lock.json
+
+tools: deps
+	npx tsx infra/dev/ensure-tools.ts
+
+up: tools
+	npx tsx infra/dev/up.ts
+
+test: tools
+	npx tsc --noEmit -p .
+	npx vitest run
+
+typecheck: deps
+	npx tsc --noEmit -p .
+
+clean-data:
+	rm -rf .data

@@ -1,0 +1,26 @@
+import { loadConfigOrExit } from '../infra/config';
+import { loggerFromConfig } from '../infra/logger';
+import { connectMongo } from '../infra/mongo';
+import { createRedis } from '../infra/redis';
+import { createTemporalClient } from '../infra/temporal';
+import { onShutdownSignal } from '../infra/shutdown';
+import { buildApp } from './app';
+
+// API entry point: build deps, listen, shut down gracefully on SIGINT/SIGTERM.
+
+const config = loadConfigOrExit();
+const log = loggerFromConfig(config, 'api');
+if (config.usingDevJwtSecret) log.warn('AUTH_JWT_SECRET is not set: using the development secret (never in production)');
+
+const mongo = await connectMongo(config, log);
+const redis = createRedis(config, log);
+const temporal = config.TEMPORAL_ENABLED ? createTemporalClient(config) : undefined;
+const app = await buildApp({ config, log, mongo, redis, temporal });
+
+onShutdownSignal(log, config.SHUTDOWN_TIMEOUT_MS, async () => {
+  await app.close();
+  await Promise.allSettled([mongo.close(), redis.quit(), temporal?.close()]);
+});
+
+await app.listen({ host: config.HOST, port: config.PORT });
+log.info({ url: `http://${config.HOST}:${config.PORT}`, useTemporalForAuth: config.USE_TEMPORAL_FOR_AUTH }, 'api listening');

@@ -1,0 +1,15 @@
+import { Command } from 'commander';
+import { registerTokenCommand } from './commands/token';
+import { registerHealthCommand } from './commands/health';
+
+// `npm run cli -- <command>`: operator commands. Each command module registers itself.
+
+const program = new Command()
+  .name('sync-orchestrator')
+  .description('Operate sync-orchestrator: tokens, health, and (per capability) runs')
+  .showHelpAfterError();
+
+registerTokenCommand(program);
+registerHealthCommand(program);
+
+await program.parseAsync(process.argv);

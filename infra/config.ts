@@ -1,0 +1,141 @@
+import { z } from 'zod';
+
+// One schema for every environment variable. Each entry: default + one line of explanation
+// (the README configuration table mirrors these descriptions).
+
+const bool = (def: boolean) =>
+  z
+    .enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'must be true or false' })
+    .default(def ? 'true' : 'false')
+    .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+const int = (def: number, min = 0, max = Number.MAX_SAFE_INTEGER) =>
+  z
+    .string()
+    .default(String(def))
+    .refine((v) => /^\d+$/.test(v.trim()), { message: 'must be a whole number' })
+    .transform((v) => Number(v.trim()))
+    .refine((n) => n >= min && n <= max, { message: `must be between ${min} and ${max}` });
+
+const csv = z
+  .string()
+  .default('')
+  .transform((v) =>
+    v
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+  );
+
+const hostPort = z
+  .string()
+  .regex(/^[^\s:/]+:\d{1,5}$/, { message: 'must look like host:port' });
+
+const DEV_JWT_SECRET = 'dev-only-secret-change-me-0123456789abcdef';
+
+const configShape = {
+    NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+    /** pino level for API, worker and CLI. */
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    /** Force pretty logs (default: pretty only on a TTY outside production). */
+    LOG_PRETTY: z.enum(['auto', 'true', 'false']).default('auto'),
+    /** API listen port. */
+    PORT: int(3000, 1, 65535),
+    /** API listen address (loopback by default). */
+    HOST: z.string().default('127.0.0.1'),
+    /** MongoDB (or FerretDB) connection string. */
+    MONGODB_URI: z
+      .string()
+      .default('mongodb://127.0.0.1:27017/')
+      .refine((v) => /^mongodb(\+srv)?:\/\/[^\s]+$/.test(v), { message: 'must be a mongodb:// or mongodb+srv:// URI' }),
+    /** Database for platform collections (tenants, sync_runs, ...). Tenant data goes to per-tenant databases. */
+    MONGODB_DB: z.string().regex(/^[A-Za-z0-9_-]{1,38}$/, { message: 'letters, digits, _ or - (max 38)' }).default('sync_orchestrator'),
+    /** Redis connection URL. */
+    REDIS_URL: z
+      .string()
+      .default('redis://127.0.0.1:6379')
+      .refine((v) => /^rediss?:\/\/[^\s]+$/.test(v), { message: 'must be a redis:// or rediss:// URL' }),
+    /** HS256 secret for bearer JWTs (min 32 characters; a dev default applies outside production). */
+    AUTH_JWT_SECRET: z.string().optional(),
+    /** Token lifetime for `cli token` (seconds). */
+    AUTH_TOKEN_TTL_S: int(3600, 60, 31_536_000),
+    /** Master switch: does this deployment talk to Temporal at all. */
+    TEMPORAL_ENABLED: bool(true),
+    /** Temporal frontend host:port. */
+    TEMPORAL_ADDRESS: hostPort.default('127.0.0.1:7233'),
+    /** Temporal namespace. */
+    TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
+    /** Task queue the worker polls and the API starts workflows on. */
+    TEMPORAL_TASK_QUEUE: z.string().min(1).default('sync-orchestrator'),
+    /** Use the Temporal workflow for login sync (false: direct in-process sync). */
+    USE_TEMPORAL_FOR_AUTH: bool(false),
+    /** Login-path deadline for Temporal before falling back to direct sync (ms). */
+    TEMPORAL_AUTH_TIMEOUT_MS: int(60_000, 1, 600_000),
+    /** Only these tenants use Temporal at login (empty: all, when USE_TEMPORAL_FOR_AUTH=true). */
+    TEMPORAL_TENANTS: csv,
+    /** Readiness probe timeout per dependency (ms). */
+    READY_TIMEOUT_MS: int(1500, 50, 30_000),
+    /** Graceful shutdown budget for API and worker (ms). */
+    SHUTDOWN_TIMEOUT_MS: int(10_000, 100, 600_000),
+    /** Dev stack: Temporal Web UI port. */
+    TEMPORAL_UI_PORT: int(8233, 1, 65535),
+    /** Dev stack: where servers keep their data (Temporal SQLite, FerretDB, Redis). */
+    DATA_DIR: z.string().default('.data'),
+    /** Where Go-built tools (temporal, ferretdb) are cached. */
+    TOOLS_DIR: z.string().default('.tools'),
+};
+
+/** Every variable the platform reads (for .env.example and docs). */
+export const CONFIG_KEYS = Object.keys(configShape);
+
+export const configSchema = z
+  .object(configShape)
+  .superRefine((c, ctx) => {
+    if (c.AUTH_JWT_SECRET !== undefined && c.AUTH_JWT_SECRET.length < 32) {
+      ctx.addIssue({ code: 'custom', path: ['AUTH_JWT_SECRET'], message: 'must be at least 32 characters' });
+    }
+    if (c.AUTH_JWT_SECRET === undefined && c.NODE_ENV === 'production') {
+      ctx.addIssue({ code: 'custom', path: ['AUTH_JWT_SECRET'], message: 'is required in production' });
+    }
+    if (c.USE_TEMPORAL_FOR_AUTH && !c.TEMPORAL_ENABLED) {
+      ctx.addIssue({ code: 'custom', path: ['USE_TEMPORAL_FOR_AUTH'], message: 'needs TEMPORAL_ENABLED=true' });
+    }
+  })
+  .transform((c) => ({ ...c, AUTH_JWT_SECRET: c.AUTH_JWT_SECRET ?? DEV_JWT_SECRET, usingDevJwtSecret: c.AUTH_JWT_SECRET === undefined }));
+
+export type AppConfig = z.output<typeof configSchema>;
+
+/** Thrown when the environment does not validate; lists every problem at once. */
+export class ConfigError extends Error {
+  constructor(readonly problems: readonly string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Validates the environment; throws ConfigError naming all problems. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
+  const input: Record<string, string> = {};
+  for (const key of CONFIG_KEYS) {
+    const v = env[key];
+    if (v !== undefined && v !== '') input[key] = v;
+  }
+  const parsed = configSchema.safeParse(input);
+  if (!parsed.success) {
+    throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.') || '(env)'}: ${i.message}`));
+  }
+  return parsed.data;
+}
+
+/** Entry-point helper: validate or print every problem and exit non-zero. */
+export function loadConfigOrExit(env: NodeJS.ProcessEnv = process.env): AppConfig {
+  try {
+    return loadConfig(env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exit(78); // EX_CONFIG
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,59 @@
+import pino, { type Logger, type LoggerOptions } from 'pino';
+import type { AppConfig } from './config';
+
+export type { Logger } from 'pino';
+
+/** Paths whose values never reach a log line. */
+export const REDACT_PATHS = [
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'req.headers["idempotency-key"]',
+  'res.headers["set-cookie"]',
+  'headers.authorization',
+  'headers.cookie',
+  '*.authorization',
+  '*.password',
+  '*.passwordHash',
+  '*.token',
+  '*.accessToken',
+  '*.refreshToken',
+  '*.secret',
+  '*.apiKey',
+  '*.connectionString',
+  '*.uri',
+  'password',
+  'token',
+  'secret',
+];
+
+export interface LoggerSettings {
+  /** Component name on every line (api, worker, cli, dev-stack). */
+  name: string;
+  level?: AppConfig['LOG_LEVEL'];
+  pretty?: AppConfig['LOG_PRETTY'];
+  nodeEnv?: AppConfig['NODE_ENV'];
+  /** Write somewhere other than stdout (tests capture log output). */
+  destination?: NodeJS.WritableStream;
+}
+
+/** JSON logs by default; pretty on a TTY outside production (or when forced). */
+export function createLogger(s: LoggerSettings): Logger {
+  const options: LoggerOptions = {
+    name: s.name,
+    level: s.level ?? 'info',
+    redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+    base: { pid: process.pid },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    formatters: { level: (label) => ({ level: label }) },
+  };
+  if (s.destination) return pino(options, s.destination as pino.DestinationStream);
+  const pretty = s.pretty === 'true' || (s.pretty !== 'false' && s.nodeEnv !== 'production' && process.stdout.isTTY);
+  if (pretty) {
+    return pino({ ...options, transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } } });
+  }
+  return pino(options);
+}
+
+export function loggerFromConfig(config: AppConfig, name: string): Logger {
+  return createLogger({ name, level: config.LOG_LEVEL, pretty: config.LOG_PRETTY, nodeEnv: config.NODE_ENV });
+}

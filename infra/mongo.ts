@@ -1,0 +1,59 @@
+import { MongoClient, type Db } from 'mongodb';
+import { createHash } from 'node:crypto';
+import type { AppConfig } from './config';
+import type { Logger } from './logger';
+
+export interface Mongo {
+  client: MongoClient;
+  /** Platform database: tenants, sync_runs, reconcile_*, migrations ... */
+  db: Db;
+  /** A tenant's own target database. */
+  tenantDb(tenantId: string): Db;
+  close(): Promise<void>;
+}
+
+/** Collections of the platform database, in one place. */
+export const Collections = {
+  stackProbes: 'stack_probes',
+} as const;
+
+/**
+ * Database name for a tenant's data. MongoDB limits names to 64 bytes and FerretDB to
+ * [A-Za-z0-9_-]; unusual IDs get a short hash so two tenants never share a database.
+ */
+export function tenantDbName(tenantId: string): string {
+  const safe = tenantId.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 40);
+  if (safe === tenantId) return `tenant_${safe}`;
+  const h = createHash('sha256').update(tenantId).digest('hex').slice(0, 10);
+  return `tenant_${safe}_${h}`;
+}
+
+export async function connectMongo(config: Pick<AppConfig, 'MONGODB_URI' | 'MONGODB_DB'>, log?: Logger): Promise<Mongo> {
+  const client = new MongoClient(config.MONGODB_URI, {
+    serverSelectionTimeoutMS: 5_000,
+    connectTimeoutMS: 3_000,
+    heartbeatFrequencyMS: 2_000,
+    maxPoolSize: 50,
+    appName: 'sync-orchestrator',
+  });
+  await client.connect();
+  const db = client.db(config.MONGODB_DB);
+  await ensureIndexes(db);
+  log?.debug({ db: config.MONGODB_DB }, 'mongodb connected');
+  return {
+    client,
+    db,
+    tenantDb: (tenantId) => client.db(tenantDbName(tenantId)),
+    close: () => client.close(),
+  };
+}
+
+/** Index setup. Only indexes both FerretDB (SQLite) and MongoDB 7 support; no TTL (cleanup schedules expire data). */
+async function ensureIndexes(db: Db): Promise<void> {
+  await db.collection(Collections.stackProbes).createIndex({ createdAt: 1 });
+}
+
+/** Pings with a hard deadline: a dead server answers within `timeoutMs`, not the driver's selection timeout. */
+export async function pingMongo(mongo: Mongo, timeoutMs: number): Promise<void> {
+  await mongo.db.command({ ping: 1 }, { timeoutMS: timeoutMs });
+}

@@ -1,0 +1,33 @@
+import { Client, Connection } from '@temporalio/client';
+import type { AppConfig } from './config';
+
+export interface TemporalHandle {
+  client: Client;
+  connection: Connection;
+  close(): Promise<void>;
+}
+
+/**
+ * Lazy connection: the API starts even when Temporal is down (login falls back to direct
+ * sync), and connects on first use.
+ */
+export function createTemporalClient(config: Pick<AppConfig, 'TEMPORAL_ADDRESS' | 'TEMPORAL_NAMESPACE'>): TemporalHandle {
+  const connection = Connection.lazy({ address: config.TEMPORAL_ADDRESS, connectTimeout: 2_000 });
+  const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+  return { client, connection, close: () => connection.close() };
+}
+
+/** gRPC health check bounded by a deadline (an unreachable server can otherwise hang, sdk-typescript#953). */
+export async function pingTemporal(t: TemporalHandle, timeoutMs: number): Promise<void> {
+  const ctrl = new AbortController();
+  const timer = setTimeout(() => ctrl.abort(), timeoutMs);
+  try {
+    await t.connection.withAbortSignal(ctrl.signal, async () => {
+      await t.connection.ensureConnected();
+      const res = await t.connection.healthService.check({});
+      if (res.status !== 1) throw new Error(`health status ${String(res.status)}`);
+    });
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,25 @@
+/** Thrown when an operation given a deadline did not finish in time. */
+export class DeadlineExceededError extends Error {
+  constructor(readonly operation: string, readonly timeoutMs: number) {
+    super(`${operation} did not answer within ${timeoutMs} ms`);
+    this.name = 'DeadlineExceededError';
+  }
+}
+
+/** Races a promise against a timer; the timer never keeps the process alive. */
+export async function withTimeout<T>(operation: string, timeoutMs: number, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const ctrl = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      ctrl.abort();
+      reject(new DeadlineExceededError(operation, timeoutMs));
+    }, timeoutMs);
+    timer.unref();
+  });
+  try {
+    return await Promise.race([fn(ctrl.signal), deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

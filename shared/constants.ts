@@ -1,0 +1,26 @@
+// What workflows, activities, the API and the CLI share. Pure: the workflow bundle imports it.
+
+/** Temporal search attributes registered on the dev server (all Keyword). */
+export const SearchAttributes = {
+  TenantId: 'TenantId',
+  Operation: 'Operation',
+  BatchId: 'BatchId',
+  SyncMethod: 'SyncMethod',
+} as const;
+
+export const SEARCH_ATTRIBUTE_NAMES = Object.values(SearchAttributes);
+
+/** Workflow IDs are dedup keys (DESIGN.md, durable-execution rules). */
+export const WorkflowIds = {
+  tenantSync: (tenantId: string) => `tenant-sync:${tenantId}`,
+  reconcile: (batchId: string) => `reconcile:${batchId}`,
+  clientUpsert: (clientKey: string) => `client-upsert:${clientKey}`,
+  migration: (name: string) => `migration:${name}`,
+  stackProbe: (probeId: string) => `stack-probe:${probeId}`,
+} as const;
+
+/** Operation names used in the Operation search attribute and in metrics. */
+export const Operations = {
+  tenantSync: 'tenant-sync',
+  stackProbe: 'stack-probe',
+} as const;

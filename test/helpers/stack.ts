@@ -1,0 +1,102 @@
+import { readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { inject } from 'vitest';
+import { DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
+import { loadConfig, type AppConfig } from '../../infra/config';
+import { createLogger, type Logger } from '../../infra/logger';
+import { connectMongo, type Mongo } from '../../infra/mongo';
+import { createRedis, type Redis } from '../../infra/redis';
+import { createTemporalClient, type TemporalHandle } from '../../infra/temporal';
+import { createWorker, type CreateWorkerOptions } from '../../workers/create-worker';
+import type { ActivityDeps } from '../../activities';
+
+// Real clients for the stack the global setup started. Fails loudly when it is missing.
+
+export function stackInfo() {
+  const s = inject('stack');
+  if (!s?.temporalAddress) throw new Error('The integration stack is not running: run through `make test` (vitest --project integration)');
+  return s;
+}
+
+export const uniqueId = (prefix: string) => `${prefix}-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
+
+export interface TestDeps extends ActivityDeps {
+  config: AppConfig;
+  temporal: TemporalHandle;
+  close(): Promise<void>;
+}
+
+/** Config + clients for one test file: its own platform database and task queue. */
+export async function connectTestDeps(env: Record<string, string> = {}, log?: Logger): Promise<TestDeps> {
+  const s = stackInfo();
+  const config = loadConfig({
+    NODE_ENV: 'test',
+    LOG_LEVEL: 'silent',
+    MONGODB_URI: s.mongoUri,
+    MONGODB_DB: uniqueId('test').replace(/-/g, '_').slice(0, 38),
+    REDIS_URL: s.redisUrl,
+    TEMPORAL_ADDRESS: s.temporalAddress,
+    TEMPORAL_TASK_QUEUE: uniqueId('tq'),
+    AUTH_JWT_SECRET: 'test-secret-0123456789abcdef0123456789',
+    ...env,
+  });
+  const logger = log ?? createLogger({ name: 'test', level: 'silent' });
+  const mongo = await connectMongo(config, logger);
+  const redis = createRedis(config, logger, 'test');
+  const temporal = createTemporalClient(config);
+  return {
+    config,
+    mongo,
+    redis,
+    temporal,
+    log: logger,
+    async close() {
+      await mongo.db.dropDatabase().catch(() => undefined);
+      await Promise.allSettled([mongo.close(), redis.quit(), temporal.close()]);
+    },
+  };
+}
+
+let bundleCode: string | undefined;
+let runtimeInstalled = false;
+
+/** The SDK's runtime logs only warnings in tests (one runtime per process). */
+function quietRuntime(): void {
+  if (runtimeInstalled) return;
+  runtimeInstalled = true;
+  try {
+    Runtime.install({ logger: new DefaultLogger('WARN'), shutdownSignals: [] });
+  } catch {
+    // already installed by an earlier file in this process
+  }
+}
+
+export interface TestWorker {
+  worker: Worker;
+  stop(): Promise<void>;
+}
+
+/** Runs a worker in this process on the file's task queue, from the bundle built once. */
+export async function startTestWorker(deps: TestDeps, extra: Partial<CreateWorkerOptions> = {}): Promise<TestWorker> {
+  quietRuntime();
+  bundleCode ??= readFileSync(stackInfo().bundlePath, 'utf8');
+  const connection = await NativeConnection.connect({ address: deps.config.TEMPORAL_ADDRESS });
+  const worker = await createWorker({
+    connection,
+    namespace: deps.config.TEMPORAL_NAMESPACE,
+    taskQueue: deps.config.TEMPORAL_TASK_QUEUE,
+    deps,
+    workflowBundle: { code: bundleCode },
+    shutdownGraceTime: '2 seconds',
+    ...extra,
+  });
+  const running = worker.run();
+  return {
+    worker,
+    async stop() {
+      if (worker.getState() === 'RUNNING') worker.shutdown();
+      await running;
+      await connection.close();
+    },
+  };
+}

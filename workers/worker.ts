@@ -1,0 +1,34 @@
+import { DefaultLogger, NativeConnection, Runtime, type LogLevel } from '@temporalio/worker';
+import { loadConfigOrExit } from '../infra/config';
+import { loggerFromConfig } from '../infra/logger';
+import { connectMongo } from '../infra/mongo';
+import { createRedis } from '../infra/redis';
+import { onShutdownSignal } from '../infra/shutdown';
+import { createWorker } from './create-worker';
+
+// Worker entry point: Temporal runtime logs go through pino; SIGINT/SIGTERM drain gracefully.
+
+const config = loadConfigOrExit();
+const log = loggerFromConfig(config, 'worker');
+
+const pinoLevel: Record<LogLevel, 'trace' | 'debug' | 'info' | 'warn' | 'error'> = { TRACE: 'trace', DEBUG: 'debug', INFO: 'info', WARN: 'warn', ERROR: 'error' };
+Runtime.install({
+  logger: new DefaultLogger('INFO', (entry) => log[pinoLevel[entry.level]]({ ...entry.meta, source: 'temporal-sdk' }, entry.message)),
+  shutdownSignals: [],
+});
+
+const mongo = await connectMongo(config, log);
+const redis = createRedis(config, log, 'worker');
+const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
+const worker = await createWorker({ connection, namespace: config.TEMPORAL_NAMESPACE, taskQueue: config.TEMPORAL_TASK_QUEUE, deps: { mongo, redis, log } });
+
+onShutdownSignal(log, config.SHUTDOWN_TIMEOUT_MS + 5_000, async () => {
+  worker.shutdown();
+  await running;
+  await connection.close();
+  await Promise.allSettled([mongo.close(), redis.quit()]);
+});
+
+log.info({ taskQueue: config.TEMPORAL_TASK_QUEUE, namespace: config.TEMPORAL_NAMESPACE }, 'worker running');
+const running = worker.run();
+await running;

@@ -1,0 +1,2 @@
+// Entry of the workflow bundle: re-exports every workflow. Deterministic code only.
+export { stackProbeWorkflow } from './stack-probe';

@@ -1,0 +1,11 @@
+import { proxyActivities } from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import type { ProbeResult } from '../activities/stack-probe';
+import { ActivityProfiles } from './profiles';
+
+const { writeProbe } = proxyActivities<Activities>(ActivityProfiles.quick);
+
+/** Diagnostic: proves worker, Temporal, MongoDB and Redis work together (`cli health --deep`). */
+export async function stackProbeWorkflow(probeId: string): Promise<ProbeResult> {
+  return writeProbe(probeId);
+}
