@@ -1,0 +1,67 @@
+import type { SyncErrorType } from '../../shared/errors';
+
+// One interface for every upstream a tenant's data comes from.
+
+/** One record as read from a source. `id` is the key; `version` orders writes of one record. */
+export interface SourceRecord {
+  id: string;
+  /** Monotonic per record (a number, or an ISO timestamp string); absent when the source has none. */
+  version?: number | string;
+  /** ISO-8601 time of the last change; drives the changed-since watermark. */
+  updatedAt?: string;
+  /** The record's fields (without id/version/updatedAt). */
+  data: Record<string, unknown>;
+}
+
+export interface ReadPageOptions {
+  /** Opaque cursor from the previous page; null/undefined for the first page. */
+  after?: string | null;
+  /** Page size (1..5000). */
+  limit: number;
+  /** Only records with updatedAt strictly greater than this ISO time. */
+  changedSince?: string | null;
+  /** Aborts the request (deadline, activity cancellation). */
+  signal?: AbortSignal;
+}
+
+export interface SourcePage {
+  records: SourceRecord[];
+  /** Cursor for the next page; null when this was the last page. */
+  nextCursor: string | null;
+}
+
+export interface SourceConnector {
+  readonly kind: 'http' | 'mongodb';
+  listCollections(signal?: AbortSignal): Promise<string[]>;
+  readPage(collection: string, options: ReadPageOptions): Promise<SourcePage>;
+  close(): Promise<void>;
+}
+
+/** HTTP JSON source settings. `token` is a secret: write-only, never returned or logged. */
+export interface HttpSourceSettings {
+  /** e.g. http://127.0.0.1:4010/tenants/acme */
+  baseUrl: string;
+  token?: string;
+  /** Per-request timeout (default 10 000 ms). */
+  timeoutMs?: number;
+}
+
+/** MongoDB source settings. `uri` is a secret (may carry credentials). */
+export interface MongoSourceSettings {
+  uri: string;
+  database: string;
+}
+
+export type SourceSpec = { kind: 'http'; settings: HttpSourceSettings } | { kind: 'mongodb'; settings: MongoSourceSettings };
+
+/** Thrown by connectors; `errorType` follows the seed's classification. */
+export class SourceError extends Error {
+  constructor(
+    readonly errorType: SyncErrorType,
+    message: string,
+    readonly details: { status?: number; collection?: string; retryAfterMs?: number } = {},
+  ) {
+    super(message);
+    this.name = 'SourceError';
+  }
+}
