@@ -9,6 +9,14 @@ import requestContext, { correlationIdFrom } from './plugins/request-context';
 import errorHandler from './plugins/error-handler';
 import auth from './plugins/auth';
 import healthRoutes from './routes/health';
+import tenantRoutes from './routes/tenants';
+import syncRoutes from './routes/sync';
+import { createTenantRepository } from '../activities/tenants-repo';
+import { createSyncStore } from '../activities/sync-store';
+import { createTenantSyncActivities } from '../activities/tenant-sync';
+import { createDirectSync } from './services/direct-sync';
+import { createTemporalLogin } from './services/temporal-login';
+import { createLoginSync } from './services/login-sync';
 
 /** Everything the API needs, created by the entry point (or a test) and closed by it. */
 export interface AppDeps {
@@ -28,6 +36,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'correlationId' }),
     genReqId: correlationIdFrom,
     bodyLimit: 256 * 1024,
+    // Long IDs must reach the schema (400), not fall through to 404.
+    maxParamLength: 16_384,
     trustProxy: false,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
   }).withTypeProvider<TypeBoxTypeProvider>();
@@ -36,7 +46,26 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(errorHandler);
   await app.register(auth, { secret: deps.config.AUTH_JWT_SECRET });
 
+  const { config, log } = deps;
+  const repo = createTenantRepository(deps.mongo.db);
+  const store = createSyncStore(deps.mongo.db);
+  const activities = createTenantSyncActivities(deps, { pageSize: config.SYNC_PAGE_SIZE });
+  const direct = createDirectSync({ activities, store, redis: deps.redis, log, concurrency: config.SYNC_CONCURRENCY, lockTtlMs: config.DIRECT_SYNC_LOCK_TTL_MS });
+  const temporalLogin = deps.temporal
+    ? createTemporalLogin({
+        temporal: deps.temporal,
+        taskQueue: config.TEMPORAL_TASK_QUEUE,
+        timeoutMs: config.TEMPORAL_AUTH_TIMEOUT_MS,
+        breaker: { failures: config.TEMPORAL_BREAKER_FAILURES, windowMs: config.TEMPORAL_BREAKER_WINDOW_MS, resetMs: config.TEMPORAL_BREAKER_RESET_MS },
+        log,
+      })
+    : undefined;
+  const loginSync = createLoginSync({ config, log, tenants: repo, store, direct, temporal: temporalLogin });
+  app.addHook('onClose', async () => temporalLogin?.shutdown());
+
   await app.register(healthRoutes, { deps });
+  await app.register(tenantRoutes, { repo });
+  await app.register(syncRoutes, { loginSync, store, stuckAfterMs: config.SYNC_STUCK_AFTER_MS });
   await app.ready();
   return app;
 }

@@ -73,6 +73,22 @@ const configShape = {
     TEMPORAL_AUTH_TIMEOUT_MS: int(60_000, 1, 600_000),
     /** Only these tenants use Temporal at login (empty: all, when USE_TEMPORAL_FOR_AUTH=true). */
     TEMPORAL_TENANTS: csv,
+    /** A tenant whose last sync finished within this window answers at once (ms; 0 forces a sync every login). */
+    SYNC_FRESHNESS_MS: int(30_000, 0, 86_400_000),
+    /** Collections synced in parallel within one tenant sync. */
+    SYNC_CONCURRENCY: int(4, 1, 32),
+    /** Records per page read from an upstream source. */
+    SYNC_PAGE_SIZE: int(500, 1, 5000),
+    /** A sync still running after this long counts as stuck in /api/sync/health (ms). */
+    SYNC_STUCK_AFTER_MS: int(900_000, 1_000, 86_400_000),
+    /** Expiry of the Redis lock that single-flights direct syncs of one tenant across API processes (ms). */
+    DIRECT_SYNC_LOCK_TTL_MS: int(120_000, 1_000, 3_600_000),
+    /** Circuit breaker: failed Temporal login calls within the rolling window before it opens. */
+    TEMPORAL_BREAKER_FAILURES: int(5, 1, 10_000),
+    /** Circuit breaker: rolling window in which failures are counted (ms). */
+    TEMPORAL_BREAKER_WINDOW_MS: int(30_000, 1_000, 3_600_000),
+    /** Circuit breaker: cool-down before a half-open probe is let through (ms). */
+    TEMPORAL_BREAKER_RESET_MS: int(15_000, 100, 3_600_000),
     /** Readiness probe timeout per dependency (ms). */
     READY_TIMEOUT_MS: int(1500, 50, 30_000),
     /** Graceful shutdown budget for API and worker (ms). */

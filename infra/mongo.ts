@@ -15,6 +15,12 @@ export interface Mongo {
 /** Collections of the platform database, in one place. */
 export const Collections = {
   stackProbes: 'stack_probes',
+  tenants: 'tenants',
+  syncRuns: 'sync_runs',
+  /** One document per tenant (point reads on the login path). */
+  tenantSyncStatus: 'tenant_sync_status',
+  /** One document per tenant collection: watermark for incremental sync. */
+  syncState: 'sync_state',
 } as const;
 
 /**
@@ -51,6 +57,8 @@ export async function connectMongo(config: Pick<AppConfig, 'MONGODB_URI' | 'MONG
 /** Index setup. Only indexes both FerretDB (SQLite) and MongoDB 7 support; no TTL (cleanup schedules expire data). */
 async function ensureIndexes(db: Db): Promise<void> {
   await db.collection(Collections.stackProbes).createIndex({ createdAt: 1 });
+  await db.collection(Collections.syncRuns).createIndex({ tenantId: 1, startedAt: -1 });
+  await db.collection(Collections.syncRuns).createIndex({ state: 1, startedAt: 1 });
 }
 
 /** Pings with a hard deadline: a dead server answers within `timeoutMs`, not the driver's selection timeout. */

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DefaultLogger, NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundle } from '@temporalio/worker';
-import { createActivities, type ActivityDeps } from '../activities';
+import { createActivities, type ActivityDeps, type ActivitySettings } from '../activities';
 
 export const WORKFLOWS_PATH = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../workflows/index.ts');
 
@@ -15,6 +15,8 @@ export interface CreateWorkerOptions {
   namespace: string;
   taskQueue: string;
   deps: ActivityDeps;
+  /** Activity tuning from config (page size …). */
+  settings?: ActivitySettings;
   /** Prebuilt bundle; without it the worker bundles from source at start. */
   workflowBundle?: WorkflowBundle;
   /** Extra or replacement activities (tests inject failures here). */
@@ -28,7 +30,7 @@ export async function createWorker(o: CreateWorkerOptions): Promise<Worker> {
     namespace: o.namespace,
     taskQueue: o.taskQueue,
     ...(o.workflowBundle ? { workflowBundle: o.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
-    activities: { ...createActivities(o.deps), ...o.activityOverrides },
+    activities: { ...createActivities(o.deps, o.settings), ...o.activityOverrides },
     // In-flight activities get this long to finish on shutdown, then are cancelled and retried elsewhere.
     shutdownGraceTime: (o.shutdownGraceTime ?? '10 seconds') as `${number} seconds`,
     maxConcurrentActivityTaskExecutions: 50,

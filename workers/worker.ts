@@ -20,7 +20,7 @@ Runtime.install({
 const mongo = await connectMongo(config, log);
 const redis = createRedis(config, log, 'worker');
 const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
-const worker = await createWorker({ connection, namespace: config.TEMPORAL_NAMESPACE, taskQueue: config.TEMPORAL_TASK_QUEUE, deps: { mongo, redis, log } });
+const worker = await createWorker({ connection, namespace: config.TEMPORAL_NAMESPACE, taskQueue: config.TEMPORAL_TASK_QUEUE, deps: { mongo, redis, log }, settings: { tenantSync: { pageSize: config.SYNC_PAGE_SIZE } } });
 
 onShutdownSignal(log, config.SHUTDOWN_TIMEOUT_MS + 5_000, async () => {
   worker.shutdown();

@@ -1,2 +1,3 @@
 // Entry of the workflow bundle: re-exports every workflow. Deterministic code only.
 export { stackProbeWorkflow } from './stack-probe';
+export { tenantSyncWorkflow } from './tenant-sync';

@@ -1,4 +1,5 @@
 import type { ActivityOptions } from '@temporalio/workflow';
+import { NON_RETRYABLE_ERROR_TYPES } from '../shared/errors';
 
 /** Named timeout and retry profiles; workflows pick one instead of scattering numbers. */
 export const ActivityProfiles = {
@@ -6,5 +7,17 @@ export const ActivityProfiles = {
   quick: {
     startToCloseTimeout: '30 seconds',
     retry: { initialInterval: '200 milliseconds', backoffCoefficient: 2, maximumInterval: '5 seconds', maximumAttempts: 5 },
+  },
+  /** One tenant collection: paged, heartbeating; AUTH and VALIDATION errors are not retried. */
+  syncCollection: {
+    startToCloseTimeout: '10 minutes',
+    heartbeatTimeout: '30 seconds',
+    retry: {
+      initialInterval: '300 milliseconds',
+      backoffCoefficient: 2,
+      maximumInterval: '10 seconds',
+      maximumAttempts: 4,
+      nonRetryableErrorTypes: [...NON_RETRYABLE_ERROR_TYPES],
+    },
   },
 } as const satisfies Record<string, ActivityOptions>;

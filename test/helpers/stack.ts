@@ -86,6 +86,7 @@ export async function startTestWorker(deps: TestDeps, extra: Partial<CreateWorke
     namespace: deps.config.TEMPORAL_NAMESPACE,
     taskQueue: deps.config.TEMPORAL_TASK_QUEUE,
     deps,
+    settings: { tenantSync: { pageSize: deps.config.SYNC_PAGE_SIZE } },
     workflowBundle: { code: bundleCode },
     shutdownGraceTime: '2 seconds',
     ...extra,

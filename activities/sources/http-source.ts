@@ -1,0 +1,157 @@
+import { SyncErrorType } from '../../shared/errors';
+import { SourceError, type HttpSourceSettings, type SourceConnector, type SourcePage, type SourceRecord } from './types';
+
+// JSON-over-HTTP upstream: GET {base}/collections and GET {base}/collections/{name}/records.
+
+/** @default 10 000 ms per request. */
+const DEFAULT_TIMEOUT_MS = 10_000;
+const MAX_PAGE_LIMIT = 5_000;
+/** A date, or a date-time with an explicit zone (a zoneless time would depend on the host's TZ). */
+const ISO_DATE = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2}))?$/i;
+const NETWORK_CODES = /ECONNREFUSED|ECONNRESET|EPIPE|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH|UND_ERR_SOCKET|socket hang up|other side closed|fetch failed|terminated/i;
+
+export function createHttpSource(settings: HttpSourceSettings): SourceConnector {
+  const base = settings.baseUrl.replace(/\/+$/, '');
+  const timeoutMs = settings.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const headers: Record<string, string> = { accept: 'application/json' };
+  if (settings.token) headers.authorization = `Bearer ${settings.token}`;
+
+  /** One GET with its own deadline joined to the caller's signal; every failure becomes a SourceError. */
+  async function getJson(path: string, collection: string | undefined, signal?: AbortSignal): Promise<unknown> {
+    const url = `${base}${path}`;
+    const where = `GET ${safeUrl(url)}`;
+    const ctrl = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      ctrl.abort();
+    }, timeoutMs);
+    const onAbort = () => ctrl.abort(signal?.reason);
+    if (signal?.aborted) onAbort();
+    else signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      const res = await fetch(url, { headers, signal: ctrl.signal });
+      if (!res.ok) {
+        await res.body?.cancel().catch(() => undefined);
+        throw statusError(res.status, res.headers.get('retry-after'), where, collection);
+      }
+      const text = await res.text();
+      try {
+        return JSON.parse(text) as unknown;
+      } catch {
+        throw new SourceError(SyncErrorType.VALIDATION_ERROR, `${where}: response is not JSON`, { status: res.status, collection });
+      }
+    } catch (err) {
+      if (err instanceof SourceError) throw err;
+      // The caller's own abort (deadline, activity cancellation) keeps the caller's reason.
+      if (signal?.aborted && !timedOut) throw signal.reason instanceof Error ? signal.reason : new SourceError(SyncErrorType.TIMEOUT_ERROR, `${where}: aborted`, { collection });
+      if (timedOut) throw new SourceError(SyncErrorType.TIMEOUT_ERROR, `${where}: no answer within ${timeoutMs} ms`, { collection });
+      const detail = describe(err);
+      const type = NETWORK_CODES.test(detail) ? SyncErrorType.NETWORK_ERROR : SyncErrorType.UNKNOWN_ERROR;
+      throw new SourceError(type, `${where}: ${detail}`, { collection });
+    } finally {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  return {
+    kind: 'http',
+    async listCollections(signal) {
+      const body = await getJson('/collections', undefined, signal);
+      const names = isObject(body) ? body.collections : undefined;
+      if (!Array.isArray(names) || !names.every((n): n is string => typeof n === 'string' && n.length > 0)) {
+        throw new SourceError(SyncErrorType.VALIDATION_ERROR, 'collection list: expected {"collections": [string]}');
+      }
+      return names;
+    },
+    async readPage(collection, { after, limit, changedSince, signal }) {
+      if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE_LIMIT) {
+        throw new SourceError(SyncErrorType.VALIDATION_ERROR, `collection ${collection}: page limit ${limit} is outside 1..${MAX_PAGE_LIMIT}`, { collection });
+      }
+      const query = new URLSearchParams({ limit: String(limit) });
+      if (after) query.set('after', after);
+      if (changedSince) query.set('changedSince', changedSince);
+      const body = await getJson(`/collections/${encodeURIComponent(collection)}/records?${query}`, collection, signal);
+      return parsePage(body, collection, after ?? null);
+    },
+    async close() {
+      // fetch keeps no per-connector state.
+    },
+  };
+}
+
+/** Validates a records page and splits each record into id/version/updatedAt/data. */
+function parsePage(body: unknown, collection: string, after: string | null): SourcePage {
+  const bad = (what: string) => new SourceError(SyncErrorType.VALIDATION_ERROR, `collection ${collection}: ${what}`, { collection });
+  if (!isObject(body) || !Array.isArray(body.records)) throw bad('expected {"records": [...], "nextCursor": string|null}');
+  const next = body.nextCursor ?? null;
+  if (next !== null && (typeof next !== 'string' || next === '')) throw bad('nextCursor must be a non-empty string or null');
+  if (next !== null && next === after) throw bad(`cursor did not advance past "${after}"`);
+  const records = body.records.map((raw: unknown, i): SourceRecord => {
+    if (!isObject(raw)) throw bad(`record ${i} is not an object`);
+    const { id, version, updatedAt, ...data } = raw;
+    if (typeof id !== 'string' || id === '') throw bad(`record ${i} has no string id`);
+    if (version !== undefined && typeof version !== 'string' && !(typeof version === 'number' && Number.isFinite(version))) {
+      throw bad(`record ${i} (${id}) has a version that is neither a number nor a string`);
+    }
+    let at: string | undefined;
+    if (updatedAt !== undefined) {
+      at = parseRecordTime(updatedAt);
+      if (!at) throw bad(`record ${i} (${id}) has an updatedAt that is not an ISO date`);
+    }
+    return { id, ...(version !== undefined && { version }), ...(at && { updatedAt: at }), data };
+  });
+  return { records, nextCursor: next };
+}
+
+function statusError(status: number, retryAfter: string | null, where: string, collection: string | undefined): SourceError {
+  const msg = `${where} answered ${status}`;
+  if (status === 401 || status === 403) return new SourceError(SyncErrorType.AUTH_ERROR, `${msg}: credentials rejected`, { status, collection });
+  if (status === 400 || status === 404 || status === 422) return new SourceError(SyncErrorType.VALIDATION_ERROR, msg, { status, collection });
+  if (status === 429) return new SourceError(SyncErrorType.NETWORK_ERROR, `${msg}: rate limited`, { status, collection, retryAfterMs: parseRetryAfter(retryAfter) });
+  if (status === 408) return new SourceError(SyncErrorType.TIMEOUT_ERROR, msg, { status, collection });
+  if (status >= 500) return new SourceError(SyncErrorType.NETWORK_ERROR, msg, { status, collection });
+  return new SourceError(SyncErrorType.UNKNOWN_ERROR, msg, { status, collection });
+}
+
+/** Retry-After is delta-seconds or an HTTP date. */
+export function parseRetryAfter(value: string | null): number | undefined {
+  if (!value) return undefined;
+  const trimmed = value.trim();
+  if (/^\d+(\.\d+)?$/.test(trimmed)) return Math.round(Number(trimmed) * 1000);
+  const at = Date.parse(trimmed);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
+}
+
+/** The URL without userinfo or query, for messages. */
+function safeUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.origin}${u.pathname}`;
+  } catch {
+    return '<invalid url>';
+  }
+}
+
+/** undici hides the socket error in `cause`: "fetch failed (ECONNREFUSED ...)". */
+function describe(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  const cause = err.cause;
+  if (cause instanceof Error) {
+    const code = (cause as { code?: unknown }).code;
+    return `${err.message} (${typeof code === 'string' ? `${code}: ` : ''}${cause.message})`;
+  }
+  return err.message;
+}
+
+/** A valid ISO-8601 date string, normalised to `toISOString()`; undefined otherwise. */
+function parseRecordTime(v: unknown): string | undefined {
+  if (typeof v !== 'string' || !ISO_DATE.test(v)) return undefined;
+  const ms = Date.parse(v);
+  return Number.isNaN(ms) ? undefined : new Date(ms).toISOString();
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}

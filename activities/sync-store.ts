@@ -1,0 +1,76 @@
+import type { Db } from 'mongodb';
+import { Collections } from '../infra/mongo';
+import type { CollectionResult, FallbackReason, RunState, SyncMethod, SyncRunRecord } from '../shared/tenant-sync';
+
+// sync_runs (history), tenant_sync_status (latest per tenant, point reads) and sync_state
+// (per-collection watermarks).
+
+export interface SyncRunDoc extends Omit<SyncRunRecord, 'runId' | 'startedAt' | 'essentialReadyAt' | 'finishedAt'> {
+  _id: string;
+  startedAt: Date;
+  essentialReadyAt?: Date;
+  finishedAt?: Date;
+}
+
+export interface TenantSyncStatusDoc {
+  _id: string;
+  state: RunState;
+  method: SyncMethod;
+  lastRunId: string;
+  lastStartedAt: Date;
+  lastSyncAt?: Date;
+  fallbackUsed: boolean;
+  fallbackReason?: FallbackReason;
+  collections: CollectionResult[];
+}
+
+export interface SyncStateDoc {
+  _id: string;
+  watermark?: string;
+  lastSyncedAt: Date;
+}
+
+export const syncStateKey = (tenantId: string, collection: string) => `${tenantId}/${collection}`;
+
+const date = (iso: string | undefined) => (iso ? new Date(iso) : undefined);
+
+export function createSyncStore(db: Db) {
+  const runs = db.collection<SyncRunDoc>(Collections.syncRuns);
+  const status = db.collection<TenantSyncStatusDoc>(Collections.tenantSyncStatus);
+  const state = db.collection<SyncStateDoc>(Collections.syncState);
+  return {
+    runs,
+    status,
+    state,
+    /** Upserts the run and the tenant's latest status. Idempotent: a retried call writes the same. */
+    async recordRun(run: SyncRunRecord): Promise<void> {
+      const { runId, startedAt, essentialReadyAt, finishedAt, ...rest } = run;
+      const doc: Omit<SyncRunDoc, '_id'> = { ...rest, startedAt: new Date(startedAt) };
+      if (essentialReadyAt) doc.essentialReadyAt = new Date(essentialReadyAt);
+      if (finishedAt) doc.finishedAt = new Date(finishedAt);
+      await runs.replaceOne({ _id: runId }, doc, { upsert: true });
+      const set: Partial<TenantSyncStatusDoc> = {
+        state: run.state,
+        method: run.method,
+        lastRunId: runId,
+        lastStartedAt: new Date(startedAt),
+        fallbackUsed: run.fallbackUsed,
+        collections: run.collections,
+      };
+      if (run.fallbackReason) set.fallbackReason = run.fallbackReason;
+      const update: Record<string, unknown> = { $set: set };
+      const syncedAt = date(finishedAt) ?? date(essentialReadyAt);
+      if (syncedAt && run.state !== 'failed') update.$max = { lastSyncAt: syncedAt };
+      await status.updateOne({ _id: run.tenantId }, update, { upsert: true });
+    },
+    getStatus: (tenantId: string) => status.findOne({ _id: tenantId }),
+    getWatermark: async (tenantId: string, collection: string) => (await state.findOne({ _id: syncStateKey(tenantId, collection) }))?.watermark,
+    async advanceWatermark(tenantId: string, collection: string, watermark: string | undefined): Promise<void> {
+      const update: Record<string, unknown> = { $set: { lastSyncedAt: new Date() } };
+      if (watermark) update.$max = { watermark };
+      await state.updateOne({ _id: syncStateKey(tenantId, collection) }, update, { upsert: true });
+    },
+  };
+}
+
+export type SyncStore = ReturnType<typeof createSyncStore>;

@@ -1,0 +1,138 @@
+import { ApplicationFailure } from '@temporalio/activity';
+import { isRetryableErrorType, SyncErrorType } from '../shared/errors';
+import type { CollectionResult, SyncFailure, SyncRunRecord } from '../shared/tenant-sync';
+import { currentActivity } from './activity-context';
+import { classifyError } from './classify-error';
+import type { ActivityDeps } from './deps';
+import { writeRecords } from './record-writer';
+import { createSource } from './sources';
+import { SourceError } from './sources/types';
+import { createSyncStore } from './sync-store';
+import { createTenantRepository } from './tenants-repo';
+
+// Tenant-sync activities. The workflow runs them on the worker; the API's direct path calls
+// the very same functions in-process (no activity context: heartbeats are skipped).
+
+export interface SyncCollectionInput {
+  tenantId: string;
+  collection: string;
+  essential: boolean;
+  correlationId: string;
+  /** Ignore the watermark and read everything. */
+  full?: boolean;
+}
+
+interface Checkpoint {
+  cursor: string | null;
+  written: number;
+  unchanged: number;
+  rejected: number;
+  maxUpdatedAt?: string;
+  mode: 'full' | 'incremental';
+  since: string | null;
+  /** The target collection was empty when this sync began: insert without reading versions first. */
+  assumeAbsent: boolean;
+}
+
+/**
+ * Incremental reads start a little before the last watermark's sync began, so a record changed
+ * while that sync ran is read again (an idempotent no-op when already written).
+ */
+export const WATERMARK_SAFETY_MS = 2_000;
+
+export interface TenantSyncSettings {
+  pageSize: number;
+}
+
+export function createTenantSyncActivities(deps: ActivityDeps, settings: TenantSyncSettings = { pageSize: 500 }) {
+  const tenants = createTenantRepository(deps.mongo.db);
+  const store = createSyncStore(deps.mongo.db);
+
+  async function syncCollection(input: SyncCollectionInput): Promise<CollectionResult> {
+    const started = Date.now();
+    const syncStartedAt = new Date(started - WATERMARK_SAFETY_MS).toISOString();
+    const ctx = currentActivity();
+    const log = deps.log.child({ tenantId: input.tenantId, collection: input.collection, correlationId: input.correlationId, ...(ctx ? { workflowId: ctx.info.workflowExecution?.workflowId, activity: ctx.info.activityType, attempt: ctx.info.attempt } : { method: 'direct' }) });
+    try {
+      const tenant = await tenants.get(input.tenantId);
+      if (!tenant) throw new SourceError(SyncErrorType.VALIDATION_ERROR, `tenant '${input.tenantId}' is not registered`);
+      const col = deps.mongo.tenantDb(input.tenantId).collection(input.collection);
+      const resumed = ctx?.info.heartbeatDetails as Checkpoint | undefined;
+      let cp: Checkpoint;
+      if (resumed) {
+        cp = resumed;
+        log.info({ cursor: cp.cursor }, 'resuming collection sync from checkpoint');
+      } else {
+        const since = input.full ? null : ((await store.getWatermark(input.tenantId, input.collection)) ?? null);
+        const empty = since === null && (await col.estimatedDocumentCount()) === 0;
+        cp = { cursor: null, written: 0, unchanged: 0, rejected: 0, mode: since ? 'incremental' : 'full', since, assumeAbsent: empty };
+      }
+      const source = createSource(tenant.source);
+      try {
+        for (;;) {
+          const page = await source.readPage(input.collection, { after: cp.cursor, limit: settings.pageSize, changedSince: cp.since, signal: ctx?.cancellationSignal });
+          const counts = await writeRecords(col, page.records, input.correlationId, { assumeAbsent: cp.assumeAbsent });
+          cp.written += counts.written;
+          cp.unchanged += counts.unchanged;
+          cp.rejected += counts.rejected;
+          for (const r of page.records) if (r.updatedAt && (!cp.maxUpdatedAt || r.updatedAt > cp.maxUpdatedAt)) cp.maxUpdatedAt = r.updatedAt;
+          cp.cursor = page.nextCursor;
+          ctx?.heartbeat(cp);
+          if (!page.nextCursor) break;
+        }
+      } finally {
+        await source.close();
+      }
+      // Watermark: the newest change seen, but never later than this sync's start (minus a margin).
+      const watermark = cp.maxUpdatedAt && cp.maxUpdatedAt < syncStartedAt ? cp.maxUpdatedAt : cp.maxUpdatedAt ? syncStartedAt : undefined;
+      await store.advanceWatermark(input.tenantId, input.collection, watermark);
+      const result: CollectionResult = {
+        name: input.collection,
+        essential: input.essential,
+        status: cp.rejected > 0 ? 'failed' : 'synced',
+        synced: cp.written,
+        unchanged: cp.unchanged,
+        failed: cp.rejected,
+        mode: cp.mode,
+        durationMs: Date.now() - started,
+      };
+      if (cp.rejected > 0) {
+        result.error = failureOf(input, SyncErrorType.VALIDATION_ERROR, `${cp.rejected} record(s) had field names that cannot be stored`, started);
+      }
+      log.info({ synced: result.synced, unchanged: result.unchanged, failed: result.failed, mode: cp.mode, durationMs: result.durationMs }, 'collection synced');
+      return result;
+    } catch (err) {
+      const errorType = classifyError(err);
+      const failure = failureOf(input, errorType, err instanceof Error ? err.message : String(err), started);
+      log.warn({ errorType, retryable: failure.retryable, durationMs: failure.durationMs, err: failure.message }, 'collection sync failed');
+      throw ApplicationFailure.create({ type: errorType, message: failure.message, nonRetryable: !failure.retryable, details: [failure], cause: err instanceof Error ? err : undefined });
+    }
+  }
+
+  async function recordSyncRun(run: SyncRunRecord): Promise<void> {
+    await store.recordRun(run);
+  }
+
+  return { syncCollection, recordSyncRun };
+}
+
+export function failureOf(input: { tenantId: string; collection: string; correlationId: string }, errorType: SyncErrorType, message: string, started: number): SyncFailure {
+  return { errorType, retryable: isRetryableErrorType(errorType), message: message.slice(0, 500), correlationId: input.correlationId, tenantId: input.tenantId, collection: input.collection, durationMs: Date.now() - started };
+}
+
+/** Reads the SyncFailure an activity attached to its ApplicationFailure (workflow or direct path). */
+export function failureFromError(err: unknown, input: { tenantId: string; collection: string; correlationId: string }, started: number): SyncFailure {
+  let e: unknown = err;
+  for (let depth = 0; e && depth < 4; depth++) {
+    if (e instanceof ApplicationFailure) {
+      const d = e.details?.[0] as SyncFailure | undefined;
+      if (d && typeof d === 'object' && 'errorType' in d) return d;
+      const type = (e.type ?? SyncErrorType.UNKNOWN_ERROR) as SyncErrorType;
+      return failureOf(input, type in SyncErrorType ? type : SyncErrorType.UNKNOWN_ERROR, e.message, started);
+    }
+    e = (e as { cause?: unknown }).cause;
+  }
+  return failureOf(input, classifyError(err), err instanceof Error ? err.message : String(err), started);
+}
+
+export type TenantSyncActivities = ReturnType<typeof createTenantSyncActivities>;

@@ -1,0 +1,76 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import { Scopes } from '../../infra/auth-token';
+import { toTenantView, type TenantRepository } from '../../activities/tenants-repo';
+import { NotFoundError, ValidationError } from '../errors';
+import { problemResponses, TENANT_ID_PATTERN, TenantIdParams } from '../schemas';
+
+// Tenant registry (scope admin). Secrets (token, uri) are write-only: never returned.
+
+export const COLLECTION_NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$';
+
+const HttpSource = Type.Object(
+  {
+    kind: Type.Literal('http'),
+    settings: Type.Object(
+      {
+        baseUrl: Type.String({ pattern: '^https?://[^\\s]{1,2000}$', maxLength: 2048 }),
+        token: Type.Optional(Type.String({ minLength: 1, maxLength: 4096 })),
+        timeoutMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 120_000 })),
+      },
+      { additionalProperties: false },
+    ),
+  },
+  { additionalProperties: false },
+);
+const MongoSource = Type.Object(
+  {
+    kind: Type.Literal('mongodb'),
+    settings: Type.Object(
+      { uri: Type.String({ pattern: '^mongodb(\\+srv)?://[^\\s]+$', maxLength: 2048 }), database: Type.String({ pattern: '^[A-Za-z0-9_-]{1,63}$' }) },
+      { additionalProperties: false },
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export const TenantBody = Type.Object(
+  {
+    tenantId: Type.String({ pattern: TENANT_ID_PATTERN, maxLength: 64 }),
+    name: Type.String({ minLength: 1, maxLength: 200 }),
+    source: Type.Union([HttpSource, MongoSource]),
+    collections: Type.Array(Type.Object({ name: Type.String({ pattern: COLLECTION_NAME_PATTERN, maxLength: 64 }), essential: Type.Boolean() }, { additionalProperties: false }), { minItems: 1, maxItems: 100 }),
+  },
+  { additionalProperties: false },
+);
+
+const TenantView = Type.Object({
+  tenantId: Type.String(),
+  name: Type.String(),
+  source: Type.Object({ kind: Type.String(), settings: Type.Record(Type.String(), Type.Unknown()), secretsSet: Type.Array(Type.String()) }),
+  collections: Type.Array(Type.Object({ name: Type.String(), essential: Type.Boolean() })),
+  createdAt: Type.String(),
+  updatedAt: Type.String(),
+});
+
+const tenants: FastifyPluginAsyncTypebox<{ repo: TenantRepository }> = async (app, { repo }) => {
+  app.post(
+    '/api/tenants',
+    { config: { auth: { scope: Scopes.admin } }, schema: { body: TenantBody, response: { 200: TenantView, 201: TenantView, ...problemResponses } } },
+    async (req, reply) => {
+      const names = req.body.collections.map((c) => c.name);
+      if (new Set(names).size !== names.length) throw new ValidationError('collection names must be unique');
+      const { created, tenant } = await repo.upsert(req.body);
+      req.log.info({ tenantId: tenant._id, created, kind: tenant.source.kind, collections: names.length }, 'tenant registered');
+      return reply.code(created ? 201 : 200).send(toTenantView(tenant));
+    },
+  );
+
+  app.get('/api/tenants/:tenantId', { config: { auth: { scope: Scopes.admin } }, schema: { params: TenantIdParams, response: { 200: TenantView, ...problemResponses } } }, async (req) => {
+    const t = await repo.get(req.params.tenantId);
+    if (!t) throw new NotFoundError('Tenant', req.params.tenantId);
+    return toTenantView(t);
+  });
+};
+
+export default tenants;

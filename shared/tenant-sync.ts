@@ -1,0 +1,91 @@
+import type { SyncErrorType } from './errors';
+
+// Tenant-sync types shared by the workflow, its activities and the API. Only IDs, counters
+// and outcomes travel here — never records or secrets.
+
+export type SyncMethod = 'temporal' | 'direct';
+export type FallbackReason = 'timeout' | 'error' | 'unavailable' | 'circuit_open';
+
+export interface CollectionPlan {
+  name: string;
+  essential: boolean;
+}
+
+export interface SyncFailure {
+  errorType: SyncErrorType;
+  retryable: boolean;
+  message: string;
+  correlationId: string;
+  tenantId: string;
+  collection: string;
+  durationMs: number;
+}
+
+export type CollectionStatus = 'synced' | 'failed' | 'pending';
+
+export interface CollectionResult {
+  name: string;
+  essential: boolean;
+  status: CollectionStatus;
+  /** Records written (new or newer version). */
+  synced: number;
+  /** Records read but already present at that version (retries, racing writers). */
+  unchanged: number;
+  /** Records rejected; the collection failed if > 0 or if an error is set. */
+  failed: number;
+  /** Full (first sync) or incremental (changed since the watermark). */
+  mode?: 'full' | 'incremental';
+  durationMs: number;
+  error?: SyncFailure;
+}
+
+export interface TenantSyncInput {
+  tenantId: string;
+  correlationId: string;
+  collections: CollectionPlan[];
+  /** Ignore watermarks and read everything. */
+  full?: boolean;
+  startedAt: string;
+  /** Collections synced in parallel (SYNC_CONCURRENCY). */
+  concurrency?: number;
+}
+
+export interface EssentialReadyResult {
+  correlationId: string;
+  essentialReady: boolean;
+  collections: CollectionResult[];
+}
+
+export type RunState = 'running' | 'completed' | 'partial' | 'failed';
+
+export interface SyncRunRecord {
+  runId: string;
+  tenantId: string;
+  method: SyncMethod;
+  fallbackUsed: boolean;
+  fallbackReason?: FallbackReason;
+  workflowId?: string;
+  state: RunState;
+  startedAt: string;
+  essentialReadyAt?: string;
+  finishedAt?: string;
+  durationMs?: number;
+  collections: CollectionResult[];
+}
+
+export const TenantSyncNames = {
+  workflow: 'tenantSyncWorkflow',
+  essentialReadyUpdate: 'essentialReady',
+  progressQuery: 'progress',
+} as const;
+
+/** `sync-{tenantId}-{timestamp}-{random}` (seed 004). */
+export function syncCorrelationId(tenantId: string, now: number, random: string): string {
+  return `sync-${tenantId}-${now}-${random}`;
+}
+
+export function runStateOf(collections: readonly CollectionResult[]): RunState {
+  const failed = collections.filter((c) => c.status === 'failed').length;
+  if (failed === 0) return 'completed';
+  return failed === collections.length ? 'failed' : 'partial';
+}

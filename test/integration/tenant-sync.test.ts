@@ -1,0 +1,266 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { FastifyInstance } from 'fastify';
+import { startFixtureUpstream, type FixtureUpstream } from '../../fixtures/upstream/server';
+import { Collections } from '../../infra/mongo';
+import { freePort } from '../../infra/dev/servers';
+import { createTemporalClient } from '../../infra/temporal';
+import { WorkflowIds } from '../../shared/constants';
+import type { AppConfig } from '../../infra/config';
+import { bearer, buildTestApp } from '../helpers/api';
+import { connectTestDeps, startTestWorker, uniqueId, type TestDeps, type TestWorker } from '../helpers/stack';
+
+// Login sync end to end on the real stack: fixture upstream → activities → FerretDB, through
+// Temporal (update-with-start) or direct, with fallback and the circuit breaker.
+
+const COLLECTIONS = [
+  { name: 'users', essential: true, size: 300 },
+  { name: 'roles', essential: true, size: 40 },
+  { name: 'settings', essential: true, size: 20 },
+  { name: 'audit', essential: false, size: 200 },
+];
+
+describe('tenant sync at login', () => {
+  let deps: TestDeps;
+  let worker: TestWorker;
+  let upstream: FixtureUpstream;
+  let admin: Record<string, string>;
+  let syncer: Record<string, string>;
+  const apps: FastifyInstance[] = [];
+
+  const app = async (overrides: Partial<AppConfig> = {}, extra: Parameters<typeof buildTestApp>[2] = {}) => {
+    const a = await buildTestApp(deps, { SYNC_FRESHNESS_MS: 0, TEMPORAL_AUTH_TIMEOUT_MS: 10_000, ...overrides }, extra);
+    apps.push(a);
+    return a;
+  };
+
+  async function registerTenant(a: FastifyInstance, opts: { collections?: typeof COLLECTIONS } = {}): Promise<string> {
+    const tenantId = uniqueId('t');
+    const cols = opts.collections ?? COLLECTIONS;
+    upstream.seedTenant(tenantId, { collections: Object.fromEntries(cols.map((c) => [c.name, c.size])), token: `tok-${tenantId}` });
+    const res = await a.inject({
+      method: 'POST',
+      url: '/api/tenants',
+      headers: admin,
+      payload: { tenantId, name: `Tenant ${tenantId}`, source: { kind: 'http', settings: { baseUrl: upstream.baseUrl(tenantId), token: `tok-${tenantId}`, timeoutMs: 5_000 } }, collections: cols.map(({ name, essential }) => ({ name, essential })) },
+    });
+    expect(res.statusCode).toBe(201);
+    return tenantId;
+  }
+
+  const ensure = (a: FastifyInstance, tenantId: string) => a.inject({ method: 'POST', url: `/api/sync/tenants/${tenantId}/ensure`, headers: syncer });
+  const count = (tenantId: string, collection: string) => deps.mongo.tenantDb(tenantId).collection(collection).countDocuments();
+  const waitForWorkflow = (tenantId: string) => deps.temporal.client.workflow.getHandle(WorkflowIds.tenantSync(tenantId)).result();
+
+  beforeAll(async () => {
+    deps = await connectTestDeps();
+    worker = await startTestWorker(deps);
+    upstream = await startFixtureUpstream();
+    admin = await bearer(deps, ['admin']);
+    syncer = await bearer(deps, ['sync:write', 'sync:read']);
+  });
+  afterAll(async () => {
+    await Promise.allSettled(apps.map((a) => a.close()));
+    await worker?.stop();
+    await upstream?.close();
+    await deps?.close();
+  });
+
+  it('registers tenants without ever returning their secrets', async () => {
+    const a = await app();
+    const tenantId = await registerTenant(a);
+    const res = await a.inject({ method: 'GET', url: `/api/tenants/${tenantId}`, headers: admin });
+    expect(res.statusCode).toBe(200);
+    expect(res.body).not.toContain(`tok-${tenantId}`);
+    expect(res.json().source.secretsSet).toEqual(['token']);
+    const noAdmin = await a.inject({ method: 'GET', url: `/api/tenants/${tenantId}`, headers: syncer });
+    expect(noAdmin.statusCode).toBe(403);
+  });
+
+  it('flag off → direct sync of the essential collections, the rest in the background', async () => {
+    const a = await app({ USE_TEMPORAL_FOR_AUTH: false });
+    const tenantId = await registerTenant(a);
+    const res = await ensure(a, tenantId);
+    expect(res.statusCode).toBe(200);
+    const body = res.json();
+    expect(body).toMatchObject({ tenantId, syncMethod: 'direct', fallbackUsed: false, essentialReady: true });
+    expect(body.correlationId).toMatch(new RegExp(`^sync-${tenantId}-\\d+-[0-9a-f]+$`));
+    expect(await count(tenantId, 'users')).toBe(300);
+    expect(body.collections.find((c: { name: string }) => c.name === 'audit').status).toBe('pending');
+    await expect.poll(() => count(tenantId, 'audit'), { timeout: 10_000 }).toBe(200);
+  });
+
+  it('flag on → Temporal, answering as soon as the essential collections are ready', async () => {
+    const a = await app({ USE_TEMPORAL_FOR_AUTH: true });
+    const tenantId = await registerTenant(a);
+    const res = await ensure(a, tenantId);
+    const body = res.json();
+    expect(body).toMatchObject({ tenantId, syncMethod: 'temporal', fallbackUsed: false, essentialReady: true, workflowId: `tenant-sync:${tenantId}` });
+    for (const c of COLLECTIONS.filter((x) => x.essential)) expect(await count(tenantId, c.name)).toBe(c.size);
+    const run = await waitForWorkflow(tenantId);
+    expect(run).toMatchObject({ state: 'completed', method: 'temporal' });
+    expect(await count(tenantId, 'audit')).toBe(200);
+    const desc = await deps.temporal.client.workflow.getHandle(WorkflowIds.tenantSync(tenantId)).describe();
+    expect(desc.searchAttributes.TenantId).toEqual([tenantId]);
+    expect(desc.searchAttributes.SyncMethod).toEqual(['temporal']);
+    expect(await desc.memo).toMatchObject({ correlationId: body.correlationId });
+    const stored = await deps.mongo.db.collection(Collections.syncRuns).findOne({ _id: body.correlationId } as never);
+    expect(stored).toMatchObject({ tenantId, method: 'temporal', state: 'completed', fallbackUsed: false });
+  });
+
+  it('routes only allowlisted tenants through Temporal', async () => {
+    const setup = await app();
+    const listed = await registerTenant(setup);
+    const other = await registerTenant(setup);
+    const a = await app({ USE_TEMPORAL_FOR_AUTH: true, TEMPORAL_TENANTS: [listed] });
+    expect((await ensure(a, listed)).json().syncMethod).toBe('temporal');
+    expect((await ensure(a, other)).json().syncMethod).toBe('direct');
+  });
+
+  it('20 concurrent logins for one tenant → one workflow run and 20 consistent answers', async () => {
+    const a = await app({ USE_TEMPORAL_FOR_AUTH: true });
+    const b = await app({ USE_TEMPORAL_FOR_AUTH: true }); // a second API process joins through the workflow ID
+    const tenantId = await registerTenant(a);
+    upstream.setLatency(tenantId, '*', 20);
+    const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => ensure(i % 2 ? b : a, tenantId)));
+    const bodies = answers.map((r) => r.json());
+    expect(new Set(bodies.map((x) => x.correlationId)).size).toBe(1);
+    expect(bodies.every((x) => x.syncMethod === 'temporal' && x.essentialReady)).toBe(true);
+    await waitForWorkflow(tenantId);
+    expect(await deps.mongo.db.collection(Collections.syncRuns).countDocuments({ tenantId })).toBe(1);
+    expect(upstream.recordsServed(tenantId, 'users')).toBe(300);
+  });
+
+  it('Temporal unreachable → direct fallback within the timeout + 500 ms', async () => {
+    const dead = createTemporalClient({ TEMPORAL_ADDRESS: `127.0.0.1:${await freePort()}`, TEMPORAL_NAMESPACE: 'default' });
+    const a = await app({ USE_TEMPORAL_FOR_AUTH: true, TEMPORAL_AUTH_TIMEOUT_MS: 800 }, { temporal: dead });
+    const tenantId = await registerTenant(a);
+    const t0 = Date.now();
+    const body = (await ensure(a, tenantId)).json();
+    const elapsed = Date.now() - t0;
+    expect(body).toMatchObject({ syncMethod: 'direct', fallbackUsed: true, essentialReady: true });
+    expect(['unavailable', 'timeout']).toContain(body.fallbackReason);
+    expect(elapsed).toBeLessThan(800 + 500);
+    // `dead` stays open: closing it while the SDK's retry timer is pending throws from a timer.
+  });
+
+  it('essential latency above the timeout → fallback; afterwards the target equals the source exactly', async () => {
+    const a = await app({ USE_TEMPORAL_FOR_AUTH: true, TEMPORAL_AUTH_TIMEOUT_MS: 400 });
+    const tenantId = await registerTenant(a);
+    upstream.setLatency(tenantId, '*', 600);
+    const body = (await ensure(a, tenantId)).json();
+    expect(body).toMatchObject({ syncMethod: 'direct', fallbackUsed: true, fallbackReason: 'timeout', essentialReady: true });
+    upstream.setLatency(tenantId, '*', 0);
+    await waitForWorkflow(tenantId);
+    for (const c of COLLECTIONS) {
+      const target = await deps.mongo.tenantDb(tenantId).collection(c.name).find({}, { projection: { '_sync.version': 1 } }).sort({ _id: 1 }).toArray();
+      const source = upstream.records(tenantId, c.name);
+      expect(target.map((d) => [d._id, d._sync.version])).toEqual(source.map((r) => [r.id, r.version]));
+    }
+  });
+
+  it('a failing non-essential collection is reported with its error type; the others complete', async () => {
+    const a = await app({ USE_TEMPORAL_FOR_AUTH: true });
+    const tenantId = await registerTenant(a);
+    upstream.failCollection(tenantId, 'audit', 400);
+    expect((await ensure(a, tenantId)).json().essentialReady).toBe(true);
+    const run = await waitForWorkflow(tenantId);
+    expect(run.state).toBe('partial');
+    const status = (await a.inject({ method: 'GET', url: `/api/sync/tenants/${tenantId}/status`, headers: syncer })).json();
+    expect(status.hasFailedCollections).toBe(true);
+    expect(status.failedCollections).toEqual([expect.objectContaining({ name: 'audit', errorType: 'VALIDATION_ERROR', retryable: false })]);
+    expect(await count(tenantId, 'users')).toBe(300);
+  });
+
+  it('AUTH_ERROR is tried once; NETWORK_ERROR is retried and then succeeds', async () => {
+    const a = await app({ USE_TEMPORAL_FOR_AUTH: true });
+    const tenantId = await registerTenant(a);
+    upstream.failCollection(tenantId, 'roles', 401);
+    upstream.failCollection(tenantId, 'settings', 500, 2);
+    const body = (await ensure(a, tenantId)).json();
+    expect(body.essentialReady).toBe(false);
+    const roles = body.collections.find((c: { name: string }) => c.name === 'roles');
+    expect(roles).toMatchObject({ status: 'failed', error: { errorType: 'AUTH_ERROR', retryable: false, tenantId } });
+    expect(roles.error.correlationId).toBe(body.correlationId);
+    expect(upstream.requestCount(tenantId, 'roles')).toBe(1);
+    expect(body.collections.find((c: { name: string }) => c.name === 'settings')).toMatchObject({ status: 'synced', synced: 20 });
+    expect(upstream.requestCount(tenantId, 'settings')).toBe(3);
+  });
+
+  it('a second sync after 10 changed records transfers only those 10', async () => {
+    const a = await app({ USE_TEMPORAL_FOR_AUTH: true });
+    const tenantId = await registerTenant(a);
+    await ensure(a, tenantId);
+    await waitForWorkflow(tenantId);
+    const servedBefore = upstream.recordsServed(tenantId, 'users');
+    const changed = upstream.touch(tenantId, 'users', 10);
+    const body = (await ensure(a, tenantId)).json();
+    expect(body.collections.find((c: { name: string }) => c.name === 'users')).toMatchObject({ status: 'synced', synced: 10 });
+    expect(upstream.recordsServed(tenantId, 'users') - servedBefore).toBe(10);
+    const docs = await deps.mongo.tenantDb(tenantId).collection('users').find({ _id: { $in: changed } } as never).toArray();
+    expect(docs.map((d) => d._sync.version)).toEqual(changed.map(() => 2));
+  });
+
+  it('the breaker opens after the configured failures and closes after recovery', async () => {
+    const queue = uniqueId('tq-breaker');
+    const a = await app({ USE_TEMPORAL_FOR_AUTH: true, TEMPORAL_TASK_QUEUE: queue, TEMPORAL_AUTH_TIMEOUT_MS: 300, TEMPORAL_BREAKER_FAILURES: 3, TEMPORAL_BREAKER_RESET_MS: 1_000 });
+    const tenantId = await registerTenant(a);
+    const reasons: string[] = [];
+    for (let i = 0; i < 3; i++) reasons.push((await ensure(a, tenantId)).json().fallbackReason);
+    expect(reasons).toEqual(['timeout', 'timeout', 'timeout']);
+    const health = (await a.inject({ method: 'GET', url: '/api/sync/health', headers: syncer })).json();
+    expect(health.breaker.state).toBe('open');
+    expect(health.status).toBe('degraded');
+    const t0 = Date.now();
+    const open = (await ensure(a, tenantId)).json();
+    expect(open).toMatchObject({ fallbackUsed: true, fallbackReason: 'circuit_open', essentialReady: true });
+    expect(Date.now() - t0).toBeLessThan(300);
+    const late = await startTestWorker({ ...deps, config: { ...deps.config, TEMPORAL_TASK_QUEUE: queue } });
+    try {
+      await new Promise((r) => setTimeout(r, 1_100));
+      const probe = (await ensure(a, tenantId)).json();
+      expect(probe).toMatchObject({ syncMethod: 'temporal', fallbackUsed: false });
+      expect((await a.inject({ method: 'GET', url: '/api/sync/health', headers: syncer })).json().breaker.state).toBe('closed');
+    } finally {
+      await late.stop();
+    }
+  });
+
+  it('rejects malformed tenant IDs with 400 and writes nothing', async () => {
+    const a = await app({ USE_TEMPORAL_FOR_AUTH: true });
+    const runsBefore = await deps.mongo.db.collection(Collections.syncRuns).countDocuments();
+    for (const bad of [encodeURIComponent('{"$gt":""}'), '$gt', 'x'.repeat(10_240), encodeURIComponent('a b'), '.hidden', encodeURIComponent('a/b')]) {
+      const res = await ensure(a, bad);
+      expect(res.statusCode, bad.slice(0, 20)).toBe(400);
+      expect(res.headers['content-type']).toContain('application/problem+json');
+    }
+    const obj = await a.inject({ method: 'POST', url: '/api/tenants', headers: admin, payload: { tenantId: { $gt: '' }, name: 'x', source: { kind: 'http', settings: { baseUrl: 'http://x' } }, collections: [{ name: 'a', essential: true }] } });
+    expect(obj.statusCode).toBe(400);
+    expect(await deps.mongo.db.collection(Collections.syncRuns).countDocuments()).toBe(runsBefore);
+    expect(await deps.mongo.db.collection(Collections.tenants).countDocuments({ tenantId: { $exists: true } })).toBe(0);
+  });
+
+  it('401 without a token, 403 for another tenant or a missing scope', async () => {
+    const a = await app();
+    const tenantId = await registerTenant(a);
+    const none = await a.inject({ method: 'POST', url: `/api/sync/tenants/${tenantId}/ensure` });
+    expect(none.statusCode).toBe(401);
+    expect(none.json().correlationId).toBeTruthy();
+    const other = await a.inject({ method: 'POST', url: `/api/sync/tenants/${tenantId}/ensure`, headers: await bearer(deps, ['sync:write'], ['someone-else']) });
+    expect(other.statusCode).toBe(403);
+    const readOnly = await a.inject({ method: 'POST', url: `/api/sync/tenants/${tenantId}/ensure`, headers: await bearer(deps, ['sync:read'], [tenantId]) });
+    expect(readOnly.statusCode).toBe(403);
+    const unknown = await a.inject({ method: 'POST', url: `/api/sync/tenants/nobody-here/ensure`, headers: syncer });
+    expect(unknown.statusCode).toBe(404);
+  });
+
+  it('serves metrics, health and method stats over recorded runs', async () => {
+    const a = await app();
+    const metrics = (await a.inject({ method: 'GET', url: '/api/sync/metrics', headers: syncer })).json();
+    expect(metrics.orchestration.finished).toBeGreaterThan(0);
+    expect(metrics.orchestration.errorTypes).toHaveProperty('AUTH_ERROR');
+    const stats = (await a.inject({ method: 'GET', url: '/api/sync/method-stats', headers: syncer })).json();
+    expect(stats.methods.temporal.total).toBeGreaterThan(0);
+    expect(stats.methods.direct.total).toBeGreaterThan(0);
+    expect(stats.fallbacks.total).toBeGreaterThan(0);
+  });
+});

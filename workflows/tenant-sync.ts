@@ -1,0 +1,80 @@
+import { ApplicationFailure, condition, defineQuery, defineUpdate, allHandlersFinished, log, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import { isRetryableErrorType, isSyncErrorType, SyncErrorType } from '../shared/errors';
+import { runStateOf, TenantSyncNames, type CollectionPlan, type CollectionResult, type EssentialReadyResult, type SyncFailure, type SyncRunRecord, type TenantSyncInput } from '../shared/tenant-sync';
+import { mapBounded } from './bounded';
+import { ActivityProfiles } from './profiles';
+
+const { syncCollection } = proxyActivities<Activities>(ActivityProfiles.syncCollection);
+const { recordSyncRun } = proxyActivities<Activities>(ActivityProfiles.quick);
+
+/** Answers the moment the essential collections are done (update-with-start: no polling). */
+export const essentialReadyUpdate = defineUpdate<EssentialReadyResult>(TenantSyncNames.essentialReadyUpdate);
+export const progressQuery = defineQuery<SyncRunRecord>(TenantSyncNames.progressQuery);
+
+const DEFAULT_CONCURRENCY = 4;
+
+function failureOf(err: unknown, input: TenantSyncInput, c: CollectionPlan, started: number): SyncFailure {
+  for (let e: unknown = err, depth = 0; e && depth < 4; depth++, e = (e as { cause?: unknown }).cause) {
+    if (e instanceof ApplicationFailure) {
+      const d = e.details?.[0] as SyncFailure | undefined;
+      if (d && typeof d === 'object' && 'errorType' in d) return d;
+      const errorType = isSyncErrorType(e.type) ? e.type : SyncErrorType.UNKNOWN_ERROR;
+      return { errorType, retryable: isRetryableErrorType(errorType), message: e.message, correlationId: input.correlationId, tenantId: input.tenantId, collection: c.name, durationMs: Date.now() - started };
+    }
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  return { errorType: SyncErrorType.UNKNOWN_ERROR, retryable: true, message, correlationId: input.correlationId, tenantId: input.tenantId, collection: c.name, durationMs: Date.now() - started };
+}
+
+/** tenant-sync:{tenantId} — essential collections first, then the rest; one failure never stops the others. */
+export async function tenantSyncWorkflow(input: TenantSyncInput): Promise<SyncRunRecord> {
+  const info = workflowInfo();
+  const run: SyncRunRecord = {
+    runId: input.correlationId,
+    tenantId: input.tenantId,
+    method: 'temporal',
+    fallbackUsed: false,
+    workflowId: info.workflowId,
+    state: 'running',
+    startedAt: input.startedAt,
+    collections: input.collections.map((c) => ({ name: c.name, essential: c.essential, status: 'pending', synced: 0, unchanged: 0, failed: 0, durationMs: 0 })),
+  };
+  let essentialDone = false;
+  setHandler(progressQuery, () => run);
+  setHandler(essentialReadyUpdate, async () => {
+    await condition(() => essentialDone);
+    const collections = run.collections.filter((c) => c.essential);
+    return { correlationId: input.correlationId, essentialReady: collections.every((c) => c.status === 'synced'), collections };
+  });
+
+  const syncOne = async (c: CollectionPlan): Promise<void> => {
+    const started = Date.now();
+    const idx = input.collections.indexOf(c);
+    let result: CollectionResult;
+    try {
+      result = await syncCollection({ tenantId: input.tenantId, collection: c.name, essential: c.essential, correlationId: input.correlationId, full: input.full });
+    } catch (err) {
+      const error = failureOf(err, input, c, started);
+      result = { name: c.name, essential: c.essential, status: 'failed', synced: 0, unchanged: 0, failed: 0, durationMs: Date.now() - started, error };
+    }
+    run.collections[idx] = result;
+  };
+
+  // Recording the start runs alongside the essential collections, off the login's critical path.
+  const started = recordSyncRun({ ...run }).catch((err: unknown) => log.warn('could not record sync start', { err: String(err) }));
+  log.info('tenant sync started', { tenantId: input.tenantId, correlationId: input.correlationId, collections: input.collections.length });
+  await mapBounded(input.collections.filter((c) => c.essential), input.concurrency ?? DEFAULT_CONCURRENCY, syncOne);
+  essentialDone = true;
+  run.essentialReadyAt = new Date().toISOString();
+  await mapBounded(input.collections.filter((c) => !c.essential), input.concurrency ?? DEFAULT_CONCURRENCY, syncOne);
+
+  run.state = runStateOf(run.collections);
+  run.finishedAt = new Date().toISOString();
+  run.durationMs = Date.now() - Date.parse(input.startedAt);
+  await started;
+  await recordSyncRun(run);
+  await condition(allHandlersFinished);
+  log.info('tenant sync finished', { tenantId: input.tenantId, correlationId: input.correlationId, state: run.state, durationMs: run.durationMs });
+  return run;
+}
