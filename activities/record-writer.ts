@@ -22,6 +22,8 @@ export interface WriteCounts {
   written: number;
   unchanged: number;
   rejected: number;
+  /** An insert met an existing record: another writer is active, stop assuming absence. */
+  collided?: boolean;
 }
 
 export interface WriteOptions {
@@ -46,7 +48,10 @@ interface Prepared {
   id: string;
   meta: SyncMeta;
   doc: Document;
+  record: SourceRecord;
 }
+
+const recordsOf = (ps: readonly Prepared[]) => ps.map((p) => p.record);
 
 /** Is `incoming` newer than what is stored? Without versions, any content change counts. */
 export function isNewer(incoming: SyncMeta, stored: Partial<SyncMeta> | undefined): boolean {
@@ -105,7 +110,7 @@ export async function writeRecords(col: Collection<Document>, records: readonly 
     const version = r.version ?? r.updatedAt;
     if (version !== undefined) meta.version = version;
     if (r.updatedAt) meta.updatedAt = r.updatedAt;
-    prepared.push({ id: r.id, meta, doc: { _id: r.id, ...r.data, _sync: meta } });
+    prepared.push({ id: r.id, meta, doc: { _id: r.id, ...r.data, _sync: meta }, record: r });
   }
   if (prepared.length === 0) return counts;
 
@@ -122,8 +127,20 @@ export async function writeRecords(col: Collection<Document>, records: readonly 
     else counts.unchanged += 1;
   }
 
-  // A racing writer may insert first: that record goes through the guarded replace instead.
-  counts.written += await orderedWithCollisions((from) => col.insertMany(toInsert.slice(from).map((p) => p.doc), { ordered: true }), toInsert.length, (i) => toReplace.push(toInsert[i]!));
+  // A racing writer may have inserted first: everything from the collision on is re-planned
+  // against the stored versions (one read) instead of colliding record by record.
+  try {
+    if (toInsert.length > 0) await col.insertMany(toInsert.map((p) => p.doc), { ordered: true });
+    counts.written += toInsert.length;
+  } catch (err) {
+    const at = firstDuplicateIndex(err);
+    if (at === undefined) throw err;
+    counts.written += at;
+    const rest = await writeRecords(col, recordsOf(toInsert.slice(at)), runId, { assumeAbsent: false });
+    counts.written += rest.written;
+    counts.unchanged += rest.unchanged;
+    counts.collided = true;
+  }
 
   for (let b = 0; b < toReplace.length; b += REPLACE_BATCH) {
     const batch = toReplace.slice(b, b + REPLACE_BATCH);

@@ -48,7 +48,14 @@ export function createSyncStore(db: Db) {
       const doc: Omit<SyncRunDoc, '_id'> = { ...rest, startedAt: new Date(startedAt) };
       if (essentialReadyAt) doc.essentialReadyAt = new Date(essentialReadyAt);
       if (finishedAt) doc.finishedAt = new Date(finishedAt);
-      await runs.replaceOne({ _id: runId }, doc, { upsert: true });
+      // Insert first: on FerretDB an insert is an index write while a replace scans the whole
+      // (growing) collection. Only a run's later updates pay for the replace.
+      try {
+        await runs.insertOne({ _id: runId, ...doc });
+      } catch (err) {
+        if ((err as { code?: number }).code !== 11000) throw err;
+        await runs.replaceOne({ _id: runId }, doc);
+      }
       const set: Partial<TenantSyncStatusDoc> = {
         state: run.state,
         method: run.method,

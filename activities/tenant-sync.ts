@@ -75,6 +75,7 @@ export function createTenantSyncActivities(deps: ActivityDeps, settings: TenantS
           cp.written += counts.written;
           cp.unchanged += counts.unchanged;
           cp.rejected += counts.rejected;
+          if (counts.collided) cp.assumeAbsent = false;
           for (const r of page.records) if (r.updatedAt && (!cp.maxUpdatedAt || r.updatedAt > cp.maxUpdatedAt)) cp.maxUpdatedAt = r.updatedAt;
           cp.cursor = page.nextCursor;
           ctx?.heartbeat(cp);

@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { registerTokenCommand } from './commands/token';
 import { registerHealthCommand } from './commands/health';
+import { registerTenantsCommand } from './commands/tenants';
 
 // `npm run cli -- <command>`: operator commands. Each command module registers itself.
 
@@ -11,5 +12,6 @@ const program = new Command()
 
 registerTokenCommand(program);
 registerHealthCommand(program);
+registerTenantsCommand(program);
 
 await program.parseAsync(process.argv);

@@ -97,6 +97,8 @@ const configShape = {
     TEMPORAL_UI_PORT: int(8233, 1, 65535),
     /** Dev stack: where servers keep their data (Temporal SQLite, FerretDB, Redis). */
     DATA_DIR: z.string().default('.data'),
+    /** Dev stack: port of the fixture upstream that serves the demo tenants' data. */
+    FIXTURE_UPSTREAM_PORT: int(4010, 1, 65535),
     /** Where Go-built tools (temporal, ferretdb) are cached. */
     TOOLS_DIR: z.string().default('.tools'),
 };

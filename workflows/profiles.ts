@@ -1,4 +1,4 @@
-import type { ActivityOptions } from '@temporalio/workflow';
+import type { ActivityOptions, LocalActivityOptions } from '@temporalio/workflow';
 import { NON_RETRYABLE_ERROR_TYPES } from '../shared/errors';
 
 /** Named timeout and retry profiles; workflows pick one instead of scattering numbers. */
@@ -21,3 +21,15 @@ export const ActivityProfiles = {
     },
   },
 } as const satisfies Record<string, ActivityOptions>;
+
+/**
+ * Local-activity profiles: run inside the worker right after the workflow task, saving two
+ * server round trips each — used where a caller is waiting (the login's essential collections).
+ */
+export const LocalActivityProfiles = {
+  essentialCollection: {
+    startToCloseTimeout: '2 minutes',
+    localRetryThreshold: '10 seconds',
+    retry: ActivityProfiles.syncCollection.retry,
+  },
+} as const satisfies Record<string, LocalActivityOptions>;

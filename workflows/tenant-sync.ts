@@ -1,11 +1,15 @@
-import { ApplicationFailure, condition, defineQuery, defineUpdate, allHandlersFinished, log, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, condition, defineQuery, defineUpdate, allHandlersFinished, log, proxyActivities, proxyLocalActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { isRetryableErrorType, isSyncErrorType, SyncErrorType } from '../shared/errors';
 import { runStateOf, TenantSyncNames, type CollectionPlan, type CollectionResult, type EssentialReadyResult, type SyncFailure, type SyncRunRecord, type TenantSyncInput } from '../shared/tenant-sync';
 import { mapBounded } from './bounded';
-import { ActivityProfiles } from './profiles';
+import { ActivityProfiles, LocalActivityProfiles } from './profiles';
 
 const { syncCollection } = proxyActivities<Activities>(ActivityProfiles.syncCollection);
+// Essential collections are what a login waits for: local activities, no task-queue round trips.
+// A retry restarts the collection from the top (no heartbeat checkpoint); the guarded writes make
+// that a no-op for what was already written. The rest run as regular, checkpointed activities.
+const { syncCollection: syncEssentialCollection } = proxyLocalActivities<Activities>(LocalActivityProfiles.essentialCollection);
 const { recordSyncRun } = proxyActivities<Activities>(ActivityProfiles.quick);
 
 /** Answers the moment the essential collections are done (update-with-start: no polling). */
@@ -53,7 +57,8 @@ export async function tenantSyncWorkflow(input: TenantSyncInput): Promise<SyncRu
     const idx = input.collections.indexOf(c);
     let result: CollectionResult;
     try {
-      result = await syncCollection({ tenantId: input.tenantId, collection: c.name, essential: c.essential, correlationId: input.correlationId, full: input.full });
+      const args = { tenantId: input.tenantId, collection: c.name, essential: c.essential, correlationId: input.correlationId, full: input.full };
+      result = await (c.essential ? syncEssentialCollection(args) : syncCollection(args));
     } catch (err) {
       const error = failureOf(err, input, c, started);
       result = { name: c.name, essential: c.essential, status: 'failed', synced: 0, unchanged: 0, failed: 0, durationMs: Date.now() - started, error };
@@ -61,12 +66,12 @@ export async function tenantSyncWorkflow(input: TenantSyncInput): Promise<SyncRu
     run.collections[idx] = result;
   };
 
-  // Recording the start runs alongside the essential collections, off the login's critical path.
-  const started = recordSyncRun({ ...run }).catch((err: unknown) => log.warn('could not record sync start', { err: String(err) }));
   log.info('tenant sync started', { tenantId: input.tenantId, correlationId: input.correlationId, collections: input.collections.length });
   await mapBounded(input.collections.filter((c) => c.essential), input.concurrency ?? DEFAULT_CONCURRENCY, syncOne);
   essentialDone = true;
   run.essentialReadyAt = new Date().toISOString();
+  // Recorded once the login has its answer (same workflow task), so it never delays it.
+  const started = recordSyncRun({ ...run }).catch((err: unknown) => log.warn('could not record sync start', { err: String(err) }));
   await mapBounded(input.collections.filter((c) => !c.essential), input.concurrency ?? DEFAULT_CONCURRENCY, syncOne);
 
   run.state = runStateOf(run.collections);

@@ -4,6 +4,9 @@ import { loadConfigOrExit } from '../config';
 import { REPO_ROOT } from './ensure-tools';
 import { startStack } from './stack';
 import { isPortOpen } from './servers';
+import { connectMongo } from '../mongo';
+import { startFixtureUpstream } from '../../fixtures/upstream/server';
+import { DEMO_TENANTS, registerDemoTenants } from './demo';
 
 // `make up`: the whole embedded stack and the main job, in the foreground. One Ctrl-C stops all.
 
@@ -18,7 +21,7 @@ const temporalPort = portOf(config.TEMPORAL_ADDRESS, 7233);
 const ferretPort = portOf(config.MONGODB_URI, 27017);
 const redisPort = portOf(config.REDIS_URL, 6379);
 const busy: string[] = [];
-for (const [name, port] of [['Temporal', temporalPort], ['Temporal UI', config.TEMPORAL_UI_PORT], ['FerretDB', ferretPort], ['API', config.PORT]] as const) {
+for (const [name, port] of [['Temporal', temporalPort], ['Temporal UI', config.TEMPORAL_UI_PORT], ['FerretDB', ferretPort], ['API', config.PORT], ['fixture upstream', config.FIXTURE_UPSTREAM_PORT]] as const) {
   if (await isPortOpen(port)) busy.push(`${name} port ${port}`);
 }
 if (busy.length) {
@@ -41,6 +44,13 @@ const stack = await startStack({
   sink: (name, line) => process.stdout.write(`${color(90, `[${name}]`)} ${line}\n`),
 });
 say(`servers ready in ${Date.now() - t0} ms: temporal ${stack.temporalAddress}, ui ${stack.uiUrl ?? '-'}, mongodb ${stack.mongoUri}, redis ${stack.redisUrl}`);
+
+// Demo: a fixture upstream serving three tenants, registered in the tenant registry.
+const upstream = await startFixtureUpstream({ port: config.FIXTURE_UPSTREAM_PORT });
+const mongo = await connectMongo({ MONGODB_URI: stack.mongoUri, MONGODB_DB: config.MONGODB_DB });
+await registerDemoTenants(mongo.db, upstream);
+await mongo.close();
+say(`demo tenants on the fixture upstream ${upstream.url}: ${DEMO_TENANTS.map((t) => t.tenantId).join(', ')}`);
 
 const childEnv = {
   ...process.env,
@@ -87,6 +97,7 @@ async function shutdown(code: number): Promise<void> {
     ),
   );
   say('stopping servers…');
+  await upstream.close();
   await stack.stop();
   say('stopped');
   process.exit(code);
@@ -105,3 +116,5 @@ startChild('worker', 'workers/worker.ts', 35);
 startChild('api', 'api/server.ts', 32);
 say(`API on http://${config.HOST}:${config.PORT} — try: curl http://${config.HOST}:${config.PORT}/health/ready`);
 say(`Temporal UI on ${stack.uiUrl ?? '(headless)'} · Ctrl-C stops everything`);
+say(`token: TOKEN=$(npm run -s cli -- token --scopes "sync:write sync:read admin")`);
+say(`login sync: curl -s -X POST -H "Authorization: Bearer $TOKEN" http://${config.HOST}:${config.PORT}/api/sync/tenants/demo-small/ensure`);
