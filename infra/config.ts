@@ -83,12 +83,28 @@ const configShape = {
     SYNC_STUCK_AFTER_MS: int(900_000, 1_000, 86_400_000),
     /** Expiry of the Redis lock that single-flights direct syncs of one tenant across API processes (ms). */
     DIRECT_SYNC_LOCK_TTL_MS: int(120_000, 1_000, 3_600_000),
+    /** Folder of client config files (`<key>.json`), read by the worker's client-upsert activities. */
+    CLIENTS_DIR: z.string().min(1).default('clients'),
+    /** Clients upserted in parallel by one client-upsert run. */
+    CLIENT_UPSERT_CONCURRENCY: int(8, 1, 64),
+    /** The worker starts (or joins) the upsert of every client when it starts. */
+    CLIENT_UPSERT_ON_START: bool(true),
     /** Circuit breaker: failed Temporal login calls within the rolling window before it opens. */
     TEMPORAL_BREAKER_FAILURES: int(5, 1, 10_000),
     /** Circuit breaker: rolling window in which failures are counted (ms). */
     TEMPORAL_BREAKER_WINDOW_MS: int(30_000, 1_000, 3_600_000),
     /** Circuit breaker: cool-down before a half-open probe is let through (ms). */
     TEMPORAL_BREAKER_RESET_MS: int(15_000, 100, 3_600_000),
+    /** How long a completed Idempotency-Key keeps its stored answer (seconds; IETF draft suggests ≥ 24 h). */
+    IDEMPOTENCY_TTL_S: int(86_400, 1, 2_592_000),
+    /** Requests per subject (token `sub`, else client IP) per RATE_LIMIT_WINDOW_MS. */
+    RATE_LIMIT_PER_SUBJECT: int(600, 1, 10_000_000),
+    /** Requests per tenant (routes with a tenant in the path) per RATE_LIMIT_WINDOW_MS. */
+    RATE_LIMIT_PER_TENANT: int(300, 1, 10_000_000),
+    /** Rate-limit window (ms). */
+    RATE_LIMIT_WINDOW_MS: int(60_000, 1_000, 86_400_000),
+    /** Comma-separated origins allowed by CORS (empty: CORS off). */
+    CORS_ORIGINS: csv,
     /** Readiness probe timeout per dependency (ms). */
     READY_TIMEOUT_MS: int(1500, 50, 30_000),
     /** Graceful shutdown budget for API and worker (ms). */

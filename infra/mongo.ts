@@ -21,6 +21,15 @@ export const Collections = {
   tenantSyncStatus: 'tenant_sync_status',
   /** One document per tenant collection: watermark for incremental sync. */
   syncState: 'sync_state',
+  /** Client configs (activities/client-store.ts): small documents by _id; each client's routes in its own collection. */
+  clients: 'clients',
+  clientMenus: 'client_menus',
+  clientComponents: 'client_components',
+  clientComponentSets: 'client_component_sets',
+  clientUsers: 'client_users',
+  clientRouteBackups: 'client_route_backups',
+  clientUpsertState: 'client_upsert_state',
+  clientUpsertResults: 'client_upsert_results',
 } as const;
 
 /**

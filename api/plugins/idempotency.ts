@@ -1,0 +1,128 @@
+import fp from 'fastify-plugin';
+import { createHash } from 'node:crypto';
+import stringify from 'safe-stable-stringify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Redis } from '../../infra/redis';
+import { ConflictError, DependencyUnavailableError, UnprocessableError, ValidationError } from '../errors';
+import { hashSubject } from './request-context';
+
+// Idempotency-Key on every POST (IETF httpapi draft; Stripe's semantics): records in Redis,
+// scoped by key + subject + operation, with a SHA-256 fingerprint of the request. Replays the
+// stored status and body; a changed payload → 422; a duplicate still running → 409.
+// Redis down: routes that require a key answer 503; the others run without replay protection.
+
+export interface RouteIdempotency {
+  /** Absent key → 400 (operations that must never run twice by accident). */
+  required?: boolean;
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    idempotency?: RouteIdempotency;
+  }
+  interface FastifyRequest {
+    /** The caller's Idempotency-Key, validated; routes may derive workflow IDs from it. */
+    idempotencyKey?: string;
+    idempotencyRecord?: { redisKey: string; fingerprint: string };
+  }
+}
+
+interface StoredRecord {
+  state: 'pending' | 'done';
+  fingerprint: string;
+  status?: number;
+  contentType?: string;
+  body?: string;
+}
+
+export const IDEMPOTENCY_KEY = /^[\x21-\x7E]{1,255}$/;
+const PENDING_TTL_MS = 120_000;
+
+/** Stable ID derived from an idempotency key (e.g. a batch or workflow ID). */
+export function idFromIdempotencyKey(prefix: string, subject: string, key: string): string {
+  return `${prefix}-${createHash('sha256').update(`${subject}\n${key}`).digest('hex').slice(0, 24)}`;
+}
+
+export function requestFingerprint(req: Pick<FastifyRequest, 'method' | 'params' | 'body'> & { routeUrl: string }): string {
+  return createHash('sha256')
+    .update(`${req.method}\n${req.routeUrl}\n${stringify(req.params ?? {})}\n${stringify(req.body ?? null)}`)
+    .digest('hex');
+}
+
+export interface IdempotencyOptions {
+  redis: Redis;
+  ttlSeconds: number;
+}
+
+export default fp<IdempotencyOptions>(
+  async (app, { redis, ttlSeconds }) => {
+    app.decorateRequest('idempotencyKey', undefined);
+    app.decorateRequest('idempotencyRecord', undefined);
+
+    async function preHandler(req: FastifyRequest, reply: FastifyReply) {
+      const cfg = req.routeOptions.config.idempotency ?? {};
+      const raw = req.headers['idempotency-key'];
+      if (raw === undefined) {
+        if (cfg.required) throw new ValidationError('The Idempotency-Key header is required for this operation');
+        return;
+      }
+      if (typeof raw !== 'string' || !IDEMPOTENCY_KEY.test(raw)) throw new ValidationError('Idempotency-Key must be 1–255 visible ASCII characters');
+      req.idempotencyKey = raw;
+      const routeUrl = req.routeOptions.url ?? req.url;
+      const scope = hashSubject(req.principal?.sub ?? 'anonymous');
+      const redisKey = `idem:${createHash('sha256').update(`${scope}\n${req.method} ${routeUrl}\n${raw}`).digest('hex')}`;
+      const fingerprint = requestFingerprint({ method: req.method, params: req.params, body: req.body, routeUrl });
+      let stored: string | null;
+      try {
+        // One round trip: claim the key, or get what is stored (SET … NX GET, Redis ≥ 7).
+        const pending: StoredRecord = { state: 'pending', fingerprint };
+        stored = await redis.set(redisKey, JSON.stringify(pending), 'PX', PENDING_TTL_MS, 'NX', 'GET');
+        if (stored === null) {
+          req.idempotencyRecord = { redisKey, fingerprint };
+          return;
+        }
+      } catch (err) {
+        if (cfg.required) throw new DependencyUnavailableError('redis', 'Idempotency records are unavailable; retry later');
+        req.log.warn({ err: String(err) }, 'idempotency store unavailable: request runs without replay protection');
+        return;
+      }
+      const rec = JSON.parse(stored) as StoredRecord;
+      if (rec.fingerprint !== fingerprint) throw new UnprocessableError('This Idempotency-Key was used with a different request payload');
+      if (rec.state === 'pending') {
+        void reply.header('Retry-After', '1');
+        throw new ConflictError('A request with this Idempotency-Key is still being processed; retry later');
+      }
+      return reply
+        .code(rec.status ?? 200)
+        .header('Idempotent-Replayed', 'true')
+        .type(rec.contentType ?? 'application/json; charset=utf-8')
+        .send(rec.body ?? '');
+    }
+
+    app.addHook('onRoute', (route) => {
+      const methods = Array.isArray(route.method) ? route.method : [route.method];
+      if (!methods.includes('POST')) return;
+      const existing = route.preHandler ? (Array.isArray(route.preHandler) ? route.preHandler : [route.preHandler]) : [];
+      route.preHandler = [preHandler, ...existing];
+    });
+
+    app.addHook('onSend', async (req, reply, payload) => {
+      const rec = req.idempotencyRecord;
+      if (!rec) return payload;
+      req.idempotencyRecord = undefined;
+      try {
+        if (reply.statusCode >= 500) {
+          await redis.del(rec.redisKey); // a server error may be retried with the same key
+        } else {
+          const body = typeof payload === 'string' ? payload : Buffer.isBuffer(payload) ? payload.toString('utf8') : '';
+          const done: StoredRecord = { state: 'done', fingerprint: rec.fingerprint, status: reply.statusCode, contentType: String(reply.getHeader('content-type') ?? ''), body };
+          await redis.set(rec.redisKey, JSON.stringify(done), 'EX', ttlSeconds);
+        }
+      } catch (err) {
+        req.log.warn({ err: String(err) }, 'could not store the idempotent response');
+      }
+      return payload;
+    });
+  },
+  { name: 'idempotency', dependencies: ['auth'] },
+);

@@ -1,0 +1,121 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import { Scopes } from '../../infra/auth-token';
+import type { Logger } from '../../infra/logger';
+import type { TemporalHandle } from '../../infra/temporal';
+import { startClientUpsert } from '../../infra/client-upsert-start';
+import type { ClientStore } from '../../activities/client-store';
+import { CLIENT_KEY_PATTERN } from '../../shared/client-upsert';
+import { DependencyUnavailableError, NotFoundError } from '../errors';
+import { problemResponses } from '../schemas';
+
+// Client configuration upsert: start it (all clients or a list) and read a client's last result.
+
+const ClientKey = Type.String({ pattern: CLIENT_KEY_PATTERN, maxLength: 48 });
+const Counts = Type.Object({ added: Type.Integer(), updated: Type.Integer(), removed: Type.Integer(), unchanged: Type.Integer(), failed: Type.Integer() });
+const Step = Type.Object({ status: Type.String(), counts: Counts, durationMs: Type.Number() });
+const UpsertError = Type.Object({
+  clientKey: Type.String(),
+  operation: Type.String(),
+  errorType: Type.String(),
+  retryable: Type.Boolean(),
+  message: Type.String(),
+  item: Type.Optional(Type.String()),
+  field: Type.Optional(Type.String()),
+});
+const Result = Type.Object({
+  workflowId: Type.String(),
+  runId: Type.String(),
+  correlationId: Type.String(),
+  configHash: Type.String(),
+  status: Type.String(),
+  operation: Type.String(),
+  startedAt: Type.String(),
+  finishedAt: Type.Optional(Type.String()),
+  durationMs: Type.Number(),
+  routes: Counts,
+  menus: Counts,
+  components: Counts,
+  users: Counts,
+  steps: Type.Object({ client: Step, routes: Step, menus: Step, components: Step, users: Step }),
+  errors: Type.Array(UpsertError),
+  errorsTruncated: Type.Integer(),
+});
+const ClientView = Type.Object({
+  key: Type.String(),
+  name: Type.Union([Type.String(), Type.Null()]),
+  status: Type.String({ description: 'status of the last upsert: completed, partial, failed or invalid' }),
+  appliedConfigHash: Type.Union([Type.String(), Type.Null()], { description: 'hash of the last config every step applied; an equal config is skipped' }),
+  lastConfigHash: Type.String(),
+  runs: Type.Integer(),
+  lastUpsertAt: Type.String(),
+  createdAt: Type.Union([Type.String(), Type.Null()]),
+  updatedAt: Type.Union([Type.String(), Type.Null()]),
+  lastResult: Type.Union([Result, Type.Null()]),
+});
+const SyncBody = Type.Object(
+  {
+    keys: Type.Optional(Type.Array(ClientKey, { minItems: 1, maxItems: 1000, uniqueItems: true })),
+    force: Type.Optional(Type.Boolean({ description: 'upsert even clients whose config hash is unchanged' })),
+  },
+  { additionalProperties: false },
+);
+const SyncAccepted = Type.Object({ workflowId: Type.String(), runId: Type.String(), correlationId: Type.String(), keys: Type.Union([Type.Array(Type.String()), Type.Literal('all')]) });
+
+export interface ClientRoutesOptions {
+  store: ClientStore;
+  temporal?: TemporalHandle;
+  taskQueue: string;
+  concurrency: number;
+  log: Logger;
+}
+
+const clients: FastifyPluginAsyncTypebox<ClientRoutesOptions> = async (app, o) => {
+  app.post(
+    '/api/clients/sync',
+    { config: { auth: { scope: Scopes.clientsWrite } }, schema: { body: SyncBody, response: { 202: SyncAccepted, ...problemResponses } } },
+    async (req, reply) => {
+      if (!o.temporal) throw new DependencyUnavailableError('temporal', 'Client upsert runs as a Temporal workflow and TEMPORAL_ENABLED=false');
+      let started;
+      try {
+        started = await startClientUpsert({ client: o.temporal.client, taskQueue: o.taskQueue, keys: req.body.keys, force: req.body.force, concurrency: o.concurrency, trigger: 'api', correlationId: req.id });
+      } catch (err) {
+        req.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'could not start client upsert');
+        throw new DependencyUnavailableError('temporal', 'Temporal did not accept the client upsert');
+      }
+      req.log.info({ workflowId: started.workflowId, runId: started.runId, keys: started.keys === 'all' ? 'all' : started.keys.length }, 'client upsert started');
+      return reply.code(202).send({ workflowId: started.workflowId, runId: started.runId, correlationId: started.correlationId, keys: started.keys });
+    },
+  );
+
+  app.get(
+    '/api/clients/:key',
+    { config: { auth: { scope: Scopes.clientsRead } }, schema: { params: Type.Object({ key: ClientKey }, { additionalProperties: false }), response: { 200: ClientView, ...problemResponses } } },
+    async (req) => {
+      const v = await o.store.view(req.params.key);
+      if (!v) throw new NotFoundError('Client', req.params.key);
+      const r = v.result;
+      return {
+        key: req.params.key,
+        name: v.client?.name ?? null,
+        status: v.state.lastStatus,
+        appliedConfigHash: v.state.configHash ?? null,
+        lastConfigHash: v.state.lastHash,
+        runs: v.state.runs,
+        lastUpsertAt: v.state.lastFinishedAt.toISOString(),
+        createdAt: v.client?.createdAt.toISOString() ?? null,
+        updatedAt: v.client?.updatedAt.toISOString() ?? null,
+        lastResult: r
+          ? {
+              workflowId: r.workflowId, runId: r.runId, correlationId: r.correlationId, configHash: r.configHash, status: r.status, operation: r.operation,
+              startedAt: r.startedAt, finishedAt: r.finishedAt, durationMs: r.durationMs,
+              routes: r.steps.routes.counts, menus: r.steps.menus.counts, components: r.steps.components.counts, users: r.steps.users.counts,
+              steps: r.steps, errors: r.errors, errorsTruncated: r.errorsTruncated,
+            }
+          : null,
+      };
+    },
+  );
+};
+
+export default clients;

@@ -1,0 +1,64 @@
+import { createHash, randomUUID } from 'node:crypto';
+import type { Client } from '@temporalio/client';
+import { defineSearchAttributeKey } from '@temporalio/common';
+import { ClientUpsertIds, ClientUpsertNames, type UpsertAllInput, type UpsertAllResult } from '../shared/client-upsert';
+import { Operations, SearchAttributes } from '../shared/constants';
+import { withTimeout } from './timeout';
+
+// Starts the client upsert (worker start, API, CLI): idempotent by workflow ID. A start while
+// a run with the same ID is going joins it (conflict policy USE_EXISTING); a finished one may
+// run again. "All" has one fixed ID; a list of keys gets an ID from its sorted keys.
+
+const OperationKey = defineSearchAttributeKey(SearchAttributes.Operation, 'KEYWORD');
+
+export interface StartClientUpsertOptions {
+  client: Client;
+  taskQueue: string;
+  /** Only these clients; absent: all. */
+  keys?: readonly string[];
+  /** Upsert even unchanged clients (ignored when joining a running run). */
+  force?: boolean;
+  /** Clients upserted in parallel. */
+  concurrency: number;
+  /** Who asked: kept in the memo. */
+  trigger: 'worker-start' | 'api' | 'cli' | 'bench' | 'test';
+  correlationId?: string;
+  /** Deadline for the start call: an unreachable server can hang past the SDK's timeouts. @default 10000 */
+  timeoutMs?: number;
+}
+
+export interface StartedClientUpsert {
+  workflowId: string;
+  runId: string;
+  correlationId: string;
+  keys: string[] | 'all';
+  result(): Promise<UpsertAllResult>;
+}
+
+export function clientUpsertWorkflowId(keys?: readonly string[]): string {
+  if (!keys) return ClientUpsertIds.all;
+  const sorted = [...new Set(keys)].sort();
+  return ClientUpsertIds.batch(createHash('sha256').update(sorted.join('\n')).digest('hex').slice(0, 20));
+}
+
+export async function startClientUpsert(o: StartClientUpsertOptions): Promise<StartedClientUpsert> {
+  const keys = o.keys ? [...new Set(o.keys)].sort() : undefined;
+  const workflowId = clientUpsertWorkflowId(keys);
+  const correlationId = o.correlationId ?? `clients-${Date.now()}-${randomUUID().slice(0, 8)}`;
+  const input: UpsertAllInput = { correlationId, concurrency: o.concurrency, ...(keys ? { keys } : {}), ...(o.force ? { force: true } : {}) };
+  const handle = await withTimeout('start client upsert', o.timeoutMs ?? 10_000, (signal) =>
+    o.client.connection.withAbortSignal(signal, () =>
+      o.client.workflow.start(ClientUpsertNames.allWorkflow, {
+        workflowId,
+        taskQueue: o.taskQueue,
+        args: [input],
+        workflowIdConflictPolicy: 'USE_EXISTING',
+        workflowIdReusePolicy: 'ALLOW_DUPLICATE',
+        typedSearchAttributes: [{ key: OperationKey, value: Operations.clientUpsert }],
+        memo: { trigger: o.trigger, correlationId },
+      }),
+    ),
+  );
+  const runId = handle.firstExecutionRunId;
+  return { workflowId, runId, correlationId, keys: keys ?? 'all', result: () => o.client.workflow.getHandle(workflowId, runId, { followRuns: true }).result() as Promise<UpsertAllResult> };
+}

@@ -1,0 +1,200 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Writable } from 'node:stream';
+import fc from 'fast-check';
+import type { FastifyInstance } from 'fastify';
+import { createLogger } from '../../infra/logger';
+import { Collections } from '../../infra/mongo';
+import { mintToken } from '../../infra/auth-token';
+import { bearer, buildTestApp } from '../helpers/api';
+import { connectTestDeps, uniqueId, type TestDeps } from '../helpers/stack';
+
+// Idempotency-Key, rate limits, fuzzed input, log privacy, OpenAPI and security headers.
+
+function captureLogger() {
+  const lines: string[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      lines.push(chunk.toString());
+      cb();
+    },
+  });
+  return { log: createLogger({ name: 'api', level: 'info', destination: stream }), text: () => lines.join('') };
+}
+
+const tenantBody = (tenantId: string, extra: Record<string, unknown> = {}) => ({
+  tenantId,
+  name: `Tenant ${tenantId}`,
+  source: { kind: 'http', settings: { baseUrl: 'http://127.0.0.1:9/tenants/x', token: 'upstream-secret-token-xyz' } },
+  collections: [{ name: 'users', essential: true }],
+  ...extra,
+});
+
+describe('API hardening', () => {
+  let deps: TestDeps;
+  const apps: FastifyInstance[] = [];
+  const app = async (overrides: Parameters<typeof buildTestApp>[1] = {}, extra: Parameters<typeof buildTestApp>[2] = {}) => {
+    const a = await buildTestApp(deps, overrides, extra);
+    apps.push(a);
+    return a;
+  };
+  beforeAll(async () => {
+    deps = await connectTestDeps();
+  });
+  afterAll(async () => {
+    await Promise.allSettled(apps.map((a) => a.close()));
+    await deps?.close();
+  });
+
+  describe('Idempotency-Key', () => {
+    it('replays the identical status and body without running the handler again; 422 on a changed body', async () => {
+      const cap = captureLogger();
+      const a = await app({}, { log: cap.log });
+      const admin = await bearer(deps, ['admin']);
+      const id = uniqueId('idem');
+      const key = `key-${id}`;
+      const first = await a.inject({ method: 'POST', url: '/api/tenants', headers: { ...admin, 'idempotency-key': key }, payload: tenantBody(id) });
+      expect(first.statusCode).toBe(201);
+      const again = await a.inject({ method: 'POST', url: '/api/tenants', headers: { ...admin, 'idempotency-key': key }, payload: tenantBody(id) });
+      expect(again.statusCode).toBe(201);
+      expect(again.body).toBe(first.body);
+      expect(again.headers['idempotent-replayed']).toBe('true');
+      expect(cap.text().split('tenant registered').length - 1).toBe(1);
+      const changed = await a.inject({ method: 'POST', url: '/api/tenants', headers: { ...admin, 'idempotency-key': key }, payload: tenantBody(id, { name: 'Other' }) });
+      expect(changed.statusCode).toBe(422);
+      expect(changed.headers['content-type']).toContain('application/problem+json');
+    });
+
+    it('50 concurrent requests with one key run the handler exactly once; the rest replay or get 409', async () => {
+      const cap = captureLogger();
+      const a = await app({}, { log: cap.log });
+      const admin = await bearer(deps, ['admin']);
+      const id = uniqueId('conc');
+      const res = await Promise.all(Array.from({ length: 50 }, () => a.inject({ method: 'POST', url: '/api/tenants', headers: { ...admin, 'idempotency-key': `k-${id}` }, payload: tenantBody(id) })));
+      expect(cap.text().split('tenant registered').length - 1).toBe(1);
+      const statuses = res.map((r) => r.statusCode);
+      expect(statuses.every((s) => s === 201 || s === 409)).toBe(true);
+      expect(res.filter((r) => r.statusCode === 201 && r.headers['idempotent-replayed'] !== 'true')).toHaveLength(1);
+      for (const r of res.filter((x) => x.statusCode === 409)) expect(r.headers['retry-after']).toBe('1');
+    });
+
+    it('scopes keys by subject, expires them, and rejects malformed keys', async () => {
+      const cap = captureLogger();
+      const a = await app({ IDEMPOTENCY_TTL_S: 1 }, { log: cap.log });
+      const id = uniqueId('exp');
+      const send = async (sub: string, key: string) => a.inject({ method: 'POST', url: '/api/tenants', headers: { ...(await bearer(deps, ['admin'], '*', sub)), 'idempotency-key': key }, payload: tenantBody(id) });
+      await send('alice', 'same');
+      const bob = await send('bob', 'same');
+      expect(bob.headers['idempotent-replayed']).toBeUndefined();
+      await new Promise((r) => setTimeout(r, 1_300));
+      const afterExpiry = await send('alice', 'same');
+      expect(afterExpiry.headers['idempotent-replayed']).toBeUndefined();
+      expect(cap.text().split('tenant registered').length - 1).toBe(3);
+      for (const bad of ['x'.repeat(256), 'has space', 'tab\there']) {
+        expect((await send('alice', bad)).statusCode).toBe(400);
+      }
+    });
+  });
+
+  describe('rate limits', () => {
+    it('per subject: 429 problem+json with Retry-After', async () => {
+      const a = await app({ RATE_LIMIT_PER_SUBJECT: 5 });
+      const h = await bearer(deps, ['sync:read'], '*', uniqueId('rl'));
+      const codes: number[] = [];
+      let last;
+      for (let i = 0; i < 6; i++) {
+        last = await a.inject({ method: 'GET', url: '/api/sync/method-stats', headers: h });
+        codes.push(last.statusCode);
+      }
+      expect(codes).toEqual([200, 200, 200, 200, 200, 429]);
+      expect(last!.headers['content-type']).toContain('application/problem+json');
+      expect(Number(last!.headers['retry-after'])).toBeGreaterThan(0);
+      // another subject is not affected
+      expect((await a.inject({ method: 'GET', url: '/api/sync/method-stats', headers: await bearer(deps, ['sync:read'], '*', uniqueId('rl')) })).statusCode).toBe(200);
+    });
+
+    it('per tenant: many subjects on one tenant share its budget', async () => {
+      const a = await app({ RATE_LIMIT_PER_TENANT: 3 });
+      const tenant = uniqueId('rlt');
+      const codes: number[] = [];
+      for (let i = 0; i < 4; i++) {
+        const r = await a.inject({ method: 'GET', url: `/api/sync/tenants/${tenant}/status`, headers: await bearer(deps, ['sync:read'], '*', uniqueId('s')) });
+        codes.push(r.statusCode);
+      }
+      expect(codes).toEqual([200, 200, 200, 429]);
+    });
+  });
+
+  it('fuzz: 2,000 malformed requests across every route — never a 5xx, never a write', async () => {
+    const routes: Array<{ method: string; url: string }> = [];
+    const a = await app({ RATE_LIMIT_PER_SUBJECT: 1_000_000, RATE_LIMIT_PER_TENANT: 1_000_000 });
+    const spec = (await a.inject({ method: 'GET', url: '/docs/json' })).json() as { paths: Record<string, Record<string, unknown>> };
+    for (const [p, ops] of Object.entries(spec.paths)) for (const m of Object.keys(ops)) routes.push({ method: m.toUpperCase(), url: p });
+    expect(routes.length).toBeGreaterThan(8);
+    const counts = async () => Promise.all([Collections.tenants, Collections.syncRuns, Collections.tenantSyncStatus, Collections.syncState].map((c) => deps.mongo.db.collection(c).countDocuments()));
+    const before = await counts();
+    const admin = await bearer(deps, ['admin']);
+    const hostile = fc.oneof(
+      fc.constantFrom('$gt', '{"$ne":null}', '../../etc/passwd', 'a'.repeat(5000), '%00', ' ', '__proto__', 'constructor', '😀', '-1'),
+      fc.string({ maxLength: 80 }),
+    );
+    const body = fc.oneof(fc.jsonValue({ maxDepth: 3 }), fc.record({ tenantId: fc.oneof(hostile, fc.object()), name: fc.anything(), source: fc.anything(), collections: fc.anything(), $where: fc.string() }, { requiredKeys: [] }));
+    let sent = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom(...routes), hostile, body, fc.boolean(), fc.constantFrom('application/json', 'text/plain', 'application/x-www-form-urlencoded'), async (route, segment, payload, withToken, type) => {
+        const url = route.url.replace(/\{[^}]+\}/g, () => encodeURIComponent(segment));
+        const method = route.method as 'GET' | 'POST';
+        const res = await a.inject({
+          method,
+          url,
+          headers: { ...(withToken ? admin : { authorization: `Bearer ${segment}` }), 'content-type': type, 'idempotency-key': segment.slice(0, 300) },
+          ...(method === 'POST' ? { payload: type === 'application/json' ? JSON.stringify(payload) : String(segment) } : {}),
+        });
+        sent += 1;
+        expect(res.statusCode, `${method} ${url} → ${res.statusCode} ${res.body.slice(0, 200)}`).toBeLessThan(500);
+      }),
+      { numRuns: 2_000 },
+    );
+    expect(sent).toBe(2_000);
+    expect(await counts()).toEqual(before);
+    expect((await a.inject({ method: 'GET', url: '/health' })).statusCode).toBe(200);
+  });
+
+  it('request logs carry trace IDs but no token, secret, e-mail or idempotency key', async () => {
+    const cap = captureLogger();
+    const a = await app({}, { log: cap.log });
+    const email = 'alice.secret@example.com';
+    const jwt = await mintToken(deps.config.AUTH_JWT_SECRET, { sub: email, scopes: ['admin'], tenants: '*', ttlSeconds: 60 });
+    const id = uniqueId('priv');
+    await a.inject({ method: 'POST', url: '/api/tenants', headers: { authorization: `Bearer ${jwt}`, 'idempotency-key': 'idem-value-should-not-leak', cookie: 'session=cookie-secret-value' }, payload: tenantBody(id) });
+    await a.inject({ method: 'GET', url: `/api/tenants/${id}`, headers: { authorization: `Bearer ${jwt}` } });
+    await a.inject({ method: 'GET', url: '/api/tenants/x', headers: { authorization: 'Bearer not-a-jwt-secret' } });
+    const text = cap.text();
+    const lines = text.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const done = lines.filter((l) => l.type === 'REQUEST_COMPLETE');
+    expect(done.length).toBe(3);
+    for (const l of done) {
+      expect(l.traceId).toMatch(/^[0-9a-f]{32}$/);
+      expect(l).toHaveProperty('correlationId');
+      expect(l).toHaveProperty('durationMs');
+      expect(l).toHaveProperty('route');
+    }
+    for (const secret of [jwt, email, 'alice.secret', 'upstream-secret-token-xyz', 'idem-value-should-not-leak', 'cookie-secret-value', 'not-a-jwt-secret', deps.config.AUTH_JWT_SECRET]) {
+      expect(text, secret.slice(0, 20)).not.toContain(secret);
+    }
+  });
+
+  it('serves an OpenAPI document listing every route, and sets security headers (CORS off by default)', async () => {
+    const a = await app();
+    const spec = (await a.inject({ method: 'GET', url: '/docs/json' })).json() as { paths: Record<string, Record<string, unknown>> };
+    const documented = new Set(Object.entries(spec.paths).flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${p}`)));
+    const registered = a.registeredRoutes
+      .filter((r) => r.method !== 'HEAD' && !r.url.startsWith('/docs'))
+      .map((r) => `${r.method} ${r.url.replace(/:([A-Za-z0-9_]+)/g, '{$1}')}`);
+    expect(registered.length).toBeGreaterThanOrEqual(9);
+    for (const r of registered) expect(documented, r).toContain(r);
+    expect(documented).toContain('POST /api/sync/tenants/{tenantId}/ensure');
+    const res = await a.inject({ method: 'GET', url: '/health', headers: { origin: 'https://evil.example' } });
+    expect(res.headers['x-content-type-options']).toBe('nosniff');
+    expect(res.headers['access-control-allow-origin']).toBeUndefined();
+  });
+});
