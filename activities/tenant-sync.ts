@@ -1,5 +1,6 @@
 import { ApplicationFailure } from '@temporalio/activity';
-import { isRetryableErrorType, SyncErrorType } from '../shared/errors';
+import { SyncErrorType } from '../shared/errors';
+import { failureFromError as sharedFailureFromError, failureOf, type FailureContext } from '../shared/sync-failure';
 import type { CollectionResult, SyncFailure, SyncRunRecord } from '../shared/tenant-sync';
 import { currentActivity } from './activity-context';
 import { classifyError } from './classify-error';
@@ -117,23 +118,9 @@ export function createTenantSyncActivities(deps: ActivityDeps, settings: TenantS
   return { syncCollection, recordSyncRun };
 }
 
-export function failureOf(input: { tenantId: string; collection: string; correlationId: string }, errorType: SyncErrorType, message: string, started: number): SyncFailure {
-  return { errorType, retryable: isRetryableErrorType(errorType), message: message.slice(0, 500), correlationId: input.correlationId, tenantId: input.tenantId, collection: input.collection, durationMs: Date.now() - started };
-}
-
-/** Reads the SyncFailure an activity attached to its ApplicationFailure (workflow or direct path). */
-export function failureFromError(err: unknown, input: { tenantId: string; collection: string; correlationId: string }, started: number): SyncFailure {
-  let e: unknown = err;
-  for (let depth = 0; e && depth < 4; depth++) {
-    if (e instanceof ApplicationFailure) {
-      const d = e.details?.[0] as SyncFailure | undefined;
-      if (d && typeof d === 'object' && 'errorType' in d) return d;
-      const type = (e.type ?? SyncErrorType.UNKNOWN_ERROR) as SyncErrorType;
-      return failureOf(input, type in SyncErrorType ? type : SyncErrorType.UNKNOWN_ERROR, e.message, started);
-    }
-    e = (e as { cause?: unknown }).cause;
-  }
-  return failureOf(input, classifyError(err), err instanceof Error ? err.message : String(err), started);
+/** The direct path's reading of a failure: activity errors classified as the worker would. */
+export function failureFromError(err: unknown, ctx: FailureContext, started: number) {
+  return sharedFailureFromError(err, ctx, started, classifyError);
 }
 
 export type TenantSyncActivities = ReturnType<typeof createTenantSyncActivities>;

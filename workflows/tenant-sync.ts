@@ -1,8 +1,8 @@
-import { ApplicationFailure, condition, defineQuery, defineUpdate, allHandlersFinished, log, proxyActivities, proxyLocalActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import { condition, defineQuery, defineUpdate, allHandlersFinished, log, proxyActivities, proxyLocalActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import { isRetryableErrorType, isSyncErrorType, SyncErrorType } from '../shared/errors';
+import { failureFromError } from '../shared/sync-failure';
 import { runStateOf, TenantSyncNames, type CollectionPlan, type CollectionResult, type EssentialReadyResult, type SyncFailure, type SyncRunRecord, type TenantSyncInput } from '../shared/tenant-sync';
-import { mapBounded } from './bounded';
+import { mapBounded } from '../shared/bounded';
 import { ActivityProfiles, LocalActivityProfiles } from './profiles';
 
 const { syncCollection } = proxyActivities<Activities>(ActivityProfiles.syncCollection);
@@ -17,19 +17,6 @@ export const essentialReadyUpdate = defineUpdate<EssentialReadyResult>(TenantSyn
 export const progressQuery = defineQuery<SyncRunRecord>(TenantSyncNames.progressQuery);
 
 const DEFAULT_CONCURRENCY = 4;
-
-function failureOf(err: unknown, input: TenantSyncInput, c: CollectionPlan, started: number): SyncFailure {
-  for (let e: unknown = err, depth = 0; e && depth < 4; depth++, e = (e as { cause?: unknown }).cause) {
-    if (e instanceof ApplicationFailure) {
-      const d = e.details?.[0] as SyncFailure | undefined;
-      if (d && typeof d === 'object' && 'errorType' in d) return d;
-      const errorType = isSyncErrorType(e.type) ? e.type : SyncErrorType.UNKNOWN_ERROR;
-      return { errorType, retryable: isRetryableErrorType(errorType), message: e.message, correlationId: input.correlationId, tenantId: input.tenantId, collection: c.name, durationMs: Date.now() - started };
-    }
-  }
-  const message = err instanceof Error ? err.message : String(err);
-  return { errorType: SyncErrorType.UNKNOWN_ERROR, retryable: true, message, correlationId: input.correlationId, tenantId: input.tenantId, collection: c.name, durationMs: Date.now() - started };
-}
 
 /** tenant-sync:{tenantId} — essential collections first, then the rest; one failure never stops the others. */
 export async function tenantSyncWorkflow(input: TenantSyncInput): Promise<SyncRunRecord> {
@@ -60,7 +47,7 @@ export async function tenantSyncWorkflow(input: TenantSyncInput): Promise<SyncRu
       const args = { tenantId: input.tenantId, collection: c.name, essential: c.essential, correlationId: input.correlationId, full: input.full };
       result = await (c.essential ? syncEssentialCollection(args) : syncCollection(args));
     } catch (err) {
-      const error = failureOf(err, input, c, started);
+      const error = failureFromError(err, { tenantId: input.tenantId, collection: c.name, correlationId: input.correlationId }, started);
       result = { name: c.name, essential: c.essential, status: 'failed', synced: 0, unchanged: 0, failed: 0, durationMs: Date.now() - started, error };
     }
     run.collections[idx] = result;

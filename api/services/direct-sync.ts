@@ -4,6 +4,7 @@ import type { Redis } from '../../infra/redis';
 import { tryLock, waitForUnlock } from '../../infra/redis-lock';
 import { runStateOf, type CollectionPlan, type CollectionResult, type FallbackReason, type SyncRunRecord } from '../../shared/tenant-sync';
 import { failureFromError, type TenantSyncActivities } from '../../activities/tenant-sync';
+import { mapBounded } from '../../shared/bounded';
 import type { SyncStore } from '../../activities/sync-store';
 
 // Direct (in-process) sync: the same activity functions the workflow runs, with a small retry
@@ -40,23 +41,9 @@ async function withRetries(fn: () => Promise<CollectionResult>): Promise<Collect
   }
 }
 
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, async () => {
-      while (next < items.length) {
-        const i = next++;
-        out[i] = await fn(items[i]!);
-      }
-    }),
-  );
-  return out;
-}
-
 export function createDirectSync(d: DirectSyncDeps) {
   const syncAll = (tenantId: string, correlationId: string, plan: readonly CollectionPlan[]) =>
-    mapLimit(plan, d.concurrency, async (c): Promise<CollectionResult> => {
+    mapBounded(plan, d.concurrency, async (c): Promise<CollectionResult> => {
       const started = Date.now();
       try {
         return await withRetries(() => d.activities.syncCollection({ tenantId, collection: c.name, essential: c.essential, correlationId }));
