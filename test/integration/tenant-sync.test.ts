@@ -133,7 +133,8 @@ describe('tenant sync at login', () => {
   it('Temporal unreachable → direct fallback within the timeout + 500 ms', async () => {
     const dead = createTemporalClient({ TEMPORAL_ADDRESS: `127.0.0.1:${await freePort()}`, TEMPORAL_NAMESPACE: 'default' });
     const a = await app({ USE_TEMPORAL_FOR_AUTH: true, TEMPORAL_AUTH_TIMEOUT_MS: 800 }, { temporal: dead });
-    const tenantId = await registerTenant(a);
+    // Small collections: the assertion is about the fallback's deadline, not the sync's size.
+    const tenantId = await registerTenant(a, { collections: COLLECTIONS.map((c) => ({ ...c, size: 10 })) });
     const t0 = Date.now();
     const body = (await ensure(a, tenantId)).json();
     const elapsed = Date.now() - t0;
@@ -202,8 +203,8 @@ describe('tenant sync at login', () => {
 
   it('the breaker opens after the configured failures and closes after recovery', async () => {
     const queue = uniqueId('tq-breaker');
-    const a = await app({ USE_TEMPORAL_FOR_AUTH: true, TEMPORAL_TASK_QUEUE: queue, TEMPORAL_AUTH_TIMEOUT_MS: 300, TEMPORAL_BREAKER_FAILURES: 3, TEMPORAL_BREAKER_RESET_MS: 1_000 });
-    const tenantId = await registerTenant(a);
+    const a = await app({ USE_TEMPORAL_FOR_AUTH: true, TEMPORAL_TASK_QUEUE: queue, TEMPORAL_AUTH_TIMEOUT_MS: 1_000, TEMPORAL_BREAKER_FAILURES: 3, TEMPORAL_BREAKER_RESET_MS: 1_000 });
+    const tenantId = await registerTenant(a, { collections: COLLECTIONS.map((c) => ({ ...c, size: 10 })) });
     const reasons: string[] = [];
     for (let i = 0; i < 3; i++) reasons.push((await ensure(a, tenantId)).json().fallbackReason);
     expect(reasons).toEqual(['timeout', 'timeout', 'timeout']);
@@ -213,7 +214,7 @@ describe('tenant sync at login', () => {
     const t0 = Date.now();
     const open = (await ensure(a, tenantId)).json();
     expect(open).toMatchObject({ fallbackUsed: true, fallbackReason: 'circuit_open', essentialReady: true });
-    expect(Date.now() - t0).toBeLessThan(300);
+    expect(Date.now() - t0).toBeLessThan(1_000); // no wait for the Temporal deadline
     const late = await startTestWorker({ ...deps, config: { ...deps.config, TEMPORAL_TASK_QUEUE: queue } });
     try {
       await new Promise((r) => setTimeout(r, 1_100));
