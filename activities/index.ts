@@ -1,11 +1,17 @@
 import type { ActivityDeps } from './deps';
 import { createStackProbeActivities } from './stack-probe';
 import { createTenantSyncActivities, type TenantSyncSettings } from './tenant-sync';
+import { createReconcileActivities, type ReconcileSettings } from './reconcile';
+import { createMigrationActivities, type MigrationSettings } from './migrations';
+import { createClientUpsertActivities, type ClientUpsertSettings } from './client-upsert';
 
 export type { ActivityDeps } from './deps';
 
 export interface ActivitySettings {
   tenantSync?: TenantSyncSettings;
+  reconcile?: ReconcileSettings;
+  migrations?: MigrationSettings;
+  clientUpsert?: ClientUpsertSettings;
 }
 
 /** Every activity the worker registers, built over one set of dependencies. */
@@ -13,6 +19,9 @@ export function createActivities(deps: ActivityDeps, settings: ActivitySettings 
   return {
     ...createStackProbeActivities(deps),
     ...createTenantSyncActivities(deps, settings.tenantSync),
+    ...createReconcileActivities(deps, settings.reconcile),
+    ...createMigrationActivities(deps, settings.migrations),
+    ...createClientUpsertActivities(deps, settings.clientUpsert),
   };
 }
 

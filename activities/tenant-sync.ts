@@ -79,7 +79,7 @@ export function createTenantSyncActivities(deps: ActivityDeps, settings: TenantS
           if (counts.collided) cp.assumeAbsent = false;
           for (const r of page.records) if (r.updatedAt && (!cp.maxUpdatedAt || r.updatedAt > cp.maxUpdatedAt)) cp.maxUpdatedAt = r.updatedAt;
           cp.cursor = page.nextCursor;
-          ctx?.heartbeat(cp);
+          if (ctx && !ctx.info.isLocal) ctx.heartbeat(cp); // local activities (essential) cannot heartbeat
           if (!page.nextCursor) break;
         }
       } finally {

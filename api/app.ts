@@ -16,7 +16,11 @@ import rateLimit from './plugins/rate-limit';
 import healthRoutes from './routes/health';
 import tenantRoutes from './routes/tenants';
 import syncRoutes from './routes/sync';
+import reconcileRoutes from './routes/reconcile';
+import { createReconcileService } from './services/reconcile';
 import clientRoutes from './routes/clients';
+import migrationRoutes from './routes/migrations';
+import type { MigrationRegistry } from '../activities/migrations-registry';
 import { createClientStore } from '../activities/client-store';
 import { createTenantRepository } from '../activities/tenants-repo';
 import { createSyncStore } from '../activities/sync-store';
@@ -33,6 +37,8 @@ export interface AppDeps {
   redis: Redis;
   /** Absent when TEMPORAL_ENABLED=false. */
   temporal?: TemporalHandle;
+  /** Migrations known to the API (default: the files in migrations/). */
+  migrations?: MigrationRegistry;
 }
 
 declare module 'fastify' {
@@ -90,7 +96,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(healthRoutes, { deps });
   await app.register(tenantRoutes, { repo });
   await app.register(syncRoutes, { loginSync, store, stuckAfterMs: config.SYNC_STUCK_AFTER_MS });
+  await app.register(reconcileRoutes, { service: createReconcileService({ mongo: deps.mongo, temporal: deps.temporal, taskQueue: config.TEMPORAL_TASK_QUEUE, log }) });
   await app.register(clientRoutes, { store: createClientStore(deps.mongo.db), temporal: deps.temporal, taskQueue: config.TEMPORAL_TASK_QUEUE, concurrency: config.CLIENT_UPSERT_CONCURRENCY, log });
+  await app.register(migrationRoutes, { mongo: deps.mongo, temporal: deps.temporal, taskQueue: config.TEMPORAL_TASK_QUEUE, registry: deps.migrations });
   await app.ready();
   return app;
 }

@@ -26,7 +26,7 @@ const say = (m: string) => process.stderr.write(`[bench] ${m}\n`);
 const bench = await startBenchStack(say);
 const worker = await startWorkerProcess(bench.env);
 const upstream = await startFixtureUpstream();
-const base = loadConfig({ ...bench.env, LOG_LEVEL: 'silent', SYNC_FRESHNESS_MS: '0', TEMPORAL_AUTH_TIMEOUT_MS: '5000' });
+const base = loadConfig({ ...bench.env, LOG_LEVEL: 'silent', SYNC_FRESHNESS_MS: '0', TEMPORAL_AUTH_TIMEOUT_MS: '5000', RATE_LIMIT_PER_SUBJECT: '10000000', RATE_LIMIT_PER_TENANT: '10000000' });
 const log = createLogger({ name: 'bench', level: 'silent' });
 const mongo = await connectMongo(base, log);
 const redis = createRedis(base, log);

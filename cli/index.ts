@@ -2,6 +2,8 @@ import { Command } from 'commander';
 import { registerTokenCommand } from './commands/token';
 import { registerHealthCommand } from './commands/health';
 import { registerTenantsCommand } from './commands/tenants';
+import { registerMigrateCommand } from './commands/migrate';
+import { registerClientsCommand } from './commands/clients';
 
 // `npm run cli -- <command>`: operator commands. Each command module registers itself.
 
@@ -13,5 +15,7 @@ const program = new Command()
 registerTokenCommand(program);
 registerHealthCommand(program);
 registerTenantsCommand(program);
+registerMigrateCommand(program);
+registerClientsCommand(program);
 
 await program.parseAsync(process.argv);

@@ -7,7 +7,7 @@ import { withTimeout } from './timeout';
 
 // Starts the client upsert (worker start, API, CLI): idempotent by workflow ID. A start while
 // a run with the same ID is going joins it (conflict policy USE_EXISTING); a finished one may
-// run again. "All" has one fixed ID; a list of keys gets an ID from its sorted keys.
+// run again. "All" has one fixed ID per task queue; a list of keys gets an ID from its sorted keys.
 
 const OperationKey = defineSearchAttributeKey(SearchAttributes.Operation, 'KEYWORD');
 
@@ -35,15 +35,15 @@ export interface StartedClientUpsert {
   result(): Promise<UpsertAllResult>;
 }
 
-export function clientUpsertWorkflowId(keys?: readonly string[]): string {
-  if (!keys) return ClientUpsertIds.all;
+export function clientUpsertWorkflowId(taskQueue: string, keys?: readonly string[]): string {
+  if (!keys) return ClientUpsertIds.all(taskQueue);
   const sorted = [...new Set(keys)].sort();
-  return ClientUpsertIds.batch(createHash('sha256').update(sorted.join('\n')).digest('hex').slice(0, 20));
+  return ClientUpsertIds.batch(taskQueue, createHash('sha256').update(sorted.join('\n')).digest('hex').slice(0, 20));
 }
 
 export async function startClientUpsert(o: StartClientUpsertOptions): Promise<StartedClientUpsert> {
   const keys = o.keys ? [...new Set(o.keys)].sort() : undefined;
-  const workflowId = clientUpsertWorkflowId(keys);
+  const workflowId = clientUpsertWorkflowId(o.taskQueue, keys);
   const correlationId = o.correlationId ?? `clients-${Date.now()}-${randomUUID().slice(0, 8)}`;
   const input: UpsertAllInput = { correlationId, concurrency: o.concurrency, ...(keys ? { keys } : {}), ...(o.force ? { force: true } : {}) };
   const handle = await withTimeout('start client upsert', o.timeoutMs ?? 10_000, (signal) =>
@@ -54,6 +54,8 @@ export async function startClientUpsert(o: StartClientUpsertOptions): Promise<St
         args: [input],
         workflowIdConflictPolicy: 'USE_EXISTING',
         workflowIdReusePolicy: 'ALLOW_DUPLICATE',
+        // A run nobody picks up (no worker on the queue) must not be joined forever.
+        workflowRunTimeout: '1 hour',
         typedSearchAttributes: [{ key: OperationKey, value: Operations.clientUpsert }],
         memo: { trigger: o.trigger, correlationId },
       }),

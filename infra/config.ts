@@ -98,13 +98,17 @@ const configShape = {
     /** How long a completed Idempotency-Key keeps its stored answer (seconds; IETF draft suggests ≥ 24 h). */
     IDEMPOTENCY_TTL_S: int(86_400, 1, 2_592_000),
     /** Requests per subject (token `sub`, else client IP) per RATE_LIMIT_WINDOW_MS. */
-    RATE_LIMIT_PER_SUBJECT: int(600, 1, 10_000_000),
+    RATE_LIMIT_PER_SUBJECT: int(6_000, 1, 10_000_000),
     /** Requests per tenant (routes with a tenant in the path) per RATE_LIMIT_WINDOW_MS. */
-    RATE_LIMIT_PER_TENANT: int(300, 1, 10_000_000),
+    RATE_LIMIT_PER_TENANT: int(3_000, 1, 10_000_000),
     /** Rate-limit window (ms). */
     RATE_LIMIT_WINDOW_MS: int(60_000, 1_000, 86_400_000),
     /** Comma-separated origins allowed by CORS (empty: CORS off). */
     CORS_ORIGINS: csv,
+    /** Documents per batch when a migration backs up, restores or rewrites a collection. */
+    MIGRATION_BATCH_SIZE: int(1000, 10, 10_000),
+    /** Migration backups older than this are removed by the cleanup schedule (ms; default 7 days). */
+    MIGRATION_BACKUP_RETENTION_MS: int(604_800_000, 60_000, 31_536_000_000),
     /** Readiness probe timeout per dependency (ms). */
     READY_TIMEOUT_MS: int(1500, 50, 30_000),
     /** Graceful shutdown budget for API and worker (ms). */

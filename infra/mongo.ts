@@ -21,6 +21,15 @@ export const Collections = {
   tenantSyncStatus: 'tenant_sync_status',
   /** One document per tenant collection: watermark for incremental sync. */
   syncState: 'sync_state',
+  /** Reconcile runs (activities/reconcile-store.ts): one per batch; chunk checkpoints; per-record findings; staged repairs. */
+  reconcileBatches: 'reconcile_batches',
+  reconcileChunks: 'reconcile_chunks',
+  reconcileErrors: 'reconcile_errors',
+  reconcilePending: 'reconcile_pending',
+  /** One document per migration: its state (activities/migrations-store.ts). */
+  migrations: 'migrations',
+  /** One document per backup; the backup itself is the collection named by its _id. */
+  migrationBackups: 'migration_backups',
   /** Client configs (activities/client-store.ts): small documents by _id; each client's routes in its own collection. */
   clients: 'clients',
   clientMenus: 'client_menus',
@@ -68,6 +77,7 @@ async function ensureIndexes(db: Db): Promise<void> {
   await db.collection(Collections.stackProbes).createIndex({ createdAt: 1 });
   await db.collection(Collections.syncRuns).createIndex({ tenantId: 1, startedAt: -1 });
   await db.collection(Collections.syncRuns).createIndex({ state: 1, startedAt: 1 });
+  await db.collection(Collections.reconcilePending).createIndex({ batchId: 1, partition: 1, seq: 1 });
 }
 
 /** Pings with a hard deadline: a dead server answers within `timeoutMs`, not the driver's selection timeout. */

@@ -23,4 +23,8 @@ export const WorkflowIds = {
 export const Operations = {
   tenantSync: 'tenant-sync',
   stackProbe: 'stack-probe',
+  reconcile: 'reconcile',
+  migration: 'migration',
+  migrationRun: 'migration-run',
+  clientUpsert: 'client-upsert',
 } as const;

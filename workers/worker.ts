@@ -5,6 +5,7 @@ import { connectMongo } from '../infra/mongo';
 import { createRedis } from '../infra/redis';
 import { onShutdownSignal } from '../infra/shutdown';
 import { createWorker } from './create-worker';
+import { upsertClientsOnStart } from './client-upsert-on-start';
 
 // Worker entry point: Temporal runtime logs go through pino; SIGINT/SIGTERM drain gracefully.
 
@@ -20,7 +21,7 @@ Runtime.install({
 const mongo = await connectMongo(config, log);
 const redis = createRedis(config, log, 'worker');
 const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
-const worker = await createWorker({ connection, namespace: config.TEMPORAL_NAMESPACE, taskQueue: config.TEMPORAL_TASK_QUEUE, deps: { mongo, redis, log }, settings: { tenantSync: { pageSize: config.SYNC_PAGE_SIZE } } });
+const worker = await createWorker({ connection, namespace: config.TEMPORAL_NAMESPACE, taskQueue: config.TEMPORAL_TASK_QUEUE, deps: { mongo, redis, log }, settings: { tenantSync: { pageSize: config.SYNC_PAGE_SIZE }, clientUpsert: { dir: config.CLIENTS_DIR }, migrations: { batchSize: config.MIGRATION_BATCH_SIZE, retentionMs: config.MIGRATION_BACKUP_RETENTION_MS } } });
 
 onShutdownSignal(log, config.SHUTDOWN_TIMEOUT_MS + 5_000, async () => {
   worker.shutdown();
@@ -31,4 +32,5 @@ onShutdownSignal(log, config.SHUTDOWN_TIMEOUT_MS + 5_000, async () => {
 
 log.info({ taskQueue: config.TEMPORAL_TASK_QUEUE, namespace: config.TEMPORAL_NAMESPACE }, 'worker running');
 const running = worker.run();
+if (config.CLIENT_UPSERT_ON_START) void upsertClientsOnStart({ connection, config, log });
 await running;

@@ -32,4 +32,14 @@ export const LocalActivityProfiles = {
     localRetryThreshold: '10 seconds',
     retry: ActivityProfiles.syncCollection.retry,
   },
+  /**
+   * One step of a client upsert (tens of ms; a few hundred point writes at most). Local: a client
+   * is 7 short steps, and server round trips would cost more than the steps. A failed step is
+   * recorded, not fatal; AUTH and VALIDATION errors are not retried.
+   */
+  clientStep: {
+    startToCloseTimeout: '2 minutes',
+    localRetryThreshold: '10 seconds',
+    retry: { initialInterval: '200 milliseconds', backoffCoefficient: 2, maximumInterval: '5 seconds', maximumAttempts: 3, nonRetryableErrorTypes: [...NON_RETRYABLE_ERROR_TYPES] },
+  },
 } as const satisfies Record<string, LocalActivityOptions>;

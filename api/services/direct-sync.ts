@@ -72,8 +72,11 @@ export function createDirectSync(d: DirectSyncDeps) {
     const startedAt = new Date();
     const essentialPlan = plan.filter((c) => c.essential);
     const restPlan = plan.filter((c) => !c.essential);
+    // A fallback shares the login's correlationId with the workflow run it stands in for, but is
+    // its own run: a distinct record, so neither overwrites the other in sync_runs.
+    const runId = o.fallbackReason ? `${correlationId}:fallback` : correlationId;
     const record = (collections: CollectionResult[], final: boolean): SyncRunRecord => ({
-      runId: correlationId,
+      runId,
       tenantId,
       method: 'direct',
       fallbackUsed: o.fallbackReason !== undefined,

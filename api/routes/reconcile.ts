@@ -1,0 +1,148 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyRequest } from 'fastify';
+import { Type } from 'typebox';
+import { coversTenant, Scopes } from '../../infra/auth-token';
+import { BATCH_ID_PATTERN, RECONCILE_LIMITS } from '../../shared/reconcile';
+import { AuthorizationError } from '../errors';
+import { idFromIdempotencyKey } from '../plugins/idempotency';
+import { problemResponses, TENANT_ID_PATTERN } from '../schemas';
+import type { ReconcileService } from '../services/reconcile';
+import { COLLECTION_NAME_PATTERN } from './tenants';
+
+// Reconcile runs: start (202), live progress, per-record findings (cursor-paged), cancel.
+
+const Db = Type.String({ pattern: '^[A-Za-z0-9_-]{1,63}$' });
+const Coll = Type.String({ pattern: COLLECTION_NAME_PATTERN, maxLength: 64 });
+const Uri = Type.String({ pattern: '^mongodb(\\+srv)?://[^\\s]+$', maxLength: 2048, description: 'connection string (a secret: stored, never returned); omitted = the platform MongoDB' });
+const Namespace = Type.Object({ uri: Type.Optional(Uri), db: Db, collection: Coll }, { additionalProperties: false });
+const NamespaceSource = Type.Object({ kind: Type.Literal('namespace'), uri: Type.Optional(Uri), db: Db, collection: Coll }, { additionalProperties: false });
+const TenantSource = Type.Object({ kind: Type.Literal('tenant'), tenantId: Type.String({ pattern: TENANT_ID_PATTERN, maxLength: 64 }), collection: Coll }, { additionalProperties: false });
+const int = (k: keyof typeof RECONCILE_LIMITS, description: string) => Type.Optional(Type.Integer({ minimum: RECONCILE_LIMITS[k][0], maximum: RECONCILE_LIMITS[k][1], description }));
+const Options = Type.Object(
+  {
+    chunkSize: int('chunkSize', 'merged keys per chunk (default 1000)'),
+    maxConcurrency: int('maxConcurrency', 'partitions in flight (default 5)'),
+    retryAttempts: int('retryAttempts', 'retries of a failing chunk before it is recorded as failed (default 3)'),
+    retryDelay: int('retryDelay', 'first retry delay in ms, doubled per attempt (default 5000)'),
+    timeoutPerChunk: int('timeoutPerChunk', 'bound on one chunk attempt in ms (default 600000)'),
+    partitions: int('partitions', 'key-space partitions; 0 = auto (default)'),
+    repairBatch: int('repairBatch', 'staged repairs applied together (default 1000)'),
+    heartbeatTimeoutMs: int('heartbeatTimeoutMs', 'how fast a killed worker is noticed (default 10000)'),
+    progressIntervalMs: int('progressIntervalMs', 'minimum gap between progress reports of a partition (default 2000)'),
+    historyLimit: int('historyLimit', 'history length at which a run continues as new (default 2000)'),
+    dryRun: Type.Optional(Type.Boolean({ description: 'compare and report only; nothing is written to the target' })),
+    extras: Type.Optional(Type.Union([Type.Literal('flag'), Type.Literal('delete')], { description: "records only in the target: 'flag' (default) or 'delete'" })),
+  },
+  { additionalProperties: false },
+);
+const StartBody = Type.Object(
+  {
+    batchId: Type.Optional(Type.String({ pattern: BATCH_ID_PATTERN, maxLength: 64, description: 'dedup key of the run (default: from Idempotency-Key, else generated)' })),
+    source: Type.Union([NamespaceSource, TenantSource]),
+    target: Type.Optional(Namespace),
+    options: Type.Optional(Options),
+  },
+  { additionalProperties: false },
+);
+const Started = Type.Object({ batchId: Type.String(), workflowId: Type.String(), correlationId: Type.String(), created: Type.Boolean() });
+const Params = Type.Object({ batchId: Type.String({ pattern: BATCH_ID_PATTERN, maxLength: 64 }) }, { additionalProperties: false });
+const Progress = Type.Object(
+  {
+    batchId: Type.String(),
+    workflowId: Type.String(),
+    correlationId: Type.String(),
+    state: Type.String(),
+    live: Type.Boolean(),
+    dryRun: Type.Boolean(),
+    processed: Type.Integer(),
+    total: Type.Integer(),
+    successful: Type.Integer(),
+    failed: Type.Integer(),
+    outcomes: Type.Object({ matched: Type.Integer(), missing_in_target: Type.Integer(), extra_in_target: Type.Integer(), mismatched: Type.Integer() }),
+    repaired: Type.Integer(),
+    flagged: Type.Integer(),
+    conflicts: Type.Integer(),
+    ratePerSec: Type.Number(),
+    etaSeconds: Type.Union([Type.Number(), Type.Null()]),
+    chunks: Type.Object({ done: Type.Integer(), failed: Type.Integer(), inFlight: Type.Integer() }),
+    partitions: Type.Object({ total: Type.Integer(), done: Type.Integer(), running: Type.Integer(), failed: Type.Integer() }),
+    runs: Type.Integer(),
+    startedAt: Type.String(),
+    updatedAt: Type.String(),
+    finishedAt: Type.Optional(Type.String()),
+    elapsedMs: Type.Number(),
+    errors: Type.Optional(Type.Array(Type.String())),
+  },
+  { additionalProperties: true },
+);
+const ErrorsQuery = Type.Object(
+  { after: Type.Optional(Type.String({ maxLength: 1200, description: 'nextCursor of the previous page' })), limit: Type.Optional(Type.String({ pattern: '^[1-9][0-9]{0,3}$', description: '1..1000 (default 100)' })) },
+  { additionalProperties: false },
+);
+const ErrorItem = Type.Object(
+  {
+    id: Type.String(),
+    key: Type.Unknown(),
+    outcome: Type.Union([Type.String(), Type.Null()]),
+    action: Type.String({ description: 'reported (dry run), flagged, conflict, failed or chunk_failed' }),
+    errorType: Type.Union([Type.String(), Type.Null()]),
+    message: Type.Union([Type.String(), Type.Null()]),
+    partition: Type.Integer(),
+    chunk: Type.Integer(),
+    records: Type.Optional(Type.Integer()),
+    at: Type.String(),
+  },
+  { additionalProperties: false },
+);
+const ErrorsPage = Type.Object({ batchId: Type.String(), items: Type.Array(ErrorItem), nextCursor: Type.Union([Type.String(), Type.Null()]) });
+const Cancelling = Type.Object({ batchId: Type.String(), workflowId: Type.String(), state: Type.Literal('cancelling') });
+
+const reconcile: FastifyPluginAsyncTypebox<{ service: ReconcileService }> = async (app, { service }) => {
+  /** A token limited to some tenants sees only those tenants' batches. */
+  const assertTenant = (req: FastifyRequest, tenantId: string | undefined) => {
+    if (tenantId !== undefined && req.principal && !coversTenant(req.principal, tenantId)) throw new AuthorizationError('The token does not cover this tenant');
+  };
+  const batchFor = async (req: FastifyRequest, batchId: string) => {
+    const b = await service.getBatch(batchId);
+    assertTenant(req, b.source.kind === 'tenant' ? b.source.tenantId : undefined);
+    return b;
+  };
+
+  app.post(
+    '/api/reconcile',
+    { config: { auth: { scope: Scopes.reconcileWrite } }, schema: { body: StartBody, response: { 202: Started, ...problemResponses } } },
+    async (req, reply) => {
+      const body = req.body;
+      assertTenant(req, body.source.kind === 'tenant' ? body.source.tenantId : undefined);
+      const batchId = body.batchId ?? (req.idempotencyKey ? idFromIdempotencyKey('rc', req.principal?.sub ?? 'anonymous', req.idempotencyKey) : undefined);
+      const started = await service.start({ ...body, batchId }, req.correlationId);
+      return reply.code(202).send(started);
+    },
+  );
+
+  app.get('/api/reconcile/:batchId/progress', { config: { auth: { scope: Scopes.reconcileRead } }, schema: { params: Params, response: { 200: Progress, ...problemResponses } } }, async (req) => {
+    await batchFor(req, req.params.batchId);
+    return service.progress(req.params.batchId);
+  });
+
+  app.get(
+    '/api/reconcile/:batchId/errors',
+    { config: { auth: { scope: Scopes.reconcileRead } }, schema: { params: Params, querystring: ErrorsQuery, response: { 200: ErrorsPage, ...problemResponses } } },
+    async (req) => {
+      await batchFor(req, req.params.batchId);
+      const limit = Math.min(1000, Number(req.query.limit ?? 100));
+      return service.errors(req.params.batchId, req.query.after, limit);
+    },
+  );
+
+  app.post(
+    '/api/reconcile/:batchId/cancel',
+    { config: { auth: { scope: Scopes.reconcileWrite } }, schema: { params: Params, response: { 202: Cancelling, ...problemResponses } } },
+    async (req, reply) => {
+      await batchFor(req, req.params.batchId);
+      return reply.code(202).send(await service.cancel(req.params.batchId));
+    },
+  );
+};
+
+export default reconcile;

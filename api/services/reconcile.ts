@@ -1,0 +1,229 @@
+import { randomBytes } from 'node:crypto';
+import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
+import { defineSearchAttributeKey } from '@temporalio/common';
+import { contentHash } from '../../activities/record-writer';
+import { createReconcileStore, type BatchDoc, type ErrorDoc } from '../../activities/reconcile-store';
+import { createTenantRepository } from '../../activities/tenants-repo';
+import type { Logger } from '../../infra/logger';
+import { tenantDbName, type Mongo } from '../../infra/mongo';
+import type { TemporalHandle } from '../../infra/temporal';
+import { withTimeout } from '../../infra/timeout';
+import { Operations, SearchAttributes, WorkflowIds } from '../../shared/constants';
+import {
+  FINAL_STATES,
+  ReconcileNames,
+  refreshRates,
+  resolveReconcileOptions,
+  summarizeProgress,
+  zeroCounters,
+  type NamespaceRef,
+  type ReconcileInput,
+  type ReconcileOptions,
+  type ReconcileProgress,
+  type ReconcileSourceRef,
+} from '../../shared/reconcile';
+import { BSON } from 'mongodb';
+import { ConflictError, DependencyUnavailableError, NotFoundError, ValidationError } from '../errors';
+
+// Starting, reading and cancelling reconcile runs; shared by the API routes, the CLI and the
+// benchmark. The batch document is written first (it holds external URIs, which never enter
+// Temporal history), then the workflow `reconcile:{batchId}` is started: a batch runs once.
+
+const BatchIdKey = defineSearchAttributeKey(SearchAttributes.BatchId, 'KEYWORD');
+const OperationKey = defineSearchAttributeKey(SearchAttributes.Operation, 'KEYWORD');
+const CALL_TIMEOUT_MS = 10_000;
+
+export interface NamespaceSpec {
+  /** Connection string; omitted = the platform's MongoDB. A secret: stored, never returned. */
+  uri?: string;
+  db: string;
+  collection: string;
+}
+
+export interface StartReconcileRequest {
+  batchId?: string;
+  source: ({ kind: 'namespace' } & NamespaceSpec) | { kind: 'tenant'; tenantId: string; collection: string };
+  /** Required for a namespace source; a tenant source defaults to the tenant's own collection. */
+  target?: NamespaceSpec;
+  options?: Partial<ReconcileOptions>;
+}
+
+export interface ReconcileStarted {
+  batchId: string;
+  workflowId: string;
+  correlationId: string;
+  /** False when this batch ID already ran with the same spec (an idempotent repeat). */
+  created: boolean;
+}
+
+export interface ReconcileServiceOptions {
+  mongo: Mongo;
+  temporal?: TemporalHandle;
+  taskQueue: string;
+  log: Logger;
+}
+
+export interface ErrorItem {
+  id: string;
+  key: unknown;
+  outcome: string | null;
+  action: string;
+  errorType: string | null;
+  message: string | null;
+  partition: number;
+  chunk: number;
+  records?: number;
+  at: string;
+}
+
+const newBatchId = () => `rc-${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
+const ejson = (v: unknown) => (v === undefined ? null : BSON.EJSON.serialize({ v }, { relaxed: true }).v);
+
+export function createReconcileService(o: ReconcileServiceOptions) {
+  const store = createReconcileStore(o.mongo.db);
+  const tenants = createTenantRepository(o.mongo.db);
+  const temporal = () => {
+    if (!o.temporal) throw new DependencyUnavailableError('temporal', 'Reconcile runs as a Temporal workflow and TEMPORAL_ENABLED=false');
+    return o.temporal;
+  };
+  const call = <T>(what: string, fn: () => Promise<T>) => {
+    const t = temporal();
+    return withTimeout(what, CALL_TIMEOUT_MS, (signal) => t.connection.withAbortSignal(signal, fn));
+  };
+
+  async function resolve(req: StartReconcileRequest): Promise<{ source: ReconcileSourceRef; target: NamespaceRef; secrets: BatchDoc['secrets']; options: ReconcileOptions }> {
+    let options: ReconcileOptions;
+    try {
+      options = resolveReconcileOptions(req.options);
+    } catch (err) {
+      throw new ValidationError(err instanceof Error ? err.message : String(err));
+    }
+    const secrets: NonNullable<BatchDoc['secrets']> = {};
+    let source: ReconcileSourceRef;
+    let target: NamespaceRef;
+    if (req.source.kind === 'tenant') {
+      const tenant = await tenants.get(req.source.tenantId);
+      if (!tenant) throw new NotFoundError('Tenant', req.source.tenantId);
+      source = { kind: 'tenant', tenantId: req.source.tenantId, collection: req.source.collection };
+      target = req.target ? { db: req.target.db, collection: req.target.collection } : { db: tenantDbName(req.source.tenantId), collection: req.source.collection };
+    } else {
+      if (!req.target) throw new ValidationError('a namespace source needs a target namespace');
+      source = { kind: 'namespace', db: req.source.db, collection: req.source.collection };
+      if (req.source.uri) {
+        source.external = true;
+        secrets.sourceUri = req.source.uri;
+      }
+      target = { db: req.target.db, collection: req.target.collection };
+    }
+    if (req.target?.uri) {
+      target.external = true;
+      secrets.targetUri = req.target.uri;
+    }
+    // The platform's own collections (tenants, runs, reconcile_*) are never a repair target.
+    if (!target.external && target.db === o.mongo.db.databaseName) throw new ValidationError(`the platform database '${target.db}' cannot be a reconcile target`);
+    if (source.kind === 'namespace' && source.db === target.db && source.collection === target.collection && (secrets.sourceUri ?? '') === (secrets.targetUri ?? '')) {
+      throw new ValidationError('source and target are the same namespace');
+    }
+    return { source, target, secrets: Object.keys(secrets).length ? secrets : undefined, options };
+  }
+
+  async function startWorkflow(input: ReconcileInput): Promise<void> {
+    const t = temporal();
+    try {
+      await call('start reconcile', () =>
+        t.client.workflow.start(ReconcileNames.workflow, {
+          taskQueue: o.taskQueue,
+          workflowId: WorkflowIds.reconcile(input.batchId),
+          args: [input],
+          // A batch runs once: a second start of a running or finished batch is refused.
+          workflowIdConflictPolicy: 'FAIL',
+          workflowIdReusePolicy: 'REJECT_DUPLICATE',
+          typedSearchAttributes: [
+            { key: BatchIdKey, value: input.batchId },
+            { key: OperationKey, value: Operations.reconcile },
+          ],
+          memo: { correlationId: input.correlationId, batchId: input.batchId, dryRun: input.options.dryRun },
+        }),
+      );
+    } catch (err) {
+      if (err instanceof WorkflowExecutionAlreadyStartedError) return;
+      throw new DependencyUnavailableError('temporal', `Temporal did not accept the reconcile: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+
+  /** Registers the batch and starts its workflow; repeating a start with the same spec is a no-op. */
+  async function start(req: StartReconcileRequest, correlationId: string): Promise<ReconcileStarted> {
+    temporal();
+    const { source, target, secrets, options } = await resolve(req);
+    const batchId = req.batchId ?? newBatchId();
+    const workflowId = WorkflowIds.reconcile(batchId);
+    const specHash = contentHash({ source, target, options, uris: secrets ? contentHash(secrets) : null });
+    const now = new Date();
+    const doc: BatchDoc = { _id: batchId, correlationId, workflowId, state: 'pending', source, target, options, specHash, createdAt: now };
+    if (secrets) doc.secrets = secrets;
+    const created = await store.createBatch(doc);
+    let input: ReconcileInput = { batchId, correlationId, source, target, options, startedAt: now.toISOString() };
+    if (!created) {
+      const existing = await store.getBatch(batchId);
+      if (!existing || existing.specHash !== specHash) throw new ConflictError(`reconcile batch '${batchId}' exists with a different spec`, { batchId });
+      input = { batchId, correlationId: existing.correlationId, source: existing.source, target: existing.target, options: existing.options, startedAt: existing.createdAt.toISOString() };
+    }
+    await startWorkflow(input);
+    o.log.info({ batchId, workflowId, correlationId: input.correlationId, created, dryRun: options.dryRun, source: source.kind }, created ? 'reconcile started' : 'reconcile start repeated');
+    return { batchId, workflowId, correlationId: input.correlationId, created };
+  }
+
+  async function getBatch(batchId: string): Promise<BatchDoc> {
+    const b = await store.getBatch(batchId);
+    if (!b) throw new NotFoundError('Reconcile batch', batchId);
+    return b;
+  }
+
+  /** Live progress (the workflow's query) while running; the stored result once finished. */
+  async function progress(batchId: string): Promise<ReconcileProgress & { live: boolean }> {
+    const b = await getBatch(batchId);
+    if (FINAL_STATES.includes(b.state) && b.result) return { ...b.result, live: false };
+    if (o.temporal) {
+      try {
+        const p = await call('query reconcile progress', () => temporal().client.workflow.getHandle(b.workflowId).query<ReconcileProgress>(ReconcileNames.progressQuery));
+        return { ...refreshRates(p, Date.now()), live: true };
+      } catch (err) {
+        o.log.debug({ batchId, err: err instanceof Error ? err.message : String(err) }, 'reconcile progress query failed; answering from the batch record');
+      }
+      // The workflow may have just finished: its result is recorded before it completes.
+      const again = await store.getBatch(batchId);
+      if (again?.result && FINAL_STATES.includes(again.state)) return { ...again.result, live: false };
+    }
+    const base = { batchId, workflowId: b.workflowId, correlationId: b.correlationId, state: b.state, options: b.options, startedAt: (b.startedAt ?? b.createdAt).toISOString(), runs: 0, totalEstimate: b.plan?.totalEstimate ?? 0 };
+    return { ...summarizeProgress(base, zeroCounters(), { total: b.plan?.partitions ?? 0, done: 0, running: 0, failed: 0 }, Date.now()), live: false };
+  }
+
+  async function errors(batchId: string, after: string | undefined, limit: number): Promise<{ batchId: string; items: ErrorItem[]; nextCursor: string | null }> {
+    await getBatch(batchId);
+    const page = await store.listErrors(batchId, after, limit);
+    const items = page.items.map((e: ErrorDoc): ErrorItem => {
+      const item: ErrorItem = { id: e._id, key: ejson(e.key), outcome: e.outcome ?? null, action: e.action, errorType: e.errorType ?? null, message: e.message ?? null, partition: e.partition, chunk: e.chunk, at: e.at.toISOString() };
+      if (e.records !== undefined) item.records = e.records;
+      return item;
+    });
+    return { batchId, items, nextCursor: page.nextCursor };
+  }
+
+  /** Asks the run to stop at its next chunk boundaries; the counts so far are kept. */
+  async function cancel(batchId: string): Promise<{ batchId: string; workflowId: string; state: 'cancelling' }> {
+    const b = await getBatch(batchId);
+    if (FINAL_STATES.includes(b.state)) throw new ConflictError(`reconcile batch '${batchId}' already finished (${b.state})`, { state: b.state });
+    try {
+      await call('cancel reconcile', () => temporal().client.workflow.getHandle(b.workflowId).cancel());
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) throw new ConflictError(`reconcile batch '${batchId}' has no running workflow`);
+      throw err;
+    }
+    o.log.info({ batchId, workflowId: b.workflowId, correlationId: b.correlationId }, 'reconcile cancel requested');
+    return { batchId, workflowId: b.workflowId, state: 'cancelling' };
+  }
+
+  return { start, progress, errors, cancel, getBatch };
+}
+
+export type ReconcileService = ReturnType<typeof createReconcileService>;

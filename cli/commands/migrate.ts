@@ -1,0 +1,204 @@
+import type { Command } from 'commander';
+import { existsSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import cliProgress from 'cli-progress';
+import { loadConfigOrExit, type AppConfig } from '../../infra/config';
+import { createLogger } from '../../infra/logger';
+import { connectMongo } from '../../infra/mongo';
+import { BackupError, createBackupOps } from '../../activities/migrations-backup';
+import { MIGRATIONS_DIR, migrationTemplate } from '../../activities/migrations-registry';
+import type { MigrationProgress, RunMigrationsResult } from '../../shared/migrations';
+import { apiBase, callApi } from '../api-client';
+
+// `migrate status|up|create|backup|restore|backups|prune`. status and up go through the API
+// (runs are workflows on the worker); backup, restore and prune run in-process against MongoDB.
+
+const POLL_MS = 500;
+const barFormat = '{name} {step} {collection} [{bar}] {value}/{total}';
+
+function print(status: number, body: unknown): void {
+  process.stdout.write(`${JSON.stringify(body, null, 2)}\n`);
+  if (status >= 400) process.exitCode = 1;
+}
+
+interface StatusBody {
+  completed: Array<{ name: string; completedAt?: string; durationMs?: number }>;
+  pending: Array<{ name: string; description: string }>;
+  failed: Array<{ name: string; failedAt?: string; error?: { step: string; message: string }; restoreFailed?: string | null }>;
+  running: Array<{ name: string; step: string; progress?: MigrationProgress | null }>;
+}
+
+function printStatus(s: StatusBody): void {
+  const out: string[] = [];
+  for (const m of s.completed) out.push(`  completed  ${m.name}  ${m.completedAt ?? ''}  ${m.durationMs ?? ''} ms`);
+  for (const m of s.running) out.push(`  running    ${m.name}  (${m.step}${m.progress ? ` ${m.progress.done}/${m.progress.total ?? '?'}` : ''})`);
+  for (const m of s.failed) out.push(`  FAILED     ${m.name}  at ${m.error?.step ?? '?'}: ${m.error?.message ?? ''}${m.restoreFailed ? `  ROLLBACK FAILED: ${m.restoreFailed}` : ''}`);
+  for (const m of s.pending) out.push(`  pending    ${m.name}  ${m.description}`);
+  process.stdout.write(`${out.join('\n') || '  no migrations'}\n`);
+}
+
+function printRun(r: RunMigrationsResult): void {
+  const out: string[] = [`${r.dryRun ? 'dry run' : 'run'} ${r.state}`];
+  for (const m of r.results) {
+    out.push(`  ${m.outcome.padEnd(9)} ${m.name}${m.durationMs ? `  ${m.durationMs} ms` : ''}${m.reason && m.outcome !== 'completed' ? `  (${m.reason})` : ''}`);
+    if (m.error) out.push(`      error at ${m.error.step}: ${m.error.message}`);
+    for (const c of m.changes ?? []) out.push(`      change: ${c}`);
+    for (const c of m.dryRun?.collections ?? []) out.push(`      ${c.name}: ${c.before.count} → ${c.after.count} documents${c.changed ? ', content changed' : ', unchanged'}${c.indexesAdded.length ? `, +index ${c.indexesAdded.join(' ')}` : ''}${c.indexesRemoved.length ? `, -index ${c.indexesRemoved.join(' ')}` : ''}`);
+    if (m.dryRun?.undeclared.length) out.push(`      note: up also wrote ${m.dryRun.undeclared.join(', ')} (not declared: not backed up)`);
+    for (const b of m.backups ?? []) out.push(`      backup ${b.backupId}: ${b.count} documents`);
+    for (const x of m.restored ?? []) out.push(`      restored ${x.collection} from ${x.backupId}: ${x.count} documents, ${x.verified ? 'verified' : 'NOT VERIFIED'}`);
+    if (m.restoreFailed) out.push(`      ROLLBACK FAILED: ${m.restoreFailed}`);
+  }
+  process.stdout.write(`${out.join('\n')}\n`);
+}
+
+/** Polls the run and the state until the run ends, with one bar per running migration. */
+async function follow(config: AppConfig, base: string, workflowId: string): Promise<RunMigrationsResult | undefined> {
+  const multi = new cliProgress.MultiBar({ format: barFormat, hideCursor: true, clearOnComplete: false }, cliProgress.Presets.shades_classic);
+  const bars = new Map<string, cliProgress.SingleBar>();
+  try {
+    for (;;) {
+      const [run, status] = await Promise.all([
+        callApi<{ status: string; result?: RunMigrationsResult }>(config, base, `/api/migrations/runs/${encodeURIComponent(workflowId)}`),
+        callApi<StatusBody>(config, base, '/api/migrations/status'),
+      ]);
+      const running = new Set<string>();
+      for (const m of status.body?.running ?? []) {
+        running.add(m.name);
+        const p = m.progress;
+        const payload = { name: m.name, step: m.step, collection: p?.collection ?? '' };
+        const total = p?.total ?? Math.max(p?.done ?? 0, 1);
+        const bar = bars.get(m.name) ?? multi.create(total, 0, payload);
+        bars.set(m.name, bar);
+        bar.setTotal(Math.max(total, p?.done ?? 0));
+        bar.update(p?.done ?? 0, payload);
+      }
+      for (const [name, bar] of bars) if (!running.has(name)) bar.stop();
+      if (run.status >= 400) throw new Error(`run ${workflowId}: HTTP ${run.status} ${JSON.stringify(run.body)}`);
+      if (run.body.status !== 'RUNNING') return run.body.result;
+      await new Promise((r) => setTimeout(r, POLL_MS));
+    }
+  } finally {
+    multi.stop();
+  }
+}
+
+async function withBackupOps<T>(fn: (ops: ReturnType<typeof createBackupOps>) => Promise<T>): Promise<T> {
+  const config = loadConfigOrExit();
+  const mongo = await connectMongo(config, createLogger({ name: 'cli', level: 'silent' }));
+  try {
+    return await fn(createBackupOps(mongo.db, { batchSize: config.MIGRATION_BATCH_SIZE }));
+  } catch (err) {
+    if (!(err instanceof BackupError)) throw err;
+    process.stderr.write(`error: ${err.message}\n`);
+    process.exit(1);
+  } finally {
+    await mongo.close();
+  }
+}
+
+function bar(label: string): cliProgress.SingleBar {
+  return new cliProgress.SingleBar({ format: `${label} [{bar}] {value}/{total} docs`, hideCursor: true }, cliProgress.Presets.shades_classic);
+}
+
+export function registerMigrateCommand(program: Command): void {
+  const migrate = program.command('migrate').description('migrations: state, runs (through the API), new files, manual backup and restore').option('--api <url>', 'API base URL (default http://HOST:PORT)');
+  const base = (config: AppConfig) => apiBase(config, migrate.opts<{ api?: string }>().api);
+
+  migrate
+    .command('status')
+    .option('--json', 'raw JSON')
+    .description('completed, running, failed and pending migrations')
+    .action(async (o: { json?: boolean }) => {
+      const config = loadConfigOrExit();
+      const res = await callApi<StatusBody>(config, base(config), '/api/migrations/status');
+      if (o.json || res.status >= 400) return print(res.status, res.body);
+      printStatus(res.body);
+    });
+
+  migrate
+    .command('up [names...]')
+    .description('run pending migrations (or the named ones) in order, as a workflow; shows progress')
+    .option('--dry-run', 'run up + verify against a scratch copy and report; live data is not touched')
+    .option('--stop-on-error', 'stop at the first failure; later migrations stay pending')
+    .option('--force', 'run completed migrations again')
+    .option('--no-wait', 'print the run ID and return')
+    .option('--json', 'print the run result as JSON')
+    .action(async (names: string[], o: { dryRun?: boolean; stopOnError?: boolean; force?: boolean; wait: boolean; json?: boolean }) => {
+      const config = loadConfigOrExit();
+      const body = { ...(names.length ? { names } : {}), dryRun: !!o.dryRun, stopOnError: !!o.stopOnError, force: !!o.force };
+      const res = await callApi<{ workflowId: string; names: string[] }>(config, base(config), '/api/migrations/run', { method: 'POST', body });
+      if (res.status !== 202 || !o.wait) return print(res.status, res.body);
+      process.stderr.write(`run ${res.body.workflowId}: ${res.body.names.length} migration(s)\n`);
+      const result = await follow(config, base(config), res.body.workflowId);
+      if (!result) return print(500, { error: 'the run ended without a result (terminated or timed out?)' });
+      if (o.json) print(200, result);
+      else printRun(result);
+      if (result.state === 'failed') process.exitCode = 1;
+    });
+
+  migrate
+    .command('create <name>')
+    .description('write a new migration file from the template (timestamp prefix keeps the order)')
+    .option('--dir <dir>', 'migrations folder', MIGRATIONS_DIR)
+    .action((name: string, o: { dir: string }) => {
+      const t = migrationTemplate(name);
+      const file = path.join(o.dir, t.fileName);
+      if (existsSync(file)) program.error(`${file} already exists`);
+      writeFileSync(file, t.source, { flag: 'wx' });
+      process.stdout.write(`${file}\n`);
+    });
+
+  migrate
+    .command('backup <collection>')
+    .description('back up a platform collection now (batched copy with count and checksum)')
+    .action(async (collection: string) => {
+      const ref = await withBackupOps(async (ops) => {
+        const b = bar(`backup ${collection}`);
+        b.start(1, 0);
+        try {
+          return await ops.backup(collection, { onBatch: (cp, total) => (b.setTotal(Math.max(total ?? cp.count, cp.count)), b.update(cp.count)) });
+        } finally {
+          b.stop();
+        }
+      });
+      print(200, ref);
+    });
+
+  migrate
+    .command('restore <backup>')
+    .description('restore a backup (by its ID) into its collection, verified by count and checksum')
+    .option('--into <collection>', 'restore into another collection')
+    .option('--force', 'even while a migration is running')
+    .action(async (backupId: string, o: { into?: string; force?: boolean }) => {
+      const result = await withBackupOps(async (ops) => {
+        const running = await ops.store.state.find({ status: 'running' }).toArray();
+        if (running.length > 0 && !o.force) program.error(`migration(s) running: ${running.map((r) => r._id).join(', ')} — wait, or pass --force`);
+        const b = bar(`restore ${backupId}`);
+        b.start(1, 0);
+        try {
+          return await ops.restore(backupId, { ...(o.into ? { into: o.into } : {}), onBatch: (cp, total) => (b.setTotal(Math.max(total ?? 0, cp.copy?.count ?? 0)), b.update(cp.copy?.count ?? 0)) });
+        } finally {
+          b.stop();
+        }
+      });
+      print(result.verified ? 200 : 500, result);
+    });
+
+  migrate
+    .command('backups')
+    .description('list backups (newest first)')
+    .action(async () => {
+      const list = await withBackupOps((ops) => ops.store.backups.find({}, { projection: { indexes: 0 } }).toArray());
+      print(200, list.sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime()));
+    });
+
+  migrate
+    .command('prune')
+    .description('drop backups older than MIGRATION_BACKUP_RETENTION_MS (the cleanup schedule does this too)')
+    .option('--older-than-ms <ms>', 'override the retention age')
+    .action(async (o: { olderThanMs?: string }) => {
+      const config = loadConfigOrExit();
+      print(200, await withBackupOps((ops) => ops.prune(o.olderThanMs ? Number(o.olderThanMs) : config.MIGRATION_BACKUP_RETENTION_MS)));
+    });
+}
