@@ -102,7 +102,7 @@ export function migrationTemplate(slug: string, now = new Date()): { fileName: s
 
 export default defineMigration({
   name: '${name}',
-  description: 'TODO: what this migration does',
+  description: 'Describe what this migration changes and why',
   collections: [],
   async up(ctx) {
     // const n = (await ctx.db.collection('tenants').updateMany({ plan: { $exists: false } }, { $set: { plan: 'free' } })).modifiedCount;
