@@ -56,11 +56,11 @@ export function compareKeys(a: Key, b: Key): number {
 
 /** JSON-safe form for heartbeats, signals and workflow state. */
 export function encodeKey(k: Key): unknown {
-  return BSON.EJSON.serialize({ k }, { relaxed: false }).k;
+  return BSON.EJSON.serialize({ k }, { relaxed: true }).k;
 }
 
 export function decodeKey(v: unknown): Key {
-  const k = (BSON.EJSON.deserialize({ k: v } as Document, { relaxed: false }) as { k: unknown }).k;
+  const k = (BSON.EJSON.deserialize({ k: v } as Document, { relaxed: true }) as { k: unknown }).k;
   if (!isKey(k)) throw new KeyOrderError('checkpoint key is not a number, string, ObjectId or Date');
   return k;
 }

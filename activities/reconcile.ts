@@ -1,32 +1,19 @@
 import { hostname } from 'node:os';
 import { ApplicationFailure, type Context } from '@temporalio/activity';
-import { WorkflowUpdateFailedError } from '@temporalio/client';
-import { MongoClient, type Collection, type Document } from 'mongodb';
-import { isRetryableErrorType, SyncErrorType } from '../shared/errors';
-import {
-  addCounters,
-  initialCheckpoint,
-  ReconcileNames,
-  type PartitionCheckpoint,
-  type PartitionDirective,
-  type PartitionReport,
-  type PartitionSpec,
-  type ReconcileInput,
-  type ReconcilePlan,
-  type ReconcileProgress,
-} from '../shared/reconcile';
+import type { Collection, Document } from 'mongodb';
+import { isRetryableErrorType } from '../shared/errors';
+import { addCounters, initialCheckpoint, type PartitionCheckpoint, type PartitionSpec, type ReconcileInput, type ReconcilePlan, type ReconcileProgress } from '../shared/reconcile';
 import { withTimeout } from '../infra/timeout';
 import { currentActivity } from './activity-context';
 import { classifyError } from './classify-error';
 import type { ActivityDeps } from './deps';
 import { compareItem, tallyChunk, type ItemResult, type RepairEntry } from './reconcile-compare';
-import { decodeKey, encodeKey, KeyOrderError, type Key } from './reconcile-keys';
+import { countOf, nonRetryable, openEndpoints } from './reconcile-endpoints';
+import { decodeKey, encodeKey, KeyOrderError, rangeFilter, type Key } from './reconcile-keys';
+import { createProgressReporter } from './reconcile-report';
 import { applyRepairs } from './reconcile-repair';
 import { chunkDocId, chunkErrorId, createReconcileStore, errorDocId, flushDocId, pendingDocId, type ErrorDoc, type PendingDoc } from './reconcile-store';
 import { ConnectorStream, CursorStream, DocSourceStream, readChunk, StopRequested, type OrderedStream, type SourceItem } from './reconcile-stream';
-import { rangeFilter } from './reconcile-keys';
-import { createSource } from './sources';
-import type { SourceConnector } from './sources/types';
 import { createTenantRepository } from './tenants-repo';
 
 // Reconcile activities. One partition = one long-running, heartbeating activity that opens one
@@ -65,64 +52,13 @@ export interface PartitionResult {
   stopped: boolean;
 }
 
-interface Endpoints {
-  target: Collection<Document>;
-  targetClient: MongoClient;
-  source: { kind: 'namespace'; col: Collection<Document> } | { kind: 'tenant'; connector: SourceConnector; collection: string };
-  close(): Promise<void>;
-}
-
 const HEARTBEAT_EVERY_MS = 1_000;
-const nonRetryable = (message: string) => ApplicationFailure.create({ type: SyncErrorType.VALIDATION_ERROR, message, nonRetryable: true });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export function createReconcileActivities(deps: ActivityDeps, settings: ReconcileSettings = {}) {
   const store = createReconcileStore(deps.mongo.db);
   const tenants = createTenantRepository(deps.mongo.db);
   const workerId = settings.workerId ?? `${hostname()}:${process.pid}`;
-
-  async function openEndpoints(input: ReconcileInput): Promise<Endpoints> {
-    const batch = await store.getBatch(input.batchId);
-    if (!batch) throw nonRetryable(`reconcile batch '${input.batchId}' is not registered`);
-    const own: MongoClient[] = [];
-    const clientFor = (uri: string | undefined) => {
-      if (!uri) return deps.mongo.client;
-      const c = new MongoClient(uri, { serverSelectionTimeoutMS: 5_000, connectTimeoutMS: 3_000, maxPoolSize: 4, appName: 'sync-orchestrator-reconcile' });
-      own.push(c);
-      return c;
-    };
-    const targetClient = clientFor(batch.secrets?.targetUri);
-    const target = targetClient.db(input.target.db).collection(input.target.collection);
-    let source: Endpoints['source'];
-    let connector: SourceConnector | undefined;
-    if (input.source.kind === 'namespace') {
-      source = { kind: 'namespace', col: clientFor(batch.secrets?.sourceUri).db(input.source.db).collection(input.source.collection) };
-    } else {
-      const tenant = await tenants.get(input.source.tenantId);
-      if (!tenant) throw nonRetryable(`tenant '${input.source.tenantId}' is not registered`);
-      connector = createSource(tenant.source);
-      source = { kind: 'tenant', connector, collection: input.source.collection };
-    }
-    return {
-      target,
-      targetClient,
-      source,
-      async close() {
-        await Promise.allSettled([connector?.close(), ...own.map((c) => c.close())]);
-      },
-    };
-  }
-
-  /** Counts from collStats (FerretDB answers estimatedDocumentCount with a full scan). */
-  async function countOf(col: Collection<Document>): Promise<number> {
-    try {
-      const s = await col.db.command({ collStats: col.collectionName });
-      if (typeof s.count === 'number') return s.count;
-    } catch {
-      // not supported here: fall through
-    }
-    return col.estimatedDocumentCount().catch(() => 0);
-  }
 
   /** Every ~count/parts-th key of one `_id`-only scan: the partitions' upper bounds. */
   async function sampleSplits(col: Collection<Document>, parts: number, count: number): Promise<Key[]> {
@@ -141,7 +77,7 @@ export function createReconcileActivities(deps: ActivityDeps, settings: Reconcil
   }
 
   async function planReconcile(input: ReconcileInput): Promise<ReconcilePlan> {
-    const ep = await openEndpoints(input);
+    const ep = await openEndpoints(deps, store, tenants, input);
     try {
       const info = await ep.targetClient.db('admin').command({ buildInfo: 1 });
       const backend = 'ferretdbVersion' in info ? 'ferretdb' : 'mongodb';
@@ -193,50 +129,12 @@ export function createReconcileActivities(deps: ActivityDeps, settings: Reconcil
     const halt = new AbortController();
     const stop = halt.signal;
     ctx?.cancellationSignal.addEventListener('abort', () => halt.abort(), { once: true });
-    const wfId = ctx?.info.workflowExecution?.workflowId;
-    // One report in flight at a time; chunks done meanwhile are folded into the next one.
-    let lastReport = 0;
-    let inFlight: Promise<void> | undefined;
-    let again = false;
-    const send = (): Promise<void> => {
-      lastReport = Date.now();
-      const r: PartitionReport = { partition: p, checkpoint: state.cp, worker: workerId };
-      inFlight = ctx!.client.workflow
-        .getHandle(wfId!)
-        .executeUpdate<PartitionDirective, [PartitionReport]>(ReconcileNames.partitionUpdate, { args: [r] })
-        .then((answer) => {
-          if (answer === 'stop') halt.abort();
-        })
-        .catch((err: unknown) => {
-          if (err instanceof WorkflowUpdateFailedError) halt.abort();
-          else log.debug({ err: String(err) }, 'progress report failed');
-        })
-        .finally(() => {
-          inFlight = undefined;
-          if (again && !stop.aborted) {
-            again = false;
-            void send();
-          }
-        });
-      return inFlight;
-    };
-    const report = async (force: boolean): Promise<void> => {
-      if (!ctx || !wfId || stop.aborted) return;
-      if (force) {
-        while (inFlight) await inFlight;
-        if (!stop.aborted) await send();
-        return;
-      }
-      if (Date.now() - lastReport < o.progressIntervalMs) return;
-      if (inFlight) again = true;
-      else void send();
-    };
-    const heartbeat = ctx ? setInterval(() => ctx.heartbeat(state.cp), HEARTBEAT_EVERY_MS) : undefined;
-
-    const ep = await openEndpoints(input);
+    const report = createProgressReporter({ ctx, partition: p, workerId, intervalMs: o.progressIntervalMs, halt, snapshot: () => state.cp, log });
     const lo = state.cp.lastKey !== null ? decodeKey(state.cp.lastKey) : partition.lo !== null ? decodeKey(partition.lo) : null;
     const hi = partition.hi !== null ? decodeKey(partition.hi) : null;
-    const batchSize = Math.min(2_000, Math.max(500, o.chunkSize));
+    const ep = await openEndpoints(deps, store, tenants, input);
+    const heartbeat = ctx ? setInterval(() => ctx.heartbeat(state.cp), HEARTBEAT_EVERY_MS) : undefined;
+    const batchSize = 2_000;
     const target = new CursorStream(ep.target.find(rangeFilter(lo, hi)).sort({ _id: 1 }).batchSize(batchSize), `target ${input.target.collection}`);
     let connectorStream: ConnectorStream | undefined;
     let source: OrderedStream<SourceItem>;

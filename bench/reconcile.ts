@@ -15,7 +15,8 @@ import { bundleWorkflows } from '../workers/create-worker';
 import { fmt, startBenchStack, table } from './harness';
 
 // npm run bench:reconcile -- --records 100000 --drift 1% [--chunk-size 1000] [--partitions 0]
-//   [--max-concurrency 5] [--no-repair] [--progress-interval 2000] [--history-limit 2000]
+//   [--max-concurrency 5] [--repair-batch 1000] [--no-repair] [--progress-interval 2000]
+//   [--history-limit 2000]
 // Its own embedded stack (FerretDB, Temporal, Redis on free ports) and a real worker process
 // (workers/worker.ts, its peak RSS read from /proc). Generates a source and a target with the
 // given drift, then measures: the raw limit (this process comparing both stores in key order
@@ -31,6 +32,7 @@ const { values: args } = parseArgs({
     'max-concurrency': { type: 'string', default: '5' },
     'progress-interval': { type: 'string', default: '2000' },
     'history-limit': { type: 'string', default: '2000' },
+    'repair-batch': { type: 'string', default: '1000' },
     'no-repair': { type: 'boolean', default: false },
   },
 });
@@ -43,8 +45,15 @@ const options: Partial<ReconcileOptions> = {
   maxConcurrency: Number(args['max-concurrency']),
   progressIntervalMs: Number(args['progress-interval']),
   historyLimit: Number(args['history-limit']),
+  repairBatch: Number(args['repair-batch']),
   retryDelay: 500,
 };
+/**
+ * Node flags of the worker process. V8 lets garbage pile up to a few hundred MB when it may; a
+ * sized heap shows the live set is constant (a leak would end in an out-of-memory crash).
+ * BENCH_WORKER_V8_FLAGS='' runs with Node's defaults.
+ */
+const WORKER_V8_FLAGS = process.env.BENCH_WORKER_V8_FLAGS ?? '--max-old-space-size=192';
 const say = (m: string) => process.stderr.write(`[bench] ${new Date().toISOString().slice(11, 19)} ${m}\n`);
 
 /** bench/reconcile-worker.ts in its own node process (no tsx wrapper: its VmHWM is the worker's). */
@@ -52,7 +61,7 @@ async function startReconcileWorker(env: Record<string, string>) {
   const dir = path.join(REPO_ROOT, 'bench-results');
   mkdirSync(dir, { recursive: true });
   const out = createWriteStream(path.join(dir, 'reconcile-worker.log'));
-  const v8Flags = (process.env.BENCH_WORKER_V8_FLAGS ?? '').split(/\s+/).filter(Boolean);
+  const v8Flags = WORKER_V8_FLAGS.split(/\s+/).filter(Boolean);
   const child = spawn(process.execPath, [...v8Flags, '--import', 'tsx', path.join(REPO_ROOT, 'bench/reconcile-worker.ts')], { cwd: REPO_ROOT, env: { ...process.env, ...env, LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] });
   child.stderr.pipe(out);
   await new Promise<void>((resolve, reject) => {
@@ -67,6 +76,7 @@ async function startReconcileWorker(env: Record<string, string>) {
     return m ? Number(m[1]) / 1024 : 0;
   };
   return {
+    pid: child.pid!,
     /** Peak resident set size since the worker started (VmHWM), MB. */
     peakRssMb: () => status('VmHWM'),
     rssMb: () => status('VmRSS'),
@@ -78,6 +88,16 @@ async function startReconcileWorker(env: Record<string, string>) {
       clearTimeout(t);
     },
   };
+}
+
+/** User + system CPU seconds of a process (from /proc). */
+function cpuSeconds(pid: number): number {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return 0;
+  }
 }
 
 const bench = await startBenchStack(say);
@@ -99,21 +119,30 @@ try {
   const bundlePath = path.join(tmp, 'workflow-bundle.js');
   writeFileSync(bundlePath, (await bundleWorkflows()).code);
   const worker = await startReconcileWorker({ ...env, BUNDLE_PATH: bundlePath });
+  // CPU seconds per process and phase: the machine is shared, CPU time is what contention leaves alone.
+  const pids: Record<string, number> = { worker: worker.pid, bench: process.pid };
+  for (const srv of bench.stack.servers) if (srv.process.pid) pids[srv.name] = srv.process.pid;
+  const cpuNow = () => Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, cpuSeconds(pid)]));
+  const cpuSince = (from: Record<string, number>) => Object.fromEntries(Object.entries(cpuNow()).map(([k, v]) => [k, v - (from[k] ?? 0)]));
+  const cpuText = (c: Record<string, number>) => Object.entries(c).filter(([, v]) => v >= 0.05).map(([k, v]) => `${k} ${fmt(v)}`).join(', ');
   const keys = RECORDS + gen.drift.extra;
 
   say('raw limit: one process, two key-ordered cursors, the same hash compare');
+  const cpu = cpuNow();
   t0 = performance.now();
   const raw = await rawCompare(data.collection('source'), data.collection('target'));
   const rawS = (performance.now() - t0) / 1000;
-  say(`raw: ${raw.processed} keys in ${fmt(rawS)} s`);
+  const rawCpu = cpuSince(cpu);
+  say(`raw: ${raw.processed} keys in ${fmt(rawS)} s (cpu s: ${cpuText(rawCpu)})`);
 
-  const run = async (label: string, extra: Partial<ReconcileOptions>): Promise<{ p: ReconcileProgress; s: number }> => {
+  const run = async (label: string, extra: Partial<ReconcileOptions>): Promise<{ p: ReconcileProgress; s: number; cpu: Record<string, number> }> => {
+    const cpu0 = cpuNow();
     const started = performance.now();
     const { batchId } = await svc.start({ source: { kind: 'namespace', db: 'bench_data', collection: 'source' }, target: { db: 'bench_data', collection: 'target' }, options: { ...options, ...extra } }, `bench-${label}`);
     let last = 0;
     for (;;) {
       const p = await svc.progress(batchId);
-      if (FINAL_STATES.includes(p.state)) return { p, s: (performance.now() - started) / 1000 };
+      if (FINAL_STATES.includes(p.state)) return { p, s: (performance.now() - started) / 1000, cpu: cpuSince(cpu0) };
       if (performance.now() - last > 10_000) {
         last = performance.now();
         say(`${label}: ${p.processed}/${p.total} at ${p.ratePerSec}/s, eta ${p.etaSeconds ?? '?'} s, chunks ${p.chunks.done}, runs ${p.runs}, worker peak ${fmt(worker.peakRssMb(), 0)} MB`);
@@ -124,17 +153,18 @@ try {
 
   say('reconcile through Temporal, dry run (the same work as the raw limit)');
   const dry = await run('dry', { dryRun: true });
-  say(`dry: ${dry.p.state}, ${dry.p.processed} keys in ${fmt(dry.s)} s${dry.p.errors ? `; errors: ${dry.p.errors.join('; ')}` : ''}`);
+  say(`dry: ${dry.p.state}, ${dry.p.processed} keys in ${fmt(dry.s)} s (cpu s: ${cpuText(dry.cpu)})${dry.p.errors ? `; errors: ${dry.p.errors.join('; ')}` : ''}`);
   const rows: Array<Record<string, string | number>> = [
     { run: 'raw limit (driver, one process)', keys: raw.processed, 'seconds': fmt(rawS), 'records/s': fmt(raw.processed / rawS, 0), 'vs raw': '1.00', 'worker peak RSS MB': '-', result: `${raw.missing}/${raw.mismatched}/${raw.extra}` },
     { run: 'reconcile via Temporal, dry run', keys: dry.p.processed, 'seconds': fmt(dry.s), 'records/s': fmt(dry.p.processed / dry.s, 0), 'vs raw': fmt(dry.p.processed / dry.s / (raw.processed / rawS), 2), 'worker peak RSS MB': fmt(worker.peakRssMb(), 0), result: `${dry.p.outcomes.missing_in_target}/${dry.p.outcomes.mismatched}/${dry.p.outcomes.extra_in_target}` },
   ];
   const exact = dry.p.processed === keys && dry.p.outcomes.missing_in_target === gen.drift.missing && dry.p.outcomes.mismatched === gen.drift.mismatched && dry.p.outcomes.extra_in_target === gen.drift.extra;
-  let repair: { p: ReconcileProgress; s: number } | undefined;
+  let repair: { p: ReconcileProgress; s: number; cpu: Record<string, number> } | undefined;
   let equal: boolean | undefined;
   if (!args['no-repair']) {
     say('reconcile through Temporal, repairing (missing and mismatched upserted, extras deleted)');
     repair = await run('repair', { extras: 'delete' });
+    say(`repair: ${repair.p.state}, ${repair.p.processed} keys in ${fmt(repair.s)} s (cpu s: ${cpuText(repair.cpu)})`);
     const after = await rawCompare(data.collection('source'), data.collection('target'));
     equal = after.processed === RECORDS && after.matched === RECORDS;
     rows.push({ run: 'reconcile via Temporal, repairing', keys: repair.p.processed, 'seconds': fmt(repair.s), 'records/s': fmt(repair.p.processed / repair.s, 0), 'vs raw': fmt(repair.p.processed / repair.s / (raw.processed / rawS), 2), 'worker peak RSS MB': fmt(worker.peakRssMb(), 0), result: `repaired ${repair.p.repaired}, target equals source: ${equal}` });
@@ -154,9 +184,11 @@ try {
     repaired: repair?.p.repaired ?? null,
     targetEqualsSource: equal ?? null,
     workerPeakRssMb: Math.round(peak),
+    workerNodeFlags: WORKER_V8_FLAGS,
+    cpuSeconds: { raw: rawCpu, dry: dry.cpu, repair: repair?.cpu ?? null },
     at: new Date().toISOString(),
   };
-  process.stdout.write(`\nreconcile benchmark: ${RECORDS} records, drift ${args.drift} (missing/mismatched/extra ${gen.drift.missing}/${gen.drift.mismatched}/${gen.drift.extra}), chunkSize ${options.chunkSize}, partitions ${options.partitions || 'auto'}\n\n`);
+  process.stdout.write(`\nreconcile benchmark: ${RECORDS} records, drift ${args.drift} (missing/mismatched/extra ${gen.drift.missing}/${gen.drift.mismatched}/${gen.drift.extra}), chunkSize ${options.chunkSize}, partitions ${options.partitions || 'auto'}, worker node flags: ${WORKER_V8_FLAGS || '(none)'}\n\n`);
   process.stdout.write(`${table(rows)}\n\n`);
   process.stdout.write(`raw ${summary.rawRecordsPerSec} records/s · Temporal ${summary.temporalRecordsPerSec} records/s · ratio ${summary.ratio} · worker peak RSS ${summary.workerPeakRssMb} MB · dry-run counts exact: ${exact}\n`);
   const dir = path.join(REPO_ROOT, 'bench-results');

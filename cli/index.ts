@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { registerTokenCommand } from './commands/token';
 import { registerHealthCommand } from './commands/health';
+import { registerReconcileCommand } from './commands/reconcile';
 import { registerTenantsCommand } from './commands/tenants';
 import { registerMigrateCommand } from './commands/migrate';
 import { registerClientsCommand } from './commands/clients';
@@ -14,6 +15,7 @@ const program = new Command()
 
 registerTokenCommand(program);
 registerHealthCommand(program);
+registerReconcileCommand(program);
 registerTenantsCommand(program);
 registerMigrateCommand(program);
 registerClientsCommand(program);

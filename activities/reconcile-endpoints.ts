@@ -1,0 +1,64 @@
+import { ApplicationFailure } from '@temporalio/activity';
+import { MongoClient, type Collection, type Document } from 'mongodb';
+import { SyncErrorType } from '../shared/errors';
+import type { ReconcileInput } from '../shared/reconcile';
+import type { ActivityDeps } from './deps';
+import type { ReconcileStore } from './reconcile-store';
+import { createSource } from './sources';
+import type { SourceConnector } from './sources/types';
+import type { TenantRepository } from './tenants-repo';
+
+// Where a reconcile reads and writes: the target namespace and the source (a namespace, or a
+// tenant's connector). External URIs come from the batch document, never from workflow input.
+
+export interface Endpoints {
+  target: Collection<Document>;
+  targetClient: MongoClient;
+  source: { kind: 'namespace'; col: Collection<Document> } | { kind: 'tenant'; connector: SourceConnector; collection: string };
+  close(): Promise<void>;
+}
+
+export const nonRetryable = (message: string) => ApplicationFailure.create({ type: SyncErrorType.VALIDATION_ERROR, message, nonRetryable: true });
+
+export async function openEndpoints(deps: ActivityDeps, store: ReconcileStore, tenants: TenantRepository, input: ReconcileInput): Promise<Endpoints> {
+  const batch = await store.getBatch(input.batchId);
+  if (!batch) throw nonRetryable(`reconcile batch '${input.batchId}' is not registered`);
+  const own: MongoClient[] = [];
+  const clientFor = (uri: string | undefined) => {
+    if (!uri) return deps.mongo.client;
+    const c = new MongoClient(uri, { serverSelectionTimeoutMS: 5_000, connectTimeoutMS: 3_000, maxPoolSize: 4, appName: 'sync-orchestrator-reconcile' });
+    own.push(c);
+    return c;
+  };
+  const targetClient = clientFor(batch.secrets?.targetUri);
+  const target = targetClient.db(input.target.db).collection(input.target.collection);
+  let source: Endpoints['source'];
+  let connector: SourceConnector | undefined;
+  if (input.source.kind === 'namespace') {
+    source = { kind: 'namespace', col: clientFor(batch.secrets?.sourceUri).db(input.source.db).collection(input.source.collection) };
+  } else {
+    const tenant = await tenants.get(input.source.tenantId);
+    if (!tenant) throw nonRetryable(`tenant '${input.source.tenantId}' is not registered`);
+    connector = createSource(tenant.source);
+    source = { kind: 'tenant', connector, collection: input.source.collection };
+  }
+  return {
+    target,
+    targetClient,
+    source,
+    async close() {
+      await Promise.allSettled([connector?.close(), ...own.map((c) => c.close())]);
+    },
+  };
+}
+
+/** Counts from collStats (FerretDB answers estimatedDocumentCount with a full scan). */
+export async function countOf(col: Collection<Document>): Promise<number> {
+  try {
+    const s = await col.db.command({ collStats: col.collectionName });
+    if (typeof s.count === 'number') return s.count;
+  } catch {
+    // not supported here: fall through
+  }
+  return col.estimatedDocumentCount().catch(() => 0);
+}
