@@ -1,11 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
-import { startFixtureUpstream, type FixtureUpstream } from '../../fixtures/upstream/server';
 import { Collections } from '../../infra/mongo';
 import { WorkflowIds } from '../../shared/constants';
-import type { AppConfig } from '../../infra/config';
-import { bearer, buildTestApp } from '../helpers/api';
-import { connectTestDeps, startTestWorker, uniqueId, type TestDeps, type TestWorker } from '../helpers/stack';
+import { bearer } from '../helpers/api';
+import { startLoginBench, type LoginBench } from '../helpers/login';
+import type { TestDeps } from '../helpers/stack';
 
 // Login sync end to end on the real stack: fixture upstream → activities → FerretDB, through
 // Temporal (update-with-start) or direct, with fallback and the circuit breaker.
@@ -18,50 +17,22 @@ const COLLECTIONS = [
 ];
 
 describe('tenant sync at login', () => {
+  let bench: LoginBench;
   let deps: TestDeps;
-  let worker: TestWorker;
-  let upstream: FixtureUpstream;
+  let upstream: LoginBench['upstream'];
   let admin: Record<string, string>;
   let syncer: Record<string, string>;
-  const apps: FastifyInstance[] = [];
-
-  const app = async (overrides: Partial<AppConfig> = {}, extra: Parameters<typeof buildTestApp>[2] = {}) => {
-    const a = await buildTestApp(deps, { SYNC_FRESHNESS_MS: 0, TEMPORAL_AUTH_TIMEOUT_MS: 10_000, ...overrides }, extra);
-    apps.push(a);
-    return a;
-  };
-
-  async function registerTenant(a: FastifyInstance, opts: { collections?: typeof COLLECTIONS } = {}): Promise<string> {
-    const tenantId = uniqueId('t');
-    const cols = opts.collections ?? COLLECTIONS;
-    upstream.seedTenant(tenantId, { collections: Object.fromEntries(cols.map((c) => [c.name, c.size])), token: `tok-${tenantId}` });
-    const res = await a.inject({
-      method: 'POST',
-      url: '/api/tenants',
-      headers: admin,
-      payload: { tenantId, name: `Tenant ${tenantId}`, source: { kind: 'http', settings: { baseUrl: upstream.baseUrl(tenantId), token: `tok-${tenantId}`, timeoutMs: 5_000 } }, collections: cols.map(({ name, essential }) => ({ name, essential })) },
-    });
-    expect(res.statusCode).toBe(201);
-    return tenantId;
-  }
-
-  const ensure = (a: FastifyInstance, tenantId: string) => a.inject({ method: 'POST', url: `/api/sync/tenants/${tenantId}/ensure`, headers: syncer });
+  const app: LoginBench['app'] = (o, e) => bench.app(o, e);
+  const registerTenant = (a: FastifyInstance, opts: { collections?: typeof COLLECTIONS } = {}) => bench.registerTenant(a, opts.collections ?? COLLECTIONS);
+  const ensure = (a: FastifyInstance, tenantId: string) => bench.ensure(a, tenantId);
   const count = (tenantId: string, collection: string) => deps.mongo.tenantDb(tenantId).collection(collection).countDocuments();
   const waitForWorkflow = (tenantId: string) => deps.temporal.client.workflow.getHandle(WorkflowIds.tenantSync(tenantId)).result();
 
   beforeAll(async () => {
-    deps = await connectTestDeps();
-    worker = await startTestWorker(deps);
-    upstream = await startFixtureUpstream();
-    admin = await bearer(deps, ['admin']);
-    syncer = await bearer(deps, ['sync:write', 'sync:read']);
+    bench = await startLoginBench();
+    ({ deps, upstream, admin, syncer } = bench);
   });
-  afterAll(async () => {
-    await Promise.allSettled(apps.map((a) => a.close()));
-    await worker?.stop();
-    await upstream?.close();
-    await deps?.close();
-  });
+  afterAll(async () => bench?.close());
 
   it('registers tenants without ever returning their secrets', async () => {
     const a = await app();

@@ -1,11 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
-import { startFixtureUpstream, type FixtureUpstream } from '../../fixtures/upstream/server';
 import { freePort } from '../../infra/dev/servers';
 import { createTemporalClient } from '../../infra/temporal';
-import type { AppConfig } from '../../infra/config';
-import { bearer, buildTestApp } from '../helpers/api';
-import { connectTestDeps, startTestWorker, uniqueId, type TestDeps, type TestWorker } from '../helpers/stack';
+import { startTestWorker, uniqueId, type TestDeps } from '../helpers/stack';
+import { startLoginBench, type LoginBench } from '../helpers/login';
 
 // Deadline assertions of the login path. They measure wall-clock time, so they run in their own
 // vitest project after every other integration file, one at a time, on a quiet machine.
@@ -18,48 +16,18 @@ const COLLECTIONS = [
 ];
 
 describe('login deadlines', () => {
+  let bench: LoginBench;
+  const app: LoginBench['app'] = (o, e) => bench.app(o, e);
+  const registerTenant = (a: FastifyInstance) => bench.registerTenant(a, COLLECTIONS);
+  const ensure = (a: FastifyInstance, tenantId: string) => bench.ensure(a, tenantId);
   let deps: TestDeps;
-  let worker: TestWorker;
-  let upstream: FixtureUpstream;
-  let admin: Record<string, string>;
   let syncer: Record<string, string>;
-  const apps: FastifyInstance[] = [];
-
-  const app = async (overrides: Partial<AppConfig> = {}, extra: Parameters<typeof buildTestApp>[2] = {}) => {
-    const a = await buildTestApp(deps, { SYNC_FRESHNESS_MS: 0, TEMPORAL_AUTH_TIMEOUT_MS: 10_000, ...overrides }, extra);
-    apps.push(a);
-    return a;
-  };
-
-  async function registerTenant(a: FastifyInstance, opts: { collections?: typeof COLLECTIONS } = {}): Promise<string> {
-    const tenantId = uniqueId('t');
-    const cols = opts.collections ?? COLLECTIONS;
-    upstream.seedTenant(tenantId, { collections: Object.fromEntries(cols.map((c) => [c.name, c.size])) });
-    const res = await a.inject({
-      method: 'POST',
-      url: '/api/tenants',
-      headers: admin,
-      payload: { tenantId, name: tenantId, source: { kind: 'http', settings: { baseUrl: upstream.baseUrl(tenantId), timeoutMs: 5_000 } }, collections: cols.map(({ name, essential }) => ({ name, essential })) },
-    });
-    expect(res.statusCode).toBe(201);
-    return tenantId;
-  }
-
-  const ensure = (a: FastifyInstance, tenantId: string) => a.inject({ method: 'POST', url: `/api/sync/tenants/${tenantId}/ensure`, headers: syncer });
-
   beforeAll(async () => {
-    deps = await connectTestDeps();
-    worker = await startTestWorker(deps);
-    upstream = await startFixtureUpstream();
-    admin = await bearer(deps, ['admin']);
-    syncer = await bearer(deps, ['sync:write', 'sync:read']);
+    bench = await startLoginBench();
+    deps = bench.deps;
+    syncer = bench.syncer;
   });
-  afterAll(async () => {
-    await Promise.allSettled(apps.map((a) => a.close()));
-    await worker?.stop();
-    await upstream?.close();
-    await deps?.close();
-  });
+  afterAll(async () => bench?.close());
 
   it('Temporal unreachable → direct fallback within the timeout + 500 ms', async () => {
     const dead = createTemporalClient({ TEMPORAL_ADDRESS: `127.0.0.1:${await freePort()}`, TEMPORAL_NAMESPACE: 'default' });
