@@ -53,6 +53,8 @@ export interface PartitionResult {
 }
 
 const HEARTBEAT_EVERY_MS = 1_000;
+/** A flush scans the target twice on FerretDB (minutes at millions of records): not bound by one chunk's timeout. */
+const FLUSH_MIN_TIMEOUT_MS = 30 * 60_000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export function createReconcileActivities(deps: ActivityDeps, settings: ReconcileSettings = {}) {
@@ -158,7 +160,9 @@ export function createReconcileActivities(deps: ActivityDeps, settings: Reconcil
       let stats: Record<string, number> = {};
       for (let n = 1; ; n++) {
         try {
-          const r = await withTimeout(`repair flush after chunk ${seq}`, o.timeoutPerChunk, () => applyRepairs(ep.target, entries));
+          // A retry may follow an attempt that applied part of the batch: check every entry first.
+          const batch = n === 1 ? entries : entries.map((e) => ({ ...e, redo: true }));
+          const r = await withTimeout(`repair flush after chunk ${seq}`, Math.max(o.timeoutPerChunk, FLUSH_MIN_TIMEOUT_MS), () => applyRepairs(ep.target, batch));
           delta = { repaired: r.repaired, conflicts: r.conflicts, failed: r.failed };
           findings = r.findings.map((f) => ({ _id: errorDocId(b, f.keyId), batchId: b, partition: p, chunk: seq, key: f.key, outcome: f.outcome, action: f.action, message: f.message, at: new Date() }));
           stats = { inserted: r.inserted, deleted: r.deleted, alreadyApplied: r.alreadyApplied };
