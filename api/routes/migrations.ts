@@ -61,7 +61,7 @@ const migrations: FastifyPluginAsyncTypebox<MigrationRoutesOptions> = async (app
     return out;
   });
 
-  app.post('/api/migrations/run', { config: admin, schema: { body: RunBody, response: { 202: RunAccepted, ...problemResponses } } }, async (req, reply) => {
+  app.post('/api/migrations/run', { config: { ...admin, idempotency: { required: true } }, schema: { body: RunBody, response: { 202: RunAccepted, ...problemResponses } } }, async (req, reply) => {
     const body = req.body;
     const unknown = (body.names ?? []).filter((n) => !registry.get(n));
     if (unknown.length > 0) throw new ValidationError(`unknown migration(s): ${unknown.join(', ')}`, { unknown });

@@ -110,7 +110,7 @@ const reconcile: FastifyPluginAsyncTypebox<{ service: ReconcileService }> = asyn
 
   app.post(
     '/api/reconcile',
-    { config: { auth: { scope: Scopes.reconcileWrite } }, schema: { body: StartBody, response: { 202: Started, ...problemResponses } } },
+    { config: { auth: { scope: Scopes.reconcileWrite }, idempotency: { required: true } }, schema: { body: StartBody, response: { 202: Started, ...problemResponses } } },
     async (req, reply) => {
       const body = req.body;
       assertTenant(req, body.source.kind === 'tenant' ? body.source.tenantId : undefined);

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { randomUUID } from 'node:crypto';
 import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import cliProgress from 'cli-progress';
@@ -127,7 +128,7 @@ export function registerMigrateCommand(program: Command): void {
     .action(async (names: string[], o: { dryRun?: boolean; stopOnError?: boolean; force?: boolean; wait: boolean; json?: boolean }) => {
       const config = loadConfigOrExit();
       const body = { ...(names.length ? { names } : {}), dryRun: !!o.dryRun, stopOnError: !!o.stopOnError, force: !!o.force };
-      const res = await callApi<{ workflowId: string; names: string[] }>(config, base(config), '/api/migrations/run', { method: 'POST', body });
+      const res = await callApi<{ workflowId: string; names: string[] }>(config, base(config), '/api/migrations/run', { method: 'POST', body, idempotencyKey: randomUUID() });
       if (res.status !== 202 || !o.wait) return print(res.status, res.body);
       process.stderr.write(`run ${res.body.workflowId}: ${res.body.names.length} migration(s)\n`);
       const result = await follow(config, base(config), res.body.workflowId);

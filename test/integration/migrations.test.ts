@@ -25,7 +25,7 @@ describe('migrations', () => {
   const coll = (p: string) => uniqueId(p).replace(/-/g, '_');
   const ok = { ok: true, message: 'fine' };
 
-  const post = (payload: object) => app.inject({ method: 'POST', url: '/api/migrations/run', headers: admin, payload });
+  const post = (payload: object) => app.inject({ method: 'POST', url: '/api/migrations/run', headers: { ...admin, 'idempotency-key': uniqueId('mk') }, payload });
   async function run(payload: object): Promise<RunMigrationsResult> {
     const res = await post(payload);
     expect(res.statusCode, res.body).toBe(202);
@@ -271,6 +271,10 @@ describe('migrations', () => {
     expect((await app.inject({ method: 'POST', url: '/api/migrations/run', headers: reader, payload: {} })).statusCode).toBe(403);
     expect((await app.inject({ method: 'GET', url: '/api/migrations/status', headers: reader })).statusCode).toBe(403);
     expect((await post({ names: ['ok'], extra: 1 })).statusCode).toBe(400);
+    // Running migrations requires an Idempotency-Key: without one nothing starts.
+    const noKey = await app.inject({ method: 'POST', url: '/api/migrations/run', headers: admin, payload: { names: ['ok'] } });
+    expect(noKey.statusCode).toBe(400);
+    expect(noKey.json().detail).toMatch(/Idempotency-Key header is required/);
   });
 
   it("the repository's own migrations: dry run, then apply (tenants get a status, sync_runs an index)", async () => {

@@ -5,6 +5,8 @@ import { createMongoSource } from '../../activities/sources';
 import { writeRecords } from '../../activities/record-writer';
 import { driftOf, generatePair, rawCompare, sourceDoc } from '../../fixtures/reconcile-data';
 import { Collections } from '../../infra/mongo';
+import { createRedis } from '../../infra/redis';
+import { freePort } from '../../infra/dev/servers';
 import type { ReconcileProgress } from '../../shared/reconcile';
 import { bearer, buildTestApp } from '../helpers/api';
 import { connectTestDeps, startTestWorker, uniqueId, type TestDeps, type TestWorker } from '../helpers/stack';
@@ -55,7 +57,7 @@ describe('reconcile', () => {
   });
 
   const start = async (source: string, target: string, options: Record<string, unknown>) => {
-    const res = await app.inject({ method: 'POST', url: '/api/reconcile', headers: writer, payload: { source: { kind: 'namespace', db: data.databaseName, collection: source }, target: { db: data.databaseName, collection: target }, options } });
+    const res = await app.inject({ method: 'POST', url: '/api/reconcile', headers: { ...writer, ...key() }, payload: { source: { kind: 'namespace', db: data.databaseName, collection: source }, target: { db: data.databaseName, collection: target }, options } });
     expect(res.statusCode, res.body).toBe(202);
     return res.json() as { batchId: string; workflowId: string };
   };
@@ -64,6 +66,8 @@ describe('reconcile', () => {
     expect(res.statusCode, res.body).toBe(200);
     return res.json() as ReconcileProgress & { live: boolean };
   };
+  // POST /api/reconcile requires an Idempotency-Key: a fresh one per intended start.
+  const key = () => ({ 'idempotency-key': uniqueId('rk') });
   const finished = async (batchId: string, timeout = 60_000) => {
     let p = await progress(batchId);
     const until = Date.now() + timeout;
@@ -99,7 +103,7 @@ describe('reconcile', () => {
     const gen = await generatePair(data, { source: 'fsrc', target: 'ftgt' }, n, driftOf(n, 0.03));
     const batchId = uniqueId('rc-fail');
     faults.set(batchId, new Map([[2, 99], [4, 1]]));
-    const res = await app.inject({ method: 'POST', url: '/api/reconcile', headers: writer, payload: { batchId, source: { kind: 'namespace', db: data.databaseName, collection: 'fsrc' }, target: { db: data.databaseName, collection: 'ftgt' }, options: { dryRun: true, chunkSize: 500, retryAttempts: 2, retryDelay: 20 } } });
+    const res = await app.inject({ method: 'POST', url: '/api/reconcile', headers: { ...writer, ...key() }, payload: { batchId, source: { kind: 'namespace', db: data.databaseName, collection: 'fsrc' }, target: { db: data.databaseName, collection: 'ftgt' }, options: { dryRun: true, chunkSize: 500, retryAttempts: 2, retryDelay: 20 } } });
     expect(res.statusCode, res.body).toBe(202);
     const p = await finished(batchId);
     const keys = n + gen.drift.extra;
@@ -134,7 +138,7 @@ describe('reconcile', () => {
   it('cancel mid-run stops at a chunk boundary and keeps the partial counts', async () => {
     const batchId = uniqueId('rc-cancel');
     delays.set(batchId, 150);
-    const res = await app.inject({ method: 'POST', url: '/api/reconcile', headers: writer, payload: { batchId, source: { kind: 'namespace', db: data.databaseName, collection: 'src20k' }, target: { db: data.databaseName, collection: 'tgt20k' }, options: { dryRun: true, chunkSize: 500, heartbeatTimeoutMs: 2_000, progressIntervalMs: 0 } } });
+    const res = await app.inject({ method: 'POST', url: '/api/reconcile', headers: { ...writer, ...key() }, payload: { batchId, source: { kind: 'namespace', db: data.databaseName, collection: 'src20k' }, target: { db: data.databaseName, collection: 'tgt20k' }, options: { dryRun: true, chunkSize: 500, heartbeatTimeoutMs: 2_000, progressIntervalMs: 0 } } });
     expect(res.statusCode, res.body).toBe(202);
     await expect.poll(async () => (await progress(batchId)).processed, { timeout: 30_000, interval: 100 }).toBeGreaterThanOrEqual(1_000);
     const cancel = await app.inject({ method: 'POST', url: `/api/reconcile/${batchId}/cancel`, headers: writer });
@@ -173,15 +177,15 @@ describe('reconcile', () => {
     const tenantToken = await bearer(deps, ['reconcile:write', 'reconcile:read'], [tenantId]);
     const otherToken = await bearer(deps, ['reconcile:write', 'reconcile:read'], ['someone-else']);
     const body = { source: { kind: 'tenant', tenantId, collection: 'tusers' }, options: { extras: 'delete', chunkSize: 300 } };
-    expect((await app.inject({ method: 'POST', url: '/api/reconcile', headers: otherToken, payload: body })).statusCode).toBe(403);
-    const res = await app.inject({ method: 'POST', url: '/api/reconcile', headers: tenantToken, payload: body });
+    expect((await app.inject({ method: 'POST', url: '/api/reconcile', headers: { ...otherToken, ...key() }, payload: body })).statusCode).toBe(403);
+    const res = await app.inject({ method: 'POST', url: '/api/reconcile', headers: { ...tenantToken, ...key() }, payload: body });
     expect(res.statusCode, res.body).toBe(202);
     const { batchId } = res.json() as { batchId: string };
     expect((await app.inject({ method: 'GET', url: `/api/reconcile/${batchId}/progress`, headers: otherToken })).statusCode).toBe(403);
     const p = await finished(batchId);
     expect(p).toMatchObject({ state: 'completed', processed: 2_001, repaired: 5, conflicts: 0, outcomes: { matched: 1_996, missing_in_target: 3, mismatched: 1, extra_in_target: 1 } });
 
-    const again = await app.inject({ method: 'POST', url: '/api/reconcile', headers: tenantToken, payload: { ...body, options: { dryRun: true } } });
+    const again = await app.inject({ method: 'POST', url: '/api/reconcile', headers: { ...tenantToken, ...key() }, payload: { ...body, options: { dryRun: true } } });
     const check = await finished((again.json() as { batchId: string }).batchId);
     expect(check).toMatchObject({ state: 'completed', processed: 2_000, outcomes: { matched: 2_000, missing_in_target: 0, mismatched: 0, extra_in_target: 0 } });
     const repaired = await target.findOne({ _id: 'r000000010' } as never);
@@ -192,17 +196,45 @@ describe('reconcile', () => {
     const ns = (collection: string) => ({ db: data.databaseName, collection });
     const body = { batchId: uniqueId('rc-api'), source: { kind: 'namespace', ...ns('fsrc') }, target: ns('ftgt'), options: { dryRun: true } };
     expect((await app.inject({ method: 'POST', url: '/api/reconcile', payload: body })).statusCode).toBe(401);
-    expect((await app.inject({ method: 'POST', url: '/api/reconcile', headers: reader, payload: body })).statusCode).toBe(403);
-    expect((await app.inject({ method: 'POST', url: '/api/reconcile', headers: writer, payload: { ...body, target: undefined } })).statusCode).toBe(400);
-    expect((await app.inject({ method: 'POST', url: '/api/reconcile', headers: writer, payload: { ...body, target: { db: deps.config.MONGODB_DB, collection: 'tenants' } } })).statusCode).toBe(400);
-    expect((await app.inject({ method: 'POST', url: '/api/reconcile', headers: writer, payload: { ...body, options: { chunkSize: 0 } } })).statusCode).toBe(400);
-    const first = await app.inject({ method: 'POST', url: '/api/reconcile', headers: writer, payload: body });
+    expect((await app.inject({ method: 'POST', url: '/api/reconcile', headers: { ...reader, ...key() }, payload: body })).statusCode).toBe(403);
+    expect((await app.inject({ method: 'POST', url: '/api/reconcile', headers: { ...writer, ...key() }, payload: { ...body, target: undefined } })).statusCode).toBe(400);
+    expect((await app.inject({ method: 'POST', url: '/api/reconcile', headers: { ...writer, ...key() }, payload: { ...body, target: { db: deps.config.MONGODB_DB, collection: 'tenants' } } })).statusCode).toBe(400);
+    expect((await app.inject({ method: 'POST', url: '/api/reconcile', headers: { ...writer, ...key() }, payload: { ...body, options: { chunkSize: 0 } } })).statusCode).toBe(400);
+    const first = await app.inject({ method: 'POST', url: '/api/reconcile', headers: { ...writer, ...key() }, payload: body });
     expect(first.statusCode, first.body).toBe(202);
     expect(first.json()).toMatchObject({ batchId: body.batchId, workflowId: `reconcile:${body.batchId}`, created: true });
-    const repeat = await app.inject({ method: 'POST', url: '/api/reconcile', headers: writer, payload: body });
+    // The key is required (400 problem+json without it) and, without a batchId, names the batch.
+    const noKey = await app.inject({ method: 'POST', url: '/api/reconcile', headers: writer, payload: body });
+    expect(noKey.statusCode).toBe(400);
+    expect(noKey.headers['content-type']).toContain('application/problem+json');
+    expect(noKey.json().detail).toMatch(/Idempotency-Key header is required/);
+    const keyed = { ...writer, ...key() };
+    const fromKey = { ...body, batchId: undefined };
+    const k1 = await app.inject({ method: 'POST', url: '/api/reconcile', headers: keyed, payload: fromKey });
+    expect(k1.statusCode, k1.body).toBe(202);
+    const k2 = await app.inject({ method: 'POST', url: '/api/reconcile', headers: keyed, payload: fromKey });
+    expect(k2.statusCode).toBe(202);
+    expect(k2.headers['idempotent-replayed']).toBe('true');
+    expect(k2.json().batchId).toBe(k1.json().batchId);
+    expect(k1.json().batchId).toMatch(/^rc-[0-9a-f]{24}$/);
+    // Redis down: a required key cannot be recorded → 503, and nothing starts.
+    const deadRedis = createRedis({ REDIS_URL: `redis://127.0.0.1:${await freePort()}` });
+    const noRedisApp = await buildTestApp(deps, {}, { redis: deadRedis });
+    try {
+      const downId = uniqueId('rc-down');
+      const down = await noRedisApp.inject({ method: 'POST', url: '/api/reconcile', headers: { ...writer, ...key() }, payload: { ...body, batchId: downId } });
+      expect(down.statusCode, down.body).toBe(503);
+      expect(down.headers['content-type']).toContain('application/problem+json');
+      expect((await app.inject({ method: 'GET', url: `/api/reconcile/${downId}/progress`, headers: reader })).statusCode).toBe(404);
+    } finally {
+      await noRedisApp.close();
+      deadRedis.disconnect();
+    }
+    await finished(k1.json().batchId);
+    const repeat = await app.inject({ method: 'POST', url: '/api/reconcile', headers: { ...writer, ...key() }, payload: body });
     expect(repeat.statusCode).toBe(202);
     expect(repeat.json()).toMatchObject({ batchId: body.batchId, created: false });
-    expect((await app.inject({ method: 'POST', url: '/api/reconcile', headers: writer, payload: { ...body, options: { dryRun: false } } })).statusCode).toBe(409);
+    expect((await app.inject({ method: 'POST', url: '/api/reconcile', headers: { ...writer, ...key() }, payload: { ...body, options: { dryRun: false } } })).statusCode).toBe(409);
     expect((await app.inject({ method: 'GET', url: '/api/reconcile/no-such-batch/progress', headers: reader })).statusCode).toBe(404);
     expect((await app.inject({ method: 'GET', url: '/api/reconcile/bad%20id/errors', headers: reader })).statusCode).toBe(400);
     await finished(body.batchId);
