@@ -1,3 +1,4 @@
+import type { Client } from '@temporalio/client';
 import type { Logger } from '../infra/logger';
 import type { Mongo } from '../infra/mongo';
 import type { Redis } from '../infra/redis';
@@ -7,4 +8,6 @@ export interface ActivityDeps {
   mongo: Mongo;
   redis: Redis;
   log: Logger;
+  /** Temporal client for activities that act on other workflows (the stuck-sync sweep); the worker makes it from its connection. */
+  temporalClient?: Client;
 }

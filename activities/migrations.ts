@@ -9,6 +9,7 @@ import { createMigrationContexts } from './migrations-context';
 import type { CopyCheckpoint } from './migrations-copy';
 import { rehearse } from './migrations-dry-run';
 import { loadMigrations, MigrationDefinitionError, type Migration, type MigrationRegistry } from './migrations-registry';
+import { createMigrationMetrics } from '../infra/metrics';
 
 // Migration activities: each step of MigrationWorkflow is one of these. Copies heartbeat a
 // checkpoint so a retry resumes; `up` runs once per attempt of the workflow (a failure restores).
@@ -56,6 +57,7 @@ export function createMigrationActivities(deps: ActivityDeps, settings: Migratio
   const batchSize = settings.batchSize ?? DEFAULT_MIGRATION_BATCH_SIZE;
   const ops = createBackupOps(db, { batchSize });
   const store = ops.store;
+  const metrics = createMigrationMetrics();
   let registryP: Promise<MigrationRegistry> | undefined;
   const registry = () => (registryP ??= settings.registry ? Promise.resolve(settings.registry) : loadMigrations());
 
@@ -212,6 +214,8 @@ export function createMigrationActivities(deps: ActivityDeps, settings: Migratio
 
   async function finishMigration(input: { result: MigrationResult; workflowId: string }): Promise<void> {
     await store.finish(input.result.name, input.result, input.workflowId);
+    metrics.runs.add(1, { outcome: input.result.outcome });
+    metrics.duration.record(input.result.durationMs / 1000, { outcome: input.result.outcome });
   }
 
   /** Retention: drops backups older than `olderThanMs` (default: the configured age). The cleanup schedule runs it. */

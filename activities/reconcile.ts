@@ -4,6 +4,7 @@ import type { Collection, Document } from 'mongodb';
 import { isRetryableErrorType } from '../shared/errors';
 import { addCounters, initialCheckpoint, type PartitionCheckpoint, type PartitionSpec, type ReconcileInput, type ReconcilePlan, type ReconcileProgress } from '../shared/reconcile';
 import { withTimeout } from '../infra/timeout';
+import { createReconcileMetrics } from '../infra/metrics';
 import { currentActivity } from './activity-context';
 import { classifyError } from './classify-error';
 import type { ActivityDeps } from './deps';
@@ -59,6 +60,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export function createReconcileActivities(deps: ActivityDeps, settings: ReconcileSettings = {}) {
   const store = createReconcileStore(deps.mongo.db);
+  const metrics = createReconcileMetrics();
   const tenants = createTenantRepository(deps.mongo.db);
   const workerId = settings.workerId ?? `${hostname()}:${process.pid}`;
 
@@ -209,6 +211,8 @@ export function createReconcileActivities(deps: ActivityDeps, settings: Reconcil
           });
           state.cp = next;
           pending.push(...cmp.repairs);
+          metrics.chunks.add(1, { outcome: 'done' });
+          for (const outcome of ['matched', 'missing', 'extra', 'mismatched'] as const) if (cmp.counts[outcome]) metrics.records.add(cmp.counts[outcome], { outcome });
           return;
         } catch (err) {
           const message = err instanceof Error ? err.message : String(err);
@@ -220,6 +224,8 @@ export function createReconcileActivities(deps: ActivityDeps, settings: Reconcil
             await store.insertErrors([{ _id: chunkErrorId(b, p, seq), batchId: b, partition: p, chunk: seq, action: 'chunk_failed', errorType: classifyError(err), message: message.slice(0, 500), firstKey, lastKey, records: items.length, at: new Date() }]);
             await store.recordChunk({ _id: chunkDocId(b, p, seq), kind: 'chunk', batchId: b, partition: p, seq, state: 'failed', records: items.length, delta: { processed: items.length, failed: items.length, chunksFailed: 1 }, checkpoint: failed, firstKey, lastKey, worker: workerId, attempt, resumed, error: message.slice(0, 500), durationMs: Date.now() - started, at: new Date() });
             state.cp = failed;
+            metrics.chunks.add(1, { outcome: 'failed' });
+            metrics.records.add(items.length, { outcome: 'failed' });
             return;
           }
           log.warn({ seq, err: message, try: n }, 'chunk failed; retrying');

@@ -11,6 +11,8 @@ import auth from './plugins/auth';
 import helmet from '@fastify/helmet';
 import cors from '@fastify/cors';
 import openapi from './plugins/openapi';
+import metrics from './plugins/metrics';
+import type { Telemetry } from '../infra/telemetry';
 import idempotency from './plugins/idempotency';
 import rateLimit from './plugins/rate-limit';
 import healthRoutes from './routes/health';
@@ -39,6 +41,8 @@ export interface AppDeps {
   temporal?: TemporalHandle;
   /** Migrations known to the API (default: the files in migrations/). */
   migrations?: MigrationRegistry;
+  /** The process's telemetry (GET /health/metrics); absent: that route answers 404. */
+  telemetry?: Telemetry;
 }
 
 declare module 'fastify' {
@@ -72,6 +76,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(helmet, { global: true });
   if (deps.config.CORS_ORIGINS.length > 0) await app.register(cors, { origin: deps.config.CORS_ORIGINS });
   await app.register(openapi);
+  // After openapi: /health/metrics is documented like every route.
+  await app.register(metrics, { telemetry: deps.telemetry });
   await app.register(auth, { secret: deps.config.AUTH_JWT_SECRET });
   await app.register(idempotency, { redis: deps.redis, ttlSeconds: deps.config.IDEMPOTENCY_TTL_S });
   await app.register(rateLimit, { redis: deps.redis, perSubject: deps.config.RATE_LIMIT_PER_SUBJECT, perTenant: deps.config.RATE_LIMIT_PER_TENANT, windowMs: deps.config.RATE_LIMIT_WINDOW_MS });

@@ -4,6 +4,7 @@ import { connectMongo } from '../infra/mongo';
 import { createRedis } from '../infra/redis';
 import { createTemporalClient } from '../infra/temporal';
 import { onShutdownSignal } from '../infra/shutdown';
+import { startTelemetry } from '../infra/telemetry';
 import { buildApp } from './app';
 
 // API entry point: build deps, listen, shut down gracefully on SIGINT/SIGTERM.
@@ -12,14 +13,16 @@ const config = loadConfigOrExit();
 const log = loggerFromConfig(config, 'api');
 if (config.usingDevJwtSecret) log.warn('AUTH_JWT_SECRET is not set: using the development secret (never in production)');
 
+// Before anything makes a Temporal client or a metric instrument (they bind to the global providers).
+const telemetry = await startTelemetry({ serviceName: 'api', otlpEndpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT });
 const mongo = await connectMongo(config, log);
 const redis = createRedis(config, log);
 const temporal = config.TEMPORAL_ENABLED ? createTemporalClient(config) : undefined;
-const app = await buildApp({ config, log, mongo, redis, temporal });
+const app = await buildApp({ config, log, mongo, redis, temporal, telemetry });
 
 onShutdownSignal(log, config.SHUTDOWN_TIMEOUT_MS, async () => {
   await app.close();
-  await Promise.allSettled([mongo.close(), redis.quit(), temporal?.close()]);
+  await Promise.allSettled([mongo.close(), redis.quit(), temporal?.close(), telemetry.shutdown()]);
 });
 
 await app.listen({ host: config.HOST, port: config.PORT });

@@ -37,9 +37,9 @@ export interface WorkerProcess {
   stop(): Promise<void>;
 }
 
-/** Starts `workers/worker.ts` as a separate process and resolves once it polls. */
+/** Starts `workers/worker.ts` as a separate process and resolves once it polls (no metrics port or schedules unless asked: a bench may run several). */
 export function startWorkerProcess(env: Record<string, string>): Promise<WorkerProcess> {
-  const child = spawn(path.join(REPO_ROOT, 'node_modules/.bin/tsx'), [path.join(REPO_ROOT, 'workers/worker.ts')], { env: { ...process.env, ...env, LOG_LEVEL: 'info', LOG_PRETTY: 'false' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(path.join(REPO_ROOT, 'node_modules/.bin/tsx'), [path.join(REPO_ROOT, 'workers/worker.ts')], { env: { ...process.env, WORKER_METRICS_PORT: '0', SCHEDULES_ON_START: 'false', ...env, LOG_LEVEL: 'info', LOG_PRETTY: 'false' }, stdio: ['ignore', 'pipe', 'pipe'] });
   let tail = '';
   const handle: WorkerProcess = {
     child,

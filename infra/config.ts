@@ -39,6 +39,10 @@ const configShape = {
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     /** Force pretty logs (default: pretty only on a TTY outside production). */
     LOG_PRETTY: z.enum(['auto', 'true', 'false']).default('auto'),
+    /** Worker: Prometheus metrics served on 127.0.0.1 at this port (`/metrics`; 0 = off). The API serves GET /health/metrics. */
+    WORKER_METRICS_PORT: int(9464, 0, 65535),
+    /** OTLP/HTTP collector base URL for traces (e.g. http://127.0.0.1:4318; `/v1/traces` is appended). Unset: no trace export. */
+    OTEL_EXPORTER_OTLP_ENDPOINT: z.string().regex(/^https?:\/\/[^\s]+$/, { message: 'must be an http:// or https:// URL' }).optional(),
     /** API listen port. */
     PORT: int(3000, 1, 65535),
     /** API listen address (loopback by default). */
@@ -109,6 +113,24 @@ const configShape = {
     MIGRATION_BATCH_SIZE: int(1000, 10, 10_000),
     /** Migration backups older than this are removed by the cleanup schedule (ms; default 7 days). */
     MIGRATION_BACKUP_RETENTION_MS: int(604_800_000, 60_000, 31_536_000_000),
+    /** The worker creates or updates the cleanup and stuck-sync schedules when it starts. */
+    SCHEDULES_ON_START: bool(true),
+    /** How often each cleanup schedule runs (ms; default daily). */
+    CLEANUP_INTERVAL_MS: int(86_400_000, 60_000, 31_536_000_000),
+    /** Documents deleted per batch by a cleanup (FerretDB: keep `$in` lists at most 1000). */
+    CLEANUP_BATCH_SIZE: int(1000, 10, 1000),
+    /** Finished sync runs (and stuck-sync findings) older than this are removed by the cleanup schedule (ms; default 30 days). */
+    SYNC_RUN_RETENTION_MS: int(2_592_000_000, 60_000, 31_536_000_000),
+    /** Finished reconcile batches older than this are removed with their chunks, errors and staged repairs (ms; default 30 days). */
+    RECONCILE_RETENTION_MS: int(2_592_000_000, 60_000, 31_536_000_000),
+    /** Client-upsert results older than this are removed, except each client's latest (ms; default 30 days). */
+    CLIENT_UPSERT_RESULT_RETENTION_MS: int(2_592_000_000, 60_000, 31_536_000_000),
+    /** Schedules: actions missed while Temporal was down are taken late only within this window (ms; min 10 s). */
+    SCHEDULE_CATCHUP_WINDOW_MS: int(3_600_000, 10_000, 31_536_000_000),
+    /** How often the stuck-sync sweep runs (ms). */
+    STUCK_SYNC_SWEEP_INTERVAL_MS: int(300_000, 10_000, 86_400_000),
+    /** What the sweep does with a sync running past SYNC_STUCK_AFTER_MS: report it, terminate it, or terminate and start it again. */
+    SYNC_STUCK_ACTION: z.enum(['report', 'terminate', 'restart']).default('terminate'),
     /** Readiness probe timeout per dependency (ms). */
     READY_TIMEOUT_MS: int(1500, 50, 30_000),
     /** Graceful shutdown budget for API and worker (ms). */

@@ -1,5 +1,6 @@
 import pino, { type Logger, type LoggerOptions } from 'pino';
 import type { AppConfig } from './config';
+import { currentLogFields } from './log-context';
 
 export type { Logger } from 'pino';
 
@@ -45,6 +46,8 @@ export function createLogger(s: LoggerSettings): Logger {
     base: { pid: process.pid },
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: (label) => ({ level: label }) },
+    // traceId, correlationId, workflowId and activityType of the activity running now (infra/log-context.ts).
+    mixin: () => currentLogFields(),
   };
   if (s.destination) return pino(options, s.destination as pino.DestinationStream);
   const pretty = s.pretty === 'true' || (s.pretty !== 'false' && s.nodeEnv !== 'production' && process.stdout.isTTY);

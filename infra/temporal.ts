@@ -1,5 +1,6 @@
 import { Client, Connection } from '@temporalio/client';
 import type { AppConfig } from './config';
+import { workflowClientInterceptors } from './temporal-interceptors';
 
 export interface TemporalHandle {
   client: Client;
@@ -13,7 +14,7 @@ export interface TemporalHandle {
  */
 export function createTemporalClient(config: Pick<AppConfig, 'TEMPORAL_ADDRESS' | 'TEMPORAL_NAMESPACE'>): TemporalHandle {
   const connection = Connection.lazy({ address: config.TEMPORAL_ADDRESS, connectTimeout: 2_000 });
-  const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+  const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, interceptors: { workflow: workflowClientInterceptors() } });
   return { client, connection, close: () => connection.close() };
 }
 

@@ -3,6 +3,7 @@ import type { NativeConnection } from '@temporalio/worker';
 import { startClientUpsert } from '../infra/client-upsert-start';
 import type { AppConfig } from '../infra/config';
 import type { Logger } from '../infra/logger';
+import { workflowClientInterceptors } from '../infra/temporal-interceptors';
 
 /**
  * At worker start: start the upsert of every client, or join the one already running (fixed
@@ -11,7 +12,7 @@ import type { Logger } from '../infra/logger';
  */
 export async function upsertClientsOnStart(o: { connection: NativeConnection; config: AppConfig; log: Logger }): Promise<void> {
   try {
-    const client = new Client({ connection: o.connection, namespace: o.config.TEMPORAL_NAMESPACE });
+    const client = new Client({ connection: o.connection, namespace: o.config.TEMPORAL_NAMESPACE, interceptors: { workflow: workflowClientInterceptors() } });
     const started = await startClientUpsert({ client, taskQueue: o.config.TEMPORAL_TASK_QUEUE, concurrency: o.config.CLIENT_UPSERT_CONCURRENCY, trigger: 'worker-start' });
     o.log.info({ workflowId: started.workflowId, runId: started.runId, dir: o.config.CLIENTS_DIR }, 'client upsert of all clients started (or joined)');
   } catch (err) {

@@ -1,22 +1,24 @@
-import { DefaultLogger, NativeConnection, Runtime, type LogLevel } from '@temporalio/worker';
+import { NativeConnection, Runtime } from '@temporalio/worker';
 import { loadConfigOrExit } from '../infra/config';
 import { loggerFromConfig } from '../infra/logger';
 import { connectMongo } from '../infra/mongo';
 import { createRedis } from '../infra/redis';
 import { onShutdownSignal } from '../infra/shutdown';
+import { startTelemetry } from '../infra/telemetry';
 import { createWorker } from './create-worker';
 import { upsertClientsOnStart } from './client-upsert-on-start';
+import { ensureSchedulesOnStart } from './schedules';
+import { runtimeLoggerTo } from './telemetry';
 
-// Worker entry point: Temporal runtime logs go through pino; SIGINT/SIGTERM drain gracefully.
+// Worker entry point: telemetry first (metrics on WORKER_METRICS_PORT, traces over OTLP when
+// configured), Temporal runtime logs through pino; SIGINT/SIGTERM drain gracefully.
 
 const config = loadConfigOrExit();
 const log = loggerFromConfig(config, 'worker');
 
-const pinoLevel: Record<LogLevel, 'trace' | 'debug' | 'info' | 'warn' | 'error'> = { TRACE: 'trace', DEBUG: 'debug', INFO: 'info', WARN: 'warn', ERROR: 'error' };
-Runtime.install({
-  logger: new DefaultLogger('INFO', (entry) => log[pinoLevel[entry.level]]({ ...entry.meta, source: 'temporal-sdk' }, entry.message)),
-  shutdownSignals: [],
-});
+const telemetry = await startTelemetry({ serviceName: 'worker', metricsPort: config.WORKER_METRICS_PORT, otlpEndpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT });
+if (telemetry.metricsUrl) log.info({ url: telemetry.metricsUrl }, 'worker metrics served');
+Runtime.install({ logger: runtimeLoggerTo(log), shutdownSignals: [] });
 
 const mongo = await connectMongo(config, log);
 const redis = createRedis(config, log, 'worker');
@@ -27,10 +29,11 @@ onShutdownSignal(log, config.SHUTDOWN_TIMEOUT_MS + 5_000, async () => {
   worker.shutdown();
   await running;
   await connection.close();
-  await Promise.allSettled([mongo.close(), redis.quit()]);
+  await Promise.allSettled([mongo.close(), redis.quit(), telemetry.shutdown()]);
 });
 
 log.info({ taskQueue: config.TEMPORAL_TASK_QUEUE, namespace: config.TEMPORAL_NAMESPACE }, 'worker running');
 const running = worker.run();
 if (config.CLIENT_UPSERT_ON_START) void upsertClientsOnStart({ connection, config, log });
+if (config.SCHEDULES_ON_START) void ensureSchedulesOnStart({ connection, config, log });
 await running;

@@ -1,9 +1,12 @@
 import fp from 'fastify-plugin';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { ROOT_CONTEXT, SpanKind, SpanStatusCode, TraceFlags, context, isSpanContextValid, propagation, trace, type Span } from '@opentelemetry/api';
 import type { FastifyRequest } from 'fastify';
 
 // Correlation and trace IDs: accepted from the caller when well-formed, created otherwise,
-// returned on every response and bound to every log line of the request.
+// returned on every response and bound to every log line of the request. Each request is a
+// server span (child of an incoming traceparent); X-Trace-Id is its trace ID, and the route
+// handler runs with it active, so the Temporal calls it makes join the trace.
 
 const CORRELATION_ID = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/;
 const TRACEPARENT = /^[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$/;
@@ -12,8 +15,8 @@ declare module 'fastify' {
   interface FastifyRequest {
     correlationId: string;
     traceId: string;
-    /** Parent span ID from an incoming traceparent, if any. */
-    parentSpanId?: string;
+    /** The request's server span (ended when the response is sent). */
+    span: Span;
   }
 }
 
@@ -39,20 +42,46 @@ function routeOf(req: FastifyRequest): string {
   return req.routeOptions.url ?? 'unmatched';
 }
 
+const tracer = trace.getTracer('sync-orchestrator-api');
+
+/**
+ * The request's server span. Without a tracer provider (telemetry not started: tests, tools) the
+ * API's span is invalid; then keep the caller's trace ID or make one, as a non-recording span
+ * that still propagates to the workflows the request starts.
+ */
+function startRequestSpan(req: FastifyRequest): Span {
+  const parent = propagation.extract(ROOT_CONTEXT, req.headers);
+  const span = tracer.startSpan(`${req.method} ${routeOf(req)}`, { kind: SpanKind.SERVER, attributes: { 'http.request.method': req.method, 'http.route': routeOf(req) } }, parent);
+  if (isSpanContextValid(span.spanContext())) return span;
+  const incoming = parseTraceparent(req.headers.traceparent);
+  return trace.wrapSpanContext({ traceId: incoming?.traceId ?? randomBytes(16).toString('hex'), spanId: randomBytes(8).toString('hex'), traceFlags: TraceFlags.NONE });
+}
+
 export default fp(
   async (app) => {
     app.decorateRequest('correlationId', '');
     app.decorateRequest('traceId', '');
+    app.decorateRequest('span', undefined as unknown as Span);
+    // Handlers (not hooks) start workflows: run each with the request span active.
+    app.addHook('onRoute', (route) => {
+      const handler = route.handler;
+      route.handler = function (this: unknown, req, reply) {
+        return context.with(trace.setSpan(context.active(), req.span), () => handler.call(this as never, req, reply));
+      };
+    });
     app.addHook('onRequest', async (req, reply) => {
       req.correlationId = String(req.id);
-      const parent = parseTraceparent(req.headers.traceparent);
-      req.traceId = parent?.traceId ?? randomBytes(16).toString('hex');
-      req.parentSpanId = parent?.spanId;
+      req.span = startRequestSpan(req);
+      req.traceId = req.span.spanContext().traceId;
+      req.span.setAttribute('correlation_id', req.correlationId);
       req.log = req.log.child({ traceId: req.traceId });
       void reply.header('X-Correlation-Id', req.correlationId).header('X-Trace-Id', req.traceId);
       req.log.info({ type: 'REQUEST_INCOMING', method: req.method, route: routeOf(req) }, 'request');
     });
     app.addHook('onResponse', async (req, reply) => {
+      req.span.setAttribute('http.response.status_code', reply.statusCode);
+      if (reply.statusCode >= 500) req.span.setStatus({ code: SpanStatusCode.ERROR });
+      req.span.end();
       const user = (req as { principal?: { sub: string } }).principal?.sub;
       req.log.info(
         {

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { AppConfig } from '../../infra/config';
 import type { Logger } from '../../infra/logger';
+import { createSyncMetrics } from '../../infra/metrics';
 import { syncCorrelationId, type CollectionResult, type FallbackReason, type SyncMethod } from '../../shared/tenant-sync';
 import type { SyncStore } from '../../activities/sync-store';
 import type { TenantDoc, TenantRepository } from '../../activities/tenants-repo';
@@ -46,6 +47,21 @@ const view = (c: CollectionResult) => ({ name: c.name, essential: c.essential, s
 
 export function createLoginSync(d: LoginSyncDeps) {
   const inFlight = new Map<string, Promise<EnsureResult>>();
+  const metrics = createSyncMetrics();
+  /** One count per login request (joined ones too), timed from that request's start. */
+  const measure = (p: Promise<EnsureResult>, t0: number): Promise<EnsureResult> =>
+    p.then(
+      (r) => {
+        const outcome = r.fresh ? 'fresh' : r.essentialReady ? 'ready' : 'not_ready';
+        metrics.requests.add(1, { method: r.syncMethod, outcome });
+        metrics.duration.record((performance.now() - t0) / 1000, { method: r.syncMethod });
+        return r;
+      },
+      (err: unknown) => {
+        metrics.requests.add(1, { method: 'none', outcome: 'error' });
+        throw err;
+      },
+    );
 
   async function fromFreshStatus(tenant: TenantDoc, started: number): Promise<EnsureResult | undefined> {
     const window = d.config.SYNC_FRESHNESS_MS;
@@ -91,6 +107,7 @@ export function createLoginSync(d: LoginSyncDeps) {
       } catch (err) {
         if (!(err instanceof TemporalLoginError)) throw err;
         fallbackReason = err.reason;
+        metrics.fallbacks.add(1, { reason: fallbackReason });
         workflowId = err.workflowId;
         log.warn({ fallbackReason, err: err.message }, 'temporal login sync failed: falling back to direct sync');
       }
@@ -103,11 +120,12 @@ export function createLoginSync(d: LoginSyncDeps) {
   return {
     /** Single-flight per tenant in this process: concurrent logins share one sync and one answer. */
     ensure(tenantId: string): Promise<EnsureResult> {
+      const t0 = performance.now();
       const existing = inFlight.get(tenantId);
-      if (existing) return existing;
+      if (existing) return measure(existing, t0);
       const p = ensureOnce(tenantId).finally(() => inFlight.delete(tenantId));
       inFlight.set(tenantId, p);
-      return p;
+      return measure(p, t0);
     },
     activeLogins: () => inFlight.size,
     breakerState: () => d.temporal?.breakerState() ?? 'closed',

@@ -126,7 +126,9 @@ describe('API hardening', () => {
 
   it('fuzz: 2,000 malformed requests across every route — never a 5xx, never a write', async () => {
     const routes: Array<{ method: string; url: string }> = [];
-    const a = await app({ RATE_LIMIT_PER_SUBJECT: 1_000_000, RATE_LIMIT_PER_TENANT: 1_000_000 });
+    // A generous readiness deadline: /health/ready pings Temporal, and a loaded CI machine must not
+    // turn a slow ping into the 5xx this test forbids.
+    const a = await app({ RATE_LIMIT_PER_SUBJECT: 1_000_000, RATE_LIMIT_PER_TENANT: 1_000_000, READY_TIMEOUT_MS: 15_000 });
     const spec = (await a.inject({ method: 'GET', url: '/docs/json' })).json() as { paths: Record<string, Record<string, unknown>> };
     for (const [p, ops] of Object.entries(spec.paths)) for (const m of Object.keys(ops)) routes.push({ method: m.toUpperCase(), url: p });
     expect(routes.length).toBeGreaterThan(8);

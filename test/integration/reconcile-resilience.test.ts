@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import type { Db } from 'mongodb';
 import { createActivities } from '../../activities';
+import { workflowSinks } from '../../workers/telemetry';
 import type { ChunkDoc } from '../../activities/reconcile-store';
 import { createReconcileService, type ReconcileService } from '../../api/services/reconcile';
 import { REPO_ROOT } from '../../infra/dev/ensure-tools';
@@ -137,6 +138,8 @@ describe('reconcile resilience', () => {
         taskQueue,
         workflowBundle: { code },
         activities: createActivities(deps, { reconcile: { workerId } }),
+        // The bundle's telemetry interceptors report through these sinks (no-ops without telemetry).
+        sinks: workflowSinks(undefined),
         // One partition each at a time: the run's two partitions land on both workers.
         maxConcurrentActivityTaskExecutions: 1,
         shutdownGraceTime: '1 second',

@@ -1,0 +1,50 @@
+import fp from 'fastify-plugin';
+import { Type } from 'typebox';
+import { createHttpMetrics } from '../../infra/metrics';
+import type { Telemetry } from '../../infra/telemetry';
+import { AppError } from '../errors';
+import { Problem } from '../schemas';
+
+// HTTP metrics (duration and count by method, route pattern and status; open connections) and
+// GET /health/metrics in Prometheus text format. Like the other health routes it needs no
+// token: scrapers carry none, the API listens on loopback by default, and no label holds a
+// tenant or user (route patterns, never raw URLs).
+
+export interface MetricsPluginOptions {
+  /** The process's telemetry; without it (tests, tools) /health/metrics answers 404. */
+  telemetry?: Telemetry;
+}
+
+const PROMETHEUS_TEXT = 'text/plain; version=0.0.4; charset=utf-8';
+
+export default fp<MetricsPluginOptions>(
+  async (app, opts) => {
+    const m = createHttpMetrics();
+    app.server.on('connection', (socket) => {
+      m.active.add(1);
+      socket.once('close', () => m.active.add(-1));
+    });
+    app.addHook('onResponse', async (req, reply) => {
+      const labels = { method: req.method, route: req.routeOptions.url ?? 'unmatched', status_code: String(reply.statusCode) };
+      m.duration.record(reply.elapsedTime / 1000, labels);
+      m.requests.add(1, labels);
+    });
+
+    app.get(
+      '/health/metrics',
+      {
+        schema: {
+          summary: 'Prometheus metrics of this API process',
+          description: 'Prometheus text exposition format 0.0.4. No token needed (like /health); keep the API on loopback or restrict /health/* at the proxy.',
+          produces: ['text/plain'],
+          response: { 200: Type.String({ description: 'Prometheus text format' }), 404: Problem },
+        },
+      },
+      async (_req, reply) => {
+        if (!opts.telemetry) throw new AppError(404, 'metrics-disabled', 'Metrics not enabled', 'Telemetry is not started in this process');
+        return reply.type(PROMETHEUS_TEXT).send(await opts.telemetry.metricsText());
+      },
+    );
+  },
+  { name: 'metrics', dependencies: ['request-context'] },
+);

@@ -1,0 +1,85 @@
+import { metrics, type Meter } from '@opentelemetry/api';
+import { METER_NAME } from '../activities/client-metrics';
+
+// Every platform metric name in one place (tests and the README use these constants); the
+// client-upsert names live in activities/client-metrics.ts. Labels are bounded sets — method,
+// route pattern, status, type names, outcomes — never tenant IDs, keys or user data.
+
+export const MetricNames = {
+  httpDuration: 'http_request_duration_seconds',
+  httpRequests: 'http_requests_total',
+  httpActive: 'http_active_connections',
+  workflowStarts: 'workflow_starts_total',
+  workflowCompletions: 'workflow_completions_total',
+  workflowFailures: 'workflow_failures_total',
+  activityDuration: 'activity_duration_seconds',
+  activityFailures: 'activity_failures_total',
+  syncRequests: 'sync_requests_total',
+  syncDuration: 'sync_duration_seconds',
+  syncFallbacks: 'sync_fallback_total',
+  reconcileRecords: 'reconcile_records_total',
+  reconcileChunks: 'reconcile_chunks_total',
+  migrationRuns: 'migration_runs_total',
+  migrationDuration: 'migration_duration_seconds',
+  eventLoopLag: 'nodejs_eventloop_lag_seconds',
+} as const;
+
+/** Seconds, from a cached answer (ms) to a long activity (minutes). */
+const SECONDS_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
+
+// Instruments are made by factories called after startTelemetry: before a MeterProvider is
+// installed the API hands out no-op meters, and they stay no-op.
+const meter = (): Meter => metrics.getMeter(METER_NAME);
+const counter = (name: string, description: string) => meter().createCounter(name, { description });
+const seconds = (name: string, description: string) => meter().createHistogram(name, { description, unit: 's', advice: { explicitBucketBoundaries: SECONDS_BUCKETS } });
+
+/** API: request duration and count by method, route pattern and status; connections in flight. */
+export function createHttpMetrics() {
+  return {
+    duration: seconds(MetricNames.httpDuration, 'HTTP request duration by method, route pattern and status code'),
+    requests: counter(MetricNames.httpRequests, 'HTTP requests by method, route pattern and status code'),
+    active: meter().createUpDownCounter(MetricNames.httpActive, { description: 'Open HTTP connections' }),
+  };
+}
+
+/** Client side: every start, update-with-start or signal-with-start, by workflow type. */
+export function createWorkflowStartMetrics() {
+  return { starts: counter(MetricNames.workflowStarts, 'Workflow start requests (start, update-with-start, signal-with-start) by workflow type') };
+}
+
+/** Worker side: workflow executions that closed (or continued as new), and activity executions. */
+export function createWorkerMetrics() {
+  return {
+    workflowCompletions: counter(MetricNames.workflowCompletions, 'Workflow runs closed on this worker by workflow type and outcome'),
+    workflowFailures: counter(MetricNames.workflowFailures, 'Workflow runs that failed, by workflow type'),
+    activityDuration: seconds(MetricNames.activityDuration, 'Activity execution duration (one attempt) by activity type and outcome'),
+    activityFailures: counter(MetricNames.activityFailures, 'Failed activity attempts by activity type'),
+  };
+}
+
+export type WorkerMetrics = ReturnType<typeof createWorkerMetrics>;
+
+/** Login sync (API): one count per login request, duration by method, fallbacks by reason. */
+export function createSyncMetrics() {
+  return {
+    requests: counter(MetricNames.syncRequests, 'Login sync requests by method (temporal, direct, none) and outcome (ready, not_ready, fresh, error)'),
+    duration: seconds(MetricNames.syncDuration, 'Login sync duration until the essential collections were ready, by method'),
+    fallbacks: counter(MetricNames.syncFallbacks, 'Login syncs that fell back from Temporal to direct, by reason'),
+  };
+}
+
+/** Reconcile chunks (worker): records compared by outcome and chunks by outcome. */
+export function createReconcileMetrics() {
+  return {
+    records: counter(MetricNames.reconcileRecords, 'Reconciled records by outcome (matched, missing, extra, mismatched, failed)'),
+    chunks: counter(MetricNames.reconcileChunks, 'Reconcile chunks by outcome (done, failed)'),
+  };
+}
+
+/** Migrations (worker): finished migrations by outcome. */
+export function createMigrationMetrics() {
+  return {
+    runs: counter(MetricNames.migrationRuns, 'Migrations finished, by outcome'),
+    duration: seconds(MetricNames.migrationDuration, 'Migration duration by outcome'),
+  };
+}

@@ -1,0 +1,121 @@
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { metrics } from '@opentelemetry/api';
+import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
+import { PrometheusExporter, PrometheusSerializer } from '@opentelemetry/exporter-prometheus';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { HostMetrics } from '@opentelemetry/host-metrics';
+import { resourceFromAttributes, type Resource } from '@opentelemetry/resources';
+import { NodeSDK } from '@opentelemetry/sdk-node';
+import { BatchSpanProcessor, NoopSpanProcessor, SimpleSpanProcessor, type SpanExporter, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
+import { METER_NAME } from '../activities/client-metrics';
+import { MetricNames } from './metrics';
+
+// One OpenTelemetry SDK per process (API or worker): Prometheus metrics, W3C trace context,
+// spans exported over OTLP/HTTP when an endpoint is configured. Nothing is auto-instrumented:
+// our spans are the API's request spans and the Temporal interceptors'.
+
+export interface TelemetryOptions {
+  /** `service.name` of every span and metric (api, worker). */
+  serviceName: string;
+  /** Serve Prometheus text at http://`metricsHost`:`metricsPort`/metrics (the worker). @default no server */
+  metricsPort?: number;
+  /** @default '127.0.0.1' */
+  metricsHost?: string;
+  /** OTLP/HTTP base URL; spans go to `<url>/v1/traces`. @default no export */
+  otlpEndpoint?: string;
+  /** Export spans here instead, synchronously (tests pass an InMemorySpanExporter). */
+  spanExporter?: SpanExporter;
+}
+
+export interface Telemetry {
+  readonly serviceName: string;
+  readonly resource: Resource;
+  /** Where the process's spans end; the worker feeds it the spans made inside workflows. */
+  readonly spanProcessor: SpanProcessor;
+  /** `http://host:port/metrics` when this process serves metrics itself. */
+  readonly metricsUrl?: string;
+  /** The current metrics in Prometheus text format (GET /health/metrics). */
+  metricsText(): Promise<string>;
+  /** Flushes pending spans and stops the metrics server. */
+  shutdown(): Promise<void>;
+}
+
+/** Thrown when a process starts telemetry twice: the OpenTelemetry API has one global of each kind. */
+export class TelemetryAlreadyStartedError extends Error {
+  constructor(readonly running: string, readonly requested: string) {
+    super(`telemetry is already started in this process (service '${running}'); cannot start it again for '${requested}'`);
+    this.name = 'TelemetryAlreadyStartedError';
+  }
+}
+
+let current: Telemetry | undefined;
+
+/** The process's telemetry, if started. */
+export function currentTelemetry(): Telemetry | undefined {
+  return current;
+}
+
+function spanProcessorFor(o: TelemetryOptions): SpanProcessor {
+  if (o.spanExporter) return new SimpleSpanProcessor(o.spanExporter);
+  if (o.otlpEndpoint) return new BatchSpanProcessor(new OTLPTraceExporter({ url: new URL('v1/traces', o.otlpEndpoint.endsWith('/') ? o.otlpEndpoint : `${o.otlpEndpoint}/`).href }));
+  // No export, but a real provider all the same: requests still get trace IDs that propagate to workflows and logs.
+  return new NoopSpanProcessor();
+}
+
+/** Event-loop delay since the last scrape (mean, p99, max), from perf_hooks' histogram. */
+function observeEventLoopLag(): () => void {
+  const h = monitorEventLoopDelay({ resolution: 20 });
+  h.enable();
+  const gauge = metrics.getMeter(METER_NAME).createObservableGauge(MetricNames.eventLoopLag, { description: 'Event-loop delay since the previous scrape, by statistic (mean, p99, max)', unit: 's' });
+  gauge.addCallback((r) => {
+    if (h.count === 0) return;
+    r.observe(h.mean / 1e9, { stat: 'mean' });
+    r.observe(h.percentile(99) / 1e9, { stat: 'p99' });
+    r.observe(h.max / 1e9, { stat: 'max' });
+    h.reset();
+  });
+  return () => h.disable();
+}
+
+/** Starts the SDK once per process (a second call throws TelemetryAlreadyStartedError). */
+export async function startTelemetry(o: TelemetryOptions): Promise<Telemetry> {
+  if (current) throw new TelemetryAlreadyStartedError(current.serviceName, o.serviceName);
+  const resource = resourceFromAttributes({ [ATTR_SERVICE_NAME]: `sync-orchestrator-${o.serviceName}`, [ATTR_SERVICE_VERSION]: process.env.npm_package_version ?? '0.1.0' });
+  // The server is started below (not by the constructor) so that a busy port fails the start.
+  const prometheus = new PrometheusExporter({ preventServerStart: true, host: o.metricsHost ?? '127.0.0.1', port: o.metricsPort ?? 0 });
+  const spanProcessor = spanProcessorFor(o);
+  const sdk = new NodeSDK({
+    resource,
+    autoDetectResources: false,
+    instrumentations: [],
+    metricReaders: [prometheus],
+    spanProcessors: [spanProcessor],
+    // Explicitly empty: otherwise the SDK sets up an OTLP log exporter from the environment.
+    logRecordProcessors: [],
+    // Context manager: the SDK's default, AsyncLocalStorage (spans stay active across awaits).
+    textMapPropagator: new CompositePropagator({ propagators: [new W3CTraceContextPropagator(), new W3CBaggagePropagator()] }),
+  });
+  sdk.start();
+  new HostMetrics({ name: METER_NAME, metricGroups: ['process.cpu', 'process.memory'] }).start();
+  const stopLagMonitor = observeEventLoopLag();
+  const serve = o.metricsPort !== undefined && o.metricsPort > 0;
+  if (serve) await prometheus.startServer();
+  const serializer = new PrometheusSerializer();
+  const telemetry: Telemetry = {
+    serviceName: o.serviceName,
+    resource,
+    spanProcessor,
+    ...(serve ? { metricsUrl: `http://${o.metricsHost ?? '127.0.0.1'}:${o.metricsPort}/metrics` } : {}),
+    async metricsText() {
+      const { resourceMetrics } = await prometheus.collect();
+      return serializer.serialize(resourceMetrics);
+    },
+    async shutdown() {
+      stopLagMonitor();
+      await sdk.shutdown();
+    },
+  };
+  current = telemetry;
+  return telemetry;
+}

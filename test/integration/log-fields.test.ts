@@ -1,0 +1,79 @@
+import { Writable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { FastifyInstance } from 'fastify';
+import { Runtime } from '@temporalio/worker';
+import { startFixtureUpstream, type FixtureUpstream } from '../../fixtures/upstream/server';
+import { createLogger } from '../../infra/logger';
+import { startTelemetry, type Telemetry } from '../../infra/telemetry';
+import { WorkflowIds } from '../../shared/constants';
+import { runtimeLoggerTo } from '../../workers/telemetry';
+import { bearer, buildTestApp } from '../helpers/api';
+import { connectTestDeps, startTestWorker, uniqueId, type TestDeps, type TestWorker } from '../helpers/stack';
+
+// Log lines written inside activities (through deps.log, pino) and inside workflow tasks
+// (workflow `log`, through the Temporal runtime logger to pino) carry the request's trace ID,
+// the sync's correlation ID, the workflow ID and — in activities — the activity type.
+
+type Line = Record<string, unknown>;
+
+describe('log fields', () => {
+  const raw: string[] = [];
+  let telemetry: Telemetry;
+  let deps: TestDeps;
+  let worker: TestWorker;
+  let upstream: FixtureUpstream;
+  let app: FastifyInstance;
+  const lines = (): Line[] => raw.join('').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Line);
+
+  beforeAll(async () => {
+    const log = createLogger({ name: 'test', level: 'info', destination: new Writable({ write: (chunk: Buffer, _e, cb) => (raw.push(chunk.toString()), cb()) }) });
+    // As in workers/worker.ts: one runtime per process, its logger writing through pino.
+    Runtime.install({ logger: runtimeLoggerTo(log), shutdownSignals: [] });
+    telemetry = await startTelemetry({ serviceName: 'test' });
+    deps = await connectTestDeps({}, log);
+    worker = await startTestWorker(deps);
+    upstream = await startFixtureUpstream();
+    app = await buildTestApp(deps, { USE_TEMPORAL_FOR_AUTH: true, SYNC_FRESHNESS_MS: 0, TEMPORAL_AUTH_TIMEOUT_MS: 10_000 });
+  });
+  afterAll(async () => {
+    await app?.close();
+    await worker?.stop();
+    await upstream?.close();
+    await deps?.close();
+    await telemetry?.shutdown();
+  });
+
+  it('puts traceId, correlationId, workflowId and activityType on lines written in activities and workflow tasks', async () => {
+    const tenantId = uniqueId('t');
+    const cols = [{ name: 'users', essential: true, size: 30 }, { name: 'audit', essential: false, size: 10 }];
+    upstream.seedTenant(tenantId, { collections: Object.fromEntries(cols.map((c) => [c.name, c.size])), token: `tok-${tenantId}` });
+    const admin = await bearer(deps, ['admin']);
+    const reg = await app.inject({
+      method: 'POST',
+      url: '/api/tenants',
+      headers: admin,
+      payload: { tenantId, name: tenantId, source: { kind: 'http', settings: { baseUrl: upstream.baseUrl(tenantId), token: `tok-${tenantId}`, timeoutMs: 5_000 } }, collections: cols.map(({ name, essential }) => ({ name, essential })) },
+    });
+    expect(reg.statusCode, reg.body).toBe(201);
+    const res = await app.inject({ method: 'POST', url: `/api/sync/tenants/${tenantId}/ensure`, headers: await bearer(deps, ['sync:write']) });
+    expect(res.statusCode, res.body).toBe(200);
+    const { correlationId, syncMethod } = res.json();
+    expect(syncMethod).toBe('temporal');
+    const traceId = res.headers['x-trace-id'];
+    const workflowId = WorkflowIds.tenantSync(tenantId);
+    await deps.temporal.client.workflow.getHandle(workflowId).result();
+
+    const mine = () => lines().filter((l) => l.workflowId === workflowId);
+    // Workflow log lines are flushed through the runtime logger shortly after the task completes.
+    await expect.poll(() => mine().some((l) => l.msg === 'tenant sync finished'), { timeout: 10_000 }).toBe(true);
+
+    const activityLines = mine().filter((l) => l.activityType !== undefined);
+    const synced = activityLines.filter((l) => l.msg === 'collection synced');
+    expect(synced.map((l) => l.collection).sort()).toEqual(['audit', 'users']);
+    for (const l of activityLines) expect(l, JSON.stringify(l)).toMatchObject({ traceId, correlationId, workflowId, activityType: expect.stringMatching(/^(syncCollection|recordSyncRun)$/) });
+
+    const workflowLines = mine().filter((l) => l.sdkComponent === 'workflow');
+    expect(workflowLines.map((l) => l.msg)).toEqual(expect.arrayContaining(['tenant sync started', 'tenant sync finished']));
+    for (const l of workflowLines) expect(l, JSON.stringify(l)).toMatchObject({ traceId, correlationId, workflowId, workflowType: 'tenantSyncWorkflow' });
+  });
+});
