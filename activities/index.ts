@@ -4,6 +4,8 @@ import { createTenantSyncActivities, type TenantSyncSettings } from './tenant-sy
 import { createReconcileActivities, type ReconcileSettings } from './reconcile';
 import { createMigrationActivities, type MigrationSettings } from './migrations';
 import { createClientUpsertActivities, type ClientUpsertSettings } from './client-upsert';
+import { createCleanupActivities } from './cleanup';
+import { createStuckSyncActivities } from './stuck-syncs';
 
 export type { ActivityDeps } from './deps';
 
@@ -22,6 +24,8 @@ export function createActivities(deps: ActivityDeps, settings: ActivitySettings 
     ...createReconcileActivities(deps, settings.reconcile),
     ...createMigrationActivities(deps, settings.migrations),
     ...createClientUpsertActivities(deps, settings.clientUpsert),
+    ...createCleanupActivities(deps),
+    ...createStuckSyncActivities(deps),
   };
 }
 

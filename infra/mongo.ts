@@ -21,6 +21,8 @@ export const Collections = {
   tenantSyncStatus: 'tenant_sync_status',
   /** One document per tenant collection: watermark for incremental sync. */
   syncState: 'sync_state',
+  /** What the stuck-sync sweep found and did, one document per stuck run (activities/stuck-syncs.ts). */
+  stuckSyncs: 'stuck_syncs',
   /** Reconcile runs (activities/reconcile-store.ts): one per batch; chunk checkpoints; per-record findings; staged repairs. */
   reconcileBatches: 'reconcile_batches',
   reconcileChunks: 'reconcile_chunks',

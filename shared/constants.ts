@@ -27,4 +27,6 @@ export const Operations = {
   migration: 'migration',
   migrationRun: 'migration-run',
   clientUpsert: 'client-upsert',
+  cleanup: 'cleanup',
+  stuckSyncSweep: 'stuck-sync-sweep',
 } as const;

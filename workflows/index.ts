@@ -4,3 +4,4 @@ export { tenantSyncWorkflow } from './tenant-sync';
 export { reconcileWorkflow } from './reconcile';
 export { migrationWorkflow, runMigrationsWorkflow } from './migrations';
 export { clientUpsertWorkflow, upsertAllClientsWorkflow } from './client-upsert';
+export { cleanupWorkflow, stuckSyncSweepWorkflow } from './cleanup';

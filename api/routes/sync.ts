@@ -44,6 +44,37 @@ const StatusResponse = Type.Object({
   collections: Type.Array(Collection),
 });
 const Open = Type.Object({}, { additionalProperties: true });
+const StuckFinding = Type.Object({
+  id: Type.String(),
+  kind: Type.Union([Type.Literal('workflow'), Type.Literal('orphaned-run')]),
+  tenantId: Type.String(),
+  workflowId: Type.Optional(Type.String()),
+  workflowRunId: Type.Optional(Type.String()),
+  syncRunId: Type.Optional(Type.String()),
+  startedAt: Type.String({ format: 'date-time' }),
+  action: Type.Union([Type.Literal('report'), Type.Literal('terminate'), Type.Literal('restart')]),
+  outcome: Type.Union([Type.Literal('reported'), Type.Literal('terminated'), Type.Literal('restarted'), Type.Literal('failed')]),
+  restartedCorrelationId: Type.Optional(Type.String()),
+  error: Type.Optional(Type.String()),
+  open: Type.Boolean({ description: 'still stuck and not settled (action report, or the action failed)' }),
+  detectedAt: Type.String({ format: 'date-time' }),
+  lastSeenAt: Type.String({ format: 'date-time' }),
+  closedAt: Type.Optional(Type.String({ format: 'date-time' })),
+});
+const HealthResponse = Type.Object({
+  status: Type.Union([Type.Literal('healthy'), Type.Literal('degraded'), Type.Literal('unhealthy')]),
+  activeSyncs: Type.Integer(),
+  stuckSyncs: Type.Integer({ description: 'sync_runs still running past SYNC_STUCK_AFTER_MS' }),
+  stuck: Type.Array(Type.Object({ runId: Type.String(), tenantId: Type.String(), startedAt: Type.String() })),
+  successRate: Type.Number(),
+  failureRate: Type.Number(),
+  breaker: Type.Object({ state: Type.String() }),
+  stuckDetection: Type.Object(
+    { open: Type.Integer({ description: 'findings still stuck and unsettled' }), recent: Type.Array(StuckFinding, { description: 'newest findings of the stuck-sync sweep (at most 20)' }) },
+    { description: 'what the stuck-sync schedule found and did (SYNC_STUCK_ACTION)' },
+  ),
+  checkedAt: Type.String({ format: 'date-time' }),
+});
 
 const sync: FastifyPluginAsyncTypebox<{ loginSync: LoginSync; store: SyncStore; stuckAfterMs: number }> = async (app, { loginSync, store, stuckAfterMs }) => {
   const stats = createSyncStats(store, stuckAfterMs);
@@ -81,10 +112,11 @@ const sync: FastifyPluginAsyncTypebox<{ loginSync: LoginSync; store: SyncStore; 
     return { window: { runs: recent.runs }, orchestration: { ...recent, collections: undefined, methods: undefined }, collections: recent.collections, active, inFlightLogins: loginSync.activeLogins() };
   });
 
-  app.get('/api/sync/health', ops, async () => {
-    const [recent, active] = await Promise.all([stats.recent(), stats.active()]);
+  app.get('/api/sync/health', { ...ops, schema: { response: { 200: HealthResponse, ...problemResponses } } }, async () => {
+    const [recent, active, detection] = await Promise.all([stats.recent(), stats.active(), stats.detection()]);
     const breaker = loginSync.breakerState();
-    return { status: healthOf(recent, active.stuckSyncs, breaker), activeSyncs: active.activeSyncs, stuckSyncs: active.stuckSyncs, stuck: active.stuck, successRate: recent.successRate, failureRate: recent.failureRate, breaker: { state: breaker }, checkedAt: new Date().toISOString() };
+    // Open findings count as stuck too: a workflow stuck before its first record has no sync_runs document.
+    return { status: healthOf(recent, active.stuckSyncs + detection.open, breaker), activeSyncs: active.activeSyncs, stuckSyncs: active.stuckSyncs, stuck: active.stuck, successRate: recent.successRate, failureRate: recent.failureRate, breaker: { state: breaker }, stuckDetection: detection, checkedAt: new Date().toISOString() };
   });
 
   app.get('/api/sync/method-stats', ops, async () => {

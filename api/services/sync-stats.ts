@@ -1,5 +1,6 @@
 import type { SyncRunDoc, SyncStore } from '../../activities/sync-store';
 import type { SyncMethod } from '../../shared/tenant-sync';
+import { summarizeStuck } from '../../activities/stuck-store';
 
 // Aggregates over recent sync runs for /api/sync/metrics, /health and /method-stats. Computed
 // in the API (FerretDB's $group lacks $avg), over a bounded window of the newest runs.
@@ -78,5 +79,7 @@ export function createSyncStats(store: SyncStore, stuckAfterMs: number) {
       const stuck = running.filter((r) => r.startedAt.getTime() < cutoff);
       return { activeSyncs: running.length - stuck.length, stuckSyncs: stuck.length, stuck: stuck.slice(0, 20).map((r) => ({ runId: r._id, tenantId: r.tenantId, startedAt: r.startedAt.toISOString() })) };
     },
+    /** What the stuck-sync sweep found: open findings (still stuck, not settled) and the newest ones. */
+    detection: () => summarizeStuck(store.stuck),
   };
 }

@@ -1,0 +1,148 @@
+import { randomBytes } from 'node:crypto';
+import { ApplicationFailure } from '@temporalio/activity';
+import { WorkflowNotFoundError, type Client, type WorkflowExecutionInfo } from '@temporalio/client';
+import { defineSearchAttributeKey } from '@temporalio/common';
+import { Collections } from '../infra/mongo';
+import type { StuckSweepInput, StuckSweepResult, StuckSyncFinding } from '../shared/cleanup';
+import { Operations, SearchAttributes } from '../shared/constants';
+import { SyncErrorType } from '../shared/errors';
+import { syncCorrelationId, TenantSyncNames, type TenantSyncInput } from '../shared/tenant-sync';
+import { currentActivity } from './activity-context';
+import type { ActivityDeps } from './deps';
+import { createStuckSyncStore } from './stuck-store';
+import type { SyncRunDoc } from './sync-store';
+
+// The stuck-sync sweep: finds (a) TenantSyncWorkflow executions on this task queue still running
+// past the threshold (visibility query) and (b) sync_runs documents still `running` past it that
+// no workflow will ever finish (direct runs of a dead API process, runs whose workflow is gone).
+// Each is recorded in stuck_syncs and, per SYNC_STUCK_ACTION, left alone, terminated, or
+// terminated and started again with its original input.
+
+/** At most this many stuck runs are settled per sweep; the next sweep takes the rest. */
+export const MAX_FINDINGS_PER_SWEEP = 100;
+
+const TenantIdKey = defineSearchAttributeKey(SearchAttributes.TenantId, 'KEYWORD');
+const SyncMethodKey = defineSearchAttributeKey(SearchAttributes.SyncMethod, 'KEYWORD');
+const OperationKey = defineSearchAttributeKey(SearchAttributes.Operation, 'KEYWORD');
+
+const messageOf = (err: unknown) => (err instanceof Error ? err.message : String(err)).slice(0, 500);
+const invalid = (message: string) => ApplicationFailure.create({ type: SyncErrorType.VALIDATION_ERROR, message, nonRetryable: true });
+
+export function createStuckSyncActivities({ mongo, log, temporalClient }: ActivityDeps) {
+  const store = createStuckSyncStore(mongo.db);
+  const runs = mongo.db.collection<SyncRunDoc>(Collections.syncRuns);
+
+  /** The workflow's start input, read back from its first history event. */
+  async function originalInput(client: Client, wf: WorkflowExecutionInfo): Promise<TenantSyncInput> {
+    const history = await client.workflow.getHandle(wf.workflowId, wf.runId).fetchHistory();
+    const payload = history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0];
+    if (!payload) throw new Error(`workflow ${wf.workflowId} has no start input in its history`);
+    // The platform uses the default data converter (no codec), so the payload converter decodes it.
+    return client.options.loadedDataConverter.payloadConverter.fromPayload<TenantSyncInput>(payload);
+  }
+
+  /** Starts the tenant's sync again like a login does (fresh correlationId); joins one a login started meanwhile. */
+  async function restart(client: Client, wf: WorkflowExecutionInfo, input: TenantSyncInput): Promise<string> {
+    const now = Date.now();
+    const fresh: TenantSyncInput = { ...input, correlationId: syncCorrelationId(input.tenantId, now, randomBytes(4).toString('hex')), startedAt: new Date(now).toISOString() };
+    await client.workflow.start(TenantSyncNames.workflow, {
+      workflowId: wf.workflowId,
+      taskQueue: wf.taskQueue,
+      args: [fresh],
+      workflowIdConflictPolicy: 'USE_EXISTING',
+      workflowIdReusePolicy: 'ALLOW_DUPLICATE',
+      // Same bounds and attributes as the login's start (api/services/temporal-login.ts).
+      workflowExecutionTimeout: '1 hour',
+      typedSearchAttributes: [
+        { key: TenantIdKey, value: input.tenantId },
+        { key: SyncMethodKey, value: 'temporal' },
+        { key: OperationKey, value: Operations.tenantSync },
+      ],
+      memo: { what: `tenant sync of ${input.tenantId} (restarted: stuck)`, correlationId: fresh.correlationId, tenantId: input.tenantId, trigger: 'stuck-restart' },
+    });
+    return fresh.correlationId;
+  }
+
+  async function settleWorkflow(client: Client, wf: WorkflowExecutionInfo, input: StuckSweepInput, now: Date): Promise<StuckSyncFinding> {
+    const memo = (wf.memo ?? {}) as { tenantId?: string; correlationId?: string };
+    const tenantId = memo.tenantId ?? wf.typedSearchAttributes.get(TenantIdKey) ?? 'unknown';
+    const finding: StuckSyncFinding = { id: `wf:${wf.workflowId}:${wf.runId}`, kind: 'workflow', tenantId, workflowId: wf.workflowId, workflowRunId: wf.runId, ...(memo.correlationId ? { syncRunId: memo.correlationId } : {}), startedAt: wf.startTime.toISOString(), action: input.action, outcome: 'reported' };
+    if (input.action === 'report') return finding;
+    try {
+      const startInput = input.action === 'restart' ? await originalInput(client, wf) : undefined;
+      const reason = `stuck: running since ${wf.startTime.toISOString()}, over ${input.stuckAfterMs} ms (stuck-sync sweep, action ${input.action})`;
+      // Terminate exactly this run: a newer run of the same workflow ID is not stuck.
+      await client.workflow.getHandle(wf.workflowId, wf.runId).terminate(reason);
+      if (memo.correlationId) await store.markRunFailed(memo.correlationId, tenantId, { action: input.action, outcome: 'terminated', reason }, now);
+      if (!startInput) return { ...finding, outcome: 'terminated' };
+      return { ...finding, outcome: 'restarted', restartedCorrelationId: await restart(client, wf, startInput) };
+    } catch (err) {
+      log.warn({ err: messageOf(err), workflowId: wf.workflowId, runId: wf.runId }, 'could not settle a stuck tenant sync');
+      return { ...finding, outcome: 'failed', error: messageOf(err) };
+    }
+  }
+
+  /** True when the run's workflow is still running that very sync (a queue other than ours owns it). */
+  async function workflowStillRuns(client: Client, doc: SyncRunDoc): Promise<boolean> {
+    if (doc.method !== 'temporal' || !doc.workflowId) return false;
+    try {
+      const d = await client.workflow.getHandle(doc.workflowId).describe();
+      return d.status.name === 'RUNNING' && (d.memo as { correlationId?: string } | undefined)?.correlationId === doc._id;
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) return false;
+      throw err;
+    }
+  }
+
+  async function settleOrphan(doc: SyncRunDoc, input: StuckSweepInput, now: Date): Promise<StuckSyncFinding> {
+    const finding: StuckSyncFinding = { id: `run:${doc._id}`, kind: 'orphaned-run', tenantId: doc.tenantId, ...(doc.workflowId ? { workflowId: doc.workflowId } : {}), syncRunId: doc._id, startedAt: doc.startedAt.toISOString(), action: input.action, outcome: 'reported' };
+    if (input.action === 'report') return finding;
+    // Nothing runs it any more: settling means marking it failed (there is no execution to restart).
+    const reason = `stuck: marked running since ${doc.startedAt.toISOString()} with nothing running it (stuck-sync sweep)`;
+    await store.markRunFailed(doc._id, doc.tenantId, { action: input.action, outcome: 'terminated', reason }, now);
+    return { ...finding, outcome: 'terminated' };
+  }
+
+  /** One sweep; `taskQueue` limits it to this deployment's workflows (namespaces can be shared). */
+  async function sweepStuckSyncs(input: StuckSweepInput & { taskQueue: string }): Promise<StuckSweepResult> {
+    const client = temporalClient;
+    if (!client) throw invalid('sweepStuckSyncs needs a Temporal client (ActivityDeps.temporalClient); the worker provides one');
+    if (!(input.stuckAfterMs > 0)) throw invalid(`stuckAfterMs must be a positive number of ms, got ${String(input.stuckAfterMs)}`);
+    if (!['report', 'terminate', 'restart'].includes(input.action)) throw invalid(`action must be report, terminate or restart, got '${String(input.action)}'`);
+    if (/['"\\]/.test(input.taskQueue)) throw invalid(`task queue '${input.taskQueue}' cannot be used in a visibility query`);
+    const now = new Date();
+    const cutoff = new Date(now.getTime() - input.stuckAfterMs);
+    const findings: StuckSyncFinding[] = [];
+    const note = async (f: StuckSyncFinding) => {
+      await store.record(f, now);
+      findings.push(f);
+      currentActivity()?.heartbeat({ found: findings.length });
+    };
+
+    const query = `WorkflowType = '${TenantSyncNames.workflow}' AND ExecutionStatus = 'Running' AND TaskQueue = '${input.taskQueue}' AND StartTime < '${cutoff.toISOString()}'`;
+    const claimedRuns = new Set<string>();
+    for await (const wf of client.workflow.list({ query, pageSize: MAX_FINDINGS_PER_SWEEP })) {
+      if (findings.length >= MAX_FINDINGS_PER_SWEEP) break;
+      const f = await settleWorkflow(client, wf, input, now);
+      if (f.syncRunId) claimedRuns.add(f.syncRunId);
+      await note(f);
+    }
+
+    const stale = await runs.find({ state: 'running', startedAt: { $lt: cutoff } }).limit(MAX_FINDINGS_PER_SWEEP).toArray();
+    for (const doc of stale) {
+      if (findings.length >= MAX_FINDINGS_PER_SWEEP) break;
+      if (claimedRuns.has(doc._id) || (await workflowStillRuns(client, doc))) continue;
+      await note(await settleOrphan(doc, input, now));
+    }
+
+    await store.closeUnseen(now);
+    const count = (o: StuckSyncFinding['outcome']) => findings.filter((f) => f.outcome === o).length;
+    const result: StuckSweepResult = { cutoff: cutoff.toISOString(), found: findings.length, reported: count('reported'), terminated: count('terminated'), restarted: count('restarted'), failed: count('failed'), findings };
+    if (findings.length > 0) log.warn({ cutoff: result.cutoff, found: result.found, terminated: result.terminated, restarted: result.restarted, failed: result.failed, action: input.action }, 'stuck tenant syncs found');
+    return result;
+  }
+
+  return { sweepStuckSyncs };
+}
+
+export type StuckSyncActivities = ReturnType<typeof createStuckSyncActivities>;

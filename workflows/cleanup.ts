@@ -1,0 +1,34 @@
+import { proxyActivities, workflowInfo, type ActivityOptions } from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import { CleanupTargets, type CleanupInput, type CleanupResult, type StuckSweepInput, type StuckSweepResult } from '../shared/cleanup';
+import { NON_RETRYABLE_ERROR_TYPES } from '../shared/errors';
+
+// The schedules' workflows: one retention cleanup per target, and the stuck-sync sweep.
+
+const retry = { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 5, nonRetryableErrorTypes: [...NON_RETRYABLE_ERROR_TYPES] };
+
+const CleanupProfiles = {
+  /** Batched deletes: long, heartbeating after every batch; a retry continues the counts. */
+  cleanup: { startToCloseTimeout: '2 hours', heartbeatTimeout: '2 minutes', retry },
+  /** pruneMigrationBackups (activities/migrations.ts) drops backup collections one by one without heartbeats. */
+  prune: { startToCloseTimeout: '30 minutes', retry },
+  /** A few visibility calls and point writes per stuck run. */
+  sweep: { startToCloseTimeout: '10 minutes', heartbeatTimeout: '1 minute', retry },
+} as const satisfies Record<string, ActivityOptions>;
+
+const { cleanupExpired } = proxyActivities<Activities>(CleanupProfiles.cleanup);
+const { pruneMigrationBackups } = proxyActivities<Activities>(CleanupProfiles.prune);
+const { sweepStuckSyncs } = proxyActivities<Activities>(CleanupProfiles.sweep);
+
+/** Removes what `input.target` holds past retention; returns what went, per collection. */
+export async function cleanupWorkflow(input: CleanupInput): Promise<CleanupResult> {
+  if (input.target !== CleanupTargets.migrationBackups) return cleanupExpired(input);
+  // Migration backups have their own retention (it spares a running migration's backups).
+  const r = await pruneMigrationBackups({ olderThanMs: input.retentionMs });
+  return { target: input.target, cutoff: r.cutoff, deleted: { migration_backups: r.expired.length }, total: r.expired.length, batches: r.expired.length > 0 ? 1 : 0 };
+}
+
+/** Finds tenant syncs running past the threshold on this task queue and reports, terminates or restarts them. */
+export async function stuckSyncSweepWorkflow(input: StuckSweepInput): Promise<StuckSweepResult> {
+  return sweepStuckSyncs({ ...input, taskQueue: workflowInfo().taskQueue });
+}
