@@ -5,6 +5,8 @@ import { registerReconcileCommand } from './commands/reconcile';
 import { registerTenantsCommand } from './commands/tenants';
 import { registerMigrateCommand } from './commands/migrate';
 import { registerClientsCommand } from './commands/clients';
+import { registerSchedulesCommand } from './commands/schedules';
+import { registerRunsCommand } from './commands/runs';
 
 // `npm run cli -- <command>`: operator commands. Each command module registers itself.
 
@@ -19,5 +21,7 @@ registerReconcileCommand(program);
 registerTenantsCommand(program);
 registerMigrateCommand(program);
 registerClientsCommand(program);
+registerSchedulesCommand(program);
+registerRunsCommand(program);
 
 await program.parseAsync(process.argv);

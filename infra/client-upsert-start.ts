@@ -57,7 +57,7 @@ export async function startClientUpsert(o: StartClientUpsertOptions): Promise<St
         // A run nobody picks up (no worker on the queue) must not be joined forever.
         workflowRunTimeout: '1 hour',
         typedSearchAttributes: [{ key: OperationKey, value: Operations.clientUpsert }],
-        memo: { trigger: o.trigger, correlationId },
+        memo: { what: `client upsert of ${keys ? `${keys.length} client(s)` : 'all clients'}`, trigger: o.trigger, correlationId },
       }),
     ),
   );

@@ -12,6 +12,8 @@ import { bundleWorkflows } from '../workers/create-worker';
 
 export interface TestStackInfo {
   temporalAddress: string;
+  /** The Temporal Web UI of the test server (the browser test opens it). */
+  temporalUiUrl: string;
   mongoUri: string;
   redisUrl: string;
   bundlePath: string;
@@ -34,9 +36,9 @@ export async function setup(project: TestProject): Promise<void> {
   const toolsDir = path.resolve(REPO_ROOT, process.env.TOOLS_DIR ?? '.tools');
   const say = (m: string) => process.stdout.write(`[test-stack] ${m}\n`);
   const tools = await ensureTools(toolsDir, say);
-  const [temporalPort, ferretPort, redisPort] = await Promise.all([freePort(), freePort(), freePort()]);
+  const [temporalPort, uiPort, ferretPort, redisPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
   const [started, bundle] = await Promise.all([
-    startStack({ toolsDir, dataDir: tmpDir, temporalPort, uiPort: 0, ferretPort, redisPort, reuseRedis: false, persistent: false, headless: true, say }),
+    startStack({ toolsDir, dataDir: tmpDir, temporalPort, uiPort, ferretPort, redisPort, reuseRedis: false, persistent: false, headless: false, say }),
     bundleWorkflows(),
   ]);
   stack = started;
@@ -44,6 +46,7 @@ export async function setup(project: TestProject): Promise<void> {
   writeFileSync(bundlePath, bundle.code);
   project.provide('stack', {
     temporalAddress: stack.temporalAddress,
+    temporalUiUrl: `http://127.0.0.1:${uiPort}`,
     mongoUri: stack.mongoUri,
     redisUrl: stack.redisUrl,
     bundlePath,

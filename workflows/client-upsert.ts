@@ -145,6 +145,7 @@ export async function upsertAllClientsWorkflow(input: UpsertAllInput): Promise<U
         // Cancelling the parent cancels the children, which compensate before they stop.
         parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
         typedSearchAttributes: [{ key: OperationKey, value: Operations.clientUpsert }],
+        memo: { what: `client upsert of ${c.clientKey}`, startedBy: workflowInfo().workflowId, correlationId: input.correlationId },
       });
       if (r.status === 'completed') summary.upserted += 1;
       else if (r.status === 'partial') summary.partial += 1;

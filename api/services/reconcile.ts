@@ -30,6 +30,7 @@ import { ConflictError, DependencyUnavailableError, NotFoundError, ValidationErr
 // Temporal history), then the workflow `reconcile:{batchId}` is started: a batch runs once.
 
 const BatchIdKey = defineSearchAttributeKey(SearchAttributes.BatchId, 'KEYWORD');
+const TenantIdKey = defineSearchAttributeKey(SearchAttributes.TenantId, 'KEYWORD');
 const OperationKey = defineSearchAttributeKey(SearchAttributes.Operation, 'KEYWORD');
 const CALL_TIMEOUT_MS = 10_000;
 
@@ -141,8 +142,15 @@ export function createReconcileService(o: ReconcileServiceOptions) {
           typedSearchAttributes: [
             { key: BatchIdKey, value: input.batchId },
             { key: OperationKey, value: Operations.reconcile },
+            // A tenant's collection is filterable by tenant in the UI like its syncs.
+            ...(input.source.kind === 'tenant' ? [{ key: TenantIdKey, value: input.source.tenantId }] : []),
           ],
-          memo: { correlationId: input.correlationId, batchId: input.batchId, dryRun: input.options.dryRun },
+          memo: {
+            what: `reconcile ${input.source.kind === 'tenant' ? `tenant ${input.source.tenantId} / ${input.source.collection}` : `${input.source.db}.${input.source.collection}`} → ${input.target.db}.${input.target.collection}${input.options.dryRun ? ' (dry run)' : ''}`,
+            correlationId: input.correlationId,
+            batchId: input.batchId,
+            dryRun: input.options.dryRun,
+          },
         }),
       );
     } catch (err) {

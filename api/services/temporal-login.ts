@@ -58,7 +58,7 @@ export function createTemporalLogin(o: TemporalLoginOptions) {
         { key: SyncMethodKey, value: 'temporal' },
         { key: OperationKey, value: Operations.tenantSync },
       ],
-      memo: { correlationId: input.correlationId, tenantId: input.tenantId, trigger: 'login' },
+      memo: { what: `tenant sync of ${input.tenantId} (login)`, correlationId: input.correlationId, tenantId: input.tenantId, trigger: 'login' },
     });
     // The login owns its deadline: abort the gRPC calls, and race them in case they hang (sdk-typescript#953).
     return withTimeout('temporal login sync', o.timeoutMs, (signal) =>

@@ -1,12 +1,13 @@
 import type { Command } from 'commander';
 import { randomUUID } from 'node:crypto';
+import { defineSearchAttributeKey } from '@temporalio/common';
 import { loadConfigOrExit } from '../../infra/config';
 import { createLogger } from '../../infra/logger';
 import { connectMongo, pingMongo } from '../../infra/mongo';
 import { createRedis, pingRedis } from '../../infra/redis';
 import { createTemporalClient, pingTemporal } from '../../infra/temporal';
 import { withTimeout } from '../../infra/timeout';
-import { WorkflowIds } from '../../shared/constants';
+import { Operations, SearchAttributes, WorkflowIds } from '../../shared/constants';
 
 export function registerHealthCommand(program: Command): void {
   program
@@ -40,7 +41,14 @@ export function registerHealthCommand(program: Command): void {
       await check('temporal', () => pingTemporal(temporal, timeout));
       if (o.deep && !failed) {
         await check('probe workflow', () =>
-          temporal.client.workflow.execute('stackProbeWorkflow', { taskQueue: config.TEMPORAL_TASK_QUEUE, workflowId: WorkflowIds.stackProbe(randomUUID()), args: [randomUUID()], workflowExecutionTimeout: '20 seconds' }),
+          temporal.client.workflow.execute('stackProbeWorkflow', {
+            taskQueue: config.TEMPORAL_TASK_QUEUE,
+            workflowId: WorkflowIds.stackProbe(randomUUID()),
+            args: [randomUUID()],
+            workflowExecutionTimeout: '20 seconds',
+            typedSearchAttributes: [{ key: defineSearchAttributeKey(SearchAttributes.Operation, 'KEYWORD'), value: Operations.stackProbe }],
+            memo: { what: 'stack probe (health --deep)', startedBy: 'cli' },
+          }),
         );
       }
       for (const [k, v] of Object.entries(results)) process.stdout.write(`${k.padEnd(16)} ${v}\n`);
