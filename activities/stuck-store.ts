@@ -1,6 +1,7 @@
 import type { Collection, Db } from 'mongodb';
 import { Collections } from '../infra/mongo';
 import type { StuckSyncFinding } from '../shared/cleanup';
+import type { SyncRunDoc } from './sync-store';
 
 // stuck_syncs: one document per stuck run the sweep found, kept `open` while the run is still
 // stuck and unsettled (action `report`, or a failed action), closed once it was settled or has
@@ -20,7 +21,7 @@ const isOpen = (f: StuckSyncFinding) => f.outcome === 'reported' || f.outcome ==
 
 export function createStuckSyncStore(db: Db) {
   const stuck = db.collection<StuckSyncDoc>(Collections.stuckSyncs);
-  const runs = db.collection(Collections.syncRuns);
+  const runs = db.collection<SyncRunDoc>(Collections.syncRuns);
   const status = db.collection(Collections.tenantSyncStatus);
   return {
     stuck,
@@ -44,7 +45,7 @@ export function createStuckSyncStore(db: Db) {
     },
     /** Settles a sync_runs document that will never finish by itself, and the tenant's status if it points at it. */
     async markRunFailed(runId: string, tenantId: string, stuckInfo: { action: string; outcome: string; reason: string }, now: Date): Promise<boolean> {
-      const res = await runs.updateOne({ _id: runId as never, state: 'running' }, { $set: { state: 'failed', finishedAt: now, stuck: { ...stuckInfo, detectedAt: now } } });
+      const res = await runs.updateOne({ _id: runId, state: 'running' }, { $set: { state: 'failed', finishedAt: now, stuck: { ...stuckInfo, detectedAt: now } } });
       await status.updateOne({ _id: tenantId as never, lastRunId: runId, state: 'running' }, { $set: { state: 'failed' } });
       return res.modifiedCount === 1;
     },

@@ -1,12 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/activity';
 import { WorkflowNotFoundError, type Client, type WorkflowExecutionInfo } from '@temporalio/client';
-import { defineSearchAttributeKey } from '@temporalio/common';
 import { Collections } from '../infra/mongo';
 import type { StuckSweepInput, StuckSweepResult, StuckSyncFinding } from '../shared/cleanup';
-import { Operations, SearchAttributes } from '../shared/constants';
+import { SearchAttributeKeys } from '../shared/constants';
 import { SyncErrorType } from '../shared/errors';
-import { syncCorrelationId, TenantSyncNames, type TenantSyncInput } from '../shared/tenant-sync';
+import { syncCorrelationId, TenantSyncNames, tenantSyncStartOptions, type TenantSyncInput } from '../shared/tenant-sync';
 import { currentActivity } from './activity-context';
 import type { ActivityDeps } from './deps';
 import { createStuckSyncStore } from './stuck-store';
@@ -21,9 +20,6 @@ import type { SyncRunDoc } from './sync-store';
 /** At most this many stuck runs are settled per sweep; the next sweep takes the rest. */
 export const MAX_FINDINGS_PER_SWEEP = 100;
 
-const TenantIdKey = defineSearchAttributeKey(SearchAttributes.TenantId, 'KEYWORD');
-const SyncMethodKey = defineSearchAttributeKey(SearchAttributes.SyncMethod, 'KEYWORD');
-const OperationKey = defineSearchAttributeKey(SearchAttributes.Operation, 'KEYWORD');
 
 const messageOf = (err: unknown) => (err instanceof Error ? err.message : String(err)).slice(0, 500);
 const invalid = (message: string) => ApplicationFailure.create({ type: SyncErrorType.VALIDATION_ERROR, message, nonRetryable: true });
@@ -45,27 +41,13 @@ export function createStuckSyncActivities({ mongo, log, temporalClient }: Activi
   async function restart(client: Client, wf: WorkflowExecutionInfo, input: TenantSyncInput): Promise<string> {
     const now = Date.now();
     const fresh: TenantSyncInput = { ...input, correlationId: syncCorrelationId(input.tenantId, now, randomBytes(4).toString('hex')), startedAt: new Date(now).toISOString() };
-    await client.workflow.start(TenantSyncNames.workflow, {
-      workflowId: wf.workflowId,
-      taskQueue: wf.taskQueue,
-      args: [fresh],
-      workflowIdConflictPolicy: 'USE_EXISTING',
-      workflowIdReusePolicy: 'ALLOW_DUPLICATE',
-      // Same bounds and attributes as the login's start (api/services/temporal-login.ts).
-      workflowExecutionTimeout: '1 hour',
-      typedSearchAttributes: [
-        { key: TenantIdKey, value: input.tenantId },
-        { key: SyncMethodKey, value: 'temporal' },
-        { key: OperationKey, value: Operations.tenantSync },
-      ],
-      memo: { what: `tenant sync of ${input.tenantId} (restarted: stuck)`, correlationId: fresh.correlationId, tenantId: input.tenantId, trigger: 'stuck-restart' },
-    });
+    await client.workflow.start(TenantSyncNames.workflow, tenantSyncStartOptions(fresh, wf.taskQueue, 'stuck-restart'));
     return fresh.correlationId;
   }
 
   async function settleWorkflow(client: Client, wf: WorkflowExecutionInfo, input: StuckSweepInput, now: Date): Promise<StuckSyncFinding> {
     const memo = (wf.memo ?? {}) as { tenantId?: string; correlationId?: string };
-    const tenantId = memo.tenantId ?? wf.typedSearchAttributes.get(TenantIdKey) ?? 'unknown';
+    const tenantId = memo.tenantId ?? wf.typedSearchAttributes.get(SearchAttributeKeys.TenantId) ?? 'unknown';
     const finding: StuckSyncFinding = { id: `wf:${wf.workflowId}:${wf.runId}`, kind: 'workflow', tenantId, workflowId: wf.workflowId, workflowRunId: wf.runId, ...(memo.correlationId ? { syncRunId: memo.correlationId } : {}), startedAt: wf.startTime.toISOString(), action: input.action, outcome: 'reported' };
     if (input.action === 'report') return finding;
     try {

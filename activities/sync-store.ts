@@ -11,6 +11,8 @@ export interface SyncRunDoc extends Omit<SyncRunRecord, 'runId' | 'startedAt' | 
   startedAt: Date;
   essentialReadyAt?: Date;
   finishedAt?: Date;
+  /** Set by the stuck-sync sweep when it ended this run (activities/stuck-store.ts). */
+  stuck?: { action: string; outcome: string; reason: string; detectedAt: Date };
 }
 
 export interface TenantSyncStatusDoc {

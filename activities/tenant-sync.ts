@@ -1,7 +1,7 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import { SyncErrorType } from '../shared/errors';
 import { failureFromError as sharedFailureFromError, failureOf, type FailureContext } from '../shared/sync-failure';
-import type { CollectionResult, SyncFailure, SyncRunRecord } from '../shared/tenant-sync';
+import type { CollectionResult, SyncRunRecord } from '../shared/tenant-sync';
 import { currentActivity } from './activity-context';
 import { classifyError } from './classify-error';
 import type { ActivityDeps } from './deps';

@@ -1,15 +1,14 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Client } from '@temporalio/client';
-import { defineSearchAttributeKey } from '@temporalio/common';
 import { ClientUpsertIds, ClientUpsertNames, type UpsertAllInput, type UpsertAllResult } from '../shared/client-upsert';
-import { Operations, SearchAttributes } from '../shared/constants';
+import { Operations, SearchAttributeKeys } from '../shared/constants';
 import { withTimeout } from './timeout';
 
 // Starts the client upsert (worker start, API, CLI): idempotent by workflow ID. A start while
 // a run with the same ID is going joins it (conflict policy USE_EXISTING); a finished one may
 // run again. "All" has one fixed ID per task queue; a list of keys gets an ID from its sorted keys.
 
-const OperationKey = defineSearchAttributeKey(SearchAttributes.Operation, 'KEYWORD');
+const OperationKey = SearchAttributeKeys.Operation;
 
 export interface StartClientUpsertOptions {
   client: Client;

@@ -1,5 +1,7 @@
 // What workflows, activities, the API and the CLI share. Pure: the workflow bundle imports it.
 
+import { defineSearchAttributeKey } from '@temporalio/common';
+
 /** Temporal search attributes registered on the dev server (all Keyword). */
 export const SearchAttributes = {
   TenantId: 'TenantId',
@@ -9,6 +11,14 @@ export const SearchAttributes = {
 } as const;
 
 export const SEARCH_ATTRIBUTE_NAMES = Object.values(SearchAttributes);
+
+/** Typed keys for `typedSearchAttributes` on every workflow start. */
+export const SearchAttributeKeys = {
+  TenantId: defineSearchAttributeKey(SearchAttributes.TenantId, 'KEYWORD'),
+  Operation: defineSearchAttributeKey(SearchAttributes.Operation, 'KEYWORD'),
+  BatchId: defineSearchAttributeKey(SearchAttributes.BatchId, 'KEYWORD'),
+  SyncMethod: defineSearchAttributeKey(SearchAttributes.SyncMethod, 'KEYWORD'),
+} as const;
 
 /** Workflow IDs are dedup keys (DESIGN.md, durable-execution rules). */
 export const WorkflowIds = {

@@ -1,4 +1,5 @@
 import type { SyncErrorType } from './errors';
+import { Operations, SearchAttributeKeys, WorkflowIds } from './constants';
 
 // Tenant-sync types shared by the workflow, its activities and the API. Only IDs, counters
 // and outcomes travel here — never records or secrets.
@@ -88,4 +89,26 @@ export function runStateOf(collections: readonly CollectionResult[]): RunState {
   const failed = collections.filter((c) => c.status === 'failed').length;
   if (failed === 0) return 'completed';
   return failed === collections.length ? 'failed' : 'partial';
+}
+
+/**
+ * How every tenant sync workflow is started (a login's update-with-start, the stuck-sync sweep's
+ * restart): one ID per tenant, a running sync is joined, a finished one may run again; search
+ * attributes and a readable memo for the Temporal UI.
+ */
+export function tenantSyncStartOptions(input: TenantSyncInput, taskQueue: string, trigger: 'login' | 'stuck-restart') {
+  return {
+    workflowId: WorkflowIds.tenantSync(input.tenantId),
+    taskQueue,
+    args: [input] as [TenantSyncInput],
+    workflowIdConflictPolicy: 'USE_EXISTING' as const,
+    workflowIdReusePolicy: 'ALLOW_DUPLICATE' as const,
+    workflowExecutionTimeout: '1 hour' as const,
+    typedSearchAttributes: [
+      { key: SearchAttributeKeys.TenantId, value: input.tenantId },
+      { key: SearchAttributeKeys.SyncMethod, value: 'temporal' },
+      { key: SearchAttributeKeys.Operation, value: Operations.tenantSync },
+    ],
+    memo: { what: `tenant sync of ${input.tenantId} (${trigger === 'login' ? 'login' : 'restarted: stuck'})`, correlationId: input.correlationId, tenantId: input.tenantId, trigger },
+  };
 }

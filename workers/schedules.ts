@@ -1,17 +1,16 @@
 import { Client, ScheduleAlreadyRunning, ScheduleOverlapPolicy, type ScheduleOptions } from '@temporalio/client';
-import { defineSearchAttributeKey } from '@temporalio/common';
 import type { NativeConnection } from '@temporalio/worker';
 import type { AppConfig } from '../infra/config';
 import type { Logger } from '../infra/logger';
 import { CleanupNames, CleanupTargets, ScheduleNames, scheduleIdFor, type CleanupInput, type CleanupTarget, type ScheduleName, type StuckSweepInput } from '../shared/cleanup';
-import { Operations, SearchAttributes } from '../shared/constants';
+import { Operations, SearchAttributeKeys } from '../shared/constants';
 
 // The platform's Temporal Schedules: a retention cleanup per data family and the stuck-sync
 // sweep. Created or updated at worker start, so config changes reach them with a restart;
 // a schedule an operator paused stays paused. Overlap SKIP: a run still going when the next
 // is due (or is triggered) means the next one is skipped, never stacked.
 
-const OperationKey = defineSearchAttributeKey(SearchAttributes.Operation, 'KEYWORD');
+const OperationKey = SearchAttributeKeys.Operation;
 
 export type ScheduleSettings = Pick<
   AppConfig,

@@ -1,8 +1,8 @@
 import { ApplicationFailure, CancellationScope, ParentClosePolicy, continueAsNew, executeChild, isCancellation, log, proxyLocalActivities, workflowInfo } from '@temporalio/workflow';
-import { defineSearchAttributeKey, WorkflowExecutionAlreadyStartedError, WorkflowIdReusePolicy } from '@temporalio/common';
+import { WorkflowExecutionAlreadyStartedError, WorkflowIdReusePolicy } from '@temporalio/common';
 import type { Activities } from '../activities';
 import { allStepsRan, emptyCounts, MAX_RESULT_ERRORS, statusOf, type ClientStep, type ClientStepInput, type ClientUpsertError, type ClientUpsertInput, type ClientUpsertResult, type StepOutcome, type UpsertAllInput, type UpsertAllResult } from '../shared/client-upsert';
-import { Operations, SearchAttributes, WorkflowIds } from '../shared/constants';
+import { Operations, WorkflowIds, SearchAttributeKeys } from '../shared/constants';
 import { isRetryableErrorType, isSyncErrorType, SyncErrorType } from '../shared/errors';
 import { mapBounded } from '../shared/bounded';
 import { LocalActivityProfiles } from './profiles';
@@ -10,7 +10,7 @@ import { LocalActivityProfiles } from './profiles';
 const steps = proxyLocalActivities<Activities>(LocalActivityProfiles.clientStep);
 const { planClientUpserts, recordClientUpsert } = steps;
 
-const OperationKey = defineSearchAttributeKey(SearchAttributes.Operation, 'KEYWORD');
+const OperationKey = SearchAttributeKeys.Operation;
 const DEFAULT_CONCURRENCY = 8;
 /** Children per run before continue-as-new: keeps the parent's history far from its limits. */
 const MAX_CHILDREN_PER_RUN = 500;

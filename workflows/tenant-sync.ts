@@ -1,7 +1,7 @@
 import { condition, defineQuery, defineUpdate, allHandlersFinished, log, proxyActivities, proxyLocalActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { failureFromError } from '../shared/sync-failure';
-import { runStateOf, TenantSyncNames, type CollectionPlan, type CollectionResult, type EssentialReadyResult, type SyncFailure, type SyncRunRecord, type TenantSyncInput } from '../shared/tenant-sync';
+import { runStateOf, TenantSyncNames, type CollectionPlan, type CollectionResult, type EssentialReadyResult, type SyncRunRecord, type TenantSyncInput } from '../shared/tenant-sync';
 import { mapBounded } from '../shared/bounded';
 import { ActivityProfiles, LocalActivityProfiles } from './profiles';
 

@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
-import { defineSearchAttributeKey } from '@temporalio/common';
 import { contentHash } from '../../activities/record-writer';
 import { createReconcileStore, type BatchDoc, type ErrorDoc } from '../../activities/reconcile-store';
 import { createTenantRepository } from '../../activities/tenants-repo';
@@ -8,7 +7,7 @@ import type { Logger } from '../../infra/logger';
 import { tenantDbName, type Mongo } from '../../infra/mongo';
 import type { TemporalHandle } from '../../infra/temporal';
 import { withTimeout } from '../../infra/timeout';
-import { Operations, SearchAttributes, WorkflowIds } from '../../shared/constants';
+import { Operations, WorkflowIds, SearchAttributeKeys } from '../../shared/constants';
 import {
   FINAL_STATES,
   ReconcileNames,
@@ -29,9 +28,9 @@ import { ConflictError, DependencyUnavailableError, NotFoundError, ValidationErr
 // benchmark. The batch document is written first (it holds external URIs, which never enter
 // Temporal history), then the workflow `reconcile:{batchId}` is started: a batch runs once.
 
-const BatchIdKey = defineSearchAttributeKey(SearchAttributes.BatchId, 'KEYWORD');
-const TenantIdKey = defineSearchAttributeKey(SearchAttributes.TenantId, 'KEYWORD');
-const OperationKey = defineSearchAttributeKey(SearchAttributes.Operation, 'KEYWORD');
+const BatchIdKey = SearchAttributeKeys.BatchId;
+const TenantIdKey = SearchAttributeKeys.TenantId;
+const OperationKey = SearchAttributeKeys.Operation;
 const CALL_TIMEOUT_MS = 10_000;
 
 export interface NamespaceSpec {

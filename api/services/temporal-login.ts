@@ -1,18 +1,13 @@
 import CircuitBreaker from 'opossum';
 import { WithStartWorkflowOperation, isGrpcServiceError } from '@temporalio/client';
-import { defineSearchAttributeKey } from '@temporalio/common';
 import type { TemporalHandle } from '../../infra/temporal';
 import { DeadlineExceededError, withTimeout } from '../../infra/timeout';
-import { Operations, SearchAttributes, WorkflowIds } from '../../shared/constants';
-import { TenantSyncNames, type EssentialReadyResult, type FallbackReason, type TenantSyncInput } from '../../shared/tenant-sync';
+import { WorkflowIds } from '../../shared/constants';
+import { TenantSyncNames, tenantSyncStartOptions, type EssentialReadyResult, type FallbackReason, type TenantSyncInput } from '../../shared/tenant-sync';
 import type { Logger } from '../../infra/logger';
 
 // The Temporal login path: one update-with-start call that returns when the essential
 // collections are ready, raced against the login deadline, behind a circuit breaker.
-
-const TenantIdKey = defineSearchAttributeKey(SearchAttributes.TenantId, 'KEYWORD');
-const SyncMethodKey = defineSearchAttributeKey(SearchAttributes.SyncMethod, 'KEYWORD');
-const OperationKey = defineSearchAttributeKey(SearchAttributes.Operation, 'KEYWORD');
 
 export interface TemporalLoginOptions {
   temporal: TemporalHandle;
@@ -44,22 +39,7 @@ function reasonOf(err: unknown): FallbackReason {
 
 export function createTemporalLogin(o: TemporalLoginOptions) {
   const call = async (input: TenantSyncInput): Promise<EssentialReadyResult> => {
-    const workflowId = WorkflowIds.tenantSync(input.tenantId);
-    const op = new WithStartWorkflowOperation(TenantSyncNames.workflow, {
-      workflowId,
-      taskQueue: o.taskQueue,
-      args: [input],
-      // A second login joins the running sync; a finished one may run again.
-      workflowIdConflictPolicy: 'USE_EXISTING',
-      workflowIdReusePolicy: 'ALLOW_DUPLICATE',
-      workflowExecutionTimeout: '1 hour',
-      typedSearchAttributes: [
-        { key: TenantIdKey, value: input.tenantId },
-        { key: SyncMethodKey, value: 'temporal' },
-        { key: OperationKey, value: Operations.tenantSync },
-      ],
-      memo: { what: `tenant sync of ${input.tenantId} (login)`, correlationId: input.correlationId, tenantId: input.tenantId, trigger: 'login' },
-    });
+    const op = new WithStartWorkflowOperation(TenantSyncNames.workflow, tenantSyncStartOptions(input, o.taskQueue, 'login'));
     // The login owns its deadline: abort the gRPC calls, and race them in case they hang (sdk-typescript#953).
     return withTimeout('temporal login sync', o.timeoutMs, (signal) =>
       o.temporal.connection.withAbortSignal(signal, () =>

@@ -1,13 +1,12 @@
 import type { Command } from 'commander';
 import { randomUUID } from 'node:crypto';
-import { defineSearchAttributeKey } from '@temporalio/common';
 import { loadConfigOrExit } from '../../infra/config';
 import { createLogger } from '../../infra/logger';
 import { connectMongo, pingMongo } from '../../infra/mongo';
 import { createRedis, pingRedis } from '../../infra/redis';
 import { createTemporalClient, pingTemporal } from '../../infra/temporal';
 import { withTimeout } from '../../infra/timeout';
-import { Operations, SearchAttributes, WorkflowIds } from '../../shared/constants';
+import { Operations, WorkflowIds, SearchAttributeKeys } from '../../shared/constants';
 
 export function registerHealthCommand(program: Command): void {
   program
@@ -46,7 +45,7 @@ export function registerHealthCommand(program: Command): void {
             workflowId: WorkflowIds.stackProbe(randomUUID()),
             args: [randomUUID()],
             workflowExecutionTimeout: '20 seconds',
-            typedSearchAttributes: [{ key: defineSearchAttributeKey(SearchAttributes.Operation, 'KEYWORD'), value: Operations.stackProbe }],
+            typedSearchAttributes: [{ key: SearchAttributeKeys.Operation, value: Operations.stackProbe }],
             memo: { what: 'stack probe (health --deep)', startedBy: 'cli' },
           }),
         );

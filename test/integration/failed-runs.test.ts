@@ -3,7 +3,6 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { MongoClient } from 'mongodb';
 import { WorkflowFailedError } from '@temporalio/client';
-import { defineSearchAttributeKey } from '@temporalio/common';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTemporalLogin } from '../../api/services/temporal-login';
@@ -12,7 +11,7 @@ import { freePort, startFerret, type ServerHandle } from '../../infra/dev/server
 import { REPO_ROOT } from '../../infra/dev/ensure-tools';
 import { listFailedRuns, retryFailedRuns } from '../../infra/failed-runs';
 import { tenantDbName, type Mongo } from '../../infra/mongo';
-import { Operations, SearchAttributes, WorkflowIds } from '../../shared/constants';
+import { Operations, WorkflowIds, SearchAttributeKeys } from '../../shared/constants';
 import type { SyncRunRecord } from '../../shared/tenant-sync';
 import { bearer, buildTestApp } from '../helpers/api';
 import { connectTestDeps, stackInfo, startTestWorker, uniqueId, type TestDeps, type TestWorker } from '../helpers/stack';
@@ -23,7 +22,7 @@ import { connectTestDeps, stackInfo, startTestWorker, uniqueId, type TestDeps, t
 // (reset for the syncs, restart through the CLI for the probe) until they complete.
 
 const run = promisify(execFile);
-const OperationKey = defineSearchAttributeKey(SearchAttributes.Operation, 'KEYWORD');
+const OperationKey = SearchAttributeKeys.Operation;
 const USERS = 120;
 
 describe('failed-run operations', () => {
