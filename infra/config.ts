@@ -41,6 +41,8 @@ const configShape = {
     LOG_PRETTY: z.enum(['auto', 'true', 'false']).default('auto'),
     /** Worker: Prometheus metrics served on 127.0.0.1 at this port (`/metrics`; 0 = off). The API serves GET /health/metrics. */
     WORKER_METRICS_PORT: int(9464, 0, 65535),
+    /** Worker: address the metrics port binds to (loopback by default; 0.0.0.0 in a container scraped from outside). */
+    WORKER_METRICS_HOST: z.string().min(1).default('127.0.0.1'),
     /** OTLP/HTTP collector base URL for traces (e.g. http://127.0.0.1:4318; `/v1/traces` is appended). Unset: no trace export. */
     OTEL_EXPORTER_OTLP_ENDPOINT: z.string().regex(/^https?:\/\/[^\s]+$/, { message: 'must be an http:// or https:// URL' }).optional(),
     /** API listen port. */
