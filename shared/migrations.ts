@@ -114,6 +114,8 @@ export interface RunMigrationsInput {
   stopOnError?: boolean;
   force?: boolean;
   requestedBy?: string;
+  /** The API request's correlation ID; the workflow interceptors carry it to every activity and child. */
+  correlationId?: string;
 }
 
 export interface RunMigrationsResult {

@@ -136,7 +136,8 @@ export async function runMigrationsWorkflow(input: RunMigrationsInput): Promise<
         // A completed migration:{name} is never started again unless forced; a failed one may be.
         workflowIdReusePolicy: input.force ? 'ALLOW_DUPLICATE' : 'ALLOW_DUPLICATE_FAILED_ONLY',
         typedSearchAttributes: [{ key: OperationKey, value: Operations.migration }],
-        memo: { what: `migration ${p.name}${input.dryRun ? ' (dry run)' : ''}`, startedBy: workflowId, requestedBy: input.requestedBy ?? 'unknown' },
+        // The correlation ID reaches the child in a header (workflows/interceptors.ts); the memo shows it in the UI.
+        memo: { what: `migration ${p.name}${input.dryRun ? ' (dry run)' : ''}`, startedBy: workflowId, requestedBy: input.requestedBy ?? 'unknown', ...(input.correlationId ? { correlationId: input.correlationId } : {}) },
       });
     } catch (err) {
       const message = err instanceof WorkflowExecutionAlreadyStartedError ? `${childId} is running (or already completed): not started again` : rootMessage(err);

@@ -15,7 +15,7 @@ declare module 'fastify' {
   interface FastifyRequest {
     correlationId: string;
     traceId: string;
-    /** The request's server span (ended when the response is sent). */
+    /** The request's server span (ended when the response is sent, or when the client goes away first). */
     span: Span;
   }
 }
@@ -77,11 +77,24 @@ export default fp(
       req.log = req.log.child({ traceId: req.traceId });
       void reply.header('X-Correlation-Id', req.correlationId).header('X-Trace-Id', req.traceId);
       req.log.info({ type: 'REQUEST_INCOMING', method: req.method, route: routeOf(req) }, 'request');
+      // A client that disconnects before the response is sent gets no onResponse: end the span
+      // here. Not in onRequestAbort: Fastify fires that only while the request body is still
+      // unread (req.aborted), so an aborted POST with a JSON body would never end its span.
+      reply.raw.once('close', () => {
+        if (reply.raw.writableFinished) return;
+        req.span.setAttribute('http.request.aborted', true);
+        req.span.setStatus({ code: SpanStatusCode.ERROR, message: 'client closed the connection before the response was sent' });
+        req.span.end();
+        req.log.info({ type: 'REQUEST_ABORTED', method: req.method, route: routeOf(req), durationMs: Math.round(reply.elapsedTime * 10) / 10 }, 'request aborted by the client');
+      });
     });
     app.addHook('onResponse', async (req, reply) => {
-      req.span.setAttribute('http.response.status_code', reply.statusCode);
-      if (reply.statusCode >= 500) req.span.setStatus({ code: SpanStatusCode.ERROR });
-      req.span.end();
+      // Not recording: ended already because the client went away (or telemetry is off: no-ops anyway).
+      if (req.span.isRecording()) {
+        req.span.setAttribute('http.response.status_code', reply.statusCode);
+        if (reply.statusCode >= 500) req.span.setStatus({ code: SpanStatusCode.ERROR });
+        req.span.end();
+      }
       const user = (req as { principal?: { sub: string } }).principal?.sub;
       req.log.info(
         {

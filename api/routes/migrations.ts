@@ -69,7 +69,7 @@ const migrations: FastifyPluginAsyncTypebox<MigrationRoutesOptions> = async (app
     const selected = registry.list().filter((m) => !body.names || body.names.includes(m.name)).map((m) => m.name);
     const states = new Map((await store.list()).map((d) => [d._id, d.status]));
     const toRun = selected.filter((n) => body.force || states.get(n) !== 'completed');
-    const input = { ...(body.names ? { names: body.names } : {}), dryRun: !!body.dryRun, stopOnError: !!body.stopOnError, force: !!body.force, requestedBy: req.principal?.sub ?? 'unknown' };
+    const input = { ...(body.names ? { names: body.names } : {}), dryRun: !!body.dryRun, stopOnError: !!body.stopOnError, force: !!body.force, requestedBy: req.principal?.sub ?? 'unknown', correlationId: req.correlationId };
     const started = await runs.start(input, toRun);
     req.log.info({ workflowId: started.workflowId, dryRun: input.dryRun, names: selected.length }, 'migration run started');
     return reply.code(202).send({ ...started, dryRun: input.dryRun, stopOnError: input.stopOnError, force: input.force, names: selected });

@@ -56,7 +56,7 @@ export function createMigrationRuns(o: MigrationRunsOptions) {
           workflowIdConflictPolicy: 'FAIL',
           workflowIdReusePolicy: 'ALLOW_DUPLICATE',
           typedSearchAttributes: [{ key: OperationKey, value: Operations.migrationRun }],
-          memo: { what: `migration run${input.dryRun ? ' (dry run)' : ''} on ${o.database}`, requestedBy: input.requestedBy ?? 'unknown', names: input.names ?? 'all' },
+          memo: { what: `migration run${input.dryRun ? ' (dry run)' : ''} on ${o.database}`, requestedBy: input.requestedBy ?? 'unknown', names: input.names ?? 'all', ...(input.correlationId ? { correlationId: input.correlationId } : {}) },
         }),
       );
       return { workflowId, runId: handle.firstExecutionRunId };

@@ -25,9 +25,10 @@ export interface LoginBench {
   close(): Promise<void>;
 }
 
-export async function startLoginBench(): Promise<LoginBench> {
+/** `workerOptions`: extra worker options (e.g. a test migration registry). */
+export async function startLoginBench(workerOptions: Parameters<typeof startTestWorker>[1] = {}): Promise<LoginBench> {
   const deps = await connectTestDeps();
-  const worker: TestWorker = await startTestWorker(deps);
+  const worker: TestWorker = await startTestWorker(deps, workerOptions);
   const upstream = await startFixtureUpstream();
   const admin = await bearer(deps, ['admin']);
   const syncer = await bearer(deps, ['sync:write', 'sync:read']);

@@ -2,17 +2,20 @@ import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { Runtime } from '@temporalio/worker';
+import { defineMigration } from '../../activities/migrations-registry';
 import { startFixtureUpstream, type FixtureUpstream } from '../../fixtures/upstream/server';
 import { createLogger } from '../../infra/logger';
 import { startTelemetry, type Telemetry } from '../../infra/telemetry';
 import { WorkflowIds } from '../../shared/constants';
 import { runtimeLoggerTo } from '../../workers/telemetry';
 import { bearer, buildTestApp } from '../helpers/api';
+import { mutableRegistry } from '../helpers/migrations';
 import { connectTestDeps, startTestWorker, uniqueId, type TestDeps, type TestWorker } from '../helpers/stack';
 
 // Log lines written inside activities (through deps.log, pino) and inside workflow tasks
 // (workflow `log`, through the Temporal runtime logger to pino) carry the request's trace ID,
-// the sync's correlation ID, the workflow ID and — in activities — the activity type.
+// the sync's correlation ID, the workflow ID and — in activities — the activity type. A
+// migration run started over the API carries the request's correlation ID the same way.
 
 type Line = Record<string, unknown>;
 
@@ -23,6 +26,7 @@ describe('log fields', () => {
   let worker: TestWorker;
   let upstream: FixtureUpstream;
   let app: FastifyInstance;
+  const registry = mutableRegistry();
   const lines = (): Line[] => raw.join('').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Line);
 
   beforeAll(async () => {
@@ -31,9 +35,9 @@ describe('log fields', () => {
     Runtime.install({ logger: runtimeLoggerTo(log), shutdownSignals: [] });
     telemetry = await startTelemetry({ serviceName: 'test' });
     deps = await connectTestDeps({}, log);
-    worker = await startTestWorker(deps);
+    worker = await startTestWorker(deps, { settings: { tenantSync: { pageSize: deps.config.SYNC_PAGE_SIZE }, migrations: { registry } } });
     upstream = await startFixtureUpstream();
-    app = await buildTestApp(deps, { USE_TEMPORAL_FOR_AUTH: true, SYNC_FRESHNESS_MS: 0, TEMPORAL_AUTH_TIMEOUT_MS: 10_000 });
+    app = await buildTestApp(deps, { USE_TEMPORAL_FOR_AUTH: true, SYNC_FRESHNESS_MS: 0, TEMPORAL_AUTH_TIMEOUT_MS: 10_000 }, { migrations: registry });
   });
   afterAll(async () => {
     await app?.close();
@@ -75,5 +79,27 @@ describe('log fields', () => {
     const workflowLines = mine().filter((l) => l.sdkComponent === 'workflow');
     expect(workflowLines.map((l) => l.msg)).toEqual(expect.arrayContaining(['tenant sync started', 'tenant sync finished']));
     for (const l of workflowLines) expect(l, JSON.stringify(l)).toMatchObject({ traceId, correlationId, workflowId, workflowType: 'tenantSyncWorkflow' });
+  });
+
+  it('puts the correlation ID of POST /api/migrations/run on the lines of the run, its child migration and their activities', async () => {
+    const name = uniqueId('m-log');
+    registry.add(defineMigration({ name, description: 'changes nothing', collections: [], up: async (ctx) => void ctx.changes.push('nothing'), verify: async () => ({ ok: true, message: 'fine' }) }));
+    const res = await app.inject({ method: 'POST', url: '/api/migrations/run', headers: { ...(await bearer(deps, ['admin'])), 'idempotency-key': uniqueId('mk') }, payload: { names: [name] } });
+    expect(res.statusCode, res.body).toBe(202);
+    const correlationId = res.headers['x-correlation-id'];
+    expect(correlationId).toMatch(/^[0-9a-f-]{36}$/);
+    const runId: string = res.json().workflowId;
+    await deps.temporal.client.workflow.getHandle(runId).result();
+    const childId = WorkflowIds.migration(name);
+
+    await expect.poll(() => lines().some((l) => l.workflowId === runId && l.msg === 'migration run finished'), { timeout: 10_000 }).toBe(true);
+    const applied = lines().filter((l) => l.workflowId === childId && l.msg === 'migration applied');
+    expect(applied).toHaveLength(1);
+    expect(applied[0]).toMatchObject({ correlationId, activityType: 'applyMigration', migration: name });
+    // Every line of the run (a workflow task) and of its child's activities carries it.
+    const ofRun = lines().filter((l) => l.workflowId === runId || l.workflowId === childId);
+    expect(ofRun.map((l) => l.msg)).toEqual(expect.arrayContaining(['migration applied', 'migration run finished']));
+    expect(ofRun.find((l) => l.msg === 'migration run finished')).toMatchObject({ sdkComponent: 'workflow', workflowType: 'runMigrationsWorkflow' });
+    for (const l of ofRun) expect(l, JSON.stringify(l)).toMatchObject({ correlationId });
   });
 });

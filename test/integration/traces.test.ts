@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SpanKind } from '@opentelemetry/api';
+import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { startTelemetry, type Telemetry } from '../../infra/telemetry';
 import { WorkflowIds } from '../../shared/constants';
@@ -91,5 +91,32 @@ describe('traces', () => {
       expect(server.map((s) => s.name)).toEqual(['POST /api/sync/tenants/:tenantId/ensure']);
       expect(server[0]!.parentSpanContext).toBeUndefined();
     }
+  });
+
+  it('ends the server span with an error when the client aborts before the response', async () => {
+    const a = await bench.app({ USE_TEMPORAL_FOR_AUTH: false });
+    const tenantId = await bench.registerTenant(a, COLLECTIONS);
+    const url = await a.listen({ host: '127.0.0.1', port: 0 });
+    // Every upstream page takes 1.5 s: the direct sync (and so the response) is still pending at the abort.
+    bench.upstream.setLatency(tenantId, '*', 1_500);
+    const traceId = 'f0e1d2c3b4a5968778695a4b3c2d1e0f';
+    const abort = new AbortController();
+    const pending = fetch(`${url}/api/sync/tenants/${tenantId}/ensure`, { method: 'POST', headers: { ...bench.syncer, traceparent: `00-${traceId}-1122334455667788-01` }, signal: abort.signal });
+    setTimeout(() => abort.abort(), 300);
+    await expect(pending).rejects.toThrow(/abort/i);
+
+    // Ended at the abort, not when the sync finishes later (the poll gives up well before).
+    const server = () => exporter.getFinishedSpans().filter((s) => s.spanContext().traceId === traceId && s.kind === SpanKind.SERVER);
+    await expect.poll(() => server().length, { timeout: 1_000, interval: 50 }).toBe(1);
+    const [span] = server();
+    expect(span!.name).toBe('POST /api/sync/tenants/:tenantId/ensure');
+    expect(span!.status.code).toBe(SpanStatusCode.ERROR);
+    expect(span!.attributes['http.request.aborted']).toBe(true);
+    expect(span!.attributes['http.response.status_code']).toBeUndefined();
+
+    // Let the abandoned sync finish before the bench closes; its span is not ended twice.
+    bench.upstream.setLatency(tenantId, '*', 0);
+    await expect.poll(async () => (await a.inject({ method: 'GET', url: `/api/sync/tenants/${tenantId}/status`, headers: bench.syncer })).json().state, { timeout: 15_000 }).toMatch(/^(completed|partial|failed)$/);
+    expect(server()).toHaveLength(1);
   });
 });
