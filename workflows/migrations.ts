@@ -1,7 +1,7 @@
 import { ApplicationFailure, CancellationScope, ParentClosePolicy, defineQuery, executeChild, log, proxyActivities, setHandler, uuid4, workflowInfo } from '@temporalio/workflow';
-import { defineSearchAttributeKey, WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { Activities } from '../activities';
-import { Operations, SearchAttributes, WorkflowIds } from '../shared/constants';
+import { Operations, WorkflowIds, SearchAttributeKeys } from '../shared/constants';
 import { dryRunChildWorkflowId, MigrationNames, type BackupRef, type MigrationInput, type MigrationResult, type MigrationStep, type RestoreResult, type RunMigrationsInput, type RunMigrationsResult } from '../shared/migrations';
 import { MigrationProfiles } from './migration-profiles';
 
@@ -14,7 +14,7 @@ const { verifyMigration, rehearseMigration } = proxyActivities<Activities>(Migra
 export const migrationProgressQuery = defineQuery<MigrationResult & { step: MigrationStep }>(MigrationNames.progressQuery);
 export const runProgressQuery = defineQuery<RunMigrationsResult>(MigrationNames.runProgressQuery);
 
-const OperationKey = defineSearchAttributeKey(SearchAttributes.Operation, 'KEYWORD');
+const OperationKey = SearchAttributeKeys.Operation;
 
 /** The innermost failure's message (ActivityFailure → ApplicationFailure → …). */
 function rootMessage(err: unknown): string {

@@ -1,4 +1,5 @@
 import fp from 'fastify-plugin';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { createHttpMetrics } from '../../infra/metrics';
 import type { Telemetry } from '../../infra/telemetry';
@@ -24,10 +25,18 @@ export default fp<MetricsPluginOptions>(
       m.active.add(1);
       socket.once('close', () => m.active.add(-1));
     });
-    app.addHook('onResponse', async (req, reply) => {
-      const labels = { method: req.method, route: req.routeOptions.url ?? 'unmatched', status_code: String(reply.statusCode) };
+    const record = (req: FastifyRequest, reply: FastifyReply, status: string) => {
+      const labels = { method: req.method, route: req.routeOptions.url ?? 'unmatched', status_code: status };
       m.duration.record(reply.elapsedTime / 1000, labels);
       m.requests.add(1, labels);
+    };
+    app.addHook('onResponse', async (req, reply) => record(req, reply, String(reply.statusCode)));
+    // A client that hangs up before the answer never reaches onResponse: counted as 499 ("client
+    // closed request", nginx's convention) so aborted logins are visible, not silently missing.
+    app.addHook('onRequest', async (req, reply) => {
+      reply.raw.once('close', () => {
+        if (!reply.raw.writableFinished) record(req, reply, '499');
+      });
     });
 
     app.get(

@@ -1,16 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
-import { defineSearchAttributeKey } from '@temporalio/common';
 import type { TemporalHandle } from '../../infra/temporal';
 import { withTimeout } from '../../infra/timeout';
-import { Operations, SearchAttributes, WorkflowIds } from '../../shared/constants';
+import { Operations, WorkflowIds, SearchAttributeKeys } from '../../shared/constants';
 import { MigrationNames, migrationDryRunWorkflowId, migrationRunWorkflowId, type RunMigrationsInput, type RunMigrationsResult } from '../../shared/migrations';
 import { ConflictError, DependencyUnavailableError, NotFoundError } from '../errors';
 
 // Starting and reading batch migration runs. Locks are workflow IDs: `migration-run:{db}` for a
 // batch (conflict policy FAIL → 409 while one runs) and `migration:{name}` for each migration.
 
-const OperationKey = defineSearchAttributeKey(SearchAttributes.Operation, 'KEYWORD');
+const OperationKey = SearchAttributeKeys.Operation;
 const CALL_TIMEOUT_MS = 10_000;
 
 export interface MigrationRunsOptions {

@@ -113,6 +113,8 @@ describe('traces', () => {
     expect(span!.status.code).toBe(SpanStatusCode.ERROR);
     expect(span!.attributes['http.request.aborted']).toBe(true);
     expect(span!.attributes['http.response.status_code']).toBeUndefined();
+    // …and the HTTP metrics count it as 499 (client closed request) instead of losing it.
+    expect(await telemetry.metricsText()).toMatch(/http_requests_total\{method="POST",route="\/api\/sync\/tenants\/:tenantId\/ensure",status_code="499"[^}]*\} 1/);
 
     // Let the abandoned sync finish before the bench closes; its span is not ended twice.
     bench.upstream.setLatency(tenantId, '*', 0);
