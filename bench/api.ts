@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import { buildApp } from '../api/app';
+import { startTelemetry } from '../infra/telemetry';
 import { mintToken } from '../infra/auth-token';
 import { loadConfig } from '../infra/config';
 import { freePort } from '../infra/dev/servers';
@@ -14,7 +15,8 @@ import { fmt, startBenchStack, table } from './harness';
 // autocannon's latency histogram has whole-millisecond resolution.)
 // autocannon on loopback against one app: a bare route (GET /health) as the baseline, the
 // tenant status read (auth + rate limits + one MongoDB point read), and a replayed POST
-// (auth + validation + rate limits + Idempotency-Key lookup in Redis).
+// (auth + validation + rate limits + Idempotency-Key lookup in Redis); OpenTelemetry spans and
+// HTTP metrics on, as in production.
 
 const { values: args } = parseArgs({ options: { seconds: { type: 'string', default: '5' }, connections: { type: 'string', default: '1' } } });
 const say = (m: string) => process.stderr.write(`[bench] ${m}\n`);
@@ -23,7 +25,9 @@ const config = loadConfig({ ...bench.env, LOG_LEVEL: 'silent', TEMPORAL_ENABLED:
 const log = createLogger({ name: 'bench', level: 'silent' });
 const mongo = await connectMongo(config, log);
 const redis = createRedis(config, log);
-const app = await buildApp({ config, log, mongo, redis });
+// Telemetry as in api/server.ts: every request gets its server span and its HTTP metrics.
+const telemetry = await startTelemetry({ serviceName: 'bench-api' });
+const app = await buildApp({ config, log, mongo, redis, telemetry });
 const port = await freePort();
 await app.listen({ host: '127.0.0.1', port });
 const url = `http://127.0.0.1:${port}`;
@@ -53,6 +57,6 @@ for (const c of cases) {
 }
 process.stdout.write(`\n${table(rows)}\n\nreplayed POST − bare route = ${fmt(p50[2]! - p50[0]!, 3)} ms per request (target: ≤ 1.5 ms added at p50); ${args.connections} connections × ${args.seconds} s each\n`);
 await app.close();
-await Promise.allSettled([mongo.close(), redis.quit()]);
+await Promise.allSettled([mongo.close(), redis.quit(), telemetry.shutdown()]);
 await bench.close();
 process.exit(0);

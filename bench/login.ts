@@ -8,6 +8,7 @@ import { createLogger } from '../infra/logger';
 import { connectMongo } from '../infra/mongo';
 import { createRedis } from '../infra/redis';
 import { createTemporalClient } from '../infra/temporal';
+import { startTelemetry } from '../infra/telemetry';
 import { createTenantRepository } from '../activities/tenants-repo';
 import { startFixtureUpstream } from '../fixtures/upstream/server';
 import { fmt, percentile, startBenchStack, startWorkerProcess, table } from './harness';
@@ -28,6 +29,8 @@ const worker = await startWorkerProcess(bench.env);
 const upstream = await startFixtureUpstream();
 const base = loadConfig({ ...bench.env, LOG_LEVEL: 'silent', SYNC_FRESHNESS_MS: '0', TEMPORAL_AUTH_TIMEOUT_MS: '5000', RATE_LIMIT_PER_SUBJECT: '10000000', RATE_LIMIT_PER_TENANT: '10000000' });
 const log = createLogger({ name: 'bench', level: 'silent' });
+// As in api/server.ts: request spans, trace headers on every Temporal call, HTTP and sync metrics.
+const telemetry = await startTelemetry({ serviceName: 'bench-api' });
 const mongo = await connectMongo(base, log);
 const redis = createRedis(base, log);
 const temporal = createTemporalClient(base);
@@ -41,7 +44,7 @@ async function tenant(id: string): Promise<string> {
 }
 
 async function serve(overrides: Partial<AppConfig>, deps: Partial<Parameters<typeof buildApp>[0]> = {}): Promise<{ app: FastifyInstance; url: string }> {
-  const app = await buildApp({ config: { ...base, ...overrides }, log, mongo, redis, temporal, ...deps });
+  const app = await buildApp({ config: { ...base, ...overrides }, log, mongo, redis, temporal, telemetry, ...deps });
   const port = await freePort();
   await app.listen({ host: '127.0.0.1', port });
   return { app, url: `http://127.0.0.1:${port}` };
@@ -129,6 +132,6 @@ process.stdout.write(`worker peak RSS ${fmt(worker.peakRssMb(), 0)} MB\n`);
 await Promise.allSettled([viaTemporal.app.close(), viaDirect.app.close(), viaDead.app.close()]);
 await upstream.close();
 await worker.stop();
-await Promise.allSettled([mongo.close(), redis.quit(), temporal.close()]);
+await Promise.allSettled([mongo.close(), redis.quit(), temporal.close(), telemetry.shutdown()]);
 await bench.close();
 process.exit(0);

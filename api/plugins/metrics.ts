@@ -5,6 +5,7 @@ import { createHttpMetrics } from '../../infra/metrics';
 import type { Telemetry } from '../../infra/telemetry';
 import { AppError } from '../errors';
 import { Problem } from '../schemas';
+import { onClientAbort } from './request-context';
 
 // HTTP metrics (duration and count by method, route pattern and status; open connections) and
 // GET /health/metrics in Prometheus text format. Like the other health routes it needs no
@@ -34,9 +35,7 @@ export default fp<MetricsPluginOptions>(
     // A client that hangs up before the answer never reaches onResponse: counted as 499 ("client
     // closed request", nginx's convention) so aborted logins are visible, not silently missing.
     app.addHook('onRequest', async (req, reply) => {
-      reply.raw.once('close', () => {
-        if (!reply.raw.writableFinished) record(req, reply, '499');
-      });
+      onClientAbort(reply, () => record(req, reply, '499'));
     });
 
     app.get(

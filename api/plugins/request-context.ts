@@ -1,7 +1,7 @@
 import fp from 'fastify-plugin';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, TraceFlags, context, isSpanContextValid, propagation, trace, type Span } from '@opentelemetry/api';
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 
 // Correlation and trace IDs: accepted from the caller when well-formed, created otherwise,
 // returned on every response and bound to every log line of the request. Each request is a
@@ -36,6 +36,17 @@ export function parseTraceparent(value: unknown): { traceId: string; spanId: str
 /** Users are logged by a short hash, never by their subject. */
 export function hashSubject(sub: string): string {
   return createHash('sha256').update(sub).digest('hex').slice(0, 12);
+}
+
+/**
+ * Runs `fn` when the client hangs up before the answer was sent. `reply.sent`, not the raw
+ * response's `writableFinished`: injected requests (light-my-request) close without ever setting
+ * that flag, and would count as aborted.
+ */
+export function onClientAbort(reply: FastifyReply, fn: () => void): void {
+  reply.raw.once('close', () => {
+    if (!reply.sent) fn();
+  });
 }
 
 function routeOf(req: FastifyRequest): string {
@@ -80,8 +91,7 @@ export default fp(
       // A client that disconnects before the response is sent gets no onResponse: end the span
       // here. Not in onRequestAbort: Fastify fires that only while the request body is still
       // unread (req.aborted), so an aborted POST with a JSON body would never end its span.
-      reply.raw.once('close', () => {
-        if (reply.raw.writableFinished) return;
+      onClientAbort(reply, () => {
         req.span.setAttribute('http.request.aborted', true);
         req.span.setStatus({ code: SpanStatusCode.ERROR, message: 'client closed the connection before the response was sent' });
         req.span.end();

@@ -57,6 +57,7 @@ describe('traces', () => {
     expect(server.kind).toBe(SpanKind.SERVER);
     expect(parentOf(server)).toBe(callerSpan);
     expect(server.attributes['http.response.status_code']).toBe(200);
+    expect(server.attributes['http.request.aborted']).toBeUndefined();
     const start = one('UpdateWithStartWorkflow:essentialReady');
     expect(parentOf(start)).toBe(server.spanContext().spanId);
     const run = one('RunWorkflow:tenantSyncWorkflow');
