@@ -37,6 +37,13 @@ export interface LoggerSettings {
   destination?: NodeJS.WritableStream;
 }
 
+/** The unit-of-work fields a logger does not bind itself (a JSON line must not repeat a key). */
+export function unboundLogFields(fields: object, bound: object): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(fields)) if (!(k in bound)) out[k] = v;
+  return out;
+}
+
 /** JSON logs by default; pretty on a TTY outside production (or when forced). */
 export function createLogger(s: LoggerSettings): Logger {
   const options: LoggerOptions = {
@@ -46,8 +53,9 @@ export function createLogger(s: LoggerSettings): Logger {
     base: { pid: process.pid },
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: (label) => ({ level: label }) },
-    // traceId, correlationId, workflowId and activityType of the activity running now (infra/log-context.ts).
-    mixin: () => currentLogFields(),
+    // traceId, correlationId, workflowId and activityType of the activity running now
+    // (infra/log-context.ts) — except those a child logger already binds, so no key repeats.
+    mixin: (_obj, _level, logger) => unboundLogFields(currentLogFields(), logger.bindings()),
   };
   if (s.destination) return pino(options, s.destination as pino.DestinationStream);
   const pretty = s.pretty === 'true' || (s.pretty !== 'false' && s.nodeEnv !== 'production' && process.stdout.isTTY);
