@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 export PATH := $(PATH):/usr/local/go/bin
 
-.PHONY: up test tools deps typecheck clean-data
+.PHONY: up test tools chromium deps typecheck clean-data
 
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -16,7 +16,10 @@ tools: deps
 up: tools
 	npx tsx infra/dev/up.ts
 
-test: tools
+chromium:
+	infra/dev/ensure-chromium.sh
+
+test: tools chromium
 	npx tsc --noEmit -p .
 	npx vitest run
 
