@@ -88,29 +88,23 @@ export function registerSchedulesCommand(program: Command): void {
       await withSchedules(async (schedules, taskQueue) => print(describeView(await schedules.getHandle(resolveId(id, taskQueue)).describe())));
     });
 
-  cmd
-    .command('pause <id>')
-    .description('stop taking scheduled actions (trigger still works)')
-    .option('--note <text>', 'why (shown by list and describe)')
-    .action(async (id: string, o: { note?: string }) => {
-      await withSchedules(async (schedules, taskQueue) => {
-        const scheduleId = resolveId(id, taskQueue);
-        await schedules.getHandle(scheduleId).pause(o.note ?? 'paused from the CLI');
-        print({ scheduleId, paused: true });
+  // pause and unpause: the same command with the opposite state.
+  for (const paused of [true, false]) {
+    const verb = paused ? 'pause' : 'unpause';
+    cmd
+      .command(`${verb} <id>`)
+      .description(paused ? 'stop taking scheduled actions (trigger still works)' : 'resume taking scheduled actions')
+      .option('--note <text>', paused ? 'why (shown by list and describe)' : 'replaces the pause note')
+      .action(async (id: string, o: { note?: string }) => {
+        await withSchedules(async (schedules, taskQueue) => {
+          const scheduleId = resolveId(id, taskQueue);
+          const handle = schedules.getHandle(scheduleId);
+          const note = o.note ?? `${verb}d from the CLI`;
+          await (paused ? handle.pause(note) : handle.unpause(note));
+          print({ scheduleId, paused });
+        });
       });
-    });
-
-  cmd
-    .command('unpause <id>')
-    .description('resume taking scheduled actions')
-    .option('--note <text>', 'replaces the pause note')
-    .action(async (id: string, o: { note?: string }) => {
-      await withSchedules(async (schedules, taskQueue) => {
-        const scheduleId = resolveId(id, taskQueue);
-        await schedules.getHandle(scheduleId).unpause(o.note ?? 'unpaused from the CLI');
-        print({ scheduleId, paused: false });
-      });
-    });
+  }
 
   cmd
     .command('trigger <id>')
