@@ -18,13 +18,16 @@ export function createTemporalClient(config: Pick<AppConfig, 'TEMPORAL_ADDRESS' 
   return { client, connection, close: () => connection.close() };
 }
 
-/** gRPC health check bounded by a deadline (an unreachable server can otherwise hang, sdk-typescript#953). */
+/**
+ * gRPC health check bounded by a deadline (an unreachable server can otherwise hang,
+ * sdk-typescript#953). Not through `connection.ensureConnected()`: the SDK memoizes its promise,
+ * rejection included, so one probe that timed out would report Temporal down until a restart.
+ */
 export async function pingTemporal(t: TemporalHandle, timeoutMs: number): Promise<void> {
   const ctrl = new AbortController();
   const timer = setTimeout(() => ctrl.abort(), timeoutMs);
   try {
     await t.connection.withAbortSignal(ctrl.signal, async () => {
-      await t.connection.ensureConnected();
       const res = await t.connection.healthService.check({});
       if (res.status !== 1) throw new Error(`health status ${String(res.status)}`);
     });
