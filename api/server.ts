@@ -1,4 +1,4 @@
-import { loadConfigOrExit } from '../infra/config';
+import { apiListenProblems, ConfigError, loadConfigOrExit } from '../infra/config';
 import { loggerFromConfig } from '../infra/logger';
 import { connectMongo } from '../infra/mongo';
 import { createRedis } from '../infra/redis';
@@ -10,6 +10,11 @@ import { buildApp } from './app';
 // API entry point: build deps, listen, shut down gracefully on SIGINT/SIGTERM.
 
 const config = loadConfigOrExit();
+const listenProblems = apiListenProblems(config);
+if (listenProblems.length > 0) {
+  process.stderr.write(`${new ConfigError(listenProblems).message}\n`);
+  process.exit(78); // EX_CONFIG
+}
 const log = loggerFromConfig(config, 'api');
 if (config.usingDevJwtSecret) log.warn('AUTH_JWT_SECRET is not set: using the development secret (never in production)');
 

@@ -137,6 +137,18 @@ const configShape = {
     READY_TIMEOUT_MS: int(1500, 50, 30_000),
     /** Graceful shutdown budget for API and worker (ms). */
     SHUTDOWN_TIMEOUT_MS: int(10_000, 100, 600_000),
+    /** Operator allowlist of external MongoDB URIs a reconcile may name (comma-separated, compared by host list; empty = none). Admin tokens only. */
+    RECONCILE_ALLOWED_URIS: csv,
+    /** Key for secrets at rest (tenant source tokens/URIs, reconcile URIs): `<keyId>:<base64 of 32 bytes>`, or several comma-separated (the first encrypts, all decrypt). Required in production; a dev key otherwise. */
+    SECRETS_KEY: z.string().optional(),
+    /** HTTP sources may only call these hosts (comma-separated host or host:port; empty = any host except link-local and cloud-metadata addresses, which need listing). */
+    SOURCE_ALLOWED_HOSTS: csv,
+    /** Largest response body read for one page from an HTTP source (bytes; default 16 MiB). */
+    SOURCE_MAX_PAGE_BYTES: int(16 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+    /** Most records accepted in one page from a source. */
+    SOURCE_MAX_PAGE_RECORDS: int(10_000, 1, 1_000_000),
+    /** Most pages read for one collection in one sync (a bound against endless cursors). */
+    SOURCE_MAX_PAGES: int(100_000, 1, 100_000_000),
     /** Dev stack: Temporal Web UI port. */
     TEMPORAL_UI_PORT: int(8233, 1, 65535),
     /** Dev stack: where servers keep their data (Temporal SQLite, FerretDB, Redis). */
@@ -158,6 +170,9 @@ export const configSchema = z
     }
     if (c.AUTH_JWT_SECRET === undefined && c.NODE_ENV === 'production') {
       ctx.addIssue({ code: 'custom', path: ['AUTH_JWT_SECRET'], message: 'is required in production' });
+    }
+    if (c.SECRETS_KEY === undefined && c.NODE_ENV === 'production') {
+      ctx.addIssue({ code: 'custom', path: ['SECRETS_KEY'], message: 'is required in production' });
     }
     if (c.USE_TEMPORAL_FOR_AUTH && !c.TEMPORAL_ENABLED) {
       ctx.addIssue({ code: 'custom', path: ['USE_TEMPORAL_FOR_AUTH'], message: 'needs TEMPORAL_ENABLED=true' });
@@ -187,6 +202,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
     throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.') || '(env)'}: ${i.message}`));
   }
   return parsed.data;
+}
+
+/** Is this listen address reachable only from this machine? */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.trim().toLowerCase().replace(/^\[|\]$/g, '');
+  return h === 'localhost' || h === '::1' || /^127(\.\d{1,3}){3}$/.test(h) || /^::ffff:127(\.\d{1,3}){3}$/.test(h);
+}
+
+/** Problems that stop the API from listening (beyond the schema): the built-in dev JWT secret on a non-loopback address. */
+export function apiListenProblems(c: Pick<AppConfig, 'HOST' | 'usingDevJwtSecret'>): string[] {
+  if (c.usingDevJwtSecret && !isLoopbackHost(c.HOST)) {
+    return [`AUTH_JWT_SECRET: is required when HOST (${c.HOST}) is not a loopback address: the built-in development secret would let anyone mint tokens`];
+  }
+  return [];
 }
 
 /** Entry-point helper: validate or print every problem and exit non-zero. */
