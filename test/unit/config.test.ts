@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../../infra/config';
+import { apiListenProblems, ConfigError, isLoopbackHost, loadConfig } from '../../infra/config';
 
 describe('loadConfig', () => {
   it('applies defaults named in the seeds', () => {
@@ -35,5 +35,23 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ NODE_ENV: 'production' })).toThrow(/AUTH_JWT_SECRET: is required in production/);
     expect(() => loadConfig({ AUTH_JWT_SECRET: 'short' })).toThrow(/at least 32/);
     expect(() => loadConfig({ USE_TEMPORAL_FOR_AUTH: 'true', TEMPORAL_ENABLED: 'false' })).toThrow(/needs TEMPORAL_ENABLED/);
+  });
+
+  it('requires SECRETS_KEY in production', () => {
+    expect(() => loadConfig({ NODE_ENV: 'production', AUTH_JWT_SECRET: 'x'.repeat(40) })).toThrow(/SECRETS_KEY: is required in production/);
+  });
+
+  it('refuses the built-in dev JWT secret when the API listens beyond loopback', () => {
+    for (const host of ['0.0.0.0', '::', '192.168.1.10', 'api.example.com']) {
+      const problems = apiListenProblems(loadConfig({ HOST: host }));
+      expect(problems, host).toHaveLength(1);
+      expect(problems[0]).toMatch(/^AUTH_JWT_SECRET: is required when HOST/);
+    }
+    for (const host of ['127.0.0.1', 'localhost', '::1', '[::1]', '127.0.0.53']) {
+      expect(isLoopbackHost(host), host).toBe(true);
+      expect(apiListenProblems(loadConfig({ HOST: host })), host).toEqual([]);
+    }
+    // With a real secret any address is fine.
+    expect(apiListenProblems(loadConfig({ HOST: '0.0.0.0', AUTH_JWT_SECRET: 'y'.repeat(40) }))).toEqual([]);
   });
 });
