@@ -83,6 +83,16 @@ export interface PendingDoc {
   doc?: Document;
 }
 
+/** A record as it was before a repair deleted it (reconcile_undo; see reconcile-repair.ts). */
+export interface UndoDoc {
+  _id: string;
+  batchId: string;
+  partition: number;
+  key: unknown;
+  keyId: string;
+  doc: Document;
+}
+
 const DUPLICATE_KEY = 11000;
 const pad = (n: number, w: number) => String(n).padStart(w, '0');
 
@@ -147,6 +157,7 @@ export function createReconcileStore(db: Db) {
   const chunks = db.collection<ChunkDoc>(Collections.reconcileChunks);
   const errors = db.collection<ErrorDoc>(Collections.reconcileErrors);
   const pending = db.collection<PendingDoc>(Collections.reconcilePending);
+  const undo = db.collection<UndoDoc>(Collections.reconcileUndo);
   const asDocs = <T extends Document>(c: Collection<T>) => c as unknown as Collection<Document>;
 
   return {
@@ -215,6 +226,29 @@ export function createReconcileStore(db: Db) {
     },
     async dropPendingSeq(batchId: string, partition: number, seq: number): Promise<void> {
       await pending.deleteMany({ batchId, partition, seq });
+    },
+
+    /** The undo log of one partition's repair flush: copies by _id, dropped once the flush is recorded. */
+    undoLog(batchId: string, partition: number) {
+      return {
+        async save(copies: Array<Pick<UndoDoc, 'key' | 'keyId' | 'doc'>>): Promise<void> {
+          const docs = copies.map((c) => ({ _id: pendingDocId(batchId, partition, c.keyId), batchId, partition, key: c.key, keyId: c.keyId, doc: c.doc }));
+          await insertStepping(asDocs(undo), docs);
+        },
+        async load(keyIds: string[]): Promise<Map<string, Document>> {
+          const out = new Map<string, Document>();
+          for (const keyId of keyIds) {
+            const d = await undo.findOne({ _id: pendingDocId(batchId, partition, keyId) });
+            if (d) out.set(keyId, d.doc);
+          }
+          return out;
+        },
+      };
+    },
+    /** Copies still kept: records a repair deleted and has not confirmed replaced (or put back). */
+    countUndo: (batchId: string, partition?: number) => undo.countDocuments(partition === undefined ? { batchId } : { batchId, partition }),
+    async dropUndo(batchId: string, partition: number): Promise<void> {
+      await undo.deleteMany({ batchId, partition });
     },
   };
 }

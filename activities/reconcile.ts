@@ -4,6 +4,7 @@ import type { Collection, Document } from 'mongodb';
 import { isRetryableErrorType } from '../shared/errors';
 import { addCounters, initialCheckpoint, type PartitionCheckpoint, type PartitionSpec, type ReconcileInput, type ReconcilePlan, type ReconcileProgress } from '../shared/reconcile';
 import { withTimeout } from '../infra/timeout';
+import { Collections } from '../infra/mongo';
 import { createReconcileMetrics } from '../infra/metrics';
 import { currentActivity } from './activity-context';
 import { classifyError } from './classify-error';
@@ -37,6 +38,8 @@ export interface ReconcileSettings {
   workerId?: string;
   /** Testing: runs before each chunk attempt; throwing fails that attempt. */
   beforeChunk?: (c: ChunkHookInfo) => Promise<void> | void;
+  /** Testing: wraps the target collection a repair flush writes through (to make its writes fail). */
+  repairTarget?: (target: Collection<Document>, c: { batchId: string; partition: number }) => Collection<Document>;
 }
 
 export interface PartitionInput {
@@ -126,7 +129,10 @@ export function createReconcileActivities(deps: ActivityDeps, settings: Reconcil
     let pending: RepairEntry[] = [];
     if (state.cp.flushedAt !== state.cp.seq) {
       pending = (await store.loadPending(b, p)).map((d) => ({ key: d.key as Key, keyId: d.keyId, op: d.op, observedHash: d.observedHash, sourceHash: d.sourceHash, doc: d.doc, redo: true }));
-    } else await store.dropPending(b, p);
+    } else {
+      await store.dropPending(b, p);
+      await store.dropUndo(b, p);
+    }
 
     // Stop at the next chunk boundary when Temporal cancels the activity (run cancelled) or the
     // workflow refuses a progress report (draining before continue-as-new, or cancelled).
@@ -160,18 +166,27 @@ export function createReconcileActivities(deps: ActivityDeps, settings: Reconcil
       let delta: { repaired: number; conflicts: number; failed: number };
       let findings: ErrorDoc[];
       let stats: Record<string, number> = {};
+      const undo = store.undoLog(b, p);
+      const repairTarget = settings.repairTarget?.(ep.target, { batchId: b, partition: p }) ?? ep.target;
       for (let n = 1; ; n++) {
         try {
           // A retry may follow an attempt that applied part of the batch: check every entry first.
           const batch = n === 1 ? entries : entries.map((e) => ({ ...e, redo: true }));
-          const r = await withTimeout(`repair flush after chunk ${seq}`, Math.max(o.timeoutPerChunk, FLUSH_MIN_TIMEOUT_MS), () => applyRepairs(ep.target, batch));
+          const r = await withTimeout(`repair flush after chunk ${seq}`, Math.max(o.timeoutPerChunk, FLUSH_MIN_TIMEOUT_MS), () => applyRepairs(repairTarget, batch, undo));
           delta = { repaired: r.repaired, conflicts: r.conflicts, failed: r.failed };
           findings = r.findings.map((f) => ({ _id: errorDocId(b, f.keyId), batchId: b, partition: p, chunk: seq, key: f.key, outcome: f.outcome, action: f.action, message: f.message, at: new Date() }));
-          stats = { inserted: r.inserted, deleted: r.deleted, alreadyApplied: r.alreadyApplied };
+          stats = { inserted: r.inserted, deleted: r.deleted, restored: r.restored, alreadyApplied: r.alreadyApplied };
           break;
         } catch (err) {
           if (n > o.retryAttempts) {
             const message = err instanceof Error ? err.message : String(err);
+            // Records deleted and not confirmed replaced: the staged repairs and their copies stay,
+            // and the partition's retry (Temporal's, or a resumed run) finishes or restores them.
+            const kept = await store.countUndo(b, p);
+            if (kept > 0) {
+              log.error({ err: message, records: entries.length, kept }, 'repair flush failed with deleted records not yet replaced; retrying the partition');
+              throw err;
+            }
             log.error({ err: message, records: entries.length }, 'repair flush failed; its records are recorded as failed');
             delta = { repaired: 0, conflicts: 0, failed: entries.length };
             findings = entries.map((e) => ({ _id: errorDocId(b, e.keyId), batchId: b, partition: p, chunk: seq, key: e.key, action: 'failed', errorType: classifyError(err), message: message.slice(0, 300), at: new Date() }));
@@ -185,6 +200,7 @@ export function createReconcileActivities(deps: ActivityDeps, settings: Reconcil
       await store.recordChunk({ _id: flushDocId(b, p, seq), kind: 'flush', batchId: b, partition: p, seq, state: 'done', records: entries.length, delta: { ...delta, ...stats }, worker: workerId, attempt, durationMs: Date.now() - started, at: new Date() });
       state.cp = { ...state.cp, counters: addCounters(state.cp.counters, delta), flushedAt: state.cp.seq };
       await store.dropPending(b, p);
+      await store.dropUndo(b, p);
       pending = [];
       ctx?.heartbeat(state.cp);
     }
@@ -284,6 +300,9 @@ export function createReconcileActivities(deps: ActivityDeps, settings: Reconcil
   async function finishReconcile(args: { batchId: string; result: ReconcileProgress }): Promise<void> {
     const { batchId, result } = args;
     await store.dropPending(batchId, undefined);
+    // Copies of records a failed repair deleted and could not put back are the records themselves: kept.
+    const kept = await store.countUndo(batchId);
+    if (kept > 0) deps.log.error({ batchId, kept, collection: Collections.reconcileUndo }, 'reconcile finished with deleted records kept only as undo copies');
     await store.updateBatch(batchId, { state: result.state, finishedAt: result.finishedAt ? new Date(result.finishedAt) : new Date(), result });
     deps.log.info({ batchId, correlationId: result.correlationId, state: result.state, processed: result.processed, repaired: result.repaired, failed: result.failed, elapsedMs: result.elapsedMs }, 'reconcile finished');
   }

@@ -28,6 +28,8 @@ export const Collections = {
   reconcileChunks: 'reconcile_chunks',
   reconcileErrors: 'reconcile_errors',
   reconcilePending: 'reconcile_pending',
+  /** Copies of target records a repair flush deleted, kept until their replacements are in (activities/reconcile-repair.ts). */
+  reconcileUndo: 'reconcile_undo',
   /** One document per migration: its state (activities/migrations-store.ts). */
   migrations: 'migrations',
   /** One document per backup; the backup itself is the collection named by its _id. */
