@@ -1,4 +1,4 @@
-import type { Collection, Db } from 'mongodb';
+import type { Collection, Db, Filter } from 'mongodb';
 import { Collections } from '../infra/mongo';
 import type { StuckSyncFinding } from '../shared/cleanup';
 import type { SyncRunDoc } from './sync-store';
@@ -55,10 +55,10 @@ export function createStuckSyncStore(db: Db) {
 export type StuckSyncStore = ReturnType<typeof createStuckSyncStore>;
 
 /** For /api/sync/health: how many findings are open (still stuck, unsettled) and the newest ones. */
-export async function summarizeStuck(stuck: Collection<StuckSyncDoc>, limit = 20) {
+export async function summarizeStuck(stuck: Collection<StuckSyncDoc>, limit = 20, filter: Filter<StuckSyncDoc> = {}) {
   const [open, recent] = await Promise.all([
-    stuck.find({ open: true }, { projection: { _id: 1 } }).toArray(),
-    stuck.find({}).sort({ detectedAt: -1 }).limit(limit).toArray(),
+    stuck.find({ ...filter, open: true }, { projection: { _id: 1 } }).toArray(),
+    stuck.find(filter).sort({ detectedAt: -1 }).limit(limit).toArray(),
   ]);
   return {
     open: open.length,

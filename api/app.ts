@@ -79,8 +79,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // After openapi: /health/metrics is documented like every route.
   await app.register(metrics, { telemetry: deps.telemetry });
   await app.register(auth, { secret: deps.config.AUTH_JWT_SECRET });
-  await app.register(idempotency, { redis: deps.redis, ttlSeconds: deps.config.IDEMPOTENCY_TTL_S });
   await app.register(rateLimit, { redis: deps.redis, perSubject: deps.config.RATE_LIMIT_PER_SUBJECT, perTenant: deps.config.RATE_LIMIT_PER_TENANT, windowMs: deps.config.RATE_LIMIT_WINDOW_MS });
+  // After the rate limits: the Idempotency-Key is claimed by the last preHandler.
+  await app.register(idempotency, { redis: deps.redis, ttlSeconds: deps.config.IDEMPOTENCY_TTL_S });
 
   const { config, log } = deps;
   const repo = createTenantRepository(deps.mongo.db);

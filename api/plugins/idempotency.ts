@@ -2,13 +2,15 @@ import fp from 'fastify-plugin';
 import { createHash } from 'node:crypto';
 import stringify from 'safe-stable-stringify';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Principal } from '../../infra/auth-token';
 import type { Redis } from '../../infra/redis';
 import { ConflictError, DependencyUnavailableError, UnprocessableError, ValidationError } from '../errors';
-import { hashSubject } from './request-context';
 
 // Idempotency-Key on every POST (IETF httpapi draft; Stripe's semantics): records in Redis,
-// scoped by key + subject + operation, with a SHA-256 fingerprint of the request. Replays the
-// stored status and body; a changed payload → 422; a duplicate still running → 409.
+// scoped by key + token (subject and tenant set) + operation, with a SHA-256 fingerprint of the
+// request. Replays the stored status and body; a changed payload → 422; a duplicate still
+// running → 409. The key is claimed by the last preHandler — after auth, validation and every
+// rate limit — and only executed requests (status < 400) are stored: any refusal releases it.
 // Redis down: routes that require a key answer 503; the others run without replay protection.
 
 export interface RouteIdempotency {
@@ -38,9 +40,18 @@ interface StoredRecord {
 export const IDEMPOTENCY_KEY = /^[\x21-\x7E]{1,255}$/;
 const PENDING_TTL_MS = 120_000;
 
-/** Stable ID derived from an idempotency key (e.g. a batch or workflow ID). */
-export function idFromIdempotencyKey(prefix: string, subject: string, key: string): string {
-  return `${prefix}-${createHash('sha256').update(`${subject}\n${key}`).digest('hex').slice(0, 24)}`;
+/**
+ * Whose an idempotency record is: the token's subject and its tenant set (sorted; `"*"` is
+ * distinct from any list), so two tokens of one subject with other tenants never share one.
+ */
+export function idempotencyScope(p: Principal | undefined): string {
+  if (!p) return 'anonymous';
+  return JSON.stringify([p.sub, p.tenants === '*' ? '*' : [...p.tenants].sort()]);
+}
+
+/** Stable ID derived from an idempotency key (e.g. a batch ID), scoped like its record. */
+export function idFromIdempotencyKey(prefix: string, principal: Principal | undefined, key: string): string {
+  return `${prefix}-${createHash('sha256').update(`${idempotencyScope(principal)}\n${key}`).digest('hex').slice(0, 24)}`;
 }
 
 export function requestFingerprint(req: Pick<FastifyRequest, 'method' | 'params' | 'body'> & { routeUrl: string }): string {
@@ -69,7 +80,7 @@ export default fp<IdempotencyOptions>(
       if (typeof raw !== 'string' || !IDEMPOTENCY_KEY.test(raw)) throw new ValidationError('Idempotency-Key must be 1–255 visible ASCII characters');
       req.idempotencyKey = raw;
       const routeUrl = req.routeOptions.url ?? req.url;
-      const scope = hashSubject(req.principal?.sub ?? 'anonymous');
+      const scope = idempotencyScope(req.principal);
       const redisKey = `idem:${createHash('sha256').update(`${scope}\n${req.method} ${routeUrl}\n${raw}`).digest('hex')}`;
       const fingerprint = requestFingerprint({ method: req.method, params: req.params, body: req.body, routeUrl });
       let stored: string | null;
@@ -99,11 +110,13 @@ export default fp<IdempotencyOptions>(
         .send(rec.body ?? '');
     }
 
+    // Last preHandler: this plugin registers after rate-limit (a declared dependency), so its
+    // onRoute runs after the rate limiters have appended theirs.
     app.addHook('onRoute', (route) => {
       const methods = Array.isArray(route.method) ? route.method : [route.method];
       if (!methods.includes('POST')) return;
       const existing = route.preHandler ? (Array.isArray(route.preHandler) ? route.preHandler : [route.preHandler]) : [];
-      route.preHandler = [preHandler, ...existing];
+      route.preHandler = [...existing, preHandler];
     });
 
     app.addHook('onSend', async (req, reply, payload) => {
@@ -111,8 +124,9 @@ export default fp<IdempotencyOptions>(
       if (!rec) return payload;
       req.idempotencyRecord = undefined;
       try {
-        if (reply.statusCode >= 500) {
-          await redis.del(rec.redisKey); // a server error may be retried with the same key
+        if (reply.statusCode >= 400) {
+          // Not executed (a refusal) or failed: release the key so the same key may run later.
+          await redis.del(rec.redisKey);
         } else {
           const body = typeof payload === 'string' ? payload : Buffer.isBuffer(payload) ? payload.toString('utf8') : '';
           const done: StoredRecord = { state: 'done', fingerprint: rec.fingerprint, status: reply.statusCode, contentType: String(reply.getHeader('content-type') ?? ''), body };
@@ -124,5 +138,5 @@ export default fp<IdempotencyOptions>(
       return payload;
     });
   },
-  { name: 'idempotency', dependencies: ['auth'] },
+  { name: 'idempotency', dependencies: ['auth', 'rate-limit'] },
 );

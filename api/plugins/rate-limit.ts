@@ -3,6 +3,7 @@ import rateLimit from '@fastify/rate-limit';
 import type { FastifyRequest } from 'fastify';
 import type { Redis } from '../../infra/redis';
 import { RateLimitError } from '../errors';
+import { tenantParamOf } from './auth';
 
 // Two limits over Redis (shared by every API process): per subject on every route
 // (@fastify/rate-limit), and per tenant on routes with a tenant in the path — a fixed-window
@@ -33,7 +34,7 @@ export default fp<RateLimitSettings>(
       errorResponseBuilder: (_req, ctx) => new RateLimitError(Math.max(1, Math.ceil(ctx.ttl / 1000))),
     });
     const perTenant = async (req: FastifyRequest) => {
-      const tenant = String((req.params as Record<string, unknown>)[req.routeOptions.config.auth?.tenantParam ?? ''] ?? '');
+      const tenant = String((req.params as Record<string, unknown>)[tenantParamOf(req.routeOptions.config.auth) ?? ''] ?? '');
       const window = Math.floor(Date.now() / o.windowMs);
       const key = `rl:tenant:${tenant}:${window}`;
       let count: number;
@@ -46,7 +47,7 @@ export default fp<RateLimitSettings>(
       if (count > o.perTenant) throw new RateLimitError(Math.max(1, Math.ceil(((window + 1) * o.windowMs - Date.now()) / 1000)));
     };
     app.addHook('onRoute', (route) => {
-      if (!route.config?.auth?.tenantParam) return;
+      if (!tenantParamOf(route.config?.auth)) return;
       const existing = route.preHandler ? (Array.isArray(route.preHandler) ? route.preHandler : [route.preHandler]) : [];
       route.preHandler = [...existing, perTenant];
     });

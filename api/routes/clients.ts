@@ -10,6 +10,8 @@ import { DependencyUnavailableError, NotFoundError } from '../errors';
 import { problemResponses } from '../schemas';
 
 // Client configuration upsert: start it (all clients or a list) and read a client's last result.
+// Client configurations are platform-wide, not any tenant's data: the clients scopes alone decide
+// (tenants: 'untenanted'), whatever tenants the token covers.
 
 const ClientKey = Type.String({ pattern: CLIENT_KEY_PATTERN, maxLength: 48 });
 const Counts = Type.Object({ added: Type.Integer(), updated: Type.Integer(), removed: Type.Integer(), unchanged: Type.Integer(), failed: Type.Integer() });
@@ -73,7 +75,7 @@ export interface ClientRoutesOptions {
 const clients: FastifyPluginAsyncTypebox<ClientRoutesOptions> = async (app, o) => {
   app.post(
     '/api/clients/sync',
-    { config: { auth: { scope: Scopes.clientsWrite } }, schema: { body: SyncBody, response: { 202: SyncAccepted, ...problemResponses } } },
+    { config: { auth: { scope: Scopes.clientsWrite, tenants: 'untenanted' } }, schema: { body: SyncBody, response: { 202: SyncAccepted, ...problemResponses } } },
     async (req, reply) => {
       if (!o.temporal) throw new DependencyUnavailableError('temporal', 'Client upsert runs as a Temporal workflow and TEMPORAL_ENABLED=false');
       let started;
@@ -90,7 +92,7 @@ const clients: FastifyPluginAsyncTypebox<ClientRoutesOptions> = async (app, o) =
 
   app.get(
     '/api/clients/:key',
-    { config: { auth: { scope: Scopes.clientsRead } }, schema: { params: Type.Object({ key: ClientKey }, { additionalProperties: false }), response: { 200: ClientView, ...problemResponses } } },
+    { config: { auth: { scope: Scopes.clientsRead, tenants: 'untenanted' } }, schema: { params: Type.Object({ key: ClientKey }, { additionalProperties: false }), response: { 200: ClientView, ...problemResponses } } },
     async (req) => {
       const v = await o.store.view(req.params.key);
       if (!v) throw new NotFoundError('Client', req.params.key);

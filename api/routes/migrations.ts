@@ -10,7 +10,9 @@ import { DependencyUnavailableError, ValidationError } from '../errors';
 import { problemResponses } from '../schemas';
 import { createMigrationRuns } from '../services/migration-runs';
 
-// Migration state and batch runs (scope admin). Runs are Temporal workflows: 202 + workflowId.
+// Migration state and batch runs. Migrations rewrite the platform database every tenant depends
+// on, so they are platform operations: the admin scope and a token for all tenants ('*').
+// Runs are Temporal workflows: 202 + workflowId.
 
 const Open = Type.Object({}, { additionalProperties: true });
 const Entry = Type.Object({ name: Type.String(), description: Type.String() }, { additionalProperties: true });
@@ -41,7 +43,7 @@ const migrations: FastifyPluginAsyncTypebox<MigrationRoutesOptions> = async (app
   const registry = o.registry ?? (await loadMigrations());
   const store = createMigrationStore(o.mongo.db);
   const runs = o.temporal ? createMigrationRuns({ temporal: o.temporal, taskQueue: o.taskQueue, database: o.mongo.db.databaseName }) : undefined;
-  const admin = { auth: { scope: Scopes.admin } };
+  const admin = { auth: { scope: Scopes.admin, tenants: 'platform' as const } };
 
   app.get('/api/migrations/status', { config: admin, schema: { response: { 200: StatusResponse, ...problemResponses } } }, async () => {
     const states = new Map((await store.list()).map((d) => [d._id, d]));

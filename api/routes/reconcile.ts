@@ -110,24 +110,24 @@ const reconcile: FastifyPluginAsyncTypebox<{ service: ReconcileService }> = asyn
 
   app.post(
     '/api/reconcile',
-    { config: { auth: { scope: Scopes.reconcileWrite }, idempotency: { required: true } }, schema: { body: StartBody, response: { 202: Started, ...problemResponses } } },
+    { config: { auth: { scope: Scopes.reconcileWrite, tenants: 'resource' }, idempotency: { required: true } }, schema: { body: StartBody, response: { 202: Started, ...problemResponses } } },
     async (req, reply) => {
       const body = req.body;
       assertTenant(req, body.source.kind === 'tenant' ? body.source.tenantId : undefined);
-      const batchId = body.batchId ?? (req.idempotencyKey ? idFromIdempotencyKey('rc', req.principal?.sub ?? 'anonymous', req.idempotencyKey) : undefined);
+      const batchId = body.batchId ?? (req.idempotencyKey ? idFromIdempotencyKey('rc', req.principal, req.idempotencyKey) : undefined);
       const started = await service.start({ ...body, batchId }, req.correlationId);
       return reply.code(202).send(started);
     },
   );
 
-  app.get('/api/reconcile/:batchId/progress', { config: { auth: { scope: Scopes.reconcileRead } }, schema: { params: Params, response: { 200: Progress, ...problemResponses } } }, async (req) => {
+  app.get('/api/reconcile/:batchId/progress', { config: { auth: { scope: Scopes.reconcileRead, tenants: 'resource' } }, schema: { params: Params, response: { 200: Progress, ...problemResponses } } }, async (req) => {
     await batchFor(req, req.params.batchId);
     return service.progress(req.params.batchId);
   });
 
   app.get(
     '/api/reconcile/:batchId/errors',
-    { config: { auth: { scope: Scopes.reconcileRead } }, schema: { params: Params, querystring: ErrorsQuery, response: { 200: ErrorsPage, ...problemResponses } } },
+    { config: { auth: { scope: Scopes.reconcileRead, tenants: 'resource' } }, schema: { params: Params, querystring: ErrorsQuery, response: { 200: ErrorsPage, ...problemResponses } } },
     async (req) => {
       await batchFor(req, req.params.batchId);
       const limit = Math.min(1000, Number(req.query.limit ?? 100));
@@ -137,7 +137,7 @@ const reconcile: FastifyPluginAsyncTypebox<{ service: ReconcileService }> = asyn
 
   app.post(
     '/api/reconcile/:batchId/cancel',
-    { config: { auth: { scope: Scopes.reconcileWrite } }, schema: { params: Params, response: { 202: Cancelling, ...problemResponses } } },
+    { config: { auth: { scope: Scopes.reconcileWrite, tenants: 'resource' } }, schema: { params: Params, response: { 202: Cancelling, ...problemResponses } } },
     async (req, reply) => {
       await batchFor(req, req.params.batchId);
       return reply.code(202).send(await service.cancel(req.params.batchId));

@@ -1,4 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { Scopes } from '../../infra/auth-token';
 import type { SyncStore } from '../../activities/sync-store';
@@ -81,13 +82,13 @@ const sync: FastifyPluginAsyncTypebox<{ loginSync: LoginSync; store: SyncStore; 
 
   app.post(
     '/api/sync/tenants/:tenantId/ensure',
-    { config: { auth: { scope: Scopes.syncWrite, tenantParam: 'tenantId' } }, schema: { params: TenantIdParams, response: { 200: EnsureResponse, ...problemResponses } } },
+    { config: { auth: { scope: Scopes.syncWrite, tenants: { param: 'tenantId' } } }, schema: { params: TenantIdParams, response: { 200: EnsureResponse, ...problemResponses } } },
     async (req) => loginSync.ensure(req.params.tenantId),
   );
 
   app.get(
     '/api/sync/tenants/:tenantId/status',
-    { config: { auth: { scope: Scopes.syncRead, tenantParam: 'tenantId' } }, schema: { params: TenantIdParams, response: { 200: StatusResponse, ...problemResponses } } },
+    { config: { auth: { scope: Scopes.syncRead, tenants: { param: 'tenantId' } } }, schema: { params: TenantIdParams, response: { 200: StatusResponse, ...problemResponses } } },
     async (req) => {
       const s = await store.getStatus(req.params.tenantId);
       const failed = (s?.collections ?? []).filter((c) => c.status === 'failed');
@@ -105,22 +106,27 @@ const sync: FastifyPluginAsyncTypebox<{ loginSync: LoginSync; store: SyncStore; 
     },
   );
 
-  const ops = { config: { auth: { scope: Scopes.syncRead } }, schema: { response: { 200: Open, ...problemResponses } } };
+  // Views across tenants: each answers over the tenants the token covers (services/sync-stats.ts).
+  const ops = { config: { auth: { scope: Scopes.syncRead, tenants: 'global' as const } }, schema: { response: { 200: Open, ...problemResponses } } };
+  const coverage = (req: FastifyRequest) => req.principal?.tenants ?? [];
 
-  app.get('/api/sync/metrics', ops, async () => {
-    const [recent, active] = await Promise.all([stats.recent(), stats.active()]);
-    return { window: { runs: recent.runs }, orchestration: { ...recent, collections: undefined, methods: undefined }, collections: recent.collections, active, inFlightLogins: loginSync.activeLogins() };
+  app.get('/api/sync/metrics', ops, async (req) => {
+    const tenants = coverage(req);
+    const [recent, active] = await Promise.all([stats.recent(tenants), stats.active(tenants)]);
+    const inFlightLogins = loginSync.activeLogins((t) => tenants === '*' || tenants.includes(t));
+    return { window: { runs: recent.runs }, orchestration: { ...recent, collections: undefined, methods: undefined }, collections: recent.collections, active, inFlightLogins };
   });
 
-  app.get('/api/sync/health', { ...ops, schema: { response: { 200: HealthResponse, ...problemResponses } } }, async () => {
-    const [recent, active, detection] = await Promise.all([stats.recent(), stats.active(), stats.detection()]);
+  app.get('/api/sync/health', { ...ops, schema: { response: { 200: HealthResponse, ...problemResponses } } }, async (req) => {
+    const tenants = coverage(req);
+    const [recent, active, detection] = await Promise.all([stats.recent(tenants), stats.active(tenants), stats.detection(tenants)]);
     const breaker = loginSync.breakerState();
     // Open findings count as stuck too: a workflow stuck before its first record has no sync_runs document.
     return { status: healthOf(recent, active.stuckSyncs + detection.open, breaker), activeSyncs: active.activeSyncs, stuckSyncs: active.stuckSyncs, stuck: active.stuck, successRate: recent.successRate, failureRate: recent.failureRate, breaker: { state: breaker }, stuckDetection: detection, checkedAt: new Date().toISOString() };
   });
 
-  app.get('/api/sync/method-stats', ops, async () => {
-    const recent = await stats.recent();
+  app.get('/api/sync/method-stats', ops, async (req) => {
+    const recent = await stats.recent(coverage(req));
     return { window: { runs: recent.runs }, methods: recent.methods, fallbacks: recent.fallbacks };
   });
 };

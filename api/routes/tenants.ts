@@ -5,7 +5,8 @@ import { toTenantView, type TenantRepository } from '../../activities/tenants-re
 import { NotFoundError, ValidationError } from '../errors';
 import { problemResponses, TENANT_ID_PATTERN, TenantIdParams } from '../schemas';
 
-// Tenant registry (scope admin). Secrets (token, uri) are write-only: never returned.
+// Tenant registry (scope admin, and the token must cover the tenant). Secrets (token, uri) are
+// write-only: never returned.
 
 export const COLLECTION_NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$';
 
@@ -56,7 +57,7 @@ const TenantView = Type.Object({
 const tenants: FastifyPluginAsyncTypebox<{ repo: TenantRepository }> = async (app, { repo }) => {
   app.post(
     '/api/tenants',
-    { config: { auth: { scope: Scopes.admin } }, schema: { body: TenantBody, response: { 200: TenantView, 201: TenantView, ...problemResponses } } },
+    { config: { auth: { scope: Scopes.admin, tenants: { body: 'tenantId' } } }, schema: { body: TenantBody, response: { 200: TenantView, 201: TenantView, ...problemResponses } } },
     async (req, reply) => {
       const names = req.body.collections.map((c) => c.name);
       if (new Set(names).size !== names.length) throw new ValidationError('collection names must be unique');
@@ -66,7 +67,7 @@ const tenants: FastifyPluginAsyncTypebox<{ repo: TenantRepository }> = async (ap
     },
   );
 
-  app.get('/api/tenants/:tenantId', { config: { auth: { scope: Scopes.admin } }, schema: { params: TenantIdParams, response: { 200: TenantView, ...problemResponses } } }, async (req) => {
+  app.get('/api/tenants/:tenantId', { config: { auth: { scope: Scopes.admin, tenants: { param: 'tenantId' } } }, schema: { params: TenantIdParams, response: { 200: TenantView, ...problemResponses } } }, async (req) => {
     const t = await repo.get(req.params.tenantId);
     if (!t) throw new NotFoundError('Tenant', req.params.tenantId);
     return toTenantView(t);

@@ -127,7 +127,8 @@ export function createLoginSync(d: LoginSyncDeps) {
       inFlight.set(tenantId, p);
       return measure(p, t0);
     },
-    activeLogins: () => inFlight.size,
+    /** Logins in flight in this process, of the tenants `covers` accepts (default: all). */
+    activeLogins: (covers: (tenantId: string) => boolean = () => true) => [...inFlight.keys()].filter(covers).length,
     breakerState: () => d.temporal?.breakerState() ?? 'closed',
   };
 }

@@ -4,8 +4,17 @@ import { summarizeStuck } from '../../activities/stuck-store';
 
 // Aggregates over recent sync runs for /api/sync/metrics, /health and /method-stats. Computed
 // in the API (FerretDB's $group lacks $avg), over a bounded window of the newest runs.
+// Coverage: every figure and list is computed over the tenants the caller's token covers only
+// (a '*' token sees all), so a tenant-limited token learns neither other tenants' IDs nor their
+// activity. The login breaker's state is process-wide and names no tenant: it is shown to all.
 
 export const STATS_WINDOW_RUNS = 1000;
+
+/** The tenants a token covers: a list, or '*' for all. */
+export type Coverage = readonly string[] | '*';
+
+/** Filter limiting a cross-tenant read to the covered tenants (a full scan either way on FerretDB). */
+export const coverageFilter = (tenants: Coverage) => (tenants === '*' ? {} : { tenantId: { $in: [...tenants] } });
 
 const rate = (n: number, d: number) => (d === 0 ? 0 : Math.round((n / d) * 10_000) / 10_000);
 const pct = (sorted: number[], p: number) => (sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!);
@@ -69,17 +78,17 @@ export function healthOf(s: { finished: number; failureRate: number }, stuckSync
 
 export function createSyncStats(store: SyncStore, stuckAfterMs: number) {
   return {
-    async recent() {
-      const runs = await store.runs.find({}, { projection: { state: 1, method: 1, durationMs: 1, fallbackUsed: 1, fallbackReason: 1, collections: 1 } }).sort({ startedAt: -1 }).limit(STATS_WINDOW_RUNS).toArray();
+    async recent(tenants: Coverage) {
+      const runs = await store.runs.find(coverageFilter(tenants), { projection: { state: 1, method: 1, durationMs: 1, fallbackUsed: 1, fallbackReason: 1, collections: 1 } }).sort({ startedAt: -1 }).limit(STATS_WINDOW_RUNS).toArray();
       return summarizeRuns(runs);
     },
-    async active() {
-      const running = await store.runs.find({ state: 'running' }, { projection: { startedAt: 1, tenantId: 1 } }).toArray();
+    async active(tenants: Coverage) {
+      const running = await store.runs.find({ ...coverageFilter(tenants), state: 'running' }, { projection: { startedAt: 1, tenantId: 1 } }).toArray();
       const cutoff = Date.now() - stuckAfterMs;
       const stuck = running.filter((r) => r.startedAt.getTime() < cutoff);
       return { activeSyncs: running.length - stuck.length, stuckSyncs: stuck.length, stuck: stuck.slice(0, 20).map((r) => ({ runId: r._id, tenantId: r.tenantId, startedAt: r.startedAt.toISOString() })) };
     },
     /** What the stuck-sync sweep found: open findings (still stuck, not settled) and the newest ones. */
-    detection: () => summarizeStuck(store.stuck),
+    detection: (tenants: Coverage) => summarizeStuck(store.stuck, 20, coverageFilter(tenants)),
   };
 }
