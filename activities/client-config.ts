@@ -7,8 +7,8 @@ import { contentHash } from './record-writer';
 // client, the field and the problem. Routes are checked one by one: a bad route is reported
 // and left out, the others go on; any other problem makes the whole config invalid.
 
-/** Bumped when the upsert's meaning changes, so every stored hash goes stale at once. */
-export const CONFIG_SCHEMA_VERSION = 1;
+/** Bumped when the upsert's meaning changes, so every stored hash goes stale at once (2: memberships as documents, issue 12). */
+export const CONFIG_SCHEMA_VERSION = 2;
 
 const name = (max = 200) => z.string().trim().min(1, 'must not be empty').max(max, `must be at most ${max} characters`);
 const roles = z.array(z.string().regex(/^[A-Za-z0-9_:.-]{1,64}$/, 'must be a role name (letters, digits, _ : . -)')).max(50);

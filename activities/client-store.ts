@@ -45,8 +45,24 @@ export interface ClientUserDoc {
   firstName: string;
   lastName: string;
   status: 'active' | 'invited';
-  memberships: Array<{ clientKey: string; roles: string[] }>;
+  /** Legacy (before issue 12): imported into client_memberships the next time a client touches the user. */
+  memberships?: Array<{ clientKey: string; roles: string[] }>;
   credential: UserCredential;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+/**
+ * One user's membership of one client, `_id` = membershipId: created by an insert, so two clients
+ * adding the same user never overwrite each other (FerretDB updates are read-modify-write, and
+ * concurrent updates of one document lose writes there); each client writes only its own.
+ */
+export interface ClientMembershipDoc {
+  _id: string;
+  clientKey: string;
+  /** The user's `_id` (lower-cased e-mail). */
+  email: string;
+  roles: string[];
   createdAt: Date;
   updatedAt: Date;
 }
@@ -76,6 +92,8 @@ export interface ClientUpsertStateDoc {
   runs: number;
   /** Section hashes applied without errors, per step (steps that failed or reported errors are absent). */
   stepHashes?: Partial<SectionHashes>;
+  /** Memberships the last clean users step confirmed: fewer found when planning → the users step runs again. */
+  members?: number;
 }
 
 export type ClientUpsertResultDoc = ClientUpsertResult & { _id: string };
@@ -85,17 +103,21 @@ export const DUPLICATE_KEY = 11000;
 /** One collection per client for its routes (client keys are [a-z0-9_-], safe in a name). */
 export const routesCollectionName = (clientKey: string) => `client_routes__${clientKey}`;
 export const resultId = (clientKey: string, runId: string) => `${clientKey}:${runId}`;
+/** Client keys hold no ':', so the first one separates: injective. */
+export const membershipId = (clientKey: string, email: string) => `${clientKey}:${email}`;
 
 export function createClientStore(db: Db) {
   const clients = db.collection<ClientDoc>(Collections.clients);
   const state = db.collection<ClientUpsertStateDoc>(Collections.clientUpsertState);
   const results = db.collection<ClientUpsertResultDoc>(Collections.clientUpsertResults);
+  const memberships = db.collection<ClientMembershipDoc>(Collections.clientMemberships);
   return {
     clients,
     menus: db.collection<ClientMenusDoc>(Collections.clientMenus),
     components: db.collection<ComponentDoc>(Collections.clientComponents),
     componentSets: db.collection<ComponentSetDoc>(Collections.clientComponentSets),
     users: db.collection<ClientUserDoc>(Collections.clientUsers),
+    memberships,
     backups: db.collection<RouteBackupDoc>(Collections.clientRouteBackups),
     state,
     results,
@@ -104,8 +126,18 @@ export function createClientStore(db: Db) {
     /** Every client's stored hashes in one scan of small documents (the planner's only read). */
     async statesOf(keys?: readonly string[]): Promise<Map<string, ClientUpsertStateDoc>> {
       const filter = keys ? { _id: { $in: [...keys] } } : {};
-      const docs = await state.find(filter, { projection: { configHash: 1, lastHash: 1, lastStatus: 1, stepHashes: 1 } }).toArray();
+      const docs = await state.find(filter, { projection: { configHash: 1, lastHash: 1, lastStatus: 1, stepHashes: 1, members: 1 } }).toArray();
       return new Map(docs.map((d) => [d._id, d]));
+    },
+
+    /** Memberships per client, from one `_id`-only scan (the check that a skip loses none). */
+    async memberCounts(): Promise<Map<string, number>> {
+      const counts = new Map<string, number>();
+      for await (const d of memberships.find({}, { projection: { _id: 1 } }).batchSize(10_000)) {
+        const key = d._id.slice(0, d._id.indexOf(':'));
+        counts.set(key, (counts.get(key) ?? 0) + 1);
+      }
+      return counts;
     },
 
     /** Inserts the run's result and moves the client's state; the hash advances only when `applied`. */
@@ -124,7 +156,9 @@ export function createClientStore(db: Db) {
         const clean = st.status === 'unchanged' || (st.status === 'ok' && result.errorsTruncated === 0 && !result.errors.some((e) => e.operation === step));
         if (clean && st.hash) stepHashes[step] = st.hash;
       }
-      const set = { lastHash: result.configHash, lastStatus: result.status, lastResultId: _id, lastFinishedAt: new Date(result.finishedAt ?? Date.now()), stepHashes, ...(applied ? { configHash: result.configHash } : {}) };
+      const users = result.steps.users;
+      const members = stepHashes.users && users.status === 'ok' ? users.counts.added + users.counts.updated + users.counts.unchanged : undefined;
+      const set = { lastHash: result.configHash, lastStatus: result.status, lastResultId: _id, lastFinishedAt: new Date(result.finishedAt ?? Date.now()), stepHashes, ...(applied ? { configHash: result.configHash } : {}), ...(members !== undefined ? { members } : {}) };
       if (current) await state.updateOne({ _id: result.clientKey }, { $set: set, $inc: { runs: 1 } });
       else await state.insertOne({ _id: result.clientKey, ...set, runs: 1 });
     },

@@ -113,11 +113,13 @@ export function createClientUpsertActivities(deps: ActivityDeps, settings: Clien
       const keys = input.keys ?? (await configs.listKeys());
       const started = Date.now();
       const plan: UpsertPlan = { toUpsert: [], unchanged: [], invalid: [], notFound: [], durationMs: 0 };
-      const [peeked, states, leftovers] = await Promise.all([
+      const [peeked, states, leftovers, members] = await Promise.all([
         mapBounded(keys, 32, (k) => configs.peek(k)),
         store.statesOf(input.keys),
         // Route writes left half-done (normally none): those clients' route step must run.
         store.backups.find({}, { projection: { _id: 1 } }).toArray().then((docs) => new Set(docs.map((d) => d._id))),
+        // Memberships gone since they were confirmed (deleted, restored from an older copy): not skipped.
+        store.memberCounts(),
       ]);
       for (const [i, p] of peeked.entries()) {
         if (!p) {
@@ -125,7 +127,8 @@ export function createClientUpsertActivities(deps: ActivityDeps, settings: Clien
           continue;
         }
         const st = states.get(p.key);
-        if (!input.force && st?.configHash === p.hash) {
+        const lostMembers = st?.members !== undefined && (members.get(p.key) ?? 0) < st.members;
+        if (!input.force && st?.configHash === p.hash && !lostMembers) {
           plan.unchanged.push(p.key);
           metrics.upsertTotal.add(1, { clientKey: p.key, operation: 'unchanged' });
           continue;
@@ -134,6 +137,7 @@ export function createClientUpsertActivities(deps: ActivityDeps, settings: Clien
         if (loaded.config && loaded.issues.length === 0) {
           const applied = input.force ? {} : { ...(st?.stepHashes ?? {}) };
           if (leftovers.has(p.key)) delete applied.routes;
+          if (lostMembers) delete applied.users;
           plan.toUpsert.push({ clientKey: p.key, configHash: loaded.hash, sections: sectionHashesOf(loaded.raw), items: itemCountsOf(loaded.config), applied });
         }
         // A file name that is no client key has nowhere to be recorded: reported only.

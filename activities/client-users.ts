@@ -3,13 +3,14 @@ import { isDeepStrictEqual } from 'node:util';
 import { SyncErrorType } from '../shared/errors';
 import { emptyCounts, type ClientUpsertError, type ItemCounts } from '../shared/client-upsert';
 import { userRef, type UserSpec } from './client-config';
-import { DUPLICATE_KEY, type ClientStore, type ClientUserDoc, type UserCredential } from './client-store';
+import { DUPLICATE_KEY, membershipId, type ClientStore, type ClientUserDoc, type UserCredential } from './client-store';
 
 // Missing users of a client are created; no plaintext password is ever stored, logged or sent
 // through Temporal (the activity reads the config file and the environment itself). A config
 // user gets the scrypt hash it carries, a scrypt hash of the password in the environment
 // variable it names, or an invite: a random token of which only the SHA-256 is stored.
-// Existing users get this client's membership (and its roles) when they lack it.
+// Existing users get this client's membership (and its roles) when they lack it: one document
+// per (client, user), so concurrent clients sharing a user cannot lose each other's membership.
 
 const SCRYPT = { N: 16_384, r: 8, p: 1, keylen: 32 } as const;
 
@@ -45,10 +46,46 @@ export interface UserSyncOptions {
 
 type UserOutcome = { change: 'added' | 'updated' | 'unchanged' } | { error: ClientUpsertError };
 
+const ignoreDuplicate = (err: unknown) => {
+  if ((err as { code?: number }).code !== DUPLICATE_KEY) throw err;
+};
+
+/** Moves a user's memberships from the legacy embedded list into membership documents. */
+async function importLegacy(store: ClientStore, user: ClientUserDoc): Promise<void> {
+  const now = new Date();
+  for (const m of user.memberships ?? []) {
+    await store.memberships.insertOne({ _id: membershipId(m.clientKey, user._id), clientKey: m.clientKey, email: user._id, roles: m.roles, createdAt: now, updatedAt: now }).catch(ignoreDuplicate);
+  }
+  await store.users.updateOne({ _id: user._id }, { $unset: { memberships: '' } });
+}
+
+/**
+ * This client's membership of the user: inserted by `_id` (atomic, never touching another
+ * client's), its roles set in place only when they changed (only this client writes it).
+ */
+async function ensureMembership(store: ClientStore, clientKey: string, email: string, roles: string[]): Promise<'updated' | 'unchanged'> {
+  const _id = membershipId(clientKey, email);
+  let current = await store.memberships.findOne({ _id });
+  if (!current) {
+    const now = new Date();
+    try {
+      await store.memberships.insertOne({ _id, clientKey, email, roles, createdAt: now, updatedAt: now });
+      return 'updated';
+    } catch (err) {
+      ignoreDuplicate(err);
+    }
+    current = await store.memberships.findOne({ _id });
+    if (!current) throw new Error(`membership of ${userRef(email)} in '${clientKey}' vanished while being created`);
+  }
+  if (isDeepStrictEqual(current.roles, roles)) return 'unchanged';
+  await store.memberships.updateOne({ _id }, { $set: { roles, updatedAt: new Date() } });
+  return 'updated';
+}
+
 async function syncUser(store: ClientStore, clientKey: string, u: UserSpec, i: number, o: UserSyncOptions): Promise<UserOutcome> {
   const item = userRef(u.email);
-  const membership = { clientKey, roles: u.roles };
   const existing = await store.users.findOne({ _id: u.email });
+  let created = false;
   if (!existing) {
     let credential: UserCredential;
     if (u.passwordHash) credential = { kind: 'password', hash: u.passwordHash };
@@ -58,22 +95,17 @@ async function syncUser(store: ClientStore, clientKey: string, u: UserSpec, i: n
       credential = { kind: 'password', hash: await hashPassword(secret) };
     } else credential = newInvite(o.inviteTtlMs).credential;
     const now = new Date();
-    const doc: ClientUserDoc = { _id: u.email, email: u.email, firstName: u.firstName, lastName: u.lastName, status: credential.kind === 'invite' ? 'invited' : 'active', memberships: [membership], credential, createdAt: now, updatedAt: now };
+    const doc: ClientUserDoc = { _id: u.email, email: u.email, firstName: u.firstName, lastName: u.lastName, status: credential.kind === 'invite' ? 'invited' : 'active', credential, createdAt: now, updatedAt: now };
+    // Another client's run (or a retried attempt) may create the user first: then only the membership is ours.
     try {
       await store.users.insertOne(doc);
-      return { change: 'added' };
+      created = true;
     } catch (err) {
-      if ((err as { code?: number }).code !== DUPLICATE_KEY) throw err;
+      ignoreDuplicate(err);
     }
-  }
-  // Another client's run (or a retried attempt) created the user first: only the membership is ours.
-  const current = existing ?? (await store.users.findOne({ _id: u.email }));
-  if (!current) throw new Error(`user ${item} vanished while being created`);
-  const mine = current.memberships.find((m) => m.clientKey === clientKey);
-  if (mine && isDeepStrictEqual(mine.roles, u.roles)) return { change: 'unchanged' };
-  const others = current.memberships.filter((m) => m.clientKey !== clientKey);
-  await store.users.updateOne({ _id: u.email }, { $set: { memberships: [...others, membership], updatedAt: new Date() } });
-  return { change: 'updated' };
+  } else if (existing.memberships) await importLegacy(store, existing);
+  const membership = await ensureMembership(store, clientKey, u.email, u.roles);
+  return { change: created ? 'added' : membership };
 }
 
 /** Every config user at once (point reads by e-mail); outcomes in config order. */

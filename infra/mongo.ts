@@ -40,6 +40,8 @@ export const Collections = {
   clientComponents: 'client_components',
   clientComponentSets: 'client_component_sets',
   clientUsers: 'client_users',
+  /** One document per (client, user) membership, inserted by _id (activities/client-users.ts). */
+  clientMemberships: 'client_memberships',
   clientRouteBackups: 'client_route_backups',
   clientUpsertState: 'client_upsert_state',
   clientUpsertResults: 'client_upsert_results',
