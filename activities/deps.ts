@@ -2,12 +2,15 @@ import type { Client } from '@temporalio/client';
 import type { Logger } from '../infra/logger';
 import type { Mongo } from '../infra/mongo';
 import type { Redis } from '../infra/redis';
+import type { Keyring } from '../infra/secrets';
 
 /** What every activity factory receives; the API's direct path passes the same objects. */
 export interface ActivityDeps {
   mongo: Mongo;
   redis: Redis;
   log: Logger;
+  /** Decrypts stored source tokens and URIs where a connection is opened (SECRETS_KEY). */
+  secrets: Keyring;
   /** Temporal client for activities that act on other workflows (the stuck-sync sweep); the worker makes it from its connection. */
   temporalClient?: Client;
 }

@@ -3,9 +3,11 @@ import { MongoClient, type Collection, type Document } from 'mongodb';
 import { SyncErrorType } from '../shared/errors';
 import type { ReconcileInput } from '../shared/reconcile';
 import type { ActivityDeps } from './deps';
+import { SecretDecryptError, SecretKeyUnknownError } from '../infra/secrets';
+import { revealBatchSecrets } from './reconcile-secrets';
 import type { ReconcileStore } from './reconcile-store';
 import { createSource } from './sources';
-import type { SourceConnector } from './sources/types';
+import { SourceError, type SourceConnector } from './sources/types';
 import type { TenantRepository } from './tenants-repo';
 
 // Where a reconcile reads and writes: the target namespace and the source (a namespace, or a
@@ -20,6 +22,16 @@ export interface Endpoints {
 
 export const nonRetryable = (message: string) => ApplicationFailure.create({ type: SyncErrorType.VALIDATION_ERROR, message, nonRetryable: true });
 
+/** Decrypts stored secrets; a missing key or a damaged value will not heal on retry. */
+function revealOrFail<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof SecretKeyUnknownError || err instanceof SecretDecryptError || err instanceof SourceError) throw nonRetryable(err.message);
+    throw err;
+  }
+}
+
 export async function openEndpoints(deps: ActivityDeps, store: ReconcileStore, tenants: TenantRepository, input: ReconcileInput): Promise<Endpoints> {
   const batch = await store.getBatch(input.batchId);
   if (!batch) throw nonRetryable(`reconcile batch '${input.batchId}' is not registered`);
@@ -30,16 +42,17 @@ export async function openEndpoints(deps: ActivityDeps, store: ReconcileStore, t
     own.push(c);
     return c;
   };
-  const targetClient = clientFor(batch.secrets?.targetUri);
+  const uris = revealOrFail(() => revealBatchSecrets(deps.secrets, batch));
+  const targetClient = clientFor(uris.targetUri);
   const target = targetClient.db(input.target.db).collection(input.target.collection);
   let source: Endpoints['source'];
   let connector: SourceConnector | undefined;
   if (input.source.kind === 'namespace') {
-    source = { kind: 'namespace', col: clientFor(batch.secrets?.sourceUri).db(input.source.db).collection(input.source.collection) };
+    source = { kind: 'namespace', col: clientFor(uris.sourceUri).db(input.source.db).collection(input.source.collection) };
   } else {
     const tenant = await tenants.get(input.source.tenantId);
     if (!tenant) throw nonRetryable(`tenant '${input.source.tenantId}' is not registered`);
-    connector = createSource(tenant.source);
+    connector = createSource(revealOrFail(() => tenants.revealSource(tenant)));
     source = { kind: 'tenant', connector, collection: input.source.collection };
   }
   return {

@@ -18,7 +18,7 @@ export interface BatchDoc {
   options: ReconcileOptions;
   /** Hash of source, target and options: a repeated start with the same batchId is idempotent. */
   specHash: string;
-  /** Connection strings of external namespaces; never returned by the API or logged. */
+  /** Connection strings of external namespaces, sealed (reconcile-secrets.ts); never returned by the API or logged. */
   secrets?: { sourceUri?: string; targetUri?: string };
   createdAt: Date;
   startedAt?: Date;

@@ -64,7 +64,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export function createReconcileActivities(deps: ActivityDeps, settings: ReconcileSettings = {}) {
   const store = createReconcileStore(deps.mongo.db);
   const metrics = createReconcileMetrics();
-  const tenants = createTenantRepository(deps.mongo.db);
+  const tenants = createTenantRepository(deps.mongo.db, deps.secrets);
   const workerId = settings.workerId ?? `${hostname()}:${process.pid}`;
 
   /** Every ~count/parts-th key of one `_id`-only scan: the partitions' upper bounds. */

@@ -46,7 +46,7 @@ export interface TenantSyncSettings {
 }
 
 export function createTenantSyncActivities(deps: ActivityDeps, settings: TenantSyncSettings = { pageSize: 500 }) {
-  const tenants = createTenantRepository(deps.mongo.db);
+  const tenants = createTenantRepository(deps.mongo.db, deps.secrets);
   const store = createSyncStore(deps.mongo.db);
 
   async function syncCollection(input: SyncCollectionInput): Promise<CollectionResult> {
@@ -68,7 +68,7 @@ export function createTenantSyncActivities(deps: ActivityDeps, settings: TenantS
         const empty = since === null && (await col.estimatedDocumentCount()) === 0;
         cp = { cursor: null, written: 0, unchanged: 0, rejected: 0, mode: since ? 'incremental' : 'full', since, assumeAbsent: empty };
       }
-      const source = createSource(tenant.source);
+      const source = createSource(tenants.revealSource(tenant));
       try {
         for (;;) {
           const page = await source.readPage(input.collection, { after: cp.cursor, limit: settings.pageSize, changedSince: cp.since, signal: ctx?.cancellationSignal });

@@ -25,6 +25,7 @@ import migrationRoutes from './routes/migrations';
 import type { MigrationRegistry } from '../activities/migrations-registry';
 import { createClientStore } from '../activities/client-store';
 import { createTenantRepository } from '../activities/tenants-repo';
+import { keyringFromConfig, type Keyring } from '../infra/secrets';
 import { createSyncStore } from '../activities/sync-store';
 import { createTenantSyncActivities } from '../activities/tenant-sync';
 import { createDirectSync } from './services/direct-sync';
@@ -43,6 +44,8 @@ export interface AppDeps {
   migrations?: MigrationRegistry;
   /** The process's telemetry (GET /health/metrics); absent: that route answers 404. */
   telemetry?: Telemetry;
+  /** Seals and reveals stored secrets. @default the keyring of `config.SECRETS_KEY` */
+  secrets?: Keyring;
 }
 
 declare module 'fastify' {
@@ -84,9 +87,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(idempotency, { redis: deps.redis, ttlSeconds: deps.config.IDEMPOTENCY_TTL_S });
 
   const { config, log } = deps;
-  const repo = createTenantRepository(deps.mongo.db);
+  const secrets = deps.secrets ?? keyringFromConfig(config);
+  const repo = createTenantRepository(deps.mongo.db, secrets);
   const store = createSyncStore(deps.mongo.db);
-  const activities = createTenantSyncActivities(deps, { pageSize: config.SYNC_PAGE_SIZE });
+  const activities = createTenantSyncActivities({ ...deps, secrets }, { pageSize: config.SYNC_PAGE_SIZE });
   const direct = createDirectSync({ activities, store, redis: deps.redis, log, concurrency: config.SYNC_CONCURRENCY, lockTtlMs: config.DIRECT_SYNC_LOCK_TTL_MS });
   const temporalLogin = deps.temporal
     ? createTemporalLogin({
@@ -103,7 +107,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(healthRoutes, { deps });
   await app.register(tenantRoutes, { repo });
   await app.register(syncRoutes, { loginSync, store, stuckAfterMs: config.SYNC_STUCK_AFTER_MS });
-  await app.register(reconcileRoutes, { service: createReconcileService({ mongo: deps.mongo, temporal: deps.temporal, taskQueue: config.TEMPORAL_TASK_QUEUE, log }) });
+  await app.register(reconcileRoutes, { service: createReconcileService({ mongo: deps.mongo, temporal: deps.temporal, taskQueue: config.TEMPORAL_TASK_QUEUE, log, secrets }) });
   await app.register(clientRoutes, { store: createClientStore(deps.mongo.db), temporal: deps.temporal, taskQueue: config.TEMPORAL_TASK_QUEUE, concurrency: config.CLIENT_UPSERT_CONCURRENCY, log });
   await app.register(migrationRoutes, { mongo: deps.mongo, temporal: deps.temporal, taskQueue: config.TEMPORAL_TASK_QUEUE, registry: deps.migrations });
   await app.ready();

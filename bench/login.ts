@@ -7,6 +7,7 @@ import { freePort } from '../infra/dev/servers';
 import { createLogger } from '../infra/logger';
 import { connectMongo } from '../infra/mongo';
 import { createRedis } from '../infra/redis';
+import { keyringFromConfig } from '../infra/secrets';
 import { createTemporalClient } from '../infra/temporal';
 import { startTelemetry } from '../infra/telemetry';
 import { createTenantRepository } from '../activities/tenants-repo';
@@ -34,7 +35,7 @@ const telemetry = await startTelemetry({ serviceName: 'bench-api' });
 const mongo = await connectMongo(base, log);
 const redis = createRedis(base, log);
 const temporal = createTemporalClient(base);
-const repo = createTenantRepository(mongo.db);
+const repo = createTenantRepository(mongo.db, keyringFromConfig(base));
 const token = await mintToken(base.AUTH_JWT_SECRET, { sub: 'bench', scopes: ['sync:write'], tenants: '*', ttlSeconds: 3600 });
 
 async function tenant(id: string): Promise<string> {

@@ -7,6 +7,7 @@ import { createReconcileService } from '../api/services/reconcile';
 import { driftOf, generatePair, rawCompare } from '../fixtures/reconcile-data';
 import { REPO_ROOT } from '../infra/dev/ensure-tools';
 import { loadConfig } from '../infra/config';
+import { keyringFromConfig } from '../infra/secrets';
 import { createLogger } from '../infra/logger';
 import { connectMongo } from '../infra/mongo';
 import { createTemporalClient } from '../infra/temporal';
@@ -108,7 +109,7 @@ const log = createLogger({ name: 'bench', level: 'silent' });
 const mongo = await connectMongo(config, log);
 const temporal = createTemporalClient(config);
 const data = mongo.client.db('bench_data');
-const svc = createReconcileService({ mongo, temporal, taskQueue: config.TEMPORAL_TASK_QUEUE, log });
+const svc = createReconcileService({ mongo, temporal, taskQueue: config.TEMPORAL_TASK_QUEUE, log, secrets: keyringFromConfig(config) });
 
 try {
   const drift = driftOf(RECORDS, DRIFT);

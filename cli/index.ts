@@ -7,6 +7,7 @@ import { registerMigrateCommand } from './commands/migrate';
 import { registerClientsCommand } from './commands/clients';
 import { registerSchedulesCommand } from './commands/schedules';
 import { registerRunsCommand } from './commands/runs';
+import { registerSecretsCommand } from './commands/secrets';
 
 // `npm run cli -- <command>`: operator commands. Each command module registers itself.
 
@@ -23,5 +24,6 @@ registerMigrateCommand(program);
 registerClientsCommand(program);
 registerSchedulesCommand(program);
 registerRunsCommand(program);
+registerSecretsCommand(program);
 
 await program.parseAsync(process.argv);

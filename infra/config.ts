@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { secretsKeyProblems } from './secrets';
 
 // One schema for every environment variable. Each entry: default + one line of explanation
 // (the README configuration table mirrors these descriptions).
@@ -173,6 +174,9 @@ export const configSchema = z
     }
     if (c.SECRETS_KEY === undefined && c.NODE_ENV === 'production') {
       ctx.addIssue({ code: 'custom', path: ['SECRETS_KEY'], message: 'is required in production' });
+    }
+    for (const message of c.SECRETS_KEY === undefined ? [] : secretsKeyProblems(c.SECRETS_KEY)) {
+      ctx.addIssue({ code: 'custom', path: ['SECRETS_KEY'], message });
     }
     if (c.USE_TEMPORAL_FOR_AUTH && !c.TEMPORAL_ENABLED) {
       ctx.addIssue({ code: 'custom', path: ['USE_TEMPORAL_FOR_AUTH'], message: 'needs TEMPORAL_ENABLED=true' });

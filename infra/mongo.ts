@@ -1,5 +1,5 @@
 import { MongoClient, type Db } from 'mongodb';
-import { createHash } from 'node:crypto';
+import { tenantDbName } from './tenant-db-name';
 import type { AppConfig } from './config';
 import type { Logger } from './logger';
 
@@ -47,16 +47,7 @@ export const Collections = {
   clientUpsertResults: 'client_upsert_results',
 } as const;
 
-/**
- * Database name for a tenant's data. MongoDB limits names to 64 bytes and FerretDB to
- * [A-Za-z0-9_-]; unusual IDs get a short hash so two tenants never share a database.
- */
-export function tenantDbName(tenantId: string): string {
-  const safe = tenantId.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 40);
-  if (safe === tenantId) return `tenant_${safe}`;
-  const h = createHash('sha256').update(tenantId).digest('hex').slice(0, 10);
-  return `tenant_${safe}_${h}`;
-}
+export { tenantDbName } from './tenant-db-name';
 
 export async function connectMongo(config: Pick<AppConfig, 'MONGODB_URI' | 'MONGODB_DB'>, log?: Logger): Promise<Mongo> {
   const client = new MongoClient(config.MONGODB_URI, {

@@ -3,6 +3,7 @@ import { loadConfigOrExit } from '../infra/config';
 import { loggerFromConfig } from '../infra/logger';
 import { connectMongo } from '../infra/mongo';
 import { createRedis } from '../infra/redis';
+import { keyringFromConfig } from '../infra/secrets';
 import { onShutdownSignal } from '../infra/shutdown';
 import { startTelemetry } from '../infra/telemetry';
 import { createWorker } from './create-worker';
@@ -23,7 +24,7 @@ Runtime.install({ logger: runtimeLoggerTo(log), shutdownSignals: [] });
 const mongo = await connectMongo(config, log);
 const redis = createRedis(config, log, 'worker');
 const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
-const worker = await createWorker({ connection, namespace: config.TEMPORAL_NAMESPACE, taskQueue: config.TEMPORAL_TASK_QUEUE, deps: { mongo, redis, log }, settings: { tenantSync: { pageSize: config.SYNC_PAGE_SIZE }, clientUpsert: { dir: config.CLIENTS_DIR }, migrations: { batchSize: config.MIGRATION_BATCH_SIZE, retentionMs: config.MIGRATION_BACKUP_RETENTION_MS } } });
+const worker = await createWorker({ connection, namespace: config.TEMPORAL_NAMESPACE, taskQueue: config.TEMPORAL_TASK_QUEUE, deps: { mongo, redis, log, secrets: keyringFromConfig(config) }, settings: { tenantSync: { pageSize: config.SYNC_PAGE_SIZE }, clientUpsert: { dir: config.CLIENTS_DIR }, migrations: { batchSize: config.MIGRATION_BATCH_SIZE, retentionMs: config.MIGRATION_BACKUP_RETENTION_MS } } });
 
 onShutdownSignal(log, config.SHUTDOWN_TIMEOUT_MS + 5_000, async () => {
   worker.shutdown();

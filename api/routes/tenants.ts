@@ -1,8 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { Scopes } from '../../infra/auth-token';
-import { toTenantView, type TenantRepository } from '../../activities/tenants-repo';
-import { NotFoundError, ValidationError } from '../errors';
+import { coversTenant, Scopes, type Principal } from '../../infra/auth-token';
+import { TenantDbClashError, toTenantView, type TenantRepository } from '../../activities/tenants-repo';
+import { ConflictError, NotFoundError, ValidationError } from '../errors';
 import { problemResponses, TENANT_ID_PATTERN, TenantIdParams } from '../schemas';
 
 // Tenant registry (scope admin, and the token must cover the tenant). Secrets (token, uri) are
@@ -54,6 +54,15 @@ const TenantView = Type.Object({
   updatedAt: Type.String(),
 });
 
+/** 409 naming the database; the other tenant only when the caller covers it (existence is not revealed). */
+function clashProblem(err: TenantDbClashError, p: Principal | undefined): ConflictError {
+  const other = 'tenantId' in err.clashesWith ? err.clashesWith.tenantId : undefined;
+  const named = other !== undefined && p !== undefined && coversTenant(p, other);
+  const withWhat = other === undefined ? 'an existing database whose name differs only in case' : named ? `tenant '${other}'` : 'another tenant';
+  const detail = `tenant '${err.tenantId}' would use database '${err.dbName}', which clashes with ${withWhat}; choose another tenant ID`;
+  return new ConflictError(detail, { tenantId: err.tenantId, database: err.dbName, ...(named ? { clashesWith: other } : {}) });
+}
+
 const tenants: FastifyPluginAsyncTypebox<{ repo: TenantRepository }> = async (app, { repo }) => {
   app.post(
     '/api/tenants',
@@ -61,7 +70,9 @@ const tenants: FastifyPluginAsyncTypebox<{ repo: TenantRepository }> = async (ap
     async (req, reply) => {
       const names = req.body.collections.map((c) => c.name);
       if (new Set(names).size !== names.length) throw new ValidationError('collection names must be unique');
-      const { created, tenant } = await repo.upsert(req.body);
+      const { created, tenant } = await repo.upsert(req.body).catch((err: unknown) => {
+        throw err instanceof TenantDbClashError ? clashProblem(err, req.principal) : err;
+      });
       req.log.info({ tenantId: tenant._id, created, kind: tenant.source.kind, collections: names.length }, 'tenant registered');
       return reply.code(created ? 201 : 200).send(toTenantView(tenant));
     },

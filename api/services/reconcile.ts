@@ -3,6 +3,8 @@ import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@te
 import { contentHash } from '../../activities/record-writer';
 import { createReconcileStore, type BatchDoc, type ErrorDoc } from '../../activities/reconcile-store';
 import { createTenantRepository } from '../../activities/tenants-repo';
+import { sealBatchSecrets } from '../../activities/reconcile-secrets';
+import type { Keyring } from '../../infra/secrets';
 import type { Logger } from '../../infra/logger';
 import { tenantDbName, type Mongo } from '../../infra/mongo';
 import type { TemporalHandle } from '../../infra/temporal';
@@ -61,6 +63,8 @@ export interface ReconcileServiceOptions {
   temporal?: TemporalHandle;
   taskQueue: string;
   log: Logger;
+  /** Seals the batch's external URIs in its document (SECRETS_KEY). */
+  secrets: Keyring;
 }
 
 export interface ErrorItem {
@@ -81,7 +85,7 @@ const ejson = (v: unknown) => (v === undefined ? null : BSON.EJSON.serialize({ v
 
 export function createReconcileService(o: ReconcileServiceOptions) {
   const store = createReconcileStore(o.mongo.db);
-  const tenants = createTenantRepository(o.mongo.db);
+  const tenants = createTenantRepository(o.mongo.db, o.secrets);
   const temporal = () => {
     if (!o.temporal) throw new DependencyUnavailableError('temporal', 'Reconcile runs as a Temporal workflow and TEMPORAL_ENABLED=false');
     return o.temporal;
@@ -167,7 +171,7 @@ export function createReconcileService(o: ReconcileServiceOptions) {
     const specHash = contentHash({ source, target, options, uris: secrets ? contentHash(secrets) : null });
     const now = new Date();
     const doc: BatchDoc = { _id: batchId, correlationId, workflowId, state: 'pending', source, target, options, specHash, createdAt: now };
-    if (secrets) doc.secrets = secrets;
+    if (secrets) doc.secrets = sealBatchSecrets(o.secrets, batchId, secrets);
     const created = await store.createBatch(doc);
     let input: ReconcileInput = { batchId, correlationId, source, target, options, startedAt: now.toISOString() };
     if (!created) {

@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { createReconcileService, type ReconcileService, type StartReconcileRequest } from '../../api/services/reconcile';
 import { AppError } from '../../api/errors';
 import { loadConfigOrExit } from '../../infra/config';
+import { keyringFromConfig } from '../../infra/secrets';
 import { createLogger } from '../../infra/logger';
 import { connectMongo, type Mongo } from '../../infra/mongo';
 import { createTemporalClient, type TemporalHandle } from '../../infra/temporal';
@@ -43,7 +44,7 @@ async function withService<T>(fn: (svc: ReconcileService) => Promise<T>): Promis
   try {
     mongo = await connectMongo(config, log);
     temporal = createTemporalClient(config);
-    return await fn(createReconcileService({ mongo, temporal, taskQueue: config.TEMPORAL_TASK_QUEUE, log }));
+    return await fn(createReconcileService({ mongo, temporal, taskQueue: config.TEMPORAL_TASK_QUEUE, log, secrets: keyringFromConfig(config) }));
   } finally {
     await Promise.allSettled([mongo?.close(), temporal?.close()]);
   }

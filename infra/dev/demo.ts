@@ -1,6 +1,7 @@
 import type { Db } from 'mongodb';
 import { createTenantRepository } from '../../activities/tenants-repo';
 import type { FixtureUpstream } from '../../fixtures/upstream/server';
+import type { Keyring } from '../secrets';
 
 // Demo tenants for `make up`, served by the fixture upstream: one small, one large, one
 // with a failing non-essential collection.
@@ -13,8 +14,8 @@ export const DEMO_TENANTS = [
 
 const ESSENTIAL = new Set(['users', 'roles', 'settings']);
 
-export async function registerDemoTenants(db: Db, upstream: FixtureUpstream): Promise<string[]> {
-  const repo = createTenantRepository(db);
+export async function registerDemoTenants(db: Db, upstream: FixtureUpstream, keyring: Keyring): Promise<string[]> {
+  const repo = createTenantRepository(db, keyring);
   for (const t of DEMO_TENANTS) {
     const token = `demo-token-${t.tenantId}`;
     upstream.seedTenant(t.tenantId, { collections: { ...t.sizes }, token });

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { loadConfigOrExit } from '../config';
+import { keyringFromConfig } from '../secrets';
 import { REPO_ROOT } from './ensure-tools';
 import { startStack } from './stack';
 import { isPortOpen } from './servers';
@@ -48,7 +49,7 @@ say(`servers ready in ${Date.now() - t0} ms: temporal ${stack.temporalAddress}, 
 // Demo: a fixture upstream serving three tenants, registered in the tenant registry.
 const upstream = await startFixtureUpstream({ port: config.FIXTURE_UPSTREAM_PORT });
 const mongo = await connectMongo({ MONGODB_URI: stack.mongoUri, MONGODB_DB: config.MONGODB_DB });
-await registerDemoTenants(mongo.db, upstream);
+await registerDemoTenants(mongo.db, upstream, keyringFromConfig(config));
 await mongo.close();
 say(`demo tenants on the fixture upstream ${upstream.url}: ${DEMO_TENANTS.map((t) => t.tenantId).join(', ')}`);
 

@@ -6,6 +6,7 @@ import { loadConfig, type AppConfig } from '../../infra/config';
 import { createLogger, type Logger } from '../../infra/logger';
 import { connectMongo } from '../../infra/mongo';
 import { createRedis } from '../../infra/redis';
+import { keyringFromConfig } from '../../infra/secrets';
 import { createTemporalClient, type TemporalHandle } from '../../infra/temporal';
 import { createWorker, type CreateWorkerOptions } from '../../workers/create-worker';
 import type { ActivityDeps } from '../../activities';
@@ -50,6 +51,7 @@ export async function connectTestDeps(env: Record<string, string> = {}, log?: Lo
     redis,
     temporal,
     log: logger,
+    secrets: keyringFromConfig(config),
     async close() {
       await mongo.db.dropDatabase().catch(() => undefined);
       await Promise.allSettled([mongo.close(), redis.quit(), temporal.close()]);

@@ -84,7 +84,7 @@ describe('reconcile resilience', () => {
     const taskQueue = uniqueId('tq-kill');
     const n = 6_000;
     const gen = await generatePair(data, { source: 'ksrc', target: 'ktgt' }, n, driftOf(n, 0.03));
-    const svc = createReconcileService({ mongo: deps.mongo, temporal: deps.temporal, taskQueue, log: deps.log });
+    const svc = createReconcileService({ mongo: deps.mongo, temporal: deps.temporal, taskQueue, log: deps.log, secrets: deps.secrets });
     const first = await spawnWorker(taskQueue, 'child-1', 60);
     const { batchId } = await svc.start(
       { source: { kind: 'namespace', ...ns('ksrc') }, target: ns('ktgt'), options: { chunkSize: 200, extras: 'delete', heartbeatTimeoutMs: 2_000, retryDelay: 100, progressIntervalMs: 0 } },
@@ -151,7 +151,7 @@ describe('reconcile resilience', () => {
         await connection.close();
       });
     }
-    const svc = createReconcileService({ mongo: deps.mongo, temporal: deps.temporal, taskQueue, log: deps.log });
+    const svc = createReconcileService({ mongo: deps.mongo, temporal: deps.temporal, taskQueue, log: deps.log, secrets: deps.secrets });
     const options = { dryRun: true, chunkSize: 2, partitions: 2, maxConcurrency: 2, progressIntervalMs: 0, historyLimit: 600, heartbeatTimeoutMs: 2_000 };
     const { batchId } = await svc.start({ source: { kind: 'namespace', ...ns('hsrc') }, target: ns('htgt'), options }, 'corr-hist');
     const p = await waitFinished(svc, batchId, 100_000);

@@ -1,0 +1,82 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { FastifyInstance } from 'fastify';
+import { Collections } from '../../infra/mongo';
+import { tenantDbName } from '../../infra/tenant-db-name';
+import { bearer, buildTestApp } from '../helpers/api';
+import { connectTestDeps, uniqueId, type TestDeps } from '../helpers/stack';
+
+// Tenant databases never shared: IDs differing only in case or punctuation get their own, and a
+// registration whose database would clash with an existing tenant's (or an existing database
+// differing only in case, as MongoDB compares them) is refused with 409 and writes nothing.
+
+describe('tenant database names at registration', () => {
+  let deps: TestDeps;
+  let app: FastifyInstance;
+  let admin: Record<string, string>;
+  const tenants = () => deps.mongo.db.collection(Collections.tenants);
+  const body = (tenantId: string) => ({ tenantId, name: tenantId, source: { kind: 'http', settings: { baseUrl: 'http://127.0.0.1:9/x', token: 'tok' } }, collections: [{ name: 'users', essential: true }] });
+  const post = (tenantId: string, headers = admin) => app.inject({ method: 'POST', url: '/api/tenants', headers, payload: body(tenantId) });
+
+  beforeAll(async () => {
+    deps = await connectTestDeps();
+    app = await buildTestApp(deps);
+    admin = await bearer(deps, ['admin']);
+  });
+  afterAll(async () => {
+    await app?.close();
+    await deps?.close();
+  });
+
+  it('gives IDs that differ only in case, `_` or `.` databases that differ case-insensitively', async () => {
+    const u = uniqueId('x').slice(2);
+    const ids = [`Acme-${u}`, `acme-${u}`, `a.b-${u}`, `a_b-${u}`];
+    for (const id of ids) expect((await post(id)).statusCode, id).toBe(201);
+    const stored = await tenants().find({ _id: { $in: ids } } as never).toArray();
+    const names = stored.map((t) => String(t.dbName).toLowerCase());
+    expect(names).toHaveLength(4);
+    expect(new Set(names).size).toBe(4);
+    expect(stored.find((t) => t._id === (`acme-${u}` as never))?.dbName).toBe(`tenant_acme-${u}`);
+    // Registering the same ID again updates it: no clash with itself.
+    expect((await post(`Acme-${u}`)).statusCode).toBe(200);
+  });
+
+  it('refuses a new ID whose database another tenant already has (as a hash collision would): 409, nothing written', async () => {
+    const longId = `long-${uniqueId('h')}-${'x'.repeat(48)}`.slice(0, 64);
+    const dbName = tenantDbName(longId);
+    expect(dbName).toMatch(/_1[0-9a-f]{16}$/);
+    const holder = uniqueId('holder');
+    const now = new Date();
+    await tenants().insertOne({ _id: holder, name: holder, source: { kind: 'http', settings: { baseUrl: 'http://127.0.0.1:9/' } }, collections: [], dbName, createdAt: now, updatedAt: now } as never);
+    const before = await tenants().countDocuments();
+
+    const res = await post(longId);
+    expect(res.statusCode).toBe(409);
+    expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(res.json()).toMatchObject({ status: 409, database: dbName, clashesWith: holder });
+    expect(res.json().detail).toContain(`database '${dbName}'`);
+    expect(res.json().detail).toContain(`tenant '${holder}'`);
+    expect(await tenants().findOne({ _id: longId } as never)).toBeNull();
+    expect(await tenants().countDocuments()).toBe(before);
+
+    // An admin limited to the new ID learns that it clashes, not which tenant holds the name.
+    const limited = await post(longId, await bearer(deps, ['admin'], [longId]));
+    expect(limited.statusCode).toBe(409);
+    expect(limited.body).not.toContain(holder);
+    expect(limited.json().detail).toContain('another tenant');
+  });
+
+  it('refuses an ID whose database exists under another case (MongoDB would refuse to create it)', async () => {
+    const u = uniqueId('c').slice(2);
+    const cased = `tenant_Legacy-${u}`;
+    await deps.mongo.client.db(cased).collection('users').insertOne({ _id: 'u1' } as never);
+    try {
+      const res = await post(`legacy-${u}`);
+      expect(res.statusCode).toBe(409);
+      expect(res.json()).toMatchObject({ database: `tenant_legacy-${u}` });
+      expect(res.json().detail).toContain('differs only in case');
+      expect(await tenants().findOne({ _id: `legacy-${u}` } as never)).toBeNull();
+    } finally {
+      await deps.mongo.client.db(cased).dropDatabase();
+    }
+  });
+});
