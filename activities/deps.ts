@@ -2,6 +2,7 @@ import type { Client } from '@temporalio/client';
 import type { Logger } from '../infra/logger';
 import type { Mongo } from '../infra/mongo';
 import type { Redis } from '../infra/redis';
+import type { OutboundPolicy } from './sources/outbound';
 import type { Keyring } from '../infra/secrets';
 
 /** What every activity factory receives; the API's direct path passes the same objects. */
@@ -11,6 +12,8 @@ export interface ActivityDeps {
   log: Logger;
   /** Decrypts stored source tokens and URIs where a connection is opened (SECRETS_KEY). */
   secrets: Keyring;
+  /** Where sources may connect and how much they may send (SOURCE_*); absent = DEFAULT_OUTBOUND. */
+  outbound?: OutboundPolicy;
   /** Temporal client for activities that act on other workflows (the stuck-sync sweep); the worker makes it from its connection. */
   temporalClient?: Client;
 }

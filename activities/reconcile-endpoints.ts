@@ -52,7 +52,7 @@ export async function openEndpoints(deps: ActivityDeps, store: ReconcileStore, t
   } else {
     const tenant = await tenants.get(input.source.tenantId);
     if (!tenant) throw nonRetryable(`tenant '${input.source.tenantId}' is not registered`);
-    connector = createSource(revealOrFail(() => tenants.revealSource(tenant)));
+    connector = createSource(revealOrFail(() => tenants.revealSource(tenant)), deps.outbound);
     source = { kind: 'tenant', connector, collection: input.source.collection };
   }
   return {

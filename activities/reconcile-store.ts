@@ -1,5 +1,6 @@
 import { MongoBulkWriteError, MongoServerError, type Collection, type Db, type Document } from 'mongodb';
 import { Collections } from '../infra/mongo';
+import { redactConnectionDetails } from '../shared/redact';
 import { addCounters, type NamespaceRef, type PartitionCheckpoint, type ReconcileCounters, type ReconcileInput, type ReconcileOptions, type ReconcilePlan, type ReconcileProgress, type ReconcileSourceRef, type ReconcileState } from '../shared/reconcile';
 
 // reconcile_batches (one per run: spec, secrets, plan, final result), reconcile_chunks (one
@@ -175,7 +176,7 @@ export function createReconcileStore(db: Db) {
       await batches.updateOne({ _id: batchId }, { $set: set });
     },
     async recordChunk(doc: ChunkDoc): Promise<void> {
-      await insertStepping(asDocs(chunks), [doc]);
+      await insertStepping(asDocs(chunks), [doc.error ? { ...doc, error: redactConnectionDetails(doc.error) } : doc]);
     },
     getChunk: (batchId: string, partition: number, seq: number) => chunks.findOne({ _id: chunkDocId(batchId, partition, seq) }),
     getFlush: (batchId: string, partition: number, seq: number) => chunks.findOne({ _id: flushDocId(batchId, partition, seq) }),
@@ -200,7 +201,8 @@ export function createReconcileStore(db: Db) {
     },
 
     async insertErrors(docs: ErrorDoc[]): Promise<void> {
-      if (docs.length) await insertStepping(asDocs(errors), docs);
+      // Messages may quote servers the worker tried: stored without their connection details.
+      if (docs.length) await insertStepping(asDocs(errors), docs.map((d) => (d.message ? { ...d, message: redactConnectionDetails(d.message) } : d)));
     },
     /** One page of a batch's findings in _id order; `after` is the last _id of the previous page. */
     async listErrors(batchId: string, after: string | undefined, limit: number): Promise<{ items: ErrorDoc[]; nextCursor: string | null }> {

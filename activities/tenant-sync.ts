@@ -68,7 +68,7 @@ export function createTenantSyncActivities(deps: ActivityDeps, settings: TenantS
         const empty = since === null && (await col.estimatedDocumentCount()) === 0;
         cp = { cursor: null, written: 0, unchanged: 0, rejected: 0, mode: since ? 'incremental' : 'full', since, assumeAbsent: empty };
       }
-      const source = createSource(tenants.revealSource(tenant));
+      const source = createSource(tenants.revealSource(tenant), deps.outbound);
       try {
         for (;;) {
           const page = await source.readPage(input.collection, { after: cp.cursor, limit: settings.pageSize, changedSince: cp.since, signal: ctx?.cancellationSignal });

@@ -31,6 +31,7 @@ import { createTenantSyncActivities } from '../activities/tenant-sync';
 import { createDirectSync } from './services/direct-sync';
 import { createTemporalLogin } from './services/temporal-login';
 import { createLoginSync } from './services/login-sync';
+import { outboundFromConfig } from '../activities/sources/outbound';
 
 /** Everything the API needs, created by the entry point (or a test) and closed by it. */
 export interface AppDeps {
@@ -90,7 +91,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const secrets = deps.secrets ?? keyringFromConfig(config);
   const repo = createTenantRepository(deps.mongo.db, secrets);
   const store = createSyncStore(deps.mongo.db);
-  const activities = createTenantSyncActivities({ ...deps, secrets }, { pageSize: config.SYNC_PAGE_SIZE });
+  const activities = createTenantSyncActivities({ ...deps, secrets, outbound: outboundFromConfig(config) }, { pageSize: config.SYNC_PAGE_SIZE });
   const direct = createDirectSync({ activities, store, redis: deps.redis, log, concurrency: config.SYNC_CONCURRENCY, lockTtlMs: config.DIRECT_SYNC_LOCK_TTL_MS });
   const temporalLogin = deps.temporal
     ? createTemporalLogin({
@@ -105,7 +106,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.addHook('onClose', async () => temporalLogin?.shutdown());
 
   await app.register(healthRoutes, { deps });
-  await app.register(tenantRoutes, { repo });
+  await app.register(tenantRoutes, { repo, outbound: outboundFromConfig(config) });
   await app.register(syncRoutes, { loginSync, store, stuckAfterMs: config.SYNC_STUCK_AFTER_MS });
   await app.register(reconcileRoutes, { service: createReconcileService({ mongo: deps.mongo, temporal: deps.temporal, taskQueue: config.TEMPORAL_TASK_QUEUE, log, secrets }) });
   await app.register(clientRoutes, { store: createClientStore(deps.mongo.db), temporal: deps.temporal, taskQueue: config.TEMPORAL_TASK_QUEUE, concurrency: config.CLIENT_UPSERT_CONCURRENCY, log });

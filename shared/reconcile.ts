@@ -1,6 +1,8 @@
 // Reconcile types, names and pure progress math shared by the workflow, its activities, the API
 // and the CLI. Only keys (EJSON), cursors and counters travel here — never records or secrets.
 
+import { redactConnectionDetails } from './redact';
+
 export const ReconcileNames = {
   workflow: 'reconcileWorkflow',
   progressQuery: 'reconcileProgress',
@@ -267,7 +269,7 @@ export function summarizeProgress(
     elapsedMs,
   };
   if (base.finishedAt) progress.finishedAt = base.finishedAt;
-  if (base.errors?.length) progress.errors = base.errors;
+  if (base.errors?.length) progress.errors = base.errors.map((e) => redactConnectionDetails(e));
   return progress;
 }
 

@@ -1,8 +1,10 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { isRetryableErrorType, isSyncErrorType, SyncErrorType } from './errors';
+import { redactConnectionDetails } from './redact';
 import type { SyncFailure } from './tenant-sync';
 
 // Builds the SyncFailure a collection reports. Pure: the workflow bundle and the API share it.
+// Messages are stored and shown, so they lose connection details (hosts, ports, URIs) here.
 
 export interface FailureContext {
   tenantId: string;
@@ -11,7 +13,8 @@ export interface FailureContext {
 }
 
 export function failureOf(ctx: FailureContext, errorType: SyncErrorType, message: string, started: number): SyncFailure {
-  return { errorType, retryable: isRetryableErrorType(errorType), message: message.slice(0, 500), correlationId: ctx.correlationId, tenantId: ctx.tenantId, collection: ctx.collection, durationMs: Date.now() - started };
+  const safe = redactConnectionDetails(message, { keep: [ctx.collection, ctx.tenantId] }).slice(0, 500);
+  return { errorType, retryable: isRetryableErrorType(errorType), message: safe, correlationId: ctx.correlationId, tenantId: ctx.tenantId, collection: ctx.collection, durationMs: Date.now() - started };
 }
 
 /** Reads the SyncFailure an activity attached to its ApplicationFailure (possibly wrapped in an ActivityFailure). */
@@ -19,7 +22,7 @@ export function failureFromError(err: unknown, ctx: FailureContext, started: num
   for (let e: unknown = err, depth = 0; e && depth < 4; depth++, e = (e as { cause?: unknown }).cause) {
     if (e instanceof ApplicationFailure) {
       const d = e.details?.[0] as SyncFailure | undefined;
-      if (d && typeof d === 'object' && 'errorType' in d) return d;
+      if (d && typeof d === 'object' && 'errorType' in d) return { ...d, message: redactConnectionDetails(String(d.message), { keep: [d.collection, d.tenantId] }) };
       return failureOf(ctx, isSyncErrorType(e.type) ? e.type : SyncErrorType.UNKNOWN_ERROR, e.message, started);
     }
   }

@@ -1,4 +1,6 @@
 import { SyncErrorType } from '../../shared/errors';
+import { boundedGet, createOutboundAgents } from './http-get';
+import { DEFAULT_OUTBOUND, isOutboundRefusal, type OutboundPolicy } from './outbound';
 import { SourceError, type HttpSourceSettings, type SourceConnector, type SourcePage, type SourceRecord } from './types';
 
 // JSON-over-HTTP upstream: GET {base}/collections and GET {base}/collections/{name}/records.
@@ -10,11 +12,19 @@ const MAX_PAGE_LIMIT = 5_000;
 const ISO_DATE = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2}))?$/i;
 const NETWORK_CODES = /ECONNREFUSED|ECONNRESET|EPIPE|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH|UND_ERR_SOCKET|socket hang up|other side closed|fetch failed|terminated/i;
 
-export function createHttpSource(settings: HttpSourceSettings): SourceConnector {
+/** Cursors followed and pages read by one collection read (keyed by collection and changedSince). */
+interface ReadState {
+  seen: Set<string>;
+  pages: number;
+}
+
+export function createHttpSource(settings: HttpSourceSettings, policy: OutboundPolicy = DEFAULT_OUTBOUND): SourceConnector {
   const base = settings.baseUrl.replace(/\/+$/, '');
   const timeoutMs = settings.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const headers: Record<string, string> = { accept: 'application/json' };
   if (settings.token) headers.authorization = `Bearer ${settings.token}`;
+  const agents = createOutboundAgents(policy);
+  const reads = new Map<string, ReadState>();
 
   /** One GET with its own deadline joined to the caller's signal; every failure becomes a SourceError. */
   async function getJson(path: string, collection: string | undefined, signal?: AbortSignal): Promise<unknown> {
@@ -30,12 +40,9 @@ export function createHttpSource(settings: HttpSourceSettings): SourceConnector 
     if (signal?.aborted) onAbort();
     else signal?.addEventListener('abort', onAbort, { once: true });
     try {
-      const res = await fetch(url, { headers, signal: ctrl.signal });
-      if (!res.ok) {
-        await res.body?.cancel().catch(() => undefined);
-        throw statusError(res.status, res.headers.get('retry-after'), where, collection);
-      }
-      const text = await res.text();
+      const res = await boundedGet(new URL(url), { policy, agents, headers, signal: ctrl.signal });
+      if (res.status < 200 || res.status > 299) throw statusError(res.status, res.retryAfter, where, collection);
+      const text = res.body.toString('utf8');
       try {
         return JSON.parse(text) as unknown;
       } catch {
@@ -43,6 +50,7 @@ export function createHttpSource(settings: HttpSourceSettings): SourceConnector 
       }
     } catch (err) {
       if (err instanceof SourceError) throw err;
+      if (isOutboundRefusal(err)) throw new SourceError(SyncErrorType.VALIDATION_ERROR, `${where}: ${err.message}`, { collection });
       // The caller's own abort (deadline, activity cancellation) keeps the caller's reason.
       if (signal?.aborted && !timedOut) throw signal.reason instanceof Error ? signal.reason : new SourceError(SyncErrorType.TIMEOUT_ERROR, `${where}: aborted`, { collection });
       if (timedOut) throw new SourceError(SyncErrorType.TIMEOUT_ERROR, `${where}: no answer within ${timeoutMs} ms`, { collection });
@@ -69,14 +77,26 @@ export function createHttpSource(settings: HttpSourceSettings): SourceConnector 
       if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE_LIMIT) {
         throw new SourceError(SyncErrorType.VALIDATION_ERROR, `collection ${collection}: page limit ${limit} is outside 1..${MAX_PAGE_LIMIT}`, { collection });
       }
-      const query = new URLSearchParams({ limit: String(limit) });
+      const bound = (what: string) => new SourceError(SyncErrorType.VALIDATION_ERROR, `collection ${collection}: ${what}`, { collection });
+      const key = `${collection}\u0000${changedSince ?? ''}`;
+      const state = (after ? reads.get(key) : undefined) ?? { seen: new Set<string>(), pages: 0 };
+      reads.set(key, state);
+      if (state.pages >= policy.maxPages) throw bound(`more than SOURCE_MAX_PAGES (${policy.maxPages}) pages`);
+      const query = new URLSearchParams({ limit: String(Math.min(limit, policy.maxPageRecords)) });
       if (after) query.set('after', after);
       if (changedSince) query.set('changedSince', changedSince);
       const body = await getJson(`/collections/${encodeURIComponent(collection)}/records?${query}`, collection, signal);
-      return parsePage(body, collection, after ?? null);
+      const count = isObject(body) && Array.isArray(body.records) ? body.records.length : 0;
+      if (count > policy.maxPageRecords) throw bound(`page has ${count} records, more than SOURCE_MAX_PAGE_RECORDS (${policy.maxPageRecords})`);
+      const page = parsePage(body, collection, after ?? null);
+      if (after) state.seen.add(after);
+      if (page.nextCursor !== null && state.seen.has(page.nextCursor)) throw bound(`cursor cycle: cursor "${page.nextCursor}" was already read`);
+      state.pages++;
+      return page;
     },
     async close() {
-      // fetch keeps no per-connector state.
+      reads.clear();
+      agents.destroy();
     },
   };
 }

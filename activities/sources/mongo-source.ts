@@ -13,6 +13,7 @@ import {
   type MongoClientOptions,
 } from 'mongodb';
 import { SyncErrorType } from '../../shared/errors';
+import { DEFAULT_OUTBOUND, isOutboundRefusal, mongoUriRefusal, OutboundRefusal, vettingLookup, type OutboundPolicy } from './outbound';
 import { SourceError, type MongoSourceSettings, type SourceConnector, type SourceRecord } from './types';
 
 // A MongoDB (or FerretDB) database as an upstream. Consecutive pages continue one long-lived
@@ -32,15 +33,25 @@ interface ParkedScan {
   timer: NodeJS.Timeout;
 }
 
-export function createMongoSource(settings: MongoSourceSettings): SourceConnector {
+export function createMongoSource(settings: MongoSourceSettings, policy: OutboundPolicy = DEFAULT_OUTBOUND): SourceConnector {
   let client: MongoClient | undefined;
+  /** A connection the vetting lookup refused (the driver reports it only as a selection timeout). */
+  let refused: OutboundRefusal | undefined;
   /** key: collection, changedSince and the nextCursor handed out for the scan's next page. */
   const parked = new Map<string, ParkedScan>();
   const db = () => {
-    client ??= new MongoClient(settings.uri, clientDefaults(settings.uri));
+    if (!client) {
+      const why = mongoUriRefusal(policy, settings.uri); // literal IPs never reach the lookup
+      if (why) throw new OutboundRefusal(why);
+      client = new MongoClient(settings.uri, { ...clientDefaults(settings.uri), lookup: vettingLookup(policy, (e) => (refused = e)) });
+    }
     return client.db(settings.database);
   };
-  const fail = (err: unknown, what: string, collection?: string, signal?: AbortSignal) => toSourceError(err, what, settings.uri, collection, signal);
+  const fail = (err: unknown, what: string, collection?: string, signal?: AbortSignal) => {
+    const refusal = isOutboundRefusal(err) ? err : refused;
+    if (refusal) return new SourceError(SyncErrorType.VALIDATION_ERROR, `${what}: ${refusal.message}`, collection === undefined ? {} : { collection });
+    return toSourceError(err, what, settings.uri, collection, signal);
+  };
 
   const unpark = (key: string) => {
     const scan = parked.get(key);

@@ -1,6 +1,7 @@
 import fp from 'fastify-plugin';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError, NotFoundError } from '../errors';
+import { redactConnectionDetails } from '../../shared/redact';
 
 // Maps every error to RFC 9457 problem+json. 5xx details stay in the logs, never in the body.
 
@@ -11,7 +12,7 @@ export function sendProblem(req: FastifyRequest, reply: FastifyReply, err: AppEr
   return reply
     .code(err.status)
     .type(PROBLEM_CONTENT_TYPE)
-    .send({ type: err.type, title: err.title, status: err.status, detail: err.message, correlationId: req.correlationId, instance: req.url.split('?')[0], ...err.extras });
+    .send({ type: err.type, title: err.title, status: err.status, detail: err.status >= 500 ? redactConnectionDetails(err.message) : err.message, correlationId: req.correlationId, instance: req.url.split('?')[0], ...err.extras });
 }
 
 function fromFastifyError(err: FastifyError): AppError | undefined {

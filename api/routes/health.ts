@@ -4,6 +4,7 @@ import { pingMongo } from '../../infra/mongo';
 import { pingRedis } from '../../infra/redis';
 import { pingTemporal } from '../../infra/temporal';
 import { withTimeout } from '../../infra/timeout';
+import { redactConnectionDetails } from '../../shared/redact';
 import { AppError } from '../errors';
 import { sendProblem } from '../plugins/error-handler';
 import { Problem } from '../schemas';
@@ -28,7 +29,7 @@ export async function checkDependencies(deps: AppDeps, timeoutMs: number) {
         await withTimeout(name, timeoutMs, () => probe());
         return [name, { ok: true, latencyMs: Math.round(performance.now() - t0) }] as const;
       } catch (err) {
-        return [name, { ok: false, latencyMs: Math.round(performance.now() - t0), error: err instanceof Error ? err.message.slice(0, 200) : String(err) }] as const;
+        return [name, { ok: false, latencyMs: Math.round(performance.now() - t0), error: redactConnectionDetails(err instanceof Error ? err.message : String(err)).slice(0, 200) }] as const;
       }
     }),
   );

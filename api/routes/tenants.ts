@@ -4,6 +4,7 @@ import { coversTenant, Scopes, type Principal } from '../../infra/auth-token';
 import { TenantDbClashError, toTenantView, type TenantRepository } from '../../activities/tenants-repo';
 import { ConflictError, NotFoundError, ValidationError } from '../errors';
 import { problemResponses, TENANT_ID_PATTERN, TenantIdParams } from '../schemas';
+import { DEFAULT_OUTBOUND, sourceRefusal, type OutboundPolicy } from '../../activities/sources/outbound';
 
 // Tenant registry (scope admin, and the token must cover the tenant). Secrets (token, uri) are
 // write-only: never returned.
@@ -63,13 +64,15 @@ function clashProblem(err: TenantDbClashError, p: Principal | undefined): Confli
   return new ConflictError(detail, { tenantId: err.tenantId, database: err.dbName, ...(named ? { clashesWith: other } : {}) });
 }
 
-const tenants: FastifyPluginAsyncTypebox<{ repo: TenantRepository }> = async (app, { repo }) => {
+const tenants: FastifyPluginAsyncTypebox<{ repo: TenantRepository; outbound?: OutboundPolicy }> = async (app, { repo, outbound = DEFAULT_OUTBOUND }) => {
   app.post(
     '/api/tenants',
     { config: { auth: { scope: Scopes.admin, tenants: { body: 'tenantId' } } }, schema: { body: TenantBody, response: { 200: TenantView, 201: TenantView, ...problemResponses } } },
     async (req, reply) => {
       const names = req.body.collections.map((c) => c.name);
       if (new Set(names).size !== names.length) throw new ValidationError('collection names must be unique');
+      const refused = sourceRefusal(outbound, req.body.source);
+      if (refused) throw new ValidationError(`source: ${refused}`);
       const { created, tenant } = await repo.upsert(req.body).catch((err: unknown) => {
         throw err instanceof TenantDbClashError ? clashProblem(err, req.principal) : err;
       });

@@ -10,6 +10,7 @@ import { keyringFromConfig } from '../../infra/secrets';
 import { createTemporalClient, type TemporalHandle } from '../../infra/temporal';
 import { createWorker, type CreateWorkerOptions } from '../../workers/create-worker';
 import type { ActivityDeps } from '../../activities';
+import { outboundFromConfig } from '../../activities/sources/outbound';
 
 // Real clients for the stack the global setup started. Fails loudly when it is missing.
 
@@ -52,6 +53,7 @@ export async function connectTestDeps(env: Record<string, string> = {}, log?: Lo
     temporal,
     log: logger,
     secrets: keyringFromConfig(config),
+    outbound: outboundFromConfig(config),
     async close() {
       await mongo.db.dropDatabase().catch(() => undefined);
       await Promise.allSettled([mongo.close(), redis.quit(), temporal.close()]);
