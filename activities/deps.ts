@@ -2,8 +2,8 @@ import type { Client } from '@temporalio/client';
 import type { Logger } from '../infra/logger';
 import type { Mongo } from '../infra/mongo';
 import type { Redis } from '../infra/redis';
-import type { OutboundPolicy } from './sources/outbound';
 import type { Keyring } from '../infra/secrets';
+import type { OutboundPolicy } from './sources/outbound';
 
 /** What every activity factory receives; the API's direct path passes the same objects. */
 export interface ActivityDeps {
