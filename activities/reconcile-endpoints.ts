@@ -1,5 +1,6 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import { MongoClient, type Collection, type Document } from 'mongodb';
+import { platformDbRole } from './reconcile-guard';
 import { SyncErrorType } from '../shared/errors';
 import type { ReconcileInput } from '../shared/reconcile';
 import type { ActivityDeps } from './deps';
@@ -35,6 +36,9 @@ function revealOrFail<T>(fn: () => T): T {
 export async function openEndpoints(deps: ActivityDeps, store: ReconcileStore, tenants: TenantRepository, input: ReconcileInput): Promise<Endpoints> {
   const batch = await store.getBatch(input.batchId);
   if (!batch) throw nonRetryable(`reconcile batch '${input.batchId}' is not registered`);
+  // Whatever registered the batch (an older API too): the platform database is never opened.
+  const platformEnd = platformDbRole(input, deps.mongo.db.databaseName) ?? platformDbRole(batch, deps.mongo.db.databaseName);
+  if (platformEnd) throw nonRetryable(`the platform database is never a reconcile ${platformEnd}`);
   const own: MongoClient[] = [];
   const clientFor = (uri: string | undefined) => {
     if (!uri) return deps.mongo.client;

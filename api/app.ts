@@ -108,7 +108,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(healthRoutes, { deps });
   await app.register(tenantRoutes, { repo, outbound: outboundFromConfig(config) });
   await app.register(syncRoutes, { loginSync, store, stuckAfterMs: config.SYNC_STUCK_AFTER_MS });
-  await app.register(reconcileRoutes, { service: createReconcileService({ mongo: deps.mongo, temporal: deps.temporal, taskQueue: config.TEMPORAL_TASK_QUEUE, log, secrets }) });
+  await app.register(reconcileRoutes, { service: createReconcileService({ mongo: deps.mongo, temporal: deps.temporal, taskQueue: config.TEMPORAL_TASK_QUEUE, log, secrets, allowedUris: config.RECONCILE_ALLOWED_URIS }) });
   await app.register(clientRoutes, { store: createClientStore(deps.mongo.db), temporal: deps.temporal, taskQueue: config.TEMPORAL_TASK_QUEUE, concurrency: config.CLIENT_UPSERT_CONCURRENCY, log });
   await app.register(migrationRoutes, { mongo: deps.mongo, temporal: deps.temporal, taskQueue: config.TEMPORAL_TASK_QUEUE, registry: deps.migrations });
   await app.ready();

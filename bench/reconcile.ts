@@ -109,7 +109,7 @@ const log = createLogger({ name: 'bench', level: 'silent' });
 const mongo = await connectMongo(config, log);
 const temporal = createTemporalClient(config);
 const data = mongo.client.db('bench_data');
-const svc = createReconcileService({ mongo, temporal, taskQueue: config.TEMPORAL_TASK_QUEUE, log, secrets: keyringFromConfig(config) });
+const svc = createReconcileService({ mongo, temporal, taskQueue: config.TEMPORAL_TASK_QUEUE, log, secrets: keyringFromConfig(config), allowedUris: config.RECONCILE_ALLOWED_URIS });
 
 try {
   const drift = driftOf(RECORDS, DRIFT);

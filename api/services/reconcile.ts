@@ -24,7 +24,11 @@ import {
   type ReconcileSourceRef,
 } from '../../shared/reconcile';
 import { BSON } from 'mongodb';
-import { ConflictError, DependencyUnavailableError, NotFoundError, ValidationError } from '../errors';
+import { platformDbRole } from '../../activities/reconcile-guard';
+import type { Principal } from '../../infra/auth-token';
+import { AuthorizationError, ConflictError, DependencyUnavailableError, NotFoundError, ValidationError } from '../errors';
+import { mayReach, reachOf, refusalOf } from './reconcile-access';
+import { createUriAllowlist } from './reconcile-uris';
 
 // Starting, reading and cancelling reconcile runs; shared by the API routes, the CLI and the
 // benchmark. The batch document is written first (it holds external URIs, which never enter
@@ -65,6 +69,8 @@ export interface ReconcileServiceOptions {
   log: Logger;
   /** Seals the batch's external URIs in its document (SECRETS_KEY). */
   secrets: Keyring;
+  /** RECONCILE_ALLOWED_URIS: the only external servers a batch may name. @default [] (none) */
+  allowedUris?: readonly string[];
 }
 
 export interface ErrorItem {
@@ -86,6 +92,8 @@ const ejson = (v: unknown) => (v === undefined ? null : BSON.EJSON.serialize({ v
 export function createReconcileService(o: ReconcileServiceOptions) {
   const store = createReconcileStore(o.mongo.db);
   const tenants = createTenantRepository(o.mongo.db, o.secrets);
+  const allowlist = createUriAllowlist(o.allowedUris ?? []);
+  const platformDb = o.mongo.db.databaseName;
   const temporal = () => {
     if (!o.temporal) throw new DependencyUnavailableError('temporal', 'Reconcile runs as a Temporal workflow and TEMPORAL_ENABLED=false');
     return o.temporal;
@@ -123,8 +131,12 @@ export function createReconcileService(o: ReconcileServiceOptions) {
       target.external = true;
       secrets.targetUri = req.target.uri;
     }
-    // The platform's own collections (tenants, runs, reconcile_*) are never a repair target.
-    if (!target.external && target.db === o.mongo.db.databaseName) throw new ValidationError(`the platform database '${target.db}' cannot be a reconcile target`);
+    // The platform's own collections (tenants, runs, reconcile_*) are never read or written.
+    const role = platformDbRole({ source, target }, platformDb);
+    if (role) throw new AuthorizationError(`The platform database is never a reconcile ${role}`);
+    for (const [end, uri] of [['source', secrets.sourceUri], ['target', secrets.targetUri]] as const) {
+      if (uri !== undefined && !allowlist.allows(uri)) throw new AuthorizationError(`The ${end} URI is not in the operator's RECONCILE_ALLOWED_URIS`);
+    }
     if (source.kind === 'namespace' && source.db === target.db && source.collection === target.collection && (secrets.sourceUri ?? '') === (secrets.targetUri ?? '')) {
       throw new ValidationError('source and target are the same namespace');
     }
@@ -162,8 +174,13 @@ export function createReconcileService(o: ReconcileServiceOptions) {
     }
   }
 
-  /** Registers the batch and starts its workflow; repeating a start with the same spec is a no-op. */
-  async function start(req: StartReconcileRequest, correlationId: string): Promise<ReconcileStarted> {
+  /**
+   * Registers the batch and starts its workflow; repeating a start with the same spec is a no-op.
+   * With a principal (the API), a spec it may not reach is refused before anything is looked up.
+   */
+  async function start(req: StartReconcileRequest, correlationId: string, principal?: Principal): Promise<ReconcileStarted> {
+    const refusal = principal && refusalOf(principal, reachOf(req));
+    if (refusal) throw new AuthorizationError(refusal);
     temporal();
     const { source, target, secrets, options } = await resolve(req);
     const batchId = req.batchId ?? newBatchId();
@@ -184,15 +201,16 @@ export function createReconcileService(o: ReconcileServiceOptions) {
     return { batchId, workflowId, correlationId: input.correlationId, created };
   }
 
-  async function getBatch(batchId: string): Promise<BatchDoc> {
+  /** A batch the principal may not reach answers as if it did not exist (no principal: the operator's CLI). */
+  async function getBatch(batchId: string, principal?: Principal): Promise<BatchDoc> {
     const b = await store.getBatch(batchId);
-    if (!b) throw new NotFoundError('Reconcile batch', batchId);
+    if (!b || (principal && !mayReach(principal, reachOf(b)))) throw new NotFoundError('Reconcile batch', batchId);
     return b;
   }
 
   /** Live progress (the workflow's query) while running; the stored result once finished. */
-  async function progress(batchId: string): Promise<ReconcileProgress & { live: boolean }> {
-    const b = await getBatch(batchId);
+  async function progress(batchId: string, principal?: Principal): Promise<ReconcileProgress & { live: boolean }> {
+    const b = await getBatch(batchId, principal);
     if (FINAL_STATES.includes(b.state) && b.result) return { ...b.result, live: false };
     if (o.temporal) {
       try {
@@ -209,8 +227,8 @@ export function createReconcileService(o: ReconcileServiceOptions) {
     return { ...summarizeProgress(base, zeroCounters(), { total: b.plan?.partitions ?? 0, done: 0, running: 0, failed: 0 }, Date.now()), live: false };
   }
 
-  async function errors(batchId: string, after: string | undefined, limit: number): Promise<{ batchId: string; items: ErrorItem[]; nextCursor: string | null }> {
-    await getBatch(batchId);
+  async function errors(batchId: string, after: string | undefined, limit: number, principal?: Principal): Promise<{ batchId: string; items: ErrorItem[]; nextCursor: string | null }> {
+    await getBatch(batchId, principal);
     const page = await store.listErrors(batchId, after, limit);
     const items = page.items.map((e: ErrorDoc): ErrorItem => {
       const item: ErrorItem = { id: e._id, key: ejson(e.key), outcome: e.outcome ?? null, action: e.action, errorType: e.errorType ?? null, message: e.message ?? null, partition: e.partition, chunk: e.chunk, at: e.at.toISOString() };
@@ -221,8 +239,8 @@ export function createReconcileService(o: ReconcileServiceOptions) {
   }
 
   /** Asks the run to stop at its next chunk boundaries; the counts so far are kept. */
-  async function cancel(batchId: string): Promise<{ batchId: string; workflowId: string; state: 'cancelling' }> {
-    const b = await getBatch(batchId);
+  async function cancel(batchId: string, principal?: Principal): Promise<{ batchId: string; workflowId: string; state: 'cancelling' }> {
+    const b = await getBatch(batchId, principal);
     if (FINAL_STATES.includes(b.state)) throw new ConflictError(`reconcile batch '${batchId}' already finished (${b.state})`, { state: b.state });
     try {
       await call('cancel reconcile', () => temporal().client.workflow.getHandle(b.workflowId).cancel());

@@ -11,7 +11,9 @@ import { createTemporalClient, type TemporalHandle } from '../../infra/temporal'
 import { FINAL_STATES, type ReconcileOptions, type ReconcileProgress } from '../../shared/reconcile';
 
 // `reconcile start … [--follow]`, `reconcile status <batchId>`, `reconcile cancel <batchId>`:
-// straight to MongoDB and Temporal with the process's config (no API needed).
+// straight to MongoDB and Temporal with the process's config (no API needed). The CLI is the
+// operator: it sees every batch; the platform database and URIs outside
+// RECONCILE_ALLOWED_URIS are refused to it as to the API.
 
 interface StartFlags {
   sourceUri?: string;
@@ -44,7 +46,7 @@ async function withService<T>(fn: (svc: ReconcileService) => Promise<T>): Promis
   try {
     mongo = await connectMongo(config, log);
     temporal = createTemporalClient(config);
-    return await fn(createReconcileService({ mongo, temporal, taskQueue: config.TEMPORAL_TASK_QUEUE, log, secrets: keyringFromConfig(config) }));
+    return await fn(createReconcileService({ mongo, temporal, taskQueue: config.TEMPORAL_TASK_QUEUE, log, secrets: keyringFromConfig(config), allowedUris: config.RECONCILE_ALLOWED_URIS }));
   } finally {
     await Promise.allSettled([mongo?.close(), temporal?.close()]);
   }
@@ -156,12 +158,12 @@ export function registerReconcileCommand(program: Command): void {
 
   rc.command('start')
     .description('start a reconcile run: a MongoDB namespace (--source-*) or a tenant collection (--tenant, --collection) against a target namespace')
-    .option('--source-uri <uri>', 'source MongoDB URI (default: MONGODB_URI)')
+    .option('--source-uri <uri>', 'source MongoDB URI, one of RECONCILE_ALLOWED_URIS (default: MONGODB_URI)')
     .option('--source-db <db>', 'source database')
     .option('--source-collection <name>', 'source collection')
     .option('--tenant <tenantId>', "a registered tenant: its upstream through the tenant's connector")
     .option('--collection <name>', "the tenant's collection (target default: the tenant's own)")
-    .option('--target-uri <uri>', 'target MongoDB URI (default: MONGODB_URI)')
+    .option('--target-uri <uri>', 'target MongoDB URI, one of RECONCILE_ALLOWED_URIS (default: MONGODB_URI)')
     .option('--target-db <db>', 'target database')
     .option('--target-collection <name>', 'target collection')
     .option('--batch-id <id>', 'batch ID (dedup key; default generated)')

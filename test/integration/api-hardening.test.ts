@@ -3,7 +3,7 @@ import { Writable } from 'node:stream';
 import fc from 'fast-check';
 import type { FastifyInstance } from 'fastify';
 import { createLogger } from '../../infra/logger';
-import { Collections } from '../../infra/mongo';
+import { Collections, tenantDbName } from '../../infra/mongo';
 import { mintToken } from '../../infra/auth-token';
 import { bearer, buildTestApp } from '../helpers/api';
 import { connectTestDeps, uniqueId, type TestDeps } from '../helpers/stack';
@@ -132,7 +132,7 @@ describe('API hardening', () => {
     const spec = (await a.inject({ method: 'GET', url: '/docs/json' })).json() as { paths: Record<string, Record<string, unknown>> };
     for (const [p, ops] of Object.entries(spec.paths)) for (const m of Object.keys(ops)) routes.push({ method: m.toUpperCase(), url: p });
     expect(routes.length).toBeGreaterThan(8);
-    const counts = async () => Promise.all([Collections.tenants, Collections.syncRuns, Collections.tenantSyncStatus, Collections.syncState].map((c) => deps.mongo.db.collection(c).countDocuments()));
+    const counts = async () => Promise.all([Collections.tenants, Collections.syncRuns, Collections.tenantSyncStatus, Collections.syncState, Collections.reconcileBatches].map((c) => deps.mongo.db.collection(c).countDocuments()));
     const before = await counts();
     const admin = await bearer(deps, ['admin']);
     const hostile = fc.oneof(
@@ -159,6 +159,66 @@ describe('API hardening', () => {
     expect(sent).toBe(2_000);
     expect(await counts()).toEqual(before);
     expect((await a.inject({ method: 'GET', url: '/health' })).statusCode).toBe(200);
+  });
+
+  it('fuzz: cross-tenant and platform-namespace reconcile bodies — never 2xx, never 5xx, never a write', async () => {
+    const a = await app({ RATE_LIMIT_PER_SUBJECT: 1_000_000, RATE_LIMIT_PER_TENANT: 1_000_000, RECONCILE_ALLOWED_URIS: [deps.config.MONGODB_URI] });
+    const root = await bearer(deps, ['admin']);
+    const [own, other] = [uniqueId('fza'), uniqueId('fzb')];
+    for (const tenantId of [own, other]) {
+      const reg = await a.inject({ method: 'POST', url: '/api/tenants', headers: root, payload: { ...tenantBody(tenantId), source: { kind: 'mongodb', settings: { uri: deps.config.MONGODB_URI, database: 'fuzz_upstream' } } } });
+      expect(reg.statusCode, reg.body).toBe(201);
+    }
+    const rc = ['reconcile:write', 'reconcile:read'];
+    // Tokens for one tenant (with and without admin), and every tenant without admin.
+    const tenantTokens = [await bearer(deps, rc, [own], 'fz-t'), await bearer(deps, ['admin'], [own], 'fz-ta')];
+    const everyTenantNoAdmin = await bearer(deps, rc, '*', 'fz-all');
+    const platform = deps.config.MONGODB_DB;
+    const platformDb = fc.array(fc.boolean(), { minLength: platform.length, maxLength: platform.length }).map((up) => [...platform].map((c, i) => (up[i] ? c.toUpperCase() : c)).join(''));
+    const collection = fc.constantFrom(...Object.values(Collections), 'users');
+    const uri = fc.constantFrom(deps.config.MONGODB_URI, 'mongodb://127.0.0.1:1', 'mongodb://u:p@169.254.169.254:27017', `${deps.config.MONGODB_URI.replace(/\/?(\?.*)?$/, '')}/?proxyHost=evil.example`);
+    const maybe = <T,>(arb: fc.Arbitrary<T>) => fc.option(arb, { nil: undefined });
+    const options = maybe(fc.record({ extras: fc.constantFrom('flag', 'delete'), dryRun: fc.boolean() }, { requiredKeys: [] }));
+    const anyDb = fc.constantFrom(tenantDbName(own), tenantDbName(other), 'fuzz_upstream', platform, platform.toUpperCase());
+    const foreignDb = fc.constantFrom(tenantDbName(other), 'fuzz_upstream', platform, tenantDbName(own).toUpperCase());
+    const tenantSource = (id: fc.Arbitrary<string>) => fc.record({ kind: fc.constant('tenant'), tenantId: id, collection });
+    const nsSource = fc.record({ kind: fc.constant('namespace'), uri: maybe(uri), db: anyDb, collection });
+    /** Raw work (needs admin and every tenant): the own tenant into a foreign db or through a URI, a namespace. */
+    const rawWork = fc.oneof(
+      fc.record({ source: tenantSource(fc.constant(own)), target: fc.record({ uri: maybe(uri), db: foreignDb, collection }), options }),
+      fc.record({ source: tenantSource(fc.constant(own)), target: fc.record({ uri, db: fc.constant(tenantDbName(own)), collection }), options }),
+      fc.record({ source: nsSource, target: fc.record({ uri: maybe(uri), db: anyDb, collection }), options }),
+    );
+    /** Work a token for `own` alone may never start: another tenant, or raw work. */
+    const crossTenant = fc.oneof(fc.record({ source: tenantSource(fc.constantFrom(other, own.toUpperCase(), `${own}.x`)), target: maybe(fc.record({ db: anyDb, collection })), options }), rawWork);
+    /** The platform database at either end, in any letter case, through any URI: refused to everyone. */
+    const platformNs = fc.oneof(
+      fc.record({ source: fc.record({ kind: fc.constant('namespace'), uri: maybe(uri), db: platformDb, collection }), target: fc.record({ uri: maybe(uri), db: fc.constantFrom('fuzz_upstream', tenantDbName(own)), collection }), options }),
+      fc.record({ source: fc.oneof(tenantSource(fc.constantFrom(own, other)), fc.record({ kind: fc.constant('namespace'), uri: maybe(uri), db: fc.constant('fuzz_upstream'), collection })), target: fc.record({ uri: maybe(uri), db: platformDb, collection }), options }),
+    );
+    const cases = fc.oneof(
+      fc.tuple(fc.constantFrom(...tenantTokens), crossTenant),
+      fc.tuple(fc.constant(everyTenantNoAdmin), rawWork),
+      fc.tuple(fc.constantFrom(root, ...tenantTokens, everyTenantNoAdmin), platformNs),
+    );
+    const platformBefore = await Promise.all(Object.values(Collections).map((c) => deps.mongo.db.collection(c).countDocuments()));
+    const before = await deps.mongo.db.collection(Collections.reconcileBatches).countDocuments();
+    const statuses = new Map<number, number>();
+    await fc.assert(
+      fc.asyncProperty(cases, async ([headers, body]) => {
+        const res = await a.inject({ method: 'POST', url: '/api/reconcile', headers: { ...headers, 'idempotency-key': uniqueId('fz') }, payload: body });
+        statuses.set(res.statusCode, (statuses.get(res.statusCode) ?? 0) + 1);
+        expect(res.statusCode, `${JSON.stringify(body)} → ${res.statusCode} ${res.body.slice(0, 200)}`).toBeGreaterThanOrEqual(400);
+        expect(res.statusCode, res.body.slice(0, 200)).toBeLessThan(500);
+        expect(res.body).not.toContain('169.254.169.254');
+      }),
+      { numRuns: 500 },
+    );
+    // Every body is well-formed: each is refused for what it reaches, not for its shape.
+    expect(Object.fromEntries(statuses)).toEqual({ 403: 500 });
+    expect(await deps.mongo.db.collection(Collections.reconcileBatches).countDocuments()).toBe(before);
+    expect(await Promise.all(Object.values(Collections).map((c) => deps.mongo.db.collection(c).countDocuments()))).toEqual(platformBefore);
+    expect((await deps.mongo.client.db(tenantDbName(own)).listCollections().toArray()).length).toBe(0);
   });
 
   it('request logs carry trace IDs but no token, secret, e-mail or idempotency key', async () => {
