@@ -72,9 +72,10 @@ export function createTenantRepository(db: Db, keyring: Keyring) {
 
   /** Another tenant whose database is `dbName` — as stored, or derived for older entries — or a database differing only in case. */
   async function findDbClash(tenantId: string, dbName: string): Promise<TenantDbClashError | undefined> {
-    // The registry is small: one scan of names, not of documents.
-    const others = await col.find({ _id: { $ne: tenantId } }, { projection: { _id: 1, dbName: 1 } }).toArray();
-    const owner = others.find((t) => (t.dbName ?? tenantDbName(t._id)).toLowerCase() === dbName);
+    // Stored names are lowercase (tenant-db-name.ts); entries from before they were stored are derived.
+    const owner =
+      (await col.findOne({ dbName, _id: { $ne: tenantId } }, { projection: { _id: 1 } })) ??
+      (await col.find({ dbName: { $exists: false }, _id: { $ne: tenantId } }, { projection: { _id: 1 } }).toArray()).find((t) => tenantDbName(t._id) === dbName);
     if (owner) return new TenantDbClashError(tenantId, dbName, { tenantId: owner._id });
     // MongoDB refuses a database whose name differs from an existing one only in case.
     const dbs = await db.admin().listDatabases({ nameOnly: true }).catch(() => ({ databases: [] as Array<{ name: string }> }));
