@@ -8,6 +8,7 @@ import { SecretDecryptError, SecretKeyUnknownError } from '../infra/secrets';
 import { revealBatchSecrets } from './reconcile-secrets';
 import type { ReconcileStore } from './reconcile-store';
 import { createSource } from './sources';
+import { DEFAULT_OUTBOUND, mongoUriRefusal, vettingLookup } from './sources/outbound';
 import { SourceError, type SourceConnector } from './sources/types';
 import type { TenantRepository } from './tenants-repo';
 
@@ -42,7 +43,10 @@ export async function openEndpoints(deps: ActivityDeps, store: ReconcileStore, t
   const own: MongoClient[] = [];
   const clientFor = (uri: string | undefined) => {
     if (!uri) return deps.mongo.client;
-    const c = new MongoClient(uri, { serverSelectionTimeoutMS: 5_000, connectTimeoutMS: 3_000, maxPoolSize: 4, appName: 'sync-orchestrator-reconcile' });
+    // Allowlisted or not, an external URI never reaches a link-local or metadata address.
+    const refused = mongoUriRefusal(DEFAULT_OUTBOUND, uri);
+    if (refused) throw nonRetryable(`reconcile URI refused: ${refused}`);
+    const c = new MongoClient(uri, { serverSelectionTimeoutMS: 5_000, connectTimeoutMS: 3_000, maxPoolSize: 4, appName: 'sync-orchestrator-reconcile', lookup: vettingLookup(DEFAULT_OUTBOUND) });
     own.push(c);
     return c;
   };
