@@ -106,7 +106,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.addHook('onClose', async () => temporalLogin?.shutdown());
 
   await app.register(healthRoutes, { deps });
-  await app.register(tenantRoutes, { repo, outbound: outboundFromConfig(config) });
+  await app.register(tenantRoutes, { repo, platformDb: deps.mongo.db.databaseName, outbound: outboundFromConfig(config) });
   await app.register(syncRoutes, { loginSync, store, stuckAfterMs: config.SYNC_STUCK_AFTER_MS });
   await app.register(reconcileRoutes, { service: createReconcileService({ mongo: deps.mongo, temporal: deps.temporal, taskQueue: config.TEMPORAL_TASK_QUEUE, log, secrets, allowedUris: config.RECONCILE_ALLOWED_URIS }) });
   await app.register(clientRoutes, { store: createClientStore(deps.mongo.db), temporal: deps.temporal, taskQueue: config.TEMPORAL_TASK_QUEUE, concurrency: config.CLIENT_UPSERT_CONCURRENCY, log });

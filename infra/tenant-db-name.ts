@@ -5,7 +5,9 @@ import { createHash } from 'node:crypto';
 // fixed code, so a name decodes one way only. Names are [a-z0-9_-] (FerretDB's rule) and at
 // most 63 bytes (MongoDB's); an ID too long for that keeps a prefix and ends in '_1' + a hash.
 
-const PREFIX = 'tenant_';
+/** Every tenant's target database starts with this (compared case-insensitively). */
+export const TENANT_DB_PREFIX = 'tenant_';
+const PREFIX = TENANT_DB_PREFIX;
 /** MongoDB: database names are fewer than 64 bytes. */
 export const DB_NAME_MAX = 63;
 const HASH_MARK = '_1';
@@ -36,3 +38,15 @@ export function tenantDbName(tenantId: string): string {
   return `${PREFIX}${head}${HASH_MARK}${hash}`;
 }
 
+
+/**
+ * Why a MongoDB *source* database may not be read, or undefined: the platform database (the
+ * registry with every tenant's credentials, runs, batches) and tenants' target databases are
+ * never upstream data, whatever server the URI names (names compare case-insensitively).
+ */
+export function sourceDatabaseRefusal(database: string, platformDb: string): string | undefined {
+  const db = database.toLowerCase();
+  if (db === platformDb.toLowerCase()) return `database '${database}' is the platform database and cannot be a source`;
+  if (db.startsWith(TENANT_DB_PREFIX)) return `database '${database}' is a tenant target database (${TENANT_DB_PREFIX}…) and cannot be a source`;
+  return undefined;
+}

@@ -2,9 +2,10 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { coversTenant, Scopes, type Principal } from '../../infra/auth-token';
 import { TenantDbClashError, toTenantView, type TenantRepository } from '../../activities/tenants-repo';
-import { ConflictError, NotFoundError, ValidationError } from '../errors';
+import { AuthorizationError, ConflictError, NotFoundError, ValidationError } from '../errors';
 import { problemResponses, TENANT_ID_PATTERN, TenantIdParams } from '../schemas';
 import { DEFAULT_OUTBOUND, sourceRefusal, type OutboundPolicy } from '../../activities/sources/outbound';
+import { sourceDatabaseRefusal } from '../../infra/tenant-db-name';
 
 // Tenant registry (scope admin, and the token must cover the tenant). Secrets (token, uri) are
 // write-only: never returned.
@@ -64,7 +65,7 @@ function clashProblem(err: TenantDbClashError, p: Principal | undefined): Confli
   return new ConflictError(detail, { tenantId: err.tenantId, database: err.dbName, ...(named ? { clashesWith: other } : {}) });
 }
 
-const tenants: FastifyPluginAsyncTypebox<{ repo: TenantRepository; outbound?: OutboundPolicy }> = async (app, { repo, outbound = DEFAULT_OUTBOUND }) => {
+const tenants: FastifyPluginAsyncTypebox<{ repo: TenantRepository; platformDb: string; outbound?: OutboundPolicy }> = async (app, { repo, platformDb, outbound = DEFAULT_OUTBOUND }) => {
   app.post(
     '/api/tenants',
     { config: { auth: { scope: Scopes.admin, tenants: { body: 'tenantId' } } }, schema: { body: TenantBody, response: { 200: TenantView, 201: TenantView, ...problemResponses } } },
@@ -73,6 +74,8 @@ const tenants: FastifyPluginAsyncTypebox<{ repo: TenantRepository; outbound?: Ou
       if (new Set(names).size !== names.length) throw new ValidationError('collection names must be unique');
       const refused = sourceRefusal(outbound, req.body.source);
       if (refused) throw new ValidationError(`source: ${refused}`);
+      const dbRefused = req.body.source.kind === 'mongodb' ? sourceDatabaseRefusal(req.body.source.settings.database, platformDb) : undefined;
+      if (dbRefused) throw new AuthorizationError(`source: ${dbRefused}`);
       const { created, tenant } = await repo.upsert(req.body).catch((err: unknown) => {
         throw err instanceof TenantDbClashError ? clashProblem(err, req.principal) : err;
       });

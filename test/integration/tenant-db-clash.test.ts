@@ -79,4 +79,23 @@ describe('tenant database names at registration', () => {
       await deps.mongo.client.db(cased).dropDatabase();
     }
   });
+
+  it('refuses a MongoDB source naming the platform database or a tenant target database (403, nothing written), on any URI', async () => {
+    const mongoBody = (tenantId: string, database: string, uri = 'mongodb://127.0.0.1:27017/') => ({ ...body(tenantId), source: { kind: 'mongodb', settings: { uri, database } } });
+    const platform = deps.mongo.db.databaseName;
+    const cases = [platform, platform.toUpperCase(), tenantDbName('demo-acme'), 'TENANT_other'];
+    for (const database of cases) {
+      for (const uri of ['mongodb://127.0.0.1:27017/', 'mongodb://elsewhere.example:27017/']) {
+        const id = uniqueId('src');
+        const res = await app.inject({ method: 'POST', url: '/api/tenants', headers: admin, payload: mongoBody(id, database, uri) });
+        expect(res.statusCode, `${database} @ ${uri}`).toBe(403);
+        expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+        expect(res.json().detail).toMatch(/cannot be a source/);
+        expect(await tenants().findOne({ _id: id } as never)).toBeNull();
+      }
+    }
+    // An ordinary upstream database is fine.
+    const ok = await app.inject({ method: 'POST', url: '/api/tenants', headers: admin, payload: mongoBody(uniqueId('src'), 'upstream_crm') });
+    expect(ok.statusCode).toBe(201);
+  });
 });
