@@ -3,7 +3,7 @@ import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@te
 import { contentHash } from '../../activities/record-writer';
 import { createReconcileStore, type BatchDoc, type ErrorDoc } from '../../activities/reconcile-store';
 import { createTenantRepository } from '../../activities/tenants-repo';
-import { sealBatchSecrets } from '../../activities/reconcile-secrets';
+import { revealBatchSecrets, sealBatchSecrets } from '../../activities/reconcile-secrets';
 import type { Keyring } from '../../infra/secrets';
 import type { Logger } from '../../infra/logger';
 import { tenantDbName, type Mongo } from '../../infra/mongo';
@@ -86,6 +86,7 @@ export interface ErrorItem {
   at: string;
 }
 
+const sameUris = (a: { sourceUri?: string; targetUri?: string }, b: { sourceUri?: string; targetUri?: string }) => a.sourceUri === b.sourceUri && a.targetUri === b.targetUri;
 const newBatchId = () => `rc-${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
 const ejson = (v: unknown) => (v === undefined ? null : BSON.EJSON.serialize({ v }, { relaxed: true }).v);
 
@@ -185,7 +186,9 @@ export function createReconcileService(o: ReconcileServiceOptions) {
     const { source, target, secrets, options } = await resolve(req);
     const batchId = req.batchId ?? newBatchId();
     const workflowId = WorkflowIds.reconcile(batchId);
-    const specHash = contentHash({ source, target, options, uris: secrets ? contentHash(secrets) : null });
+    // No hash of the URIs is stored (an unsalted hash of a secret is a guessable copy of it): a
+    // repeat compares its URIs with the stored ones, revealed in memory only.
+    const specHash = contentHash({ source, target, options });
     const now = new Date();
     const doc: BatchDoc = { _id: batchId, correlationId, workflowId, state: 'pending', source, target, options, specHash, createdAt: now };
     if (secrets) doc.secrets = sealBatchSecrets(o.secrets, batchId, secrets);
@@ -193,7 +196,9 @@ export function createReconcileService(o: ReconcileServiceOptions) {
     let input: ReconcileInput = { batchId, correlationId, source, target, options, startedAt: now.toISOString() };
     if (!created) {
       const existing = await store.getBatch(batchId);
-      if (!existing || existing.specHash !== specHash) throw new ConflictError(`reconcile batch '${batchId}' exists with a different spec`, { batchId });
+      if (!existing || existing.specHash !== specHash || !sameUris(revealBatchSecrets(o.secrets, existing), secrets ?? {})) {
+        throw new ConflictError(`reconcile batch '${batchId}' exists with a different spec`, { batchId });
+      }
       input = { batchId, correlationId: existing.correlationId, source: existing.source, target: existing.target, options: existing.options, startedAt: existing.createdAt.toISOString() };
     }
     await startWorkflow(input);

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import type { Db } from 'mongodb';
 import { openEndpoints } from '../../activities/reconcile-endpoints';
+import { contentHash } from '../../activities/record-writer';
 import { createReconcileStore, type BatchDoc } from '../../activities/reconcile-store';
 import type { TenantRepository } from '../../activities/tenants-repo';
 import { Collections, tenantDbName } from '../../infra/mongo';
@@ -163,6 +164,20 @@ describe('reconcile isolation', () => {
     const p = await finished((res.json() as { batchId: string }).batchId);
     expect(p).toMatchObject({ state: 'completed', processed: 40, repaired: 40, outcomes: { missing_in_target: 40 } });
     expect(await data.collection('viauri').countDocuments()).toBe(40);
+
+    // A repeat of a batch compares its URIs with the stored (sealed) ones; no hash of a URI is stored.
+    const batchId = uniqueId('uri-repeat');
+    const spec = { batchId, source: nsSrc(data.databaseName, 'src', deps.config.MONGODB_URI), target: ns(data.databaseName, 'viauri2'), options: { dryRun: true } };
+    expect((await post(t.root, spec)).statusCode).toBe(202);
+    const again = await post(t.root, spec);
+    expect(again.statusCode, again.body).toBe(202);
+    expect(again.json()).toMatchObject({ batchId, created: false });
+    const otherUri = `${deps.config.MONGODB_URI}${deps.config.MONGODB_URI.includes('?') ? '&' : '?'}appName=other`;
+    const changed = await post(t.root, { ...spec, source: nsSrc(data.databaseName, 'src', otherUri) });
+    expect(changed.statusCode, changed.body).toBe(409);
+    const stored = await deps.mongo.db.collection(Collections.reconcileBatches).findOne({ _id: batchId } as never);
+    expect(JSON.stringify(stored)).not.toContain(deps.config.MONGODB_URI);
+    expect(JSON.stringify(stored)).not.toContain(contentHash({ sourceUri: deps.config.MONGODB_URI }));
   });
 
   it('progress, errors and cancel answer only tokens covering all a batch touches; others get the 404 of a missing batch', async () => {
