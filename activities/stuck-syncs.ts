@@ -9,11 +9,14 @@ import { syncCorrelationId, TenantSyncNames, tenantSyncStartOptions, type Tenant
 import { currentActivity } from './activity-context';
 import type { ActivityDeps } from './deps';
 import { createStuckSyncStore } from './stuck-store';
+import { lastMovedAt, lastProgressOf, progressCollection } from './sync-progress';
 import type { SyncRunDoc } from './sync-store';
 
-// The stuck-sync sweep: finds (a) TenantSyncWorkflow executions on this task queue still running
-// past the threshold (visibility query) and (b) sync_runs documents still `running` past it that
-// no workflow will ever finish (direct runs of a dead API process, runs whose workflow is gone).
+// The stuck-sync sweep: finds (a) TenantSyncWorkflow executions on this task queue and (b)
+// sync_runs documents still `running` that no workflow will ever finish (direct runs of a dead
+// API process, runs whose workflow is gone) — each only when it made no progress for the
+// threshold: no progress mark of its tenant (sync-progress.ts), no activity heartbeat, and (with
+// neither) a start older than that. Old but moving is not stuck: a sync may legally run an hour.
 // Each is recorded in stuck_syncs and, per SYNC_STUCK_ACTION, left alone, terminated, or
 // terminated and started again with its original input.
 
@@ -21,12 +24,16 @@ import type { SyncRunDoc } from './sync-store';
 export const MAX_FINDINGS_PER_SWEEP = 100;
 
 
+/** A protobuf Timestamp in ms (0 when absent). */
+const msOf = (t: { seconds?: { toNumber(): number } | number | null; nanos?: number | null } | null | undefined) =>
+  t?.seconds == null ? 0 : (typeof t.seconds === 'number' ? t.seconds : t.seconds.toNumber()) * 1000 + Math.floor((t.nanos ?? 0) / 1e6);
 const messageOf = (err: unknown) => (err instanceof Error ? err.message : String(err)).slice(0, 500);
 const invalid = (message: string) => ApplicationFailure.create({ type: SyncErrorType.VALIDATION_ERROR, message, nonRetryable: true });
 
 export function createStuckSyncActivities({ mongo, log, temporalClient }: ActivityDeps) {
   const store = createStuckSyncStore(mongo.db);
   const runs = mongo.db.collection<SyncRunDoc>(Collections.syncRuns);
+  const progress = progressCollection(mongo.db);
 
   /** The workflow's start input, read back from its first history event. */
   async function originalInput(client: Client, wf: WorkflowExecutionInfo): Promise<TenantSyncInput> {
@@ -45,14 +52,25 @@ export function createStuckSyncActivities({ mongo, log, temporalClient }: Activi
     return fresh.correlationId;
   }
 
-  async function settleWorkflow(client: Client, wf: WorkflowExecutionInfo, input: StuckSweepInput, now: Date): Promise<StuckSyncFinding> {
-    const memo = (wf.memo ?? {}) as { tenantId?: string; correlationId?: string };
-    const tenantId = memo.tenantId ?? wf.typedSearchAttributes.get(SearchAttributeKeys.TenantId) ?? 'unknown';
-    const finding: StuckSyncFinding = { id: `wf:${wf.workflowId}:${wf.runId}`, kind: 'workflow', tenantId, workflowId: wf.workflowId, workflowRunId: wf.runId, ...(memo.correlationId ? { syncRunId: memo.correlationId } : {}), startedAt: wf.startTime.toISOString(), action: input.action, outcome: 'reported' };
+  /** The newest heartbeat of the run's pending activities (local activities have none). */
+  async function lastHeartbeat(client: Client, wf: WorkflowExecutionInfo): Promise<Date | undefined> {
+    const d = await client.workflow.getHandle(wf.workflowId, wf.runId).describe();
+    const beats = (d.raw.pendingActivities ?? []).map((a) => msOf(a.lastHeartbeatTime));
+    return beats.length && Math.max(...beats) > 0 ? new Date(Math.max(...beats)) : undefined;
+  }
+
+  const memoOf = (wf: WorkflowExecutionInfo) => (wf.memo ?? {}) as { tenantId?: string; correlationId?: string };
+  const tenantOf = (wf: WorkflowExecutionInfo) => memoOf(wf).tenantId ?? wf.typedSearchAttributes.get(SearchAttributeKeys.TenantId) ?? 'unknown';
+  const since = (startedAt: Date, last: Date) => (last.getTime() > startedAt.getTime() ? `no progress since ${last.toISOString()} (running since ${startedAt.toISOString()})` : `no progress since it started at ${startedAt.toISOString()}`);
+
+  async function settleWorkflow(client: Client, wf: WorkflowExecutionInfo, input: StuckSweepInput, now: Date, last: Date): Promise<StuckSyncFinding> {
+    const memo = memoOf(wf);
+    const tenantId = tenantOf(wf);
+    const finding: StuckSyncFinding = { id: `wf:${wf.workflowId}:${wf.runId}`, kind: 'workflow', tenantId, workflowId: wf.workflowId, workflowRunId: wf.runId, ...(memo.correlationId ? { syncRunId: memo.correlationId } : {}), startedAt: wf.startTime.toISOString(), lastProgressAt: last.toISOString(), action: input.action, outcome: 'reported' };
     if (input.action === 'report') return finding;
     try {
       const startInput = input.action === 'restart' ? await originalInput(client, wf) : undefined;
-      const reason = `stuck: running since ${wf.startTime.toISOString()}, over ${input.stuckAfterMs} ms (stuck-sync sweep, action ${input.action})`;
+      const reason = `stuck: ${since(wf.startTime, last)}, over ${input.stuckAfterMs} ms (stuck-sync sweep, action ${input.action})`;
       // Terminate exactly this run: a newer run of the same workflow ID is not stuck.
       await client.workflow.getHandle(wf.workflowId, wf.runId).terminate(reason);
       if (memo.correlationId) await store.markRunFailed(memo.correlationId, tenantId, { action: input.action, outcome: 'terminated', reason }, now);
@@ -76,11 +94,11 @@ export function createStuckSyncActivities({ mongo, log, temporalClient }: Activi
     }
   }
 
-  async function settleOrphan(doc: SyncRunDoc, input: StuckSweepInput, now: Date): Promise<StuckSyncFinding> {
-    const finding: StuckSyncFinding = { id: `run:${doc._id}`, kind: 'orphaned-run', tenantId: doc.tenantId, ...(doc.workflowId ? { workflowId: doc.workflowId } : {}), syncRunId: doc._id, startedAt: doc.startedAt.toISOString(), action: input.action, outcome: 'reported' };
+  async function settleOrphan(doc: SyncRunDoc, input: StuckSweepInput, now: Date, last: Date): Promise<StuckSyncFinding> {
+    const finding: StuckSyncFinding = { id: `run:${doc._id}`, kind: 'orphaned-run', tenantId: doc.tenantId, ...(doc.workflowId ? { workflowId: doc.workflowId } : {}), syncRunId: doc._id, startedAt: doc.startedAt.toISOString(), lastProgressAt: last.toISOString(), action: input.action, outcome: 'reported' };
     if (input.action === 'report') return finding;
     // Nothing runs it any more: settling means marking it failed (there is no execution to restart).
-    const reason = `stuck: marked running since ${doc.startedAt.toISOString()} with nothing running it (stuck-sync sweep)`;
+    const reason = `stuck: marked running, ${since(doc.startedAt, last)}, with nothing running it (stuck-sync sweep)`;
     await store.markRunFailed(doc._id, doc.tenantId, { action: input.action, outcome: 'terminated', reason }, now);
     return { ...finding, outcome: 'terminated' };
   }
@@ -102,25 +120,36 @@ export function createStuckSyncActivities({ mongo, log, temporalClient }: Activi
     };
 
     const query = `WorkflowType = '${TenantSyncNames.workflow}' AND ExecutionStatus = 'Running' AND TaskQueue = '${input.taskQueue}' AND StartTime < '${cutoff.toISOString()}'`;
+    // Started before the cutoff (a younger run cannot have gone that long without progress).
     const claimedRuns = new Set<string>();
+    let moving = 0;
     for await (const wf of client.workflow.list({ query, pageSize: MAX_FINDINGS_PER_SWEEP })) {
       if (findings.length >= MAX_FINDINGS_PER_SWEEP) break;
-      const f = await settleWorkflow(client, wf, input, now);
-      if (f.syncRunId) claimedRuns.add(f.syncRunId);
-      await note(f);
+      const tenantId = tenantOf(wf);
+      const last = lastMovedAt(wf.startTime, (await lastProgressOf(progress, [tenantId])).get(tenantId), await lastHeartbeat(client, wf));
+      const runId = memoOf(wf).correlationId;
+      if (runId) claimedRuns.add(runId);
+      if (last >= cutoff) {
+        moving += 1;
+        continue;
+      }
+      await note(await settleWorkflow(client, wf, input, now, last));
     }
 
-    const stale = await runs.find({ state: 'running', startedAt: { $lt: cutoff } }).limit(MAX_FINDINGS_PER_SWEEP).toArray();
+    const stale = await runs.find({ state: 'running', startedAt: { $lt: cutoff } }).limit(MAX_FINDINGS_PER_SWEEP * 4).toArray();
+    const marks = await lastProgressOf(progress, stale.map((d) => d.tenantId));
     for (const doc of stale) {
       if (findings.length >= MAX_FINDINGS_PER_SWEEP) break;
-      if (claimedRuns.has(doc._id) || (await workflowStillRuns(client, doc))) continue;
-      await note(await settleOrphan(doc, input, now));
+      const last = lastMovedAt(doc.startedAt, marks.get(doc.tenantId));
+      if (claimedRuns.has(doc._id) || last >= cutoff) continue;
+      if (await workflowStillRuns(client, doc)) continue;
+      await note(await settleOrphan(doc, input, now, last));
     }
 
     await store.closeUnseen(now);
     const count = (o: StuckSyncFinding['outcome']) => findings.filter((f) => f.outcome === o).length;
     const result: StuckSweepResult = { cutoff: cutoff.toISOString(), found: findings.length, reported: count('reported'), terminated: count('terminated'), restarted: count('restarted'), failed: count('failed'), findings };
-    if (findings.length > 0) log.warn({ cutoff: result.cutoff, found: result.found, terminated: result.terminated, restarted: result.restarted, failed: result.failed, action: input.action }, 'stuck tenant syncs found');
+    if (findings.length > 0) log.warn({ cutoff: result.cutoff, found: result.found, terminated: result.terminated, restarted: result.restarted, failed: result.failed, stillMoving: moving, action: input.action }, 'stuck tenant syncs found');
     return result;
   }
 

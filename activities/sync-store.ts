@@ -2,6 +2,7 @@ import type { Db } from 'mongodb';
 import { Collections } from '../infra/mongo';
 import type { CollectionResult, FallbackReason, RunState, SyncMethod, SyncRunRecord } from '../shared/tenant-sync';
 import type { StuckSyncDoc } from './stuck-store';
+import { progressCollection } from './sync-progress';
 
 // sync_runs (history), tenant_sync_status (latest per tenant, point reads) and sync_state
 // (per-collection watermarks).
@@ -47,6 +48,8 @@ export function createSyncStore(db: Db) {
     state,
     /** Stuck-sync findings (activities/stuck-store.ts), read by /api/sync/health. */
     stuck: db.collection<StuckSyncDoc>(Collections.stuckSyncs),
+    /** Per-tenant progress marks (activities/sync-progress.ts): what "stuck" is measured against. */
+    progress: progressCollection(db),
     /** Upserts the run and the tenant's latest status. Idempotent: a retried call writes the same. */
     async recordRun(run: SyncRunRecord): Promise<void> {
       const { runId, startedAt, essentialReadyAt, finishedAt, ...rest } = run;

@@ -9,6 +9,7 @@ import { writeRecords } from './record-writer';
 import { createSource } from './sources';
 import { SourceError } from './sources/types';
 import { createSyncStore } from './sync-store';
+import { createProgressWriter } from './sync-progress';
 import { createTenantRepository } from './tenants-repo';
 
 // Tenant-sync activities. The workflow runs them on the worker; the API's direct path calls
@@ -43,11 +44,14 @@ export const WATERMARK_SAFETY_MS = 2_000;
 
 export interface TenantSyncSettings {
   pageSize: number;
+  /** Spacing of the tenant's progress marks (sync-progress.ts; the stuck-sync sweep reads them). @default 5000 */
+  progressEveryMs?: number;
 }
 
 export function createTenantSyncActivities(deps: ActivityDeps, settings: TenantSyncSettings = { pageSize: 500 }) {
   const tenants = createTenantRepository(deps.mongo.db, deps.secrets);
   const store = createSyncStore(deps.mongo.db);
+  const progress = createProgressWriter(deps.mongo.db, settings.progressEveryMs, deps.log);
 
   async function syncCollection(input: SyncCollectionInput): Promise<CollectionResult> {
     const started = Date.now();
@@ -68,6 +72,7 @@ export function createTenantSyncActivities(deps: ActivityDeps, settings: TenantS
         const empty = since === null && (await col.estimatedDocumentCount()) === 0;
         cp = { cursor: null, written: 0, unchanged: 0, rejected: 0, mode: since ? 'incremental' : 'full', since, assumeAbsent: empty };
       }
+      await progress(input, true);
       const source = createSource(tenants.revealSource(tenant), deps.outbound);
       try {
         for (;;) {
@@ -79,6 +84,7 @@ export function createTenantSyncActivities(deps: ActivityDeps, settings: TenantS
           if (counts.collided) cp.assumeAbsent = false;
           for (const r of page.records) if (r.updatedAt && (!cp.maxUpdatedAt || r.updatedAt > cp.maxUpdatedAt)) cp.maxUpdatedAt = r.updatedAt;
           cp.cursor = page.nextCursor;
+          await progress(input);
           if (ctx && !ctx.info.isLocal) ctx.heartbeat(cp); // local activities (essential) cannot heartbeat
           if (!page.nextCursor) break;
         }
@@ -88,6 +94,7 @@ export function createTenantSyncActivities(deps: ActivityDeps, settings: TenantS
       // Watermark: the newest change seen, but never later than this sync's start (minus a margin).
       const watermark = cp.maxUpdatedAt && cp.maxUpdatedAt < syncStartedAt ? cp.maxUpdatedAt : cp.maxUpdatedAt ? syncStartedAt : undefined;
       await store.advanceWatermark(input.tenantId, input.collection, watermark);
+      await progress(input, true);
       const result: CollectionResult = {
         name: input.collection,
         essential: input.essential,

@@ -28,6 +28,7 @@ import { createTenantRepository } from '../activities/tenants-repo';
 import { keyringFromConfig, type Keyring } from '../infra/secrets';
 import { createSyncStore } from '../activities/sync-store';
 import { createTenantSyncActivities } from '../activities/tenant-sync';
+import { progressEveryFor } from '../activities/sync-progress';
 import { createDirectSync } from './services/direct-sync';
 import { createTemporalLogin } from './services/temporal-login';
 import { createLoginSync } from './services/login-sync';
@@ -91,7 +92,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const secrets = deps.secrets ?? keyringFromConfig(config);
   const repo = createTenantRepository(deps.mongo.db, secrets);
   const store = createSyncStore(deps.mongo.db);
-  const activities = createTenantSyncActivities({ ...deps, secrets, outbound: outboundFromConfig(config) }, { pageSize: config.SYNC_PAGE_SIZE });
+  const activities = createTenantSyncActivities({ ...deps, secrets, outbound: outboundFromConfig(config) }, { pageSize: config.SYNC_PAGE_SIZE, progressEveryMs: progressEveryFor(config.SYNC_STUCK_AFTER_MS) });
   const direct = createDirectSync({ activities, store, redis: deps.redis, log, concurrency: config.SYNC_CONCURRENCY, lockTtlMs: config.DIRECT_SYNC_LOCK_TTL_MS });
   const temporalLogin = deps.temporal
     ? createTemporalLogin({

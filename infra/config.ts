@@ -86,7 +86,7 @@ const configShape = {
     SYNC_CONCURRENCY: int(4, 1, 32),
     /** Records per page read from an upstream source. */
     SYNC_PAGE_SIZE: int(500, 1, 5000),
-    /** A sync still running after this long counts as stuck in /api/sync/health (ms). */
+    /** A running sync with no progress (no page, collection start or end, or heartbeat) for this long counts as stuck: /api/sync/health and the stuck-sync sweep (ms). */
     SYNC_STUCK_AFTER_MS: int(900_000, 1_000, 86_400_000),
     /** Expiry of the Redis lock that single-flights direct syncs of one tenant across API processes (ms). */
     DIRECT_SYNC_LOCK_TTL_MS: int(120_000, 1_000, 3_600_000),
@@ -132,7 +132,7 @@ const configShape = {
     SCHEDULE_CATCHUP_WINDOW_MS: int(3_600_000, 10_000, 31_536_000_000),
     /** How often the stuck-sync sweep runs (ms). */
     STUCK_SYNC_SWEEP_INTERVAL_MS: int(300_000, 10_000, 86_400_000),
-    /** What the sweep does with a sync running past SYNC_STUCK_AFTER_MS: report it, terminate it, or terminate and start it again. */
+    /** What the sweep does with a sync that made no progress for SYNC_STUCK_AFTER_MS: report it, terminate it, or terminate and start it again. */
     SYNC_STUCK_ACTION: z.enum(['report', 'terminate', 'restart']).default('terminate'),
     /** Readiness probe timeout per dependency (ms). */
     READY_TIMEOUT_MS: int(1500, 50, 30_000),

@@ -23,6 +23,8 @@ export const Collections = {
   syncState: 'sync_state',
   /** What the stuck-sync sweep found and did, one document per stuck run (activities/stuck-syncs.ts). */
   stuckSyncs: 'stuck_syncs',
+  /** One document per tenant: when any of its syncs last moved (activities/sync-progress.ts). */
+  syncProgress: 'sync_progress',
   /** Reconcile runs (activities/reconcile-store.ts): one per batch; chunk checkpoints; per-record findings; staged repairs. */
   reconcileBatches: 'reconcile_batches',
   reconcileChunks: 'reconcile_chunks',

@@ -57,6 +57,8 @@ export interface StuckSyncFinding {
   /** The sync_runs _id (correlationId), when known. */
   syncRunId?: string;
   startedAt: string;
+  /** When the run last moved (its tenant's progress mark, an activity heartbeat, else its start). */
+  lastProgressAt?: string;
   action: StuckSyncAction;
   /** reported: left alone; terminated; restarted (new run started); failed: the action threw. */
   outcome: 'reported' | 'terminated' | 'restarted' | 'failed';

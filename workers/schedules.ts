@@ -45,7 +45,7 @@ export function scheduleOptions(c: ScheduleSettings): ScheduleOptions[] {
     const input: CleanupInput = { target, retentionMs, batchSize: c.CLEANUP_BATCH_SIZE };
     return { ...base, memo: { target, retentionMs, taskQueue }, action: { ...base.action, workflowType: CleanupNames.cleanupWorkflow, args: [input] } };
   };
-  const sweepBase = common(ScheduleNames.stuckSyncSweep, c.STUCK_SYNC_SWEEP_INTERVAL_MS, Operations.stuckSyncSweep, '15 minutes', `stuck-sync sweep (over ${c.SYNC_STUCK_AFTER_MS} ms → ${c.SYNC_STUCK_ACTION})`);
+  const sweepBase = common(ScheduleNames.stuckSyncSweep, c.STUCK_SYNC_SWEEP_INTERVAL_MS, Operations.stuckSyncSweep, '15 minutes', `stuck-sync sweep (no progress for ${c.SYNC_STUCK_AFTER_MS} ms → ${c.SYNC_STUCK_ACTION})`);
   const sweepInput: StuckSweepInput = { stuckAfterMs: c.SYNC_STUCK_AFTER_MS, action: c.SYNC_STUCK_ACTION };
   return [
     cleanup(ScheduleNames.cleanupSyncRuns, CleanupTargets.syncRuns, c.SYNC_RUN_RETENTION_MS),

@@ -7,6 +7,7 @@ import { keyringFromConfig } from '../infra/secrets';
 import { onShutdownSignal } from '../infra/shutdown';
 import { startTelemetry } from '../infra/telemetry';
 import { outboundFromConfig } from '../activities/sources/outbound';
+import { progressEveryFor } from '../activities/sync-progress';
 import { createWorker } from './create-worker';
 import { upsertClientsOnStart } from './client-upsert-on-start';
 import { ensureSchedulesOnStart } from './schedules';
@@ -25,7 +26,7 @@ Runtime.install({ logger: runtimeLoggerTo(log), shutdownSignals: [] });
 const mongo = await connectMongo(config, log);
 const redis = createRedis(config, log, 'worker');
 const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
-const worker = await createWorker({ connection, namespace: config.TEMPORAL_NAMESPACE, taskQueue: config.TEMPORAL_TASK_QUEUE, deps: { mongo, redis, log, secrets: keyringFromConfig(config), outbound: outboundFromConfig(config) }, settings: { tenantSync: { pageSize: config.SYNC_PAGE_SIZE }, clientUpsert: { dir: config.CLIENTS_DIR }, migrations: { batchSize: config.MIGRATION_BATCH_SIZE, retentionMs: config.MIGRATION_BACKUP_RETENTION_MS } } });
+const worker = await createWorker({ connection, namespace: config.TEMPORAL_NAMESPACE, taskQueue: config.TEMPORAL_TASK_QUEUE, deps: { mongo, redis, log, secrets: keyringFromConfig(config), outbound: outboundFromConfig(config) }, settings: { tenantSync: { pageSize: config.SYNC_PAGE_SIZE, progressEveryMs: progressEveryFor(config.SYNC_STUCK_AFTER_MS) }, clientUpsert: { dir: config.CLIENTS_DIR }, migrations: { batchSize: config.MIGRATION_BATCH_SIZE, retentionMs: config.MIGRATION_BACKUP_RETENTION_MS } } });
 
 onShutdownSignal(log, config.SHUTDOWN_TIMEOUT_MS + 5_000, async () => {
   worker.shutdown();

@@ -28,7 +28,7 @@ export async function cleanupWorkflow(input: CleanupInput): Promise<CleanupResul
   return { target: input.target, cutoff: r.cutoff, deleted: { migration_backups: r.expired.length }, total: r.expired.length, batches: r.expired.length > 0 ? 1 : 0 };
 }
 
-/** Finds tenant syncs running past the threshold on this task queue and reports, terminates or restarts them. */
+/** Finds tenant syncs on this task queue with no progress for the threshold and reports, terminates or restarts them. */
 export async function stuckSyncSweepWorkflow(input: StuckSweepInput): Promise<StuckSweepResult> {
   return sweepStuckSyncs({ ...input, taskQueue: workflowInfo().taskQueue });
 }

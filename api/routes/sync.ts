@@ -53,6 +53,7 @@ const StuckFinding = Type.Object({
   workflowRunId: Type.Optional(Type.String()),
   syncRunId: Type.Optional(Type.String()),
   startedAt: Type.String({ format: 'date-time' }),
+  lastProgressAt: Type.Optional(Type.String({ format: 'date-time', description: 'when the run last moved (progress mark, heartbeat, else its start)' })),
   action: Type.Union([Type.Literal('report'), Type.Literal('terminate'), Type.Literal('restart')]),
   outcome: Type.Union([Type.Literal('reported'), Type.Literal('terminated'), Type.Literal('restarted'), Type.Literal('failed')]),
   restartedCorrelationId: Type.Optional(Type.String()),
@@ -65,8 +66,8 @@ const StuckFinding = Type.Object({
 const HealthResponse = Type.Object({
   status: Type.Union([Type.Literal('healthy'), Type.Literal('degraded'), Type.Literal('unhealthy')]),
   activeSyncs: Type.Integer(),
-  stuckSyncs: Type.Integer({ description: 'sync_runs still running past SYNC_STUCK_AFTER_MS' }),
-  stuck: Type.Array(Type.Object({ runId: Type.String(), tenantId: Type.String(), startedAt: Type.String() })),
+  stuckSyncs: Type.Integer({ description: 'running sync_runs with no progress for SYNC_STUCK_AFTER_MS' }),
+  stuck: Type.Array(Type.Object({ runId: Type.String(), tenantId: Type.String(), startedAt: Type.String(), lastProgressAt: Type.String() })),
   successRate: Type.Number(),
   failureRate: Type.Number(),
   breaker: Type.Object({ state: Type.String() }),

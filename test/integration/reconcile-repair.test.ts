@@ -57,8 +57,8 @@ describe('reconcile repair safety', () => {
 
   /** 30 records; k03, k13 and k23 are stale in the target, k05 is missing from it. */
   async function seed(name: string) {
-    const src = data.collection(`${name}_src`);
-    const tgt = data.collection(`${name}_tgt`);
+    const src = data.collection<Record<string, unknown> & { _id: string }>(`${name}_src`);
+    const tgt = data.collection<Record<string, unknown> & { _id: string }>(`${name}_tgt`);
     const docs = Array.from({ length: 30 }, (_, i) => ({ _id: `k${String(i).padStart(2, '0')}`, code: `c${i}`, v: i, note: 'new' }));
     await src.insertMany(docs);
     await tgt.insertMany(docs.filter((d) => d._id !== 'k05').map((d) => (d._id.endsWith('3') ? { ...d, v: -1, note: 'old', _sync: { keep: true } } : d)));
@@ -78,9 +78,9 @@ describe('reconcile repair safety', () => {
     expect(r.first.error).toBeUndefined();
     expect(r.first.counters).toMatchObject({ processed: 30, mismatched: 3, missing: 1, repaired: 3, failed: 1, conflicts: 0 });
     // The refused record is still there, as it was (its own metadata too); the others are repaired.
-    expect(await s.tgt.findOne({ _id: 'k13' } as Document)).toEqual({ _id: 'k13', code: 'c13', v: -1, note: 'old', _sync: { keep: true } });
-    expect(await s.tgt.findOne({ _id: 'k03' } as Document)).toMatchObject({ v: 3, note: 'new' });
-    expect(await s.tgt.findOne({ _id: 'k05' } as Document)).toMatchObject({ v: 5 });
+    expect(await s.tgt.findOne({ _id: 'k13' })).toEqual({ _id: 'k13', code: 'c13', v: -1, note: 'old', _sync: { keep: true } });
+    expect(await s.tgt.findOne({ _id: 'k03' })).toMatchObject({ v: 3, note: 'new' });
+    expect(await s.tgt.findOne({ _id: 'k05' })).toMatchObject({ v: 5 });
     expect(await s.tgt.countDocuments()).toBe(30);
     const failed = (await errorsOf(r.batchId)).filter((e) => e.action === 'failed');
     expect(failed).toEqual([expect.objectContaining({ key: 'k13', outcome: 'mismatched', message: expect.stringContaining('previous record was kept') })]);
@@ -90,18 +90,18 @@ describe('reconcile repair safety', () => {
 
     const again = await run(s.source, s.target);
     expect(again.first.counters).toMatchObject({ mismatched: 1, repaired: 1, failed: 0 });
-    expect(await s.tgt.findOne({ _id: 'k13' } as Document)).toEqual({ _id: 'k13', code: 'c13', v: 13, note: 'new' });
+    expect(await s.tgt.findOne({ _id: 'k13' })).toEqual({ _id: 'k13', code: 'c13', v: 13, note: 'new' });
   });
 
   it('a replacement refused by a unique index of the target is a failure, not a conflict: the record is put back', async () => {
     const s = await seed('unique');
     await s.tgt.createIndex({ code: 1 }, { unique: true });
     // k23's new version takes a code another target record holds.
-    await s.src.updateOne({ _id: 'k23' } as Document, { $set: { code: 'c7' } });
+    await s.src.updateOne({ _id: 'k23' }, { $set: { code: 'c7' } });
     const r = await run(s.source, s.target);
     expect(r.first.error).toBeUndefined();
     expect(r.first.counters).toMatchObject({ mismatched: 3, repaired: 3, failed: 1, conflicts: 0 });
-    expect(await s.tgt.findOne({ _id: 'k23' } as Document)).toMatchObject({ code: 'c23', v: -1, note: 'old' });
+    expect(await s.tgt.findOne({ _id: 'k23' })).toMatchObject({ code: 'c23', v: -1, note: 'old' });
     const failed = (await errorsOf(r.batchId)).filter((e) => e.action === 'failed');
     expect(failed).toEqual([expect.objectContaining({ key: 'k23', message: expect.stringContaining('unique index') })]);
   });
@@ -117,7 +117,7 @@ describe('reconcile repair safety', () => {
     const r = await run(s.source, s.target, lostInserts);
     // The flush could neither insert nor restore: it does not record the records as failed and move on.
     expect(r.first.error?.message).toContain('closed (injected)');
-    expect(await s.tgt.findOne({ _id: 'k03' } as Document)).toBeNull();
+    expect(await s.tgt.findOne({ _id: 'k03' })).toBeNull();
     const copies = await undoOf(r.batchId);
     expect(copies.map((c) => c.key).sort()).toEqual(['k03', 'k13', 'k23']);
     expect(copies.find((c) => c.key === 'k03')!.doc).toEqual({ _id: 'k03', code: 'c3', v: -1, note: 'old', _sync: { keep: true } });
@@ -129,7 +129,7 @@ describe('reconcile repair safety', () => {
     const retry = await r.again();
     expect(retry.error).toBeUndefined();
     expect(retry.counters).toMatchObject({ processed: 30, mismatched: 3, missing: 1, repaired: 4, failed: 0, conflicts: 0 });
-    for (const k of ['k03', 'k13', 'k23']) expect(await s.tgt.findOne({ _id: k } as Document)).toMatchObject({ note: 'new' });
+    for (const k of ['k03', 'k13', 'k23']) expect(await s.tgt.findOne({ _id: k })).toMatchObject({ note: 'new' });
     expect(await s.tgt.countDocuments()).toBe(30);
     expect(await undoOf(r.batchId)).toEqual([]);
     expect(await pendingOf(r.batchId)).toBe(0);
@@ -144,8 +144,8 @@ describe('reconcile repair safety', () => {
         return target.insertMany(docs, { ordered: true });
       });
     const seen: Array<Document | null> = [];
-    const watch: Wrap = (target) => {
-      const inner = once(target);
+    const watch: Wrap = (target, at) => {
+      const inner = once(target, at);
       return withInsert(target, async (docs) => {
         try {
           return await inner.insertMany(docs);
@@ -160,6 +160,6 @@ describe('reconcile repair safety', () => {
     // Right after the failed insert k13 was missing; the restore put it back before the retry.
     expect(seen[0]).toBeNull();
     expect(seen[1]).toMatchObject({ v: -1, note: 'old' });
-    expect(await s.tgt.findOne({ _id: 'k13' } as Document)).toMatchObject({ v: 13, note: 'new' });
+    expect(await s.tgt.findOne({ _id: 'k13' })).toMatchObject({ v: 13, note: 'new' });
   });
 });

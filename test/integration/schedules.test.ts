@@ -36,7 +36,8 @@ describe('schedules and stuck-sync detection', () => {
   };
 
   beforeAll(async () => {
-    bench = await startLoginBench();
+    // Small pages and frequent progress marks, so a sync of a few pages outlives the 1 s threshold while moving.
+    bench = await startLoginBench({ settings: { tenantSync: { pageSize: 5, progressEveryMs: 100 } } });
   });
   afterAll(async () => bench?.close());
 
@@ -173,7 +174,7 @@ describe('schedules and stuck-sync detection', () => {
       expect(r.findings.find((f) => f.tenantId === s.tenantId)).toMatchObject({ kind: 'workflow', outcome: 'terminated', syncRunId: s.correlationId });
       expect((await s.handle.describe()).status.name).toBe('TERMINATED');
       const doc = await runDoc(s.correlationId);
-      expect(doc).toMatchObject({ state: 'failed', stuck: { action: 'terminate', outcome: 'terminated', reason: expect.stringContaining('stuck: running since') } });
+      expect(doc).toMatchObject({ state: 'failed', stuck: { action: 'terminate', outcome: 'terminated', reason: expect.stringContaining('stuck: no progress since') } });
       const h = await health(s.a);
       expect(h.stuck.map((x: { runId: string }) => x.runId)).not.toContain(s.correlationId);
       expect(h.stuckDetection.recent.find((f: { syncRunId?: string }) => f.syncRunId === s.correlationId)).toMatchObject({ open: false, outcome: 'terminated' });
@@ -194,21 +195,61 @@ describe('schedules and stuck-sync detection', () => {
       expect(await runDoc(s.correlationId)).toMatchObject({ state: 'failed' });
     });
 
-    it('orphaned sync_runs (nothing runs them) are marked failed; recent or finished runs are untouched', async () => {
+    it('orphaned sync_runs (no progress, nothing runs them) are marked failed; recent, progressing or finished runs are untouched', async () => {
       const runs = deps().mongo.db.collection(Collections.syncRuns);
       const base = { tenantId: uniqueId('orphan'), fallbackUsed: false, collections: [] };
+      const moving = { ...base, tenantId: uniqueId('moving') };
       const longAgo = new Date(Date.now() - 3_600_000);
       await runs.insertMany([
         { _id: uniqueId('direct-dead') as never, ...base, method: 'direct', state: 'running', startedAt: longAgo },
         { _id: uniqueId('wf-gone') as never, ...base, method: 'temporal', workflowId: `tenant-sync:${uniqueId('nope')}`, state: 'running', startedAt: longAgo },
         { _id: uniqueId('fresh') as never, ...base, method: 'direct', state: 'running', startedAt: new Date() },
         { _id: uniqueId('done') as never, ...base, method: 'direct', state: 'completed', startedAt: longAgo },
+        // An hour old, and its tenant moved 5 s ago: long, not stuck.
+        { _id: uniqueId('long') as never, ...moving, method: 'direct', state: 'running', startedAt: longAgo },
       ]);
+      await deps().mongo.db.collection(Collections.syncProgress).insertOne({ _id: moving.tenantId as never, at: new Date(Date.now() - 5_000), runId: 'x', collection: 'audit' });
       const r = await sweep({ stuckAfterMs: 60_000, action: 'terminate' });
       const mine = r.findings.filter((f) => f.tenantId === base.tenantId);
       expect(mine.map((f) => [f.kind, f.outcome]).sort()).toEqual([['orphaned-run', 'terminated'], ['orphaned-run', 'terminated']]);
-      const states = Object.fromEntries((await runs.find({ tenantId: base.tenantId }).toArray()).map((d) => [String(d._id).split('-')[0], d.state]));
-      expect(states).toEqual({ direct: 'failed', wf: 'failed', fresh: 'running', done: 'completed' });
+      expect(mine[0]).toMatchObject({ lastProgressAt: longAgo.toISOString() });
+      expect(r.findings.filter((f) => f.tenantId === moving.tenantId)).toEqual([]);
+      const states = Object.fromEntries((await runs.find({ tenantId: { $in: [base.tenantId, moving.tenantId] } }).toArray()).map((d) => [String(d._id).split('-')[0], d.state]));
+      expect(states).toEqual({ direct: 'failed', wf: 'failed', fresh: 'running', done: 'completed', long: 'running' });
+    });
+
+    /** A login whose non-essential collection reads 20 pages of 150 ms each: ~3 s of steady progress. */
+    async function longSync(useTemporal: boolean) {
+      const a = await bench.app({ USE_TEMPORAL_FOR_AUTH: useTemporal, SYNC_STUCK_AFTER_MS: STUCK_AFTER_MS, SYNC_PAGE_SIZE: 5 });
+      const tenantId = await bench.registerTenant(a, [COLLECTIONS[0]!, { name: 'audit', essential: false, size: 100 }]);
+      bench.upstream.setLatency(tenantId, 'audit', 150);
+      const body = (await bench.ensure(a, tenantId)).json();
+      expect(body).toMatchObject({ syncMethod: useTemporal ? 'temporal' : 'direct', essentialReady: true });
+      await expect.poll(async () => (await runDoc(body.correlationId))?.state, { timeout: 10_000 }).toBe('running');
+      await sleep(STUCK_AFTER_MS + 300);
+      return { a, tenantId, correlationId: body.correlationId as string };
+    }
+
+    it('a workflow sync older than the threshold that keeps making progress is neither reported nor terminated, and completes', async () => {
+      const s = await longSync(true);
+      const r = await sweep({ stuckAfterMs: STUCK_AFTER_MS, action: 'terminate' });
+      expect(r.findings.filter((f) => f.tenantId === s.tenantId)).toEqual([]);
+      const handle = deps().temporal.client.workflow.getHandle(WorkflowIds.tenantSync(s.tenantId));
+      expect((await handle.describe()).status.name).toBe('RUNNING');
+      const h = await health(s.a);
+      expect(h.stuck.map((x: { runId: string }) => x.runId)).not.toContain(s.correlationId);
+      expect(await handle.result()).toMatchObject({ runId: s.correlationId, state: 'completed' });
+      expect(await runDoc(s.correlationId)).toMatchObject({ state: 'completed' });
+    });
+
+    it('a long direct sync that keeps making progress is not marked failed (sweep or health), and completes', async () => {
+      const s = await longSync(false);
+      const r = await sweep({ stuckAfterMs: STUCK_AFTER_MS, action: 'terminate' });
+      expect(r.findings.filter((f) => f.tenantId === s.tenantId)).toEqual([]);
+      expect(await runDoc(s.correlationId)).toMatchObject({ state: 'running' });
+      const h = await health(s.a);
+      expect(h.stuck.map((x: { runId: string }) => x.runId)).not.toContain(s.correlationId);
+      await expect.poll(async () => (await runDoc(s.correlationId))?.state, { timeout: 15_000 }).toBe('completed');
     });
 
     it('rejects a bad action without retrying', async () => {
