@@ -35,7 +35,7 @@ export interface CompareSettings {
   dryRun: boolean;
   extras: ExtraPolicy;
   batchId: string;
-  /** Tenant sources: documents are written in the tenant-sync shape (`_sync` metadata). */
+  /** Tenant sources: documents are written as tenant sync writes them (the record, `_sync` beside). */
   tenantMode: boolean;
   now: Date;
 }
@@ -48,7 +48,7 @@ export interface ChunkComparison {
 
 interface SourceView {
   view: Document;
-  version?: number | string;
+  version?: unknown;
   hash: string;
 }
 
@@ -57,6 +57,7 @@ function sourceView(s: SourceItem): SourceView {
     const view = viewOf(s.doc);
     return { view, version: versionOf(s.doc), hash: hashOf(view) };
   }
+  // A tenant record is compared whole, as tenant sync stores it: `{ _id, ...data }`.
   const r = s.record!;
   return { view: r.data, version: r.version ?? r.updatedAt, hash: hashOf(r.data) };
 }
@@ -65,9 +66,8 @@ function sourceView(s: SourceItem): SourceView {
 function writeDocOf(s: SourceItem, v: SourceView, o: CompareSettings): Document {
   if (s.doc) return s.doc;
   const r = s.record!;
-  const meta: SyncMeta = { hash: v.hash, syncedAt: o.now, runId: o.batchId };
+  const meta: SyncMeta = { hash: v.hash, readAt: o.now, syncedAt: o.now, runId: o.batchId };
   if (v.version !== undefined) meta.version = v.version;
-  if (r.updatedAt) meta.updatedAt = r.updatedAt;
   return { _id: r.id, ...r.data, _sync: meta };
 }
 

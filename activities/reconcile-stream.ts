@@ -1,6 +1,6 @@
 import type { Document, FindCursor } from 'mongodb';
 import type { SourceConnector, SourceRecord } from './sources/types';
-import { compareKeys, isKey, KeyOrderError, type Key } from './reconcile-keys';
+import { compareKeys, isKey, keyOrThrow, KeyOrderError, type Key } from './reconcile-keys';
 
 // Key-ordered streams over one long-lived cursor each, read one batch ahead, and their merge
 // into chunks. On FerretDB a sorted query materialises its whole result before the first batch,
@@ -155,21 +155,28 @@ export class ConnectorStream implements OrderedStream<SourceItem> {
       this.buf = page.records;
       this.i = 0;
       if (this.skipThrough !== null) {
-        while (this.i < this.buf.length && compareKeys(this.buf[this.i]!.id, this.skipThrough) <= 0) this.i++;
+        while (this.i < this.buf.length && compareKeys(this.keyAt(this.i)!, this.skipThrough) <= 0) this.i++;
       }
       if (page.nextCursor !== null) this.ahead = this.read(page.nextCursor);
       else if (this.i >= this.buf.length) this.done = true;
     }
   }
 
+  /** A record's key as an orderable Key (the connector keeps raw BSON: Int32, Long, Double). */
+  private keyAt(i: number): Key | undefined {
+    const r = this.buf[i];
+    return r ? keyOrThrow(r.id, `source ${this.collection}`) : undefined;
+  }
+
   peekKey(): Key | undefined {
-    return this.buf[this.i]?.id;
+    return this.keyAt(this.i);
   }
 
   shift(): SourceItem {
+    const key = this.keyAt(this.i)!;
     const r = this.buf[this.i++]!;
-    this.check(r.id);
-    return { key: r.id, record: r };
+    this.check(key);
+    return { key, record: r };
   }
 
   /** The connector cursor to resume from: the page that holds the next unread record. */

@@ -4,8 +4,8 @@ import type { CollectionResult, FallbackReason, RunState, SyncMethod, SyncRunRec
 import type { StuckSyncDoc } from './stuck-store';
 import { progressCollection } from './sync-progress';
 
-// sync_runs (history), tenant_sync_status (latest per tenant, point reads) and sync_state
-// (per-collection watermarks).
+// sync_runs (history) and tenant_sync_status (latest per tenant, point reads). Watermarks live
+// with the data, in each tenant's own database (tenant-sync-state.ts).
 
 export interface SyncRunDoc extends Omit<SyncRunRecord, 'runId' | 'startedAt' | 'essentialReadyAt' | 'finishedAt'> {
   _id: string;
@@ -28,24 +28,14 @@ export interface TenantSyncStatusDoc {
   collections: CollectionResult[];
 }
 
-export interface SyncStateDoc {
-  _id: string;
-  watermark?: string;
-  lastSyncedAt: Date;
-}
-
-export const syncStateKey = (tenantId: string, collection: string) => `${tenantId}/${collection}`;
-
 const date = (iso: string | undefined) => (iso ? new Date(iso) : undefined);
 
 export function createSyncStore(db: Db) {
   const runs = db.collection<SyncRunDoc>(Collections.syncRuns);
   const status = db.collection<TenantSyncStatusDoc>(Collections.tenantSyncStatus);
-  const state = db.collection<SyncStateDoc>(Collections.syncState);
   return {
     runs,
     status,
-    state,
     /** Stuck-sync findings (activities/stuck-store.ts), read by /api/sync/health. */
     stuck: db.collection<StuckSyncDoc>(Collections.stuckSyncs),
     /** Per-tenant progress marks (activities/sync-progress.ts): what "stuck" is measured against. */
@@ -79,12 +69,6 @@ export function createSyncStore(db: Db) {
       await status.updateOne({ _id: run.tenantId }, update, { upsert: true });
     },
     getStatus: (tenantId: string) => status.findOne({ _id: tenantId }),
-    getWatermark: async (tenantId: string, collection: string) => (await state.findOne({ _id: syncStateKey(tenantId, collection) }))?.watermark,
-    async advanceWatermark(tenantId: string, collection: string, watermark: string | undefined): Promise<void> {
-      const update: Record<string, unknown> = { $set: { lastSyncedAt: new Date() } };
-      if (watermark) update.$max = { watermark };
-      await state.updateOne({ _id: syncStateKey(tenantId, collection) }, update, { upsert: true });
-    },
   };
 }
 

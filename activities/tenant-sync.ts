@@ -10,6 +10,8 @@ import { createSource } from './sources';
 import { SourceError } from './sources/types';
 import { createSyncStore } from './sync-store';
 import { createProgressWriter } from './sync-progress';
+import { newCheckpoint, resumedCheckpoint, tally, watermarkAfter, type Checkpoint } from './tenant-sync-checkpoint';
+import { createTenantSyncState, SYNC_STATE_COLLECTION } from './tenant-sync-state';
 import { createTenantRepository } from './tenants-repo';
 
 // Tenant-sync activities. The workflow runs them on the worker; the API's direct path calls
@@ -22,18 +24,6 @@ export interface SyncCollectionInput {
   correlationId: string;
   /** Ignore the watermark and read everything. */
   full?: boolean;
-}
-
-interface Checkpoint {
-  cursor: string | null;
-  written: number;
-  unchanged: number;
-  rejected: number;
-  maxUpdatedAt?: string;
-  mode: 'full' | 'incremental';
-  since: string | null;
-  /** The target collection was empty when this sync began: insert without reading versions first. */
-  assumeAbsent: boolean;
 }
 
 /**
@@ -61,29 +51,30 @@ export function createTenantSyncActivities(deps: ActivityDeps, settings: TenantS
     try {
       const tenant = await tenants.get(input.tenantId);
       if (!tenant) throw new SourceError(SyncErrorType.VALIDATION_ERROR, `tenant '${input.tenantId}' is not registered`);
-      const col = deps.mongo.tenantDb(input.tenantId).collection(input.collection);
+      if (input.collection === SYNC_STATE_COLLECTION) throw new SourceError(SyncErrorType.VALIDATION_ERROR, `collection name '${SYNC_STATE_COLLECTION}' is reserved for sync state`);
+      const tenantDb = deps.mongo.tenantDb(input.tenantId);
+      const col = tenantDb.collection(input.collection);
+      const state = createTenantSyncState(tenantDb);
       const resumed = ctx?.info.heartbeatDetails as Checkpoint | undefined;
       let cp: Checkpoint;
       if (resumed) {
-        cp = resumed;
+        cp = resumedCheckpoint(resumed);
         log.info({ cursor: cp.cursor }, 'resuming collection sync from checkpoint');
       } else {
-        const since = input.full ? null : ((await store.getWatermark(input.tenantId, input.collection)) ?? null);
-        const empty = since === null && (await col.estimatedDocumentCount()) === 0;
-        cp = { cursor: null, written: 0, unchanged: 0, rejected: 0, mode: since ? 'incremental' : 'full', since, assumeAbsent: empty };
+        // The watermark lives with the data: a dropped or emptied target has none, or none that holds.
+        const saved = input.full ? null : await state.get(input.collection);
+        const count = await col.estimatedDocumentCount();
+        if (saved?.watermark && count === 0) log.info({ watermark: saved.watermark }, 'target collection is empty: full sync despite a watermark');
+        cp = newCheckpoint(saved?.watermark && count > 0 ? saved.watermark : null, count === 0);
       }
       await progress(input, true);
       const source = createSource(tenants.revealSource(tenant), deps.outbound);
       try {
         for (;;) {
+          const readAt = new Date();
           const page = await source.readPage(input.collection, { after: cp.cursor, limit: settings.pageSize, changedSince: cp.since, signal: ctx?.cancellationSignal });
-          const counts = await writeRecords(col, page.records, input.correlationId, { assumeAbsent: cp.assumeAbsent });
-          cp.written += counts.written;
-          cp.unchanged += counts.unchanged;
-          cp.rejected += counts.rejected;
-          if (counts.collided) cp.assumeAbsent = false;
-          for (const r of page.records) if (r.updatedAt && (!cp.maxUpdatedAt || r.updatedAt > cp.maxUpdatedAt)) cp.maxUpdatedAt = r.updatedAt;
-          cp.cursor = page.nextCursor;
+          const counts = await writeRecords(col, page.records, input.correlationId, { assumeAbsent: cp.assumeAbsent, readAt });
+          tally(cp, page, counts);
           await progress(input);
           if (ctx && !ctx.info.isLocal) ctx.heartbeat(cp); // local activities (essential) cannot heartbeat
           if (!page.nextCursor) break;
@@ -91,9 +82,8 @@ export function createTenantSyncActivities(deps: ActivityDeps, settings: TenantS
       } finally {
         await source.close();
       }
-      // Watermark: the newest change seen, but never later than this sync's start (minus a margin).
-      const watermark = cp.maxUpdatedAt && cp.maxUpdatedAt < syncStartedAt ? cp.maxUpdatedAt : cp.maxUpdatedAt ? syncStartedAt : undefined;
-      await store.advanceWatermark(input.tenantId, input.collection, watermark);
+      const watermark = watermarkAfter(cp, syncStartedAt);
+      await state.save(input.collection, { watermark, runId: input.correlationId, rejected: cp.rejected });
       await progress(input, true);
       const result: CollectionResult = {
         name: input.collection,
@@ -102,13 +92,16 @@ export function createTenantSyncActivities(deps: ActivityDeps, settings: TenantS
         synced: cp.written,
         unchanged: cp.unchanged,
         failed: cp.rejected,
+        conflicts: cp.conflicts,
         mode: cp.mode,
         durationMs: Date.now() - started,
       };
       if (cp.rejected > 0) {
-        result.error = failureOf(input, SyncErrorType.VALIDATION_ERROR, `${cp.rejected} record(s) had field names that cannot be stored`, started);
+        // Not lost: the watermark stays at the oldest of them, so the next sync reads them again.
+        result.rejectedRecords = cp.rejectedRecords;
+        result.error = failureOf(input, SyncErrorType.VALIDATION_ERROR, `${cp.rejected} record(s) could not be stored (read again by the next sync; see rejectedRecords)`, started);
       }
-      log.info({ synced: result.synced, unchanged: result.unchanged, failed: result.failed, mode: cp.mode, durationMs: result.durationMs }, 'collection synced');
+      log.info({ synced: result.synced, unchanged: result.unchanged, failed: result.failed, conflicts: cp.conflicts, mode: cp.mode, durationMs: result.durationMs }, 'collection synced');
       return result;
     } catch (err) {
       const errorType = classifyError(err);

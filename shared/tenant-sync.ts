@@ -24,6 +24,18 @@ export interface SyncFailure {
 
 export type CollectionStatus = 'synced' | 'failed' | 'pending';
 
+/** A record that could not be stored; it is read again by the next sync until it can. */
+export interface RejectedRecordInfo {
+  /** The record's key as text: strings as they are, other types in extended JSON (see keyType). */
+  key: string;
+  /** BSON type of the key: string, number, objectId, date… */
+  keyType: string;
+  reason: string;
+}
+
+/** Rejected records listed per collection result (the count is exact; the list stops here). */
+export const MAX_REJECTED_LISTED = 20;
+
 export interface CollectionResult {
   name: string;
   essential: boolean;
@@ -34,6 +46,13 @@ export interface CollectionResult {
   unchanged: number;
   /** Records rejected; the collection failed if > 0 or if an error is set. */
   failed: number;
+  /**
+   * Records whose versions could not order the write: the same version with other content, or a
+   * version that changed kind (number → text…). Each also counts as synced or unchanged.
+   */
+  conflicts?: number;
+  /** The first rejected records (at most MAX_REJECTED_LISTED), with key and reason. */
+  rejectedRecords?: RejectedRecordInfo[];
   /** Full (first sync) or incremental (changed since the watermark). */
   mode?: 'full' | 'incremental';
   durationMs: number;

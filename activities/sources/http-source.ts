@@ -101,7 +101,7 @@ export function createHttpSource(settings: HttpSourceSettings, policy: OutboundP
   };
 }
 
-/** Validates a records page and splits each record into id/version/updatedAt/data. */
+/** Validates a records page; each record is kept whole (`id` included), its id/version/updatedAt read. */
 function parsePage(body: unknown, collection: string, after: string | null): SourcePage {
   const bad = (what: string) => new SourceError(SyncErrorType.VALIDATION_ERROR, `collection ${collection}: ${what}`, { collection });
   if (!isObject(body) || !Array.isArray(body.records)) throw bad('expected {"records": [...], "nextCursor": string|null}');
@@ -110,7 +110,7 @@ function parsePage(body: unknown, collection: string, after: string | null): Sou
   if (next !== null && next === after) throw bad(`cursor did not advance past "${after}"`);
   const records = body.records.map((raw: unknown, i): SourceRecord => {
     if (!isObject(raw)) throw bad(`record ${i} is not an object`);
-    const { id, version, updatedAt, ...data } = raw;
+    const { id, version, updatedAt } = raw;
     if (typeof id !== 'string' || id === '') throw bad(`record ${i} has no string id`);
     if (version !== undefined && typeof version !== 'string' && !(typeof version === 'number' && Number.isFinite(version))) {
       throw bad(`record ${i} (${id}) has a version that is neither a number nor a string`);
@@ -120,7 +120,7 @@ function parsePage(body: unknown, collection: string, after: string | null): Sou
       at = parseRecordTime(updatedAt);
       if (!at) throw bad(`record ${i} (${id}) has an updatedAt that is not an ISO date`);
     }
-    return { id, ...(version !== undefined && { version }), ...(at && { updatedAt: at }), data };
+    return { id, ...(version !== undefined && { version }), ...(at && { updatedAt: at }), data: raw };
   });
   return { records, nextCursor: next };
 }

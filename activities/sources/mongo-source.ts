@@ -13,6 +13,7 @@ import {
   type MongoClientOptions,
 } from 'mongodb';
 import { SyncErrorType } from '../../shared/errors';
+import { keyOf, rangeFilter, type Key } from '../key-order';
 import { DEFAULT_OUTBOUND, isOutboundRefusal, mongoUriRefusal, OutboundRefusal, vettingLookup, type OutboundPolicy } from './outbound';
 import { SourceError, type MongoSourceSettings, type SourceConnector, type SourceRecord } from './types';
 
@@ -85,11 +86,14 @@ export function createMongoSource(settings: MongoSourceSettings, policy: Outboun
       if (since && Number.isNaN(since.getTime())) throw bad(`changedSince "${changedSince}" is not a date`);
       const scanKey = (cursor: string) => `${collection}\u0000${changedSince ?? ''}\u0000${cursor}`;
       const startScan = () => {
-        const filter: Document = {};
-        if (after) filter._id = { $gt: decodeCursor(after, bad) };
-        // updatedAt is stored as a Date or an ISO string; BSON compares only within one type.
-        if (since) filter.$or = [{ updatedAt: { $gt: since } }, { updatedAt: { $gt: since.toISOString() } }];
-        return db().collection(collection).find(filter).sort({ _id: 1 }).batchSize(limit);
+        // After the cursor in BSON order: keys of the types that sort later (strings < ObjectIds) too.
+        const terms: Document[] = after ? [rangeFilter(decodeCursor(after, bad), null)] : [];
+        // updatedAt is stored as a Date or an ISO string; BSON compares only within one type. The
+        // boundary is inclusive: a record committed later with the watermark's own time is read.
+        if (since) terms.push({ $or: [{ updatedAt: { $gte: since } }, { updatedAt: { $gte: since.toISOString() } }] });
+        const filter: Document = terms.length > 1 ? { $and: terms } : (terms[0] ?? {});
+        // Unpromoted: Int32, Long and Double stay what they are, so the copy keeps each BSON type.
+        return db().collection(collection).find(filter, { promoteValues: false }).sort({ _id: 1 }).batchSize(limit);
       };
 
       const resumed = after ? unpark(scanKey(after)) : undefined;
@@ -166,30 +170,34 @@ function abortable<T>(work: Promise<T>, signal?: AbortSignal, onAbort?: () => vo
   });
 }
 
+/** The document whole (`_id` aside, as the key); its version and updatedAt read, not removed. */
 function toRecord(doc: Document, i: number, bad: (what: string) => SourceError): SourceRecord {
-  const { _id, version, updatedAt, ...data } = doc;
-  const id = _id instanceof ObjectId ? _id.toHexString() : typeof _id === 'string' || typeof _id === 'number' ? String(_id) : undefined;
-  if (id === undefined) throw bad(`record ${i} has an _id that is not a string, number or ObjectId`);
-  const record: SourceRecord = { id, data };
-  if (typeof version === 'number' || typeof version === 'string') record.version = version;
-  else if (version !== undefined) data.version = version;
+  const { _id, ...data } = doc;
+  if (keyOf(_id) === undefined) throw bad(`record ${i} has an _id that is not a string, number, ObjectId or Date`);
+  const record: SourceRecord = { id: _id, data };
+  const { version, updatedAt } = data;
+  if (version !== undefined && version !== null) record.version = version;
   if (updatedAt !== undefined && updatedAt !== null) {
     const at = updatedAt instanceof Date ? updatedAt : typeof updatedAt === 'string' ? new Date(updatedAt) : undefined;
-    if (!at || Number.isNaN(at.getTime())) throw bad(`record ${i} (${id}) has an updatedAt that is neither a Date nor an ISO string`);
+    if (!at || Number.isNaN(at.getTime())) throw bad(`record ${i} (${String(keyOf(_id))}) has an updatedAt that is neither a Date nor an ISO string`);
     record.updatedAt = at.toISOString();
   }
   return record;
 }
 
-/** Cursors are the last _id: strings as they are; ObjectIds, numbers and look-alike strings tagged. */
-function encodeCursor(id: unknown, bad: (what: string) => SourceError): string {
+const TAGGED = /^(oid|num|str|dat):/;
+
+/** Cursors are the last _id: strings as they are; ObjectIds, numbers, Dates and look-alike strings tagged. */
+function encodeCursor(raw: unknown, bad: (what: string) => SourceError): string {
+  const id = keyOf(raw);
   if (id instanceof ObjectId) return `oid:${id.toHexString()}`;
+  if (id instanceof Date) return `dat:${id.getTime()}`;
   if (typeof id === 'number') return `num:${id}`;
-  if (typeof id === 'string') return /^(oid|num|str):/.test(id) ? `str:${id}` : id;
-  throw bad('cannot page past an _id that is not a string, number or ObjectId');
+  if (typeof id === 'string') return TAGGED.test(id) ? `str:${id}` : id;
+  throw bad('cannot page past an _id that is not a string, number, ObjectId or Date');
 }
 
-function decodeCursor(cursor: string, bad: (what: string) => SourceError): string | number | ObjectId {
+function decodeCursor(cursor: string, bad: (what: string) => SourceError): Key {
   const tag = cursor.slice(0, 4);
   const rest = cursor.slice(4);
   if (tag === 'str:') return rest;
@@ -197,10 +205,10 @@ function decodeCursor(cursor: string, bad: (what: string) => SourceError): strin
     if (!/^[0-9a-f]{24}$/i.test(rest)) throw bad(`cursor "${cursor}" is not a valid ObjectId cursor`);
     return new ObjectId(rest);
   }
-  if (tag === 'num:') {
+  if (tag === 'num:' || tag === 'dat:') {
     const n = Number(rest);
-    if (rest === '' || Number.isNaN(n)) throw bad(`cursor "${cursor}" is not a valid number cursor`);
-    return n;
+    if (rest === '' || Number.isNaN(n)) throw bad(`cursor "${cursor}" is not a valid ${tag === 'num:' ? 'number' : 'date'} cursor`);
+    return tag === 'num:' ? n : new Date(n);
   }
   return cursor;
 }

@@ -2,14 +2,18 @@ import type { SyncErrorType } from '../../shared/errors';
 
 // One interface for every upstream a tenant's data comes from.
 
-/** One record as read from a source. `id` is the key; `version` orders writes of one record. */
+/**
+ * One record as read from a source, whole: the target's copy is `{ _id: id, ...data }` plus our
+ * `_sync` metadata beside it. Records travel only inside activities, so BSON values are kept.
+ */
 export interface SourceRecord {
-  id: string;
-  /** Monotonic per record (a number, or an ISO timestamp string); absent when the source has none. */
-  version?: number | string;
-  /** ISO-8601 time of the last change; drives the changed-since watermark. */
+  /** The key as the source holds it (ObjectId, string, number…): the target's `_id`, same value and type. */
+  id: unknown;
+  /** How writes of this record are ordered, as received (a number, a numeric or date string, a Date…). */
+  version?: unknown;
+  /** ISO-8601 time of the last change, normalised; drives the changed-since watermark. */
   updatedAt?: string;
-  /** The record's fields (without id/version/updatedAt). */
+  /** Every field of the record as received (its own version and updatedAt included), without `_id`. */
   data: Record<string, unknown>;
 }
 
@@ -18,7 +22,7 @@ export interface ReadPageOptions {
   after?: string | null;
   /** Page size (1..5000). */
   limit: number;
-  /** Only records with updatedAt strictly greater than this ISO time. */
+  /** Only records with updatedAt at or after this ISO time (inclusive: the boundary is read again). */
   changedSince?: string | null;
   /** Aborts the request (deadline, activity cancellation). */
   signal?: AbortSignal;

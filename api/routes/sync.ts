@@ -10,6 +10,8 @@ import { problemResponses, TenantIdParams } from '../schemas';
 // The login hook and the sync read endpoints (seed 004 names).
 
 const Failure = Type.Object({ errorType: Type.String(), retryable: Type.Boolean(), message: Type.String(), correlationId: Type.String(), tenantId: Type.String(), collection: Type.String(), durationMs: Type.Number() });
+const Rejected = Type.Object({ key: Type.String(), keyType: Type.String(), reason: Type.String() }, { description: 'a record that could not be stored; the next sync reads it again' });
+const RejectedList = Type.Optional(Type.Array(Rejected, { description: 'the first rejected records (the count is `failed`)' }));
 const Collection = Type.Object({
   name: Type.String(),
   essential: Type.Boolean(),
@@ -17,6 +19,8 @@ const Collection = Type.Object({
   synced: Type.Integer(),
   failed: Type.Integer(),
   unchanged: Type.Optional(Type.Integer()),
+  conflicts: Type.Optional(Type.Integer({ description: 'records whose versions could not order the write (same version, other content; a version of another type)' })),
+  rejectedRecords: RejectedList,
   mode: Type.Optional(Type.String()),
   durationMs: Type.Optional(Type.Number()),
   error: Type.Optional(Failure),
@@ -41,7 +45,7 @@ const StatusResponse = Type.Object({
   correlationId: Type.Union([Type.String(), Type.Null()]),
   fallbackUsed: Type.Boolean(),
   hasFailedCollections: Type.Boolean(),
-  failedCollections: Type.Array(Type.Object({ name: Type.String(), errorType: Type.String(), retryable: Type.Boolean(), message: Type.String() })),
+  failedCollections: Type.Array(Type.Object({ name: Type.String(), errorType: Type.String(), retryable: Type.Boolean(), message: Type.String(), rejectedRecords: RejectedList })),
   collections: Type.Array(Collection),
 });
 const Open = Type.Object({}, { additionalProperties: true });
@@ -101,7 +105,13 @@ const sync: FastifyPluginAsyncTypebox<{ loginSync: LoginSync; store: SyncStore; 
         correlationId: s?.lastRunId ?? null,
         fallbackUsed: s?.fallbackUsed ?? false,
         hasFailedCollections: failed.length > 0,
-        failedCollections: failed.map((c) => ({ name: c.name, errorType: c.error?.errorType ?? 'UNKNOWN_ERROR', retryable: c.error?.retryable ?? true, message: c.error?.message ?? 'records rejected' })),
+        failedCollections: failed.map((c) => ({
+          name: c.name,
+          errorType: c.error?.errorType ?? 'UNKNOWN_ERROR',
+          retryable: c.error?.retryable ?? true,
+          message: c.error?.message ?? 'records rejected',
+          ...(c.rejectedRecords?.length ? { rejectedRecords: c.rejectedRecords } : {}),
+        })),
         collections: s?.collections ?? [],
       };
     },

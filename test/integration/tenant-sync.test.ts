@@ -151,7 +151,8 @@ describe('tenant sync at login', () => {
     const changed = upstream.touch(tenantId, 'users', 10);
     const body = (await ensure(a, tenantId)).json();
     expect(body.collections.find((c: { name: string }) => c.name === 'users')).toMatchObject({ status: 'synced', synced: 10 });
-    expect(upstream.recordsServed(tenantId, 'users') - servedBefore).toBe(10);
+    // Those 10, and the boundary record read again (inclusive watermark; unchanged, not rewritten).
+    expect(upstream.recordsServed(tenantId, 'users') - servedBefore).toBe(11);
     const docs = await deps.mongo.tenantDb(tenantId).collection('users').find({ _id: { $in: changed } } as never).toArray();
     expect(docs.map((d) => d._sync.version)).toEqual(changed.map(() => 2));
   });

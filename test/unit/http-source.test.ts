@@ -60,7 +60,8 @@ describe('http source: reading', () => {
     expect(new Set(ids).size).toBe(2_500);
     expect(ids[0]).toBe('users-000001');
     expect(ids.at(-1)).toBe('users-002500');
-    expect(records[0]).toEqual({ id: 'users-000001', version: 1, updatedAt: '2024-01-01T00:00:00.000Z', data: { name: 'users #1', value: 0, tags: ['t0', 'even'] } });
+    const whole = { id: 'users-000001', version: 1, updatedAt: '2024-01-01T00:00:00.000Z', name: 'users #1', value: 0, tags: ['t0', 'even'] };
+    expect(records[0]).toEqual({ id: 'users-000001', version: 1, updatedAt: '2024-01-01T00:00:00.000Z', data: whole });
     expect(upstream.requestCount(id, 'users')).toBe(3);
     expect(upstream.recordsServed(id, 'users')).toBe(2_500);
   });
@@ -73,10 +74,12 @@ describe('http source: reading', () => {
     expect(changed).toHaveLength(10);
     upstream.resetCounters(id);
     const delta = await readAll(source, 'users', 4, watermark);
-    expect(delta.records.map((r) => r.id)).toEqual(changed);
-    expect(delta.records.every((r) => r.version === 2 && (r.updatedAt ?? '') > watermark)).toBe(true);
+    // Inclusive boundary: the newest record already read (at the watermark) comes again.
+    expect(delta.records.map((r) => r.id)).toEqual([...changed, 'users-002500']);
+    expect(delta.records.slice(0, 10).every((r) => r.version === 2 && (r.updatedAt ?? '') > watermark)).toBe(true);
+    expect(delta.records.at(-1)?.updatedAt).toBe(watermark);
     expect(delta.pages).toBe(3);
-    expect(upstream.recordsServed(id, 'users')).toBe(10);
+    expect(upstream.recordsServed(id, 'users')).toBe(11);
   });
 
   it('pages a 100k-record collection and filters it without rescanning from the start', async () => {
@@ -207,12 +210,12 @@ describe('http source: malformed bodies', () => {
     expect(e.message).toMatch(message);
   });
 
-  it('a well-formed page splits fields into id, version, updatedAt and data', async () => {
+  it('a well-formed page reads id, version and updatedAt and keeps every field as received', async () => {
     body = JSON.stringify({ records: [{ ...ok, updatedAt: '2024-01-01T01:00:00+01:00' }, { id: 'b', version: '2024-05-01', y: null }], nextCursor: 'b' });
     expect(await source().readPage('things', { limit: 10 })).toEqual({
       records: [
-        { id: 'a', version: 1, updatedAt: '2024-01-01T00:00:00.000Z', data: { x: 1 } },
-        { id: 'b', version: '2024-05-01', data: { y: null } },
+        { id: 'a', version: 1, updatedAt: '2024-01-01T00:00:00.000Z', data: { ...ok, updatedAt: '2024-01-01T01:00:00+01:00' } },
+        { id: 'b', version: '2024-05-01', data: { id: 'b', version: '2024-05-01', y: null } },
       ],
       nextCursor: 'b',
     });

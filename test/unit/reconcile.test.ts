@@ -3,7 +3,7 @@ import { ObjectId, type Document, type FindCursor } from 'mongodb';
 import { compareChunk } from '../../activities/reconcile-compare';
 import { compareKeys, decodeKey, encodeKey, keyId, rangeFilter, type Key } from '../../activities/reconcile-keys';
 import { CursorStream, DocSourceStream, readChunk } from '../../activities/reconcile-stream';
-import { contentHash } from '../../activities/record-writer';
+import { recordHash } from '../../activities/record-hash';
 import { finalStateOf, reconcileHistoryBound, refreshRates, resolveReconcileOptions, summarizeProgress, zeroCounters } from '../../shared/reconcile';
 
 // Pure pieces of the reconcile: key order, checkpoint keys, range filters, the merge of two
@@ -69,7 +69,7 @@ describe('reconcile merge and compare', () => {
     const cmp = compareChunk([...first, ...second], settings);
     expect(cmp.counts).toMatchObject({ processed: 5, matched: 2, mismatched: 1, extra: 1, missing: 1, flagged: 1 });
     expect(cmp.repairs.map((r) => [r.key, r.op])).toEqual([['b', 'replace'], ['d', 'insert']]);
-    expect(cmp.repairs[0]).toMatchObject({ observedHash: contentHash({ v: 9, tags: ['a'] }), sourceHash: contentHash({ v: 2, tags: ['a'] }) });
+    expect(cmp.repairs[0]).toMatchObject({ observedHash: recordHash({ v: 9, tags: ['a'] }), sourceHash: recordHash({ v: 2, tags: ['a'] }) });
     expect(cmp.findings).toEqual([expect.objectContaining({ key: 'c', outcome: 'extra_in_target', action: 'flagged' })]);
   });
 
@@ -95,11 +95,14 @@ describe('reconcile merge and compare', () => {
   });
 
   it('compares a tenant record with what tenant sync wrote, and repairs in the same shape', () => {
-    const record = { id: 'r1', version: 4, updatedAt: '2024-01-01T00:00:00.000Z', data: { name: 'n', n: 1 } };
-    const synced = { _id: 'r1', name: 'n', n: 1, _sync: { hash: 'whatever', version: 4 } };
+    const record = { id: 'r1', version: 4, updatedAt: '2024-01-01T00:00:00.000Z', data: { name: 'n', n: 1, version: 4, updatedAt: new Date('2024-01-01T00:00:00.000Z') } };
+    const synced = { _id: 'r1', name: 'n', n: 1, version: 4, updatedAt: new Date('2024-01-01T00:00:00.000Z'), _sync: { hash: 'whatever', version: 4 } };
+    // The record's own updatedAt is a Date: a target holding its ISO string is not the same record.
+    const asText = { ...synced, updatedAt: record.updatedAt };
+    expect(compareChunk([{ key: 'r1', source: { key: 'r1', record }, target: asText }], { ...settings, tenantMode: true }).counts.mismatched).toBe(1);
     expect(compareChunk([{ key: 'r1', source: { key: 'r1', record }, target: synced }], { ...settings, tenantMode: true }).counts.matched).toBe(1);
     const missing = compareChunk([{ key: 'r1', source: { key: 'r1', record } }], { ...settings, tenantMode: true });
-    expect(missing.repairs[0]!.doc).toEqual({ _id: 'r1', name: 'n', n: 1, _sync: { hash: contentHash(record.data), version: 4, updatedAt: record.updatedAt, syncedAt: new Date(0), runId: 'b1' } });
+    expect(missing.repairs[0]!.doc).toEqual({ _id: 'r1', ...record.data, _sync: { hash: recordHash(record.data), version: 4, readAt: new Date(0), syncedAt: new Date(0), runId: 'b1' } });
   });
 });
 

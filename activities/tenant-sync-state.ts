@@ -1,0 +1,32 @@
+import type { Db } from 'mongodb';
+
+// Per-collection sync state kept inside the tenant's own database, beside the data it describes:
+// a dropped database takes its watermark along (the next sync is full), and a database restored
+// from an older copy brings back the older watermark (the next sync re-reads what changed since).
+
+/** The state collection in every tenant database; no upstream collection may be named so. */
+export const SYNC_STATE_COLLECTION = '_sync_state';
+
+export interface CollectionSyncStateDoc {
+  /** The collection's name. */
+  _id: string;
+  /** Incremental syncs read records with updatedAt at or after it; absent: the next sync is full. */
+  watermark?: string;
+  lastSyncedAt: Date;
+  lastRunId: string;
+  /** Records rejected by the last sync: the watermark was held at the oldest of them. */
+  rejected: number;
+}
+
+export function createTenantSyncState(tenantDb: Db) {
+  const col = tenantDb.collection<CollectionSyncStateDoc>(SYNC_STATE_COLLECTION);
+  return {
+    get: (collection: string) => col.findOne({ _id: collection }),
+    /** Replaced, not raised with $max: a watermark held back for a rejected record must go down. */
+    async save(collection: string, s: { watermark?: string; runId: string; rejected: number }): Promise<void> {
+      const doc: Omit<CollectionSyncStateDoc, '_id'> = { lastSyncedAt: new Date(), lastRunId: s.runId, rejected: s.rejected };
+      if (s.watermark) doc.watermark = s.watermark;
+      await col.replaceOne({ _id: collection }, doc, { upsert: true });
+    },
+  };
+}
