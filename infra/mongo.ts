@@ -19,7 +19,7 @@ export const Collections = {
   syncRuns: 'sync_runs',
   /** One document per tenant (point reads on the login path). */
   tenantSyncStatus: 'tenant_sync_status',
-  /** One document per tenant collection: watermark for incremental sync. */
+  /** Unused since watermarks moved into each tenant's database (activities/tenant-sync-state.ts); older deployments may still hold it. */
   syncState: 'sync_state',
   /** What the stuck-sync sweep found and did, one document per stuck run (activities/stuck-syncs.ts). */
   stuckSyncs: 'stuck_syncs',
