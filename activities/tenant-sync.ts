@@ -6,6 +6,7 @@ import { currentActivity } from './activity-context';
 import { classifyError } from './classify-error';
 import type { ActivityDeps } from './deps';
 import { writeRecords } from './record-writer';
+import { sourceDatabaseRefusal } from '../infra/tenant-db-name';
 import { createSource } from './sources';
 import { SourceError } from './sources/types';
 import { createSyncStore } from './sync-store';
@@ -52,6 +53,9 @@ export function createTenantSyncActivities(deps: ActivityDeps, settings: TenantS
       const tenant = await tenants.get(input.tenantId);
       if (!tenant) throw new SourceError(SyncErrorType.VALIDATION_ERROR, `tenant '${input.tenantId}' is not registered`);
       if (input.collection === SYNC_STATE_COLLECTION) throw new SourceError(SyncErrorType.VALIDATION_ERROR, `collection name '${SYNC_STATE_COLLECTION}' is reserved for sync state`);
+      // A registration older than the API's check must not read the platform or a tenant target database either.
+      const refusedDb = tenant.source.kind === 'mongodb' ? sourceDatabaseRefusal(tenant.source.settings.database, deps.mongo.db.databaseName) : undefined;
+      if (refusedDb) throw new SourceError(SyncErrorType.VALIDATION_ERROR, `source: ${refusedDb}`);
       const tenantDb = deps.mongo.tenantDb(input.tenantId);
       const col = tenantDb.collection(input.collection);
       const state = createTenantSyncState(tenantDb);

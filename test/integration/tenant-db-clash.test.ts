@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
+import { createTenantSyncActivities } from '../../activities/tenant-sync';
 import { Collections } from '../../infra/mongo';
 import { tenantDbName } from '../../infra/tenant-db-name';
 import { bearer, buildTestApp } from '../helpers/api';
@@ -97,5 +98,16 @@ describe('tenant database names at registration', () => {
     // An ordinary upstream database is fine.
     const ok = await app.inject({ method: 'POST', url: '/api/tenants', headers: admin, payload: mongoBody(uniqueId('src'), 'upstream_crm') });
     expect(ok.statusCode).toBe(201);
+  });
+
+  it('the sync activity refuses a registration that names the platform database (written before the API checked)', async () => {
+    const id = uniqueId('legacy');
+    const now = new Date();
+    await tenants().insertOne({ _id: id, name: id, source: { kind: 'mongodb', settings: { uri: deps.config.MONGODB_URI, database: deps.mongo.db.databaseName } }, collections: [{ name: 'tenants', essential: true }], createdAt: now, updatedAt: now } as never);
+    const activities = createTenantSyncActivities(deps);
+    const err = await activities.syncCollection({ tenantId: id, collection: 'tenants', essential: true, correlationId: id }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ type: 'VALIDATION_ERROR', nonRetryable: true });
+    expect(String((err as Error).message)).toMatch(/platform database and cannot be a source/);
+    expect(await deps.mongo.tenantDb(id).collection('tenants').countDocuments()).toBe(0);
   });
 });
