@@ -9,6 +9,7 @@ import { createLogger } from '../../infra/logger';
 import { connectMongo, type Mongo } from '../../infra/mongo';
 import { createTemporalClient, type TemporalHandle } from '../../infra/temporal';
 import { FINAL_STATES, type ReconcileOptions, type ReconcileProgress } from '../../shared/reconcile';
+import { fail } from '../fail';
 
 // `reconcile start … [--follow]`, `reconcile status <batchId>`, `reconcile cancel <batchId>`:
 // straight to MongoDB and Temporal with the process's config (no API needed). The CLI is the
@@ -51,11 +52,6 @@ async function withService<T>(fn: (svc: ReconcileService) => Promise<T>): Promis
     await Promise.allSettled([mongo?.close(), temporal?.close()]);
   }
 }
-
-const fail = (message: string): never => {
-  process.stderr.write(`error: ${message}\n`);
-  process.exit(1);
-};
 
 function wholeNumber(name: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;

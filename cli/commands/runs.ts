@@ -3,6 +3,7 @@ import { SingleBar } from 'cli-progress';
 import { loadConfigOrExit } from '../../infra/config';
 import { FAILED_STATUSES, listFailedRuns, retryFailedRuns, type FailedRun, type FailedRunsFilter, type FailedStatus, type RetryMode } from '../../infra/failed-runs';
 import { createTemporalClient, type TemporalHandle } from '../../infra/temporal';
+import { fail } from '../fail';
 
 // `runs failed` and `runs retry`: the dead-letter view over Temporal visibility — failed runs by
 // type and tenant, and their bulk reset or restart (dry-run count first; acting needs --yes).
@@ -16,11 +17,6 @@ interface FilterFlags {
   limit?: string;
   json?: boolean;
 }
-
-const fail = (message: string): never => {
-  process.stderr.write(`error: ${message}\n`);
-  process.exit(1);
-};
 
 const UNIT_MS: Record<string, number> = { m: 60_000, h: 3_600_000, d: 86_400_000 };
 

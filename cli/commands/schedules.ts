@@ -3,17 +3,13 @@ import { ScheduleNotFoundError, ScheduleOverlapPolicy, type ScheduleClient, type
 import { loadConfigOrExit } from '../../infra/config';
 import { createTemporalClient } from '../../infra/temporal';
 import { scheduleIdFor } from '../../shared/cleanup';
+import { fail } from '../fail';
 
 // `schedules list|describe|pause|unpause|trigger`: the cleanup and stuck-sync schedules, straight
 // to Temporal with this process's config. A short name (`cleanup-sync-runs`) means that schedule
 // on the configured task queue; a full ID (`name:queue`) is used as given.
 
 const OVERLAPS: string[] = Object.values(ScheduleOverlapPolicy).filter((p): p is Exclude<typeof p, undefined> => p !== undefined);
-
-const fail = (message: string): never => {
-  process.stderr.write(`error: ${message}\n`);
-  process.exit(1);
-};
 
 async function withSchedules<T>(fn: (schedules: ScheduleClient, taskQueue: string) => Promise<T>): Promise<T> {
   const config = loadConfigOrExit();

@@ -5,15 +5,11 @@ import { loadConfigOrExit } from '../../infra/config';
 import { createLogger } from '../../infra/logger';
 import { connectMongo } from '../../infra/mongo';
 import { keyringFromConfig } from '../../infra/secrets';
+import { fail } from '../fail';
 
 // `secrets status` counts stored secrets per key ID (and plaintext leftovers); `secrets rotate`
 // re-seals every one under the first key of SECRETS_KEY. Rotation: put the new key first, keep
 // the old one after it, run `secrets rotate`, check `secrets status`, then drop the old key.
-
-const fail = (message: string): never => {
-  process.stderr.write(`error: ${message}\n`);
-  process.exit(1);
-};
 
 async function withRotation<T>(fn: (r: SecretsRotation, primary: string) => Promise<T>): Promise<T> {
   const config = loadConfigOrExit();
