@@ -9,7 +9,7 @@ import { syncCorrelationId, TenantSyncNames, tenantSyncStartOptions, type Tenant
 import { currentActivity } from './activity-context';
 import type { ActivityDeps } from './deps';
 import { createStuckSyncStore } from './stuck-store';
-import { lastMovedAt, lastProgressOf, progressCollection } from './sync-progress';
+import { lastMovedAt, lastProgressOf, progressCollection, progressOfRun } from './sync-progress';
 import type { SyncRunDoc } from './sync-store';
 
 // The stuck-sync sweep: finds (a) TenantSyncWorkflow executions on this task queue and (b)
@@ -126,8 +126,9 @@ export function createStuckSyncActivities({ mongo, log, temporalClient }: Activi
     for await (const wf of client.workflow.list({ query, pageSize: MAX_FINDINGS_PER_SWEEP })) {
       if (findings.length >= MAX_FINDINGS_PER_SWEEP) break;
       const tenantId = tenantOf(wf);
-      const last = lastMovedAt(wf.startTime, (await lastProgressOf(progress, [tenantId])).get(tenantId), await lastHeartbeat(client, wf));
       const runId = memoOf(wf).correlationId;
+      const mark = progressOfRun((await lastProgressOf(progress, [tenantId])).get(tenantId), runId);
+      const last = lastMovedAt(wf.startTime, mark, await lastHeartbeat(client, wf));
       if (runId) claimedRuns.add(runId);
       if (last >= cutoff) {
         moving += 1;
@@ -140,7 +141,7 @@ export function createStuckSyncActivities({ mongo, log, temporalClient }: Activi
     const marks = await lastProgressOf(progress, stale.map((d) => d.tenantId));
     for (const doc of stale) {
       if (findings.length >= MAX_FINDINGS_PER_SWEEP) break;
-      const last = lastMovedAt(doc.startedAt, marks.get(doc.tenantId));
+      const last = lastMovedAt(doc.startedAt, progressOfRun(marks.get(doc.tenantId), doc._id));
       if (claimedRuns.has(doc._id) || last >= cutoff) continue;
       if (await workflowStillRuns(client, doc)) continue;
       await note(await settleOrphan(doc, input, now, last));

@@ -54,14 +54,31 @@ export type ProgressTouch = ReturnType<typeof createProgressWriter>;
 
 const POINT_READS_MAX = 16;
 
+/** A tenant's last mark: when, and by which sync (its correlation ID). */
+export interface ProgressMarkSeen {
+  at: Date;
+  runId: string;
+}
+
 /** Last progress per tenant: point reads by `_id` for a few, one read of the small collection for many. */
-export async function lastProgressOf(col: Collection<SyncProgressDoc>, tenantIds: Iterable<string>): Promise<Map<string, Date>> {
+export async function lastProgressOf(col: Collection<SyncProgressDoc>, tenantIds: Iterable<string>): Promise<Map<string, ProgressMarkSeen>> {
   const ids = [...new Set(tenantIds)];
+  const projection = { at: 1, runId: 1 } as const;
   const docs =
     ids.length <= POINT_READS_MAX
-      ? (await Promise.all(ids.map((_id) => col.findOne({ _id }, { projection: { at: 1 } })))).filter((d) => d !== null)
-      : await col.find({ _id: { $in: ids } }, { projection: { at: 1 } }).toArray();
-  return new Map(docs.map((d) => [d._id, d.at]));
+      ? (await Promise.all(ids.map((_id) => col.findOne({ _id }, { projection })))).filter((d) => d !== null)
+      : await col.find({ _id: { $in: ids } }, { projection }).toArray();
+  return new Map(docs.map((d) => [d._id, { at: d.at, runId: d.runId }]));
+}
+
+/**
+ * The tenant's mark, when the run it came from is this one: a later sync of the same tenant is
+ * no progress of an older run left behind. A direct fallback's run ID is the login's
+ * correlation ID + ':fallback', and its pages mark under that correlation ID.
+ */
+export function progressOfRun(mark: ProgressMarkSeen | undefined, runId: string | undefined): Date | undefined {
+  if (!mark || runId === undefined) return undefined;
+  return runId === mark.runId || runId.startsWith(`${mark.runId}:`) ? mark.at : undefined;
 }
 
 /** When a run last moved: its start, or any later mark (progress document, activity heartbeat). */

@@ -1,7 +1,7 @@
 import type { SyncRunDoc, SyncStore } from '../../activities/sync-store';
 import type { SyncMethod } from '../../shared/tenant-sync';
 import { summarizeStuck } from '../../activities/stuck-store';
-import { lastMovedAt, lastProgressOf } from '../../activities/sync-progress';
+import { lastMovedAt, lastProgressOf, progressOfRun, type ProgressMarkSeen } from '../../activities/sync-progress';
 
 // Aggregates over recent sync runs for /api/sync/metrics, /health and /method-stats. Computed
 // in the API (FerretDB's $group lacks $avg), over a bounded window of the newest runs.
@@ -85,11 +85,11 @@ export function createSyncStats(store: SyncStore, stuckAfterMs: number) {
     },
     async active(tenants: Coverage) {
       const running = await store.runs.find({ ...coverageFilter(tenants), state: 'running' }, { projection: { startedAt: 1, tenantId: 1 } }).toArray();
-      // Stuck as the sweep defines it: no progress (its tenant's mark, else its start) for stuckAfterMs.
+      // Stuck as the sweep defines it: no progress (this run's mark, else its start) for stuckAfterMs.
       const cutoff = Date.now() - stuckAfterMs;
       const old = running.filter((r) => r.startedAt.getTime() < cutoff);
-      const marks = old.length ? await lastProgressOf(store.progress, old.map((r) => r.tenantId)) : new Map<string, Date>();
-      const stuck = old.map((r) => ({ r, last: lastMovedAt(r.startedAt, marks.get(r.tenantId)) })).filter((x) => x.last.getTime() < cutoff);
+      const marks = old.length ? await lastProgressOf(store.progress, old.map((r) => r.tenantId)) : new Map<string, ProgressMarkSeen>();
+      const stuck = old.map((r) => ({ r, last: lastMovedAt(r.startedAt, progressOfRun(marks.get(r.tenantId), r._id)) })).filter((x) => x.last.getTime() < cutoff);
       return { activeSyncs: running.length - stuck.length, stuckSyncs: stuck.length, stuck: stuck.slice(0, 20).map(({ r, last }) => ({ runId: r._id, tenantId: r.tenantId, startedAt: r.startedAt.toISOString(), lastProgressAt: last.toISOString() })) };
     },
     /** What the stuck-sync sweep found: open findings (still stuck, not settled) and the newest ones. */

@@ -200,22 +200,31 @@ describe('schedules and stuck-sync detection', () => {
       const base = { tenantId: uniqueId('orphan'), fallbackUsed: false, collections: [] };
       const moving = { ...base, tenantId: uniqueId('moving') };
       const longAgo = new Date(Date.now() - 3_600_000);
+      const longRun = uniqueId('long');
+      // Left behind an hour ago; a later sync of its tenant moved 5 s ago: that is not *its* progress.
+      const superseded = { ...base, tenantId: uniqueId('superseded') };
       await runs.insertMany([
+        { _id: uniqueId('left') as never, ...superseded, method: 'direct', state: 'running', startedAt: longAgo },
         { _id: uniqueId('direct-dead') as never, ...base, method: 'direct', state: 'running', startedAt: longAgo },
         { _id: uniqueId('wf-gone') as never, ...base, method: 'temporal', workflowId: `tenant-sync:${uniqueId('nope')}`, state: 'running', startedAt: longAgo },
         { _id: uniqueId('fresh') as never, ...base, method: 'direct', state: 'running', startedAt: new Date() },
         { _id: uniqueId('done') as never, ...base, method: 'direct', state: 'completed', startedAt: longAgo },
         // An hour old, and its tenant moved 5 s ago: long, not stuck.
-        { _id: uniqueId('long') as never, ...moving, method: 'direct', state: 'running', startedAt: longAgo },
+        { _id: longRun as never, ...moving, method: 'direct', state: 'running', startedAt: longAgo },
       ]);
-      await deps().mongo.db.collection(Collections.syncProgress).insertOne({ _id: moving.tenantId as never, at: new Date(Date.now() - 5_000), runId: 'x', collection: 'audit' });
+      const fiveSecondsAgo = new Date(Date.now() - 5_000);
+      await deps().mongo.db.collection(Collections.syncProgress).insertMany([
+        { _id: moving.tenantId as never, at: fiveSecondsAgo, runId: longRun, collection: 'audit' },
+        { _id: superseded.tenantId as never, at: fiveSecondsAgo, runId: uniqueId('later-sync'), collection: 'audit' },
+      ]);
       const r = await sweep({ stuckAfterMs: 60_000, action: 'terminate' });
       const mine = r.findings.filter((f) => f.tenantId === base.tenantId);
       expect(mine.map((f) => [f.kind, f.outcome]).sort()).toEqual([['orphaned-run', 'terminated'], ['orphaned-run', 'terminated']]);
       expect(mine[0]).toMatchObject({ lastProgressAt: longAgo.toISOString() });
       expect(r.findings.filter((f) => f.tenantId === moving.tenantId)).toEqual([]);
-      const states = Object.fromEntries((await runs.find({ tenantId: { $in: [base.tenantId, moving.tenantId] } }).toArray()).map((d) => [String(d._id).split('-')[0], d.state]));
-      expect(states).toEqual({ direct: 'failed', wf: 'failed', fresh: 'running', done: 'completed', long: 'running' });
+      expect(r.findings.filter((f) => f.tenantId === superseded.tenantId).map((f) => [f.kind, f.outcome])).toEqual([['orphaned-run', 'terminated']]);
+      const states = Object.fromEntries((await runs.find({ tenantId: { $in: [base.tenantId, moving.tenantId, superseded.tenantId] } }).toArray()).map((d) => [String(d._id).split('-')[0], d.state]));
+      expect(states).toEqual({ direct: 'failed', wf: 'failed', fresh: 'running', done: 'completed', long: 'running', left: 'failed' });
     });
 
     /** A login whose non-essential collection reads 20 pages of 150 ms each: ~3 s of steady progress. */
