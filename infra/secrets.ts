@@ -1,5 +1,4 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
-import type { AppConfig } from './config';
 
 // Secrets at rest (tenant source tokens/URIs, reconcile URIs): AES-256-GCM under a keyring parsed
 // from SECRETS_KEY. A stored value is `enc:v1:<keyId>:<iv>:<tag>:<ciphertext>` (base64url), bound
@@ -139,7 +138,7 @@ export function parseKeyring(spec: string, usingDevKey = false): Keyring {
 }
 
 /** The keyring of this deployment: SECRETS_KEY, or the development key when unset (never in production: the config refuses). */
-export function keyringFromConfig(config: Pick<AppConfig, 'SECRETS_KEY' | 'NODE_ENV'>): Keyring {
+export function keyringFromConfig(config: { SECRETS_KEY?: string | undefined; NODE_ENV: string }): Keyring {
   if (config.SECRETS_KEY !== undefined) return parseKeyring(config.SECRETS_KEY);
   if (config.NODE_ENV === 'production') throw new SecretsKeyFormatError(['is required in production']);
   return parseKeyring(DEV_SECRETS_KEY, true);
