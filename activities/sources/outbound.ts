@@ -111,6 +111,9 @@ export function sourceRefusal(policy: OutboundPolicy, source: { kind: string; se
   } catch {
     return 'baseUrl is not a valid URL';
   }
+  // The base URL is stored and shown as it is: credentials belong in settings.token (sealed).
+  if (url.username || url.password) return 'baseUrl must not carry credentials (user:password@): put the token in settings.token';
+  if (url.search || url.hash) return 'baseUrl must not have a query or fragment (paths are appended to it; put a key in settings.token)';
   return refusalFor(policy, url.hostname, portOf(url));
 }
 

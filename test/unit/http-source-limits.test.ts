@@ -124,6 +124,10 @@ describe('outbound policy: hosts', () => {
     expect(mongoUriRefusal(DEFAULT_OUTBOUND, 'mongodb://127.0.0.1:27017,localhost/db')).toBeUndefined();
     expect(sourceRefusal(DEFAULT_OUTBOUND, { kind: 'http', settings: { baseUrl: 'http://[::ffff:a9fe:a9fe]:80/x' } })).toMatch(/is not allowed/);
     expect(sourceRefusal(DEFAULT_OUTBOUND, { kind: 'http', settings: { baseUrl: 'http://127.0.0.1:4010/x' } })).toBeUndefined();
+    // Stored and shown as written: no credentials or keys in the base URL (they belong in the sealed token).
+    expect(sourceRefusal(DEFAULT_OUTBOUND, { kind: 'http', settings: { baseUrl: 'http://user:pw@127.0.0.1:4010/x' } })).toMatch(/must not carry credentials/);
+    expect(sourceRefusal(DEFAULT_OUTBOUND, { kind: 'http', settings: { baseUrl: 'http://127.0.0.1:4010/x?api_key=s3cret' } })).toMatch(/must not have a query/);
+    expect(sourceRefusal(DEFAULT_OUTBOUND, { kind: 'http', settings: { baseUrl: 'http://127.0.0.1:4010/x#frag' } })).toMatch(/must not have a query or fragment/);
     const source = createSource({ kind: 'mongodb', settings: { uri: 'mongodb://169.254.169.254:27017/x', database: 'x' } }, DEFAULT_OUTBOUND);
     await refusal(source.listCollections(), /listCollections: host 169\.254\.169\.254 is not allowed/);
     await source.close();
