@@ -1,167 +1,163 @@
 import { z } from 'zod';
 import { secretsKeyProblems } from './secrets';
+import { bool, csv, hostPort, int, opt } from './config-options';
 
-// One schema for every environment variable. Each entry: default + one line of explanation
-// (the README configuration table mirrors these descriptions).
-
-const bool = (def: boolean) =>
-  z
-    .enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'must be true or false' })
-    .default(def ? 'true' : 'false')
-    .transform((v) => v === 'true' || v === '1' || v === 'yes');
-
-const int = (def: number, min = 0, max = Number.MAX_SAFE_INTEGER) =>
-  z
-    .string()
-    .default(String(def))
-    .refine((v) => /^\d+$/.test(v.trim()), { message: 'must be a whole number' })
-    .transform((v) => Number(v.trim()))
-    .refine((n) => n >= min && n <= max, { message: `must be between ${min} and ${max}` });
-
-const csv = z
-  .string()
-  .default('')
-  .transform((v) =>
-    v
-      .split(',')
-      .map((s) => s.trim())
-      .filter(Boolean),
-  );
-
-const hostPort = z
-  .string()
-  .regex(/^[^\s:/]+:\d{1,5}$/, { message: 'must look like host:port' });
+// One schema for every environment variable. Each entry carries its default and its
+// documentation (`opt`): the README configuration table and .env.example are generated from it
+// by `npx tsx infra/dev/gen-config-docs.ts`, and test/unit/env-example.test.ts keeps them in step.
 
 const DEV_JWT_SECRET = 'dev-only-secret-change-me-0123456789abcdef';
 
-const configShape = {
-    NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
-    /** pino level for API, worker and CLI. */
-    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-    /** Force pretty logs (default: pretty only on a TTY outside production). */
-    LOG_PRETTY: z.enum(['auto', 'true', 'false']).default('auto'),
-    /** Worker: Prometheus metrics served on 127.0.0.1 at this port (`/metrics`; 0 = off). The API serves GET /health/metrics. */
-    WORKER_METRICS_PORT: int(9464, 0, 65535),
-    /** Worker: address the metrics port binds to (loopback by default; 0.0.0.0 in a container scraped from outside). */
-    WORKER_METRICS_HOST: z.string().min(1).default('127.0.0.1'),
-    /** OTLP/HTTP collector base URL for traces (e.g. http://127.0.0.1:4318; `/v1/traces` is appended). Unset: no trace export. */
-    OTEL_EXPORTER_OTLP_ENDPOINT: z.string().regex(/^https?:\/\/[^\s]+$/, { message: 'must be an http:// or https:// URL' }).optional(),
-    /** API listen port. */
-    PORT: int(3000, 1, 65535),
-    /** API listen address (loopback by default). */
-    HOST: z.string().default('127.0.0.1'),
-    /** MongoDB (or FerretDB) connection string. */
-    MONGODB_URI: z
+const httpUrl = /^https?:\/\/[^\s]+$/;
+
+export const configShape = {
+  // API and worker processes
+  NODE_ENV: opt(z.enum(['development', 'production', 'test']).default('development'), 'process',
+    'Runtime mode: development, production or test (production requires AUTH_JWT_SECRET and SECRETS_KEY).'),
+  LOG_LEVEL: opt(z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'), 'process',
+    'pino level for API, worker and CLI.'),
+  LOG_PRETTY: opt(z.enum(['auto', 'true', 'false']).default('auto'), 'process',
+    'Pretty logs: `auto` = only on a TTY outside production; `true` or `false` forces them on or off.'),
+  WORKER_METRICS_PORT: opt(int(9464, 0, 65535), 'process',
+    'Worker: Prometheus metrics served at this port (`/metrics`; 0 = off). The API serves GET /health/metrics.'),
+  WORKER_METRICS_HOST: opt(z.string().min(1).default('127.0.0.1'), 'process',
+    'Worker: address the metrics port binds to (loopback by default; 0.0.0.0 in a container scraped from outside).'),
+  OTEL_EXPORTER_OTLP_ENDPOINT: opt(z.string().regex(httpUrl, { message: 'must be an http:// or https:// URL' }).optional(), 'process',
+    'OTLP/HTTP collector base URL for traces (e.g. http://127.0.0.1:4318; `/v1/traces` is appended). Unset: no trace export.'),
+  PORT: opt(int(3000, 1, 65535), 'process', 'API listen port.'),
+  HOST: opt(z.string().default('127.0.0.1'), 'process', 'API listen address (loopback by default).'),
+  READY_TIMEOUT_MS: opt(int(1500, 50, 30_000), 'process', 'Readiness probe timeout per dependency (ms).'),
+  SHUTDOWN_TIMEOUT_MS: opt(int(10_000, 100, 600_000), 'process', 'Graceful shutdown budget for API and worker (ms).'),
+
+  // MongoDB
+  MONGODB_URI: opt(
+    z
       .string()
       .default('mongodb://127.0.0.1:27017/')
       .refine((v) => /^mongodb(\+srv)?:\/\/[^\s]+$/.test(v), { message: 'must be a mongodb:// or mongodb+srv:// URI' }),
-    /** Database for platform collections (tenants, sync_runs, ...). Tenant data goes to per-tenant databases. */
-    MONGODB_DB: z.string().regex(/^[A-Za-z0-9_-]{1,38}$/, { message: 'letters, digits, _ or - (max 38)' }).default('sync_orchestrator'),
-    /** Redis connection URL. */
-    REDIS_URL: z
+    'mongodb', 'MongoDB (or FerretDB) connection string.'),
+  MONGODB_DB: opt(z.string().regex(/^[A-Za-z0-9_-]{1,38}$/, { message: 'letters, digits, _ or - (max 38)' }).default('sync_orchestrator'),
+    'mongodb', 'Database for platform collections (tenants, sync_runs, ...), never reachable as data by a request. '
+      + 'Tenant data goes to per-tenant databases (`tenant_<id>`).'),
+
+  // Redis
+  REDIS_URL: opt(
+    z
       .string()
       .default('redis://127.0.0.1:6379')
       .refine((v) => /^rediss?:\/\/[^\s]+$/.test(v), { message: 'must be a redis:// or rediss:// URL' }),
-    /** HS256 secret for bearer JWTs (min 32 characters; a dev default applies outside production). */
-    AUTH_JWT_SECRET: z.string().optional(),
-    /** Token lifetime for `cli token` (seconds). */
-    AUTH_TOKEN_TTL_S: int(3600, 60, 31_536_000),
-    /** Master switch: does this deployment talk to Temporal at all. */
-    TEMPORAL_ENABLED: bool(true),
-    /** Temporal frontend host:port. */
-    TEMPORAL_ADDRESS: hostPort.default('127.0.0.1:7233'),
-    /** Temporal namespace. */
-    TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
-    /** Task queue the worker polls and the API starts workflows on. */
-    TEMPORAL_TASK_QUEUE: z.string().min(1).default('sync-orchestrator'),
-    /** Use the Temporal workflow for login sync (false: direct in-process sync). */
-    USE_TEMPORAL_FOR_AUTH: bool(false),
-    /** Login-path deadline for Temporal before falling back to direct sync (ms). */
-    TEMPORAL_AUTH_TIMEOUT_MS: int(60_000, 1, 600_000),
-    /** Only these tenants use Temporal at login (empty: all, when USE_TEMPORAL_FOR_AUTH=true). */
-    TEMPORAL_TENANTS: csv,
-    /** A tenant whose last sync finished within this window answers at once (ms; 0 forces a sync every login). */
-    SYNC_FRESHNESS_MS: int(30_000, 0, 86_400_000),
-    /** Collections synced in parallel within one tenant sync. */
-    SYNC_CONCURRENCY: int(4, 1, 32),
-    /** Records per page read from an upstream source. */
-    SYNC_PAGE_SIZE: int(500, 1, 5000),
-    /** A running sync with no progress (no page, collection start or end, or heartbeat) for this long counts as stuck: /api/sync/health and the stuck-sync sweep (ms). */
-    SYNC_STUCK_AFTER_MS: int(900_000, 1_000, 86_400_000),
-    /** Expiry of the Redis lock that single-flights direct syncs of one tenant across API processes (ms). */
-    DIRECT_SYNC_LOCK_TTL_MS: int(120_000, 1_000, 3_600_000),
-    /** Folder of client config files (`<key>.json`), read by the worker's client-upsert activities. */
-    CLIENTS_DIR: z.string().min(1).default('clients'),
-    /** Clients upserted in parallel by one client-upsert run. */
-    CLIENT_UPSERT_CONCURRENCY: int(8, 1, 64),
-    /** The worker starts (or joins) the upsert of every client when it starts. */
-    CLIENT_UPSERT_ON_START: bool(true),
-    /** Circuit breaker: failed Temporal login calls within the rolling window before it opens. */
-    TEMPORAL_BREAKER_FAILURES: int(5, 1, 10_000),
-    /** Circuit breaker: rolling window in which failures are counted (ms). */
-    TEMPORAL_BREAKER_WINDOW_MS: int(30_000, 1_000, 3_600_000),
-    /** Circuit breaker: cool-down before a half-open probe is let through (ms). */
-    TEMPORAL_BREAKER_RESET_MS: int(15_000, 100, 3_600_000),
-    /** How long a completed Idempotency-Key keeps its stored answer (seconds; IETF draft suggests ≥ 24 h). */
-    IDEMPOTENCY_TTL_S: int(86_400, 1, 2_592_000),
-    /** Requests per subject (token `sub`, else client IP) per RATE_LIMIT_WINDOW_MS. */
-    RATE_LIMIT_PER_SUBJECT: int(6_000, 1, 10_000_000),
-    /** Requests per tenant (routes with a tenant in the path) per RATE_LIMIT_WINDOW_MS. */
-    RATE_LIMIT_PER_TENANT: int(3_000, 1, 10_000_000),
-    /** Rate-limit window (ms). */
-    RATE_LIMIT_WINDOW_MS: int(60_000, 1_000, 86_400_000),
-    /** Comma-separated origins allowed by CORS (empty: CORS off). */
-    CORS_ORIGINS: csv,
-    /** Documents per batch when a migration backs up, restores or rewrites a collection. */
-    MIGRATION_BATCH_SIZE: int(1000, 10, 10_000),
-    /** Migration backups older than this are removed by the cleanup schedule (ms; default 7 days). */
-    MIGRATION_BACKUP_RETENTION_MS: int(604_800_000, 60_000, 31_536_000_000),
-    /** The worker creates or updates the cleanup and stuck-sync schedules when it starts. */
-    SCHEDULES_ON_START: bool(true),
-    /** How often each cleanup schedule runs (ms; default daily). */
-    CLEANUP_INTERVAL_MS: int(86_400_000, 60_000, 31_536_000_000),
-    /** Documents deleted per batch by a cleanup (FerretDB: keep `$in` lists at most 1000). */
-    CLEANUP_BATCH_SIZE: int(1000, 10, 1000),
-    /** Finished sync runs (and stuck-sync findings) older than this are removed by the cleanup schedule (ms; default 30 days). */
-    SYNC_RUN_RETENTION_MS: int(2_592_000_000, 60_000, 31_536_000_000),
-    /** Finished reconcile batches older than this are removed with their chunks, errors and staged repairs (ms; default 30 days). */
-    RECONCILE_RETENTION_MS: int(2_592_000_000, 60_000, 31_536_000_000),
-    /** Client-upsert results older than this are removed, except each client's latest (ms; default 30 days). */
-    CLIENT_UPSERT_RESULT_RETENTION_MS: int(2_592_000_000, 60_000, 31_536_000_000),
-    /** Schedules: actions missed while Temporal was down are taken late only within this window (ms; min 10 s). */
-    SCHEDULE_CATCHUP_WINDOW_MS: int(3_600_000, 10_000, 31_536_000_000),
-    /** How often the stuck-sync sweep runs (ms). */
-    STUCK_SYNC_SWEEP_INTERVAL_MS: int(300_000, 10_000, 86_400_000),
-    /** What the sweep does with a sync that made no progress for SYNC_STUCK_AFTER_MS: report it, terminate it, or terminate and start it again. */
-    SYNC_STUCK_ACTION: z.enum(['report', 'terminate', 'restart']).default('terminate'),
-    /** Readiness probe timeout per dependency (ms). */
-    READY_TIMEOUT_MS: int(1500, 50, 30_000),
-    /** Graceful shutdown budget for API and worker (ms). */
-    SHUTDOWN_TIMEOUT_MS: int(10_000, 100, 600_000),
-    /** Operator allowlist of external MongoDB URIs a reconcile may name (comma-separated, compared by host list; empty = none). Admin tokens only. */
-    RECONCILE_ALLOWED_URIS: csv,
-    /** Key for secrets at rest (tenant source tokens/URIs, reconcile URIs): `<keyId>:<base64 of 32 bytes>`, or several comma-separated (the first encrypts, all decrypt). Required in production; a dev key otherwise. */
-    SECRETS_KEY: z.string().optional(),
-    /** HTTP sources may only call these hosts (comma-separated host or host:port; empty = any host except link-local and cloud-metadata addresses, which need listing). */
-    SOURCE_ALLOWED_HOSTS: csv,
-    /** Largest response body read for one page from an HTTP source (bytes; default 16 MiB). */
-    SOURCE_MAX_PAGE_BYTES: int(16 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
-    /** Most records accepted in one page from a source. */
-    SOURCE_MAX_PAGE_RECORDS: int(10_000, 1, 1_000_000),
-    /** Most pages read for one collection in one sync (a bound against endless cursors). */
-    SOURCE_MAX_PAGES: int(100_000, 1, 100_000_000),
-    /** Dev stack: Temporal Web UI port. */
-    TEMPORAL_UI_PORT: int(8233, 1, 65535),
-    /** Dev stack: where servers keep their data (Temporal SQLite, FerretDB, Redis). */
-    DATA_DIR: z.string().default('.data'),
-    /** Dev stack: port of the fixture upstream that serves the demo tenants' data. */
-    FIXTURE_UPSTREAM_PORT: int(4010, 1, 65535),
-    /** Where Go-built tools (temporal, ferretdb) are cached. */
-    TOOLS_DIR: z.string().default('.tools'),
+    'redis', 'Redis connection URL.'),
+
+  // Auth
+  AUTH_JWT_SECRET: opt(z.string().optional(), 'auth',
+    'HS256 secret for bearer JWTs (min 32 characters). Required in production and whenever HOST is not a loopback address; '
+      + 'otherwise a built-in development secret applies.',
+    { notes: ['Generate one with: openssl rand -hex 32'], shownDefault: 'dev secret outside production' }),
+  AUTH_TOKEN_TTL_S: opt(int(3600, 60, 31_536_000), 'auth', 'Token lifetime for `cli token` (seconds).'),
+
+  // Secrets at rest and outbound calls
+  SECRETS_KEY: opt(z.string().optional(), 'secrets',
+    'Key for secrets at rest (tenant source tokens and URIs, reconcile URIs), AES-256-GCM: `<keyId>:<base64 of 32 random bytes>`; '
+      + 'several comma-separated = the first encrypts, all decrypt. Required in production; unset = a built-in development key.',
+    {
+      notes: [
+        'Rotation: put the new key first, run `npm run cli -- secrets rotate`, then drop the old one (README: Security model).',
+        'Generate one with: echo "k$(date +%Y%m%d):$(openssl rand -base64 32)"',
+      ],
+      shownDefault: 'dev key outside production',
+    }),
+  RECONCILE_ALLOWED_URIS: opt(csv(), 'secrets',
+    'Operator allowlist of external MongoDB URIs a reconcile may name (comma-separated, compared by host list; empty = none). '
+      + 'Admin on a `"*"` token only.'),
+  SOURCE_ALLOWED_HOSTS: opt(csv(), 'secrets',
+    'Hosts HTTP sources may call (comma-separated host or host:port; empty = any host except link-local and cloud-metadata '
+      + 'addresses such as 169.254.169.254, which must be listed).'),
+  SOURCE_MAX_PAGE_BYTES: opt(int(16 * 1024 * 1024, 1024, 1024 * 1024 * 1024), 'secrets',
+    'Largest response body read for one page from an HTTP source (bytes; default 16 MiB).'),
+  SOURCE_MAX_PAGE_RECORDS: opt(int(10_000, 1, 1_000_000), 'secrets', 'Most records accepted in one page from a source.'),
+  SOURCE_MAX_PAGES: opt(int(100_000, 1, 100_000_000), 'secrets',
+    'Most pages read for one collection in one sync (a bound against endless cursors).'),
+
+  // Temporal and the login-sync feature flag
+  TEMPORAL_ENABLED: opt(bool(true), 'temporal', 'Master switch: does this deployment talk to Temporal at all.'),
+  TEMPORAL_ADDRESS: opt(hostPort().default('127.0.0.1:7233'), 'temporal', 'Temporal frontend host:port.'),
+  TEMPORAL_NAMESPACE: opt(z.string().min(1).default('default'), 'temporal', 'Temporal namespace.'),
+  TEMPORAL_TASK_QUEUE: opt(z.string().min(1).default('sync-orchestrator'), 'temporal',
+    'Task queue the worker polls and the API starts workflows on.'),
+  USE_TEMPORAL_FOR_AUTH: opt(bool(false), 'temporal', 'Use the Temporal workflow for login sync (false: direct in-process sync).'),
+  TEMPORAL_AUTH_TIMEOUT_MS: opt(int(60_000, 1, 600_000), 'temporal',
+    'Login-path deadline for Temporal before falling back to direct sync (ms).'),
+  TEMPORAL_TENANTS: opt(csv(), 'temporal',
+    'Only these tenants (comma-separated IDs) use Temporal at login (empty: all, when USE_TEMPORAL_FOR_AUTH=true).'),
+  TEMPORAL_BREAKER_FAILURES: opt(int(5, 1, 10_000), 'temporal',
+    'Circuit breaker: failed Temporal login calls within the rolling window before it opens.'),
+  TEMPORAL_BREAKER_WINDOW_MS: opt(int(30_000, 1_000, 3_600_000), 'temporal',
+    'Circuit breaker: rolling window in which failures are counted (ms).'),
+  TEMPORAL_BREAKER_RESET_MS: opt(int(15_000, 100, 3_600_000), 'temporal',
+    'Circuit breaker: cool-down before a half-open probe is let through (ms).'),
+  SYNC_FRESHNESS_MS: opt(int(30_000, 0, 86_400_000), 'temporal',
+    'A tenant whose last sync finished within this window answers at once (ms; 0 forces a sync every login).'),
+  SYNC_CONCURRENCY: opt(int(4, 1, 32), 'temporal', 'Collections synced in parallel within one tenant sync.'),
+  SYNC_PAGE_SIZE: opt(int(500, 1, 5000), 'temporal', 'Records per page read from an upstream source.'),
+  SYNC_STUCK_AFTER_MS: opt(int(900_000, 1_000, 86_400_000), 'temporal',
+    'A running sync with no progress (no page, collection start or end, or heartbeat) for this long counts as stuck: '
+      + '/api/sync/health and the stuck-sync sweep (ms). An old sync that progresses is never stuck.'),
+  DIRECT_SYNC_LOCK_TTL_MS: opt(int(120_000, 1_000, 3_600_000), 'temporal',
+    'Expiry of the Redis lock that single-flights direct syncs of one tenant across API processes (ms).'),
+
+  // Client configuration upsert
+  CLIENTS_DIR: opt(z.string().min(1).default('clients'), 'clientUpsert',
+    'Folder of client config files (`<key>.json`), read by the worker\'s client-upsert activities.'),
+  CLIENT_UPSERT_CONCURRENCY: opt(int(8, 1, 64), 'clientUpsert', 'Clients upserted in parallel by one client-upsert run.'),
+  CLIENT_UPSERT_ON_START: opt(bool(true), 'clientUpsert', 'The worker starts (or joins) the upsert of every client when it starts.'),
+
+  // API hardening
+  IDEMPOTENCY_TTL_S: opt(int(86_400, 1, 2_592_000), 'hardening',
+    'How long a completed Idempotency-Key keeps its stored answer (seconds; IETF draft suggests ≥ 24 h).'),
+  RATE_LIMIT_PER_SUBJECT: opt(int(6_000, 1, 10_000_000), 'hardening',
+    'Requests per subject (token `sub`, else client IP) per RATE_LIMIT_WINDOW_MS.'),
+  RATE_LIMIT_PER_TENANT: opt(int(3_000, 1, 10_000_000), 'hardening',
+    'Requests per tenant (routes with a tenant in the path) per RATE_LIMIT_WINDOW_MS.'),
+  RATE_LIMIT_WINDOW_MS: opt(int(60_000, 1_000, 86_400_000), 'hardening', 'Rate-limit window (ms).'),
+  CORS_ORIGINS: opt(csv(), 'hardening', 'Comma-separated origins allowed by CORS (empty: CORS off).'),
+
+  // Migrations
+  MIGRATION_BATCH_SIZE: opt(int(1000, 10, 10_000), 'migrations',
+    'Documents per batch when a migration backs up, restores or rewrites a collection.'),
+  MIGRATION_BACKUP_RETENTION_MS: opt(int(604_800_000, 60_000, 31_536_000_000), 'migrations',
+    'Migration backups older than this are removed by the cleanup schedule (ms; default 7 days).'),
+
+  // Schedules: cleanup and stuck-sync detection
+  SCHEDULES_ON_START: opt(bool(true), 'schedules', 'The worker creates or updates the cleanup and stuck-sync schedules when it starts.'),
+  CLEANUP_INTERVAL_MS: opt(int(86_400_000, 60_000, 31_536_000_000), 'schedules',
+    'How often each cleanup schedule runs (ms; default daily).'),
+  CLEANUP_BATCH_SIZE: opt(int(1000, 10, 1000), 'schedules',
+    'Documents deleted per batch by a cleanup (10 to 1000; FerretDB: keep `$in` lists at most 1000).'),
+  SYNC_RUN_RETENTION_MS: opt(int(2_592_000_000, 60_000, 31_536_000_000), 'schedules',
+    'Finished sync runs (and closed stuck-sync findings) older than this are removed by the cleanup schedule (ms; default 30 days).'),
+  RECONCILE_RETENTION_MS: opt(int(2_592_000_000, 60_000, 31_536_000_000), 'schedules',
+    'Finished reconcile batches older than this are removed with their chunks, errors and staged repairs (ms; default 30 days).'),
+  CLIENT_UPSERT_RESULT_RETENTION_MS: opt(int(2_592_000_000, 60_000, 31_536_000_000), 'schedules',
+    'Client-upsert results older than this are removed, except each client\'s latest (ms; default 30 days).'),
+  SCHEDULE_CATCHUP_WINDOW_MS: opt(int(3_600_000, 10_000, 31_536_000_000), 'schedules',
+    'Every schedule: actions missed while Temporal was down are taken late only within this window (ms; min 10 s).'),
+  STUCK_SYNC_SWEEP_INTERVAL_MS: opt(int(300_000, 10_000, 86_400_000), 'schedules', 'How often the stuck-sync sweep runs (ms).'),
+  SYNC_STUCK_ACTION: opt(z.enum(['report', 'terminate', 'restart']).default('terminate'), 'schedules',
+    'What the sweep does with a sync that made no progress for SYNC_STUCK_AFTER_MS: `report` it, `terminate` it, '
+      + 'or `restart` it (terminate and start it again).'),
+
+  // Dev stack
+  TEMPORAL_UI_PORT: opt(int(8233, 1, 65535), 'devStack', 'Dev stack: Temporal Web UI port.'),
+  DATA_DIR: opt(z.string().default('.data'), 'devStack', 'Dev stack: where servers keep their data (Temporal SQLite, FerretDB, Redis).'),
+  FIXTURE_UPSTREAM_PORT: opt(int(4010, 1, 65535), 'devStack',
+    'Dev stack: port of the fixture upstream that serves the demo tenants\' data.'),
+  TOOLS_DIR: opt(z.string().default('.tools'), 'devStack', 'Dev stack: where Go-built tools (temporal, ferretdb) are cached.'),
 };
 
-/** Every variable the platform reads (for .env.example and docs). */
-export const CONFIG_KEYS = Object.keys(configShape);
+/** Every variable the platform reads, in documentation order (.env.example and the README table). */
+export const CONFIG_KEYS = Object.keys(configShape) as ConfigKey[];
+
+export type ConfigKey = keyof typeof configShape;
 
 export const configSchema = z
   .object(configShape)
