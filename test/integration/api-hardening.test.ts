@@ -1,4 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import fc from 'fast-check';
 import type { FastifyInstance } from 'fastify';
@@ -6,6 +8,7 @@ import { createLogger } from '../../infra/logger';
 import { Collections, tenantDbName } from '../../infra/mongo';
 import { mintToken } from '../../infra/auth-token';
 import { bearer, buildTestApp } from '../helpers/api';
+import type { TemporalHandle } from '../../infra/temporal';
 import { connectTestDeps, uniqueId, type TestDeps } from '../helpers/stack';
 
 // Idempotency-Key, rate limits, fuzzed input, log privacy, OpenAPI and security headers.
@@ -28,6 +31,37 @@ const tenantBody = (tenantId: string, extra: Record<string, unknown> = {}) => ({
   collections: [{ name: 'users', essential: true }],
   ...extra,
 });
+
+/** The file's Temporal handle, recording every workflow-client call that could start a workflow. */
+function countingStarts(t: TemporalHandle): { temporal: TemporalHandle; starts: string[] } {
+  const starts: string[] = [];
+  const workflow = new Proxy(t.client.workflow, {
+    get(target, prop, recv) {
+      const v = Reflect.get(target, prop, recv) as unknown;
+      if (typeof v !== 'function' || !/start|execute/i.test(String(prop))) return v;
+      return (...args: unknown[]) => (starts.push(String(prop)), (v as (...a: unknown[]) => unknown).apply(target, args));
+    },
+  });
+  const client = new Proxy(t.client, { get: (target, prop, recv) => (prop === 'workflow' ? workflow : Reflect.get(target, prop, recv)) });
+  return { temporal: { ...t, client }, starts };
+}
+
+/** An HTTP upstream whose record pages wait for `open()`; `requested` resolves on the first wait. */
+async function gatedUpstream() {
+  let open!: () => void;
+  const gate = new Promise<void>((r) => (open = r));
+  let seen!: () => void;
+  const requested = new Promise<void>((r) => (seen = r));
+  const server = createServer((req, res) => {
+    const reply = (body: unknown) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+    if (!req.url?.includes('/records')) return reply({ collections: ['users'] });
+    seen();
+    void gate.then(() => reply({ records: [{ id: 'u1', updatedAt: new Date(0).toISOString(), version: 1 }], nextCursor: null }));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return { baseUrl, requested, open, close: () => new Promise((r) => server.close(r)) };
+}
 
 describe('API hardening', () => {
   let deps: TestDeps;
@@ -75,6 +109,35 @@ describe('API hardening', () => {
       expect(statuses.every((s) => s === 201 || s === 409)).toBe(true);
       expect(res.filter((r) => r.statusCode === 201 && r.headers['idempotent-replayed'] !== 'true')).toHaveLength(1);
       for (const r of res.filter((x) => x.statusCode === 409)) expect(r.headers['retry-after']).toBe('1');
+    });
+
+    it('a duplicate while the first request still runs gets 409 with Retry-After: 1; afterwards it replays', async () => {
+      const upstream = await gatedUpstream();
+      try {
+        const a = await app({ USE_TEMPORAL_FOR_AUTH: false, SYNC_FRESHNESS_MS: 0 });
+        const admin = await bearer(deps, ['admin']);
+        const tenantId = uniqueId('dup');
+        const reg = await a.inject({ method: 'POST', url: '/api/tenants', headers: admin, payload: { ...tenantBody(tenantId), source: { kind: 'http', settings: { baseUrl: upstream.baseUrl } } } });
+        expect(reg.statusCode, reg.body).toBe(201);
+        const ensure = () => a.inject({ method: 'POST', url: `/api/sync/tenants/${tenantId}/ensure`, headers: { ...admin, 'idempotency-key': `k-${tenantId}` } });
+        const first = ensure();
+        // The first request holds the key: its handler is waiting on the upstream.
+        await upstream.requested;
+        const duplicate = await ensure();
+        expect(duplicate.statusCode).toBe(409);
+        expect(duplicate.headers['retry-after']).toBe('1');
+        expect(duplicate.headers['content-type']).toContain('application/problem+json');
+        upstream.open();
+        const done = await first;
+        expect(done.statusCode, done.body).toBe(200);
+        expect(done.json()).toMatchObject({ tenantId, essentialReady: true });
+        const replay = await ensure();
+        expect(replay.headers['idempotent-replayed']).toBe('true');
+        expect(replay.body).toBe(done.body);
+      } finally {
+        upstream.open();
+        await upstream.close();
+      }
     });
 
     it('scopes keys by subject, expires them, and rejects malformed keys', async () => {
@@ -128,18 +191,33 @@ describe('API hardening', () => {
     const routes: Array<{ method: string; url: string }> = [];
     // A generous readiness deadline: /health/ready pings Temporal, and a loaded CI machine must not
     // turn a slow ping into the 5xx this test forbids.
-    const a = await app({ RATE_LIMIT_PER_SUBJECT: 1_000_000, RATE_LIMIT_PER_TENANT: 1_000_000, READY_TIMEOUT_MS: 15_000 });
+    const counted = countingStarts(deps.temporal);
+    const a = await app({ RATE_LIMIT_PER_SUBJECT: 1_000_000, RATE_LIMIT_PER_TENANT: 1_000_000, READY_TIMEOUT_MS: 15_000 }, { temporal: counted.temporal });
     const spec = (await a.inject({ method: 'GET', url: '/docs/json' })).json() as { paths: Record<string, Record<string, unknown>> };
     for (const [p, ops] of Object.entries(spec.paths)) for (const m of Object.keys(ops)) routes.push({ method: m.toUpperCase(), url: p });
     expect(routes.length).toBeGreaterThan(8);
-    const counts = async () => Promise.all([Collections.tenants, Collections.syncRuns, Collections.tenantSyncStatus, Collections.syncState, Collections.reconcileBatches].map((c) => deps.mongo.db.collection(c).countDocuments()));
+    // Every platform collection (registry, runs, reconcile batches, migrations, client-upsert
+    // state…), and the workflows on this file's task queue.
+    const counts = async () => Object.fromEntries(await Promise.all(Object.values(Collections).map(async (c) => [c, await deps.mongo.db.collection(c).countDocuments()] as const)));
+    const workflows = async () => {
+      const ids: string[] = [];
+      for await (const wf of deps.temporal.client.workflow.list({ query: `TaskQueue = '${deps.config.TEMPORAL_TASK_QUEUE}'` })) ids.push(wf.workflowId);
+      return ids;
+    };
     const before = await counts();
+    const workflowsBefore = await workflows();
     const admin = await bearer(deps, ['admin']);
     const hostile = fc.oneof(
       fc.constantFrom('$gt', '{"$ne":null}', '../../etc/passwd', 'a'.repeat(5000), '%00', ' ', '__proto__', 'constructor', '😀', '-1'),
       fc.string({ maxLength: 80 }),
     );
-    const body = fc.oneof(fc.jsonValue({ maxDepth: 3 }), fc.record({ tenantId: fc.oneof(hostile, fc.object()), name: fc.anything(), source: fc.anything(), collections: fc.anything(), $where: fc.string() }, { requiredKeys: [] }));
+    // Malformed by construction: an object body always carries a property no route's schema allows
+    // (an empty object would be a valid POST /api/clients/sync or /api/migrations/run).
+    const withUnknown = (v: unknown) => (v !== null && typeof v === 'object' && !Array.isArray(v) ? { ...v, $where: 'x' } : v);
+    const body = fc.oneof(
+      fc.jsonValue({ maxDepth: 3 }).map(withUnknown),
+      fc.record({ tenantId: fc.oneof(hostile, fc.object()), name: fc.anything(), source: fc.anything(), collections: fc.anything(), $where: fc.string() }, { requiredKeys: ['$where'] }),
+    );
     let sent = 0;
     await fc.assert(
       fc.asyncProperty(fc.constantFrom(...routes), hostile, body, fc.boolean(), fc.constantFrom('application/json', 'text/plain', 'application/x-www-form-urlencoded'), async (route, segment, payload, withToken, type) => {
@@ -158,6 +236,8 @@ describe('API hardening', () => {
     );
     expect(sent).toBe(2_000);
     expect(await counts()).toEqual(before);
+    expect(counted.starts).toEqual([]);
+    expect(await workflows()).toEqual(workflowsBefore);
     expect((await a.inject({ method: 'GET', url: '/health' })).statusCode).toBe(200);
   });
 

@@ -160,6 +160,7 @@ describe('tenant sync at login', () => {
   it('rejects malformed tenant IDs with 400 and writes nothing', async () => {
     const a = await app({ USE_TEMPORAL_FOR_AUTH: true });
     const runsBefore = await deps.mongo.db.collection(Collections.syncRuns).countDocuments();
+    const tenantsBefore = await deps.mongo.db.collection(Collections.tenants).countDocuments();
     for (const bad of [encodeURIComponent('{"$gt":""}'), '$gt', 'x'.repeat(10_240), encodeURIComponent('a b'), '.hidden', encodeURIComponent('a/b')]) {
       const res = await ensure(a, bad);
       expect(res.statusCode, bad.slice(0, 20)).toBe(400);
@@ -168,7 +169,9 @@ describe('tenant sync at login', () => {
     const obj = await a.inject({ method: 'POST', url: '/api/tenants', headers: admin, payload: { tenantId: { $gt: '' }, name: 'x', source: { kind: 'http', settings: { baseUrl: 'http://x' } }, collections: [{ name: 'a', essential: true }] } });
     expect(obj.statusCode).toBe(400);
     expect(await deps.mongo.db.collection(Collections.syncRuns).countDocuments()).toBe(runsBefore);
-    expect(await deps.mongo.db.collection(Collections.tenants).countDocuments({ tenantId: { $exists: true } })).toBe(0);
+    // Tenant documents are keyed by _id: none was added, and none has an object for an ID.
+    expect(await deps.mongo.db.collection(Collections.tenants).countDocuments()).toBe(tenantsBefore);
+    expect(await deps.mongo.db.collection(Collections.tenants).countDocuments({ _id: { $type: 'object' } } as never)).toBe(0);
   });
 
   it('401 without a token, 403 for another tenant or a missing scope', async () => {
@@ -185,14 +188,37 @@ describe('tenant sync at login', () => {
     expect(unknown.statusCode).toBe(404);
   });
 
-  it('serves metrics, health and method stats over recorded runs', async () => {
+  it('serves metrics, health and method stats over its own recorded runs', async () => {
+    // Its own runs: one through Temporal, one direct with an AUTH_ERROR, one fallback on timeout
+    // (a direct run plus the workflow run it stood in for). A token for these tenants only sees them.
+    const viaTemporal = await registerTenant(await app());
+    await ensure(await app({ USE_TEMPORAL_FOR_AUTH: true }), viaTemporal);
+    await waitForWorkflow(viaTemporal);
+    const direct = await app({ USE_TEMPORAL_FOR_AUTH: false });
+    const failing = await registerTenant(direct);
+    upstream.failCollection(failing, 'roles', 401);
+    expect((await ensure(direct, failing)).json()).toMatchObject({ syncMethod: 'direct', essentialReady: false });
+    const slow = await app({ USE_TEMPORAL_FOR_AUTH: true, TEMPORAL_AUTH_TIMEOUT_MS: 400 });
+    const fallback = await registerTenant(slow);
+    upstream.setLatency(fallback, '*', 600);
+    expect((await ensure(slow, fallback)).json()).toMatchObject({ syncMethod: 'direct', fallbackReason: 'timeout' });
+    upstream.setLatency(fallback, '*', 0);
+    await waitForWorkflow(fallback);
+    const mine = [viaTemporal, failing, fallback];
+    const finished = () => deps.mongo.db.collection(Collections.syncRuns).countDocuments({ tenantId: { $in: mine }, state: { $ne: 'running' } });
+    await expect.poll(finished, { timeout: 15_000 }).toBe(4);
+
     const a = await app();
-    const metrics = (await a.inject({ method: 'GET', url: '/api/sync/metrics', headers: syncer })).json();
-    expect(metrics.orchestration.finished).toBeGreaterThan(0);
-    expect(metrics.orchestration.errorTypes).toHaveProperty('AUTH_ERROR');
-    const stats = (await a.inject({ method: 'GET', url: '/api/sync/method-stats', headers: syncer })).json();
-    expect(stats.methods.temporal.total).toBeGreaterThan(0);
-    expect(stats.methods.direct.total).toBeGreaterThan(0);
-    expect(stats.fallbacks.total).toBeGreaterThan(0);
+    const reader = await bearer(deps, ['sync:read'], mine);
+    const metrics = (await a.inject({ method: 'GET', url: '/api/sync/metrics', headers: reader })).json();
+    expect(metrics.orchestration).toMatchObject({ runs: 4, finished: 4, errorTypes: { AUTH_ERROR: 1 }, fallbacks: { total: 1, byReason: { timeout: 1 } } });
+    expect(metrics.collections.find((c: { name: string }) => c.name === 'roles')).toMatchObject({ total: 4, succeeded: 3 });
+    const stats = (await a.inject({ method: 'GET', url: '/api/sync/method-stats', headers: reader })).json();
+    expect(stats.methods.temporal).toMatchObject({ total: 2, succeeded: 2, fallbacks: 0 });
+    expect(stats.methods.direct).toMatchObject({ total: 2, fallbacks: 1 });
+    expect(stats.methods.direct.succeeded).toBe(1);
+    expect(stats.fallbacks).toEqual({ total: 1, byReason: { timeout: 1 } });
+    const health = (await a.inject({ method: 'GET', url: '/api/sync/health', headers: reader })).json();
+    expect(health).toMatchObject({ activeSyncs: 0, stuckSyncs: 0, successRate: 0.75, failureRate: 0.25 });
   });
 });
