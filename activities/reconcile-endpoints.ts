@@ -11,6 +11,7 @@ import { createSource } from './sources';
 import { DEFAULT_OUTBOUND, mongoUriRefusal, vettingLookup } from './sources/outbound';
 import { SourceError, type SourceConnector } from './sources/types';
 import type { TenantRepository } from './tenants-repo';
+import { InProcessProfiles } from './profiles';
 
 // Where a reconcile reads and writes: the target namespace and the source (a namespace, or a
 // tenant's connector). External URIs come from the batch document, never from workflow input.
@@ -46,7 +47,7 @@ export async function openEndpoints(deps: ActivityDeps, store: ReconcileStore, t
     // Allowlisted or not, an external URI never reaches a link-local or metadata address.
     const refused = mongoUriRefusal(DEFAULT_OUTBOUND, uri);
     if (refused) throw nonRetryable(`reconcile URI refused: ${refused}`);
-    const c = new MongoClient(uri, { serverSelectionTimeoutMS: 5_000, connectTimeoutMS: 3_000, maxPoolSize: 4, appName: 'sync-orchestrator-reconcile', lookup: vettingLookup(DEFAULT_OUTBOUND) });
+    const c = new MongoClient(uri, { ...InProcessProfiles.outboundMongo, maxPoolSize: 4, appName: 'sync-orchestrator-reconcile', lookup: vettingLookup(DEFAULT_OUTBOUND) });
     own.push(c);
     return c;
   };

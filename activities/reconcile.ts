@@ -17,6 +17,7 @@ import { applyRepairs } from './reconcile-repair';
 import { chunkDocId, chunkErrorId, createReconcileStore, errorDocId, flushDocId, pendingDocId, type ErrorDoc, type PendingDoc } from './reconcile-store';
 import { ConnectorStream, CursorStream, DocSourceStream, readChunk, StopRequested, type OrderedStream, type SourceItem } from './reconcile-stream';
 import { createTenantRepository } from './tenants-repo';
+import { InProcessProfiles, reconcileRetryDelayMs } from './profiles';
 
 // Reconcile activities. One partition = one long-running, heartbeating activity that opens one
 // key-ordered cursor per store, cuts the merged stream into chunks and, per chunk, compares,
@@ -57,8 +58,6 @@ export interface PartitionResult {
 }
 
 const HEARTBEAT_EVERY_MS = 1_000;
-/** A flush scans the target twice on FerretDB (minutes at millions of records): not bound by one chunk's timeout. */
-const FLUSH_MIN_TIMEOUT_MS = 30 * 60_000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export function createReconcileActivities(deps: ActivityDeps, settings: ReconcileSettings = {}) {
@@ -155,7 +154,7 @@ export function createReconcileActivities(deps: ActivityDeps, settings: Reconcil
       source = connectorStream;
     }
 
-    const backoff = (n: number) => o.retryDelay * 2 ** (n - 1);
+    const backoff = (n: number) => reconcileRetryDelayMs(o.retryDelay, n);
     const compareSettings = { dryRun: o.dryRun, extras: o.extras, batchId: b, tenantMode: input.source.kind === 'tenant', now: new Date() };
 
     /** Applies the staged repairs; retried like a chunk, then recorded as failed records. */
@@ -172,7 +171,7 @@ export function createReconcileActivities(deps: ActivityDeps, settings: Reconcil
         try {
           // A retry may follow an attempt that applied part of the batch: check every entry first.
           const batch = n === 1 ? entries : entries.map((e) => ({ ...e, redo: true }));
-          const r = await withTimeout(`repair flush after chunk ${seq}`, Math.max(o.timeoutPerChunk, FLUSH_MIN_TIMEOUT_MS), () => applyRepairs(repairTarget, batch, undo));
+          const r = await withTimeout(`repair flush after chunk ${seq}`, Math.max(o.timeoutPerChunk, InProcessProfiles.reconcileFlush.minTimeoutMs), () => applyRepairs(repairTarget, batch, undo));
           delta = { repaired: r.repaired, conflicts: r.conflicts, failed: r.failed };
           findings = r.findings.map((f) => ({ _id: errorDocId(b, f.keyId), batchId: b, partition: p, chunk: seq, key: f.key, outcome: f.outcome, action: f.action, message: f.message, at: new Date() }));
           stats = { inserted: r.inserted, deleted: r.deleted, restored: r.restored, alreadyApplied: r.alreadyApplied };

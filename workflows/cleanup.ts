@@ -1,20 +1,9 @@
-import { proxyActivities, workflowInfo, type ActivityOptions } from '@temporalio/workflow';
+import { proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { CleanupTargets, type CleanupInput, type CleanupResult, type StuckSweepInput, type StuckSweepResult } from '../shared/cleanup';
-import { NON_RETRYABLE_ERROR_TYPES } from '../shared/errors';
+import { CleanupProfiles } from './profiles';
 
 // The schedules' workflows: one retention cleanup per target, and the stuck-sync sweep.
-
-const retry = { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 5, nonRetryableErrorTypes: [...NON_RETRYABLE_ERROR_TYPES] };
-
-const CleanupProfiles = {
-  /** Batched deletes: long, heartbeating after every batch; a retry continues the counts. */
-  cleanup: { startToCloseTimeout: '2 hours', heartbeatTimeout: '2 minutes', retry },
-  /** pruneMigrationBackups (activities/migrations.ts) drops backup collections one by one without heartbeats. */
-  prune: { startToCloseTimeout: '30 minutes', retry },
-  /** A few visibility calls and point writes per stuck run. */
-  sweep: { startToCloseTimeout: '10 minutes', heartbeatTimeout: '1 minute', retry },
-} as const satisfies Record<string, ActivityOptions>;
 
 const { cleanupExpired } = proxyActivities<Activities>(CleanupProfiles.cleanup);
 const { pruneMigrationBackups } = proxyActivities<Activities>(CleanupProfiles.prune);

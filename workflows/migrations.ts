@@ -3,7 +3,7 @@ import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { Activities } from '../activities';
 import { Operations, WorkflowIds, SearchAttributeKeys } from '../shared/constants';
 import { dryRunChildWorkflowId, MigrationNames, type BackupRef, type MigrationInput, type MigrationResult, type MigrationStep, type RestoreResult, type RunMigrationsInput, type RunMigrationsResult } from '../shared/migrations';
-import { MigrationProfiles } from './migration-profiles';
+import { MigrationProfiles } from './profiles';
 
 const { planMigrationRun, planMigration, finishMigration } = proxyActivities<Activities>(MigrationProfiles.state);
 const { backupCollection } = proxyActivities<Activities>(MigrationProfiles.copy);

@@ -1,5 +1,4 @@
 import {
-  ActivityCancellationType,
   allHandlersFinished,
   CancellationScope,
   CancelledFailure,
@@ -14,10 +13,8 @@ import {
   setHandler,
   sleep,
   workflowInfo,
-  type ActivityOptions,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import { NON_RETRYABLE_ERROR_TYPES } from '../shared/errors';
 import {
   addCounters,
   finalStateOf,
@@ -31,36 +28,13 @@ import {
   type PartitionReport,
   type PartitionSpec,
   type ReconcileInput,
-  type ReconcileOptions,
   type ReconcileProgress,
   type ReconcileState,
 } from '../shared/reconcile';
+import { ReconcileProfiles, reconcilePartitionProfile } from './profiles';
 
 export const progressQuery = defineQuery<ReconcileProgress>(ReconcileNames.progressQuery);
 export const partitionProgressUpdate = defineUpdate<PartitionDirective, [PartitionReport]>(ReconcileNames.partitionUpdate);
-
-/** Named profiles; the partition profile takes the run's retry, backoff and heartbeat settings. */
-export const ReconcileProfiles = {
-  /** Plan (counts, split sampling: one `_id` scan) and the final record. */
-  control: {
-    startToCloseTimeout: '15 minutes',
-    retry: { initialInterval: '500 milliseconds', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 5, nonRetryableErrorTypes: [...NON_RETRYABLE_ERROR_TYPES] },
-  } satisfies ActivityOptions,
-  /** Extra attempts of a partition beyond retryAttempts: killed workers and lost cursors use them. */
-  partitionExtraAttempts: 5,
-};
-
-function partitionOptions(o: ReconcileOptions): ActivityOptions {
-  const initial = Math.max(100, o.retryDelay);
-  return {
-    // A partition runs as long as its chunks take: each chunk is bounded inside (timeoutPerChunk)
-    // and a dead worker shows within heartbeatTimeout.
-    startToCloseTimeout: '7 days',
-    heartbeatTimeout: o.heartbeatTimeoutMs,
-    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-    retry: { initialInterval: initial, backoffCoefficient: 2, maximumInterval: Math.max(initial * 8, 1_000), maximumAttempts: o.retryAttempts + ReconcileProfiles.partitionExtraAttempts, nonRetryableErrorTypes: [...NON_RETRYABLE_ERROR_TYPES] },
-  };
-}
 
 interface PartitionState {
   spec: PartitionSpec;
@@ -160,7 +134,7 @@ export async function reconcileWorkflow(input: ReconcileInput, carry?: Reconcile
       for (const p of s.partitions) if (p.status === 'running') p.status = 'pending';
     }
 
-    const { reconcilePartition } = proxyActivities<Activities>(partitionOptions(o));
+    const { reconcilePartition } = proxyActivities<Activities>(reconcilePartitionProfile(o));
     const lane = async () => {
       for (;;) {
         if (stopping()) return;

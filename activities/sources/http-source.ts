@@ -2,11 +2,10 @@ import { SyncErrorType } from '../../shared/errors';
 import { boundedGet, createOutboundAgents } from './http-get';
 import { DEFAULT_OUTBOUND, isOutboundRefusal, type OutboundPolicy } from './outbound';
 import { SourceError, type HttpSourceSettings, type SourceConnector, type SourcePage, type SourceRecord } from './types';
+import { InProcessProfiles } from '../profiles';
 
 // JSON-over-HTTP upstream: GET {base}/collections and GET {base}/collections/{name}/records.
 
-/** @default 10 000 ms per request. */
-const DEFAULT_TIMEOUT_MS = 10_000;
 const MAX_PAGE_LIMIT = 5_000;
 /** A date, or a date-time with an explicit zone (a zoneless time would depend on the host's TZ). */
 const ISO_DATE = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2}))?$/i;
@@ -20,7 +19,7 @@ interface ReadState {
 
 export function createHttpSource(settings: HttpSourceSettings, policy: OutboundPolicy = DEFAULT_OUTBOUND): SourceConnector {
   const base = settings.baseUrl.replace(/\/+$/, '');
-  const timeoutMs = settings.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const timeoutMs = settings.timeoutMs ?? InProcessProfiles.httpSource.requestTimeoutMs;
   const headers: Record<string, string> = { accept: 'application/json' };
   if (settings.token) headers.authorization = `Bearer ${settings.token}`;
   const agents = createOutboundAgents(policy);

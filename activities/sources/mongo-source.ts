@@ -16,6 +16,7 @@ import { SyncErrorType } from '../../shared/errors';
 import { keyOf, rangeFilter, type Key } from '../key-order';
 import { DEFAULT_OUTBOUND, isOutboundRefusal, mongoUriRefusal, OutboundRefusal, vettingLookup, type OutboundPolicy } from './outbound';
 import { SourceError, type MongoSourceSettings, type SourceConnector, type SourceRecord } from './types';
+import { InProcessProfiles } from '../profiles';
 
 // A MongoDB (or FerretDB) database as an upstream. Consecutive pages continue one long-lived
 // _id-ordered cursor: on FerretDB every range query is a full scan, so a query per page would be
@@ -136,7 +137,7 @@ export function createMongoSource(settings: MongoSourceSettings, policy: Outboun
 
 /** Our defaults, except where the URI sets an option itself (constructor options would win). */
 function clientDefaults(uri: string): MongoClientOptions {
-  const defaults: MongoClientOptions = { serverSelectionTimeoutMS: 5_000, connectTimeoutMS: 3_000, maxPoolSize: 10, appName: 'sync-orchestrator-source' };
+  const defaults: MongoClientOptions = { ...InProcessProfiles.outboundMongo, maxPoolSize: 10, appName: 'sync-orchestrator-source' };
   const query = uri.split('?')[1] ?? '';
   const inUri = new Set(query.split('&').map((kv) => (kv.split('=')[0] ?? '').toLowerCase()));
   return Object.fromEntries(Object.entries(defaults).filter(([k]) => !inUri.has(k.toLowerCase())));

@@ -6,6 +6,7 @@ import { runStateOf, type CollectionPlan, type CollectionResult, type FallbackRe
 import { failureFromError, type TenantSyncActivities } from '../../activities/tenant-sync';
 import { mapBounded } from '../../shared/bounded';
 import type { SyncStore } from '../../activities/sync-store';
+import { InProcessProfiles } from '../../activities/profiles';
 
 // Direct (in-process) sync: the same activity functions the workflow runs, with a small retry
 // loop for retryable errors, single-flighted across API processes by a Redis lock.
@@ -26,15 +27,13 @@ export interface DirectOutcome {
   joined: boolean;
 }
 
-const RETRY_DELAYS_MS = [150, 400];
-
 async function withRetries(fn: () => Promise<CollectionResult>): Promise<CollectionResult> {
   for (let attempt = 0; ; attempt++) {
     try {
       return await fn();
     } catch (err) {
       const nonRetryable = err instanceof ApplicationFailure && err.nonRetryable;
-      const delay = RETRY_DELAYS_MS[attempt];
+      const delay = InProcessProfiles.directSync.retryDelaysMs[attempt];
       if (nonRetryable || delay === undefined) throw err;
       await new Promise((r) => setTimeout(r, delay));
     }
