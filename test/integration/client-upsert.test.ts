@@ -271,14 +271,29 @@ describe('client configuration upsert', () => {
   });
 
   it('starting "all" twice (two workers booting) joins one run, which skips what is unchanged', async () => {
+    // Its own clients, one of them invalid; a first run settles them and whatever else the folder holds.
+    writeClient(dir, generateClient('boot-ok', { routes: 3 }));
+    const bad = generateClient('boot-bad', { routes: 2 });
+    (bad.components[0] as Record<string, unknown>).version = 'latest';
+    writeClient(dir, bad);
     const start = () => startClientUpsert({ client: deps.temporal.client, taskQueue: deps.config.TEMPORAL_TASK_QUEUE, concurrency: 4, trigger: 'worker-start' });
+    const first = await start();
+    const settled = await first.result();
+    expect(settled.clients).toEqual(expect.arrayContaining([expect.objectContaining({ clientKey: 'boot-ok', outcome: 'completed' }), expect.objectContaining({ clientKey: 'boot-bad', outcome: 'invalid' })]));
+    const badRuns = (await view('boot-bad')).runs;
+
     const [x, y] = await Promise.all([start(), start()]);
     expect(x.workflowId).toBe(`client-upsert-all:${deps.config.TEMPORAL_TASK_QUEUE}`);
     expect(y.runId).toBe(x.runId);
+    expect(x.runId).not.toBe(first.runId);
     const res = await x.result();
-    expect(res.invalid).toBe(1); // gamma, reported again without being re-recorded
-    expect(res.unchanged).toBeGreaterThanOrEqual(5);
-    expect(res.upserted + res.partial + res.failed).toBe(0);
+    expect(res).toMatchObject({ total: settled.total, invalid: settled.invalid, unchanged: settled.total - settled.invalid, upserted: 0, partial: 0, failed: 0 });
+    // Unchanged clients cost a hash compare only (no run, not listed); the invalid one is reported
+    // again without being re-recorded.
+    expect(res.clients).toContainEqual(expect.objectContaining({ clientKey: 'boot-bad', outcome: 'invalid' }));
+    expect(res.clients.map((c) => c.clientKey)).not.toContain('boot-ok');
+    expect((await view('boot-ok')).runs).toBe(1);
+    expect((await view('boot-bad')).runs).toBe(badRuns);
   });
 
   it('records the seed metrics through the OpenTelemetry meter, without personal data', async () => {

@@ -76,19 +76,26 @@ describe('schedules and stuck-sync detection', () => {
       const handle = schedules().getHandle(opts.scheduleId);
       await Promise.all([handle.trigger(ScheduleOverlapPolicy.SKIP), handle.trigger(ScheduleOverlapPolicy.SKIP)]);
       await expect.poll(async () => (await handle.describe()).info.numActionsTaken, { timeout: 15_000 }).toBe(1);
-      // Give the scheduler time to process the second trigger: it is dropped, not buffered.
-      // (A skipped manual trigger is not counted in numActionsSkippedOverlap.)
-      await sleep(2_000);
-      const info = (await handle.describe()).info;
+      // The scheduler handles its requests in order: once a later one (a note) shows, both triggers
+      // were handled — the second dropped, not buffered. (A skipped manual trigger is not counted
+      // in numActionsSkippedOverlap.)
+      await handle.unpause('after both triggers');
+      await expect.poll(async () => (await handle.describe()).state.note, { timeout: 15_000 }).toBe('after both triggers');
+      const described = await handle.describe();
+      const info = described.info;
       expect(info.numActionsTaken).toBe(1);
       expect(info.recentActions).toHaveLength(1);
       expect(info.runningActions).toHaveLength(1);
+      expect(Number(described.raw.info?.bufferSize ?? 0)).toBe(0);
 
       const worker = await startTestWorker(deps(), { taskQueue: tq });
       try {
         const started = info.recentActions[0]!.action.workflow;
         const result = await deps().temporal.client.workflow.getHandle(started.workflowId, started.firstExecutionRunId).result();
         expect(result).toMatchObject({ target: 'sync-runs' });
+        // Once the scheduler has seen the run end, nothing was waiting to start after it.
+        await expect.poll(async () => (await handle.describe()).info.runningActions.length, { timeout: 15_000 }).toBe(0);
+        expect((await handle.describe()).info.numActionsTaken).toBe(1);
         const listed: string[] = [];
         for await (const wf of deps().temporal.client.workflow.list({ query: `TemporalScheduledById = '${opts.scheduleId}'` })) listed.push(wf.workflowId);
         expect(listed).toEqual([started.workflowId]);
