@@ -1,12 +1,12 @@
+import { ApplicationFailure } from '@temporalio/activity';
 import { MongoError, MongoNetworkError, MongoServerSelectionError } from 'mongodb';
-import { SyncErrorType } from '../shared/errors';
-import { SourceError } from './sources/types';
-import { DeadlineExceededError } from '../infra/timeout';
+import { AppError, isRetryableErrorType, SyncErrorType } from '../shared/errors';
+
+// Activities' reading of what they catch: our coded errors by the code table, driver and network errors by their kind.
 
 /** Maps any thrown value to the seed's error classification. */
 export function classifyError(err: unknown): SyncErrorType {
-  if (err instanceof SourceError) return err.errorType;
-  if (err instanceof DeadlineExceededError) return SyncErrorType.TIMEOUT_ERROR;
+  if (err instanceof AppError) return err.errorType;
   if (err instanceof MongoNetworkError || err instanceof MongoServerSelectionError) return SyncErrorType.DATABASE_ERROR;
   if (err instanceof MongoError) return SyncErrorType.DATABASE_ERROR;
   if (err instanceof Error) {
@@ -14,4 +14,20 @@ export function classifyError(err: unknown): SyncErrorType {
     if (/ECONNREFUSED|ECONNRESET|EPIPE|ENOTFOUND|socket hang up|fetch failed/i.test(err.message)) return SyncErrorType.NETWORK_ERROR;
   }
   return SyncErrorType.UNKNOWN_ERROR;
+}
+
+export interface FailureOptions {
+  /** The failure's message. @default the error's message */
+  message?: string;
+  /** Attached for the workflow to read (a SyncFailure, a ClientUpsertError…). @default none */
+  details?: unknown[];
+}
+
+/** The ApplicationFailure an activity throws for `err`: type and retryability from the code table, else the classifier. */
+export function toApplicationFailure(err: unknown, o: FailureOptions = {}): ApplicationFailure {
+  const type = err instanceof AppError ? err.failureType : classifyError(err);
+  const retryable = err instanceof AppError ? err.retryable : isRetryableErrorType(classifyError(err));
+  const message = o.message ?? (err instanceof Error ? err.message : String(err));
+  const cause = err instanceof Error ? err : undefined;
+  return ApplicationFailure.create({ type, message, nonRetryable: !retryable, details: o.details, cause });
 }

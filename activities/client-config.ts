@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { CLIENT_KEY_RE, type ClientStep, type SectionHashes } from '../shared/client-upsert';
+import { AppError } from '../shared/errors';
 import { contentHash } from './record-writer';
 
 // The schema of a client config file (clients/<key>.json) and its validation. Errors name the
@@ -93,10 +94,9 @@ export interface ConfigIssue {
 export const formatIssue = (i: ConfigIssue) => `client '${i.clientKey}': ${i.field}: ${i.problem}`;
 
 /** Thrown when a client config cannot be used at all; lists every problem. */
-export class ClientConfigError extends Error {
+export class ClientConfigError extends AppError {
   constructor(readonly clientKey: string, readonly issues: readonly ConfigIssue[]) {
-    super(issues.map(formatIssue).join('; '));
-    this.name = 'ClientConfigError';
+    super('client-config-invalid', issues.map(formatIssue).join('; '));
   }
 }
 

@@ -1,11 +1,10 @@
-import { ApplicationFailure } from '@temporalio/activity';
 import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from '../infra/logger';
 import { CLIENT_KEY_RE, emptyCounts, MAX_RESULT_ERRORS, type ClientStep, type ClientStepInput, type ClientUpsertError, type ClientUpsertResult, type InvalidClient, type StepOutcome, type UpsertPlan } from '../shared/client-upsert';
-import { isRetryableErrorType, SyncErrorType } from '../shared/errors';
+import { isRetryableErrorType, SyncErrorType, SyncFailureError } from '../shared/errors';
 import { mapBounded } from '../shared/bounded';
 import { currentActivity } from './activity-context';
-import { classifyError } from './classify-error';
+import { classifyError, toApplicationFailure } from './classify-error';
 import { formatIssue, itemCountsOf, sectionHashesOf, type ClientConfig, type ConfigIssue } from './client-config';
 import { createClientConfigStore, type LoadedConfig } from './client-config-store';
 import { createClientMetrics } from './client-metrics';
@@ -38,12 +37,7 @@ export interface ClientUpsertSettings {
 }
 
 /** Thrown when a step cannot run for a reason retrying will not fix (config gone, changed, invalid). */
-export class ClientStepError extends Error {
-  constructor(readonly errorType: SyncErrorType, message: string) {
-    super(message);
-    this.name = 'ClientStepError';
-  }
-}
+export class ClientStepError extends SyncFailureError {}
 
 const configError = (clientKey: string, i: ConfigIssue, operation: ClientUpsertError['operation'] = 'config'): ClientUpsertError => ({
   clientKey,
@@ -82,10 +76,10 @@ export function createClientUpsertActivities(deps: ActivityDeps, settings: Clien
       log.debug({ counts: outcome.counts, errors: outcome.errors.length, durationMs: outcome.durationMs }, 'client step done');
       return outcome;
     } catch (err) {
-      const errorType = err instanceof ClientStepError ? err.errorType : classifyError(err);
+      const errorType = classifyError(err);
       const error: ClientUpsertError = { clientKey: input.clientKey, operation: name, errorType, retryable: isRetryableErrorType(errorType), message: (err instanceof Error ? err.message : String(err)).slice(0, 500) };
       log.warn({ errorType, retryable: error.retryable, durationMs: Date.now() - started, err: error.message }, 'client step failed');
-      throw ApplicationFailure.create({ type: errorType, message: error.message, nonRetryable: !error.retryable, details: [error], cause: err instanceof Error ? err : undefined });
+      throw toApplicationFailure(err, { message: error.message, details: [error] });
     }
   }
 

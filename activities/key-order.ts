@@ -1,4 +1,5 @@
 import { Double, Int32, Long, ObjectId, type Document } from 'mongodb';
+import { AppError } from '../shared/errors';
 
 // Record keys (`_id`s) in BSON sort order, and type-aware range filters over them. Shared by the
 // MongoDB source's cursors and the reconcile's merge. Supported: numbers, strings, ObjectIds, Dates.
@@ -6,10 +7,9 @@ import { Double, Int32, Long, ObjectId, type Document } from 'mongodb';
 export type Key = number | string | ObjectId | Date;
 
 /** Thrown when a key cannot be ordered or a stream is not in key order (non-retryable). */
-export class KeyOrderError extends Error {
+export class KeyOrderError extends AppError {
   constructor(message: string) {
-    super(message);
-    this.name = 'KeyOrderError';
+    super('key-order', message);
   }
 }
 

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Db } from 'mongodb';
+import { AppError } from '../shared/errors';
 import type { BackupRef, CollectionSnapshot, RestoreResult } from '../shared/migrations';
 import { collectionExists, copyDocuments, createIndexSpecs, dropIfExists, listIndexSpecs, quickCount, sameSnapshot, snapshotCollection, swapInto, type CopyCheckpoint } from './migrations-copy';
 import { createMigrationStore, type BackupDoc } from './migrations-store';
@@ -14,11 +15,10 @@ export function backupIdFor(collection: string, at: Date, random = randomBytes(3
   return `backup__${collection}__${at.toISOString().replace(/[-:]/g, '').slice(0, 15)}_${random}`;
 }
 
-/** Thrown when a backup cannot be used (unknown, unfinished) or a copy does not match its record. */
-export class BackupError extends Error {
-  constructor(message: string, readonly retryable: boolean) {
-    super(message);
-    this.name = 'BackupError';
+/** Thrown when a backup cannot be used (unknown, unfinished: not retryable) or a copy does not match its record (retryable). */
+export class BackupError extends AppError {
+  constructor(message: string, retryable: boolean) {
+    super(retryable ? 'backup-mismatch' : 'backup-unusable', message);
   }
 }
 

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Db } from 'mongodb';
 import type { Logger } from '../infra/logger';
+import { AppError } from '../shared/errors';
 import { isMigrationName, type VerifyOutcome } from '../shared/migrations';
 
 // What a migration file is, and how the files in migrations/ are found (ordered by name).
@@ -44,10 +45,9 @@ export function defineMigration(m: Migration): Migration {
 }
 
 /** Thrown when a migration file or a set of migrations is malformed. */
-export class MigrationDefinitionError extends Error {
+export class MigrationDefinitionError extends AppError {
   constructor(message: string) {
-    super(message);
-    this.name = 'MigrationDefinitionError';
+    super('migration-definition', message);
   }
 }
 

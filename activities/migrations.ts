@@ -1,14 +1,14 @@
 import { ApplicationFailure } from '@temporalio/activity';
-import { isRetryableErrorType, SyncErrorType } from '../shared/errors';
+import { SyncErrorType } from '../shared/errors';
 import type { BackupRef, DryRunReport, MigrationInput, MigrationPlan, MigrationPlanEntry, MigrationResult, RestoreResult, VerifyOutcome } from '../shared/migrations';
 import { currentActivity } from './activity-context';
-import { classifyError } from './classify-error';
+import { toApplicationFailure } from './classify-error';
 import type { ActivityDeps } from './deps';
-import { BackupError, createBackupOps, type RestoreCheckpoint } from './migrations-backup';
+import { createBackupOps, type RestoreCheckpoint } from './migrations-backup';
 import { createMigrationContexts } from './migrations-context';
 import type { CopyCheckpoint } from './migrations-copy';
 import { rehearse } from './migrations-dry-run';
-import { loadMigrations, MigrationDefinitionError, type Migration, type MigrationRegistry } from './migrations-registry';
+import { loadMigrations, type Migration, type MigrationRegistry } from './migrations-registry';
 import { createMigrationMetrics } from '../infra/metrics';
 
 // Migration activities: each step of MigrationWorkflow is one of these. Copies heartbeat a
@@ -45,11 +45,7 @@ const messageOf = (err: unknown) => (err instanceof Error ? err.message : String
 
 /** Maps any error to an ApplicationFailure with a stable type and the right retryability. */
 function toFailure(err: unknown): ApplicationFailure {
-  if (err instanceof ApplicationFailure) return err;
-  if (err instanceof BackupError) return ApplicationFailure.create({ type: MigrationFailureTypes.backup, message: err.message, nonRetryable: !err.retryable });
-  if (err instanceof MigrationDefinitionError) return ApplicationFailure.create({ type: SyncErrorType.VALIDATION_ERROR, message: err.message, nonRetryable: true });
-  const type = classifyError(err);
-  return ApplicationFailure.create({ type, message: messageOf(err), nonRetryable: !isRetryableErrorType(type), cause: err instanceof Error ? err : undefined });
+  return err instanceof ApplicationFailure ? err : toApplicationFailure(err, { message: messageOf(err) });
 }
 
 export function createMigrationActivities(deps: ActivityDeps, settings: MigrationSettings = {}) {

@@ -1,4 +1,5 @@
 import type { Collection, Document } from 'mongodb';
+import { AppError } from '../shared/errors';
 import { ReconcileOutcome } from '../shared/reconcile';
 import type { Finding, RepairEntry } from './reconcile-compare';
 import { hashOf, viewOf, type Key } from './reconcile-keys';
@@ -35,10 +36,10 @@ export interface UndoLog {
 }
 
 /** Thrown when a record a repair deleted could not be put back; its copy stays in the undo log. */
-export class RepairRestoreError extends Error {
+export class RepairRestoreError extends AppError {
   constructor(readonly keys: readonly unknown[], cause?: unknown) {
-    super(`${keys.length} record(s) deleted by the repair could not be restored yet; their copies are kept for the retry`, { cause });
-    this.name = 'RepairRestoreError';
+    const what = `${keys.length} record(s) deleted by the repair could not be restored yet; their copies are kept for the retry`;
+    super('repair-incomplete', what, { cause });
   }
 }
 

@@ -1,4 +1,5 @@
 import type { Document, FindCursor } from 'mongodb';
+import { AppError } from '../shared/errors';
 import type { SourceConnector, SourceRecord } from './sources/types';
 import { compareKeys, isKey, keyOrThrow, KeyOrderError, type Key } from './reconcile-keys';
 
@@ -190,10 +191,9 @@ export class ConnectorStream implements OrderedStream<SourceItem> {
 }
 
 /** Thrown when a stop was requested while waiting between chunks. */
-export class StopRequested extends Error {
+export class StopRequested extends AppError {
   constructor() {
-    super('stop requested');
-    this.name = 'StopRequested';
+    super('stop-requested', 'stop requested');
   }
 }
 

@@ -1,16 +1,15 @@
 import { hostname } from 'node:os';
 import { ApplicationFailure, type Context } from '@temporalio/activity';
 import type { Collection, Document } from 'mongodb';
-import { isRetryableErrorType } from '../shared/errors';
 import { addCounters, initialCheckpoint, type PartitionCheckpoint, type PartitionSpec, type ReconcileInput, type ReconcilePlan, type ReconcileProgress } from '../shared/reconcile';
 import { withTimeout } from '../infra/timeout';
 import { Collections } from '../infra/mongo';
 import { createReconcileMetrics } from '../infra/metrics';
 import { currentActivity } from './activity-context';
-import { classifyError } from './classify-error';
+import { classifyError, toApplicationFailure } from './classify-error';
 import type { ActivityDeps } from './deps';
 import { compareItem, tallyChunk, type ItemResult, type RepairEntry } from './reconcile-compare';
-import { countOf, nonRetryable, openEndpoints } from './reconcile-endpoints';
+import { countOf, openEndpoints } from './reconcile-endpoints';
 import { decodeKey, encodeKey, KeyOrderError, rangeFilter, type Key } from './reconcile-keys';
 import { createProgressReporter } from './reconcile-report';
 import { applyRepairs } from './reconcile-repair';
@@ -282,12 +281,11 @@ export function createReconcileActivities(deps: ActivityDeps, settings: Reconcil
       log.info({ seq: state.cp.seq, stopped, ...state.cp.counters }, stopped ? 'partition stopped at a chunk boundary' : 'partition finished');
       return { partition: p, checkpoint: state.cp, stopped };
     } catch (err) {
-      if (err instanceof KeyOrderError) throw nonRetryable(err.message);
       if (err instanceof ApplicationFailure) throw err;
-      const type = classifyError(err);
-      const message = err instanceof Error ? err.message : String(err);
-      log.warn({ errorType: type, err: message, seq: state.cp.seq }, 'partition attempt failed');
-      throw ApplicationFailure.create({ type, message, nonRetryable: !isRetryableErrorType(type), cause: err instanceof Error ? err : undefined });
+      const failure = toApplicationFailure(err);
+      const seq = state.cp.seq;
+      if (!(err instanceof KeyOrderError)) log.warn({ errorType: failure.type, err: failure.message, seq }, 'partition attempt failed');
+      throw failure;
     } finally {
       if (heartbeat) clearInterval(heartbeat);
       await Promise.allSettled([source.close(), target.close()]);

@@ -1,9 +1,8 @@
-import { ApplicationFailure } from '@temporalio/activity';
 import { SyncErrorType } from '../shared/errors';
 import { failureFromError as sharedFailureFromError, failureOf, type FailureContext } from '../shared/sync-failure';
 import type { CollectionResult, SyncRunRecord } from '../shared/tenant-sync';
 import { currentActivity } from './activity-context';
-import { classifyError } from './classify-error';
+import { classifyError, toApplicationFailure } from './classify-error';
 import type { ActivityDeps } from './deps';
 import { writeRecords } from './record-writer';
 import { sourceDatabaseRefusal } from '../infra/tenant-db-name';
@@ -111,7 +110,7 @@ export function createTenantSyncActivities(deps: ActivityDeps, settings: TenantS
       const errorType = classifyError(err);
       const failure = failureOf(input, errorType, err instanceof Error ? err.message : String(err), started);
       log.warn({ errorType, retryable: failure.retryable, durationMs: failure.durationMs, err: failure.message }, 'collection sync failed');
-      throw ApplicationFailure.create({ type: errorType, message: failure.message, nonRetryable: !failure.retryable, details: [failure], cause: err instanceof Error ? err : undefined });
+      throw toApplicationFailure(err, { message: failure.message, details: [failure] });
     }
   }
 

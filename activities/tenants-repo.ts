@@ -1,7 +1,7 @@
 import type { Db } from 'mongodb';
 import { Collections } from '../infra/mongo';
 import { SecretDecryptError, SecretKeyUnknownError, type Keyring } from '../infra/secrets';
-import { SyncErrorType } from '../shared/errors';
+import { AppError, SyncErrorType } from '../shared/errors';
 import { tenantDbName } from '../infra/tenant-db-name';
 import type { CollectionPlan } from '../shared/tenant-sync';
 import { SourceError, type SourceSpec } from './sources/types';
@@ -38,15 +38,14 @@ export type SecretField = (typeof SECRET_FIELDS)[number];
 export const tenantSecretPlace = (tenantId: string, field: SecretField) => `tenant:${tenantId}:source.settings.${field}`;
 
 /** Thrown when a new tenant's database name would be the one an existing tenant already uses. */
-export class TenantDbClashError extends Error {
+export class TenantDbClashError extends AppError {
   constructor(
     readonly tenantId: string,
     readonly dbName: string,
     readonly clashesWith: { tenantId: string } | { database: string },
   ) {
     const other = 'tenantId' in clashesWith ? `tenant '${clashesWith.tenantId}'` : `the existing database '${clashesWith.database}'`;
-    super(`tenant '${tenantId}' would use database '${dbName}', which clashes with ${other}`);
-    this.name = 'TenantDbClashError';
+    super('tenant-db-clash', `tenant '${tenantId}' would use database '${dbName}', which clashes with ${other}`);
   }
 }
 

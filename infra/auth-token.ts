@@ -1,4 +1,5 @@
 import { SignJWT, jwtVerify, errors as joseErrors } from 'jose';
+import { AuthenticationError } from '../shared/errors';
 
 // HS256 bearer tokens: claims sub, scope (space-separated), tenants (list or "*"), exp.
 
@@ -38,10 +39,9 @@ export async function mintToken(secret: string, o: MintOptions): Promise<string>
 }
 
 /** Thrown when a token is missing, malformed, badly signed or expired. */
-export class InvalidTokenError extends Error {
+export class InvalidTokenError extends AuthenticationError {
   constructor(readonly reason: 'expired' | 'invalid') {
     super(reason === 'expired' ? 'The bearer token has expired' : 'The bearer token is invalid');
-    this.name = 'InvalidTokenError';
   }
 }
 

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { secretsKeyProblems } from './secrets';
+import { AppError } from '../shared/errors';
 import { bool, csv, hostPort, int, opt } from './config-options';
 
 // One schema for every environment variable. Each entry carries its default and its
@@ -183,10 +184,9 @@ export const configSchema = z
 export type AppConfig = z.output<typeof configSchema>;
 
 /** Thrown when the environment does not validate; lists every problem at once. */
-export class ConfigError extends Error {
+export class ConfigError extends AppError {
   constructor(readonly problems: readonly string[]) {
-    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
-    this.name = 'ConfigError';
+    super('config-invalid', `Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
   }
 }
 

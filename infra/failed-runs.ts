@@ -2,6 +2,7 @@ import type { Client, WorkflowExecutionInfo } from '@temporalio/client';
 import { defaultPayloadConverter, encodeWorkflowIdConflictPolicy, encodeWorkflowIdReusePolicy } from '@temporalio/common';
 import { mapBounded } from '../shared/bounded';
 import { SearchAttributes } from '../shared/constants';
+import { ValidationError } from '../shared/errors';
 import { ReconcileNames } from '../shared/reconcile';
 
 // The dead-letter view of Temporal: failed workflow runs found by a visibility query, and their
@@ -49,10 +50,9 @@ export interface FailedRun {
 }
 
 /** Thrown when a filter value cannot be put into a visibility query. */
-export class FailedRunsQueryError extends TypeError {
+export class FailedRunsQueryError extends ValidationError {
   constructor(readonly field: string, message: string) {
     super(`${field}: ${message}`);
-    this.name = 'FailedRunsQueryError';
   }
 }
 

@@ -1,4 +1,5 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import { AppError } from '../shared/errors';
 
 // Secrets at rest (tenant source tokens/URIs, reconcile URIs): AES-256-GCM under a keyring parsed
 // from SECRETS_KEY. A stored value is `enc:v1:<keyId>:<iv>:<tag>:<ciphertext>` (base64url), bound
@@ -14,32 +15,35 @@ const B64 = /^[A-Za-z0-9+/]+={0,2}$/;
 export const DEV_SECRETS_KEY = `dev:${createHash('sha256').update('sync-orchestrator development secrets key').digest('base64')}`;
 
 /** Thrown when SECRETS_KEY is malformed; names the entry, never its key bytes. */
-export class SecretsKeyFormatError extends Error {
+export class SecretsKeyFormatError extends AppError {
   constructor(readonly problems: readonly string[]) {
-    super(`SECRETS_KEY: ${problems.join('; ')}`);
-    this.name = 'SecretsKeyFormatError';
+    super('secrets-key-invalid', `SECRETS_KEY: ${problems.join('; ')}`);
   }
 }
 
 /** Thrown when a stored secret names a key ID that SECRETS_KEY no longer lists. */
-export class SecretKeyUnknownError extends Error {
+export class SecretKeyUnknownError extends AppError {
   constructor(
     readonly keyId: string,
     readonly where: string,
   ) {
-    super(`the secret at ${where} is encrypted with key '${keyId}', which SECRETS_KEY does not list (add it back after the new key to decrypt)`);
-    this.name = 'SecretKeyUnknownError';
+    super(
+      'secret-key-unknown',
+      `the secret at ${where} is encrypted with key '${keyId}', which SECRETS_KEY does not list (add it back after the new key to decrypt)`,
+    );
   }
 }
 
 /** Thrown when a stored secret fails to decrypt: malformed, tampered with, or copied from elsewhere. */
-export class SecretDecryptError extends Error {
+export class SecretDecryptError extends AppError {
   constructor(
     readonly where: string,
     readonly keyId?: string,
   ) {
-    super(`the secret at ${where} does not decrypt${keyId ? ` with key '${keyId}'` : ''}: it was changed, damaged or moved from another place`);
-    this.name = 'SecretDecryptError';
+    super(
+      'secret-undecryptable',
+      `the secret at ${where} does not decrypt${keyId ? ` with key '${keyId}'` : ''}: it was changed, damaged or moved from another place`,
+    );
   }
 }
 

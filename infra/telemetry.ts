@@ -6,6 +6,7 @@ import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { HostMetrics } from '@opentelemetry/host-metrics';
 import { resourceFromAttributes, type Resource } from '@opentelemetry/resources';
 import { NodeSDK } from '@opentelemetry/sdk-node';
+import { AppError } from '../shared/errors';
 import { BatchSpanProcessor, NoopSpanProcessor, SimpleSpanProcessor, type SpanExporter, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
 import { METER_NAME } from '../activities/client-metrics';
@@ -42,10 +43,12 @@ export interface Telemetry {
 }
 
 /** Thrown when a process starts telemetry twice: the OpenTelemetry API has one global of each kind. */
-export class TelemetryAlreadyStartedError extends Error {
+export class TelemetryAlreadyStartedError extends AppError {
   constructor(readonly running: string, readonly requested: string) {
-    super(`telemetry is already started in this process (service '${running}'); cannot start it again for '${requested}'`);
-    this.name = 'TelemetryAlreadyStartedError';
+    super(
+      'telemetry-started-twice',
+      `telemetry is already started in this process (service '${running}'); cannot start it again for '${requested}'`,
+    );
   }
 }
 

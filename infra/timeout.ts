@@ -1,8 +1,9 @@
+import { AppError } from '../shared/errors';
+
 /** Thrown when an operation given a deadline did not finish in time. */
-export class DeadlineExceededError extends Error {
+export class DeadlineExceededError extends AppError {
   constructor(readonly operation: string, readonly timeoutMs: number) {
-    super(`${operation} did not answer within ${timeoutMs} ms`);
-    this.name = 'DeadlineExceededError';
+    super('deadline-exceeded', `${operation} did not answer within ${timeoutMs} ms`);
   }
 }
 

@@ -1,5 +1,6 @@
 import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
 import { BlockList, isIP, type LookupFunction } from 'node:net';
+import { AppError } from '../../shared/errors';
 
 // Where sources may connect, and how much one page may hold. Hosts are checked as written and
 // again at connect time (every resolved address), so a DNS answer cannot reach a metadata server.
@@ -30,10 +31,9 @@ export const DEFAULT_OUTBOUND: OutboundPolicy = Object.freeze({
 });
 
 /** Thrown when a connection, redirect or page breaks the policy; connectors map it to VALIDATION_ERROR. */
-export class OutboundRefusal extends Error {
+export class OutboundRefusal extends AppError {
   constructor(message: string) {
-    super(message);
-    this.name = 'OutboundRefusal';
+    super('outbound-refused', message);
   }
 }
 

@@ -1,4 +1,4 @@
-import type { SyncErrorType } from '../../shared/errors';
+import { SyncFailureError, type SyncErrorType } from '../../shared/errors';
 
 // One interface for every upstream a tenant's data comes from.
 
@@ -58,14 +58,13 @@ export interface MongoSourceSettings {
 
 export type SourceSpec = { kind: 'http'; settings: HttpSourceSettings } | { kind: 'mongodb'; settings: MongoSourceSettings };
 
-/** Thrown by connectors; `errorType` follows the seed's classification. */
-export class SourceError extends Error {
+/** Thrown by connectors when an upstream fails; `errorType` (the seed's classification) decides its code and retryability. */
+export class SourceError extends SyncFailureError {
   constructor(
-    readonly errorType: SyncErrorType,
+    errorType: SyncErrorType,
     message: string,
     readonly details: { status?: number; collection?: string; retryAfterMs?: number } = {},
   ) {
-    super(message);
-    this.name = 'SourceError';
+    super(errorType, message);
   }
 }

@@ -49,7 +49,7 @@ export default fp<MetricsPluginOptions>(
         },
       },
       async (_req, reply) => {
-        if (!opts.telemetry) throw new AppError(404, 'metrics-disabled', 'Metrics not enabled', 'Telemetry is not started in this process');
+        if (!opts.telemetry) throw new AppError('metrics-disabled', 'Telemetry is not started in this process');
         return reply.type(PROMETHEUS_TEXT).send(await opts.telemetry.metricsText());
       },
     );

@@ -49,7 +49,7 @@ const health: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async (app, { deps 
       const checks = await checkDependencies(deps, deps.config.READY_TIMEOUT_MS);
       const failed = Object.entries(checks).filter(([, c]) => !c.ok).map(([n]) => n);
       if (failed.length > 0) {
-        return sendProblem(req, reply, new AppError(503, 'not-ready', 'Service not ready', `Unavailable: ${failed.join(', ')}`, { failed, checks }));
+        return sendProblem(req, reply, new AppError('not-ready', `Unavailable: ${failed.join(', ')}`, { extras: { failed, checks } }));
       }
       return { status: 'ready' as const, checks };
     },

@@ -3,6 +3,7 @@ import { WithStartWorkflowOperation, isGrpcServiceError } from '@temporalio/clie
 import type { TemporalHandle } from '../../infra/temporal';
 import { DeadlineExceededError, withTimeout } from '../../infra/timeout';
 import { WorkflowIds } from '../../shared/constants';
+import { AppError } from '../../shared/errors';
 import { TenantSyncNames, tenantSyncStartOptions, type EssentialReadyResult, type FallbackReason, type TenantSyncInput } from '../../shared/tenant-sync';
 import type { Logger } from '../../infra/logger';
 
@@ -20,10 +21,9 @@ export interface TemporalLoginOptions {
 export type BreakerState = 'closed' | 'open' | 'half_open';
 
 /** Thrown when the Temporal login path gave no answer; `reason` becomes the fallbackReason. */
-export class TemporalLoginError extends Error {
+export class TemporalLoginError extends AppError {
   constructor(readonly reason: FallbackReason, message: string, readonly workflowId: string) {
-    super(message);
-    this.name = 'TemporalLoginError';
+    super('temporal-login-unanswered', message);
   }
 }
 

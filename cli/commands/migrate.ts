@@ -10,6 +10,7 @@ import { BackupError, createBackupOps } from '../../activities/migrations-backup
 import { MIGRATIONS_DIR, migrationTemplate } from '../../activities/migrations-registry';
 import type { MigrationProgress, RunMigrationsResult } from '../../shared/migrations';
 import { apiBase, callApi } from '../api-client';
+import { failWith } from '../fail';
 
 // `migrate status|up|create|backup|restore|backups|prune`. status and up go through the API
 // (runs are workflows on the worker); backup, restore and prune run in-process against MongoDB.
@@ -91,8 +92,7 @@ async function withBackupOps<T>(fn: (ops: ReturnType<typeof createBackupOps>) =>
     return await fn(createBackupOps(mongo.db, { batchSize: config.MIGRATION_BATCH_SIZE }));
   } catch (err) {
     if (!(err instanceof BackupError)) throw err;
-    process.stderr.write(`error: ${err.message}\n`);
-    process.exit(1);
+    return failWith(err);
   } finally {
     await mongo.close();
   }

@@ -2,14 +2,13 @@ import type { Command } from 'commander';
 import { SingleBar } from 'cli-progress';
 import { randomUUID } from 'node:crypto';
 import { createReconcileService, type ReconcileService, type StartReconcileRequest } from '../../api/services/reconcile';
-import { AppError } from '../../api/errors';
 import { loadConfigOrExit } from '../../infra/config';
 import { keyringFromConfig } from '../../infra/secrets';
 import { createLogger } from '../../infra/logger';
 import { connectMongo, type Mongo } from '../../infra/mongo';
 import { createTemporalClient, type TemporalHandle } from '../../infra/temporal';
 import { FINAL_STATES, type ReconcileOptions, type ReconcileProgress } from '../../shared/reconcile';
-import { fail } from '../fail';
+import { fail, failWith } from '../fail';
 
 // `reconcile start … [--follow]`, `reconcile status <batchId>`, `reconcile cancel <batchId>`:
 // straight to MongoDB and Temporal with the process's config (no API needed). The CLI is the
@@ -144,7 +143,7 @@ function handled<A extends unknown[]>(fn: (...args: A) => Promise<void>) {
     try {
       await fn(...args);
     } catch (err) {
-      fail(err instanceof AppError ? `${err.title}: ${err.message}` : err instanceof Error ? err.message : String(err));
+      failWith(err);
     }
   };
 }

@@ -2,6 +2,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, copyFileSync, writeFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { AppError } from '../../shared/errors';
 
 // Makes sure the two Go-built servers exist: a matching one on PATH, else the cached one in
 // the tools folder, else build it from the Go module proxy through the committed tool modules.
@@ -57,16 +58,16 @@ export function findGo(): string | undefined {
 }
 
 /** Thrown when a tool is missing and cannot be built here. */
-export class ToolUnavailableError extends Error {
+export class ToolUnavailableError extends AppError {
   constructor(tool: ToolName) {
     super(
+      'tool-unavailable',
       `${tool} v${TOOLS[tool].version} was not found and Go is not installed to build it.\n` +
         `Alternatives:\n` +
         `  - install Go (https://go.dev/dl) and run \`make tools\` again;\n` +
         `  - install the Temporal CLI v1.5.1 and FerretDB v1.24.2 yourself and put them on PATH;\n` +
         `  - or run the production-shaped stack with \`docker compose up\` (see README).`,
     );
-    this.name = 'ToolUnavailableError';
   }
 }
 
