@@ -25,14 +25,13 @@ import migrationRoutes from './routes/migrations';
 import type { MigrationRegistry } from '../activities/migrations-registry';
 import { createClientStore } from '../activities/client-store';
 import { createTenantRepository } from '../activities/tenants-repo';
-import { keyringFromConfig, type Keyring } from '../infra/secrets';
+import type { Keyring } from '../infra/secrets';
 import { createSyncStore } from '../activities/sync-store';
 import { createTenantSyncActivities } from '../activities/tenant-sync';
-import { progressEveryFor } from '../activities/sync-progress';
+import { activityDepsFromConfig, activitySettingsFromConfig } from '../activities/settings-from-config';
 import { createDirectSync } from './services/direct-sync';
 import { createTemporalLogin } from './services/temporal-login';
 import { createLoginSync } from './services/login-sync';
-import { outboundFromConfig } from '../activities/sources/outbound';
 
 /** Everything the API needs, created by the entry point (or a test) and closed by it. */
 export interface AppDeps {
@@ -89,10 +88,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(idempotency, { redis: deps.redis, ttlSeconds: deps.config.IDEMPOTENCY_TTL_S });
 
   const { config, log } = deps;
-  const secrets = deps.secrets ?? keyringFromConfig(config);
+  // The direct path runs the worker's own tenant-sync activities, built from config the same way.
+  const activityDeps = activityDepsFromConfig(config, { mongo: deps.mongo, redis: deps.redis, log, secrets: deps.secrets });
+  const { secrets, outbound } = activityDeps;
   const repo = createTenantRepository(deps.mongo.db, secrets);
   const store = createSyncStore(deps.mongo.db);
-  const activities = createTenantSyncActivities({ ...deps, secrets, outbound: outboundFromConfig(config) }, { pageSize: config.SYNC_PAGE_SIZE, progressEveryMs: progressEveryFor(config.SYNC_STUCK_AFTER_MS) });
+  const activities = createTenantSyncActivities(activityDeps, activitySettingsFromConfig(config).tenantSync);
   const direct = createDirectSync({ activities, store, redis: deps.redis, log, concurrency: config.SYNC_CONCURRENCY, lockTtlMs: config.DIRECT_SYNC_LOCK_TTL_MS });
   const temporalLogin = deps.temporal
     ? createTemporalLogin({
@@ -107,7 +108,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.addHook('onClose', async () => temporalLogin?.shutdown());
 
   await app.register(healthRoutes, { deps });
-  await app.register(tenantRoutes, { repo, platformDb: deps.mongo.db.databaseName, outbound: outboundFromConfig(config) });
+  await app.register(tenantRoutes, { repo, platformDb: deps.mongo.db.databaseName, outbound });
   await app.register(syncRoutes, { loginSync, store, stuckAfterMs: config.SYNC_STUCK_AFTER_MS });
   await app.register(reconcileRoutes, { service: createReconcileService({ mongo: deps.mongo, temporal: deps.temporal, taskQueue: config.TEMPORAL_TASK_QUEUE, log, secrets, allowedUris: config.RECONCILE_ALLOWED_URIS }) });
   await app.register(clientRoutes, { store: createClientStore(deps.mongo.db), temporal: deps.temporal, taskQueue: config.TEMPORAL_TASK_QUEUE, concurrency: config.CLIENT_UPSERT_CONCURRENCY, log });

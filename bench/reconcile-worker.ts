@@ -4,7 +4,7 @@ import { loadConfigOrExit } from '../infra/config';
 import { createLogger } from '../infra/logger';
 import { connectMongo } from '../infra/mongo';
 import { createRedis } from '../infra/redis';
-import { keyringFromConfig } from '../infra/secrets';
+import { activityDepsFromConfig, activitySettingsFromConfig } from '../activities/settings-from-config';
 import { createWorker } from '../workers/create-worker';
 
 // The benchmark's worker process: workers/worker.ts without bundling at start (the bundle is
@@ -16,7 +16,14 @@ Runtime.install({ logger: new DefaultLogger('WARN', (e) => log.warn({ ...e.meta 
 const mongo = await connectMongo(config, log);
 const redis = createRedis(config, log, 'worker');
 const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
-const worker = await createWorker({ connection, namespace: config.TEMPORAL_NAMESPACE, taskQueue: config.TEMPORAL_TASK_QUEUE, deps: { mongo, redis, log, secrets: keyringFromConfig(config) }, workflowBundle: { code: readFileSync(process.env.BUNDLE_PATH!, 'utf8') } });
+const worker = await createWorker({
+  connection,
+  namespace: config.TEMPORAL_NAMESPACE,
+  taskQueue: config.TEMPORAL_TASK_QUEUE,
+  deps: activityDepsFromConfig(config, { mongo, redis, log }),
+  settings: activitySettingsFromConfig(config),
+  workflowBundle: { code: readFileSync(process.env.BUNDLE_PATH!, 'utf8') },
+});
 const stop = () => worker.shutdown();
 process.once('SIGTERM', stop);
 process.once('SIGINT', stop);

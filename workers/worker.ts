@@ -3,11 +3,9 @@ import { loadConfigOrExit } from '../infra/config';
 import { loggerFromConfig } from '../infra/logger';
 import { connectMongo } from '../infra/mongo';
 import { createRedis } from '../infra/redis';
-import { keyringFromConfig } from '../infra/secrets';
 import { onShutdownSignal } from '../infra/shutdown';
 import { startTelemetry } from '../infra/telemetry';
-import { outboundFromConfig } from '../activities/sources/outbound';
-import { progressEveryFor } from '../activities/sync-progress';
+import { activityDepsFromConfig, activitySettingsFromConfig } from '../activities/settings-from-config';
 import { createWorker } from './create-worker';
 import { upsertClientsOnStart } from './client-upsert-on-start';
 import { ensureSchedulesOnStart } from './schedules';
@@ -26,7 +24,13 @@ Runtime.install({ logger: runtimeLoggerTo(log), shutdownSignals: [] });
 const mongo = await connectMongo(config, log);
 const redis = createRedis(config, log, 'worker');
 const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
-const worker = await createWorker({ connection, namespace: config.TEMPORAL_NAMESPACE, taskQueue: config.TEMPORAL_TASK_QUEUE, deps: { mongo, redis, log, secrets: keyringFromConfig(config), outbound: outboundFromConfig(config) }, settings: { tenantSync: { pageSize: config.SYNC_PAGE_SIZE, progressEveryMs: progressEveryFor(config.SYNC_STUCK_AFTER_MS) }, clientUpsert: { dir: config.CLIENTS_DIR }, migrations: { batchSize: config.MIGRATION_BATCH_SIZE, retentionMs: config.MIGRATION_BACKUP_RETENTION_MS } } });
+const worker = await createWorker({
+  connection,
+  namespace: config.TEMPORAL_NAMESPACE,
+  taskQueue: config.TEMPORAL_TASK_QUEUE,
+  deps: activityDepsFromConfig(config, { mongo, redis, log }),
+  settings: activitySettingsFromConfig(config),
+});
 
 onShutdownSignal(log, config.SHUTDOWN_TIMEOUT_MS + 5_000, async () => {
   worker.shutdown();

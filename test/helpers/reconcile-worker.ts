@@ -4,7 +4,7 @@ import { loadConfig } from '../../infra/config';
 import { createLogger } from '../../infra/logger';
 import { connectMongo } from '../../infra/mongo';
 import { createRedis } from '../../infra/redis';
-import { keyringFromConfig } from '../../infra/secrets';
+import { activityDepsFromConfig, activitySettingsFromConfig } from '../../activities/settings-from-config';
 import { createWorker } from '../../workers/create-worker';
 
 // A worker in its own process for the kill test: the stack's workflow bundle, the test's task
@@ -24,9 +24,11 @@ const worker = await createWorker({
   connection,
   namespace: config.TEMPORAL_NAMESPACE,
   taskQueue: config.TEMPORAL_TASK_QUEUE,
-  deps: { mongo, redis, log, secrets: keyringFromConfig(config) },
+  deps: activityDepsFromConfig(config, { mongo, redis, log }),
   workflowBundle: { code: readFileSync(process.env.BUNDLE_PATH!, 'utf8') },
-  settings: { reconcile: { workerId: process.env.WORKER_ID, beforeChunk: delay > 0 ? () => new Promise((r) => setTimeout(r, delay)) : undefined } },
+  settings: activitySettingsFromConfig(config, {
+    reconcile: { workerId: process.env.WORKER_ID, beforeChunk: delay > 0 ? () => new Promise((r) => setTimeout(r, delay)) : undefined },
+  }),
   shutdownGraceTime: '1 second',
 });
 const running = worker.run();

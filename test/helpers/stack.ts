@@ -6,11 +6,10 @@ import { loadConfig, type AppConfig } from '../../infra/config';
 import { createLogger, type Logger } from '../../infra/logger';
 import { connectMongo } from '../../infra/mongo';
 import { createRedis } from '../../infra/redis';
-import { keyringFromConfig } from '../../infra/secrets';
 import { createTemporalClient, type TemporalHandle } from '../../infra/temporal';
 import { createWorker, type CreateWorkerOptions } from '../../workers/create-worker';
 import type { ActivityDeps } from '../../activities';
-import { outboundFromConfig } from '../../activities/sources/outbound';
+import { activityDepsFromConfig, activitySettingsFromConfig } from '../../activities/settings-from-config';
 
 // Real clients for the stack the global setup started. Fails loudly when it is missing.
 
@@ -48,12 +47,8 @@ export async function connectTestDeps(env: Record<string, string> = {}, log?: Lo
   const temporal = createTemporalClient(config);
   return {
     config,
-    mongo,
-    redis,
     temporal,
-    log: logger,
-    secrets: keyringFromConfig(config),
-    outbound: outboundFromConfig(config),
+    ...activityDepsFromConfig(config, { mongo, redis, log: logger }),
     async close() {
       await mongo.db.dropDatabase().catch(() => undefined);
       await Promise.allSettled([mongo.close(), redis.quit(), temporal.close()]);
@@ -80,7 +75,10 @@ export interface TestWorker {
   stop(): Promise<void>;
 }
 
-/** Runs a worker in this process on the file's task queue, from the bundle built once. */
+/**
+ * Runs a worker in this process on the file's task queue, from the bundle built once. Its
+ * activity settings come from `deps.config` as the real worker's do; `extra.settings` merge in.
+ */
 export async function startTestWorker(deps: TestDeps, extra: Partial<CreateWorkerOptions> = {}): Promise<TestWorker> {
   quietRuntime();
   bundleCode ??= readFileSync(stackInfo().bundlePath, 'utf8');
@@ -90,10 +88,10 @@ export async function startTestWorker(deps: TestDeps, extra: Partial<CreateWorke
     namespace: deps.config.TEMPORAL_NAMESPACE,
     taskQueue: deps.config.TEMPORAL_TASK_QUEUE,
     deps,
-    settings: { tenantSync: { pageSize: deps.config.SYNC_PAGE_SIZE } },
     workflowBundle: { code: bundleCode },
     shutdownGraceTime: '2 seconds',
     ...extra,
+    settings: activitySettingsFromConfig(deps.config, extra.settings),
   });
   const running = worker.run();
   return {
