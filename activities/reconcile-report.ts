@@ -1,7 +1,7 @@
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import type { Context } from '@temporalio/activity';
 import type { Logger } from '../infra/logger';
-import { ReconcileNames, type PartitionCheckpoint, type PartitionDirective, type PartitionReport } from '../shared/reconcile';
+import { partitionProgressUpdate, type PartitionCheckpoint, type PartitionReport } from '../shared/reconcile';
 
 // A partition's progress reports to its workflow: an Update, so the answer can say "stop"
 // (draining before continue-as-new, or cancelled) and a refused report writes no history.
@@ -28,7 +28,7 @@ export function createProgressReporter(o: ProgressReporterOptions): (force: bool
     const r: PartitionReport = { partition: o.partition, checkpoint: o.snapshot(), worker: o.workerId };
     inFlight = o.ctx!.client.workflow
       .getHandle(wfId!)
-      .executeUpdate<PartitionDirective, [PartitionReport]>(ReconcileNames.partitionUpdate, { args: [r] })
+      .executeUpdate(partitionProgressUpdate, { args: [r] })
       .then((answer) => {
         if (answer === 'stop') o.halt.abort();
       })

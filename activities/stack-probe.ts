@@ -1,12 +1,6 @@
 import { Collections } from '../infra/mongo';
+import type { ProbeResult } from '../shared/stack-probe';
 import type { ActivityDeps } from './deps';
-
-export interface ProbeResult {
-  probeId: string;
-  mongoWritten: boolean;
-  redisWritten: boolean;
-  at: string;
-}
 
 /** A round trip through every real part: the workflow runs on Temporal and writes to MongoDB and Redis. */
 export function createStackProbeActivities({ mongo, redis }: ActivityDeps) {

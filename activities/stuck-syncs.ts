@@ -5,7 +5,8 @@ import { Collections } from '../infra/mongo';
 import type { StuckSweepInput, StuckSweepResult, StuckSyncFinding } from '../shared/cleanup';
 import { SearchAttributeKeys } from '../shared/constants';
 import { SyncErrorType } from '../shared/errors';
-import { syncCorrelationId, TenantSyncNames, tenantSyncStartOptions, type TenantSyncInput } from '../shared/tenant-sync';
+import { syncCorrelationId, TenantSyncNames, tenantSyncStartOptions } from '../shared/tenant-sync';
+import type { TenantSyncInput, TenantSyncWorkflow } from '../shared/tenant-sync';
 import { currentActivity } from './activity-context';
 import type { ActivityDeps } from './deps';
 import { createStuckSyncStore } from './stuck-store';
@@ -48,7 +49,7 @@ export function createStuckSyncActivities({ mongo, log, temporalClient }: Activi
   async function restart(client: Client, wf: WorkflowExecutionInfo, input: TenantSyncInput): Promise<string> {
     const now = Date.now();
     const fresh: TenantSyncInput = { ...input, correlationId: syncCorrelationId(input.tenantId, now, randomBytes(4).toString('hex')), startedAt: new Date(now).toISOString() };
-    await client.workflow.start(TenantSyncNames.workflow, tenantSyncStartOptions(fresh, wf.taskQueue, 'stuck-restart'));
+    await client.workflow.start<TenantSyncWorkflow>(TenantSyncNames.workflow, tenantSyncStartOptions(fresh, wf.taskQueue, 'stuck-restart'));
     return fresh.correlationId;
   }
 

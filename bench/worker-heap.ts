@@ -13,6 +13,7 @@ import { activityDepsFromConfig, activitySettingsFromConfig } from '../activitie
 import { createTemporalClient } from '../infra/temporal';
 import { startTelemetry } from '../infra/telemetry';
 import { createWorker } from '../workers/create-worker';
+import { StackProbeNames, type StackProbeWorkflow } from '../shared/stack-probe';
 
 const say = (m: string) => process.stderr.write(`[worker-heap] ${m}\n`);
 const bench = await startBenchStack(say);
@@ -37,7 +38,8 @@ const gcNow = () => {
   return Math.round(process.memoryUsage().heapUsed / 1e6);
 };
 for (let i = 1; i <= N; i++) {
-  await temporal.client.workflow.execute('stackProbeWorkflow', { taskQueue: 'worker-heap', workflowId: `worker-heap-${i}`, args: [`p${i}`] });
+  const probe = { taskQueue: 'worker-heap', workflowId: `worker-heap-${i}`, args: [`p${i}`] as [string] };
+  await temporal.client.workflow.execute<StackProbeWorkflow>(StackProbeNames.workflow, probe);
   if (i % 300 === 0) say(`${i} runs: heapUsed after GC ${gcNow()} MB, rss ${Math.round(process.memoryUsage().rss / 1e6)} MB`);
 }
 worker.shutdown();

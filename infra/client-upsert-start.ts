@@ -1,6 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Client } from '@temporalio/client';
-import { ClientUpsertIds, ClientUpsertNames, type UpsertAllInput, type UpsertAllResult } from '../shared/client-upsert';
+import { ClientUpsertIds, ClientUpsertNames } from '../shared/client-upsert';
+import type { UpsertAllClientsWorkflow, UpsertAllInput, UpsertAllResult } from '../shared/client-upsert';
 import { Operations, SearchAttributeKeys } from '../shared/constants';
 import { withTimeout } from './timeout';
 
@@ -47,7 +48,7 @@ export async function startClientUpsert(o: StartClientUpsertOptions): Promise<St
   const input: UpsertAllInput = { correlationId, concurrency: o.concurrency, ...(keys ? { keys } : {}), ...(o.force ? { force: true } : {}) };
   const handle = await withTimeout('start client upsert', o.timeoutMs ?? 10_000, (signal) =>
     o.client.connection.withAbortSignal(signal, () =>
-      o.client.workflow.start(ClientUpsertNames.allWorkflow, {
+      o.client.workflow.start<UpsertAllClientsWorkflow>(ClientUpsertNames.allWorkflow, {
         workflowId,
         taskQueue: o.taskQueue,
         args: [input],
@@ -61,5 +62,6 @@ export async function startClientUpsert(o: StartClientUpsertOptions): Promise<St
     ),
   );
   const runId = handle.firstExecutionRunId;
-  return { workflowId, runId, correlationId, keys: keys ?? 'all', result: () => o.client.workflow.getHandle(workflowId, runId, { followRuns: true }).result() as Promise<UpsertAllResult> };
+  const result = () => o.client.workflow.getHandle<UpsertAllClientsWorkflow>(workflowId, runId, { followRuns: true }).result();
+  return { workflowId, runId, correlationId, keys: keys ?? 'all', result };
 }

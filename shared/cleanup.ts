@@ -82,6 +82,10 @@ export const CleanupNames = {
   stuckSyncSweepWorkflow: 'stuckSyncSweepWorkflow',
 } as const;
 
+/** The workflows as their schedules and clients start them (by CleanupNames): typed args and result. */
+export type CleanupWorkflow = (input: CleanupInput) => Promise<CleanupResult>;
+export type StuckSyncSweepWorkflow = (input: StuckSweepInput) => Promise<StuckSweepResult>;
+
 /** The schedules the worker keeps (workers/schedules.ts); `cli schedules` accepts these short names. */
 export const ScheduleNames = {
   cleanupSyncRuns: 'cleanup-sync-runs',

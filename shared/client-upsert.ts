@@ -10,6 +10,10 @@ export const ClientUpsertNames = {
   allWorkflow: 'upsertAllClientsWorkflow',
 } as const;
 
+/** The workflows as their clients start them (by ClientUpsertNames.workflow / allWorkflow): typed args and result. */
+export type ClientUpsertWorkflow = (input: ClientUpsertInput) => Promise<ClientUpsertResult>;
+export type UpsertAllClientsWorkflow = (input: UpsertAllInput) => Promise<UpsertAllResult>;
+
 /**
  * Workflow IDs: one upsert per client at a time (`client-upsert:{key}`, WorkflowIds); "all" runs
  * join each other. IDs are unique per namespace, so the run IDs carry the task queue: two

@@ -1,6 +1,8 @@
 // Migration types shared by the workflows, their activities, the API and the CLI. Pure: the
 // workflow bundle imports it. Only names, counters, checksums and short messages travel here.
 
+import { defineQuery } from '@temporalio/workflow';
+
 export const MigrationNames = {
   workflow: 'migrationWorkflow',
   runWorkflow: 'runMigrationsWorkflow',
@@ -145,3 +147,11 @@ export interface MigrationPlan {
   collections: string[];
   hasDown: boolean;
 }
+
+/** The workflows as their clients start them (by MigrationNames.workflow / runWorkflow): typed args and result. */
+export type MigrationWorkflow = (input: MigrationInput) => Promise<MigrationResult>;
+export type RunMigrationsWorkflow = (input: RunMigrationsInput) => Promise<RunMigrationsResult>;
+/** One migration so far, with the step it is at. */
+export const migrationProgressQuery = defineQuery<MigrationResult & { step: MigrationStep }>(MigrationNames.progressQuery);
+/** A batch run's results so far. */
+export const migrationRunProgressQuery = defineQuery<RunMigrationsResult>(MigrationNames.runProgressQuery);

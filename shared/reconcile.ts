@@ -1,6 +1,7 @@
 // Reconcile types, names and pure progress math shared by the workflow, its activities, the API
 // and the CLI. Only keys (EJSON), cursors and counters travel here — never records or secrets.
 
+import { defineQuery, defineUpdate } from '@temporalio/workflow';
 import { redactConnectionDetails } from './redact';
 
 export const ReconcileNames = {
@@ -291,3 +292,10 @@ export function finalStateOf(counters: ReconcileCounters, partitionsFailed: numb
 
 /** `rc-{time36}-{random}`: batch IDs the API generates. */
 export const BATCH_ID_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$';
+
+/** The workflow as its clients start it (by the name ReconcileNames.workflow): typed args and result. */
+export type ReconcileWorkflow = (input: ReconcileInput) => Promise<ReconcileProgress>;
+/** Live progress of a running batch. */
+export const reconcileProgressQuery = defineQuery<ReconcileProgress>(ReconcileNames.progressQuery);
+/** A partition's checkpoint report; the answer says whether it goes on (ReconcileNames.partitionUpdate). */
+export const partitionProgressUpdate = defineUpdate<PartitionDirective, [PartitionReport]>(ReconcileNames.partitionUpdate);

@@ -1,3 +1,4 @@
+import { defineQuery, defineUpdate } from '@temporalio/workflow';
 import type { SyncErrorType } from './errors';
 import { Operations, SearchAttributeKeys, WorkflowIds } from './constants';
 
@@ -98,6 +99,13 @@ export const TenantSyncNames = {
   essentialReadyUpdate: 'essentialReady',
   progressQuery: 'progress',
 } as const;
+
+/** The workflow as its clients start it (by the name TenantSyncNames.workflow): typed args and result. */
+export type TenantSyncWorkflow = (input: TenantSyncInput) => Promise<SyncRunRecord>;
+/** Answers the moment the essential collections are done (update-with-start: no polling). */
+export const essentialReadyUpdate = defineUpdate<EssentialReadyResult>(TenantSyncNames.essentialReadyUpdate);
+/** The run so far: each collection's status and counts. */
+export const tenantSyncProgressQuery = defineQuery<SyncRunRecord>(TenantSyncNames.progressQuery);
 
 /** `sync-{tenantId}-{timestamp}-{random}` (seed 004). */
 export function syncCorrelationId(tenantId: string, now: number, random: string): string {

@@ -1,8 +1,19 @@
-import { ApplicationFailure, CancellationScope, ParentClosePolicy, defineQuery, executeChild, log, proxyActivities, setHandler, uuid4, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, CancellationScope, ParentClosePolicy, executeChild, log, proxyActivities, setHandler, uuid4, workflowInfo } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { Activities } from '../activities';
 import { Operations, WorkflowIds, SearchAttributeKeys } from '../shared/constants';
-import { dryRunChildWorkflowId, MigrationNames, type BackupRef, type MigrationInput, type MigrationResult, type MigrationStep, type RestoreResult, type RunMigrationsInput, type RunMigrationsResult } from '../shared/migrations';
+import {
+  dryRunChildWorkflowId,
+  migrationProgressQuery,
+  migrationRunProgressQuery,
+  type BackupRef,
+  type MigrationInput,
+  type MigrationResult,
+  type MigrationStep,
+  type RestoreResult,
+  type RunMigrationsInput,
+  type RunMigrationsResult,
+} from '../shared/migrations';
 import { MigrationProfiles } from './profiles';
 
 const { planMigrationRun, planMigration, finishMigration } = proxyActivities<Activities>(MigrationProfiles.state);
@@ -10,9 +21,6 @@ const { backupCollection } = proxyActivities<Activities>(MigrationProfiles.copy)
 const { restoreBackup } = proxyActivities<Activities>(MigrationProfiles.restore);
 const { applyMigration, rollbackMigration } = proxyActivities<Activities>(MigrationProfiles.apply);
 const { verifyMigration, rehearseMigration } = proxyActivities<Activities>(MigrationProfiles.verify);
-
-export const migrationProgressQuery = defineQuery<MigrationResult & { step: MigrationStep }>(MigrationNames.progressQuery);
-export const runProgressQuery = defineQuery<RunMigrationsResult>(MigrationNames.runProgressQuery);
 
 const OperationKey = SearchAttributeKeys.Operation;
 
@@ -116,7 +124,7 @@ async function rollBack(name: string, hasDown: boolean, backups: readonly Backup
 export async function runMigrationsWorkflow(input: RunMigrationsInput): Promise<RunMigrationsResult> {
   const { workflowId } = workflowInfo();
   const out: RunMigrationsResult = { dryRun: !!input.dryRun, stopOnError: !!input.stopOnError, state: 'running', results: [] };
-  setHandler(runProgressQuery, () => out);
+  setHandler(migrationRunProgressQuery, () => out);
   const plan = await planMigrationRun({ ...(input.names ? { names: input.names } : {}), force: !!input.force, dryRun: !!input.dryRun });
   out.results = plan.map((p): MigrationResult => ({ name: p.name, outcome: p.action === 'skip' ? 'skipped' : 'pending', durationMs: 0, ...(p.reason ? { reason: p.reason } : {}) }));
   let stopped = false;

@@ -5,8 +5,6 @@ import {
   condition,
   ContinueAsNew,
   continueAsNew,
-  defineQuery,
-  defineUpdate,
   isCancellation,
   log,
   proxyActivities,
@@ -19,12 +17,12 @@ import {
   addCounters,
   finalStateOf,
   MAX_UPDATES_PER_RUN,
+  partitionProgressUpdate,
   PROGRESS_LOG_INTERVAL_MS,
-  ReconcileNames,
+  reconcileProgressQuery,
   summarizeProgress,
   zeroCounters,
   type PartitionCheckpoint,
-  type PartitionDirective,
   type PartitionReport,
   type PartitionSpec,
   type ReconcileInput,
@@ -32,9 +30,6 @@ import {
   type ReconcileState,
 } from '../shared/reconcile';
 import { ReconcileProfiles, reconcilePartitionProfile } from './profiles';
-
-export const progressQuery = defineQuery<ReconcileProgress>(ReconcileNames.progressQuery);
-export const partitionProgressUpdate = defineUpdate<PartitionDirective, [PartitionReport]>(ReconcileNames.partitionUpdate);
 
 interface PartitionState {
   spec: PartitionSpec;
@@ -94,7 +89,7 @@ export async function reconcileWorkflow(input: ReconcileInput, carry?: Reconcile
     if (!ps.checkpoint || cp.seq > ps.checkpoint.seq || (cp.seq === ps.checkpoint.seq && (cp.finished || cp.flushedAt >= ps.checkpoint.flushedAt))) ps.checkpoint = cp;
   };
 
-  setHandler(progressQuery, summary);
+  setHandler(reconcileProgressQuery, summary);
   setHandler(
     partitionProgressUpdate,
     (r) => {

@@ -1,6 +1,6 @@
 import { proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import type { ProbeResult } from '../activities/stack-probe';
+import type { ProbeResult } from '../shared/stack-probe';
 import { ActivityProfiles } from './profiles';
 
 const { writeProbe } = proxyActivities<Activities>(ActivityProfiles.quick);

@@ -1,7 +1,15 @@
-import { condition, defineQuery, defineUpdate, allHandlersFinished, log, proxyActivities, proxyLocalActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import { condition, allHandlersFinished, log, proxyActivities, proxyLocalActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { failureFromError } from '../shared/sync-failure';
-import { runStateOf, TenantSyncNames, type CollectionPlan, type CollectionResult, type EssentialReadyResult, type SyncRunRecord, type TenantSyncInput } from '../shared/tenant-sync';
+import {
+  essentialReadyUpdate,
+  runStateOf,
+  tenantSyncProgressQuery,
+  type CollectionPlan,
+  type CollectionResult,
+  type SyncRunRecord,
+  type TenantSyncInput,
+} from '../shared/tenant-sync';
 import { mapBounded } from '../shared/bounded';
 import { ActivityProfiles, LocalActivityProfiles } from './profiles';
 
@@ -11,10 +19,6 @@ const { syncCollection } = proxyActivities<Activities>(ActivityProfiles.syncColl
 // that a no-op for what was already written. The rest run as regular, checkpointed activities.
 const { syncCollection: syncEssentialCollection } = proxyLocalActivities<Activities>(LocalActivityProfiles.essentialCollection);
 const { recordSyncRun } = proxyActivities<Activities>(ActivityProfiles.quick);
-
-/** Answers the moment the essential collections are done (update-with-start: no polling). */
-export const essentialReadyUpdate = defineUpdate<EssentialReadyResult>(TenantSyncNames.essentialReadyUpdate);
-export const progressQuery = defineQuery<SyncRunRecord>(TenantSyncNames.progressQuery);
 
 const DEFAULT_CONCURRENCY = 4;
 
@@ -32,7 +36,7 @@ export async function tenantSyncWorkflow(input: TenantSyncInput): Promise<SyncRu
     collections: input.collections.map((c) => ({ name: c.name, essential: c.essential, status: 'pending', synced: 0, unchanged: 0, failed: 0, durationMs: 0 })),
   };
   let essentialDone = false;
-  setHandler(progressQuery, () => run);
+  setHandler(tenantSyncProgressQuery, () => run);
   setHandler(essentialReadyUpdate, async () => {
     await condition(() => essentialDone);
     const collections = run.collections.filter((c) => c.essential);

@@ -3,7 +3,15 @@ import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@te
 import type { TemporalHandle } from '../../infra/temporal';
 import { withTimeout } from '../../infra/timeout';
 import { Operations, WorkflowIds, SearchAttributeKeys } from '../../shared/constants';
-import { MigrationNames, migrationDryRunWorkflowId, migrationRunWorkflowId, type RunMigrationsInput, type RunMigrationsResult } from '../../shared/migrations';
+import {
+  MigrationNames,
+  migrationDryRunWorkflowId,
+  migrationRunProgressQuery,
+  migrationRunWorkflowId,
+  type RunMigrationsInput,
+  type RunMigrationsResult,
+  type RunMigrationsWorkflow,
+} from '../../shared/migrations';
 import { ConflictError, DependencyUnavailableError, NotFoundError } from '../errors';
 
 // Starting and reading batch migration runs. Locks are workflow IDs: `migration-run:{db}` for a
@@ -46,7 +54,7 @@ export function createMigrationRuns(o: MigrationRunsOptions) {
     }
     try {
       const handle = await call('start migration run', () =>
-        wf.start(MigrationNames.runWorkflow, {
+        wf.start<RunMigrationsWorkflow>(MigrationNames.runWorkflow, {
           taskQueue: o.taskQueue,
           workflowId,
           args: [input],
@@ -67,7 +75,7 @@ export function createMigrationRuns(o: MigrationRunsOptions) {
 
   /** A batch run's Temporal status and its results so far (query while running, result when done). */
   async function get(workflowId: string): Promise<{ workflowId: string; status: string; result?: RunMigrationsResult }> {
-    const handle = wf.getHandle(workflowId);
+    const handle = wf.getHandle<RunMigrationsWorkflow>(workflowId);
     let status: string;
     try {
       status = (await call('describe migration run', () => handle.describe())).status.name;
@@ -76,8 +84,10 @@ export function createMigrationRuns(o: MigrationRunsOptions) {
       throw err;
     }
     let result: RunMigrationsResult | undefined;
-    if (status === 'COMPLETED') result = await call('migration run result', () => handle.result() as Promise<RunMigrationsResult>);
-    else if (status === 'RUNNING') result = await call('migration run progress', () => handle.query<RunMigrationsResult>(MigrationNames.runProgressQuery)).catch(() => undefined);
+    if (status === 'COMPLETED') result = await call('migration run result', () => handle.result());
+    else if (status === 'RUNNING') {
+      result = await call('migration run progress', () => handle.query(migrationRunProgressQuery)).catch(() => undefined);
+    }
     return { workflowId, status, ...(result ? { result } : {}) };
   }
 

@@ -13,6 +13,7 @@ import { Operations, WorkflowIds, SearchAttributeKeys } from '../../shared/const
 import {
   FINAL_STATES,
   ReconcileNames,
+  reconcileProgressQuery,
   refreshRates,
   resolveReconcileOptions,
   summarizeProgress,
@@ -22,6 +23,7 @@ import {
   type ReconcileOptions,
   type ReconcileProgress,
   type ReconcileSourceRef,
+  type ReconcileWorkflow,
 } from '../../shared/reconcile';
 import { BSON } from 'mongodb';
 import { platformDbRole } from '../../activities/reconcile-guard';
@@ -148,7 +150,7 @@ export function createReconcileService(o: ReconcileServiceOptions) {
     const t = temporal();
     try {
       await call('start reconcile', () =>
-        t.client.workflow.start(ReconcileNames.workflow, {
+        t.client.workflow.start<ReconcileWorkflow>(ReconcileNames.workflow, {
           taskQueue: o.taskQueue,
           workflowId: WorkflowIds.reconcile(input.batchId),
           args: [input],
@@ -219,7 +221,8 @@ export function createReconcileService(o: ReconcileServiceOptions) {
     if (FINAL_STATES.includes(b.state) && b.result) return { ...b.result, live: false };
     if (o.temporal) {
       try {
-        const p = await call('query reconcile progress', () => temporal().client.workflow.getHandle(b.workflowId).query<ReconcileProgress>(ReconcileNames.progressQuery));
+        const handle = temporal().client.workflow.getHandle<ReconcileWorkflow>(b.workflowId);
+        const p = await call('query reconcile progress', () => handle.query(reconcileProgressQuery));
         return { ...refreshRates(p, Date.now()), live: true };
       } catch (err) {
         o.log.debug({ batchId, err: err instanceof Error ? err.message : String(err) }, 'reconcile progress query failed; answering from the batch record');

@@ -4,7 +4,15 @@ import type { TemporalHandle } from '../../infra/temporal';
 import { DeadlineExceededError, withTimeout } from '../../infra/timeout';
 import { WorkflowIds } from '../../shared/constants';
 import { AppError } from '../../shared/errors';
-import { TenantSyncNames, tenantSyncStartOptions, type EssentialReadyResult, type FallbackReason, type TenantSyncInput } from '../../shared/tenant-sync';
+import {
+  essentialReadyUpdate,
+  TenantSyncNames,
+  tenantSyncStartOptions,
+  type EssentialReadyResult,
+  type FallbackReason,
+  type TenantSyncInput,
+  type TenantSyncWorkflow,
+} from '../../shared/tenant-sync';
 import type { Logger } from '../../infra/logger';
 
 // The Temporal login path: one update-with-start call that returns when the essential
@@ -39,11 +47,12 @@ function reasonOf(err: unknown): FallbackReason {
 
 export function createTemporalLogin(o: TemporalLoginOptions) {
   const call = async (input: TenantSyncInput): Promise<EssentialReadyResult> => {
-    const op = new WithStartWorkflowOperation(TenantSyncNames.workflow, tenantSyncStartOptions(input, o.taskQueue, 'login'));
+    const start = tenantSyncStartOptions(input, o.taskQueue, 'login');
+    const op = new WithStartWorkflowOperation<TenantSyncWorkflow>(TenantSyncNames.workflow, start);
     // The login owns its deadline: abort the gRPC calls, and race them in case they hang (sdk-typescript#953).
     return withTimeout('temporal login sync', o.timeoutMs, (signal) =>
       o.temporal.connection.withAbortSignal(signal, () =>
-        o.temporal.client.workflow.executeUpdateWithStart<never, EssentialReadyResult, []>(TenantSyncNames.essentialReadyUpdate, { startWorkflowOperation: op as never }),
+        o.temporal.client.workflow.executeUpdateWithStart(essentialReadyUpdate, { startWorkflowOperation: op }),
       ),
     );
   };

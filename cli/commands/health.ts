@@ -7,6 +7,7 @@ import { createRedis, pingRedis } from '../../infra/redis';
 import { createTemporalClient, pingTemporal } from '../../infra/temporal';
 import { withTimeout } from '../../infra/timeout';
 import { Operations, WorkflowIds, SearchAttributeKeys } from '../../shared/constants';
+import { StackProbeNames, type StackProbeWorkflow } from '../../shared/stack-probe';
 
 export function registerHealthCommand(program: Command): void {
   program
@@ -40,7 +41,7 @@ export function registerHealthCommand(program: Command): void {
       await check('temporal', () => pingTemporal(temporal, timeout));
       if (o.deep && !failed) {
         await check('probe workflow', () =>
-          temporal.client.workflow.execute('stackProbeWorkflow', {
+          temporal.client.workflow.execute<StackProbeWorkflow>(StackProbeNames.workflow, {
             taskQueue: config.TEMPORAL_TASK_QUEUE,
             workflowId: WorkflowIds.stackProbe(randomUUID()),
             args: [randomUUID()],
