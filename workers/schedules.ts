@@ -1,8 +1,10 @@
 import { Client, ScheduleAlreadyRunning, ScheduleOverlapPolicy, type ScheduleOptions } from '@temporalio/client';
+import type { ScheduleOptionsStartWorkflowAction } from '@temporalio/client';
 import type { NativeConnection } from '@temporalio/worker';
 import type { AppConfig } from '../infra/config';
 import type { Logger } from '../infra/logger';
 import { CleanupNames, CleanupTargets, ScheduleNames, scheduleIdFor, type CleanupInput, type CleanupTarget, type ScheduleName, type StuckSweepInput } from '../shared/cleanup';
+import type { CleanupWorkflow, StuckSyncSweepWorkflow } from '../shared/cleanup';
 import { Operations, SearchAttributeKeys } from '../shared/constants';
 
 // The platform's Temporal Schedules: a retention cleanup per data family and the stuck-sync
@@ -43,16 +45,26 @@ export function scheduleOptions(c: ScheduleSettings): ScheduleOptions[] {
   const cleanup = (name: ScheduleName, target: CleanupTarget, retentionMs: number): ScheduleOptions => {
     const base = common(name, c.CLEANUP_INTERVAL_MS, Operations.cleanup, '3 hours', `cleanup of ${target} past ${retentionMs} ms`);
     const input: CleanupInput = { target, retentionMs, batchSize: c.CLEANUP_BATCH_SIZE };
-    return { ...base, memo: { target, retentionMs, taskQueue }, action: { ...base.action, workflowType: CleanupNames.cleanupWorkflow, args: [input] } };
+    const action = {
+      ...base.action,
+      workflowType: CleanupNames.cleanupWorkflow,
+      args: [input],
+    } satisfies ScheduleOptionsStartWorkflowAction<CleanupWorkflow>;
+    return { ...base, memo: { target, retentionMs, taskQueue }, action };
   };
   const sweepBase = common(ScheduleNames.stuckSyncSweep, c.STUCK_SYNC_SWEEP_INTERVAL_MS, Operations.stuckSyncSweep, '15 minutes', `stuck-sync sweep (no progress for ${c.SYNC_STUCK_AFTER_MS} ms → ${c.SYNC_STUCK_ACTION})`);
   const sweepInput: StuckSweepInput = { stuckAfterMs: c.SYNC_STUCK_AFTER_MS, action: c.SYNC_STUCK_ACTION };
+  const sweepAction = {
+    ...sweepBase.action,
+    workflowType: CleanupNames.stuckSyncSweepWorkflow,
+    args: [sweepInput],
+  } satisfies ScheduleOptionsStartWorkflowAction<StuckSyncSweepWorkflow>;
   return [
     cleanup(ScheduleNames.cleanupSyncRuns, CleanupTargets.syncRuns, c.SYNC_RUN_RETENTION_MS),
     cleanup(ScheduleNames.cleanupReconcile, CleanupTargets.reconcile, c.RECONCILE_RETENTION_MS),
     cleanup(ScheduleNames.cleanupClientUpsertResults, CleanupTargets.clientUpsertResults, c.CLIENT_UPSERT_RESULT_RETENTION_MS),
     cleanup(ScheduleNames.cleanupMigrationBackups, CleanupTargets.migrationBackups, c.MIGRATION_BACKUP_RETENTION_MS),
-    { ...sweepBase, memo: { ...sweepInput, taskQueue }, action: { ...sweepBase.action, workflowType: CleanupNames.stuckSyncSweepWorkflow, args: [sweepInput] } },
+    { ...sweepBase, memo: { ...sweepInput, taskQueue }, action: sweepAction },
   ];
 }
 
