@@ -87,15 +87,16 @@ export function createDirectSync(d: DirectSyncDeps) {
       ...(final ? { finishedAt: new Date().toISOString(), durationMs: Date.now() - startedAt.getTime() } : {}),
       collections,
     });
+    const pending = restPlan.map((c): CollectionResult => ({ name: c.name, essential: false, status: 'pending', synced: 0, unchanged: 0, failed: 0, durationMs: 0 }));
+    const onlyEssential = !o.includeRest || restPlan.length === 0;
     let essential: CollectionResult[];
     try {
       essential = await syncAll(tenantId, correlationId, essentialPlan);
+      // Recorded before the lock goes: a process waiting on it answers from this run's status.
+      await d.store.recordRun(record(onlyEssential ? essential : [...essential, ...pending], onlyEssential));
     } finally {
       await lock?.release().catch(() => undefined);
     }
-    const pending = restPlan.map((c): CollectionResult => ({ name: c.name, essential: false, status: 'pending', synced: 0, unchanged: 0, failed: 0, durationMs: 0 }));
-    const onlyEssential = !o.includeRest || restPlan.length === 0;
-    await d.store.recordRun(record(onlyEssential ? essential : [...essential, ...pending], onlyEssential));
     if (!onlyEssential) {
       void syncAll(tenantId, correlationId, restPlan)
         .then((rest) => d.store.recordRun(record([...essential, ...rest], true)))
