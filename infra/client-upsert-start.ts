@@ -3,7 +3,7 @@ import type { Client } from '@temporalio/client';
 import { ClientUpsertIds, ClientUpsertNames } from '../shared/client-upsert';
 import type { UpsertAllClientsWorkflow, UpsertAllInput, UpsertAllResult } from '../shared/client-upsert';
 import { Operations, SearchAttributeKeys } from '../shared/constants';
-import { withTimeout } from './timeout';
+import { CallDeadlines, withTimeout } from './timeout';
 
 // Starts the client upsert (worker start, API, CLI): idempotent by workflow ID. A start while
 // a run with the same ID is going joins it (conflict policy USE_EXISTING); a finished one may
@@ -23,7 +23,7 @@ export interface StartClientUpsertOptions {
   /** Who asked: kept in the memo. */
   trigger: 'worker-start' | 'api' | 'cli' | 'bench' | 'test';
   correlationId?: string;
-  /** Deadline for the start call: an unreachable server can hang past the SDK's timeouts. @default 10000 */
+  /** Deadline for the start call: an unreachable server can hang past the SDK's timeouts. @default CallDeadlines.temporalMs (10 s) */
   timeoutMs?: number;
 }
 
@@ -46,7 +46,7 @@ export async function startClientUpsert(o: StartClientUpsertOptions): Promise<St
   const workflowId = clientUpsertWorkflowId(o.taskQueue, keys);
   const correlationId = o.correlationId ?? `clients-${Date.now()}-${randomUUID().slice(0, 8)}`;
   const input: UpsertAllInput = { correlationId, concurrency: o.concurrency, ...(keys ? { keys } : {}), ...(o.force ? { force: true } : {}) };
-  const handle = await withTimeout('start client upsert', o.timeoutMs ?? 10_000, (signal) =>
+  const handle = await withTimeout('start client upsert', o.timeoutMs ?? CallDeadlines.temporalMs, (signal) =>
     o.client.connection.withAbortSignal(signal, () =>
       o.client.workflow.start<UpsertAllClientsWorkflow>(ClientUpsertNames.allWorkflow, {
         workflowId,

@@ -7,6 +7,16 @@ export class DeadlineExceededError extends AppError {
   }
 }
 
+/**
+ * Deadlines of calls to Temporal off the login path (starts, describes, queries, cancels from the
+ * API, the CLI and worker start): an unreachable server can hang past the SDK's own timeouts.
+ * The login path has its own, TEMPORAL_AUTH_TIMEOUT_MS.
+ */
+export const CallDeadlines = {
+  /** One Temporal client call. */
+  temporalMs: 10_000,
+} as const;
+
 /** Races a promise against a timer; the timer never keeps the process alive. */
 export async function withTimeout<T>(operation: string, timeoutMs: number, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
   const ctrl = new AbortController();

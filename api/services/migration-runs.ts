@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
 import type { TemporalHandle } from '../../infra/temporal';
-import { withTimeout } from '../../infra/timeout';
+import { CallDeadlines, withTimeout } from '../../infra/timeout';
 import { Operations, WorkflowIds, SearchAttributeKeys } from '../../shared/constants';
 import {
   MigrationNames,
@@ -18,7 +18,6 @@ import { ConflictError, DependencyUnavailableError, NotFoundError } from '../err
 // batch (conflict policy FAIL → 409 while one runs) and `migration:{name}` for each migration.
 
 const OperationKey = SearchAttributeKeys.Operation;
-const CALL_TIMEOUT_MS = 10_000;
 
 export interface MigrationRunsOptions {
   temporal: TemporalHandle;
@@ -28,7 +27,7 @@ export interface MigrationRunsOptions {
 
 export function createMigrationRuns(o: MigrationRunsOptions) {
   const wf = o.temporal.client.workflow;
-  const call = <T>(what: string, fn: () => Promise<T>) => withTimeout(what, CALL_TIMEOUT_MS, (signal) => o.temporal.connection.withAbortSignal(signal, fn));
+  const call = <T>(what: string, fn: () => Promise<T>) => withTimeout(what, CallDeadlines.temporalMs, (signal) => o.temporal.connection.withAbortSignal(signal, fn));
 
   /** Is `migration:{name}` running right now (started by another run, or left running by a terminated one)? */
   async function running(names: readonly string[]): Promise<string[]> {

@@ -8,7 +8,7 @@ import type { Keyring } from '../../infra/secrets';
 import type { Logger } from '../../infra/logger';
 import { tenantDbName, type Mongo } from '../../infra/mongo';
 import type { TemporalHandle } from '../../infra/temporal';
-import { withTimeout } from '../../infra/timeout';
+import { CallDeadlines, withTimeout } from '../../infra/timeout';
 import { Operations, WorkflowIds, SearchAttributeKeys } from '../../shared/constants';
 import {
   FINAL_STATES,
@@ -39,7 +39,6 @@ import { createUriAllowlist } from './reconcile-uris';
 const BatchIdKey = SearchAttributeKeys.BatchId;
 const TenantIdKey = SearchAttributeKeys.TenantId;
 const OperationKey = SearchAttributeKeys.Operation;
-const CALL_TIMEOUT_MS = 10_000;
 
 export interface NamespaceSpec {
   /** Connection string; omitted = the platform's MongoDB. A secret: stored, never returned. */
@@ -103,7 +102,7 @@ export function createReconcileService(o: ReconcileServiceOptions) {
   };
   const call = <T>(what: string, fn: () => Promise<T>) => {
     const t = temporal();
-    return withTimeout(what, CALL_TIMEOUT_MS, (signal) => t.connection.withAbortSignal(signal, fn));
+    return withTimeout(what, CallDeadlines.temporalMs, (signal) => t.connection.withAbortSignal(signal, fn));
   };
 
   async function resolve(req: StartReconcileRequest): Promise<{ source: ReconcileSourceRef; target: NamespaceRef; secrets: BatchDoc['secrets']; options: ReconcileOptions }> {

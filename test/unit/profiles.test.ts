@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { RetryPolicy } from '@temporalio/common';
 import { InProcessProfiles, reconcileRetryDelayMs } from '../../activities/profiles';
+import { CallDeadlines } from '../../infra/timeout';
 import { RECONCILE_DEFAULTS } from '../../shared/reconcile';
 import {
   ActivityProfiles,
@@ -101,6 +102,18 @@ describe('activity-layer profiles', () => {
       const text = readFileSync(join(root, f), 'utf8');
       expect(text, f).toContain('...InProcessProfiles.outboundMongo');
       expect(text, f).not.toMatch(/serverSelectionTimeoutMS|connectTimeoutMS/);
+    }
+  });
+});
+
+describe('client-call deadlines', () => {
+  it('gives every Temporal call off the login path one deadline, written once', () => {
+    expect(CallDeadlines.temporalMs).toBe(10_000);
+    const root = join(import.meta.dirname, '../..');
+    for (const f of ['api/services/reconcile.ts', 'api/services/migration-runs.ts', 'infra/client-upsert-start.ts']) {
+      const text = readFileSync(join(root, f), 'utf8');
+      expect(text, f).toContain('CallDeadlines.temporalMs');
+      expect(text, f).not.toMatch(/\b10_000\b|CALL_TIMEOUT_MS/);
     }
   });
 });
