@@ -4,7 +4,8 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MongoClient, type Db, type Document } from 'mongodb';
 import type { FastifyInstance } from 'fastify';
-import { SYNC_STATE_COLLECTION } from '../../activities/tenant-sync-state';
+import { SYNC_STATE_COLLECTION, type CollectionSyncStateDoc } from '../../activities/tenant-sync-state';
+import { WATERMARK_SAFETY_MS } from '../../activities/tenant-sync';
 import { buildTestApp, bearer } from '../helpers/api';
 import { connectTestDeps, stackInfo, uniqueId, type TestDeps } from '../helpers/stack';
 
@@ -150,5 +151,25 @@ describe('watermarks and retriable records', () => {
     expect(await ensure(tenantId, 'items')).toMatchObject({ mode: 'incremental', synced: 3 });
     const versions = await db.collection('items').find({ _id: { $in: changed as never[] } }).toArray();
     expect(versions.map((d) => d.version)).toEqual([2, 2, 2]);
+  });
+
+  it('the watermark is capped at the sync start minus 2 s: a record stamped in the future does not hide later ones', async () => {
+    // A clock-skewed upstream: one record an hour ahead of us.
+    const { tenantId, source } = await tenantWith('events', [
+      { _id: 'e1', updatedAt: at(0), v: 1 },
+      { _id: 'e2', updatedAt: new Date(Date.now() + 3_600_000), v: 1 },
+    ]);
+    const before = Date.now();
+    expect(await ensure(tenantId, 'events')).toMatchObject({ mode: 'full', synced: 2 });
+    const after = Date.now();
+    const state = await deps.mongo.tenantDb(tenantId).collection<CollectionSyncStateDoc>(SYNC_STATE_COLLECTION).findOne({ _id: 'events' });
+    const watermark = Date.parse(state!.watermark!);
+    expect(WATERMARK_SAFETY_MS).toBe(2_000);
+    expect(watermark).toBeGreaterThanOrEqual(before - WATERMARK_SAFETY_MS);
+    expect(watermark).toBeLessThanOrEqual(after - WATERMARK_SAFETY_MS);
+    // Changed upstream after that sync, stamped now (before the future record): still read.
+    await source.collection('events').insertOne({ _id: 'e3' as never, updatedAt: new Date(), v: 1 });
+    expect(await ensure(tenantId, 'events')).toMatchObject({ mode: 'incremental', synced: 1, unchanged: 1 });
+    expect(await target(tenantId, 'events').countDocuments()).toBe(3);
   });
 });
