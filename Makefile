@@ -14,7 +14,7 @@ tools: deps
 	npx tsx infra/dev/ensure-tools.ts
 
 up: tools
-	npx tsx infra/dev/up.ts
+	npx tsx workers/dev/up.ts
 
 chromium:
 	infra/dev/ensure-chromium.sh

@@ -1,11 +1,11 @@
 import type { ActivityDeps } from './deps';
-import { createStackProbeActivities } from './stack-probe';
-import { createTenantSyncActivities, type TenantSyncSettings } from './tenant-sync';
-import { createReconcileActivities, type ReconcileSettings } from './reconcile';
-import { createMigrationActivities, type MigrationSettings } from './migrations';
-import { createClientUpsertActivities, type ClientUpsertSettings } from './client-upsert';
-import { createCleanupActivities } from './cleanup';
-import { createStuckSyncActivities } from './stuck-syncs';
+import { createStackProbeActivities } from './probe/activities';
+import { createTenantSyncActivities, type TenantSyncSettings } from './tenant-sync/activities';
+import { createReconcileActivities, type ReconcileSettings } from './reconcile/activities';
+import { createMigrationActivities, type MigrationSettings } from './migrations/activities';
+import { createClientUpsertActivities, type ClientUpsertSettings } from './client-upsert/activities';
+import { createCleanupActivities } from './maintenance/cleanup';
+import { createStuckSyncActivities } from './maintenance/stuck-syncs';
 
 export type { ActivityDeps } from './deps';
 

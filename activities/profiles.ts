@@ -3,7 +3,7 @@
 // retries of whole activities are the workflow layer's table (workflows/profiles.ts).
 
 export const InProcessProfiles = {
-  /** The API's direct sync of one collection (api/services/direct-sync.ts): a retryable failure is tried again after each pause. */
+  /** The API's direct sync of one collection (api/services/tenant-sync/direct-sync.ts): a retryable failure is tried again after each pause. */
   directSync: { retryDelaysMs: [150, 400] },
   /** A reconcile chunk or repair flush: `retryAttempts` more tries (run options), the n-th after retryDelay × 2^(n−1). */
   reconcileChunk: { backoffCoefficient: 2 },

@@ -3,7 +3,7 @@ import { keyringFromConfig, type Keyring } from '../infra/secrets';
 import type { ActivityDeps } from './deps';
 import type { ActivitySettings } from './index';
 import { outboundFromConfig, type OutboundPolicy } from './sources/outbound';
-import { progressEveryFor } from './sync-progress';
+import { progressEveryFor } from './tenant-sync/progress';
 
 // Config → activity settings and dependencies, written once: the worker, the API's direct path
 // and the test helpers build their activities through these two functions, so they cannot drift.

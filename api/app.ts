@@ -19,19 +19,19 @@ import healthRoutes from './routes/health';
 import tenantRoutes from './routes/tenants';
 import syncRoutes from './routes/sync';
 import reconcileRoutes from './routes/reconcile';
-import { createReconcileService } from './services/reconcile';
+import { createReconcileService } from './services/reconcile/service';
 import clientRoutes from './routes/clients';
 import migrationRoutes from './routes/migrations';
-import type { MigrationRegistry } from '../activities/migrations-registry';
-import { createClientStore } from '../activities/client-store';
-import { createTenantRepository } from '../activities/tenants-repo';
+import type { MigrationRegistry } from '../activities/migrations/registry';
+import { createClientStore } from '../activities/client-upsert/store';
+import { createTenantRepository } from '../activities/tenant-sync/registry';
 import type { Keyring } from '../infra/secrets';
-import { createSyncStore } from '../activities/sync-store';
-import { createTenantSyncActivities } from '../activities/tenant-sync';
+import { createSyncStore } from '../activities/tenant-sync/store';
+import { createTenantSyncActivities } from '../activities/tenant-sync/activities';
 import { activityDepsFromConfig, activitySettingsFromConfig } from '../activities/settings-from-config';
-import { createDirectSync } from './services/direct-sync';
-import { createTemporalLogin } from './services/temporal-login';
-import { createLoginSync } from './services/login-sync';
+import { createDirectSync } from './services/tenant-sync/direct-sync';
+import { createTemporalLogin } from './services/tenant-sync/temporal-login';
+import { createLoginSync } from './services/tenant-sync/login-sync';
 
 /** Everything the API needs, created by the entry point (or a test) and closed by it. */
 export interface AppDeps {

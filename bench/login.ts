@@ -10,7 +10,7 @@ import { createRedis } from '../infra/redis';
 import { keyringFromConfig } from '../infra/secrets';
 import { createTemporalClient } from '../infra/temporal';
 import { startTelemetry } from '../infra/telemetry';
-import { createTenantRepository } from '../activities/tenants-repo';
+import { createTenantRepository } from '../activities/tenant-sync/registry';
 import { startFixtureUpstream } from '../fixtures/upstream/server';
 import { fmt, percentile, startBenchStack, startWorkerProcess, table } from './harness';
 

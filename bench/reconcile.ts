@@ -3,7 +3,7 @@ import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync, writeF
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { createReconcileService } from '../api/services/reconcile';
+import { createReconcileService } from '../api/services/reconcile/service';
 import { driftOf, generatePair, rawCompare } from '../fixtures/reconcile-data';
 import { REPO_ROOT } from '../infra/dev/ensure-tools';
 import { loadConfig } from '../infra/config';

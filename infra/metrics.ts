@@ -1,9 +1,11 @@
 import { metrics, type Meter } from '@opentelemetry/api';
-import { METER_NAME } from '../activities/client-metrics';
 
 // Every platform metric name in one place (tests and the README use these constants); the
-// client-upsert names live in activities/client-metrics.ts. Labels are bounded sets — method,
+// client-upsert names live in activities/client-upsert/metrics.ts. Labels are bounded sets — method,
 // route pattern, status, type names, outcomes — never tenant IDs, keys or user data.
+
+/** The one OpenTelemetry meter every instrument of this platform is made on. */
+export const METER_NAME = 'sync-orchestrator';
 
 export const MetricNames = {
   httpDuration: 'http_request_duration_seconds',

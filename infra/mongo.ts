@@ -19,30 +19,30 @@ export const Collections = {
   syncRuns: 'sync_runs',
   /** One document per tenant (point reads on the login path). */
   tenantSyncStatus: 'tenant_sync_status',
-  /** Unused since watermarks moved into each tenant's database (activities/tenant-sync-state.ts); older deployments may still hold it. */
+  /** Unused since watermarks moved into each tenant's database (activities/tenant-sync/state.ts); older deployments may still hold it. */
   syncState: 'sync_state',
-  /** What the stuck-sync sweep found and did, one document per stuck run (activities/stuck-syncs.ts). */
+  /** What the stuck-sync sweep found and did, one document per stuck run (activities/maintenance/stuck-syncs.ts). */
   stuckSyncs: 'stuck_syncs',
-  /** One document per tenant: when any of its syncs last moved (activities/sync-progress.ts). */
+  /** One document per tenant: when any of its syncs last moved (activities/tenant-sync/progress.ts). */
   syncProgress: 'sync_progress',
-  /** Reconcile runs (activities/reconcile-store.ts): one per batch; chunk checkpoints; per-record findings; staged repairs. */
+  /** Reconcile runs (activities/reconcile/store.ts): one per batch; chunk checkpoints; per-record findings; staged repairs. */
   reconcileBatches: 'reconcile_batches',
   reconcileChunks: 'reconcile_chunks',
   reconcileErrors: 'reconcile_errors',
   reconcilePending: 'reconcile_pending',
-  /** Copies of target records a repair flush deleted, kept until their replacements are in (activities/reconcile-repair.ts). */
+  /** Copies of target records a repair flush deleted, kept until their replacements are in (activities/reconcile/repair.ts). */
   reconcileUndo: 'reconcile_undo',
-  /** One document per migration: its state (activities/migrations-store.ts). */
+  /** One document per migration: its state (activities/migrations/store.ts). */
   migrations: 'migrations',
   /** One document per backup; the backup itself is the collection named by its _id. */
   migrationBackups: 'migration_backups',
-  /** Client configs (activities/client-store.ts): small documents by _id; each client's routes in its own collection. */
+  /** Client configs (activities/client-upsert/store.ts): small documents by _id; each client's routes in its own collection. */
   clients: 'clients',
   clientMenus: 'client_menus',
   clientComponents: 'client_components',
   clientComponentSets: 'client_component_sets',
   clientUsers: 'client_users',
-  /** One document per (client, user) membership, inserted by _id (activities/client-users.ts). */
+  /** One document per (client, user) membership, inserted by _id (activities/client-upsert/users.ts). */
   clientMemberships: 'client_memberships',
   clientRouteBackups: 'client_route_backups',
   clientUpsertState: 'client_upsert_state',

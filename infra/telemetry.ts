@@ -9,8 +9,7 @@ import { NodeSDK } from '@opentelemetry/sdk-node';
 import { AppError } from '../shared/errors';
 import { BatchSpanProcessor, NoopSpanProcessor, SimpleSpanProcessor, type SpanExporter, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
-import { METER_NAME } from '../activities/client-metrics';
-import { MetricNames } from './metrics';
+import { METER_NAME, MetricNames } from './metrics';
 
 // One OpenTelemetry SDK per process (API or worker): Prometheus metrics, W3C trace context,
 // spans exported over OTLP/HTTP when an endpoint is configured. Nothing is auto-instrumented:

@@ -1,10 +1,10 @@
 import { Collections } from '../infra/mongo';
-import { defineMigration } from '../activities/migrations-registry';
+import { defineMigration } from '../activities/migrations/registry';
 
 // 20261125000100-tenants-status: every tenant gets an explicit lifecycle status ('active'), so
 // that suspending a tenant later is a field change rather than a deletion. The tenants
 // collection is small: one updateMany statement is fine (FerretDB scans per changed document —
-// for big collections use rewriteCollection from activities/migrations-rewrite.ts).
+// for big collections use rewriteCollection from activities/migrations/rewrite.ts).
 
 export default defineMigration({
   name: '20261125000100-tenants-status',

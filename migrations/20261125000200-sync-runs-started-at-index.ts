@@ -1,6 +1,6 @@
 import { Collections } from '../infra/mongo';
-import { defineMigration } from '../activities/migrations-registry';
-import { listIndexSpecs } from '../activities/migrations-copy';
+import { defineMigration } from '../activities/migrations/registry';
+import { listIndexSpecs } from '../activities/migrations/copy';
 
 // 20261125000200-sync-runs-started-at-index: /api/sync/metrics reads the newest runs
 // (sort startedAt desc, limit); on MongoDB this index turns that into an index walk. No data

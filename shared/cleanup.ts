@@ -12,7 +12,7 @@ export const CleanupTargets = {
   reconcile: 'reconcile',
   /** client_upsert_results history, except each client's latest result. */
   clientUpsertResults: 'client-upsert-results',
-  /** Migration backups (activities/migrations-backup.ts prune), except a running migration's. */
+  /** Migration backups (activities/migrations/backup.ts prune), except a running migration's. */
   migrationBackups: 'migration-backups',
 } as const;
 

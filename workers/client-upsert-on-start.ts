@@ -1,6 +1,6 @@
 import { Client } from '@temporalio/client';
 import type { NativeConnection } from '@temporalio/worker';
-import { startClientUpsert } from '../infra/client-upsert-start';
+import { startClientUpsert } from '../activities/client-upsert/start';
 import type { AppConfig } from '../infra/config';
 import type { Logger } from '../infra/logger';
 import { workflowClientInterceptors } from '../infra/temporal-interceptors';

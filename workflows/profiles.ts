@@ -88,7 +88,7 @@ export const MigrationProfiles = {
 export const CleanupProfiles = {
   /** Batched deletes: long, heartbeating after every batch; a retry continues the counts. */
   cleanup: { startToCloseTimeout: '2 hours', heartbeatTimeout: '2 minutes', retry: RetryPolicies.maintenance },
-  /** pruneMigrationBackups (activities/migrations.ts) drops backup collections one by one without heartbeats. */
+  /** pruneMigrationBackups (activities/migrations/activities.ts) drops backup collections one by one without heartbeats. */
   prune: { startToCloseTimeout: '30 minutes', retry: RetryPolicies.maintenance },
   /** A few visibility calls and point writes per stuck run. */
   sweep: { startToCloseTimeout: '10 minutes', heartbeatTimeout: '1 minute', retry: RetryPolicies.maintenance },

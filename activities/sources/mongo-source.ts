@@ -13,7 +13,7 @@ import {
   type MongoClientOptions,
 } from 'mongodb';
 import { SyncErrorType } from '../../shared/errors';
-import { keyOf, rangeFilter, type Key } from '../key-order';
+import { keyOf, rangeFilter, type Key } from '../records/key-order';
 import { DEFAULT_OUTBOUND, isOutboundRefusal, mongoUriRefusal, OutboundRefusal, vettingLookup, type OutboundPolicy } from './outbound';
 import { SourceError, type MongoSourceSettings, type SourceConnector, type SourceRecord } from './types';
 import { InProcessProfiles } from '../profiles';

@@ -3,12 +3,12 @@ import { Type } from 'typebox';
 import { Scopes } from '../../infra/auth-token';
 import type { Mongo } from '../../infra/mongo';
 import type { TemporalHandle } from '../../infra/temporal';
-import { loadMigrations, type MigrationRegistry } from '../../activities/migrations-registry';
-import { createMigrationStore } from '../../activities/migrations-store';
+import { loadMigrations, type MigrationRegistry } from '../../activities/migrations/registry';
+import { createMigrationStore } from '../../activities/migrations/store';
 import { MIGRATION_NAME_PATTERN, MIGRATION_RUN_ID_PATTERN } from '../../shared/migrations';
 import { DependencyUnavailableError, ValidationError } from '../errors';
 import { problemResponses } from '../schemas';
-import { createMigrationRuns } from '../services/migration-runs';
+import { createMigrationRuns } from '../services/migrations/runs';
 
 // Migration state and batch runs. Migrations rewrite the platform database every tenant depends
 // on, so they are platform operations: the admin scope and a token for all tenants ('*').

@@ -4,7 +4,7 @@ import { Scopes } from '../../infra/auth-token';
 import { BATCH_ID_PATTERN, RECONCILE_LIMITS } from '../../shared/reconcile';
 import { idFromIdempotencyKey } from '../plugins/idempotency';
 import { problemResponses, TENANT_ID_PATTERN } from '../schemas';
-import type { ReconcileService } from '../services/reconcile';
+import type { ReconcileService } from '../services/reconcile/service';
 import { COLLECTION_NAME_PATTERN } from './tenants';
 
 // Reconcile runs: start (202), live progress, per-record findings (cursor-paged), cancel.
@@ -97,7 +97,7 @@ const Cancelling = Type.Object({ batchId: Type.String(), workflowId: Type.String
 
 const reconcile: FastifyPluginAsyncTypebox<{ service: ReconcileService }> = async (app, { service }) => {
   // The service checks the token against everything a spec or a stored batch touches
-  // (api/services/reconcile-access.ts): a refused start is 403, an unreachable batch 404.
+  // (api/services/reconcile/access.ts): a refused start is 403, an unreachable batch 404.
   app.post(
     '/api/reconcile',
     { config: { auth: { scope: Scopes.reconcileWrite, tenants: 'resource' }, idempotency: { required: true } }, schema: { body: StartBody, response: { 202: Started, ...problemResponses } } },

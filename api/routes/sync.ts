@@ -2,9 +2,9 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { Scopes } from '../../infra/auth-token';
-import type { SyncStore } from '../../activities/sync-store';
-import type { LoginSync } from '../services/login-sync';
-import { createSyncStats, healthOf } from '../services/sync-stats';
+import type { SyncStore } from '../../activities/tenant-sync/store';
+import type { LoginSync } from '../services/tenant-sync/login-sync';
+import { createSyncStats, healthOf } from '../services/tenant-sync/sync-stats';
 import { problemResponses, TenantIdParams } from '../schemas';
 
 // The login hook and the sync read endpoints (seed 004 names).

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { coversTenant, Scopes, type Principal } from '../../infra/auth-token';
-import { TenantDbClashError, toTenantView, type TenantRepository } from '../../activities/tenants-repo';
+import { TenantDbClashError, toTenantView, type TenantRepository } from '../../activities/tenant-sync/registry';
 import { AuthorizationError, ConflictError, NotFoundError, ValidationError } from '../errors';
 import { problemResponses, TENANT_ID_PATTERN, TenantIdParams } from '../schemas';
 import { DEFAULT_OUTBOUND, sourceRefusal, type OutboundPolicy } from '../../activities/sources/outbound';

@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
-import { createClientConfigStore } from '../../activities/client-config-store';
-import { formatIssue } from '../../activities/client-config';
-import { createClientStore } from '../../activities/client-store';
-import { startClientUpsert } from '../../infra/client-upsert-start';
+import { createClientConfigStore } from '../../activities/client-upsert/config-store';
+import { formatIssue } from '../../activities/client-upsert/config';
+import { createClientStore } from '../../activities/client-upsert/store';
+import { startClientUpsert } from '../../activities/client-upsert/start';
 import { loadConfigOrExit } from '../../infra/config';
 import { createLogger } from '../../infra/logger';
 import { connectMongo } from '../../infra/mongo';

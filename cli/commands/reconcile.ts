@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { SingleBar } from 'cli-progress';
 import { randomUUID } from 'node:crypto';
-import { createReconcileService, type ReconcileService, type StartReconcileRequest } from '../../api/services/reconcile';
+import { createReconcileService, type ReconcileService, type StartReconcileRequest } from '../../api/services/reconcile/service';
 import { loadConfigOrExit } from '../../infra/config';
 import { keyringFromConfig } from '../../infra/secrets';
 import { createLogger } from '../../infra/logger';

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { SingleBar } from 'cli-progress';
 import { loadConfigOrExit } from '../../infra/config';
-import { FAILED_STATUSES, listFailedRuns, retryFailedRuns, type FailedRun, type FailedRunsFilter, type FailedStatus, type RetryMode } from '../../infra/failed-runs';
+import { FAILED_STATUSES, listFailedRuns, retryFailedRuns, type FailedRun, type FailedRunsFilter, type FailedStatus, type RetryMode } from '../../activities/maintenance/failed-runs';
 import { createTemporalClient, type TemporalHandle } from '../../infra/temporal';
 import { fail } from '../fail';
 

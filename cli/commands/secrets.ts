@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { SingleBar } from 'cli-progress';
-import { createSecretsRotation, type RotationSummary, type SecretsRotation, type SecretsStatus } from '../../activities/secrets-rotation';
+import { createSecretsRotation, type RotationSummary, type SecretsRotation, type SecretsStatus } from '../../activities/maintenance/secrets-rotation';
 import { loadConfigOrExit } from '../../infra/config';
 import { createLogger } from '../../infra/logger';
 import { connectMongo } from '../../infra/mongo';

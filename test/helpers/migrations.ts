@@ -1,6 +1,6 @@
 import { BSON, type Db } from 'mongodb';
-import type { Migration, MigrationRegistry } from '../../activities/migrations-registry';
-import { collectionExists, listIndexSpecs, snapshotCollection } from '../../activities/migrations-copy';
+import type { Migration, MigrationRegistry } from '../../activities/migrations/registry';
+import { collectionExists, listIndexSpecs, snapshotCollection } from '../../activities/migrations/copy';
 import type { CollectionSnapshot } from '../../shared/migrations';
 
 // Migrations defined by a test at run time: worker and API share one registry the test adds to.

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import type { FastifyInstance } from 'fastify';
 import type { Db } from 'mongodb';
-import { defineMigration } from '../../activities/migrations-registry';
+import { defineMigration } from '../../activities/migrations/registry';
 import { REPO_ROOT } from '../../infra/dev/ensure-tools';
 import { driftOf, generatePair, rawCompare } from '../../fixtures/reconcile-data';
 import { bearer, buildTestApp } from '../helpers/api';

@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateClient, writeClient } from '../../fixtures/clients';
-import { createClientStore, membershipId, type ClientUserDoc } from '../../activities/client-store';
-import { syncUsers } from '../../activities/client-users';
-import { startClientUpsert } from '../../infra/client-upsert-start';
+import { createClientStore, membershipId, type ClientUserDoc } from '../../activities/client-upsert/store';
+import { syncUsers } from '../../activities/client-upsert/users';
+import { startClientUpsert } from '../../activities/client-upsert/start';
 import { Collections } from '../../infra/mongo';
 import { connectTestDeps, startTestWorker, uniqueId, type TestDeps, type TestWorker } from '../helpers/stack';
 

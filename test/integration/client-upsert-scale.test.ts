@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateClient, writeClient } from '../../fixtures/clients';
-import { createClientStore } from '../../activities/client-store';
-import { startClientUpsert } from '../../infra/client-upsert-start';
+import { createClientStore } from '../../activities/client-upsert/store';
+import { startClientUpsert } from '../../activities/client-upsert/start';
 import type { UpsertAllResult } from '../../shared/client-upsert';
 import { connectTestDeps, startTestWorker, type TestDeps, type TestWorker } from '../helpers/stack';
 

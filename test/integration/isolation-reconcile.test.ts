@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import type { Db } from 'mongodb';
-import { openEndpoints } from '../../activities/reconcile-endpoints';
-import { contentHash } from '../../activities/record-writer';
-import { createReconcileStore, type BatchDoc } from '../../activities/reconcile-store';
-import type { TenantRepository } from '../../activities/tenants-repo';
+import { openEndpoints } from '../../activities/reconcile/endpoints';
+import { contentHash } from '../../activities/records/writer';
+import { createReconcileStore, type BatchDoc } from '../../activities/reconcile/store';
+import type { TenantRepository } from '../../activities/tenant-sync/registry';
 import { Collections, tenantDbName } from '../../infra/mongo';
 import { ReconcileNames, resolveReconcileOptions, type ReconcileInput, type ReconcileProgress } from '../../shared/reconcile';
 import { bearer, buildTestApp } from '../helpers/api';

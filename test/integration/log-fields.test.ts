@@ -2,7 +2,7 @@ import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { Runtime } from '@temporalio/worker';
-import { defineMigration } from '../../activities/migrations-registry';
+import { defineMigration } from '../../activities/migrations/registry';
 import { startFixtureUpstream, type FixtureUpstream } from '../../fixtures/upstream/server';
 import { createLogger } from '../../infra/logger';
 import { startTelemetry, type Telemetry } from '../../infra/telemetry';

@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import type { Db } from 'mongodb';
-import { ClientMetricNames } from '../../activities/client-metrics';
-import { defineMigration } from '../../activities/migrations-registry';
+import { ClientMetricNames } from '../../activities/client-upsert/metrics';
+import { defineMigration } from '../../activities/migrations/registry';
 import { driftOf, generatePair } from '../../fixtures/reconcile-data';
-import { startClientUpsert } from '../../infra/client-upsert-start';
+import { startClientUpsert } from '../../activities/client-upsert/start';
 import { freePort } from '../../infra/dev/servers';
 import { MetricNames } from '../../infra/metrics';
 import { startTelemetry, type Telemetry } from '../../infra/telemetry';

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
-import { defineMigration } from '../../activities/migrations-registry';
+import { defineMigration } from '../../activities/migrations/registry';
 import { bearer, buildTestApp } from '../helpers/api';
 import { gate, mutableRegistry } from '../helpers/migrations';
 import { connectTestDeps, startTestWorker, uniqueId, type TestDeps, type TestWorker } from '../helpers/stack';

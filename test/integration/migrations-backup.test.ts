@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ObjectId } from 'mongodb';
-import { createBackupOps, BackupError } from '../../activities/migrations-backup';
-import { createMigrationActivities, type MigrationBatchEvent } from '../../activities/migrations';
-import type { CopyCheckpoint } from '../../activities/migrations-copy';
-import { defineMigration } from '../../activities/migrations-registry';
-import { createMigrationStore } from '../../activities/migrations-store';
+import { createBackupOps, BackupError } from '../../activities/migrations/backup';
+import { createMigrationActivities, type MigrationBatchEvent } from '../../activities/migrations/activities';
+import type { CopyCheckpoint } from '../../activities/migrations/copy';
+import { defineMigration } from '../../activities/migrations/registry';
+import { createMigrationStore } from '../../activities/migrations/store';
 import { MigrationNames, type MigrationResult } from '../../shared/migrations';
 import { WorkflowIds } from '../../shared/constants';
 import { gate, mutableRegistry, seed, stateOf } from '../helpers/migrations';

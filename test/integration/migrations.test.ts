@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
-import { defineMigration, loadMigrations, type Migration } from '../../activities/migrations-registry';
-import { rewriteCollection } from '../../activities/migrations-rewrite';
-import { createMigrationStore } from '../../activities/migrations-store';
+import { defineMigration, loadMigrations, type Migration } from '../../activities/migrations/registry';
+import { rewriteCollection } from '../../activities/migrations/rewrite';
+import { createMigrationStore } from '../../activities/migrations/store';
 import { Collections } from '../../infra/mongo';
 import { WorkflowIds } from '../../shared/constants';
 import { MigrationNames, type MigrationResult, type RunMigrationsResult } from '../../shared/migrations';

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Int32, MongoClient, ObjectId, type Db } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMongoSource, SourceError, type SourceConnector, type SourceRecord } from '../../activities/sources';
-import { keyOf } from '../../activities/key-order';
+import { keyOf } from '../../activities/records/key-order';
 import { freePort } from '../../infra/dev/servers';
 import { stackInfo } from '../helpers/stack';
 

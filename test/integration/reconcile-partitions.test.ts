@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Db } from 'mongodb';
-import { createReconcileActivities } from '../../activities/reconcile';
-import { createReconcileStore } from '../../activities/reconcile-store';
+import { createReconcileActivities } from '../../activities/reconcile/activities';
+import { createReconcileStore } from '../../activities/reconcile/store';
 import { generatePair } from '../../fixtures/reconcile-data';
 import { resolveReconcileOptions, type ReconcileInput, type ReconcileOptions } from '../../shared/reconcile';
 import { connectTestDeps, uniqueId, type TestDeps } from '../helpers/stack';

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MongoBulkWriteError, MongoNetworkError, type Collection, type Db, type Document } from 'mongodb';
-import { createReconcileActivities, type ReconcileSettings } from '../../activities/reconcile';
-import { createReconcileStore, type ErrorDoc } from '../../activities/reconcile-store';
+import { createReconcileActivities, type ReconcileSettings } from '../../activities/reconcile/activities';
+import { createReconcileStore, type ErrorDoc } from '../../activities/reconcile/store';
 import { Collections } from '../../infra/mongo';
 import { resolveReconcileOptions, type ReconcileCounters, type ReconcileInput } from '../../shared/reconcile';
 import { connectTestDeps, uniqueId, type TestDeps } from '../helpers/stack';

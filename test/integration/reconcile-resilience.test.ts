@@ -6,8 +6,8 @@ import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/wo
 import type { Db } from 'mongodb';
 import { createActivities } from '../../activities';
 import { workflowSinks } from '../../workers/telemetry';
-import type { ChunkDoc } from '../../activities/reconcile-store';
-import { createReconcileService, type ReconcileService } from '../../api/services/reconcile';
+import type { ChunkDoc } from '../../activities/reconcile/store';
+import { createReconcileService, type ReconcileService } from '../../api/services/reconcile/service';
 import { REPO_ROOT } from '../../infra/dev/ensure-tools';
 import { Collections } from '../../infra/mongo';
 import { WorkflowIds } from '../../shared/constants';

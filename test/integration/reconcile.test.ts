@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import type { Db } from 'mongodb';
 import { createMongoSource } from '../../activities/sources';
-import { writeRecords } from '../../activities/record-writer';
+import { writeRecords } from '../../activities/records/writer';
 import { driftOf, generatePair, rawCompare, sourceDoc } from '../../fixtures/reconcile-data';
 import { Collections } from '../../infra/mongo';
 import { createRedis } from '../../infra/redis';

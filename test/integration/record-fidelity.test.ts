@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Binary, BSON, Double, Int32, Long, MongoClient, ObjectId, UUID, type Db, type Document } from 'mongodb';
 import type { FastifyInstance } from 'fastify';
-import { createTenantSyncActivities } from '../../activities/tenant-sync';
+import { createTenantSyncActivities } from '../../activities/tenant-sync/activities';
 import { buildTestApp, bearer } from '../helpers/api';
 import { connectTestDeps, stackInfo, uniqueId, type TestDeps } from '../helpers/stack';
 

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Document } from 'mongodb';
-import { writeRecords } from '../../activities/record-writer';
+import { writeRecords } from '../../activities/records/writer';
 import type { SourceRecord } from '../../activities/sources/types';
 import { connectTestDeps, uniqueId, type TestDeps } from '../helpers/stack';
 

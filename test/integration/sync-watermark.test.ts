@@ -4,8 +4,8 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MongoClient, type Db, type Document } from 'mongodb';
 import type { FastifyInstance } from 'fastify';
-import { SYNC_STATE_COLLECTION, type CollectionSyncStateDoc } from '../../activities/tenant-sync-state';
-import { WATERMARK_SAFETY_MS } from '../../activities/tenant-sync';
+import { SYNC_STATE_COLLECTION, type CollectionSyncStateDoc } from '../../activities/tenant-sync/state';
+import { WATERMARK_SAFETY_MS } from '../../activities/tenant-sync/activities';
 import { buildTestApp, bearer } from '../helpers/api';
 import { connectTestDeps, stackInfo, uniqueId, type TestDeps } from '../helpers/stack';
 

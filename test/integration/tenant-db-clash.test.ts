@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
-import { createTenantSyncActivities } from '../../activities/tenant-sync';
+import { createTenantSyncActivities } from '../../activities/tenant-sync/activities';
 import { Collections } from '../../infra/mongo';
 import { tenantDbName } from '../../infra/tenant-db-name';
 import { bearer, buildTestApp } from '../helpers/api';

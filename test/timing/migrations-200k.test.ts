@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createBackupOps } from '../../activities/migrations-backup';
+import { createBackupOps } from '../../activities/migrations/backup';
 import { seed } from '../helpers/migrations';
 import { connectTestDeps, uniqueId, type TestDeps } from '../helpers/stack';
 

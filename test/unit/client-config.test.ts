@@ -2,9 +2,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { configHashOf, fileHashOf, formatIssue, sectionHashesOf, validateClientConfig } from '../../activities/client-config';
-import { createClientConfigStore } from '../../activities/client-config-store';
-import { hashPassword, verifyPassword } from '../../activities/client-users';
+import { configHashOf, fileHashOf, formatIssue, sectionHashesOf, validateClientConfig } from '../../activities/client-upsert/config';
+import { createClientConfigStore } from '../../activities/client-upsert/config-store';
+import { hashPassword, verifyPassword } from '../../activities/client-upsert/users';
 
 // Client config files: errors name client, field and problem; a bad route is left out alone.
 

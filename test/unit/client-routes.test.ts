@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import type { RouteSpec } from '../../activities/client-config';
-import type { RouteDoc } from '../../activities/client-store';
-import { countsOf, hasChanges, planRoutes } from '../../activities/client-routes';
+import type { RouteSpec } from '../../activities/client-upsert/config';
+import type { RouteDoc } from '../../activities/client-upsert/store';
+import { countsOf, hasChanges, planRoutes } from '../../activities/client-upsert/routes';
 import { allStepsRan, emptyCounts, statusOf, type ClientStep, type StepResult } from '../../shared/client-upsert';
 
 // The route diff: deep equality decides, key order does not; invalid config routes keep their stored version.

@@ -2,9 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import Fastify, { type FastifyInstance } from 'fastify';
 import requestContext, { correlationIdFrom } from '../../api/plugins/request-context';
 import errorHandler, { PROBLEM_CONTENT_TYPE } from '../../api/plugins/error-handler';
-import { BackupError } from '../../activities/migrations-backup';
+import { BackupError } from '../../activities/migrations/backup';
 import { SourceError } from '../../activities/sources/types';
-import { TenantDbClashError } from '../../activities/tenants-repo';
+import { TenantDbClashError } from '../../activities/tenant-sync/registry';
 import { DeadlineExceededError } from '../../infra/timeout';
 import {
   AppError,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseSince } from '../../cli/commands/runs';
-import { FailedRunsQueryError, failedRunsQuery } from '../../infra/failed-runs';
+import { FailedRunsQueryError, failedRunsQuery } from '../../activities/maintenance/failed-runs';
 
 // The visibility query behind `runs failed` / `runs retry`, and the CLI's --since.
 

@@ -1,9 +1,9 @@
 import { readdirSync } from 'node:fs';
 import { BSON } from 'mongodb';
 import { describe, expect, it } from 'vitest';
-import { createRegistry, defineMigration, loadMigrations, MIGRATIONS_DIR, MigrationDefinitionError, migrationTemplate, type Migration } from '../../activities/migrations-registry';
-import { ChecksumAccumulator } from '../../activities/migrations-copy';
-import { backupIdFor } from '../../activities/migrations-backup';
+import { createRegistry, defineMigration, loadMigrations, MIGRATIONS_DIR, MigrationDefinitionError, migrationTemplate, type Migration } from '../../activities/migrations/registry';
+import { ChecksumAccumulator } from '../../activities/migrations/copy';
+import { backupIdFor } from '../../activities/migrations/backup';
 
 const m = (name: string, extra: Partial<Migration> = {}): Migration => defineMigration({ name, description: name, collections: [], up: async () => undefined, verify: async () => ({ ok: true, message: '' }), ...extra });
 

@@ -97,7 +97,7 @@ describe('activity-layer profiles', () => {
 
   it('is the only place the outbound MongoDB client timeouts are written', () => {
     const root = join(import.meta.dirname, '../..');
-    const files = ['activities/reconcile-endpoints.ts', 'activities/sources/mongo-source.ts'];
+    const files = ['activities/reconcile/endpoints.ts', 'activities/sources/mongo-source.ts'];
     for (const f of files) {
       const text = readFileSync(join(root, f), 'utf8');
       expect(text, f).toContain('...InProcessProfiles.outboundMongo');
@@ -110,7 +110,7 @@ describe('client-call deadlines', () => {
   it('gives every Temporal call off the login path one deadline, written once', () => {
     expect(CallDeadlines.temporalMs).toBe(10_000);
     const root = join(import.meta.dirname, '../..');
-    for (const f of ['api/services/reconcile.ts', 'api/services/migration-runs.ts', 'infra/client-upsert-start.ts']) {
+    for (const f of ['api/services/reconcile/service.ts', 'api/services/migrations/runs.ts', 'activities/client-upsert/start.ts']) {
       const text = readFileSync(join(root, f), 'utf8');
       expect(text, f).toContain('CallDeadlines.temporalMs');
       expect(text, f).not.toMatch(/\b10_000\b|CALL_TIMEOUT_MS/);

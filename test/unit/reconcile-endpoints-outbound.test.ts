@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { ActivityDeps } from '../../activities/deps';
-import { openEndpoints } from '../../activities/reconcile-endpoints';
-import type { ReconcileStore } from '../../activities/reconcile-store';
-import type { TenantRepository } from '../../activities/tenants-repo';
+import { openEndpoints } from '../../activities/reconcile/endpoints';
+import type { ReconcileStore } from '../../activities/reconcile/store';
+import type { TenantRepository } from '../../activities/tenant-sync/registry';
 import { DEV_SECRETS_KEY, parseKeyring } from '../../infra/secrets';
 import type { ReconcileInput } from '../../shared/reconcile';
 

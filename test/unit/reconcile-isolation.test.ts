@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { createUriAllowlist, parseMongoUri } from '../../api/services/reconcile-uris';
-import { mayReach, reachOf } from '../../api/services/reconcile-access';
-import { platformDbRole } from '../../activities/reconcile-guard';
+import { createUriAllowlist, parseMongoUri } from '../../api/services/reconcile/uris';
+import { mayReach, reachOf } from '../../api/services/reconcile/access';
+import { platformDbRole } from '../../activities/reconcile/guard';
 import { tenantDbName } from '../../infra/mongo';
 
 // RECONCILE_ALLOWED_URIS matching by parsed host list and options; who may reach what.

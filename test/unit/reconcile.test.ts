@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { ObjectId, type Document, type FindCursor } from 'mongodb';
-import { compareChunk } from '../../activities/reconcile-compare';
-import { compareKeys, decodeKey, encodeKey, keyId, rangeFilter, type Key } from '../../activities/reconcile-keys';
-import { CursorStream, DocSourceStream, readChunk } from '../../activities/reconcile-stream';
-import { recordHash } from '../../activities/record-hash';
+import { compareChunk } from '../../activities/reconcile/compare';
+import { compareKeys, decodeKey, encodeKey, keyId, rangeFilter, type Key } from '../../activities/reconcile/keys';
+import { CursorStream, DocSourceStream, readChunk } from '../../activities/reconcile/stream';
+import { recordHash } from '../../activities/records/hash';
 import { finalStateOf, reconcileHistoryBound, refreshRates, resolveReconcileOptions, summarizeProgress, zeroCounters } from '../../shared/reconcile';
 
 // Pure pieces of the reconcile: key order, checkpoint keys, range filters, the merge of two

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { Binary, Double, Int32, Long, ObjectId } from 'mongodb';
-import { canonical, keyText, recordHash } from '../../activities/record-hash';
-import { unsafeField } from '../../activities/record-fields';
-import { compareVersions, planWrite, versionKind, type VersionOrder } from '../../activities/record-version';
+import { canonical, keyText, recordHash } from '../../activities/records/hash';
+import { unsafeField } from '../../activities/records/fields';
+import { compareVersions, planWrite, versionKind, type VersionOrder } from '../../activities/records/version';
 
 // Versions compare by kind, never as text; what a write does with each comparison; the
 // type-aware record hash and the field-name check the writer relies on.

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { MongoNetworkError } from 'mongodb';
 import { ActivityFailure, ApplicationFailure, RetryState } from '@temporalio/common';
-import { failureFromError as activityFailureFromError } from '../../activities/tenant-sync';
+import { failureFromError as activityFailureFromError } from '../../activities/tenant-sync/activities';
 import { SourceError } from '../../activities/sources/types';
 import { SyncErrorType } from '../../shared/errors';
 import { failureFromError, type FailureContext } from '../../shared/sync-failure';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { lastMovedAt, progressOfRun, progressEveryFor } from '../../activities/sync-progress';
+import { lastMovedAt, progressOfRun, progressEveryFor } from '../../activities/tenant-sync/progress';
 
 // "Stuck" = no progress by *that* run: a later sync of the same tenant does not keep an older
 // run left behind looking alive.

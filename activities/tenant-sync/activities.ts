@@ -1,0 +1,129 @@
+import { SyncErrorType } from '../../shared/errors';
+import { failureFromError as sharedFailureFromError, failureOf, type FailureContext } from '../../shared/sync-failure';
+import type { CollectionResult, SyncRunRecord } from '../../shared/tenant-sync';
+import { currentActivity } from '../activity-context';
+import { classifyError, toApplicationFailure } from '../classify-error';
+import type { ActivityDeps } from '../deps';
+import { writeRecords } from '../records/writer';
+import { sourceDatabaseRefusal } from '../../infra/tenant-db-name';
+import { createSource } from '../sources';
+import { SourceError } from '../sources/types';
+import { createSyncStore } from './store';
+import { createProgressWriter } from './progress';
+import { newCheckpoint, resumedCheckpoint, tally, watermarkAfter, type Checkpoint } from './checkpoint';
+import { createTenantSyncState, SYNC_STATE_COLLECTION } from './state';
+import { createTenantRepository } from './registry';
+
+// Tenant-sync activities. The workflow runs them on the worker; the API's direct path calls
+// the very same functions in-process (no activity context: heartbeats are skipped).
+
+export interface SyncCollectionInput {
+  tenantId: string;
+  collection: string;
+  essential: boolean;
+  correlationId: string;
+  /** Ignore the watermark and read everything. */
+  full?: boolean;
+}
+
+/**
+ * Incremental reads start a little before the last watermark's sync began, so a record changed
+ * while that sync ran is read again (an idempotent no-op when already written).
+ */
+export const WATERMARK_SAFETY_MS = 2_000;
+
+export interface TenantSyncSettings {
+  pageSize: number;
+  /** Spacing of the tenant's progress marks (sync-progress.ts; the stuck-sync sweep reads them). @default 5000 */
+  progressEveryMs?: number;
+}
+
+export function createTenantSyncActivities(deps: ActivityDeps, settings: TenantSyncSettings = { pageSize: 500 }) {
+  const tenants = createTenantRepository(deps.mongo.db, deps.secrets);
+  const store = createSyncStore(deps.mongo.db);
+  const progress = createProgressWriter(deps.mongo.db, settings.progressEveryMs, deps.log);
+
+  async function syncCollection(input: SyncCollectionInput): Promise<CollectionResult> {
+    const started = Date.now();
+    const syncStartedAt = new Date(started - WATERMARK_SAFETY_MS).toISOString();
+    const ctx = currentActivity();
+    const log = deps.log.child({ tenantId: input.tenantId, collection: input.collection, correlationId: input.correlationId, ...(ctx ? { workflowId: ctx.info.workflowExecution?.workflowId, activity: ctx.info.activityType, attempt: ctx.info.attempt } : { method: 'direct' }) });
+    try {
+      const tenant = await tenants.get(input.tenantId);
+      if (!tenant) throw new SourceError(SyncErrorType.VALIDATION_ERROR, `tenant '${input.tenantId}' is not registered`);
+      if (input.collection === SYNC_STATE_COLLECTION) throw new SourceError(SyncErrorType.VALIDATION_ERROR, `collection name '${SYNC_STATE_COLLECTION}' is reserved for sync state`);
+      // A registration older than the API's check must not read the platform or a tenant target database either.
+      const refusedDb = tenant.source.kind === 'mongodb' ? sourceDatabaseRefusal(tenant.source.settings.database, deps.mongo.db.databaseName) : undefined;
+      if (refusedDb) throw new SourceError(SyncErrorType.VALIDATION_ERROR, `source: ${refusedDb}`);
+      const tenantDb = deps.mongo.tenantDb(input.tenantId);
+      const col = tenantDb.collection(input.collection);
+      const state = createTenantSyncState(tenantDb);
+      const resumed = ctx?.info.heartbeatDetails as Checkpoint | undefined;
+      let cp: Checkpoint;
+      if (resumed) {
+        cp = resumedCheckpoint(resumed);
+        log.info({ cursor: cp.cursor }, 'resuming collection sync from checkpoint');
+      } else {
+        // The watermark lives with the data: a dropped or emptied target has none, or none that holds.
+        const saved = input.full ? null : await state.get(input.collection);
+        const count = await col.estimatedDocumentCount();
+        if (saved?.watermark && count === 0) log.info({ watermark: saved.watermark }, 'target collection is empty: full sync despite a watermark');
+        cp = newCheckpoint(saved?.watermark && count > 0 ? saved.watermark : null, count === 0);
+      }
+      await progress(input, true);
+      const source = createSource(tenants.revealSource(tenant), deps.outbound);
+      try {
+        for (;;) {
+          const readAt = new Date();
+          const page = await source.readPage(input.collection, { after: cp.cursor, limit: settings.pageSize, changedSince: cp.since, signal: ctx?.cancellationSignal });
+          const counts = await writeRecords(col, page.records, input.correlationId, { assumeAbsent: cp.assumeAbsent, readAt });
+          tally(cp, page, counts);
+          await progress(input);
+          if (ctx && !ctx.info.isLocal) ctx.heartbeat(cp); // local activities (essential) cannot heartbeat
+          if (!page.nextCursor) break;
+        }
+      } finally {
+        await source.close();
+      }
+      const watermark = watermarkAfter(cp, syncStartedAt);
+      await state.save(input.collection, { watermark, runId: input.correlationId, rejected: cp.rejected });
+      await progress(input, true);
+      const result: CollectionResult = {
+        name: input.collection,
+        essential: input.essential,
+        status: cp.rejected > 0 ? 'failed' : 'synced',
+        synced: cp.written,
+        unchanged: cp.unchanged,
+        failed: cp.rejected,
+        conflicts: cp.conflicts,
+        mode: cp.mode,
+        durationMs: Date.now() - started,
+      };
+      if (cp.rejected > 0) {
+        // Not lost: the watermark stays at the oldest of them, so the next sync reads them again.
+        result.rejectedRecords = cp.rejectedRecords;
+        result.error = failureOf(input, SyncErrorType.VALIDATION_ERROR, `${cp.rejected} record(s) could not be stored (read again by the next sync; see rejectedRecords)`, started);
+      }
+      log.info({ synced: result.synced, unchanged: result.unchanged, failed: result.failed, conflicts: cp.conflicts, mode: cp.mode, durationMs: result.durationMs }, 'collection synced');
+      return result;
+    } catch (err) {
+      const errorType = classifyError(err);
+      const failure = failureOf(input, errorType, err instanceof Error ? err.message : String(err), started);
+      log.warn({ errorType, retryable: failure.retryable, durationMs: failure.durationMs, err: failure.message }, 'collection sync failed');
+      throw toApplicationFailure(err, { message: failure.message, details: [failure] });
+    }
+  }
+
+  async function recordSyncRun(run: SyncRunRecord): Promise<void> {
+    await store.recordRun(run);
+  }
+
+  return { syncCollection, recordSyncRun };
+}
+
+/** The direct path's reading of a failure: activity errors classified as the worker would. */
+export function failureFromError(err: unknown, ctx: FailureContext, started: number) {
+  return sharedFailureFromError(err, ctx, started, classifyError);
+}
+
+export type TenantSyncActivities = ReturnType<typeof createTenantSyncActivities>;

@@ -1,0 +1,111 @@
+import { ApplicationFailure } from '@temporalio/common';
+import type { Logger } from '../../../infra/logger';
+import type { Redis } from '../../../infra/redis';
+import { tryLock, waitForUnlock } from '../../../infra/redis-lock';
+import { runStateOf, type CollectionPlan, type CollectionResult, type FallbackReason, type SyncRunRecord } from '../../../shared/tenant-sync';
+import { failureFromError, type TenantSyncActivities } from '../../../activities/tenant-sync/activities';
+import { mapBounded } from '../../../shared/bounded';
+import type { SyncStore } from '../../../activities/tenant-sync/store';
+import { InProcessProfiles } from '../../../activities/profiles';
+
+// Direct (in-process) sync: the same activity functions the workflow runs, with a small retry
+// loop for retryable errors, single-flighted across API processes by a Redis lock.
+
+export interface DirectSyncDeps {
+  activities: TenantSyncActivities;
+  store: SyncStore;
+  redis: Redis;
+  log: Logger;
+  concurrency: number;
+  lockTtlMs: number;
+}
+
+export interface DirectOutcome {
+  correlationId: string;
+  essential: CollectionResult[];
+  /** True when another process held the lock and this call answered from its result. */
+  joined: boolean;
+}
+
+async function withRetries(fn: () => Promise<CollectionResult>): Promise<CollectionResult> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      const nonRetryable = err instanceof ApplicationFailure && err.nonRetryable;
+      const delay = InProcessProfiles.directSync.retryDelaysMs[attempt];
+      if (nonRetryable || delay === undefined) throw err;
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  }
+}
+
+export function createDirectSync(d: DirectSyncDeps) {
+  const syncAll = (tenantId: string, correlationId: string, plan: readonly CollectionPlan[]) =>
+    mapBounded(plan, d.concurrency, async (c): Promise<CollectionResult> => {
+      const started = Date.now();
+      try {
+        return await withRetries(() => d.activities.syncCollection({ tenantId, collection: c.name, essential: c.essential, correlationId }));
+      } catch (err) {
+        const error = failureFromError(err, { tenantId, collection: c.name, correlationId }, started);
+        return { name: c.name, essential: c.essential, status: 'failed', synced: 0, unchanged: 0, failed: 0, durationMs: Date.now() - started, error };
+      }
+    });
+
+  /**
+   * Syncs the essential collections now. With `includeRest`, the others follow in the background
+   * (flag off: direct is the primary path); on fallback the workflow carries on with them.
+   */
+  async function run(tenantId: string, correlationId: string, plan: readonly CollectionPlan[], o: { fallbackReason?: FallbackReason; workflowId?: string; includeRest: boolean }): Promise<DirectOutcome> {
+    const lockKey = `lock:direct-sync:${tenantId}`;
+    const lock = await tryLock(d.redis, lockKey, d.lockTtlMs).catch((err: unknown) => {
+      d.log.warn({ err: String(err), tenantId }, 'redis lock unavailable: direct sync proceeds unlocked (writes are version-guarded)');
+      return null;
+    });
+    if (lock === undefined) {
+      // Another process is syncing this tenant: wait for it and answer from its outcome.
+      await waitForUnlock(d.redis, lockKey, d.lockTtlMs);
+      const status = await d.store.getStatus(tenantId);
+      if (status) return { correlationId: status.lastRunId, essential: status.collections.filter((c) => c.essential), joined: true };
+    }
+    const startedAt = new Date();
+    const essentialPlan = plan.filter((c) => c.essential);
+    const restPlan = plan.filter((c) => !c.essential);
+    // A fallback shares the login's correlationId with the workflow run it stands in for, but is
+    // its own run: a distinct record, so neither overwrites the other in sync_runs.
+    const runId = o.fallbackReason ? `${correlationId}:fallback` : correlationId;
+    const record = (collections: CollectionResult[], final: boolean): SyncRunRecord => ({
+      runId,
+      tenantId,
+      method: 'direct',
+      fallbackUsed: o.fallbackReason !== undefined,
+      ...(o.fallbackReason ? { fallbackReason: o.fallbackReason } : {}),
+      ...(o.workflowId ? { workflowId: o.workflowId } : {}),
+      state: final ? runStateOf(collections) : 'running',
+      startedAt: startedAt.toISOString(),
+      essentialReadyAt: new Date().toISOString(),
+      ...(final ? { finishedAt: new Date().toISOString(), durationMs: Date.now() - startedAt.getTime() } : {}),
+      collections,
+    });
+    const pending = restPlan.map((c): CollectionResult => ({ name: c.name, essential: false, status: 'pending', synced: 0, unchanged: 0, failed: 0, durationMs: 0 }));
+    const onlyEssential = !o.includeRest || restPlan.length === 0;
+    let essential: CollectionResult[];
+    try {
+      essential = await syncAll(tenantId, correlationId, essentialPlan);
+      // Recorded before the lock goes: a process waiting on it answers from this run's status.
+      await d.store.recordRun(record(onlyEssential ? essential : [...essential, ...pending], onlyEssential));
+    } finally {
+      await lock?.release().catch(() => undefined);
+    }
+    if (!onlyEssential) {
+      void syncAll(tenantId, correlationId, restPlan)
+        .then((rest) => d.store.recordRun(record([...essential, ...rest], true)))
+        .catch((err: unknown) => d.log.error({ err, tenantId, correlationId }, 'background direct sync failed'));
+    }
+    return { correlationId, essential, joined: false };
+  }
+
+  return { run };
+}
+
+export type DirectSync = ReturnType<typeof createDirectSync>;

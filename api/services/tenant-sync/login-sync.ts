@@ -1,0 +1,136 @@
+import { randomBytes } from 'node:crypto';
+import type { AppConfig } from '../../../infra/config';
+import type { Logger } from '../../../infra/logger';
+import { createSyncMetrics } from '../../../infra/metrics';
+import { syncCorrelationId, type CollectionResult, type FallbackReason, type SyncMethod } from '../../../shared/tenant-sync';
+import type { SyncStore } from '../../../activities/tenant-sync/store';
+import type { TenantDoc, TenantRepository } from '../../../activities/tenant-sync/registry';
+import { NotFoundError } from '../../errors';
+import type { DirectSync } from './direct-sync';
+import { TemporalLoginError, type TemporalLogin } from './temporal-login';
+
+// ensureTenantSync (seed 004): feature flag → Temporal (update-with-start) or direct; on
+// timeout, error, unavailability or an open breaker → direct, flagged as a fallback.
+
+export interface EnsureResult {
+  tenantId: string;
+  correlationId: string;
+  syncMethod: SyncMethod;
+  fallbackUsed: boolean;
+  fallbackReason?: FallbackReason;
+  essentialReady: boolean;
+  workflowId?: string;
+  durationMs: number;
+  /** True when answered from a sync that finished inside the freshness window. */
+  fresh: boolean;
+  collections: Array<Pick<CollectionResult, 'name' | 'essential' | 'status' | 'synced' | 'failed'> & { error?: CollectionResult['error'] }>;
+}
+
+export interface LoginSyncDeps {
+  config: AppConfig;
+  log: Logger;
+  tenants: TenantRepository;
+  store: SyncStore;
+  direct: DirectSync;
+  /** Absent when TEMPORAL_ENABLED=false. */
+  temporal?: TemporalLogin;
+}
+
+/** Seed routing: flag off → direct; flag on → Temporal for the allowlist, or for all when it is empty. */
+export function chooseMethod(config: Pick<AppConfig, 'USE_TEMPORAL_FOR_AUTH' | 'TEMPORAL_TENANTS' | 'TEMPORAL_ENABLED'>, tenantId: string): SyncMethod {
+  if (!config.USE_TEMPORAL_FOR_AUTH || !config.TEMPORAL_ENABLED) return 'direct';
+  if (config.TEMPORAL_TENANTS.length === 0) return 'temporal';
+  return config.TEMPORAL_TENANTS.includes(tenantId) ? 'temporal' : 'direct';
+}
+
+const view = (c: CollectionResult) => ({ name: c.name, essential: c.essential, status: c.status, synced: c.synced, failed: c.failed, ...(c.error ? { error: c.error } : {}) });
+
+export function createLoginSync(d: LoginSyncDeps) {
+  const inFlight = new Map<string, Promise<EnsureResult>>();
+  const metrics = createSyncMetrics();
+  /** One count per login request (joined ones too), timed from that request's start. */
+  const measure = (p: Promise<EnsureResult>, t0: number): Promise<EnsureResult> =>
+    p.then(
+      (r) => {
+        const outcome = r.fresh ? 'fresh' : r.essentialReady ? 'ready' : 'not_ready';
+        metrics.requests.add(1, { method: r.syncMethod, outcome });
+        metrics.duration.record((performance.now() - t0) / 1000, { method: r.syncMethod });
+        return r;
+      },
+      (err: unknown) => {
+        metrics.requests.add(1, { method: 'none', outcome: 'error' });
+        throw err;
+      },
+    );
+
+  async function fromFreshStatus(tenant: TenantDoc, started: number): Promise<EnsureResult | undefined> {
+    const window = d.config.SYNC_FRESHNESS_MS;
+    if (window <= 0) return undefined;
+    const s = await d.store.getStatus(tenant._id);
+    if (!s?.lastSyncAt || Date.now() - s.lastSyncAt.getTime() > window) return undefined;
+    const essential = s.collections.filter((c) => c.essential);
+    if (!essential.every((c) => c.status === 'synced')) return undefined;
+    return { tenantId: tenant._id, correlationId: s.lastRunId, syncMethod: s.method, fallbackUsed: false, essentialReady: true, durationMs: Date.now() - started, fresh: true, collections: s.collections.map(view) };
+  }
+
+  async function ensureOnce(tenantId: string): Promise<EnsureResult> {
+    const started = Date.now();
+    const tenant = await d.tenants.get(tenantId);
+    if (!tenant) throw new NotFoundError('Tenant', tenantId);
+    const fresh = await fromFreshStatus(tenant, started);
+    if (fresh) return fresh;
+
+    const correlationId = syncCorrelationId(tenantId, started, randomBytes(4).toString('hex'));
+    const log = d.log.child({ tenantId, correlationId });
+    const pendingRest = tenant.collections.filter((c) => !c.essential).map((c): CollectionResult => ({ name: c.name, essential: false, status: 'pending', synced: 0, unchanged: 0, failed: 0, durationMs: 0 }));
+    const answer = (r: { correlationId: string; syncMethod: SyncMethod; essential: CollectionResult[]; workflowId?: string; fallbackReason?: FallbackReason }): EnsureResult => ({
+      tenantId,
+      correlationId: r.correlationId,
+      syncMethod: r.syncMethod,
+      fallbackUsed: r.fallbackReason !== undefined,
+      ...(r.fallbackReason ? { fallbackReason: r.fallbackReason } : {}),
+      essentialReady: r.essential.every((c) => c.status === 'synced'),
+      ...(r.workflowId ? { workflowId: r.workflowId } : {}),
+      durationMs: Date.now() - started,
+      fresh: false,
+      collections: [...r.essential, ...pendingRest].map(view),
+    });
+
+    const method = chooseMethod(d.config, tenantId);
+    let fallbackReason: FallbackReason | undefined;
+    let workflowId: string | undefined;
+    if (method === 'temporal' && d.temporal) {
+      try {
+        const res = await d.temporal.ensure({ tenantId, correlationId, collections: tenant.collections, startedAt: new Date(started).toISOString(), concurrency: d.config.SYNC_CONCURRENCY });
+        log.info({ syncMethod: 'temporal', essentialReady: res.essentialReady, durationMs: Date.now() - started }, 'login sync answered by temporal');
+        return answer({ correlationId: res.correlationId, syncMethod: 'temporal', essential: res.collections, workflowId: `tenant-sync:${tenantId}` });
+      } catch (err) {
+        if (!(err instanceof TemporalLoginError)) throw err;
+        fallbackReason = err.reason;
+        metrics.fallbacks.add(1, { reason: fallbackReason });
+        workflowId = err.workflowId;
+        log.warn({ fallbackReason, err: err.message }, 'temporal login sync failed: falling back to direct sync');
+      }
+    }
+    const out = await d.direct.run(tenantId, correlationId, tenant.collections, { fallbackReason, workflowId, includeRest: fallbackReason === undefined });
+    log.info({ syncMethod: 'direct', fallbackReason, joined: out.joined, durationMs: Date.now() - started }, 'login sync answered by direct sync');
+    return answer({ correlationId: out.correlationId, syncMethod: 'direct', essential: out.essential, workflowId, fallbackReason });
+  }
+
+  return {
+    /** Single-flight per tenant in this process: concurrent logins share one sync and one answer. */
+    ensure(tenantId: string): Promise<EnsureResult> {
+      const t0 = performance.now();
+      const existing = inFlight.get(tenantId);
+      if (existing) return measure(existing, t0);
+      const p = ensureOnce(tenantId).finally(() => inFlight.delete(tenantId));
+      inFlight.set(tenantId, p);
+      return measure(p, t0);
+    },
+    /** Logins in flight in this process, of the tenants `covers` accepts (default: all). */
+    activeLogins: (covers: (tenantId: string) => boolean = () => true) => [...inFlight.keys()].filter(covers).length,
+    breakerState: () => d.temporal?.breakerState() ?? 'closed',
+  };
+}
+
+export type LoginSync = ReturnType<typeof createLoginSync>;
