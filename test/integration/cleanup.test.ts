@@ -1,8 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Document } from 'mongodb';
 import { Collections } from '../../infra/mongo';
 import { CleanupNames, CleanupTargets, type CleanupInput, type CleanupResult } from '../../shared/cleanup';
-import { connectTestDeps, startTestWorker, uniqueId, type TestDeps, type TestWorker } from '../helpers/stack';
+import { uniqueId } from '../helpers/stack';
+import { useStack } from '../helpers/use-stack';
 
 // Each retention cleanup, run as the schedules run it (cleanupWorkflow on a real worker), over
 // documents seeded on both sides of its boundary: exactly the expired ones go, counts match.
@@ -13,21 +14,11 @@ const old = () => new Date(Date.now() - 2 * HOUR);
 const recent = () => new Date(Date.now() - 10 * 60_000);
 
 describe('retention cleanups', () => {
-  let deps: TestDeps;
-  let worker: TestWorker;
-  const col = (name: string) => deps.mongo.db.collection<{ _id: string | number } & Document>(name);
+  const stack = useStack({ worker: true });
+  const col = (name: string) => stack.deps.mongo.db.collection<{ _id: string | number } & Document>(name);
   const ids = async (name: string) => (await col(name).find({}, { projection: { _id: 1 } }).toArray()).map((d) => String(d._id)).sort();
   const run = (input: CleanupInput) =>
-    deps.temporal.client.workflow.execute<(i: CleanupInput) => Promise<CleanupResult>>(CleanupNames.cleanupWorkflow, { taskQueue: deps.config.TEMPORAL_TASK_QUEUE, workflowId: uniqueId('cleanup-test'), args: [input], workflowExecutionTimeout: '1 minute' });
-
-  beforeAll(async () => {
-    deps = await connectTestDeps();
-    worker = await startTestWorker(deps);
-  });
-  afterAll(async () => {
-    await worker?.stop();
-    await deps?.close();
-  });
+    stack.deps.temporal.client.workflow.execute<(i: CleanupInput) => Promise<CleanupResult>>(CleanupNames.cleanupWorkflow, { taskQueue: stack.deps.config.TEMPORAL_TASK_QUEUE, workflowId: uniqueId('cleanup-test'), args: [input], workflowExecutionTimeout: '1 minute' });
 
   it('sync runs: removes finished runs and closed findings past retention, never a running run', async () => {
     await col(Collections.syncRuns).insertMany([
@@ -90,7 +81,7 @@ describe('retention cleanups', () => {
     await backup('backup__things__new', recent());
     const r = await run({ target: CleanupTargets.migrationBackups, retentionMs: RETENTION });
     expect(r).toMatchObject({ target: 'migration-backups', deleted: { migration_backups: 1 }, total: 1 });
-    const names = (await deps.mongo.db.listCollections({}, { nameOnly: true }).toArray()).map((c) => c.name);
+    const names = (await stack.deps.mongo.db.listCollections({}, { nameOnly: true }).toArray()).map((c) => c.name);
     expect(names).not.toContain('backup__things__old');
     expect(names).toEqual(expect.arrayContaining(['backup__things__oldrunning', 'backup__things__new']));
     expect((await col(Collections.migrationBackups).findOne({ _id: 'backup__things__old' }))?.status).toBe('expired');
