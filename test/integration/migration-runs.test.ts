@@ -1,47 +1,39 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { FastifyInstance } from 'fastify';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { defineMigration } from '../../activities/migrations/registry';
-import { bearer, buildTestApp } from '../helpers/api';
 import { gate, mutableRegistry } from '../helpers/migrations';
-import { connectTestDeps, startTestWorker, uniqueId, type TestDeps, type TestWorker } from '../helpers/stack';
+import { uniqueId } from '../helpers/stack';
+import { useStack } from '../helpers/use-stack';
 
 // GET /api/migrations/runs/:workflowId as the README describes it: a batch run's Temporal status
 // and its per-migration results — live while it runs, every outcome (completed, failed, skipped,
 // pending, dry-run) once it ended; 404 for a run that does not exist.
 
 describe('GET /api/migrations/runs/:workflowId', () => {
-  let deps: TestDeps;
-  let worker: TestWorker;
-  let app: FastifyInstance;
   let admin: Record<string, string>;
   const registry = mutableRegistry();
   const ok = { ok: true, message: 'fine' };
 
   const start = async (payload: object): Promise<string> => {
-    const res = await app.inject({ method: 'POST', url: '/api/migrations/run', headers: { ...admin, 'idempotency-key': uniqueId('mk') }, payload });
+    const res = await stack.app.inject({ method: 'POST', url: '/api/migrations/run', headers: { ...admin, 'idempotency-key': uniqueId('mk') }, payload });
     expect(res.statusCode, res.body).toBe(202);
     return res.json().workflowId as string;
   };
   const runOf = async (workflowId: string) => {
-    const res = await app.inject({ method: 'GET', url: `/api/migrations/runs/${encodeURIComponent(workflowId)}`, headers: admin });
+    const res = await stack.app.inject({ method: 'GET', url: `/api/migrations/runs/${encodeURIComponent(workflowId)}`, headers: admin });
     expect(res.statusCode, res.body).toBe(200);
     return res.json() as { workflowId: string; status: string; result?: { state: string; results: Array<{ name: string; outcome: string; reason?: string }> } };
   };
   const ended = async (workflowId: string) => {
-    await deps.temporal.client.workflow.getHandle(workflowId).result();
+    await stack.deps.temporal.client.workflow.getHandle(workflowId).result();
     return runOf(workflowId);
   };
 
-  beforeAll(async () => {
-    deps = await connectTestDeps();
-    worker = await startTestWorker(deps, { settings: { tenantSync: { pageSize: 500 }, migrations: { registry, batchSize: 250 } } });
-    app = await buildTestApp(deps, {}, { migrations: registry });
-    admin = await bearer(deps, ['admin']);
+  const stack = useStack({
+    worker: { settings: { tenantSync: { pageSize: 500 }, migrations: { registry, batchSize: 250 } } },
+    app: { extra: { migrations: registry } },
   });
-  afterAll(async () => {
-    await app?.close();
-    await worker?.stop();
-    await deps?.close();
+  beforeAll(async () => {
+    admin = await stack.bearer(['admin']);
   });
 
   it('live while running, then every outcome; a completed migration is skipped next time', async () => {
@@ -73,9 +65,9 @@ describe('GET /api/migrations/runs/:workflowId', () => {
   });
 
   it('404 for a run that does not exist, 400 for an ID that is not a run', async () => {
-    const missing = await app.inject({ method: 'GET', url: `/api/migrations/runs/migration-dry-run:${deps.config.MONGODB_DB}:nope`, headers: admin });
+    const missing = await stack.app.inject({ method: 'GET', url: `/api/migrations/runs/migration-dry-run:${stack.deps.config.MONGODB_DB}:nope`, headers: admin });
     expect(missing.statusCode).toBe(404);
     expect(missing.headers['content-type']).toContain('application/problem+json');
-    expect((await app.inject({ method: 'GET', url: '/api/migrations/runs/tenant-sync:x', headers: admin })).statusCode).toBe(400);
+    expect((await stack.app.inject({ method: 'GET', url: '/api/migrations/runs/tenant-sync:x', headers: admin })).statusCode).toBe(400);
   });
 });

@@ -1,49 +1,41 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { FastifyInstance } from 'fastify';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { defineMigration, loadMigrations, type Migration } from '../../activities/migrations/registry';
 import { rewriteCollection } from '../../activities/migrations/rewrite';
 import { createMigrationStore } from '../../activities/migrations/store';
 import { Collections } from '../../infra/mongo';
 import { WorkflowIds } from '../../shared/constants';
-import { MigrationNames, type MigrationResult, type RunMigrationsResult } from '../../shared/migrations';
-import { bearer, buildTestApp } from '../helpers/api';
+import { MigrationNames, type MigrationResult, type MigrationWorkflow, type RunMigrationsResult, type RunMigrationsWorkflow } from '../../shared/migrations';
 import { gate, mutableRegistry, seed, stateOf } from '../helpers/migrations';
-import { connectTestDeps, startTestWorker, uniqueId, type TestDeps, type TestWorker } from '../helpers/stack';
+import { uniqueId } from '../helpers/stack';
+import { useStack } from '../helpers/use-stack';
 
 // Migrations end to end: API → RunMigrationsWorkflow → MigrationWorkflow children → activities
 // → FerretDB. Each test defines its own migrations (unique names) over its own collections.
 
 describe('migrations', () => {
-  let deps: TestDeps;
-  let worker: TestWorker;
-  let app: FastifyInstance;
   let admin: Record<string, string>;
   const registry = mutableRegistry();
-  const db = () => deps.mongo.db;
-  const store = () => createMigrationStore(deps.mongo.db);
+  const db = () => stack.deps.mongo.db;
+  const store = () => createMigrationStore(stack.deps.mongo.db);
   const coll = (p: string) => uniqueId(p).replace(/-/g, '_');
   const ok = { ok: true, message: 'fine' };
 
-  const post = (payload: object) => app.inject({ method: 'POST', url: '/api/migrations/run', headers: { ...admin, 'idempotency-key': uniqueId('mk') }, payload });
+  const post = (payload: object) => stack.app.inject({ method: 'POST', url: '/api/migrations/run', headers: { ...admin, 'idempotency-key': uniqueId('mk') }, payload });
   async function run(payload: object): Promise<RunMigrationsResult> {
     const res = await post(payload);
     expect(res.statusCode, res.body).toBe(202);
-    return deps.temporal.client.workflow.getHandle(res.json().workflowId).result() as Promise<RunMigrationsResult>;
+    return stack.deps.temporal.client.workflow.getHandle<RunMigrationsWorkflow>(res.json().workflowId).result();
   }
-  const status = async () => (await app.inject({ method: 'GET', url: '/api/migrations/status', headers: admin })).json();
+  const status = async () => (await stack.app.inject({ method: 'GET', url: '/api/migrations/status', headers: admin })).json();
   const names = (list: Array<{ name: string }>) => list.map((m) => m.name);
 
-  beforeAll(async () => {
-    deps = await connectTestDeps();
-    worker = await startTestWorker(deps, { settings: { tenantSync: { pageSize: 500 }, migrations: { registry, batchSize: 250 } } });
-    app = await buildTestApp(deps, {}, { migrations: registry });
-    admin = await bearer(deps, ['admin']);
+  const stack = useStack({
+    worker: { settings: { tenantSync: { pageSize: 500 }, migrations: { registry, batchSize: 250 } } },
+    app: { extra: { migrations: registry } },
   });
-  afterAll(async () => {
-    await app?.close();
-    await worker?.stop();
-    await deps?.close();
+  beforeAll(async () => {
+    admin = await stack.bearer(['admin']);
   });
 
   it('backs up, applies and verifies; records the state; does not run a completed migration again unless forced', async () => {
@@ -121,7 +113,7 @@ describe('migrations', () => {
     expect(await stateOf(db(), [col, side])).toEqual(before);
     expect(await store().get(name)).toBeNull();
     expect(await store().backups.countDocuments({ migration: name })).toBe(0);
-    expect((await deps.mongo.client.db().admin().listDatabases({ nameOnly: true })).databases.map((d) => d.name).filter((n) => n.startsWith(`${db().databaseName}_dry_`))).toEqual([]);
+    expect((await stack.deps.mongo.client.db().admin().listDatabases({ nameOnly: true })).databases.map((d) => d.name).filter((n) => n.startsWith(`${db().databaseName}_dry_`))).toEqual([]);
     expect(names((await status()).pending)).toContain(name);
   });
 
@@ -205,20 +197,24 @@ describe('migrations', () => {
       expect(third.statusCode).toBe(409);
       expect(third.json()).toMatchObject({ status: 409, workflowId: first.json().workflowId });
       await expect(
-        deps.temporal.client.workflow.start(MigrationNames.workflow, { taskQueue: deps.config.TEMPORAL_TASK_QUEUE, workflowId: WorkflowIds.migration(name), args: [{ name }] }),
+        stack.deps.temporal.client.workflow.start<MigrationWorkflow>(MigrationNames.workflow, { taskQueue: stack.deps.config.TEMPORAL_TASK_QUEUE, workflowId: WorkflowIds.migration(name), args: [{ name }] }),
       ).rejects.toBeInstanceOf(WorkflowExecutionAlreadyStartedError);
       expect((await status()).running).toEqual([expect.objectContaining({ name, step: 'apply' })]);
     } finally {
       g.open();
     }
-    const r = (await deps.temporal.client.workflow.getHandle(first.json().workflowId).result()) as RunMigrationsResult;
+    const r = await stack.deps.temporal.client.workflow.getHandle<RunMigrationsWorkflow>(first.json().workflowId).result();
     expect(r.results[0]).toMatchObject({ name, outcome: 'completed' });
 
     // Started outside a batch (Temporal UI/CLI): the API still refuses to start it again.
     const g2 = gate();
     const other = `${uniqueId('m')}-slow2`;
     registry.add(defineMigration({ name: other, description: 'waits', collections: [], up: () => g2.wait, verify: async () => ok }));
-    const direct = await deps.temporal.client.workflow.start(MigrationNames.workflow, { taskQueue: deps.config.TEMPORAL_TASK_QUEUE, workflowId: WorkflowIds.migration(other), args: [{ name: other }] });
+    const direct = await stack.deps.temporal.client.workflow.start<MigrationWorkflow>(MigrationNames.workflow, {
+      taskQueue: stack.deps.config.TEMPORAL_TASK_QUEUE,
+      workflowId: WorkflowIds.migration(other),
+      args: [{ name: other }],
+    });
     await expect.poll(async () => (await store().get(other))?.step, { timeout: 15_000 }).toBe('apply');
     try {
       const refused = await post({ names: [other] });
@@ -267,12 +263,12 @@ describe('migrations', () => {
     const res = await post({ names: ['does-not-exist'] });
     expect(res.statusCode).toBe(400);
     expect(res.json().detail).toContain('does-not-exist');
-    const reader = await bearer(deps, ['sync:read']);
-    expect((await app.inject({ method: 'POST', url: '/api/migrations/run', headers: reader, payload: {} })).statusCode).toBe(403);
-    expect((await app.inject({ method: 'GET', url: '/api/migrations/status', headers: reader })).statusCode).toBe(403);
+    const reader = await stack.bearer(['sync:read']);
+    expect((await stack.app.inject({ method: 'POST', url: '/api/migrations/run', headers: reader, payload: {} })).statusCode).toBe(403);
+    expect((await stack.app.inject({ method: 'GET', url: '/api/migrations/status', headers: reader })).statusCode).toBe(403);
     expect((await post({ names: ['ok'], extra: 1 })).statusCode).toBe(400);
     // Running migrations requires an Idempotency-Key: without one nothing starts.
-    const noKey = await app.inject({ method: 'POST', url: '/api/migrations/run', headers: admin, payload: { names: ['ok'] } });
+    const noKey = await stack.app.inject({ method: 'POST', url: '/api/migrations/run', headers: admin, payload: { names: ['ok'] } });
     expect(noKey.statusCode).toBe(400);
     expect(noKey.json().detail).toMatch(/Idempotency-Key header is required/);
   });
