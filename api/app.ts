@@ -15,6 +15,9 @@ import metrics from './plugins/metrics';
 import type { Telemetry } from '../infra/telemetry';
 import idempotency from './plugins/idempotency';
 import rateLimit from './plugins/rate-limit';
+import mongoPlugin from './plugins/mongo';
+import redisPlugin from './plugins/redis';
+import temporalPlugin from './plugins/temporal';
 import healthRoutes from './routes/health';
 import tenantRoutes from './routes/tenants';
 import syncRoutes from './routes/sync';
@@ -24,9 +27,9 @@ import clientRoutes from './routes/clients';
 import migrationRoutes from './routes/migrations';
 import type { MigrationRegistry } from '../activities/migrations/registry';
 import { createClientStore } from '../activities/client-upsert/store';
-import { createTenantRepository } from '../activities/tenant-sync/registry';
+import { createTenantRepository, type TenantRepository } from '../activities/tenant-sync/registry';
 import type { Keyring } from '../infra/secrets';
-import { createSyncStore } from '../activities/tenant-sync/store';
+import { createSyncStore, type SyncStore } from '../activities/tenant-sync/store';
 import { createTenantSyncActivities } from '../activities/tenant-sync/activities';
 import { activityDepsFromConfig, activitySettingsFromConfig } from '../activities/settings-from-config';
 import { createDirectSync } from './services/tenant-sync/direct-sync';
@@ -47,11 +50,17 @@ export interface AppDeps {
   telemetry?: Telemetry;
   /** Seals and reveals stored secrets. @default the keyring of `config.SECRETS_KEY` */
   secrets?: Keyring;
+  /** Hand mongo, redis and temporal over: app.close() closes them (api/server.ts). @default false (the caller closes them) */
+  closeClients?: boolean;
 }
 
 declare module 'fastify' {
   interface FastifyInstance {
     registeredRoutes: ReadonlyArray<{ method: string; url: string }>;
+    /** The one tenant registry: tenant routes, the direct path's activities and reconcile share it. */
+    tenants: TenantRepository;
+    /** The one sync store: sync routes, login sync, the direct path and its activities share it. */
+    syncStore: SyncStore;
   }
 }
 
@@ -75,6 +84,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.addHook('onRoute', (r) => {
     for (const method of Array.isArray(r.method) ? r.method : [r.method]) registeredRoutes.push({ method, url: r.url });
   });
+  // Resources first (fastify/demo's plugins/external): each decorates the instance; closed with it only when handed over.
+  const close = deps.closeClients ?? false;
+  await app.register(mongoPlugin, { mongo: deps.mongo, close });
+  await app.register(redisPlugin, { redis: deps.redis, close });
+  await app.register(temporalPlugin, { temporal: deps.temporal, close });
   await app.register(requestContext);
   await app.register(errorHandler);
   await app.register(helmet, { global: true });
@@ -83,21 +97,26 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // After openapi: /health/metrics is documented like every route.
   await app.register(metrics, { telemetry: deps.telemetry });
   await app.register(auth, { secret: deps.config.AUTH_JWT_SECRET });
-  await app.register(rateLimit, { redis: deps.redis, perSubject: deps.config.RATE_LIMIT_PER_SUBJECT, perTenant: deps.config.RATE_LIMIT_PER_TENANT, windowMs: deps.config.RATE_LIMIT_WINDOW_MS });
+  await app.register(rateLimit, { redis: app.redis, perSubject: deps.config.RATE_LIMIT_PER_SUBJECT, perTenant: deps.config.RATE_LIMIT_PER_TENANT, windowMs: deps.config.RATE_LIMIT_WINDOW_MS });
   // After the rate limits: the Idempotency-Key is claimed by the last preHandler.
-  await app.register(idempotency, { redis: deps.redis, ttlSeconds: deps.config.IDEMPOTENCY_TTL_S });
+  await app.register(idempotency, { redis: app.redis, ttlSeconds: deps.config.IDEMPOTENCY_TTL_S });
 
   const { config, log } = deps;
+  const { mongo, redis, temporal } = app;
+  // Every store and service once, handed to whatever needs it.
   // The direct path runs the worker's own tenant-sync activities, built from config the same way.
-  const activityDeps = activityDepsFromConfig(config, { mongo: deps.mongo, redis: deps.redis, log, secrets: deps.secrets });
+  const activityDeps = activityDepsFromConfig(config, { mongo, redis, log, secrets: deps.secrets });
   const { secrets, outbound } = activityDeps;
-  const repo = createTenantRepository(deps.mongo.db, secrets);
-  const store = createSyncStore(deps.mongo.db);
-  const activities = createTenantSyncActivities(activityDeps, activitySettingsFromConfig(config).tenantSync);
-  const direct = createDirectSync({ activities, store, redis: deps.redis, log, concurrency: config.SYNC_CONCURRENCY, lockTtlMs: config.DIRECT_SYNC_LOCK_TTL_MS });
-  const temporalLogin = deps.temporal
+  const repo = createTenantRepository(mongo.db, secrets);
+  const store = createSyncStore(mongo.db);
+  app.decorate('tenants', repo);
+  app.decorate('syncStore', store);
+  const activities = createTenantSyncActivities(activityDeps, activitySettingsFromConfig(config).tenantSync, { tenants: repo, store });
+  const lockTtlMs = config.DIRECT_SYNC_LOCK_TTL_MS;
+  const direct = createDirectSync({ activities, store, redis, log, concurrency: config.SYNC_CONCURRENCY, lockTtlMs });
+  const temporalLogin = temporal
     ? createTemporalLogin({
-        temporal: deps.temporal,
+        temporal,
         taskQueue: config.TEMPORAL_TASK_QUEUE,
         timeoutMs: config.TEMPORAL_AUTH_TIMEOUT_MS,
         breaker: { failures: config.TEMPORAL_BREAKER_FAILURES, windowMs: config.TEMPORAL_BREAKER_WINDOW_MS, resetMs: config.TEMPORAL_BREAKER_RESET_MS },
@@ -108,11 +127,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.addHook('onClose', async () => temporalLogin?.shutdown());
 
   await app.register(healthRoutes, { deps });
-  await app.register(tenantRoutes, { repo, platformDb: deps.mongo.db.databaseName, outbound });
+  const taskQueue = config.TEMPORAL_TASK_QUEUE;
+  const allowedUris = config.RECONCILE_ALLOWED_URIS;
+  const reconcile = createReconcileService({ mongo, temporal, taskQueue, log, secrets, tenants: repo, allowedUris });
+  await app.register(tenantRoutes, { repo, platformDb: mongo.db.databaseName, outbound });
   await app.register(syncRoutes, { loginSync, store, stuckAfterMs: config.SYNC_STUCK_AFTER_MS });
-  await app.register(reconcileRoutes, { service: createReconcileService({ mongo: deps.mongo, temporal: deps.temporal, taskQueue: config.TEMPORAL_TASK_QUEUE, log, secrets, allowedUris: config.RECONCILE_ALLOWED_URIS }) });
-  await app.register(clientRoutes, { store: createClientStore(deps.mongo.db), temporal: deps.temporal, taskQueue: config.TEMPORAL_TASK_QUEUE, concurrency: config.CLIENT_UPSERT_CONCURRENCY, log });
-  await app.register(migrationRoutes, { mongo: deps.mongo, temporal: deps.temporal, taskQueue: config.TEMPORAL_TASK_QUEUE, registry: deps.migrations });
+  await app.register(reconcileRoutes, { service: reconcile });
+  const clientStore = createClientStore(mongo.db);
+  await app.register(clientRoutes, { store: clientStore, temporal, taskQueue, concurrency: config.CLIENT_UPSERT_CONCURRENCY, log });
+  await app.register(migrationRoutes, { mongo, temporal, taskQueue, registry: deps.migrations });
   await app.ready();
   return app;
 }

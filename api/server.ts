@@ -23,11 +23,12 @@ const telemetry = await startTelemetry({ serviceName: 'api', otlpEndpoint: confi
 const mongo = await connectMongo(config, log);
 const redis = createRedis(config, log);
 const temporal = config.TEMPORAL_ENABLED ? createTemporalClient(config) : undefined;
-const app = await buildApp({ config, log, mongo, redis, temporal, telemetry });
+// Created here, owned by the app: its mongo/redis/temporal plugins close them in onClose (closeClients).
+const app = await buildApp({ config, log, mongo, redis, temporal, telemetry, closeClients: true });
 
 onShutdownSignal(log, config.SHUTDOWN_TIMEOUT_MS, async () => {
   await app.close();
-  await Promise.allSettled([mongo.close(), redis.quit(), temporal?.close(), telemetry.shutdown()]);
+  await telemetry.shutdown();
 });
 
 await app.listen({ host: config.HOST, port: config.PORT });

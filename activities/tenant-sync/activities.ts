@@ -8,11 +8,11 @@ import { writeRecords } from '../records/writer';
 import { sourceDatabaseRefusal } from '../../infra/tenant-db-name';
 import { createSource } from '../sources';
 import { SourceError } from '../sources/types';
-import { createSyncStore } from './store';
+import { createSyncStore, type SyncStore } from './store';
 import { createProgressWriter } from './progress';
 import { newCheckpoint, resumedCheckpoint, tally, watermarkAfter, type Checkpoint } from './checkpoint';
 import { createTenantSyncState, SYNC_STATE_COLLECTION } from './state';
-import { createTenantRepository } from './registry';
+import { createTenantRepository, type TenantRepository } from './registry';
 
 // Tenant-sync activities. The workflow runs them on the worker; the API's direct path calls
 // the very same functions in-process (no activity context: heartbeats are skipped).
@@ -38,9 +38,21 @@ export interface TenantSyncSettings {
   progressEveryMs?: number;
 }
 
-export function createTenantSyncActivities(deps: ActivityDeps, settings: TenantSyncSettings = { pageSize: 500 }) {
-  const tenants = createTenantRepository(deps.mongo.db, deps.secrets);
-  const store = createSyncStore(deps.mongo.db);
+/** Stores the caller already holds (the API's, built once); each absent one is made here (the worker). */
+export interface TenantSyncShared {
+  /** @default createTenantRepository(deps.mongo.db, deps.secrets) */
+  tenants?: TenantRepository;
+  /** @default createSyncStore(deps.mongo.db) */
+  store?: SyncStore;
+}
+
+export function createTenantSyncActivities(
+  deps: ActivityDeps,
+  settings: TenantSyncSettings = { pageSize: 500 },
+  shared: TenantSyncShared = {},
+) {
+  const tenants = shared.tenants ?? createTenantRepository(deps.mongo.db, deps.secrets);
+  const store = shared.store ?? createSyncStore(deps.mongo.db);
   const progress = createProgressWriter(deps.mongo.db, settings.progressEveryMs, deps.log);
 
   async function syncCollection(input: SyncCollectionInput): Promise<CollectionResult> {

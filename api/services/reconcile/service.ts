@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
 import { contentHash } from '../../../activities/records/writer';
 import { createReconcileStore, type BatchDoc, type ErrorDoc } from '../../../activities/reconcile/store';
-import { createTenantRepository } from '../../../activities/tenant-sync/registry';
+import { createTenantRepository, type TenantRepository } from '../../../activities/tenant-sync/registry';
 import { revealBatchSecrets, sealBatchSecrets } from '../../../activities/reconcile/secrets';
 import type { Keyring } from '../../../infra/secrets';
 import type { Logger } from '../../../infra/logger';
@@ -72,6 +72,8 @@ export interface ReconcileServiceOptions {
   secrets: Keyring;
   /** RECONCILE_ALLOWED_URIS: the only external servers a batch may name. @default [] (none) */
   allowedUris?: readonly string[];
+  /** The tenant registry the caller already holds (the API's). @default one made here over `mongo` and `secrets` */
+  tenants?: TenantRepository;
 }
 
 export interface ErrorItem {
@@ -93,7 +95,7 @@ const ejson = (v: unknown) => (v === undefined ? null : BSON.EJSON.serialize({ v
 
 export function createReconcileService(o: ReconcileServiceOptions) {
   const store = createReconcileStore(o.mongo.db);
-  const tenants = createTenantRepository(o.mongo.db, o.secrets);
+  const tenants = o.tenants ?? createTenantRepository(o.mongo.db, o.secrets);
   const allowlist = createUriAllowlist(o.allowedUris ?? []);
   const platformDb = o.mongo.db.databaseName;
   const temporal = () => {
