@@ -7,33 +7,27 @@ import { createClientStore, membershipId, type ClientUserDoc } from '../../activ
 import { syncUsers } from '../../activities/client-upsert/users';
 import { startClientUpsert } from '../../activities/client-upsert/start';
 import { Collections } from '../../infra/mongo';
-import { connectTestDeps, startTestWorker, uniqueId, type TestDeps, type TestWorker } from '../helpers/stack';
+import { uniqueId } from '../helpers/stack';
+import { useStack } from '../helpers/use-stack';
 
 // Memberships that concurrent client upserts cannot lose (issue 12, item 16), and an
 // unchanged-config skip that does not keep a lost membership lost.
 
 describe('client memberships', () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'clients-members-'));
-  let deps: TestDeps;
-  let worker: TestWorker;
   let store: ReturnType<typeof createClientStore>;
   const opts = { env: {}, inviteTtlMs: 60_000 };
 
-  beforeAll(async () => {
-    deps = await connectTestDeps();
-    store = createClientStore(deps.mongo.db);
-    worker = await startTestWorker(deps, { settings: { clientUpsert: { dir } } });
-  });
-  afterAll(async () => {
-    await worker?.stop();
-    await deps?.close();
-    rmSync(dir, { recursive: true, force: true });
+  afterAll(() => rmSync(dir, { recursive: true, force: true })); // after the stack's teardown (hooks run in reverse)
+  const stack = useStack({ worker: { settings: { clientUpsert: { dir } } } });
+  beforeAll(() => {
+    store = createClientStore(stack.deps.mongo.db);
   });
 
   /** Client keys a user belongs to, wherever a membership is kept (documents, or a legacy list). */
   const clientsOf = async (email: string) => {
-    const user = await deps.mongo.db.collection<ClientUserDoc>(Collections.clientUsers).findOne({ _id: email });
-    const docs = await deps.mongo.db.collection(Collections.clientMemberships).find({ email }).toArray();
+    const user = await stack.deps.mongo.db.collection<ClientUserDoc>(Collections.clientUsers).findOne({ _id: email });
+    const docs = await stack.deps.mongo.db.collection(Collections.clientMemberships).find({ email }).toArray();
     return [...new Set([...(user?.memberships ?? []).map((m) => m.clientKey), ...docs.map((d) => d.clientKey as string)])].sort();
   };
   const user = (email: string, roles = ['USER']) => ({ email, firstName: 'F', lastName: 'L', roles });
@@ -86,7 +80,7 @@ describe('client memberships', () => {
       c.users.push(...shared);
       writeClient(dir, c);
     }
-    const run = async () => (await startClientUpsert({ client: deps.temporal.client, taskQueue: deps.config.TEMPORAL_TASK_QUEUE, keys: [k1, k2], concurrency: 2, trigger: 'test' })).result();
+    const run = async () => (await startClientUpsert({ client: stack.deps.temporal.client, taskQueue: stack.deps.config.TEMPORAL_TASK_QUEUE, keys: [k1, k2], concurrency: 2, trigger: 'test' })).result();
     expect(await run()).toMatchObject({ total: 2, failed: 0 });
     for (const u of shared) expect(await clientsOf(u.email)).toEqual([k1, k2].sort());
     expect(await run()).toMatchObject({ total: 2, unchanged: 2, upserted: 0 });

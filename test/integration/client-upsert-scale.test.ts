@@ -6,7 +6,7 @@ import { generateClient, writeClient } from '../../fixtures/clients';
 import { createClientStore } from '../../activities/client-upsert/store';
 import { startClientUpsert } from '../../activities/client-upsert/start';
 import type { UpsertAllResult } from '../../shared/client-upsert';
-import { connectTestDeps, startTestWorker, type TestDeps, type TestWorker } from '../helpers/stack';
+import { useStack } from '../helpers/use-stack';
 
 // 100 clients × 150 routes through UpsertAllClientsWorkflow, then an unchanged re-run that
 // skips every client after one hash compare each.
@@ -16,32 +16,26 @@ const ROUTES = 150;
 
 describe('client upsert at scale', () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'clients-scale-'));
-  let deps: TestDeps;
-  let worker: TestWorker;
   const keys = Array.from({ length: CLIENTS }, (_, i) => `scale-${String(i).padStart(3, '0')}`);
 
   const upsertAll = async (): Promise<{ res: UpsertAllResult; ms: number }> => {
     const t0 = performance.now();
-    const started = await startClientUpsert({ client: deps.temporal.client, taskQueue: deps.config.TEMPORAL_TASK_QUEUE, concurrency: 8, trigger: 'test' });
+    const started = await startClientUpsert({ client: stack.deps.temporal.client, taskQueue: stack.deps.config.TEMPORAL_TASK_QUEUE, concurrency: 8, trigger: 'test' });
     const res = await started.result();
     return { res, ms: performance.now() - t0 };
   };
 
-  beforeAll(async () => {
+  // Registered before the stack's hooks: the files exist before its worker starts, go after it stops.
+  beforeAll(() => {
     for (const k of keys) writeClient(dir, generateClient(k, { routes: ROUTES }));
-    deps = await connectTestDeps();
-    worker = await startTestWorker(deps, { settings: { tenantSync: { pageSize: 500 }, clientUpsert: { dir } } });
   });
-  afterAll(async () => {
-    await worker?.stop();
-    await deps?.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const stack = useStack({ worker: { settings: { tenantSync: { pageSize: 500 }, clientUpsert: { dir } } } });
 
   it('upserts 100 clients × 150 routes in parallel, then skips every one of them when nothing changed', async () => {
     const first = await upsertAll();
     expect(first.res).toMatchObject({ total: CLIENTS, upserted: CLIENTS, failed: 0, partial: 0, invalid: 0, deduplicated: 0 });
-    const store = createClientStore(deps.mongo.db);
+    const store = createClientStore(stack.deps.mongo.db);
     const states = await store.state.find({}).toArray();
     expect(states).toHaveLength(CLIENTS);
     expect(states.every((s) => s.lastStatus === 'completed' && s.configHash === s.lastHash && s.runs === 1)).toBe(true);
