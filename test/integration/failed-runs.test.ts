@@ -12,7 +12,8 @@ import { REPO_ROOT } from '../../infra/dev/ensure-tools';
 import { listFailedRuns, retryFailedRuns } from '../../activities/maintenance/failed-runs';
 import { tenantDbName, type Mongo } from '../../infra/mongo';
 import { Operations, WorkflowIds, SearchAttributeKeys } from '../../shared/constants';
-import type { SyncRunRecord } from '../../shared/tenant-sync';
+import { StackProbeNames, type StackProbeWorkflow } from '../../shared/stack-probe';
+import { TenantSyncNames, type SyncRunRecord, type TenantSyncWorkflow } from '../../shared/tenant-sync';
 import { bearer, buildTestApp } from '../helpers/api';
 import { connectTestDeps, stackInfo, startTestWorker, uniqueId, type TestDeps, type TestWorker } from '../helpers/stack';
 
@@ -83,13 +84,13 @@ describe('failed-run operations', () => {
     const answers = await Promise.all(tenants.map((tenantId) => login.ensure({ tenantId, correlationId: uniqueId('corr'), collections: [{ name: 'users', essential: true }], startedAt: new Date().toISOString() })));
     login.shutdown();
     expect(answers.map((a) => a.essentialReady)).toEqual([false, false]);
-    const probe = await deps.temporal.client.workflow.start('stackProbeWorkflow', {
+    const probe = await deps.temporal.client.workflow.start<StackProbeWorkflow>(StackProbeNames.workflow, {
       taskQueue,
       workflowId: WorkflowIds.stackProbe(probeId),
       args: [probeId],
       typedSearchAttributes: [{ key: OperationKey, value: Operations.stackProbe }],
     });
-    const failures = await Promise.allSettled([...tenants.map((t) => deps.temporal.client.workflow.getHandle(WorkflowIds.tenantSync(t)).result()), probe.result()]);
+    const failures = await Promise.allSettled([...tenants.map((t) => deps.temporal.client.workflow.getHandle<TenantSyncWorkflow>(WorkflowIds.tenantSync(t)).result()), probe.result()]);
     for (const f of failures) expect(f.status === 'rejected' && f.reason instanceof WorkflowFailedError, String(f.status === 'rejected' ? f.reason : 'completed')).toBe(true);
   }, 120_000);
 
@@ -106,14 +107,14 @@ describe('failed-run operations', () => {
     expect(all.map((r) => r.workflowId).sort()).toEqual([...tenants.map(WorkflowIds.tenantSync), WorkflowIds.stackProbe(probeId)].sort());
     expect(all.every((r) => r.status === 'Failed' && r.closeTime)).toBe(true);
 
-    const syncs = await listFailedRuns({ client: deps.temporal.client, taskQueue, type: 'tenantSyncWorkflow' });
+    const syncs = await listFailedRuns({ client: deps.temporal.client, taskQueue, type: TenantSyncNames.workflow });
     expect(syncs.map((r) => r.tenantId).sort()).toEqual([...tenants].sort());
     expect(syncs.every((r) => r.operation === Operations.tenantSync)).toBe(true);
 
     const one = await listFailedRuns({ client: deps.temporal.client, tenantId: tenants[0]! });
     expect(one.map((r) => r.workflowId)).toEqual([WorkflowIds.tenantSync(tenants[0]!)]);
 
-    const probes = await listFailedRuns({ client: deps.temporal.client, taskQueue, type: 'stackProbeWorkflow', since: new Date(Date.now() - 10 * 60_000) });
+    const probes = await listFailedRuns({ client: deps.temporal.client, taskQueue, type: StackProbeNames.workflow, since: new Date(Date.now() - 10 * 60_000) });
     expect(probes.map((r) => r.workflowId)).toEqual([WorkflowIds.stackProbe(probeId)]);
     expect(await listFailedRuns({ client: deps.temporal.client, taskQueue, since: new Date(Date.now() + 60_000) })).toEqual([]);
     expect(await listFailedRuns({ client: deps.temporal.client, taskQueue, statuses: ['TimedOut'] })).toEqual([]);
@@ -125,14 +126,14 @@ describe('failed-run operations', () => {
     const table = await cli(['failed', '--task-queue', taskQueue, '--tenant', tenants[1]!]);
     expect(table.stdout).toContain(WorkflowIds.tenantSync(tenants[1]!));
     expect(table.stdout).not.toContain(WorkflowIds.tenantSync(tenants[0]!));
-    const noYes = await cli(['retry', '--task-queue', taskQueue, '--type', 'tenantSyncWorkflow']);
+    const noYes = await cli(['retry', '--task-queue', taskQueue, '--type', TenantSyncNames.workflow]);
     expect(noYes.stdout).toContain('2 failed run(s) would be reset — run again with --yes');
     await expect(cli(['failed', '--since', 'yesterday'])).rejects.toMatchObject({ stderr: expect.stringContaining('--since must be a duration') });
   }, 60_000);
 
   it('a dry run counts what the list shows and acts on nothing', async () => {
-    const listed = await listFailedRuns({ client: deps.temporal.client, taskQueue, type: 'tenantSyncWorkflow' });
-    const dry = await retryFailedRuns({ client: deps.temporal.client, taskQueue, type: 'tenantSyncWorkflow', mode: 'reset', dryRun: true });
+    const listed = await listFailedRuns({ client: deps.temporal.client, taskQueue, type: TenantSyncNames.workflow });
+    const dry = await retryFailedRuns({ client: deps.temporal.client, taskQueue, type: TenantSyncNames.workflow, mode: 'reset', dryRun: true });
     expect(dry.count).toBe(listed.length);
     expect(dry.runs.map((r) => r.runId).sort()).toEqual(listed.map((r) => r.runId).sort());
     expect(dry.results).toEqual([]);
@@ -147,7 +148,7 @@ describe('failed-run operations', () => {
     await expect.poll(() => workerMongo.db('admin').command({ ping: 1 }).then(() => true, () => false), { timeout: 20_000 }).toBe(true);
 
     const seen: string[] = [];
-    const reset = await retryFailedRuns({ client: deps.temporal.client, taskQueue, type: 'tenantSyncWorkflow', mode: 'reset', dryRun: false, onResult: (r) => seen.push(r.run.workflowId) });
+    const reset = await retryFailedRuns({ client: deps.temporal.client, taskQueue, type: TenantSyncNames.workflow, mode: 'reset', dryRun: false, onResult: (r) => seen.push(r.run.workflowId) });
     expect(reset.results.map((r) => (r.ok ? 'ok' : r.error))).toEqual(['ok', 'ok']);
     expect(seen.sort()).toEqual(tenants.map(WorkflowIds.tenantSync).sort());
     for (const tenantId of tenants) {
@@ -156,7 +157,7 @@ describe('failed-run operations', () => {
       expect(await deps.mongo.tenantDb(tenantId).collection('users').countDocuments()).toBe(USERS);
     }
 
-    const restarted = await cli(['retry', '--task-queue', taskQueue, '--type', 'stackProbeWorkflow', '--mode', 'restart', '--yes', '--json']);
+    const restarted = await cli(['retry', '--task-queue', taskQueue, '--type', StackProbeNames.workflow, '--mode', 'restart', '--yes', '--json']);
     const summary = JSON.parse(restarted.stdout) as { count: number; succeeded: number; results: Array<{ newRunId: string }> };
     expect(summary).toMatchObject({ count: 1, succeeded: 1 });
     const probe = deps.temporal.client.workflow.getHandle(WorkflowIds.stackProbe(probeId));
@@ -173,7 +174,11 @@ describe('failed-run operations', () => {
 
   it('a run no worker ever picked up cannot be reset (per-run error), but filters by status find it', async () => {
     const idleQueue = uniqueId('tq-idle');
-    const h = await deps.temporal.client.workflow.start('stackProbeWorkflow', { taskQueue: idleQueue, workflowId: WorkflowIds.stackProbe(uniqueId('idle')), args: ['idle'] });
+    const h = await deps.temporal.client.workflow.start<StackProbeWorkflow>(StackProbeNames.workflow, {
+      taskQueue: idleQueue,
+      workflowId: WorkflowIds.stackProbe(uniqueId('idle')),
+      args: ['idle'],
+    });
     await h.terminate('operator: stuck, nobody polls this queue');
     expect(await listFailedRuns({ client: deps.temporal.client, taskQueue: idleQueue, statuses: ['Failed'] })).toEqual([]);
     const s = await retryFailedRuns({ client: deps.temporal.client, taskQueue: idleQueue, statuses: ['Terminated'], mode: 'reset', dryRun: false });

@@ -6,7 +6,8 @@ import { contentHash } from '../../activities/records/writer';
 import { createReconcileStore, type BatchDoc } from '../../activities/reconcile/store';
 import type { TenantRepository } from '../../activities/tenant-sync/registry';
 import { Collections, tenantDbName } from '../../infra/mongo';
-import { ReconcileNames, resolveReconcileOptions, type ReconcileInput, type ReconcileProgress } from '../../shared/reconcile';
+import { ReconcileNames, resolveReconcileOptions, type ReconcileInput, type ReconcileProgress, type ReconcileWorkflow } from '../../shared/reconcile';
+import { WorkflowIds } from '../../shared/constants';
 import { bearer, buildTestApp } from '../helpers/api';
 import { connectTestDeps, startTestWorker, uniqueId, type TestDeps, type TestWorker } from '../helpers/stack';
 
@@ -88,7 +89,7 @@ describe('reconcile isolation', () => {
     expect(res.headers['content-type']).toContain('application/problem+json');
     expect(await batches().findOne({ _id: batchId as never })).toBeNull();
     expect(await batches().countDocuments()).toBe(before);
-    await expect(deps.temporal.client.workflow.getHandle(`reconcile:${batchId}`).describe(), label).rejects.toThrow();
+    await expect(deps.temporal.client.workflow.getHandle<ReconcileWorkflow>(WorkflowIds.reconcile(batchId)).describe(), label).rejects.toThrow();
     return res;
   };
   const finished = async (batchId: string, headers = t.root) => {
@@ -255,7 +256,11 @@ describe('reconcile isolation', () => {
     it('the workflow of such a batch fails at once and deletes nothing', async () => {
       const tenantsBefore = await deps.mongo.db.collection(Collections.tenants).find().toArray();
       const input = await register({ kind: 'namespace', db: data.databaseName, collection: 'src' }, { db: platform, collection: Collections.tenants });
-      const handle = await deps.temporal.client.workflow.start(ReconcileNames.workflow, { taskQueue: deps.config.TEMPORAL_TASK_QUEUE, workflowId: `reconcile:${input.batchId}`, args: [input] });
+      const handle = await deps.temporal.client.workflow.start<ReconcileWorkflow>(ReconcileNames.workflow, {
+        taskQueue: deps.config.TEMPORAL_TASK_QUEUE,
+        workflowId: WorkflowIds.reconcile(input.batchId),
+        args: [input],
+      });
       await expect(handle.result()).rejects.toThrow();
       const p = await finished(input.batchId);
       expect(p.state).toBe('failed');
