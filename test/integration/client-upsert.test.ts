@@ -297,6 +297,30 @@ describe('client configuration upsert', () => {
   });
 
   it('records the seed metrics through the OpenTelemetry meter, without personal data', async () => {
+    // Its own clients: one upserted, edited (one route) and run again unchanged; one with a bad route, a failing menu step
+    // and a user without a password; one with an invalid config.
+    const [ok, faulty, invalid] = ['metrics-ok', 'metrics-faulty', 'metrics-invalid'];
+    const c = generateClient(ok, { routes: 3 });
+    writeClient(dir, c);
+    await upsert([ok]);
+    c.routes[0]!.title = 'Renamed';
+    writeClient(dir, c);
+    await upsert([ok]);
+    expect(await upsert([ok])).toMatchObject({ unchanged: 1 });
+    const f = generateClient(faulty, { routes: 3, users: 1 });
+    f.routes.push({ key: 'broken', path: 'no-leading-slash', componentFqn: f.routes[0]!.componentFqn });
+    f.users.push({ email: `nobody@${faulty}.example`, firstName: 'No', lastName: 'Env', roles: ['USER'], passwordEnv: 'NOT_SET_ANYWHERE' });
+    writeClient(dir, f);
+    const bad = generateClient(invalid, { routes: 2 });
+    (bad.components[0] as Record<string, unknown>).version = 'latest';
+    writeClient(dir, bad);
+    failMenus.add(faulty);
+    try {
+      expect(await upsert([faulty, invalid])).toMatchObject({ partial: 1, invalid: 1 });
+    } finally {
+      failMenus.delete(faulty);
+    }
+
     const { resourceMetrics, errors } = await reader.collect();
     expect(errors).toEqual([]);
     const seen = new Map<string, Array<Record<string, unknown>>>();
@@ -305,22 +329,28 @@ describe('client configuration upsert', () => {
       for (const m of sm.metrics) seen.set(m.descriptor.name, m.dataPoints.map((p) => p.attributes));
     }
     for (const name of Object.values(ClientMetricNames)) expect(seen.has(name), name).toBe(true);
-    expect(seen.get('client_route_sync_total')).toContainEqual({ clientKey: 'alpha', change: 'unchanged' });
-    expect(seen.get('client_menu_sync_total')).toContainEqual({ clientKey: 'alpha', menuKey: 'main', change: 'added' });
-    expect(seen.get('client_component_install_total')).toContainEqual({ clientKey: 'alpha', componentFqn: 'gen.Page0@1.0.0', change: 'added' });
-    expect(seen.get('client_config_upsert_total')).toContainEqual({ clientKey: 'alpha', operation: 'unchanged' });
-    expect(seen.get('client_menu_sync_errors_total')).toContainEqual({ clientKey: 'menufail', errorType: 'DATABASE_ERROR' });
-    expect(seen.get('client_route_sync_errors_total')).toContainEqual({ clientKey: 'beta', errorType: 'VALIDATION_ERROR' });
-    expect(seen.get('client_config_upsert_errors_total')).toContainEqual({ clientKey: 'gamma', operation: 'config', errorType: 'VALIDATION_ERROR' });
+    expect(seen.get('client_route_sync_total')).toContainEqual({ clientKey: ok, change: 'unchanged' });
+    expect(seen.get('client_menu_sync_total')).toContainEqual({ clientKey: ok, menuKey: 'main', change: 'added' });
+    expect(seen.get('client_component_install_total')).toContainEqual({ clientKey: ok, componentFqn: 'gen.Page0@1.0.0', change: 'added' });
+    expect(seen.get('client_config_upsert_total')).toContainEqual({ clientKey: ok, operation: 'unchanged' });
+    expect(seen.get('client_menu_sync_errors_total')).toContainEqual({ clientKey: faulty, errorType: 'DATABASE_ERROR' });
+    expect(seen.get('client_route_sync_errors_total')).toContainEqual({ clientKey: faulty, errorType: 'VALIDATION_ERROR' });
+    expect(seen.get('client_config_upsert_errors_total')).toContainEqual({ clientKey: invalid, operation: 'config', errorType: 'VALIDATION_ERROR' });
     const all = JSON.stringify([...seen.values()]);
-    expect(all).not.toContain('@alpha.example');
+    for (const key of [ok, faulty, invalid]) expect(all).not.toContain(`@${key}.example`);
     expect(all).not.toMatch(/email/i);
   });
 
-  it('logs name users by reference only and never carry a password', () => {
+  it('logs name users by reference only and never carry a password', async () => {
+    // Its own client: a user whose password comes from the environment, and an invited one.
+    const key = 'log-users';
+    const c = generateClient(key, { routes: 2, users: 1 });
+    c.users.push({ email: `env.user@${key}.example`, firstName: 'Env', lastName: 'User', roles: ['USER'], passwordEnv: 'TEST_USER_PASSWORD' });
+    writeClient(dir, c);
+    expect(await upsert([key])).toMatchObject({ upserted: 1 });
     const text = logLines.join('');
     expect(text).toContain('routes synchronized');
     expect(text).not.toContain(ENV_PASSWORD);
-    expect(text).not.toMatch(/@(alpha|beta|delta|menufail|saga|dup)\.example/);
+    expect(text).not.toMatch(/@(alpha|beta|delta|menufail|saga|dup|log-users)\.example/);
   });
 });
