@@ -144,8 +144,10 @@ describe('outbound limits and redaction', () => {
     expect(p.state).toBe('failed');
     expect(p.errors?.join(' ')).toMatch(/ECONNREFUSED <host>/);
     expect(JSON.stringify(p)).not.toMatch(HOST_PORT);
-    const stored = await bench.deps.mongo.db.collection(Collections.reconcileBatches).findOne({ _id: dead } as never);
-    expect(JSON.stringify(stored?.result)).not.toMatch(HOST_PORT);
+    // The live progress may answer before the result is recorded: wait for the stored one.
+    let stored: unknown;
+    await expect.poll(async () => (stored = (await bench.deps.mongo.db.collection(Collections.reconcileBatches).findOne({ _id: dead } as never))?.result), { timeout: 15_000 }).toBeDefined();
+    expect(JSON.stringify(stored)).not.toMatch(HOST_PORT);
     await data.dropDatabase();
   }, 90_000);
 });
