@@ -1,15 +1,14 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import fc from 'fast-check';
-import type { FastifyInstance } from 'fastify';
 import { createLogger } from '../../infra/logger';
 import { Collections, tenantDbName } from '../../infra/mongo';
 import { mintToken } from '../../infra/auth-token';
-import { bearer, buildTestApp } from '../helpers/api';
 import type { TemporalHandle } from '../../infra/temporal';
-import { connectTestDeps, uniqueId, type TestDeps } from '../helpers/stack';
+import { uniqueId } from '../helpers/stack';
+import { useStack } from '../helpers/use-stack';
 
 // Idempotency-Key, rate limits, fuzzed input, log privacy, OpenAPI and security headers.
 
@@ -64,26 +63,14 @@ async function gatedUpstream() {
 }
 
 describe('API hardening', () => {
-  let deps: TestDeps;
-  const apps: FastifyInstance[] = [];
-  const app = async (overrides: Parameters<typeof buildTestApp>[1] = {}, extra: Parameters<typeof buildTestApp>[2] = {}) => {
-    const a = await buildTestApp(deps, overrides, extra);
-    apps.push(a);
-    return a;
-  };
-  beforeAll(async () => {
-    deps = await connectTestDeps();
-  });
-  afterAll(async () => {
-    await Promise.allSettled(apps.map((a) => a.close()));
-    await deps?.close();
-  });
+  const stack = useStack();
+  const app = stack.buildApp;
 
   describe('Idempotency-Key', () => {
     it('replays the identical status and body without running the handler again; 422 on a changed body', async () => {
       const cap = captureLogger();
       const a = await app({}, { log: cap.log });
-      const admin = await bearer(deps, ['admin']);
+      const admin = await stack.bearer(['admin']);
       const id = uniqueId('idem');
       const key = `key-${id}`;
       const first = await a.inject({ method: 'POST', url: '/api/tenants', headers: { ...admin, 'idempotency-key': key }, payload: tenantBody(id) });
@@ -101,7 +88,7 @@ describe('API hardening', () => {
     it('50 concurrent requests with one key run the handler exactly once; the rest replay or get 409', async () => {
       const cap = captureLogger();
       const a = await app({}, { log: cap.log });
-      const admin = await bearer(deps, ['admin']);
+      const admin = await stack.bearer(['admin']);
       const id = uniqueId('conc');
       const res = await Promise.all(Array.from({ length: 50 }, () => a.inject({ method: 'POST', url: '/api/tenants', headers: { ...admin, 'idempotency-key': `k-${id}` }, payload: tenantBody(id) })));
       expect(cap.text().split('tenant registered').length - 1).toBe(1);
@@ -115,7 +102,7 @@ describe('API hardening', () => {
       const upstream = await gatedUpstream();
       try {
         const a = await app({ USE_TEMPORAL_FOR_AUTH: false, SYNC_FRESHNESS_MS: 0 });
-        const admin = await bearer(deps, ['admin']);
+        const admin = await stack.bearer(['admin']);
         const tenantId = uniqueId('dup');
         const reg = await a.inject({ method: 'POST', url: '/api/tenants', headers: admin, payload: { ...tenantBody(tenantId), source: { kind: 'http', settings: { baseUrl: upstream.baseUrl } } } });
         expect(reg.statusCode, reg.body).toBe(201);
@@ -144,7 +131,7 @@ describe('API hardening', () => {
       const cap = captureLogger();
       const a = await app({ IDEMPOTENCY_TTL_S: 1 }, { log: cap.log });
       const id = uniqueId('exp');
-      const send = async (sub: string, key: string) => a.inject({ method: 'POST', url: '/api/tenants', headers: { ...(await bearer(deps, ['admin'], '*', sub)), 'idempotency-key': key }, payload: tenantBody(id) });
+      const send = async (sub: string, key: string) => a.inject({ method: 'POST', url: '/api/tenants', headers: { ...(await stack.bearer(['admin'], '*', sub)), 'idempotency-key': key }, payload: tenantBody(id) });
       await send('alice', 'same');
       const bob = await send('bob', 'same');
       expect(bob.headers['idempotent-replayed']).toBeUndefined();
@@ -161,7 +148,7 @@ describe('API hardening', () => {
   describe('rate limits', () => {
     it('per subject: 429 problem+json with Retry-After', async () => {
       const a = await app({ RATE_LIMIT_PER_SUBJECT: 5 });
-      const h = await bearer(deps, ['sync:read'], '*', uniqueId('rl'));
+      const h = await stack.bearer(['sync:read'], '*', uniqueId('rl'));
       const codes: number[] = [];
       let last;
       for (let i = 0; i < 6; i++) {
@@ -172,7 +159,7 @@ describe('API hardening', () => {
       expect(last!.headers['content-type']).toContain('application/problem+json');
       expect(Number(last!.headers['retry-after'])).toBeGreaterThan(0);
       // another subject is not affected
-      expect((await a.inject({ method: 'GET', url: '/api/sync/method-stats', headers: await bearer(deps, ['sync:read'], '*', uniqueId('rl')) })).statusCode).toBe(200);
+      expect((await a.inject({ method: 'GET', url: '/api/sync/method-stats', headers: await stack.bearer(['sync:read'], '*', uniqueId('rl')) })).statusCode).toBe(200);
     });
 
     it('per tenant: many subjects on one tenant share its budget', async () => {
@@ -180,7 +167,7 @@ describe('API hardening', () => {
       const tenant = uniqueId('rlt');
       const codes: number[] = [];
       for (let i = 0; i < 4; i++) {
-        const r = await a.inject({ method: 'GET', url: `/api/sync/tenants/${tenant}/status`, headers: await bearer(deps, ['sync:read'], '*', uniqueId('s')) });
+        const r = await a.inject({ method: 'GET', url: `/api/sync/tenants/${tenant}/status`, headers: await stack.bearer(['sync:read'], '*', uniqueId('s')) });
         codes.push(r.statusCode);
       }
       expect(codes).toEqual([200, 200, 200, 429]);
@@ -191,22 +178,22 @@ describe('API hardening', () => {
     const routes: Array<{ method: string; url: string }> = [];
     // A generous readiness deadline: /health/ready pings Temporal, and a loaded CI machine must not
     // turn a slow ping into the 5xx this test forbids.
-    const counted = countingStarts(deps.temporal);
+    const counted = countingStarts(stack.deps.temporal);
     const a = await app({ RATE_LIMIT_PER_SUBJECT: 1_000_000, RATE_LIMIT_PER_TENANT: 1_000_000, READY_TIMEOUT_MS: 15_000 }, { temporal: counted.temporal });
     const spec = (await a.inject({ method: 'GET', url: '/docs/json' })).json() as { paths: Record<string, Record<string, unknown>> };
     for (const [p, ops] of Object.entries(spec.paths)) for (const m of Object.keys(ops)) routes.push({ method: m.toUpperCase(), url: p });
     expect(routes.length).toBeGreaterThan(8);
     // Every platform collection (registry, runs, reconcile batches, migrations, client-upsert
     // state…), and the workflows on this file's task queue.
-    const counts = async () => Object.fromEntries(await Promise.all(Object.values(Collections).map(async (c) => [c, await deps.mongo.db.collection(c).countDocuments()] as const)));
+    const counts = async () => Object.fromEntries(await Promise.all(Object.values(Collections).map(async (c) => [c, await stack.deps.mongo.db.collection(c).countDocuments()] as const)));
     const workflows = async () => {
       const ids: string[] = [];
-      for await (const wf of deps.temporal.client.workflow.list({ query: `TaskQueue = '${deps.config.TEMPORAL_TASK_QUEUE}'` })) ids.push(wf.workflowId);
+      for await (const wf of stack.deps.temporal.client.workflow.list({ query: `TaskQueue = '${stack.deps.config.TEMPORAL_TASK_QUEUE}'` })) ids.push(wf.workflowId);
       return ids;
     };
     const before = await counts();
     const workflowsBefore = await workflows();
-    const admin = await bearer(deps, ['admin']);
+    const admin = await stack.bearer(['admin']);
     const hostile = fc.oneof(
       fc.constantFrom('$gt', '{"$ne":null}', '../../etc/passwd', 'a'.repeat(5000), '%00', ' ', '__proto__', 'constructor', '😀', '-1'),
       fc.string({ maxLength: 80 }),
@@ -242,21 +229,21 @@ describe('API hardening', () => {
   });
 
   it('fuzz: cross-tenant and platform-namespace reconcile bodies — never 2xx, never 5xx, never a write', async () => {
-    const a = await app({ RATE_LIMIT_PER_SUBJECT: 1_000_000, RATE_LIMIT_PER_TENANT: 1_000_000, RECONCILE_ALLOWED_URIS: [deps.config.MONGODB_URI] });
-    const root = await bearer(deps, ['admin']);
+    const a = await app({ RATE_LIMIT_PER_SUBJECT: 1_000_000, RATE_LIMIT_PER_TENANT: 1_000_000, RECONCILE_ALLOWED_URIS: [stack.deps.config.MONGODB_URI] });
+    const root = await stack.bearer(['admin']);
     const [own, other] = [uniqueId('fza'), uniqueId('fzb')];
     for (const tenantId of [own, other]) {
-      const reg = await a.inject({ method: 'POST', url: '/api/tenants', headers: root, payload: { ...tenantBody(tenantId), source: { kind: 'mongodb', settings: { uri: deps.config.MONGODB_URI, database: 'fuzz_upstream' } } } });
+      const reg = await a.inject({ method: 'POST', url: '/api/tenants', headers: root, payload: { ...tenantBody(tenantId), source: { kind: 'mongodb', settings: { uri: stack.deps.config.MONGODB_URI, database: 'fuzz_upstream' } } } });
       expect(reg.statusCode, reg.body).toBe(201);
     }
     const rc = ['reconcile:write', 'reconcile:read'];
     // Tokens for one tenant (with and without admin), and every tenant without admin.
-    const tenantTokens = [await bearer(deps, rc, [own], 'fz-t'), await bearer(deps, ['admin'], [own], 'fz-ta')];
-    const everyTenantNoAdmin = await bearer(deps, rc, '*', 'fz-all');
-    const platform = deps.config.MONGODB_DB;
+    const tenantTokens = [await stack.bearer(rc, [own], 'fz-t'), await stack.bearer(['admin'], [own], 'fz-ta')];
+    const everyTenantNoAdmin = await stack.bearer(rc, '*', 'fz-all');
+    const platform = stack.deps.config.MONGODB_DB;
     const platformDb = fc.array(fc.boolean(), { minLength: platform.length, maxLength: platform.length }).map((up) => [...platform].map((c, i) => (up[i] ? c.toUpperCase() : c)).join(''));
     const collection = fc.constantFrom(...Object.values(Collections), 'users');
-    const uri = fc.constantFrom(deps.config.MONGODB_URI, 'mongodb://127.0.0.1:1', 'mongodb://u:p@169.254.169.254:27017', `${deps.config.MONGODB_URI.replace(/\/?(\?.*)?$/, '')}/?proxyHost=evil.example`);
+    const uri = fc.constantFrom(stack.deps.config.MONGODB_URI, 'mongodb://127.0.0.1:1', 'mongodb://u:p@169.254.169.254:27017', `${stack.deps.config.MONGODB_URI.replace(/\/?(\?.*)?$/, '')}/?proxyHost=evil.example`);
     const maybe = <T,>(arb: fc.Arbitrary<T>) => fc.option(arb, { nil: undefined });
     const options = maybe(fc.record({ extras: fc.constantFrom('flag', 'delete'), dryRun: fc.boolean() }, { requiredKeys: [] }));
     const anyDb = fc.constantFrom(tenantDbName(own), tenantDbName(other), 'fuzz_upstream', platform, platform.toUpperCase());
@@ -281,8 +268,8 @@ describe('API hardening', () => {
       fc.tuple(fc.constant(everyTenantNoAdmin), rawWork),
       fc.tuple(fc.constantFrom(root, ...tenantTokens, everyTenantNoAdmin), platformNs),
     );
-    const platformBefore = await Promise.all(Object.values(Collections).map((c) => deps.mongo.db.collection(c).countDocuments()));
-    const before = await deps.mongo.db.collection(Collections.reconcileBatches).countDocuments();
+    const platformBefore = await Promise.all(Object.values(Collections).map((c) => stack.deps.mongo.db.collection(c).countDocuments()));
+    const before = await stack.deps.mongo.db.collection(Collections.reconcileBatches).countDocuments();
     const statuses = new Map<number, number>();
     await fc.assert(
       fc.asyncProperty(cases, async ([headers, body]) => {
@@ -296,16 +283,16 @@ describe('API hardening', () => {
     );
     // Every body is well-formed: each is refused for what it reaches, not for its shape.
     expect(Object.fromEntries(statuses)).toEqual({ 403: 500 });
-    expect(await deps.mongo.db.collection(Collections.reconcileBatches).countDocuments()).toBe(before);
-    expect(await Promise.all(Object.values(Collections).map((c) => deps.mongo.db.collection(c).countDocuments()))).toEqual(platformBefore);
-    expect((await deps.mongo.client.db(tenantDbName(own)).listCollections().toArray()).length).toBe(0);
+    expect(await stack.deps.mongo.db.collection(Collections.reconcileBatches).countDocuments()).toBe(before);
+    expect(await Promise.all(Object.values(Collections).map((c) => stack.deps.mongo.db.collection(c).countDocuments()))).toEqual(platformBefore);
+    expect((await stack.deps.mongo.client.db(tenantDbName(own)).listCollections().toArray()).length).toBe(0);
   });
 
   it('request logs carry trace IDs but no token, secret, e-mail or idempotency key', async () => {
     const cap = captureLogger();
     const a = await app({}, { log: cap.log });
     const email = 'alice.secret@example.com';
-    const jwt = await mintToken(deps.config.AUTH_JWT_SECRET, { sub: email, scopes: ['admin'], tenants: '*', ttlSeconds: 60 });
+    const jwt = await mintToken(stack.deps.config.AUTH_JWT_SECRET, { sub: email, scopes: ['admin'], tenants: '*', ttlSeconds: 60 });
     const id = uniqueId('priv');
     await a.inject({ method: 'POST', url: '/api/tenants', headers: { authorization: `Bearer ${jwt}`, 'idempotency-key': 'idem-value-should-not-leak', cookie: 'session=cookie-secret-value' }, payload: tenantBody(id) });
     await a.inject({ method: 'GET', url: `/api/tenants/${id}`, headers: { authorization: `Bearer ${jwt}` } });
@@ -320,7 +307,7 @@ describe('API hardening', () => {
       expect(l).toHaveProperty('durationMs');
       expect(l).toHaveProperty('route');
     }
-    for (const secret of [jwt, email, 'alice.secret', 'upstream-secret-token-xyz', 'idem-value-should-not-leak', 'cookie-secret-value', 'not-a-jwt-secret', deps.config.AUTH_JWT_SECRET]) {
+    for (const secret of [jwt, email, 'alice.secret', 'upstream-secret-token-xyz', 'idem-value-should-not-leak', 'cookie-secret-value', 'not-a-jwt-secret', stack.deps.config.AUTH_JWT_SECRET]) {
       expect(text, secret.slice(0, 20)).not.toContain(secret);
     }
   });

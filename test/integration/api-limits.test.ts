@@ -1,10 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { FastifyInstance } from 'fastify';
+import { afterAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../infra/dev/servers';
 import { Collections } from '../../infra/mongo';
 import { createRedis, type Redis } from '../../infra/redis';
-import { bearer, buildTestApp } from '../helpers/api';
-import { connectTestDeps, uniqueId, type TestDeps } from '../helpers/stack';
+import { uniqueId } from '../helpers/stack';
+import { useStack } from '../helpers/use-stack';
 
 // Limits the README promises at the edge: rate limits shared by every API process (two apps on
 // one Redis) and passing when Redis is down, the 256 kB body limit, and CORS only for
@@ -14,27 +13,15 @@ import { connectTestDeps, uniqueId, type TestDeps } from '../helpers/stack';
 const DAY_MS = 86_400_000;
 
 describe('API limits: shared rate limits, body size, CORS', () => {
-  let deps: TestDeps;
-  const apps: FastifyInstance[] = [];
   const redises: Redis[] = [];
-  const app = async (overrides: Parameters<typeof buildTestApp>[1] = {}, extra: Parameters<typeof buildTestApp>[2] = {}) => {
-    const a = await buildTestApp(deps, overrides, extra);
-    apps.push(a);
-    return a;
-  };
-  beforeAll(async () => {
-    deps = await connectTestDeps();
-  });
-  afterAll(async () => {
-    await Promise.allSettled(apps.map((a) => a.close()));
-    for (const r of redises) r.disconnect();
-    await deps?.close();
-  });
+  afterAll(() => redises.forEach((r) => r.disconnect())); // after the stack's apps closed (hooks run in reverse)
+  const stack = useStack();
+  const app = stack.buildApp;
 
   it('the per-subject limit is shared by two API processes', async () => {
     const limits = { RATE_LIMIT_PER_SUBJECT: 4, RATE_LIMIT_WINDOW_MS: DAY_MS };
     const [a, b] = [await app(limits), await app(limits)];
-    const h = await bearer(deps, ['sync:read'], '*', uniqueId('shared-sub'));
+    const h = await stack.bearer(['sync:read'], '*', uniqueId('shared-sub'));
     const codes: number[] = [];
     for (let i = 0; i < 6; i++) codes.push((await (i % 2 ? b : a).inject({ method: 'GET', url: '/api/sync/method-stats', headers: h })).statusCode);
     expect(codes).toEqual([200, 200, 200, 200, 429, 429]);
@@ -46,7 +33,7 @@ describe('API limits: shared rate limits, body size, CORS', () => {
     const tenant = uniqueId('shared-t');
     const codes: number[] = [];
     for (let i = 0; i < 5; i++) {
-      const h = await bearer(deps, ['sync:read'], [tenant], uniqueId('s'));
+      const h = await stack.bearer(['sync:read'], [tenant], uniqueId('s'));
       codes.push((await (i % 2 ? b : a).inject({ method: 'GET', url: `/api/sync/tenants/${tenant}/status`, headers: h })).statusCode);
     }
     expect(codes).toEqual([200, 200, 200, 429, 429]);
@@ -57,7 +44,7 @@ describe('API limits: shared rate limits, body size, CORS', () => {
     redises.push(dead);
     const a = await app({ RATE_LIMIT_PER_SUBJECT: 1, RATE_LIMIT_PER_TENANT: 1, RATE_LIMIT_WINDOW_MS: DAY_MS }, { redis: dead });
     const tenant = uniqueId('nored');
-    const h = await bearer(deps, ['sync:read'], [tenant], uniqueId('nored-sub'));
+    const h = await stack.bearer(['sync:read'], [tenant], uniqueId('nored-sub'));
     // Two requests against limits of one (each waits out the client's Redis retries: seconds).
     const codes: number[] = [];
     for (let i = 0; i < 2; i++) codes.push((await a.inject({ method: 'GET', url: `/api/sync/tenants/${tenant}/status`, headers: h })).statusCode);
@@ -66,7 +53,7 @@ describe('API limits: shared rate limits, body size, CORS', () => {
 
   it('a body over 256 kB is refused with 413 problem+json and writes nothing; one under it reaches validation', async () => {
     const a = await app();
-    const admin = await bearer(deps, ['admin']);
+    const admin = await stack.bearer(['admin']);
     const tenantId = uniqueId('big');
     const body = (bytes: number) => JSON.stringify({ tenantId, name: 'x'.repeat(bytes), source: { kind: 'http', settings: { baseUrl: 'http://127.0.0.1:9/t' } }, collections: [{ name: 'users', essential: true }] });
     const post = (payload: string) => a.inject({ method: 'POST', url: '/api/tenants', headers: { ...admin, 'content-type': 'application/json' }, payload });
@@ -76,7 +63,7 @@ describe('API limits: shared rate limits, body size, CORS', () => {
     const under = await post(body(250 * 1024));
     expect(under.statusCode).toBe(400);
     expect(under.json().detail).toMatch(/name/);
-    expect(await deps.mongo.db.collection(Collections.tenants).countDocuments({ _id: tenantId } as never)).toBe(0);
+    expect(await stack.deps.mongo.db.collection(Collections.tenants).countDocuments({ _id: tenantId } as never)).toBe(0);
   });
 
   it('CORS answers only the origins CORS_ORIGINS lists', async () => {
