@@ -2,14 +2,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import type { FastifyInstance } from 'fastify';
 import type { Db } from 'mongodb';
 import { defineMigration } from '../../activities/migrations/registry';
 import { REPO_ROOT } from '../../infra/dev/ensure-tools';
 import { driftOf, generatePair, rawCompare } from '../../fixtures/reconcile-data';
-import { bearer, buildTestApp } from '../helpers/api';
 import { mutableRegistry } from '../helpers/migrations';
-import { connectTestDeps, startTestWorker, uniqueId, type TestDeps, type TestWorker } from '../helpers/stack';
+import { uniqueId } from '../helpers/stack';
+import { useStack } from '../helpers/use-stack';
 
 // The reconcile and migrate CLIs as an operator runs them: child processes with the file's
 // config. `reconcile` goes straight to MongoDB and Temporal; `migrate` through the HTTP API
@@ -19,9 +18,6 @@ const run = promisify(execFile);
 type CliResult = { code: number; stdout: string; stderr: string };
 
 describe('CLI: reconcile and migrate', () => {
-  let deps: TestDeps;
-  let worker: TestWorker;
-  let app: FastifyInstance;
   let apiUrl: string;
   let data: Db;
   const registry = mutableRegistry();
@@ -32,12 +28,12 @@ describe('CLI: reconcile and migrate', () => {
       ...process.env,
       NODE_ENV: 'test',
       LOG_LEVEL: 'silent',
-      MONGODB_URI: deps.config.MONGODB_URI,
-      MONGODB_DB: deps.config.MONGODB_DB,
-      REDIS_URL: deps.config.REDIS_URL,
-      TEMPORAL_ADDRESS: deps.config.TEMPORAL_ADDRESS,
-      TEMPORAL_TASK_QUEUE: deps.config.TEMPORAL_TASK_QUEUE,
-      AUTH_JWT_SECRET: deps.config.AUTH_JWT_SECRET,
+      MONGODB_URI: stack.deps.config.MONGODB_URI,
+      MONGODB_DB: stack.deps.config.MONGODB_DB,
+      REDIS_URL: stack.deps.config.REDIS_URL,
+      TEMPORAL_ADDRESS: stack.deps.config.TEMPORAL_ADDRESS,
+      TEMPORAL_TASK_QUEUE: stack.deps.config.TEMPORAL_TASK_QUEUE,
+      AUTH_JWT_SECRET: stack.deps.config.AUTH_JWT_SECRET,
       SYNC_API_URL: apiUrl,
     };
     try {
@@ -51,18 +47,16 @@ describe('CLI: reconcile and migrate', () => {
   };
   const lastJson = (out: string) => JSON.parse(out.trim().split('\n').at(-1)!) as Record<string, unknown>;
 
+  const stack = useStack({
+    worker: { settings: { tenantSync: { pageSize: 500 }, migrations: { registry, batchSize: 250 } } },
+    app: { extra: { migrations: registry } },
+  });
   beforeAll(async () => {
-    deps = await connectTestDeps();
-    worker = await startTestWorker(deps, { settings: { tenantSync: { pageSize: 500 }, migrations: { registry, batchSize: 250 } } });
-    app = await buildTestApp(deps, {}, { migrations: registry });
-    apiUrl = await app.listen({ host: '127.0.0.1', port: 0 });
-    data = deps.mongo.client.db(uniqueId('clirc').replace(/-/g, '_'));
+    apiUrl = await stack.app.listen({ host: '127.0.0.1', port: 0 });
+    data = stack.deps.mongo.client.db(uniqueId('clirc').replace(/-/g, '_'));
   });
   afterAll(async () => {
-    await app?.close();
-    await worker?.stop();
     await data?.dropDatabase().catch(() => undefined);
-    await deps?.close();
   });
 
   it('reconcile start --follow repairs the target; status shows the result; cancel of a finished batch and bad flags fail', { timeout: 180_000 }, async () => {
@@ -93,7 +87,7 @@ describe('CLI: reconcile and migrate', () => {
   it('migrate status lists a pending migration; migrate up runs it through the API and the worker', { timeout: 180_000 }, async () => {
     const name = `${uniqueId('m')}-cli`;
     const col = uniqueId('cli_items').replace(/-/g, '_');
-    await deps.mongo.db.collection(col).insertMany([{ n: 1 }, { n: 2 }]);
+    await stack.deps.mongo.db.collection(col).insertMany([{ n: 1 }, { n: 2 }]);
     registry.add(
       defineMigration({
         name,
@@ -113,8 +107,8 @@ describe('CLI: reconcile and migrate', () => {
     const up = await cli('migrate', 'up', name, '--json');
     expect(up.code, up.stderr).toBe(0);
     expect(JSON.parse(up.stdout)).toMatchObject({ state: 'completed', results: [{ name, outcome: 'completed', changes: ['flagged 2'], verify: { ok: true } }] });
-    expect(await deps.mongo.db.collection(col).countDocuments({ flag: true })).toBe(2);
-    const after = await app.inject({ method: 'GET', url: '/api/migrations/status', headers: await bearer(deps, ['admin']) });
+    expect(await stack.deps.mongo.db.collection(col).countDocuments({ flag: true })).toBe(2);
+    const after = await stack.app.inject({ method: 'GET', url: '/api/migrations/status', headers: await stack.bearer(['admin']) });
     expect(after.json().completed.map((m: { name: string }) => m.name)).toContain(name);
   });
 });

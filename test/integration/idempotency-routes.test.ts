@@ -7,27 +7,22 @@ import { freePort } from '../../infra/dev/servers';
 import { Collections } from '../../infra/mongo';
 import { createRedis, type Redis } from '../../infra/redis';
 import { MigrationNames } from '../../shared/migrations';
-import { bearer, buildTestApp } from '../helpers/api';
 import { mutableRegistry } from '../helpers/migrations';
-import { connectTestDeps, stackInfo, startTestWorker, uniqueId, type TestDeps, type TestWorker } from '../helpers/stack';
+import { stackInfo, uniqueId } from '../helpers/stack';
+import { useStack, type Stack } from '../helpers/use-stack';
 
 // What the README promises of Idempotency-Key records beyond ordering: scoped by route, 5xx
 // answers not stored, and the two routes that require a key — 503 when Redis is down, and a
 // reconcile batch named by the key, so a lost record cannot start a second batch.
 
 describe('Idempotency-Key: route scope, 5xx, required keys', () => {
-  let deps: TestDeps;
-  let worker: TestWorker;
   let upstream: FixtureUpstream;
   let admin: Record<string, string>;
   const registry = mutableRegistry();
-  const apps: FastifyInstance[] = [];
   const redises: Redis[] = [];
-  const app = async (extra: Parameters<typeof buildTestApp>[2] = {}) => {
-    const a = await buildTestApp(deps, { USE_TEMPORAL_FOR_AUTH: false, SYNC_FRESHNESS_MS: 0 }, { migrations: registry, ...extra });
-    apps.push(a);
-    return a;
-  };
+  afterAll(() => redises.forEach((r) => r.disconnect())); // after the stack's apps closed (hooks run in reverse)
+  const stack = useStack({ worker: { settings: { tenantSync: { pageSize: 500 }, migrations: { registry } } } });
+  const app = (extra: Parameters<Stack['buildApp']>[1] = {}) => stack.buildApp({ USE_TEMPORAL_FOR_AUTH: false, SYNC_FRESHNESS_MS: 0 }, { migrations: registry, ...extra });
   const redisAt = (url: string) => {
     const r = createRedis({ REDIS_URL: url });
     redises.push(r);
@@ -36,23 +31,17 @@ describe('Idempotency-Key: route scope, 5xx, required keys', () => {
   /** Workflow IDs of one type on this file's task queue (visibility). */
   const workflowsOf = async (type: string) => {
     const ids: string[] = [];
-    const query = `TaskQueue = '${deps.config.TEMPORAL_TASK_QUEUE}' AND WorkflowType = '${type}'`;
-    for await (const wf of deps.temporal.client.workflow.list({ query })) ids.push(wf.workflowId);
+    const query = `TaskQueue = '${stack.deps.config.TEMPORAL_TASK_QUEUE}' AND WorkflowType = '${type}'`;
+    for await (const wf of stack.deps.temporal.client.workflow.list({ query })) ids.push(wf.workflowId);
     return ids.sort();
   };
 
   beforeAll(async () => {
-    deps = await connectTestDeps();
-    worker = await startTestWorker(deps, { settings: { tenantSync: { pageSize: 500 }, migrations: { registry } } });
     upstream = await startFixtureUpstream();
-    admin = await bearer(deps, ['admin']);
+    admin = await stack.bearer(['admin']);
   });
   afterAll(async () => {
-    await Promise.allSettled(apps.map((a) => a.close()));
-    for (const r of redises) r.disconnect();
-    await worker?.stop();
     await upstream?.close();
-    await deps?.close();
   });
 
   it('is scoped by route: one key on two routes runs both; on one route with other params → 422', async () => {
@@ -88,7 +77,7 @@ describe('Idempotency-Key: route scope, 5xx, required keys', () => {
     const again = await post(a);
     expect(again.headers['idempotent-replayed']).toBe('true');
     expect(again.body).toBe(ran.body);
-    expect(await deps.temporal.client.workflow.getHandle(ran.json().workflowId).result()).toMatchObject({ dryRun: true, results: [] });
+    expect(await stack.deps.temporal.client.workflow.getHandle(ran.json().workflowId).result()).toMatchObject({ dryRun: true, results: [] });
   });
 
   it('POST /api/migrations/run requires a key (400) and, with Redis down, answers 503 and starts nothing', async () => {
@@ -103,7 +92,7 @@ describe('Idempotency-Key: route scope, 5xx, required keys', () => {
   });
 
   it('a lost Redis record cannot start a second reconcile batch: the batch ID derives from the key', async () => {
-    const data: Db = deps.mongo.client.db(uniqueId('idrc').replace(/-/g, '_'));
+    const data: Db = stack.deps.mongo.client.db(uniqueId('idrc').replace(/-/g, '_'));
     try {
       await generatePair(data, { source: 'src', target: 'tgt' }, 50, driftOf(50, 0.1));
       const body = { source: { kind: 'namespace', db: data.databaseName, collection: 'src' }, target: { db: data.databaseName, collection: 'tgt' }, options: { dryRun: true } };
@@ -118,10 +107,10 @@ describe('Idempotency-Key: route scope, 5xx, required keys', () => {
       expect(second.statusCode, second.body).toBe(202);
       expect(second.headers['idempotent-replayed']).toBeUndefined();
       expect(second.json()).toMatchObject({ batchId, workflowId, created: false });
-      expect(await deps.mongo.db.collection(Collections.reconcileBatches).countDocuments({ _id: batchId } as never)).toBe(1);
-      await deps.temporal.client.workflow.getHandle(workflowId).result();
+      expect(await stack.deps.mongo.db.collection(Collections.reconcileBatches).countDocuments({ _id: batchId } as never)).toBe(1);
+      await stack.deps.temporal.client.workflow.getHandle(workflowId).result();
       const runs: string[] = [];
-      for await (const wf of deps.temporal.client.workflow.list({ query: `WorkflowId = '${workflowId}'` })) runs.push(wf.runId);
+      for await (const wf of stack.deps.temporal.client.workflow.list({ query: `WorkflowId = '${workflowId}'` })) runs.push(wf.runId);
       expect(runs).toHaveLength(1);
     } finally {
       await data.dropDatabase().catch(() => undefined);
