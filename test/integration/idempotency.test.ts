@@ -2,8 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { startFixtureUpstream, type FixtureUpstream } from '../../fixtures/upstream/server';
 import { Scopes } from '../../infra/auth-token';
-import { bearer, buildTestApp } from '../helpers/api';
-import { connectTestDeps, uniqueId, type TestDeps } from '../helpers/stack';
+import { uniqueId } from '../helpers/stack';
+import { useStack } from '../helpers/use-stack';
 
 // Idempotency-Key ordering and scope: the key is claimed after auth, validation and every rate
 // limit; only executed requests (< 400) are stored; a record belongs to one subject + tenant set.
@@ -24,35 +24,27 @@ async function windowStart(): Promise<void> {
 }
 
 describe('Idempotency-Key: claimed last, stores only executed requests, scoped by token', () => {
-  let deps: TestDeps;
+  const stack = useStack();
   let upstream: FixtureUpstream;
-  const apps: FastifyInstance[] = [];
-  const app = async (o: Parameters<typeof buildTestApp>[1] = {}) => {
-    const a = await buildTestApp(deps, { USE_TEMPORAL_FOR_AUTH: false, SYNC_FRESHNESS_MS: 0, ...o });
-    apps.push(a);
-    return a;
-  };
+  const app = (o: Parameters<typeof stack.buildApp>[0] = {}) => stack.buildApp({ USE_TEMPORAL_FOR_AUTH: false, SYNC_FRESHNESS_MS: 0, ...o });
   const register = async (a: FastifyInstance, tenantId: string) => {
     upstream.seedTenant(tenantId, { collections: { users: 2 }, token: `tok-${tenantId}` });
-    const res = await a.inject({ method: 'POST', url: '/api/tenants', headers: await bearer(deps, [Scopes.admin]), payload: tenantBody(tenantId, upstream.baseUrl(tenantId)) });
+    const res = await a.inject({ method: 'POST', url: '/api/tenants', headers: await stack.bearer([Scopes.admin]), payload: tenantBody(tenantId, upstream.baseUrl(tenantId)) });
     expect(res.statusCode).toBe(201);
   };
 
   beforeAll(async () => {
-    deps = await connectTestDeps();
     upstream = await startFixtureUpstream();
   });
   afterAll(async () => {
-    await Promise.allSettled(apps.map((a) => a.close()));
     await upstream?.close();
-    await deps?.close();
   });
 
   it('a 429 from the per-tenant limit is not stored: after the window the same key executes', async () => {
     const a = await app({ RATE_LIMIT_PER_TENANT: 1, RATE_LIMIT_WINDOW_MS: WINDOW_MS });
     const tenantId = uniqueId('rl');
     await register(a, tenantId);
-    const syncer = await bearer(deps, [Scopes.syncRead, Scopes.syncWrite], [tenantId]);
+    const syncer = await stack.bearer([Scopes.syncRead, Scopes.syncWrite], [tenantId]);
     const ensure = () => a.inject({ method: 'POST', url: `/api/sync/tenants/${tenantId}/ensure`, headers: { ...syncer, 'idempotency-key': 'login-1' } });
     await windowStart();
     // The tenant's budget for this window goes to a status read; the ensure is refused.
@@ -69,7 +61,7 @@ describe('Idempotency-Key: claimed last, stores only executed requests, scoped b
   it('a refusal by the coverage check or by the handler is not stored: the key stays free', async () => {
     const a = await app();
     const [mine, theirs] = [uniqueId('own'), uniqueId('other')];
-    const adminMine = await bearer(deps, [Scopes.admin], [mine], 'ops');
+    const adminMine = await stack.bearer([Scopes.admin], [mine], 'ops');
     const post = (payload: Record<string, unknown>, key: string) => a.inject({ method: 'POST', url: '/api/tenants', headers: { ...adminMine, 'idempotency-key': key }, payload });
     // 403: tenant not covered. The same key then runs a different, allowed payload (not 422).
     expect((await post(tenantBody(theirs, upstream.baseUrl(theirs)), 'k-403')).statusCode).toBe(403);
@@ -94,7 +86,7 @@ describe('Idempotency-Key: claimed last, stores only executed requests, scoped b
     await register(a, t1);
     await register(a, t2);
     const send = async (tenants: string[] | '*') =>
-      a.inject({ method: 'POST', url: '/api/tenants', headers: { ...(await bearer(deps, [Scopes.admin], tenants, 'same-sub')), 'idempotency-key': 'shared-key' }, payload: tenantBody(t1, upstream.baseUrl(t1)) });
+      a.inject({ method: 'POST', url: '/api/tenants', headers: { ...(await stack.bearer([Scopes.admin], tenants, 'same-sub')), 'idempotency-key': 'shared-key' }, payload: tenantBody(t1, upstream.baseUrl(t1)) });
     const first = await send([t1, t2]);
     expect(first.statusCode).toBe(200);
     expect(first.headers['idempotent-replayed']).toBeUndefined();

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTelemetry } from '../../infra/telemetry';
 import { buildTestApp } from '../helpers/api';
-import { connectTestDeps, type TestDeps } from '../helpers/stack';
+import { useStack } from '../helpers/use-stack';
 
 // OTEL_EXPORTER_OTLP_ENDPOINT set → the API's spans leave over OTLP/HTTP to <endpoint>/v1/traces.
 // The receiver is a plain HTTP server on loopback standing in for a collector; what it gets is
@@ -17,7 +17,7 @@ interface Received {
 describe('OTLP trace export', () => {
   const received: Received[] = [];
   let collector: Server;
-  let deps: TestDeps;
+  const stack = useStack();
 
   beforeAll(async () => {
     collector = createServer((req, res) => {
@@ -29,17 +29,15 @@ describe('OTLP trace export', () => {
       });
     });
     await new Promise<void>((r) => collector.listen(0, '127.0.0.1', r));
-    deps = await connectTestDeps();
   });
   afterAll(async () => {
-    await deps?.close();
     await new Promise((r) => collector?.close(r));
   });
 
   it("sends the request's server span, under the X-Trace-Id it answered, to <endpoint>/v1/traces", async () => {
     const endpoint = `http://127.0.0.1:${(collector.address() as AddressInfo).port}`;
     const telemetry = await startTelemetry({ serviceName: 'api', otlpEndpoint: endpoint });
-    const app = await buildTestApp(deps, {}, { telemetry });
+    const app = await buildTestApp(stack.deps, {}, { telemetry });
     const res = await app.inject({ method: 'GET', url: '/health' });
     expect(res.statusCode).toBe(200);
     const traceId = String(res.headers['x-trace-id']);

@@ -4,7 +4,8 @@ import { createReconcileActivities } from '../../activities/reconcile/activities
 import { createReconcileStore } from '../../activities/reconcile/store';
 import { generatePair } from '../../fixtures/reconcile-data';
 import { resolveReconcileOptions, type ReconcileInput, type ReconcileOptions } from '../../shared/reconcile';
-import { connectTestDeps, uniqueId, type TestDeps } from '../helpers/stack';
+import { uniqueId } from '../helpers/stack';
+import { useStack } from '../helpers/use-stack';
 
 // `partitions: 0` = auto, as the README says: one partition on FerretDB (every range query
 // decodes the whole collection), a few per maxConcurrency on MongoDB; an explicit count is
@@ -13,17 +14,15 @@ import { connectTestDeps, uniqueId, type TestDeps } from '../helpers/stack';
 const RECORDS = 2_000;
 
 describe('reconcile partitions', () => {
-  let deps: TestDeps;
+  const stack = useStack();
   let data: Db;
 
   beforeAll(async () => {
-    deps = await connectTestDeps();
-    data = deps.mongo.client.db(uniqueId('rcpart').replace(/-/g, '_'));
+    data = stack.deps.mongo.client.db(uniqueId('rcpart').replace(/-/g, '_'));
     await generatePair(data, { source: 'src', target: 'tgt' }, RECORDS, { missing: 0, mismatched: 0, extra: 0 });
   });
   afterAll(async () => {
     await data?.dropDatabase().catch(() => undefined);
-    await deps?.close();
   });
 
   async function plan(partial: Partial<ReconcileOptions>) {
@@ -31,9 +30,9 @@ describe('reconcile partitions', () => {
     const options = resolveReconcileOptions(partial);
     const ns = (collection: string) => ({ db: data.databaseName, collection });
     const input: ReconcileInput = { batchId, correlationId: `corr-${batchId}`, source: { kind: 'namespace', ...ns('src') }, target: ns('tgt'), options, startedAt: new Date().toISOString() };
-    const store = createReconcileStore(deps.mongo.db);
+    const store = createReconcileStore(stack.deps.mongo.db);
     await store.createBatch({ _id: batchId, correlationId: input.correlationId, workflowId: `reconcile:${batchId}`, state: 'pending', source: input.source, target: input.target, options, specHash: batchId, createdAt: new Date() });
-    const p = await createReconcileActivities(deps, { workerId: 'rp' }).planReconcile(input);
+    const p = await createReconcileActivities(stack.deps, { workerId: 'rp' }).planReconcile(input);
     expect((await store.getBatch(batchId))?.plan).toMatchObject({ partitions: p.partitions.length, backend: p.backend });
     return p;
   }

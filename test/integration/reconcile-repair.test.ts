@@ -4,7 +4,8 @@ import { createReconcileActivities, type ReconcileSettings } from '../../activit
 import { createReconcileStore, type ErrorDoc } from '../../activities/reconcile/store';
 import { Collections } from '../../infra/mongo';
 import { resolveReconcileOptions, type ReconcileCounters, type ReconcileInput } from '../../shared/reconcile';
-import { connectTestDeps, uniqueId, type TestDeps } from '../helpers/stack';
+import { uniqueId } from '../helpers/stack';
+import { useStack } from '../helpers/use-stack';
 
 // Repairs that lose nothing (issue 12, item 14): a replacement the target refuses, or a lost
 // connection between the delete and the insert, leaves the record there (old or new version)
@@ -18,19 +19,17 @@ const withInsert = (target: Collection<Document>, insertMany: (docs: Document[])
   new Proxy(target, { get: (t, prop, recv) => (prop === 'insertMany' ? insertMany : Reflect.get(t, prop, recv)) });
 
 describe('reconcile repair safety', () => {
-  let deps: TestDeps;
+  const stack = useStack();
   let data: Db;
 
   beforeAll(async () => {
-    deps = await connectTestDeps();
-    data = deps.mongo.client.db(uniqueId('rcrep').replace(/-/g, '_'));
+    data = stack.deps.mongo.client.db(uniqueId('rcrep').replace(/-/g, '_'));
   });
   afterAll(async () => {
     await data?.dropDatabase().catch(() => undefined);
-    await deps?.close();
   });
 
-  const store = () => createReconcileStore(deps.mongo.db);
+  const store = () => createReconcileStore(stack.deps.mongo.db);
 
   /** Registers a batch and runs its partitions in process; a failed partition answers its error. */
   async function run(source: string, target: string, repairTarget?: Wrap, batchId = uniqueId('rr')) {
@@ -38,7 +37,7 @@ describe('reconcile repair safety', () => {
     const ns = (collection: string) => ({ db: data.databaseName, collection });
     const input: ReconcileInput = { batchId, correlationId: `corr-${batchId}`, source: { kind: 'namespace', ...ns(source) }, target: ns(target), options, startedAt: new Date().toISOString() };
     await store().createBatch({ _id: batchId, correlationId: input.correlationId, workflowId: `reconcile:${batchId}`, state: 'pending', source: input.source, target: input.target, options, specHash: batchId, createdAt: new Date() });
-    const acts = createReconcileActivities(deps, { workerId: 'rr', repairTarget });
+    const acts = createReconcileActivities(stack.deps, { workerId: 'rr', repairTarget });
     const plan = await acts.planReconcile(input);
     expect(plan.partitions).toHaveLength(1);
     const go = async () => {
@@ -51,9 +50,9 @@ describe('reconcile repair safety', () => {
     return { batchId, first: await go(), again: go };
   }
 
-  const errorsOf = (batchId: string) => deps.mongo.db.collection<ErrorDoc>(Collections.reconcileErrors).find({ batchId }).toArray();
-  const undoOf = (batchId: string) => deps.mongo.db.collection(Collections.reconcileUndo).find({ batchId }).toArray();
-  const pendingOf = (batchId: string) => deps.mongo.db.collection(Collections.reconcilePending).countDocuments({ batchId });
+  const errorsOf = (batchId: string) => stack.deps.mongo.db.collection<ErrorDoc>(Collections.reconcileErrors).find({ batchId }).toArray();
+  const undoOf = (batchId: string) => stack.deps.mongo.db.collection(Collections.reconcileUndo).find({ batchId }).toArray();
+  const pendingOf = (batchId: string) => stack.deps.mongo.db.collection(Collections.reconcilePending).countDocuments({ batchId });
 
   /** 30 records; k03, k13 and k23 are stale in the target, k05 is missing from it. */
   async function seed(name: string) {
@@ -85,7 +84,7 @@ describe('reconcile repair safety', () => {
     const failed = (await errorsOf(r.batchId)).filter((e) => e.action === 'failed');
     expect(failed).toEqual([expect.objectContaining({ key: 'k13', outcome: 'mismatched', message: expect.stringContaining('previous record was kept') })]);
     expect(await undoOf(r.batchId)).toEqual([]);
-    const flush = await deps.mongo.db.collection(Collections.reconcileChunks).findOne({ batchId: r.batchId, kind: 'flush' });
+    const flush = await stack.deps.mongo.db.collection(Collections.reconcileChunks).findOne({ batchId: r.batchId, kind: 'flush' });
     expect(flush?.delta).toMatchObject({ restored: 1, failed: 1 });
 
     const again = await run(s.source, s.target);
@@ -122,7 +121,7 @@ describe('reconcile repair safety', () => {
     expect(copies.map((c) => c.key).sort()).toEqual(['k03', 'k13', 'k23']);
     expect(copies.find((c) => c.key === 'k03')!.doc).toEqual({ _id: 'k03', code: 'c3', v: -1, note: 'old', _sync: { keep: true } });
     expect(await pendingOf(r.batchId)).toBe(4);
-    expect(await deps.mongo.db.collection(Collections.reconcileChunks).countDocuments({ batchId: r.batchId, kind: 'flush' })).toBe(0);
+    expect(await stack.deps.mongo.db.collection(Collections.reconcileChunks).countDocuments({ batchId: r.batchId, kind: 'flush' })).toBe(0);
 
     // The retry (Temporal's next attempt, or another worker) resumes from the recorded chunk.
     down = false;
