@@ -3,10 +3,9 @@ import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Binary, BSON, Double, Int32, Long, MongoClient, ObjectId, UUID, type Db, type Document } from 'mongodb';
-import type { FastifyInstance } from 'fastify';
 import { createTenantSyncActivities } from '../../activities/tenant-sync/activities';
-import { buildTestApp, bearer } from '../helpers/api';
-import { connectTestDeps, stackInfo, uniqueId, type TestDeps } from '../helpers/stack';
+import { stackInfo, uniqueId } from '../helpers/stack';
+import { useStack } from '../helpers/use-stack';
 
 // A synced record is the upstream record: same _id value and BSON type, every field (its own
 // version and updatedAt too), and our metadata only beside it under `_sync`. Compared byte for
@@ -50,8 +49,7 @@ function sourceDocs(): Document[] {
 }
 
 describe('records arrive whole', () => {
-  let deps: TestDeps;
-  let app: FastifyInstance;
+  const stack = useStack({ app: true });
   let client: MongoClient;
   let src: Db;
   let server: Server;
@@ -59,31 +57,27 @@ describe('records arrive whole', () => {
   const tenants: string[] = [];
 
   beforeAll(async () => {
-    deps = await connectTestDeps();
-    app = await buildTestApp(deps);
-    admin = await bearer(deps, ['admin']);
+    admin = await stack.bearer(['admin']);
     client = await new MongoClient(stackInfo().mongoUri).connect();
     src = client.db(`fid_${randomBytes(5).toString('hex')}`);
     await src.collection('things').insertMany(sourceDocs());
   });
   afterAll(async () => {
-    await Promise.allSettled(tenants.map((t) => deps.mongo.tenantDb(t).dropDatabase()));
+    await Promise.allSettled(tenants.map((t) => stack.deps.mongo.tenantDb(t).dropDatabase()));
     await src?.dropDatabase().catch(() => undefined);
     await client?.close();
-    await app?.close();
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
-    await deps?.close();
   });
 
   async function register(source: unknown, collection: string): Promise<string> {
     const tenantId = uniqueId('fid');
-    const res = await app.inject({ method: 'POST', url: '/api/tenants', headers: admin, payload: { tenantId, name: 'Fidelity', source, collections: [{ name: collection, essential: true }] } });
+    const res = await stack.app.inject({ method: 'POST', url: '/api/tenants', headers: admin, payload: { tenantId, name: 'Fidelity', source, collections: [{ name: collection, essential: true }] } });
     expect(res.statusCode, res.body).toBe(201);
     tenants.push(tenantId);
     return tenantId;
   }
   const sync = (tenantId: string, collection: string, full = false) =>
-    createTenantSyncActivities(deps, { pageSize: 3 }).syncCollection({ tenantId, collection, essential: true, correlationId: uniqueId('c'), full });
+    createTenantSyncActivities(stack.deps, { pageSize: 3 }).syncCollection({ tenantId, collection, essential: true, correlationId: uniqueId('c'), full });
   const all = (db: Db, name: string) => db.collection(name).find({}, { promoteValues: false }).sort({ _id: 1 }).toArray();
 
   it('a MongoDB source: the same _id values and BSON types, every field, byte for byte; _sync beside', async () => {
@@ -92,7 +86,7 @@ describe('records arrive whole', () => {
     expect(result).toMatchObject({ status: 'synced', synced: 7, failed: 0, conflicts: 0, mode: 'full' });
 
     const source = await all(src, 'things');
-    const target = await all(deps.mongo.tenantDb(tenantId), 'things');
+    const target = await all(stack.deps.mongo.tenantDb(tenantId), 'things');
     expect(target).toHaveLength(source.length);
     for (const [i, s] of source.entries()) {
       const { _sync, ...copy } = target[i]!;
@@ -125,7 +119,7 @@ describe('records arrive whole', () => {
     const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     const tenantId = await register({ kind: 'http', settings: { baseUrl } }, 'items');
     expect(await sync(tenantId, 'items')).toMatchObject({ status: 'synced', synced: 2 });
-    const target = await deps.mongo.tenantDb(tenantId).collection('items').find({}).sort({ _id: 1 }).toArray();
+    const target = await stack.deps.mongo.tenantDb(tenantId).collection('items').find({}).sort({ _id: 1 }).toArray();
     expect(target.map(({ _sync, ...rest }) => rest)).toEqual(records.map((r) => ({ _id: r.id, ...r })));
     expect(target[0]!._sync).toMatchObject({ version: '7' });
   });

@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Document } from 'mongodb';
 import { writeRecords } from '../../activities/records/writer';
 import type { SourceRecord } from '../../activities/sources/types';
-import { connectTestDeps, uniqueId, type TestDeps } from '../helpers/stack';
+import { uniqueId } from '../helpers/stack';
+import { useStack } from '../helpers/use-stack';
 
 // The guarded writer against the real FerretDB: idempotent, never regresses a version.
 
@@ -10,12 +11,8 @@ const recs = (n: number, version: number, prefix = 'r'): SourceRecord[] =>
   Array.from({ length: n }, (_, i) => ({ id: `${prefix}-${String(i).padStart(5, '0')}`, version, updatedAt: new Date(1_700_000_000_000 + version * 1000).toISOString(), data: { name: `n${i}`, v: version } }));
 
 describe('writeRecords', () => {
-  let deps: TestDeps;
-  const col = () => deps.mongo.db.collection<Document>(uniqueId('w'));
-  beforeAll(async () => {
-    deps = await connectTestDeps();
-  });
-  afterAll(async () => deps?.close());
+  const stack = useStack();
+  const col = () => stack.deps.mongo.db.collection<Document>(uniqueId('w'));
 
   it('inserts, skips unchanged, replaces newer, never regresses', async () => {
     const c = col();
@@ -112,7 +109,7 @@ describe('writeRecords', () => {
     expect(docs).toHaveLength(120);
     // Every stored copy is one whole write: its fields and its _sync stamp come from the same page.
     for (const d of docs) expect({ tag: d.tag, readAt: (d._sync.readAt as Date).getTime() }).toEqual(d.tag === 'fast' ? { tag: 'fast', readAt: t(5).getTime() } : { tag: 'slow', readAt: t(4).getTime() });
-    const info = await deps.mongo.db.admin().command({ buildInfo: 1 });
+    const info = await stack.deps.mongo.db.admin().command({ buildInfo: 1 });
     if (!('ferretdbVersion' in info)) {
       // MongoDB applies the stamp guard atomically: the later read always wins.
       expect(docs.every((d) => d.tag === 'fast')).toBe(true);

@@ -3,11 +3,10 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MongoClient, type Db, type Document } from 'mongodb';
-import type { FastifyInstance } from 'fastify';
 import { SYNC_STATE_COLLECTION, type CollectionSyncStateDoc } from '../../activities/tenant-sync/state';
 import { WATERMARK_SAFETY_MS } from '../../activities/tenant-sync/activities';
-import { buildTestApp, bearer } from '../helpers/api';
-import { connectTestDeps, stackInfo, uniqueId, type TestDeps } from '../helpers/stack';
+import { stackInfo, uniqueId } from '../helpers/stack';
+import { useStack } from '../helpers/use-stack';
 
 // What incremental sync reads next: the boundary inclusively, rejected records again until they
 // can be stored, and everything again when the target lost the data its watermark describes.
@@ -20,8 +19,7 @@ const at = (s: number) => new Date(BASE + s * 1000);
 type Col = { name: string; essential: boolean; status: string; synced: number; unchanged: number; failed: number; mode: string; rejectedRecords?: unknown[] };
 
 describe('watermarks and retriable records', () => {
-  let deps: TestDeps;
-  let app: FastifyInstance;
+  const stack = useStack({ app: { config: { SYNC_FRESHNESS_MS: 0, USE_TEMPORAL_FOR_AUTH: false } } });
   let client: MongoClient;
   const sources: Db[] = [];
   const servers: Server[] = [];
@@ -30,19 +28,15 @@ describe('watermarks and retriable records', () => {
   const tenants: string[] = [];
 
   beforeAll(async () => {
-    deps = await connectTestDeps();
-    app = await buildTestApp(deps, { SYNC_FRESHNESS_MS: 0, USE_TEMPORAL_FOR_AUTH: false });
-    admin = await bearer(deps, ['admin']);
-    syncer = await bearer(deps, ['sync:write', 'sync:read']);
+    admin = await stack.bearer(['admin']);
+    syncer = await stack.bearer(['sync:write', 'sync:read']);
     client = await new MongoClient(stackInfo().mongoUri).connect();
   });
   afterAll(async () => {
-    await Promise.allSettled(tenants.map((t) => deps.mongo.tenantDb(t).dropDatabase()));
+    await Promise.allSettled(tenants.map((t) => stack.deps.mongo.tenantDb(t).dropDatabase()));
     await Promise.allSettled(sources.map((d) => d.dropDatabase()));
     await client?.close();
     await Promise.allSettled(servers.map((s) => new Promise((resolve) => s.close(resolve))));
-    await app?.close();
-    await deps?.close();
   });
 
   /** A tenant over its own source database with one essential collection. */
@@ -51,16 +45,16 @@ describe('watermarks and retriable records', () => {
     sources.push(src);
     if (docs.length) await src.collection(collection).insertMany(docs);
     const tenantId = uniqueId('wm');
-    const res = await app.inject({ method: 'POST', url: '/api/tenants', headers: admin, payload: { tenantId, name: 'Watermarks', source: { kind: 'mongodb', settings: { uri: stackInfo().mongoUri, database: src.databaseName } }, collections: [{ name: collection, essential: true }] } });
+    const res = await stack.app.inject({ method: 'POST', url: '/api/tenants', headers: admin, payload: { tenantId, name: 'Watermarks', source: { kind: 'mongodb', settings: { uri: stackInfo().mongoUri, database: src.databaseName } }, collections: [{ name: collection, essential: true }] } });
     expect(res.statusCode, res.body).toBe(201);
     tenants.push(tenantId);
     return { tenantId, source: src };
   }
   /** A login, then the collection's result as the tenant's status tells it (mode, unchanged…). */
   async function ensure(tenantId: string, collection: string): Promise<Col> {
-    const res = await app.inject({ method: 'POST', url: `/api/sync/tenants/${tenantId}/ensure`, headers: syncer });
+    const res = await stack.app.inject({ method: 'POST', url: `/api/sync/tenants/${tenantId}/ensure`, headers: syncer });
     expect(res.statusCode, res.body).toBe(200);
-    const status = await app.inject({ method: 'GET', url: `/api/sync/tenants/${tenantId}/status`, headers: syncer });
+    const status = await stack.app.inject({ method: 'GET', url: `/api/sync/tenants/${tenantId}/status`, headers: syncer });
     return (status.json().collections as Col[]).find((c) => c.name === collection)!;
   }
   /** A tenant over a one-page HTTP upstream that answers with `page(changedSince)`. */
@@ -74,12 +68,12 @@ describe('watermarks and retriable records', () => {
     servers.push(server);
     const tenantId = uniqueId('wm');
     const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    const res = await app.inject({ method: 'POST', url: '/api/tenants', headers: admin, payload: { tenantId, name: 'Watermarks', source: { kind: 'http', settings: { baseUrl } }, collections: [{ name: collection, essential: true }] } });
+    const res = await stack.app.inject({ method: 'POST', url: '/api/tenants', headers: admin, payload: { tenantId, name: 'Watermarks', source: { kind: 'http', settings: { baseUrl } }, collections: [{ name: collection, essential: true }] } });
     expect(res.statusCode, res.body).toBe(201);
     tenants.push(tenantId);
     return tenantId;
   }
-  const target = (tenantId: string, collection: string) => deps.mongo.tenantDb(tenantId).collection(collection);
+  const target = (tenantId: string, collection: string) => stack.deps.mongo.tenantDb(tenantId).collection(collection);
 
   it('two records sharing one updatedAt, committed across two syncs, both arrive (inclusive boundary)', async () => {
     const { tenantId, source } = await tenantWith('users', [
@@ -103,7 +97,7 @@ describe('watermarks and retriable records', () => {
     const tenantId = await httpTenant('orders', (since) => records.filter((r) => !since || (r.updatedAt as string) >= since));
     const first = await ensure(tenantId, 'orders');
     expect(first).toMatchObject({ status: 'failed', synced: 1, failed: 2 });
-    const status = (await app.inject({ method: 'GET', url: `/api/sync/tenants/${tenantId}/status`, headers: syncer })).json();
+    const status = (await stack.app.inject({ method: 'GET', url: `/api/sync/tenants/${tenantId}/status`, headers: syncer })).json();
     expect(status.failedCollections).toEqual([
       expect.objectContaining({
         name: 'orders',
@@ -120,7 +114,7 @@ describe('watermarks and retriable records', () => {
     expect(await target(tenantId, 'orders').findOne({ _id: 'o2' as never })).toMatchObject({ meta: { ab: 1 } });
     records[2] = { ...records[2], lines: [{ price: 3 }] };
     expect(await ensure(tenantId, 'orders')).toMatchObject({ status: 'synced', synced: 1, failed: 0 });
-    const after = (await app.inject({ method: 'GET', url: `/api/sync/tenants/${tenantId}/status`, headers: syncer })).json();
+    const after = (await stack.app.inject({ method: 'GET', url: `/api/sync/tenants/${tenantId}/status`, headers: syncer })).json();
     expect(after.hasFailedCollections).toBe(false);
     expect(await target(tenantId, 'orders').countDocuments()).toBe(3);
   });
@@ -130,7 +124,7 @@ describe('watermarks and retriable records', () => {
     const { tenantId } = await tenantWith('items', docs);
     expect(await ensure(tenantId, 'items')).toMatchObject({ mode: 'full', synced: 60 });
     expect(await ensure(tenantId, 'items')).toMatchObject({ mode: 'incremental', synced: 0 });
-    await deps.mongo.tenantDb(tenantId).dropDatabase();
+    await stack.deps.mongo.tenantDb(tenantId).dropDatabase();
     expect(await ensure(tenantId, 'items')).toMatchObject({ status: 'synced', mode: 'full', synced: 60 });
     expect(await target(tenantId, 'items').countDocuments()).toBe(60);
   });
@@ -139,7 +133,7 @@ describe('watermarks and retriable records', () => {
     const docs = Array.from({ length: 30 }, (_, i) => ({ _id: `r${String(i).padStart(3, '0')}`, updatedAt: at(i), version: 1 }));
     const { tenantId, source } = await tenantWith('items', docs);
     await ensure(tenantId, 'items');
-    const db = deps.mongo.tenantDb(tenantId);
+    const db = stack.deps.mongo.tenantDb(tenantId);
     const backup = { items: await db.collection('items').find({}, { promoteValues: false }).toArray(), state: await db.collection(SYNC_STATE_COLLECTION).find({}).toArray() };
     const changed = ['r003', 'r010', 'r029'];
     await source.collection('items').updateMany({ _id: { $in: changed as never[] } }, { $set: { updatedAt: at(100) }, $inc: { version: 1 } });
@@ -162,7 +156,7 @@ describe('watermarks and retriable records', () => {
     const before = Date.now();
     expect(await ensure(tenantId, 'events')).toMatchObject({ mode: 'full', synced: 2 });
     const after = Date.now();
-    const state = await deps.mongo.tenantDb(tenantId).collection<CollectionSyncStateDoc>(SYNC_STATE_COLLECTION).findOne({ _id: 'events' });
+    const state = await stack.deps.mongo.tenantDb(tenantId).collection<CollectionSyncStateDoc>(SYNC_STATE_COLLECTION).findOne({ _id: 'events' });
     const watermark = Date.parse(state!.watermark!);
     expect(WATERMARK_SAFETY_MS).toBe(2_000);
     expect(watermark).toBeGreaterThanOrEqual(before - WATERMARK_SAFETY_MS);
