@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 export PATH := $(PATH):/usr/local/go/bin
 
-.PHONY: up test tools chromium deps typecheck clean-data
+.PHONY: up test tools chromium deps typecheck lint clean-data
 
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -21,7 +21,12 @@ chromium:
 
 test: tools chromium
 	npx tsc --noEmit -p .
+	$(MAKE) --no-print-directory lint
 	npx vitest run
+
+# Type-aware ESLint (eslint.config.js); the cache (git-ignored, under node_modules/) re-lints changed files only.
+lint: deps
+	npx eslint --cache --cache-location node_modules/.cache/eslint/ .
 
 typecheck: deps
 	npx tsc --noEmit -p .
