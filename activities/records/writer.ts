@@ -87,8 +87,15 @@ interface Stored {
   hasSync: boolean;
 }
 
+/** Up to this many keys are read by `_id` point reads: on FerretDB an `$in` scans the whole collection. */
+const POINT_READS_MAX = 8;
+
 async function readStored(col: Collection<Document>, ps: readonly Prepared[]): Promise<Map<string, Stored>> {
-  const found = await col.find({ _id: { $in: ps.map((p) => p.key) } } as Document, { projection: { _sync: 1, version: 1 } }).toArray();
+  const projection = { _sync: 1, version: 1 };
+  const found =
+    ps.length <= POINT_READS_MAX
+      ? ((await Promise.all(ps.map((p) => col.findOne({ _id: p.key } as Document, { projection })))).filter((d) => d !== null) as Document[])
+      : await col.find({ _id: { $in: ps.map((p) => p.key) } } as Document, { projection }).toArray();
   const out = new Map<string, Stored>();
   for (const d of found) {
     const s = d._sync as Partial<SyncMeta> | undefined;

@@ -78,9 +78,10 @@ export function createTenantSyncActivities(
       } else {
         // The watermark lives with the data: a dropped or emptied target has none, or none that holds.
         const saved = input.full ? null : await state.get(input.collection);
-        const count = await col.estimatedDocumentCount();
-        if (saved?.watermark && count === 0) log.info({ watermark: saved.watermark }, 'target collection is empty: full sync despite a watermark');
-        cp = newCheckpoint(saved?.watermark && count > 0 ? saved.watermark : null, count === 0);
+        // Empty or not: one document in natural order (FerretDB answers a count with a full scan).
+        const empty = (await col.findOne({}, { projection: { _id: 1 } })) === null;
+        if (saved?.watermark && empty) log.info({ watermark: saved.watermark }, 'target collection is empty: full sync despite a watermark');
+        cp = newCheckpoint(saved?.watermark && !empty ? saved.watermark : null, empty);
       }
       await progress(input, true);
       const source = createSource(tenants.revealSource(tenant), deps.outbound);
