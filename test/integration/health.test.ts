@@ -5,12 +5,13 @@ import { buildApp } from '../../api/app';
 import { connectMongo, type Mongo } from '../../infra/mongo';
 import { createTemporalClient, pingTemporal } from '../../infra/temporal';
 import { freePort, startFerret, type ServerHandle } from '../../infra/dev/servers';
-import { connectTestDeps, stackInfo, type TestDeps } from '../helpers/stack';
+import { stackInfo } from '../helpers/stack';
+import { useStack } from '../helpers/use-stack';
 
 // Readiness against a FerretDB of this file's own, so killing it does not disturb other files.
 
 describe('GET /health and /health/ready', () => {
-  let deps: TestDeps;
+  const stack = useStack();
   let ferret: ServerHandle;
   let ownMongo: Mongo;
   let app: FastifyInstance;
@@ -18,20 +19,18 @@ describe('GET /health and /health/ready', () => {
   const dataDir = () => path.join(stackInfo().tmpDir, `ferret-health-${process.pid}`);
 
   beforeAll(async () => {
-    deps = await connectTestDeps();
     port = await freePort();
     ferret = await startFerret({ bin: stackInfo().ferretdbBin, port, dataDir: dataDir() });
     ownMongo = await connectMongo({ MONGODB_URI: `mongodb://127.0.0.1:${port}/`, MONGODB_DB: 'health' });
-    app = await buildApp({ ...deps, mongo: ownMongo });
+    app = await buildApp({ ...stack.deps, mongo: ownMongo });
     // Connected before the probes, as a running API is: a loaded CI machine can take longer than
     // READY_TIMEOUT_MS for a first gRPC connection, which is not what these tests are about.
-    await pingTemporal(deps.temporal, 15_000);
+    await pingTemporal(stack.deps.temporal, 15_000);
   });
   afterAll(async () => {
     await app?.close();
     await ownMongo?.close();
     await ferret?.stop();
-    await deps?.close();
   });
 
   it('answers live without touching dependencies', async () => {
@@ -52,7 +51,7 @@ describe('GET /health and /health/ready', () => {
   });
 
   it('a Temporal probe that timed out does not make the next one fail', async () => {
-    const t = createTemporalClient(deps.config);
+    const t = createTemporalClient(stack.deps.config);
     try {
       await expect(pingTemporal(t, 0)).rejects.toThrow();
       await expect(pingTemporal(t, 10_000)).resolves.toBeUndefined();

@@ -8,8 +8,9 @@ import type { TenantRepository } from '../../activities/tenant-sync/registry';
 import { Collections, tenantDbName } from '../../infra/mongo';
 import { ReconcileNames, resolveReconcileOptions, type ReconcileInput, type ReconcileProgress, type ReconcileWorkflow } from '../../shared/reconcile';
 import { WorkflowIds } from '../../shared/constants';
-import { bearer, buildTestApp } from '../helpers/api';
-import { connectTestDeps, startTestWorker, uniqueId, type TestDeps, type TestWorker } from '../helpers/stack';
+import { buildTestApp } from '../helpers/api';
+import { uniqueId } from '../helpers/stack';
+import { useStack } from '../helpers/use-stack';
 
 // Reconcile isolation (issue 12, items 1–3): a tenant token reaches only its own tenant, the
 // platform database is never a source or target, URIs come only from RECONCILE_ALLOWED_URIS,
@@ -18,8 +19,6 @@ import { connectTestDeps, startTestWorker, uniqueId, type TestDeps, type TestWor
 type Headers = Record<string, string>;
 
 describe('reconcile isolation', () => {
-  let deps: TestDeps;
-  let worker: TestWorker;
   let app: FastifyInstance;
   let data: Db;
   let platform: string;
@@ -28,11 +27,8 @@ describe('reconcile isolation', () => {
   /** Pause before each chunk of a batch (ms), so that it is still running when cancelled. */
   const delays = new Map<string, number>();
   const t = {} as Record<'a' | 'b' | 'adminA' | 'adminB' | 'rcAll' | 'root', Headers>;
-
-  beforeAll(async () => {
-    deps = await connectTestDeps();
-    platform = deps.config.MONGODB_DB;
-    worker = await startTestWorker(deps, {
+  const stack = useStack({
+    worker: {
       settings: {
         reconcile: {
           workerId: 'iso',
@@ -42,39 +38,40 @@ describe('reconcile isolation', () => {
           },
         },
       },
-    });
+    },
+  });
+
+  beforeAll(async () => {
+    platform = stack.deps.config.MONGODB_DB;
     // The allowlist names this stack's own server: an allowed URI, used with a non-platform db.
-    app = await buildTestApp(deps, { RECONCILE_ALLOWED_URIS: [deps.config.MONGODB_URI] });
-    data = deps.mongo.client.db(uniqueId('isodata').replace(/-/g, '_'));
+    app = await stack.buildApp({ RECONCILE_ALLOWED_URIS: [stack.deps.config.MONGODB_URI] });
+    data = stack.deps.mongo.client.db(uniqueId('isodata').replace(/-/g, '_'));
     await data.collection('src').insertMany(Array.from({ length: 40 }, (_, i) => ({ _id: `r${String(i).padStart(3, '0')}` as never, n: i, updatedAt: new Date(0) })));
     const rc = ['reconcile:write', 'reconcile:read'];
     Object.assign(t, {
-      a: await bearer(deps, rc, [A], 'tenant-a'),
-      b: await bearer(deps, rc, [B], 'tenant-b'),
-      adminA: await bearer(deps, ['admin'], [A], 'admin-a'),
-      adminB: await bearer(deps, ['admin'], [B], 'admin-b'),
-      rcAll: await bearer(deps, rc, '*', 'rc-all'),
-      root: await bearer(deps, ['admin'], '*', 'root'),
+      a: await stack.bearer(rc, [A], 'tenant-a'),
+      b: await stack.bearer(rc, [B], 'tenant-b'),
+      adminA: await stack.bearer(['admin'], [A], 'admin-a'),
+      adminB: await stack.bearer(['admin'], [B], 'admin-b'),
+      rcAll: await stack.bearer(rc, '*', 'rc-all'),
+      root: await stack.bearer(['admin'], '*', 'root'),
     });
     for (const tenantId of [A, B]) {
       const reg = await app.inject({
         method: 'POST',
         url: '/api/tenants',
         headers: t.root,
-        payload: { tenantId, name: tenantId, source: { kind: 'mongodb', settings: { uri: deps.config.MONGODB_URI, database: data.databaseName } }, collections: [{ name: 'src', essential: true }] },
+        payload: { tenantId, name: tenantId, source: { kind: 'mongodb', settings: { uri: stack.deps.config.MONGODB_URI, database: data.databaseName } }, collections: [{ name: 'src', essential: true }] },
       });
       expect(reg.statusCode, reg.body).toBe(201);
     }
   });
   afterAll(async () => {
-    await app?.close();
-    await worker?.stop();
     await data?.dropDatabase().catch(() => undefined);
-    for (const id of [A, B]) await deps?.mongo.client.db(tenantDbName(id)).dropDatabase().catch(() => undefined);
-    await deps?.close();
+    for (const id of [A, B]) await stack.deps.mongo.client.db(tenantDbName(id)).dropDatabase().catch(() => undefined);
   });
 
-  const batches = () => deps.mongo.db.collection(Collections.reconcileBatches);
+  const batches = () => stack.deps.mongo.db.collection(Collections.reconcileBatches);
   const post = (headers: Headers, payload: Record<string, unknown>, on = app) => on.inject({ method: 'POST', url: '/api/reconcile', headers: { ...headers, 'idempotency-key': uniqueId('k') }, payload });
   const ns = (db: string, collection = 'src', uri?: string) => ({ ...(uri ? { uri } : {}), db, collection });
   const tenantSrc = (tenantId: string) => ({ kind: 'tenant', tenantId, collection: 'src' });
@@ -89,7 +86,7 @@ describe('reconcile isolation', () => {
     expect(res.headers['content-type']).toContain('application/problem+json');
     expect(await batches().findOne({ _id: batchId as never })).toBeNull();
     expect(await batches().countDocuments()).toBe(before);
-    await expect(deps.temporal.client.workflow.getHandle<ReconcileWorkflow>(WorkflowIds.reconcile(batchId)).describe(), label).rejects.toThrow();
+    await expect(stack.deps.temporal.client.workflow.getHandle<ReconcileWorkflow>(WorkflowIds.reconcile(batchId)).describe(), label).rejects.toThrow();
     return res;
   };
   const finished = async (batchId: string, headers = t.root) => {
@@ -106,7 +103,7 @@ describe('reconcile isolation', () => {
   it('a tenant-limited token names work only through its own tenant: other targets, namespaces and URIs are 403 and start nothing', async () => {
     await expectRefused('cross-tenant target db', t.a, { source: tenantSrc(A), target: ns(tenantDbName(B)) });
     await expectRefused('namespace source naming another tenant', t.a, { source: nsSrc(tenantDbName(B)), target: ns(tenantDbName(A)) });
-    await expectRefused("own database, but through a URI", t.a, { source: tenantSrc(A), target: ns(tenantDbName(A), 'src', deps.config.MONGODB_URI) });
+    await expectRefused("own database, but through a URI", t.a, { source: tenantSrc(A), target: ns(tenantDbName(A), 'src', stack.deps.config.MONGODB_URI) });
     await expectRefused('another tenant as source', t.a, { source: tenantSrc(B) });
     // admin does not widen coverage: raw namespaces need admin AND every tenant
     await expectRefused('admin for one tenant, namespace source', t.adminA, { source: nsSrc(data.databaseName), target: ns(data.databaseName, 'copy') });
@@ -125,9 +122,9 @@ describe('reconcile isolation', () => {
   });
 
   it('the platform database is never a source or a target, under any URI, not even for admin with every tenant', async () => {
-    const tenantsBefore = await deps.mongo.db.collection(Collections.tenants).find().toArray();
+    const tenantsBefore = await stack.deps.mongo.db.collection(Collections.tenants).find().toArray();
     expect(tenantsBefore).toHaveLength(2);
-    const uri = deps.config.MONGODB_URI;
+    const uri = stack.deps.config.MONGODB_URI;
     const cases: Array<[string, Record<string, unknown>]> = [
       ['platform as source', { source: nsSrc(platform, Collections.tenants), target: ns(data.databaseName, 'stolen') }],
       ['platform as source via an allowed URI', { source: nsSrc(platform, Collections.tenants, uri), target: ns(data.databaseName, 'stolen') }],
@@ -141,7 +138,7 @@ describe('reconcile isolation', () => {
       const res = await expectRefused(label, t.root, body);
       expect(res.json().detail).toMatch(/platform database/);
     }
-    expect(await deps.mongo.db.collection(Collections.tenants).find().toArray()).toEqual(tenantsBefore);
+    expect(await stack.deps.mongo.db.collection(Collections.tenants).find().toArray()).toEqual(tenantsBefore);
     expect(await data.listCollections({ name: 'stolen' }).toArray()).toEqual([]);
   });
 
@@ -153,32 +150,32 @@ describe('reconcile isolation', () => {
       for (const leak of ['hunter2', '127.0.0.2', 'spy:']) expect(res.body).not.toContain(leak);
     }
     // An empty allowlist (the default) allows no URI, not even the platform's own server.
-    const closed = await buildTestApp(deps);
+    const closed = await buildTestApp(stack.deps);
     try {
-      await expectRefused('empty allowlist', t.root, { source: nsSrc(data.databaseName, 'src', deps.config.MONGODB_URI), target: ns(data.databaseName, 'copy') }, closed);
+      await expectRefused('empty allowlist', t.root, { source: nsSrc(data.databaseName, 'src', stack.deps.config.MONGODB_URI), target: ns(data.databaseName, 'copy') }, closed);
     } finally {
       await closed.close();
     }
-    const res = await post(t.root, { source: nsSrc(data.databaseName, 'src', deps.config.MONGODB_URI), target: ns(data.databaseName, 'viauri') });
+    const res = await post(t.root, { source: nsSrc(data.databaseName, 'src', stack.deps.config.MONGODB_URI), target: ns(data.databaseName, 'viauri') });
     expect(res.statusCode, res.body).toBe(202);
-    expect(res.body).not.toContain(deps.config.MONGODB_URI);
+    expect(res.body).not.toContain(stack.deps.config.MONGODB_URI);
     const p = await finished((res.json() as { batchId: string }).batchId);
     expect(p).toMatchObject({ state: 'completed', processed: 40, repaired: 40, outcomes: { missing_in_target: 40 } });
     expect(await data.collection('viauri').countDocuments()).toBe(40);
 
     // A repeat of a batch compares its URIs with the stored (sealed) ones; no hash of a URI is stored.
     const batchId = uniqueId('uri-repeat');
-    const spec = { batchId, source: nsSrc(data.databaseName, 'src', deps.config.MONGODB_URI), target: ns(data.databaseName, 'viauri2'), options: { dryRun: true } };
+    const spec = { batchId, source: nsSrc(data.databaseName, 'src', stack.deps.config.MONGODB_URI), target: ns(data.databaseName, 'viauri2'), options: { dryRun: true } };
     expect((await post(t.root, spec)).statusCode).toBe(202);
     const again = await post(t.root, spec);
     expect(again.statusCode, again.body).toBe(202);
     expect(again.json()).toMatchObject({ batchId, created: false });
-    const otherUri = `${deps.config.MONGODB_URI}${deps.config.MONGODB_URI.includes('?') ? '&' : '?'}appName=other`;
+    const otherUri = `${stack.deps.config.MONGODB_URI}${stack.deps.config.MONGODB_URI.includes('?') ? '&' : '?'}appName=other`;
     const changed = await post(t.root, { ...spec, source: nsSrc(data.databaseName, 'src', otherUri) });
     expect(changed.statusCode, changed.body).toBe(409);
-    const stored = await deps.mongo.db.collection(Collections.reconcileBatches).findOne({ _id: batchId } as never);
-    expect(JSON.stringify(stored)).not.toContain(deps.config.MONGODB_URI);
-    expect(JSON.stringify(stored)).not.toContain(contentHash({ sourceUri: deps.config.MONGODB_URI }));
+    const stored = await stack.deps.mongo.db.collection(Collections.reconcileBatches).findOne({ _id: batchId } as never);
+    expect(JSON.stringify(stored)).not.toContain(stack.deps.config.MONGODB_URI);
+    expect(JSON.stringify(stored)).not.toContain(contentHash({ sourceUri: stack.deps.config.MONGODB_URI }));
   });
 
   it('progress, errors and cancel answer only tokens covering all a batch touches; others get the 404 of a missing batch', async () => {
@@ -231,7 +228,7 @@ describe('reconcile isolation', () => {
   }, 120_000);
 
   describe('worker guard: a batch naming the platform database (as an older API could write) never opens it', () => {
-    const store = () => createReconcileStore(deps.mongo.db);
+    const store = () => createReconcileStore(stack.deps.mongo.db);
     const register = async (source: ReconcileInput['source'], target: ReconcileInput['target']): Promise<ReconcileInput> => {
       const batchId = uniqueId('iso-old');
       const options = resolveReconcileOptions({ extras: 'delete' });
@@ -249,15 +246,15 @@ describe('reconcile isolation', () => {
         await register({ kind: 'tenant', tenantId: A, collection: 'src' }, { db: platform.toUpperCase(), collection: Collections.tenants }),
       ];
       for (const input of inputs) {
-        await expect(openEndpoints(deps, store(), unusedTenants, input)).rejects.toMatchObject({ type: 'VALIDATION_ERROR', nonRetryable: true, message: expect.stringMatching(/platform database/) });
+        await expect(openEndpoints(stack.deps, store(), unusedTenants, input)).rejects.toMatchObject({ type: 'VALIDATION_ERROR', nonRetryable: true, message: expect.stringMatching(/platform database/) });
       }
     });
 
     it('the workflow of such a batch fails at once and deletes nothing', async () => {
-      const tenantsBefore = await deps.mongo.db.collection(Collections.tenants).find().toArray();
+      const tenantsBefore = await stack.deps.mongo.db.collection(Collections.tenants).find().toArray();
       const input = await register({ kind: 'namespace', db: data.databaseName, collection: 'src' }, { db: platform, collection: Collections.tenants });
-      const handle = await deps.temporal.client.workflow.start<ReconcileWorkflow>(ReconcileNames.workflow, {
-        taskQueue: deps.config.TEMPORAL_TASK_QUEUE,
+      const handle = await stack.deps.temporal.client.workflow.start<ReconcileWorkflow>(ReconcileNames.workflow, {
+        taskQueue: stack.deps.config.TEMPORAL_TASK_QUEUE,
         workflowId: WorkflowIds.reconcile(input.batchId),
         args: [input],
       });
@@ -265,7 +262,7 @@ describe('reconcile isolation', () => {
       const p = await finished(input.batchId);
       expect(p.state).toBe('failed');
       expect(p.errors?.join(' ')).toMatch(/platform database/);
-      expect(await deps.mongo.db.collection(Collections.tenants).find().toArray()).toEqual(tenantsBefore);
+      expect(await stack.deps.mongo.db.collection(Collections.tenants).find().toArray()).toEqual(tenantsBefore);
     });
   });
 });
