@@ -5,10 +5,11 @@ import { createMigrationActivities, type MigrationBatchEvent } from '../../activ
 import type { CopyCheckpoint } from '../../activities/migrations/copy';
 import { defineMigration } from '../../activities/migrations/registry';
 import { createMigrationStore } from '../../activities/migrations/store';
-import { MigrationNames, type MigrationResult } from '../../shared/migrations';
+import { MigrationNames, type MigrationResult, type MigrationWorkflow } from '../../shared/migrations';
 import { WorkflowIds } from '../../shared/constants';
 import { gate, mutableRegistry, seed, stateOf } from '../helpers/migrations';
-import { connectTestDeps, startTestWorker, uniqueId, type TestDeps, type TestWorker } from '../helpers/stack';
+import { startTestWorker, uniqueId, type TestWorker } from '../helpers/stack';
+import { useStack } from '../helpers/use-stack';
 
 // Backups and restores: resumable from a heartbeat checkpoint, exact (count + checksum), and
 // retention. The worker's batch hook injects one-time failures.
@@ -16,8 +17,8 @@ import { connectTestDeps, startTestWorker, uniqueId, type TestDeps, type TestWor
 const BATCH = 200;
 
 describe('migration backups', () => {
-  let deps: TestDeps;
-  let worker: TestWorker;
+  const stack = useStack();
+  let worker: TestWorker; // its own, not the stack's: one test replaces it
   const registry = mutableRegistry();
   /** One-time faults: fail the first attempt of a copy (matched by ID prefix) after `batches` batches. */
   const faults = new Map<string, number>();
@@ -28,13 +29,17 @@ describe('migration backups', () => {
       if (e.id.startsWith(prefix) && e.batches === batches && e.attempt === 1) throw new Error(`injected failure after ${batches} batches of ${e.id}`);
     }
   };
-  const db = () => deps.mongo.db;
+  const db = () => stack.deps.mongo.db;
   const coll = (p: string) => uniqueId(p).replace(/-/g, '_');
 
   async function runMigration(name: string): Promise<MigrationResult> {
-    const handle = await deps.temporal.client.workflow.start(MigrationNames.workflow, { taskQueue: deps.config.TEMPORAL_TASK_QUEUE, workflowId: WorkflowIds.migration(name), args: [{ name }] });
+    const handle = await stack.deps.temporal.client.workflow.start<MigrationWorkflow>(MigrationNames.workflow, {
+      taskQueue: stack.deps.config.TEMPORAL_TASK_QUEUE,
+      workflowId: WorkflowIds.migration(name),
+      args: [{ name }],
+    });
     try {
-      return (await handle.result()) as MigrationResult;
+      return await handle.result();
     } catch (err) {
       const details = (err as { cause?: { details?: unknown[] } }).cause?.details?.[0];
       if (details) return details as MigrationResult;
@@ -43,12 +48,10 @@ describe('migration backups', () => {
   }
 
   beforeAll(async () => {
-    deps = await connectTestDeps();
-    worker = await startTestWorker(deps, { settings: { tenantSync: { pageSize: 500 }, migrations: { registry, batchSize: BATCH, onBatch } } });
+    worker = await startTestWorker(stack.deps, { settings: { tenantSync: { pageSize: 500 }, migrations: { registry, batchSize: BATCH, onBatch } } });
   });
   afterAll(async () => {
     await worker?.stop();
-    await deps?.close();
   });
 
   it('a backup that fails after some batches resumes from its heartbeat checkpoint: no duplicates, exact checksum', async () => {
@@ -153,7 +156,7 @@ describe('migration backups', () => {
     await store.backups.updateOne({ _id: oldRunning.backupId }, { $set: { createdAt: daysAgo(30) } });
     await store.state.insertOne({ _id: 'still-running', status: 'running' } as never);
 
-    const activities = createMigrationActivities(deps, { retentionMs: 7 * 86_400_000 });
+    const activities = createMigrationActivities(stack.deps, { retentionMs: 7 * 86_400_000 });
     const r = await activities.pruneMigrationBackups();
     expect(r.expired.sort()).toEqual([oldA.backupId, oldB.backupId].sort());
     const exists = async (id: string) => (await db().listCollections({ name: id }).toArray()).length > 0;
@@ -186,11 +189,15 @@ describe('migration backups', () => {
         verify: async () => ({ ok: true, message: '' }),
       }),
     );
-    const handle = await deps.temporal.client.workflow.start(MigrationNames.workflow, { taskQueue: deps.config.TEMPORAL_TASK_QUEUE, workflowId: WorkflowIds.migration(name), args: [{ name }] });
+    const handle = await stack.deps.temporal.client.workflow.start<MigrationWorkflow>(MigrationNames.workflow, {
+      taskQueue: stack.deps.config.TEMPORAL_TASK_QUEUE,
+      workflowId: WorkflowIds.migration(name),
+      args: [{ name }],
+    });
     await entered.wait;
     expect(await db().collection(col).countDocuments({ half: true })).toBe(10);
     await worker.stop();
-    worker = await startTestWorker(deps, { settings: { tenantSync: { pageSize: 500 }, migrations: { registry, batchSize: BATCH, onBatch } } });
+    worker = await startTestWorker(stack.deps, { settings: { tenantSync: { pageSize: 500 }, migrations: { registry, batchSize: BATCH, onBatch } } });
     const err = await handle.result().then(() => undefined, (e: unknown) => e);
     const r = (err as { cause?: { details?: MigrationResult[] } }).cause?.details?.[0];
     expect(r).toMatchObject({ outcome: 'failed', error: { step: 'apply' }, restored: [expect.objectContaining({ verified: true })] });

@@ -13,7 +13,8 @@ import { Collections } from '../../infra/mongo';
 import { WorkflowIds } from '../../shared/constants';
 import { reconcileHistoryBound, resolveReconcileOptions, type ReconcileProgress } from '../../shared/reconcile';
 import { driftOf, generatePair, rawCompare } from '../../fixtures/reconcile-data';
-import { connectTestDeps, stackInfo, uniqueId, type TestDeps } from '../helpers/stack';
+import { stackInfo, uniqueId } from '../helpers/stack';
+import { useStack } from '../helpers/use-stack';
 
 // A worker process killed mid-run, and a run of thousands of chunks spread over two workers
 // and several continue-as-new runs.
@@ -21,20 +22,18 @@ import { connectTestDeps, stackInfo, uniqueId, type TestDeps } from '../helpers/
 const FINAL = ['completed', 'partial', 'failed', 'cancelled'];
 
 describe('reconcile resilience', () => {
-  let deps: TestDeps;
+  const stack = useStack();
   let data: Db;
   const children: ChildProcess[] = [];
   const stops: Array<() => Promise<void>> = [];
 
   beforeAll(async () => {
-    deps = await connectTestDeps();
-    data = deps.mongo.client.db(uniqueId('rcres').replace(/-/g, '_'));
+    data = stack.deps.mongo.client.db(uniqueId('rcres').replace(/-/g, '_'));
   });
   afterAll(async () => {
     for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
     await Promise.allSettled(stops.map((s) => s()));
     await data?.dropDatabase().catch(() => undefined);
-    await deps?.close();
   });
 
   /** A worker in its own process (tsx), ready when it says so. */
@@ -43,10 +42,10 @@ describe('reconcile resilience', () => {
       cwd: REPO_ROOT,
       env: {
         ...process.env,
-        MONGODB_URI: deps.config.MONGODB_URI,
-        MONGODB_DB: deps.config.MONGODB_DB,
-        REDIS_URL: deps.config.REDIS_URL,
-        TEMPORAL_ADDRESS: deps.config.TEMPORAL_ADDRESS,
+        MONGODB_URI: stack.deps.config.MONGODB_URI,
+        MONGODB_DB: stack.deps.config.MONGODB_DB,
+        REDIS_URL: stack.deps.config.REDIS_URL,
+        TEMPORAL_ADDRESS: stack.deps.config.TEMPORAL_ADDRESS,
         TEMPORAL_TASK_QUEUE: taskQueue,
         BUNDLE_PATH: stackInfo().bundlePath,
         WORKER_ID: workerId,
@@ -77,14 +76,14 @@ describe('reconcile resilience', () => {
       await new Promise((r) => setTimeout(r, 200));
     }
   };
-  const chunks = () => deps.mongo.db.collection<ChunkDoc>(Collections.reconcileChunks);
+  const chunks = () => stack.deps.mongo.db.collection<ChunkDoc>(Collections.reconcileChunks);
   const ns = (collection: string) => ({ db: data.databaseName, collection });
 
   it('SIGKILL of the worker process mid-run: a new worker resumes after the last recorded chunk, counts exact, no duplicate writes', async () => {
     const taskQueue = uniqueId('tq-kill');
     const n = 6_000;
     const gen = await generatePair(data, { source: 'ksrc', target: 'ktgt' }, n, driftOf(n, 0.03));
-    const svc = createReconcileService({ mongo: deps.mongo, temporal: deps.temporal, taskQueue, log: deps.log, secrets: deps.secrets });
+    const svc = createReconcileService({ mongo: stack.deps.mongo, temporal: stack.deps.temporal, taskQueue, log: stack.deps.log, secrets: stack.deps.secrets });
     const first = await spawnWorker(taskQueue, 'child-1', 60);
     const { batchId } = await svc.start(
       { source: { kind: 'namespace', ...ns('ksrc') }, target: ns('ktgt'), options: { chunkSize: 200, extras: 'delete', heartbeatTimeoutMs: 2_000, retryDelay: 100, progressIntervalMs: 0 } },
@@ -131,13 +130,13 @@ describe('reconcile resilience', () => {
       // installed already in this process
     }
     for (const workerId of ['wa', 'wb']) {
-      const connection = await NativeConnection.connect({ address: deps.config.TEMPORAL_ADDRESS });
+      const connection = await NativeConnection.connect({ address: stack.deps.config.TEMPORAL_ADDRESS });
       const w = await Worker.create({
         connection,
-        namespace: deps.config.TEMPORAL_NAMESPACE,
+        namespace: stack.deps.config.TEMPORAL_NAMESPACE,
         taskQueue,
         workflowBundle: { code },
-        activities: createActivities(deps, { reconcile: { workerId } }),
+        activities: createActivities(stack.deps, { reconcile: { workerId } }),
         // The bundle's telemetry interceptors report through these sinks (no-ops without telemetry).
         sinks: workflowSinks(undefined),
         // One partition each at a time: the run's two partitions land on both workers.
@@ -151,7 +150,7 @@ describe('reconcile resilience', () => {
         await connection.close();
       });
     }
-    const svc = createReconcileService({ mongo: deps.mongo, temporal: deps.temporal, taskQueue, log: deps.log, secrets: deps.secrets });
+    const svc = createReconcileService({ mongo: stack.deps.mongo, temporal: stack.deps.temporal, taskQueue, log: stack.deps.log, secrets: stack.deps.secrets });
     const options = { dryRun: true, chunkSize: 2, partitions: 2, maxConcurrency: 2, progressIntervalMs: 0, historyLimit: 600, heartbeatTimeoutMs: 2_000 };
     const { batchId } = await svc.start({ source: { kind: 'namespace', ...ns('hsrc') }, target: ns('htgt'), options }, 'corr-hist');
     const p = await waitFinished(svc, batchId, 100_000);
@@ -163,8 +162,8 @@ describe('reconcile resilience', () => {
 
     const bound = reconcileHistoryBound(resolveReconcileOptions(options));
     const lengths: number[] = [];
-    for await (const e of deps.temporal.client.workflow.list({ query: `WorkflowId = '${WorkflowIds.reconcile(batchId)}'` })) {
-      lengths.push((await deps.temporal.client.workflow.getHandle(e.workflowId, e.runId).fetchHistory()).events?.length ?? 0);
+    for await (const e of stack.deps.temporal.client.workflow.list({ query: `WorkflowId = '${WorkflowIds.reconcile(batchId)}'` })) {
+      lengths.push((await stack.deps.temporal.client.workflow.getHandle(e.workflowId, e.runId).fetchHistory()).events?.length ?? 0);
     }
     expect(lengths.length).toBe(p.runs);
     // Runs ended because their history reached the limit, and none went past the bound.

@@ -1,5 +1,4 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { FastifyInstance } from 'fastify';
 import type { Db } from 'mongodb';
 import { createMongoSource } from '../../activities/sources';
 import { writeRecords } from '../../activities/records/writer';
@@ -8,16 +7,14 @@ import { Collections } from '../../infra/mongo';
 import { createRedis } from '../../infra/redis';
 import { freePort } from '../../infra/dev/servers';
 import type { ReconcileProgress } from '../../shared/reconcile';
-import { bearer, buildTestApp } from '../helpers/api';
-import { connectTestDeps, startTestWorker, uniqueId, type TestDeps, type TestWorker } from '../helpers/stack';
+import { buildTestApp } from '../helpers/api';
+import { uniqueId } from '../helpers/stack';
+import { useStack } from '../helpers/use-stack';
 
 // Reconcile on the real stack: FerretDB namespaces with every drift kind, through the API and
 // Temporal; exact counts, dry run, repairs, findings paging, injected and transient failures.
 
 describe('reconcile', () => {
-  let deps: TestDeps;
-  let worker: TestWorker;
-  let app: FastifyInstance;
   let writer: Record<string, string>;
   let reader: Record<string, string>;
   let data: Db;
@@ -26,9 +23,9 @@ describe('reconcile', () => {
   /** Pause before each chunk of a batch (ms), so that a cancel lands mid-run. */
   const delays = new Map<string, number>();
 
-  beforeAll(async () => {
-    deps = await connectTestDeps();
-    worker = await startTestWorker(deps, {
+  const stack = useStack({
+    app: true,
+    worker: {
       settings: {
         reconcile: {
           workerId: 'w1',
@@ -43,27 +40,25 @@ describe('reconcile', () => {
           },
         },
       },
-    });
-    app = await buildTestApp(deps);
+    },
+  });
+  beforeAll(async () => {
     // Namespace batches (start and read) need the admin scope on a token for every tenant.
-    writer = await bearer(deps, ['admin']);
-    reader = await bearer(deps, ['reconcile:read']);
-    data = deps.mongo.client.db(uniqueId('rcdata').replace(/-/g, '_'));
+    writer = await stack.bearer(['admin']);
+    reader = await stack.bearer(['reconcile:read']);
+    data = stack.deps.mongo.client.db(uniqueId('rcdata').replace(/-/g, '_'));
   });
   afterAll(async () => {
-    await app?.close();
-    await worker?.stop();
     await data?.dropDatabase().catch(() => undefined);
-    await deps?.close();
   });
 
   const start = async (source: string, target: string, options: Record<string, unknown>) => {
-    const res = await app.inject({ method: 'POST', url: '/api/reconcile', headers: { ...writer, ...key() }, payload: { source: { kind: 'namespace', db: data.databaseName, collection: source }, target: { db: data.databaseName, collection: target }, options } });
+    const res = await stack.app.inject({ method: 'POST', url: '/api/reconcile', headers: { ...writer, ...key() }, payload: { source: { kind: 'namespace', db: data.databaseName, collection: source }, target: { db: data.databaseName, collection: target }, options } });
     expect(res.statusCode, res.body).toBe(202);
     return res.json() as { batchId: string; workflowId: string };
   };
   const progress = async (batchId: string) => {
-    const res = await app.inject({ method: 'GET', url: `/api/reconcile/${batchId}/progress`, headers: writer });
+    const res = await stack.app.inject({ method: 'GET', url: `/api/reconcile/${batchId}/progress`, headers: writer });
     expect(res.statusCode, res.body).toBe(200);
     return res.json() as ReconcileProgress & { live: boolean };
   };
@@ -87,7 +82,7 @@ describe('reconcile', () => {
     const dry = await start('src20k', 'tgt20k', { dryRun: true, chunkSize: 1000 });
     const d = await finished(dry.batchId);
     expect(d).toMatchObject({ state: 'completed', processed: n + 100, failed: 0, repaired: 0, outcomes: { matched: n - 200, missing_in_target: 100, extra_in_target: 100, mismatched: 100 } });
-    expect(await deps.mongo.db.collection(Collections.reconcilePending).countDocuments({ batchId: dry.batchId })).toBe(0);
+    expect(await stack.deps.mongo.db.collection(Collections.reconcilePending).countDocuments({ batchId: dry.batchId })).toBe(0);
 
     // The repairing run observes exactly the generated drift: the dry run wrote nothing.
     const run = await start('src20k', 'tgt20k', { chunkSize: 1000, extras: 'delete', retryDelay: 50 });
@@ -95,7 +90,7 @@ describe('reconcile', () => {
     expect(p).toMatchObject({ state: 'completed', processed: n + 100, failed: 0, conflicts: 0, repaired: 300, outcomes: { matched: n - 200, missing_in_target: 100, extra_in_target: 100, mismatched: 100 } });
     expect(p.chunks).toMatchObject({ done: Math.ceil((n + 100) / 1000), failed: 0, inFlight: 0 });
     expect(await rawCompare(data.collection('src20k'), data.collection('tgt20k'))).toEqual({ processed: n, matched: n, missing: 0, extra: 0, mismatched: 0 });
-    const stored = await deps.mongo.db.collection(Collections.reconcileBatches).findOne({ _id: run.batchId } as never);
+    const stored = await stack.deps.mongo.db.collection(Collections.reconcileBatches).findOne({ _id: run.batchId } as never);
     expect(stored).toMatchObject({ state: 'completed', result: { repaired: 300 } });
   }, 90_000);
 
@@ -104,7 +99,7 @@ describe('reconcile', () => {
     const gen = await generatePair(data, { source: 'fsrc', target: 'ftgt' }, n, driftOf(n, 0.03));
     const batchId = uniqueId('rc-fail');
     faults.set(batchId, new Map([[2, 99], [4, 1]]));
-    const res = await app.inject({ method: 'POST', url: '/api/reconcile', headers: { ...writer, ...key() }, payload: { batchId, source: { kind: 'namespace', db: data.databaseName, collection: 'fsrc' }, target: { db: data.databaseName, collection: 'ftgt' }, options: { dryRun: true, chunkSize: 500, retryAttempts: 2, retryDelay: 20 } } });
+    const res = await stack.app.inject({ method: 'POST', url: '/api/reconcile', headers: { ...writer, ...key() }, payload: { batchId, source: { kind: 'namespace', db: data.databaseName, collection: 'fsrc' }, target: { db: data.databaseName, collection: 'ftgt' }, options: { dryRun: true, chunkSize: 500, retryAttempts: 2, retryDelay: 20 } } });
     expect(res.statusCode, res.body).toBe(202);
     const p = await finished(batchId);
     const keys = n + gen.drift.extra;
@@ -113,14 +108,14 @@ describe('reconcile', () => {
     const o = p.outcomes;
     expect(o.matched + o.missing_in_target + o.extra_in_target + o.mismatched).toBe(keys - 500);
     expect(faults.get(batchId)!.get(4)).toBe(0);
-    const fourth = await deps.mongo.db.collection(Collections.reconcileChunks).findOne({ batchId, kind: 'chunk', seq: 4 });
+    const fourth = await stack.deps.mongo.db.collection(Collections.reconcileChunks).findOne({ batchId, kind: 'chunk', seq: 4 });
     expect(fourth).toMatchObject({ state: 'done' });
 
     const items: Array<{ id: string; action: string; records?: number; message: string | null }> = [];
     let after: string | null = null;
     let pages = 0;
     do {
-      const r = await app.inject({ method: 'GET', url: `/api/reconcile/${batchId}/errors?limit=25${after ? `&after=${encodeURIComponent(after)}` : ''}`, headers: writer });
+      const r = await stack.app.inject({ method: 'GET', url: `/api/reconcile/${batchId}/errors?limit=25${after ? `&after=${encodeURIComponent(after)}` : ''}`, headers: writer });
       expect(r.statusCode, r.body).toBe(200);
       const page = r.json() as { items: typeof items; nextCursor: string | null };
       items.push(...page.items);
@@ -142,10 +137,10 @@ describe('reconcile', () => {
     await generatePair(data, { source: 'csrc', target: 'ctgt' }, n, { missing: 0, mismatched: 0, extra: 0 });
     const batchId = uniqueId('rc-cancel');
     delays.set(batchId, 150);
-    const res = await app.inject({ method: 'POST', url: '/api/reconcile', headers: { ...writer, ...key() }, payload: { batchId, source: { kind: 'namespace', db: data.databaseName, collection: 'csrc' }, target: { db: data.databaseName, collection: 'ctgt' }, options: { dryRun: true, chunkSize: 500, heartbeatTimeoutMs: 2_000, progressIntervalMs: 0 } } });
+    const res = await stack.app.inject({ method: 'POST', url: '/api/reconcile', headers: { ...writer, ...key() }, payload: { batchId, source: { kind: 'namespace', db: data.databaseName, collection: 'csrc' }, target: { db: data.databaseName, collection: 'ctgt' }, options: { dryRun: true, chunkSize: 500, heartbeatTimeoutMs: 2_000, progressIntervalMs: 0 } } });
     expect(res.statusCode, res.body).toBe(202);
     await expect.poll(async () => (await progress(batchId)).processed, { timeout: 30_000, interval: 100 }).toBeGreaterThanOrEqual(1_000);
-    const cancel = await app.inject({ method: 'POST', url: `/api/reconcile/${batchId}/cancel`, headers: writer });
+    const cancel = await stack.app.inject({ method: 'POST', url: `/api/reconcile/${batchId}/cancel`, headers: writer });
     expect(cancel.statusCode, cancel.body).toBe(202);
     const p = await finished(batchId);
     expect(p.state).toBe('cancelled');
@@ -155,19 +150,19 @@ describe('reconcile', () => {
     expect(p.outcomes.matched).toBe(p.processed);
     expect(p.chunks).toMatchObject({ done: p.processed / 500, inFlight: 0 });
     // The result is recorded just before the workflow closes as cancelled.
-    await expect.poll(async () => (await deps.temporal.client.workflow.getHandle(`reconcile:${batchId}`).describe()).status.name, { timeout: 10_000 }).toBe('CANCELLED');
-    expect((await app.inject({ method: 'POST', url: `/api/reconcile/${batchId}/cancel`, headers: writer })).statusCode).toBe(409);
+    await expect.poll(async () => (await stack.deps.temporal.client.workflow.getHandle(`reconcile:${batchId}`).describe()).status.name, { timeout: 10_000 }).toBe('CANCELLED');
+    expect((await stack.app.inject({ method: 'POST', url: `/api/reconcile/${batchId}/cancel`, headers: writer })).statusCode).toBe(409);
   }, 60_000);
 
   it("a tenant's upstream collection, read through its connector, against the tenant's own collection", async () => {
     const tenantId = uniqueId('rct');
-    const admin = await bearer(deps, ['admin']);
-    const reg = await app.inject({ method: 'POST', url: '/api/tenants', headers: admin, payload: { tenantId, name: 'Reconcile tenant', source: { kind: 'mongodb', settings: { uri: deps.config.MONGODB_URI, database: data.databaseName } }, collections: [{ name: 'tusers', essential: true }] } });
+    const admin = await stack.bearer(['admin']);
+    const reg = await stack.app.inject({ method: 'POST', url: '/api/tenants', headers: admin, payload: { tenantId, name: 'Reconcile tenant', source: { kind: 'mongodb', settings: { uri: stack.deps.config.MONGODB_URI, database: data.databaseName } }, collections: [{ name: 'tusers', essential: true }] } });
     expect(reg.statusCode, reg.body).toBe(201);
     await data.collection('tusers').insertMany(Array.from({ length: 2_000 }, (_, i) => sourceDoc(i)));
     // The target as tenant sync writes it, then drifted.
-    const target = deps.mongo.tenantDb(tenantId).collection('tusers');
-    const source = createMongoSource({ uri: deps.config.MONGODB_URI, database: data.databaseName });
+    const target = stack.deps.mongo.tenantDb(tenantId).collection('tusers');
+    const source = createMongoSource({ uri: stack.deps.config.MONGODB_URI, database: data.databaseName });
     for (let after: string | null = null; ; ) {
       const page = await source.readPage('tusers', { after, limit: 1_000 });
       await writeRecords(target, page.records, 'seed', { assumeAbsent: true });
@@ -178,19 +173,19 @@ describe('reconcile', () => {
     await target.updateOne({ _id: 'r000000040' } as never, { $set: { value: -5 } });
     await target.insertOne({ _id: 'r000000050x', name: 'orphan', _sync: { hash: 'x' } } as never);
 
-    const tenantToken = await bearer(deps, ['reconcile:write', 'reconcile:read'], [tenantId]);
-    const otherToken = await bearer(deps, ['reconcile:write', 'reconcile:read'], ['someone-else']);
+    const tenantToken = await stack.bearer(['reconcile:write', 'reconcile:read'], [tenantId]);
+    const otherToken = await stack.bearer(['reconcile:write', 'reconcile:read'], ['someone-else']);
     const body = { source: { kind: 'tenant', tenantId, collection: 'tusers' }, options: { extras: 'delete', chunkSize: 300 } };
-    expect((await app.inject({ method: 'POST', url: '/api/reconcile', headers: { ...otherToken, ...key() }, payload: body })).statusCode).toBe(403);
-    const res = await app.inject({ method: 'POST', url: '/api/reconcile', headers: { ...tenantToken, ...key() }, payload: body });
+    expect((await stack.app.inject({ method: 'POST', url: '/api/reconcile', headers: { ...otherToken, ...key() }, payload: body })).statusCode).toBe(403);
+    const res = await stack.app.inject({ method: 'POST', url: '/api/reconcile', headers: { ...tenantToken, ...key() }, payload: body });
     expect(res.statusCode, res.body).toBe(202);
     const { batchId } = res.json() as { batchId: string };
     // Another tenant's batch does not exist for this token.
-    expect((await app.inject({ method: 'GET', url: `/api/reconcile/${batchId}/progress`, headers: otherToken })).statusCode).toBe(404);
+    expect((await stack.app.inject({ method: 'GET', url: `/api/reconcile/${batchId}/progress`, headers: otherToken })).statusCode).toBe(404);
     const p = await finished(batchId);
     expect(p).toMatchObject({ state: 'completed', processed: 2_001, repaired: 5, conflicts: 0, outcomes: { matched: 1_996, missing_in_target: 3, mismatched: 1, extra_in_target: 1 } });
 
-    const again = await app.inject({ method: 'POST', url: '/api/reconcile', headers: { ...tenantToken, ...key() }, payload: { ...body, options: { dryRun: true } } });
+    const again = await stack.app.inject({ method: 'POST', url: '/api/reconcile', headers: { ...tenantToken, ...key() }, payload: { ...body, options: { dryRun: true } } });
     const check = await finished((again.json() as { batchId: string }).batchId);
     expect(check).toMatchObject({ state: 'completed', processed: 2_000, outcomes: { matched: 2_000, missing_in_target: 0, mismatched: 0, extra_in_target: 0 } });
     const repaired = await target.findOne({ _id: 'r000000010' } as never);
@@ -201,48 +196,48 @@ describe('reconcile', () => {
     await generatePair(data, { source: 'vsrc', target: 'vtgt' }, 300, driftOf(300, 0.03));
     const ns = (collection: string) => ({ db: data.databaseName, collection });
     const body = { batchId: uniqueId('rc-api'), source: { kind: 'namespace', ...ns('vsrc') }, target: ns('vtgt'), options: { dryRun: true } };
-    expect((await app.inject({ method: 'POST', url: '/api/reconcile', payload: body })).statusCode).toBe(401);
-    expect((await app.inject({ method: 'POST', url: '/api/reconcile', headers: { ...reader, ...key() }, payload: body })).statusCode).toBe(403);
-    expect((await app.inject({ method: 'POST', url: '/api/reconcile', headers: { ...writer, ...key() }, payload: { ...body, target: undefined } })).statusCode).toBe(400);
-    expect((await app.inject({ method: 'POST', url: '/api/reconcile', headers: { ...writer, ...key() }, payload: { ...body, target: { db: deps.config.MONGODB_DB, collection: 'tenants' } } })).statusCode).toBe(403);
-    expect((await app.inject({ method: 'POST', url: '/api/reconcile', headers: { ...writer, ...key() }, payload: { ...body, options: { chunkSize: 0 } } })).statusCode).toBe(400);
-    const first = await app.inject({ method: 'POST', url: '/api/reconcile', headers: { ...writer, ...key() }, payload: body });
+    expect((await stack.app.inject({ method: 'POST', url: '/api/reconcile', payload: body })).statusCode).toBe(401);
+    expect((await stack.app.inject({ method: 'POST', url: '/api/reconcile', headers: { ...reader, ...key() }, payload: body })).statusCode).toBe(403);
+    expect((await stack.app.inject({ method: 'POST', url: '/api/reconcile', headers: { ...writer, ...key() }, payload: { ...body, target: undefined } })).statusCode).toBe(400);
+    expect((await stack.app.inject({ method: 'POST', url: '/api/reconcile', headers: { ...writer, ...key() }, payload: { ...body, target: { db: stack.deps.config.MONGODB_DB, collection: 'tenants' } } })).statusCode).toBe(403);
+    expect((await stack.app.inject({ method: 'POST', url: '/api/reconcile', headers: { ...writer, ...key() }, payload: { ...body, options: { chunkSize: 0 } } })).statusCode).toBe(400);
+    const first = await stack.app.inject({ method: 'POST', url: '/api/reconcile', headers: { ...writer, ...key() }, payload: body });
     expect(first.statusCode, first.body).toBe(202);
     expect(first.json()).toMatchObject({ batchId: body.batchId, workflowId: `reconcile:${body.batchId}`, created: true });
     // The key is required (400 problem+json without it) and, without a batchId, names the batch.
-    const noKey = await app.inject({ method: 'POST', url: '/api/reconcile', headers: writer, payload: body });
+    const noKey = await stack.app.inject({ method: 'POST', url: '/api/reconcile', headers: writer, payload: body });
     expect(noKey.statusCode).toBe(400);
     expect(noKey.headers['content-type']).toContain('application/problem+json');
     expect(noKey.json().detail).toMatch(/Idempotency-Key header is required/);
     const keyed = { ...writer, ...key() };
     const fromKey = { ...body, batchId: undefined };
-    const k1 = await app.inject({ method: 'POST', url: '/api/reconcile', headers: keyed, payload: fromKey });
+    const k1 = await stack.app.inject({ method: 'POST', url: '/api/reconcile', headers: keyed, payload: fromKey });
     expect(k1.statusCode, k1.body).toBe(202);
-    const k2 = await app.inject({ method: 'POST', url: '/api/reconcile', headers: keyed, payload: fromKey });
+    const k2 = await stack.app.inject({ method: 'POST', url: '/api/reconcile', headers: keyed, payload: fromKey });
     expect(k2.statusCode).toBe(202);
     expect(k2.headers['idempotent-replayed']).toBe('true');
     expect(k2.json().batchId).toBe(k1.json().batchId);
     expect(k1.json().batchId).toMatch(/^rc-[0-9a-f]{24}$/);
     // Redis down: a required key cannot be recorded → 503, and nothing starts.
     const deadRedis = createRedis({ REDIS_URL: `redis://127.0.0.1:${await freePort()}` });
-    const noRedisApp = await buildTestApp(deps, {}, { redis: deadRedis });
+    const noRedisApp = await buildTestApp(stack.deps, {}, { redis: deadRedis });
     try {
       const downId = uniqueId('rc-down');
       const down = await noRedisApp.inject({ method: 'POST', url: '/api/reconcile', headers: { ...writer, ...key() }, payload: { ...body, batchId: downId } });
       expect(down.statusCode, down.body).toBe(503);
       expect(down.headers['content-type']).toContain('application/problem+json');
-      expect((await app.inject({ method: 'GET', url: `/api/reconcile/${downId}/progress`, headers: reader })).statusCode).toBe(404);
+      expect((await stack.app.inject({ method: 'GET', url: `/api/reconcile/${downId}/progress`, headers: reader })).statusCode).toBe(404);
     } finally {
       await noRedisApp.close();
       deadRedis.disconnect();
     }
     await finished(k1.json().batchId);
-    const repeat = await app.inject({ method: 'POST', url: '/api/reconcile', headers: { ...writer, ...key() }, payload: body });
+    const repeat = await stack.app.inject({ method: 'POST', url: '/api/reconcile', headers: { ...writer, ...key() }, payload: body });
     expect(repeat.statusCode).toBe(202);
     expect(repeat.json()).toMatchObject({ batchId: body.batchId, created: false });
-    expect((await app.inject({ method: 'POST', url: '/api/reconcile', headers: { ...writer, ...key() }, payload: { ...body, options: { dryRun: false } } })).statusCode).toBe(409);
-    expect((await app.inject({ method: 'GET', url: '/api/reconcile/no-such-batch/progress', headers: reader })).statusCode).toBe(404);
-    expect((await app.inject({ method: 'GET', url: '/api/reconcile/bad%20id/errors', headers: reader })).statusCode).toBe(400);
+    expect((await stack.app.inject({ method: 'POST', url: '/api/reconcile', headers: { ...writer, ...key() }, payload: { ...body, options: { dryRun: false } } })).statusCode).toBe(409);
+    expect((await stack.app.inject({ method: 'GET', url: '/api/reconcile/no-such-batch/progress', headers: reader })).statusCode).toBe(404);
+    expect((await stack.app.inject({ method: 'GET', url: '/api/reconcile/bad%20id/errors', headers: reader })).statusCode).toBe(400);
     await finished(body.batchId);
   }, 60_000);
 });
