@@ -77,13 +77,14 @@ export function createTenantSyncActivities(
         log.info({ cursor: cp.cursor }, 'resuming collection sync from checkpoint');
       } else {
         // The watermark lives with the data: a dropped or emptied target has none, or none that holds.
-        const saved = input.full ? null : await state.get(input.collection);
-        // Empty or not: one document in natural order (FerretDB answers a count with a full scan).
-        const empty = (await col.findOne({}, { projection: { _id: 1 } })) === null;
+        // Empty or not: one document in natural order (FerretDB answers a count with a full scan);
+        // read beside the watermark, not after it (two round trips in the time of one).
+        const [saved, first] = await Promise.all([input.full ? null : state.get(input.collection), col.findOne({}, { projection: { _id: 1 } })]);
+        const empty = first === null;
         if (saved?.watermark && empty) log.info({ watermark: saved.watermark }, 'target collection is empty: full sync despite a watermark');
         cp = newCheckpoint(saved?.watermark && !empty ? saved.watermark : null, empty);
       }
-      await progress(input, true);
+      await progress(input);
       const source = createSource(tenants.revealSource(tenant), deps.outbound);
       try {
         for (;;) {
@@ -100,7 +101,7 @@ export function createTenantSyncActivities(
       }
       const watermark = watermarkAfter(cp, syncStartedAt);
       await state.save(input.collection, { watermark, runId: input.correlationId, rejected: cp.rejected });
-      await progress(input, true);
+      await progress(input);
       const result: CollectionResult = {
         name: input.collection,
         essential: input.essential,
