@@ -6,9 +6,10 @@ import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { startFixtureUpstream, type FixtureUpstream } from '../../fixtures/upstream/server';
 import { Scopes, type Scope } from '../../infra/auth-token';
 import { Collections } from '../../infra/mongo';
-import { bearer, buildTestApp } from '../helpers/api';
+import { bearer } from '../helpers/api';
 import { mutableRegistry } from '../helpers/migrations';
-import { connectTestDeps, startTestWorker, uniqueId, type TestDeps, type TestWorker } from '../helpers/stack';
+import { uniqueId } from '../helpers/stack';
+import { useStack } from '../helpers/use-stack';
 
 // Route-by-route authorisation, generated from app.registeredRoutes: every /api route answers
 // 401 without a token, 403 without its scope, 403/404 to a token for another tenant (admin
@@ -100,14 +101,16 @@ const finding = (tenantId: string) => ({
 });
 
 describe('route-by-route authorisation', () => {
-  let deps: TestDeps;
   let app: FastifyInstance;
   let idleApp: FastifyInstance;
-  let worker: TestWorker;
   let f: Fixtures;
   const clientsDir = mkdtempSync(path.join(tmpdir(), 'authz-clients-'));
   const workflows = new Set<string>();
-  const token = (scopes: readonly string[], tenants: string[] | '*', sub = 'authz') => bearer(deps, [...scopes], tenants, sub);
+  const migrations = mutableRegistry();
+  afterAll(() => rmSync(clientsDir, { recursive: true, force: true })); // after the stack's teardown (hooks run in reverse)
+  // A worker, so that progress and run queries answer at once; the direct path for logins.
+  const stack = useStack({ env: { CLIENTS_DIR: clientsDir }, worker: { settings: { tenantSync: { pageSize: 100 }, migrations: { registry: migrations } } } });
+  const token = (scopes: readonly string[], tenants: string[] | '*', sub = 'authz') => stack.bearer([...scopes], tenants, sub);
 
   async function send(key: string, headers: Record<string, string>): Promise<LightMyRequestResponse> {
     const [method] = key.split(' ') as ['GET' | 'POST'];
@@ -119,13 +122,9 @@ describe('route-by-route authorisation', () => {
   }
 
   beforeAll(async () => {
-    deps = await connectTestDeps({ CLIENTS_DIR: clientsDir });
     upstream = await startFixtureUpstream();
-    const migrations = mutableRegistry();
-    // A worker, so that progress and run queries answer at once; the direct path for logins.
-    worker = await startTestWorker(deps, { settings: { tenantSync: { pageSize: 100 }, migrations: { registry: migrations } } });
-    app = await buildTestApp(deps, { USE_TEMPORAL_FOR_AUTH: false, SYNC_FRESHNESS_MS: 0 }, { migrations });
-    idleApp = await buildTestApp(deps, { TEMPORAL_TASK_QUEUE: uniqueId('idle') }, { migrations });
+    app = await stack.buildApp({ USE_TEMPORAL_FOR_AUTH: false, SYNC_FRESHNESS_MS: 0 }, { migrations });
+    idleApp = await stack.buildApp({ TEMPORAL_TASK_QUEUE: uniqueId('idle') }, { migrations });
     const root = await token([Scopes.admin], '*', 'root');
     const a = uniqueId('authz-a');
     const b = uniqueId('authz-b');
@@ -143,25 +142,21 @@ describe('route-by-route authorisation', () => {
     };
     const batchA = await reconcileA(app);
     const idleBatchA = await reconcileA(idleApp);
-    await deps.temporal.client.workflow.getHandle(batchA.workflowId).result();
+    await stack.deps.temporal.client.workflow.getHandle(batchA.workflowId).result();
     const clientKey = `authz-${Date.now().toString(36)}`;
-    await deps.mongo.db.collection(Collections.clientUpsertState).insertOne({ _id: clientKey as never, lastHash: 'h', lastStatus: 'completed', lastResultId: 'none', lastFinishedAt: new Date(), runs: 1 });
+    await stack.deps.mongo.db.collection(Collections.clientUpsertState).insertOne({ _id: clientKey as never, lastHash: 'h', lastStatus: 'completed', lastResultId: 'none', lastFinishedAt: new Date(), runs: 1 });
     const mr = await app.inject({ method: 'POST', url: '/api/migrations/run', headers: { ...root, 'idempotency-key': uniqueId('mr') }, payload: { dryRun: true } });
     expect(mr.statusCode, mr.body).toBe(202);
     workflows.add(mr.json().workflowId);
     f = { a, b, batchA: batchA.batchId, idleBatchA: idleBatchA.batchId, clientKey, migrationRun: mr.json().workflowId };
-    await deps.mongo.db.collection(Collections.syncRuns).insertMany([stuckRun(a), stuckRun(b)] as never[]);
-    await deps.mongo.db.collection(Collections.stuckSyncs).insertMany([finding(a), finding(b)] as never[]);
+    await stack.deps.mongo.db.collection(Collections.syncRuns).insertMany([stuckRun(a), stuckRun(b)] as never[]);
+    await stack.deps.mongo.db.collection(Collections.stuckSyncs).insertMany([finding(a), finding(b)] as never[]);
   }, 60_000);
 
   afterAll(async () => {
-    const wf = deps?.temporal.client.workflow;
-    await Promise.allSettled([...workflows].map((id) => wf?.getHandle(id).terminate('authorization test done')));
-    await Promise.allSettled([app?.close(), idleApp?.close()]);
-    await worker?.stop();
+    const wf = stack.deps.temporal.client.workflow;
+    await Promise.allSettled([...workflows].map((id) => wf.getHandle(id).terminate('authorization test done')));
     await upstream?.close();
-    await deps?.close();
-    rmSync(clientsDir, { recursive: true, force: true });
   });
 
   const apiRoutes = () => app.registeredRoutes.map((r) => `${r.method} ${r.url}`).filter((k) => !isPublic(k));
@@ -183,7 +178,7 @@ describe('route-by-route authorisation', () => {
   });
 
   it('no token → 401; a malformed or foreign-signed token → 401', async () => {
-    const foreign = await bearer({ ...deps, config: { ...deps.config, AUTH_JWT_SECRET: 'another-secret-0123456789abcdef0123' } }, [Scopes.admin]);
+    const foreign = await bearer({ ...stack.deps, config: { ...stack.deps.config, AUTH_JWT_SECRET: 'another-secret-0123456789abcdef0123' } }, [Scopes.admin]);
     const bad: string[] = [];
     for (const key of Object.keys(ROUTES)) {
       for (const headers of [{}, { authorization: 'Bearer not-a-jwt' }, foreign]) {
@@ -250,7 +245,7 @@ describe('route-by-route authorisation', () => {
 
     it('metrics and method-stats count only the covered tenants; a token covering none sees zeros', async () => {
       const get = async (url: string, tenants: string[] | '*') => (await app.inject({ method: 'GET', url, headers: await token([Scopes.syncRead], tenants) })).json();
-      const finished = (tenantId: string) => deps.mongo.db.collection(Collections.syncRuns).countDocuments({ tenantId, state: { $ne: 'running' } });
+      const finished = (tenantId: string) => stack.deps.mongo.db.collection(Collections.syncRuns).countDocuments({ tenantId, state: { $ne: 'running' } });
       const [nA, nB] = [await finished(f.a), await finished(f.b)];
       expect(nA).toBeGreaterThan(0);
       expect((await get('/api/sync/method-stats', [f.a])).methods.direct.total).toBe(nA);
