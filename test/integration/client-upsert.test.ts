@@ -3,7 +3,6 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { FastifyInstance } from 'fastify';
 import { metrics } from '@opentelemetry/api';
 import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
 import { ApplicationFailure } from '@temporalio/common';
@@ -15,8 +14,7 @@ import { verifyPassword } from '../../activities/client-upsert/users';
 import { startClientUpsert } from '../../activities/client-upsert/start';
 import { createLogger } from '../../infra/logger';
 import type { ClientStepInput, UpsertAllResult } from '../../shared/client-upsert';
-import { bearer, buildTestApp } from '../helpers/api';
-import { connectTestDeps, startTestWorker, type TestDeps, type TestWorker } from '../helpers/stack';
+import { useStack } from '../helpers/use-stack';
 
 // Client configuration upsert on the real stack: files → plan → ClientUpsertWorkflow per
 // client → FerretDB, read back through the API; failures injected through the worker's
@@ -36,42 +34,39 @@ describe('client configuration upsert', () => {
   const failMenus = new Set<string>();
   const failRouteWrite = new Map<string, (clientKey: string) => Promise<void>>();
   const slowClient = new Map<string, number>();
-  let deps: TestDeps;
-  let worker: TestWorker;
-  let app: FastifyInstance;
   let store: ReturnType<typeof createClientStore>;
   let reader$: Record<string, string>;
   let writer$: Record<string, string>;
 
   const upsert = async (keys?: string[], force?: boolean): Promise<UpsertAllResult> =>
-    (await startClientUpsert({ client: deps.temporal.client, taskQueue: deps.config.TEMPORAL_TASK_QUEUE, keys, force, concurrency: 4, trigger: 'test' })).result();
+    (await startClientUpsert({ client: stack.deps.temporal.client, taskQueue: stack.deps.config.TEMPORAL_TASK_QUEUE, keys, force, concurrency: 4, trigger: 'test' })).result();
   const routesOf = async (key: string) => (await store.routes(key).find({}).toArray()).sort((a, b) => a._id.localeCompare(b._id));
   const view = async (key: string) => {
-    const res = await app.inject({ method: 'GET', url: `/api/clients/${key}`, headers: reader$ });
+    const res = await stack.app.inject({ method: 'GET', url: `/api/clients/${key}`, headers: reader$ });
     expect(res.statusCode, res.body).toBe(200);
     return res.json();
   };
 
-  beforeAll(async () => {
-    metrics.setGlobalMeterProvider(new MeterProvider({ readers: [reader] }));
-    const stream = new Writable({ write: (chunk: Buffer, _e, cb) => (logLines.push(chunk.toString()), cb()) });
-    deps = await connectTestDeps({}, createLogger({ name: 'test', level: 'debug', destination: stream }));
-    store = createClientStore(deps.mongo.db);
-    const settings: ClientUpsertSettings = {
-      dir,
-      env: { TEST_USER_PASSWORD: ENV_PASSWORD },
-      hooks: {
-        beforeStep: async ({ clientKey, step }) => {
-          const ms = slowClient.get(clientKey);
-          if (ms && step === 'client') await new Promise((r) => setTimeout(r, ms));
-        },
-        afterRouteWrite: async ({ clientKey, phase }) => {
-          if (phase === 'replace') await failRouteWrite.get(clientKey)?.(clientKey);
-        },
+  const settings: ClientUpsertSettings = {
+    dir,
+    env: { TEST_USER_PASSWORD: ENV_PASSWORD },
+    hooks: {
+      beforeStep: async ({ clientKey, step }) => {
+        const ms = slowClient.get(clientKey);
+        if (ms && step === 'client') await new Promise((r) => setTimeout(r, ms));
       },
-    };
-    const real = createClientUpsertActivities(deps, settings);
-    worker = await startTestWorker(deps, {
+      afterRouteWrite: async ({ clientKey, phase }) => {
+        if (phase === 'replace') await failRouteWrite.get(clientKey)?.(clientKey);
+      },
+    },
+  };
+  let real: ReturnType<typeof createClientUpsertActivities>;
+  // Registered before the stack's hooks: the meter is installed before its worker starts; the folder goes after it stops.
+  beforeAll(() => metrics.setGlobalMeterProvider(new MeterProvider({ readers: [reader] })));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const stack = useStack({
+    log: createLogger({ name: 'test', level: 'debug', destination: new Writable({ write: (chunk: Buffer, _e, cb) => (logLines.push(chunk.toString()), cb()) }) }),
+    worker: {
       settings: { tenantSync: { pageSize: 500 }, clientUpsert: settings },
       activityOverrides: {
         syncClientMenus: async (input: ClientStepInput) => {
@@ -79,16 +74,14 @@ describe('client configuration upsert', () => {
           return real.syncClientMenus(input);
         },
       },
-    });
-    app = await buildTestApp(deps);
-    reader$ = await bearer(deps, ['clients:read']);
-    writer$ = await bearer(deps, ['clients:write']);
+    },
+    app: true,
   });
-  afterAll(async () => {
-    await app?.close();
-    await worker?.stop();
-    await deps?.close();
-    rmSync(dir, { recursive: true, force: true });
+  beforeAll(async () => {
+    store = createClientStore(stack.deps.mongo.db);
+    real = createClientUpsertActivities(stack.deps, settings);
+    reader$ = await stack.bearer(['clients:read']);
+    writer$ = await stack.bearer(['clients:write']);
   });
 
   it('adds, updates and removes routes; unchanged routes keep their update time; an unchanged config is skipped', async () => {
@@ -176,11 +169,11 @@ describe('client configuration upsert', () => {
     expect(gamma.lastResult.errors[0]).toMatchObject({ clientKey: 'gamma', operation: 'config', field: 'components[0].version', message: "client 'gamma': components[0].version: must be a version like '1.0.0'" });
     expect((await view('delta')).status).toBe('completed');
 
-    const none = await app.inject({ method: 'GET', url: '/api/clients/never-seen', headers: reader$ });
+    const none = await stack.app.inject({ method: 'GET', url: '/api/clients/never-seen', headers: reader$ });
     expect(none.statusCode).toBe(404);
     expect(none.headers['content-type']).toContain('application/problem+json');
-    expect((await app.inject({ method: 'GET', url: '/api/clients/BAD$KEY', headers: reader$ })).statusCode).toBe(400);
-    expect((await app.inject({ method: 'GET', url: '/api/clients/beta', headers: writer$ })).statusCode).toBe(403);
+    expect((await stack.app.inject({ method: 'GET', url: '/api/clients/BAD$KEY', headers: reader$ })).statusCode).toBe(400);
+    expect((await stack.app.inject({ method: 'GET', url: '/api/clients/beta', headers: writer$ })).statusCode).toBe(403);
   });
 
   it('a failing menu step does not stop components and users; the next run retries the client', async () => {
@@ -254,20 +247,20 @@ describe('client configuration upsert', () => {
     writeClient(dir, generateClient('dup', { routes: 3 }));
     writeClient(dir, generateClient('dup-other', { routes: 3 }));
     slowClient.set('dup', 1_500);
-    const post = () => app.inject({ method: 'POST', url: '/api/clients/sync', headers: writer$, payload: { keys: ['dup'] } });
-    const [a, b, batch] = await Promise.all([post(), post(), startClientUpsert({ client: deps.temporal.client, taskQueue: deps.config.TEMPORAL_TASK_QUEUE, keys: ['dup-other', 'dup'], concurrency: 2, trigger: 'test' })]);
+    const post = () => stack.app.inject({ method: 'POST', url: '/api/clients/sync', headers: writer$, payload: { keys: ['dup'] } });
+    const [a, b, batch] = await Promise.all([post(), post(), startClientUpsert({ client: stack.deps.temporal.client, taskQueue: stack.deps.config.TEMPORAL_TASK_QUEUE, keys: ['dup-other', 'dup'], concurrency: 2, trigger: 'test' })]);
     expect(a.statusCode, a.body).toBe(202);
     expect(b.statusCode).toBe(202);
     expect(a.json().workflowId).toBe(b.json().workflowId);
     expect(a.json().runId).toBe(b.json().runId);
     expect(batch.workflowId).not.toBe(a.json().workflowId);
-    const results = await Promise.all([deps.temporal.client.workflow.getHandle(a.json().workflowId, a.json().runId).result() as Promise<UpsertAllResult>, batch.result()]);
+    const results = await Promise.all([stack.deps.temporal.client.workflow.getHandle(a.json().workflowId, a.json().runId).result() as Promise<UpsertAllResult>, batch.result()]);
     slowClient.delete('dup');
     expect(results[0].deduplicated + results[1].deduplicated).toBe(1);
     expect((await view('dup')).runs).toBe(1);
     expect((await view('dup-other')).runs).toBe(1);
-    expect((await app.inject({ method: 'POST', url: '/api/clients/sync', headers: reader$, payload: {} })).statusCode).toBe(403);
-    expect((await app.inject({ method: 'POST', url: '/api/clients/sync', headers: writer$, payload: { keys: ['$bad'] } })).statusCode).toBe(400);
+    expect((await stack.app.inject({ method: 'POST', url: '/api/clients/sync', headers: reader$, payload: {} })).statusCode).toBe(403);
+    expect((await stack.app.inject({ method: 'POST', url: '/api/clients/sync', headers: writer$, payload: { keys: ['$bad'] } })).statusCode).toBe(400);
   });
 
   it('starting "all" twice (two workers booting) joins one run, which skips what is unchanged', async () => {
@@ -276,14 +269,14 @@ describe('client configuration upsert', () => {
     const bad = generateClient('boot-bad', { routes: 2 });
     (bad.components[0] as Record<string, unknown>).version = 'latest';
     writeClient(dir, bad);
-    const start = () => startClientUpsert({ client: deps.temporal.client, taskQueue: deps.config.TEMPORAL_TASK_QUEUE, concurrency: 4, trigger: 'worker-start' });
+    const start = () => startClientUpsert({ client: stack.deps.temporal.client, taskQueue: stack.deps.config.TEMPORAL_TASK_QUEUE, concurrency: 4, trigger: 'worker-start' });
     const first = await start();
     const settled = await first.result();
     expect(settled.clients).toEqual(expect.arrayContaining([expect.objectContaining({ clientKey: 'boot-ok', outcome: 'completed' }), expect.objectContaining({ clientKey: 'boot-bad', outcome: 'invalid' })]));
     const badRuns = (await view('boot-bad')).runs;
 
     const [x, y] = await Promise.all([start(), start()]);
-    expect(x.workflowId).toBe(`client-upsert-all:${deps.config.TEMPORAL_TASK_QUEUE}`);
+    expect(x.workflowId).toBe(`client-upsert-all:${stack.deps.config.TEMPORAL_TASK_QUEUE}`);
     expect(y.runId).toBe(x.runId);
     expect(x.runId).not.toBe(first.runId);
     const res = await x.result();
