@@ -61,11 +61,13 @@ describe('client configuration upsert', () => {
     },
   };
   let real: ReturnType<typeof createClientUpsertActivities>;
-  // Registered before the stack's hooks: the meter is installed before its worker starts; the folder goes after it stops.
+  const logStream = new Writable({ write: (chunk: Buffer, _e, cb) => (logLines.push(chunk.toString()), cb()) });
+  // Registered before the stack's hooks: the meter is installed before its worker starts, the folder
+  // removed after it stops.
   beforeAll(() => metrics.setGlobalMeterProvider(new MeterProvider({ readers: [reader] })));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
   const stack = useStack({
-    log: createLogger({ name: 'test', level: 'debug', destination: new Writable({ write: (chunk: Buffer, _e, cb) => (logLines.push(chunk.toString()), cb()) }) }),
+    log: createLogger({ name: 'test', level: 'debug', destination: logStream }),
     worker: {
       settings: { tenantSync: { pageSize: 500 }, clientUpsert: settings },
       activityOverrides: {
