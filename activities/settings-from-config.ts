@@ -21,10 +21,7 @@ export type ResolvedActivitySettings = { [K in keyof ActivitySettings]-?: NonNul
  * Every activity setting that comes from config; `overrides` (tests: hooks, a registry, a smaller
  * batch) merge into it section by section, field by field.
  */
-export function activitySettingsFromConfig(
-  config: ActivitySettingsConfig,
-  overrides: ActivitySettings = {},
-): ResolvedActivitySettings {
+export function activitySettingsFromConfig(config: ActivitySettingsConfig, overrides: ActivitySettings = {}): ResolvedActivitySettings {
   return {
     tenantSync: { pageSize: config.SYNC_PAGE_SIZE, progressEveryMs: progressEveryFor(config.SYNC_STUCK_AFTER_MS), ...overrides.tenantSync },
     reconcile: { ...overrides.reconcile },

@@ -97,7 +97,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // After openapi: /health/metrics is documented like every route.
   await app.register(metrics, { telemetry: deps.telemetry });
   await app.register(auth, { secret: deps.config.AUTH_JWT_SECRET });
-  await app.register(rateLimit, { redis: app.redis, perSubject: deps.config.RATE_LIMIT_PER_SUBJECT, perTenant: deps.config.RATE_LIMIT_PER_TENANT, windowMs: deps.config.RATE_LIMIT_WINDOW_MS });
+  await app.register(rateLimit, {
+    redis: app.redis,
+    perSubject: deps.config.RATE_LIMIT_PER_SUBJECT,
+    perTenant: deps.config.RATE_LIMIT_PER_TENANT,
+    windowMs: deps.config.RATE_LIMIT_WINDOW_MS,
+  });
   // After the rate limits: the Idempotency-Key is claimed by the last preHandler.
   await app.register(idempotency, { redis: app.redis, ttlSeconds: deps.config.IDEMPOTENCY_TTL_S });
 
@@ -119,7 +124,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         temporal,
         taskQueue: config.TEMPORAL_TASK_QUEUE,
         timeoutMs: config.TEMPORAL_AUTH_TIMEOUT_MS,
-        breaker: { failures: config.TEMPORAL_BREAKER_FAILURES, windowMs: config.TEMPORAL_BREAKER_WINDOW_MS, resetMs: config.TEMPORAL_BREAKER_RESET_MS },
+        breaker: {
+          failures: config.TEMPORAL_BREAKER_FAILURES,
+          windowMs: config.TEMPORAL_BREAKER_WINDOW_MS,
+          resetMs: config.TEMPORAL_BREAKER_RESET_MS,
+        },
         log,
       })
     : undefined;

@@ -4,7 +4,10 @@ import { Type } from 'typebox';
 
 export const TENANT_ID_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$';
 
-export const TenantIdParams = Type.Object({ tenantId: Type.String({ pattern: TENANT_ID_PATTERN, maxLength: 64 }) }, { additionalProperties: false });
+export const TenantIdParams = Type.Object(
+  { tenantId: Type.String({ pattern: TENANT_ID_PATTERN, maxLength: 64 }) },
+  { additionalProperties: false },
+);
 
 /** RFC 9457 problem document. */
 export const Problem = Type.Object(

@@ -18,7 +18,14 @@ import { fmt, startBenchStack, startWorkerProcess, table } from './harness';
 // in parallel, a no-op re-run (warm, and after a worker restart), and a re-run with a fraction
 // of the routes changed.
 
-const { values: args } = parseArgs({ options: { clients: { type: 'string', default: '100' }, routes: { type: 'string', default: '150' }, concurrency: { type: 'string', default: '8' }, change: { type: 'string', default: '0.01' } } });
+const { values: args } = parseArgs({
+  options: {
+    clients: { type: 'string', default: '100' },
+    routes: { type: 'string', default: '150' },
+    concurrency: { type: 'string', default: '8' },
+    change: { type: 'string', default: '0.01' },
+  },
+});
 const CLIENTS = Number(args.clients);
 const ROUTES = Number(args.routes);
 const CONCURRENCY = Number(args.concurrency);
@@ -26,14 +33,21 @@ const say = (m: string) => process.stderr.write(`[bench] ${m}\n`);
 
 const dir = mkdtempSync(path.join(tmpdir(), 'bench-clients-'));
 const bench = await startBenchStack(say);
-const env = { ...bench.env, MONGODB_DB: 'bench_clients', TEMPORAL_TASK_QUEUE: 'bench-clients', CLIENTS_DIR: dir, CLIENT_UPSERT_ON_START: 'false' };
+const env = {
+  ...bench.env,
+  MONGODB_DB: 'bench_clients',
+  TEMPORAL_TASK_QUEUE: 'bench-clients',
+  CLIENTS_DIR: dir,
+  CLIENT_UPSERT_ON_START: 'false',
+};
 const config = loadConfig(env);
 const mongo = await connectMongo(config, createLogger({ name: 'bench', level: 'silent' }));
 const store = createClientStore(mongo.db);
 const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
 const client = new Client({ connection });
 
-const set = (prefix: string, n: number): ClientFile[] => Array.from({ length: n }, (_, i) => generateClient(`${prefix}-${String(i).padStart(3, '0')}`, { routes: ROUTES }));
+const set = (prefix: string, n: number): ClientFile[] =>
+  Array.from({ length: n }, (_, i) => generateClient(`${prefix}-${String(i).padStart(3, '0')}`, { routes: ROUTES }));
 const sets = { warm: set('warm', 5), seq: set('seq', CLIENTS), par: set('par', CLIENTS) };
 for (const c of Object.values(sets).flat()) writeClient(dir, c);
 say(`wrote ${CLIENTS * 2 + 5} configs of ${ROUTES} routes to ${dir}; starting the worker (bundles the workflows)`);
@@ -41,7 +55,13 @@ let worker = await startWorkerProcess(env);
 
 async function run(clients: ClientFile[], concurrency: number): Promise<{ ms: number; res: UpsertAllResult }> {
   const t0 = performance.now();
-  const started = await startClientUpsert({ client, taskQueue: config.TEMPORAL_TASK_QUEUE, keys: clients.map((c) => c.key), concurrency, trigger: 'bench' });
+  const started = await startClientUpsert({
+    client,
+    taskQueue: config.TEMPORAL_TASK_QUEUE,
+    keys: clients.map((c) => c.key),
+    concurrency,
+    trigger: 'bench',
+  });
   const res = await started.result();
   return { ms: performance.now() - t0, res };
 }
@@ -55,7 +75,17 @@ async function stepMeans(clients: ClientFile[]): Promise<string> {
 
 const rows: Array<Record<string, string | number>> = [];
 const row = (phase: string, r: { ms: number; res: UpsertAllResult }, routesChanged: number, concurrency: number) =>
-  rows.push({ phase, concurrency, 'time ms': Math.round(r.ms), 'of which plan ms': r.res.planMs, 'ms/client': fmt(r.ms / CLIENTS, 1), upserted: r.res.upserted + r.res.partial, skipped: r.res.unchanged, failed: r.res.failed, 'routes changed': routesChanged });
+  rows.push({
+    phase,
+    concurrency,
+    'time ms': Math.round(r.ms),
+    'of which plan ms': r.res.planMs,
+    'ms/client': fmt(r.ms / CLIENTS, 1),
+    upserted: r.res.upserted + r.res.partial,
+    skipped: r.res.unchanged,
+    failed: r.res.failed,
+    'routes changed': routesChanged,
+  });
 
 await run(sets.warm, CONCURRENCY);
 say('warm-up done; first upsert one client at a time');
@@ -85,10 +115,18 @@ const changedSteps = await stepMeans(sets.par.filter((c) => touched.has(c.key)))
 const failures = [seq, par, noop, coldNoop, changed].reduce((n, r) => n + r.res.failed + r.res.invalid, 0);
 const noopRatio = noop.ms / par.ms;
 const speedup = seq.ms / par.ms;
-process.stdout.write(`\n${CLIENTS} clients × ${ROUTES} routes, embedded stack (Temporal dev server + FerretDB 1.24/SQLite), worker process, ${CONCURRENCY} clients in parallel\n\n${table(rows)}\n\n`);
-process.stdout.write(`no-op re-run = ${fmt(noopRatio * 100, 1)}% of the parallel first upsert (target ≤ 5%): ${noopRatio <= 0.05 ? 'met' : 'MISSED'}; after a worker restart ${fmt((coldNoop.ms / par.ms) * 100, 1)}%\n`);
-process.stdout.write(`parallel first upsert = ${fmt(speedup, 2)}× faster than one at a time (target ≥ 1.5×): ${speedup >= 1.5 ? 'met' : 'MISSED'}\n`);
-process.stdout.write(`changed clients upserted in the ${fmt(Number(args.change) * 100, 0)}% re-run: ${changed.res.upserted + changed.res.partial} of ${touched.size} touched; failures ${failures}\n`);
+process.stdout.write(
+  `\n${CLIENTS} clients × ${ROUTES} routes, embedded stack (Temporal dev server + FerretDB 1.24/SQLite), worker process, ${CONCURRENCY} clients in parallel\n\n${table(rows)}\n\n`,
+);
+process.stdout.write(
+  `no-op re-run = ${fmt(noopRatio * 100, 1)}% of the parallel first upsert (target ≤ 5%): ${noopRatio <= 0.05 ? 'met' : 'MISSED'}; after a worker restart ${fmt((coldNoop.ms / par.ms) * 100, 1)}%\n`,
+);
+process.stdout.write(
+  `parallel first upsert = ${fmt(speedup, 2)}× faster than one at a time (target ≥ 1.5×): ${speedup >= 1.5 ? 'met' : 'MISSED'}\n`,
+);
+process.stdout.write(
+  `changed clients upserted in the ${fmt(Number(args.change) * 100, 0)}% re-run: ${changed.res.upserted + changed.res.partial} of ${touched.size} touched; failures ${failures}\n`,
+);
 process.stdout.write(`mean step times (ms), first upsert one at a time: ${seqSteps}\n`);
 process.stdout.write(`mean step times (ms), first upsert in parallel:   ${parSteps}\n`);
 process.stdout.write(`mean step times (ms), changed clients re-run:     ${changedSteps}\n`);

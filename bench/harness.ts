@@ -18,8 +18,26 @@ export interface BenchStack {
 export async function startBenchStack(say: (m: string) => void): Promise<BenchStack> {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'sync-orch-bench-'));
   const [temporalPort, ferretPort, redisPort] = await Promise.all([freePort(), freePort(), freePort()]);
-  const stack = await startStack({ toolsDir: path.join(REPO_ROOT, process.env.TOOLS_DIR ?? '.tools'), dataDir, temporalPort, uiPort: 0, ferretPort, redisPort, reuseRedis: false, persistent: false, headless: true, say });
-  const env = { TEMPORAL_ADDRESS: stack.temporalAddress, MONGODB_URI: stack.mongoUri, REDIS_URL: stack.redisUrl, MONGODB_DB: 'bench', LOG_LEVEL: 'warn', NODE_ENV: 'test' };
+  const stack = await startStack({
+    toolsDir: path.join(REPO_ROOT, process.env.TOOLS_DIR ?? '.tools'),
+    dataDir,
+    temporalPort,
+    uiPort: 0,
+    ferretPort,
+    redisPort,
+    reuseRedis: false,
+    persistent: false,
+    headless: true,
+    say,
+  });
+  const env = {
+    TEMPORAL_ADDRESS: stack.temporalAddress,
+    MONGODB_URI: stack.mongoUri,
+    REDIS_URL: stack.redisUrl,
+    MONGODB_DB: 'bench',
+    LOG_LEVEL: 'warn',
+    NODE_ENV: 'test',
+  };
   return {
     stack,
     env,
@@ -39,7 +57,10 @@ export interface WorkerProcess {
 
 /** Starts `workers/worker.ts` as a separate process and resolves once it polls (no metrics port or schedules unless asked: a bench may run several). */
 export function startWorkerProcess(env: Record<string, string>): Promise<WorkerProcess> {
-  const child = spawn(path.join(REPO_ROOT, 'node_modules/.bin/tsx'), [path.join(REPO_ROOT, 'workers/worker.ts')], { env: { ...process.env, WORKER_METRICS_PORT: '0', SCHEDULES_ON_START: 'false', ...env, LOG_LEVEL: 'info', LOG_PRETTY: 'false' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(path.join(REPO_ROOT, 'node_modules/.bin/tsx'), [path.join(REPO_ROOT, 'workers/worker.ts')], {
+    env: { ...process.env, WORKER_METRICS_PORT: '0', SCHEDULES_ON_START: 'false', ...env, LOG_LEVEL: 'info', LOG_PRETTY: 'false' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let tail = '';
   const handle: WorkerProcess = {
     child,

@@ -19,7 +19,13 @@ import { fmt, percentile, startBenchStack, startWorkerProcess, table } from './h
 // Temporal and through direct, cold first syncs of fresh tenants, and the fallback latency
 // with Temporal down before and after the circuit breaker opens. Real HTTP on loopback.
 
-const { values: args } = parseArgs({ options: { logins: { type: 'string', default: '200' }, cold: { type: 'string', default: '5' }, records: { type: 'string', default: '2000' } } });
+const { values: args } = parseArgs({
+  options: {
+    logins: { type: 'string', default: '200' },
+    cold: { type: 'string', default: '5' },
+    records: { type: 'string', default: '2000' },
+  },
+});
 const LOGINS = Number(args.logins);
 const COLD = Number(args.cold);
 const RECORDS = Number(args.records);
@@ -28,7 +34,14 @@ const say = (m: string) => process.stderr.write(`[bench] ${m}\n`);
 const bench = await startBenchStack(say);
 const worker = await startWorkerProcess(bench.env);
 const upstream = await startFixtureUpstream();
-const base = loadConfig({ ...bench.env, LOG_LEVEL: 'silent', SYNC_FRESHNESS_MS: '0', TEMPORAL_AUTH_TIMEOUT_MS: '5000', RATE_LIMIT_PER_SUBJECT: '10000000', RATE_LIMIT_PER_TENANT: '10000000' });
+const base = loadConfig({
+  ...bench.env,
+  LOG_LEVEL: 'silent',
+  SYNC_FRESHNESS_MS: '0',
+  TEMPORAL_AUTH_TIMEOUT_MS: '5000',
+  RATE_LIMIT_PER_SUBJECT: '10000000',
+  RATE_LIMIT_PER_TENANT: '10000000',
+});
 const log = createLogger({ name: 'bench', level: 'silent' });
 // As in api/server.ts: request spans, trace headers on every Temporal call, HTTP and sync metrics.
 const telemetry = await startTelemetry({ serviceName: 'bench-api' });
@@ -40,11 +53,19 @@ const token = await mintToken(base.AUTH_JWT_SECRET, { sub: 'bench', scopes: ['sy
 
 async function tenant(id: string): Promise<string> {
   upstream.seedTenant(id, { collections: { users: RECORDS, roles: RECORDS, settings: RECORDS } });
-  await repo.upsert({ tenantId: id, name: id, source: { kind: 'http', settings: { baseUrl: upstream.baseUrl(id) } }, collections: ['users', 'roles', 'settings'].map((name) => ({ name, essential: true })) });
+  await repo.upsert({
+    tenantId: id,
+    name: id,
+    source: { kind: 'http', settings: { baseUrl: upstream.baseUrl(id) } },
+    collections: ['users', 'roles', 'settings'].map((name) => ({ name, essential: true })),
+  });
   return id;
 }
 
-async function serve(overrides: Partial<AppConfig>, deps: Partial<Parameters<typeof buildApp>[0]> = {}): Promise<{ app: FastifyInstance; url: string }> {
+async function serve(
+  overrides: Partial<AppConfig>,
+  deps: Partial<Parameters<typeof buildApp>[0]> = {},
+): Promise<{ app: FastifyInstance; url: string }> {
   const app = await buildApp({ config: { ...base, ...overrides }, log, mongo, redis, temporal, telemetry, ...deps });
   const port = await freePort();
   await app.listen({ host: '127.0.0.1', port });
@@ -68,7 +89,14 @@ const viaTemporal = await serve({ USE_TEMPORAL_FOR_AUTH: true });
 const viaDirect = await serve({ USE_TEMPORAL_FOR_AUTH: false });
 const rows: Array<Record<string, string | number>> = [];
 const summarize = (name: string, ms: number[], note = '') => {
-  rows.push({ case: name, n: ms.length, 'p50 ms': fmt(percentile(ms, 50)), 'p95 ms': fmt(percentile(ms, 95)), 'p99 ms': fmt(percentile(ms, 99)), note });
+  rows.push({
+    case: name,
+    n: ms.length,
+    'p50 ms': fmt(percentile(ms, 50)),
+    'p95 ms': fmt(percentile(ms, 95)),
+    'p99 ms': fmt(percentile(ms, 99)),
+    note,
+  });
   return { p50: percentile(ms, 50), p99: percentile(ms, 99) };
 };
 
@@ -105,7 +133,10 @@ for (let i = 0; i < Math.min(LOGINS, 100); i++) directAlone.push((await login(vi
 // Temporal down: an unreachable address; the breaker opens after its configured failures.
 const deadClient = createTemporalClient({ TEMPORAL_ADDRESS: `127.0.0.1:${await freePort()}`, TEMPORAL_NAMESPACE: 'default' });
 const failures = 5;
-const viaDead = await serve({ USE_TEMPORAL_FOR_AUTH: true, TEMPORAL_AUTH_TIMEOUT_MS: 1000, TEMPORAL_BREAKER_FAILURES: failures, TEMPORAL_BREAKER_RESET_MS: 600_000 }, { temporal: deadClient });
+const viaDead = await serve(
+  { USE_TEMPORAL_FOR_AUTH: true, TEMPORAL_AUTH_TIMEOUT_MS: 1000, TEMPORAL_BREAKER_FAILURES: failures, TEMPORAL_BREAKER_RESET_MS: 600_000 },
+  { temporal: deadClient },
+);
 say('fallback with Temporal down');
 const before: number[] = [];
 for (let i = 0; i < failures; i++) before.push((await login(viaDead.url, shared)).ms);
@@ -125,9 +156,13 @@ const da = summarize('warm incremental · direct, alone', directAlone, 'baseline
 const fb = summarize('Temporal down · before breaker opens', before, 'timeout 1000 ms');
 const fa = summarize('Temporal down · breaker open', after, [...reasons].join(','));
 process.stdout.write(`\n${table(rows)}\n\n`);
-process.stdout.write(`warm: temporal p50 / direct p50 = ${fmt(wt.p50 / wd.p50, 2)} (target ≤ 1.15); temporal p99 overhead = ${fmt(wt.p99 - wd.p99)} ms (target ≤ 60)\n`);
+process.stdout.write(
+  `warm: temporal p50 / direct p50 = ${fmt(wt.p50 / wd.p50, 2)} (target ≤ 1.15); temporal p99 overhead = ${fmt(wt.p99 - wd.p99)} ms (target ≤ 60)\n`,
+);
 process.stdout.write(`cold: temporal p50 / direct p50 = ${fmt(ct.p50 / cd.p50, 2)}\n`);
-process.stdout.write(`breaker open: fallback p50 − direct p50 (alone) = ${fmt(fa.p50 - da.p50)} ms (target ≤ 5); before it opened p50 ${fmt(fb.p50)} ms\n`);
+process.stdout.write(
+  `breaker open: fallback p50 − direct p50 (alone) = ${fmt(fa.p50 - da.p50)} ms (target ≤ 5); before it opened p50 ${fmt(fb.p50)} ms\n`,
+);
 process.stdout.write(`worker peak RSS ${fmt(worker.peakRssMb(), 0)} MB\n`);
 
 await Promise.allSettled([viaTemporal.app.close(), viaDirect.app.close(), viaDead.app.close()]);

@@ -31,7 +31,9 @@ if (process.env.BENCH_MEMLOG) {
   const mb = (n: number) => Math.round(n / 1048576);
   setInterval(() => {
     const m = process.memoryUsage();
-    process.stderr.write(`mem rss ${mb(m.rss)} heapUsed ${mb(m.heapUsed)} heapTotal ${mb(m.heapTotal)} external ${mb(m.external)} arrayBuffers ${mb(m.arrayBuffers)}\n`);
+    process.stderr.write(
+      `mem rss ${mb(m.rss)} heapUsed ${mb(m.heapUsed)} heapTotal ${mb(m.heapTotal)} external ${mb(m.external)} arrayBuffers ${mb(m.arrayBuffers)}\n`,
+    );
   }, 2_000).unref();
 }
 process.stdout.write('worker running\n');

@@ -39,7 +39,8 @@ const { values: args } = parseArgs({
 });
 const RECORDS = Number(args.records);
 const DRIFT = args.drift.endsWith('%') ? Number(args.drift.slice(0, -1)) / 100 : Number(args.drift);
-if (!Number.isInteger(RECORDS) || RECORDS < 1 || !(DRIFT >= 0 && DRIFT <= 1)) throw new TypeError('--records must be a positive whole number and --drift a fraction or percentage');
+if (!Number.isInteger(RECORDS) || RECORDS < 1 || !(DRIFT >= 0 && DRIFT <= 1))
+  throw new TypeError('--records must be a positive whole number and --drift a fraction or percentage');
 const options: Partial<ReconcileOptions> = {
   chunkSize: Number(args['chunk-size']),
   partitions: Number(args.partitions),
@@ -63,7 +64,11 @@ async function startReconcileWorker(env: Record<string, string>) {
   mkdirSync(dir, { recursive: true });
   const out = createWriteStream(path.join(dir, 'reconcile-worker.log'));
   const v8Flags = WORKER_V8_FLAGS.split(/\s+/).filter(Boolean);
-  const child = spawn(process.execPath, [...v8Flags, '--import', 'tsx', path.join(REPO_ROOT, 'bench/reconcile-worker.ts')], { cwd: REPO_ROOT, env: { ...process.env, ...env, LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...v8Flags, '--import', 'tsx', path.join(REPO_ROOT, 'bench/reconcile-worker.ts')], {
+    cwd: REPO_ROOT,
+    env: { ...process.env, ...env, LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   child.stderr.pipe(out);
   await new Promise<void>((resolve, reject) => {
     child.stdout.on('data', (b: Buffer) => {
@@ -109,11 +114,20 @@ const log = createLogger({ name: 'bench', level: 'silent' });
 const mongo = await connectMongo(config, log);
 const temporal = createTemporalClient(config);
 const data = mongo.client.db('bench_data');
-const svc = createReconcileService({ mongo, temporal, taskQueue: config.TEMPORAL_TASK_QUEUE, log, secrets: keyringFromConfig(config), allowedUris: config.RECONCILE_ALLOWED_URIS });
+const svc = createReconcileService({
+  mongo,
+  temporal,
+  taskQueue: config.TEMPORAL_TASK_QUEUE,
+  log,
+  secrets: keyringFromConfig(config),
+  allowedUris: config.RECONCILE_ALLOWED_URIS,
+});
 
 try {
   const drift = driftOf(RECORDS, DRIFT);
-  say(`generating ${RECORDS} source records and a target with ${drift.missing} missing, ${drift.mismatched} mismatched, ${drift.extra} extra`);
+  say(
+    `generating ${RECORDS} source records and a target with ${drift.missing} missing, ${drift.mismatched} mismatched, ${drift.extra} extra`,
+  );
   let t0 = performance.now();
   const gen = await generatePair(data, { source: 'source', target: 'target' }, RECORDS, drift, 10_000);
   say(`generated in ${fmt((performance.now() - t0) / 1000)} s; starting the worker process`);
@@ -125,7 +139,11 @@ try {
   for (const srv of bench.stack.servers) if (srv.process.pid) pids[srv.name] = srv.process.pid;
   const cpuNow = () => Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, cpuSeconds(pid)]));
   const cpuSince = (from: Record<string, number>) => Object.fromEntries(Object.entries(cpuNow()).map(([k, v]) => [k, v - (from[k] ?? 0)]));
-  const cpuText = (c: Record<string, number>) => Object.entries(c).filter(([, v]) => v >= 0.05).map(([k, v]) => `${k} ${fmt(v)}`).join(', ');
+  const cpuText = (c: Record<string, number>) =>
+    Object.entries(c)
+      .filter(([, v]) => v >= 0.05)
+      .map(([k, v]) => `${k} ${fmt(v)}`)
+      .join(', ');
   const keys = RECORDS + gen.drift.extra;
 
   say('raw limit: one process, two key-ordered cursors, the same hash compare');
@@ -136,17 +154,29 @@ try {
   const rawCpu = cpuSince(cpu);
   say(`raw: ${raw.processed} keys in ${fmt(rawS)} s (cpu s: ${cpuText(rawCpu)})`);
 
-  const run = async (label: string, extra: Partial<ReconcileOptions>): Promise<{ p: ReconcileProgress; s: number; cpu: Record<string, number> }> => {
+  const run = async (
+    label: string,
+    extra: Partial<ReconcileOptions>,
+  ): Promise<{ p: ReconcileProgress; s: number; cpu: Record<string, number> }> => {
     const cpu0 = cpuNow();
     const started = performance.now();
-    const { batchId } = await svc.start({ source: { kind: 'namespace', db: 'bench_data', collection: 'source' }, target: { db: 'bench_data', collection: 'target' }, options: { ...options, ...extra } }, `bench-${label}`);
+    const { batchId } = await svc.start(
+      {
+        source: { kind: 'namespace', db: 'bench_data', collection: 'source' },
+        target: { db: 'bench_data', collection: 'target' },
+        options: { ...options, ...extra },
+      },
+      `bench-${label}`,
+    );
     let last = 0;
     for (;;) {
       const p = await svc.progress(batchId);
       if (FINAL_STATES.includes(p.state)) return { p, s: (performance.now() - started) / 1000, cpu: cpuSince(cpu0) };
       if (performance.now() - last > 10_000) {
         last = performance.now();
-        say(`${label}: ${p.processed}/${p.total} at ${p.ratePerSec}/s, eta ${p.etaSeconds ?? '?'} s, chunks ${p.chunks.done}, runs ${p.runs}, worker peak ${fmt(worker.peakRssMb(), 0)} MB`);
+        say(
+          `${label}: ${p.processed}/${p.total} at ${p.ratePerSec}/s, eta ${p.etaSeconds ?? '?'} s, chunks ${p.chunks.done}, runs ${p.runs}, worker peak ${fmt(worker.peakRssMb(), 0)} MB`,
+        );
       }
       await new Promise((r) => setTimeout(r, 250));
     }
@@ -154,12 +184,34 @@ try {
 
   say('reconcile through Temporal, dry run (the same work as the raw limit)');
   const dry = await run('dry', { dryRun: true });
-  say(`dry: ${dry.p.state}, ${dry.p.processed} keys in ${fmt(dry.s)} s (cpu s: ${cpuText(dry.cpu)})${dry.p.errors ? `; errors: ${dry.p.errors.join('; ')}` : ''}`);
+  say(
+    `dry: ${dry.p.state}, ${dry.p.processed} keys in ${fmt(dry.s)} s (cpu s: ${cpuText(dry.cpu)})${dry.p.errors ? `; errors: ${dry.p.errors.join('; ')}` : ''}`,
+  );
   const rows: Array<Record<string, string | number>> = [
-    { run: 'raw limit (driver, one process)', keys: raw.processed, 'seconds': fmt(rawS), 'records/s': fmt(raw.processed / rawS, 0), 'vs raw': '1.00', 'worker peak RSS MB': '-', result: `${raw.missing}/${raw.mismatched}/${raw.extra}` },
-    { run: 'reconcile via Temporal, dry run', keys: dry.p.processed, 'seconds': fmt(dry.s), 'records/s': fmt(dry.p.processed / dry.s, 0), 'vs raw': fmt(dry.p.processed / dry.s / (raw.processed / rawS), 2), 'worker peak RSS MB': fmt(worker.peakRssMb(), 0), result: `${dry.p.outcomes.missing_in_target}/${dry.p.outcomes.mismatched}/${dry.p.outcomes.extra_in_target}` },
+    {
+      run: 'raw limit (driver, one process)',
+      keys: raw.processed,
+      seconds: fmt(rawS),
+      'records/s': fmt(raw.processed / rawS, 0),
+      'vs raw': '1.00',
+      'worker peak RSS MB': '-',
+      result: `${raw.missing}/${raw.mismatched}/${raw.extra}`,
+    },
+    {
+      run: 'reconcile via Temporal, dry run',
+      keys: dry.p.processed,
+      seconds: fmt(dry.s),
+      'records/s': fmt(dry.p.processed / dry.s, 0),
+      'vs raw': fmt(dry.p.processed / dry.s / (raw.processed / rawS), 2),
+      'worker peak RSS MB': fmt(worker.peakRssMb(), 0),
+      result: `${dry.p.outcomes.missing_in_target}/${dry.p.outcomes.mismatched}/${dry.p.outcomes.extra_in_target}`,
+    },
   ];
-  const exact = dry.p.processed === keys && dry.p.outcomes.missing_in_target === gen.drift.missing && dry.p.outcomes.mismatched === gen.drift.mismatched && dry.p.outcomes.extra_in_target === gen.drift.extra;
+  const exact =
+    dry.p.processed === keys &&
+    dry.p.outcomes.missing_in_target === gen.drift.missing &&
+    dry.p.outcomes.mismatched === gen.drift.mismatched &&
+    dry.p.outcomes.extra_in_target === gen.drift.extra;
   let repair: { p: ReconcileProgress; s: number; cpu: Record<string, number> } | undefined;
   let equal: boolean | undefined;
   if (!args['no-repair']) {
@@ -168,7 +220,15 @@ try {
     say(`repair: ${repair.p.state}, ${repair.p.processed} keys in ${fmt(repair.s)} s (cpu s: ${cpuText(repair.cpu)})`);
     const after = await rawCompare(data.collection('source'), data.collection('target'));
     equal = after.processed === RECORDS && after.matched === RECORDS;
-    rows.push({ run: 'reconcile via Temporal, repairing', keys: repair.p.processed, 'seconds': fmt(repair.s), 'records/s': fmt(repair.p.processed / repair.s, 0), 'vs raw': fmt(repair.p.processed / repair.s / (raw.processed / rawS), 2), 'worker peak RSS MB': fmt(worker.peakRssMb(), 0), result: `repaired ${repair.p.repaired}, target equals source: ${equal}` });
+    rows.push({
+      run: 'reconcile via Temporal, repairing',
+      keys: repair.p.processed,
+      seconds: fmt(repair.s),
+      'records/s': fmt(repair.p.processed / repair.s, 0),
+      'vs raw': fmt(repair.p.processed / repair.s / (raw.processed / rawS), 2),
+      'worker peak RSS MB': fmt(worker.peakRssMb(), 0),
+      result: `repaired ${repair.p.repaired}, target equals source: ${equal}`,
+    });
   }
   const peak = worker.peakRssMb();
   await worker.stop();
@@ -189,9 +249,13 @@ try {
     cpuSeconds: { raw: rawCpu, dry: dry.cpu, repair: repair?.cpu ?? null },
     at: new Date().toISOString(),
   };
-  process.stdout.write(`\nreconcile benchmark: ${RECORDS} records, drift ${args.drift} (missing/mismatched/extra ${gen.drift.missing}/${gen.drift.mismatched}/${gen.drift.extra}), chunkSize ${options.chunkSize}, partitions ${options.partitions || 'auto'}, worker node flags: ${WORKER_V8_FLAGS || '(none)'}\n\n`);
+  process.stdout.write(
+    `\nreconcile benchmark: ${RECORDS} records, drift ${args.drift} (missing/mismatched/extra ${gen.drift.missing}/${gen.drift.mismatched}/${gen.drift.extra}), chunkSize ${options.chunkSize}, partitions ${options.partitions || 'auto'}, worker node flags: ${WORKER_V8_FLAGS || '(none)'}\n\n`,
+  );
   process.stdout.write(`${table(rows)}\n\n`);
-  process.stdout.write(`raw ${summary.rawRecordsPerSec} records/s · Temporal ${summary.temporalRecordsPerSec} records/s · ratio ${summary.ratio} · worker peak RSS ${summary.workerPeakRssMb} MB · dry-run counts exact: ${exact}\n`);
+  process.stdout.write(
+    `raw ${summary.rawRecordsPerSec} records/s · Temporal ${summary.temporalRecordsPerSec} records/s · ratio ${summary.ratio} · worker peak RSS ${summary.workerPeakRssMb} MB · dry-run counts exact: ${exact}\n`,
+  );
   const dir = path.join(REPO_ROOT, 'bench-results');
   mkdirSync(dir, { recursive: true });
   writeFileSync(path.join(dir, `reconcile-${RECORDS}.json`), `${JSON.stringify(summary, null, 2)}\n`);

@@ -13,18 +13,36 @@ const httpUrl = /^https?:\/\/[^\s]+$/;
 
 export const configShape = {
   // API and worker processes
-  NODE_ENV: opt(z.enum(['development', 'production', 'test']).default('development'), 'process',
-    'Runtime mode: development, production or test (production requires AUTH_JWT_SECRET and SECRETS_KEY).'),
-  LOG_LEVEL: opt(z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'), 'process',
-    'pino level for API, worker and CLI.'),
-  LOG_PRETTY: opt(z.enum(['auto', 'true', 'false']).default('auto'), 'process',
-    'Pretty logs: `auto` = only on a TTY outside production; `true` or `false` forces them on or off.'),
-  WORKER_METRICS_PORT: opt(int(9464, 0, 65535), 'process',
-    'Worker: Prometheus metrics served at this port (`/metrics`; 0 = off). The API serves GET /health/metrics.'),
-  WORKER_METRICS_HOST: opt(z.string().min(1).default('127.0.0.1'), 'process',
-    'Worker: address the metrics port binds to (loopback by default; 0.0.0.0 in a container scraped from outside).'),
-  OTEL_EXPORTER_OTLP_ENDPOINT: opt(z.string().regex(httpUrl, { message: 'must be an http:// or https:// URL' }).optional(), 'process',
-    'OTLP/HTTP collector base URL for traces (e.g. http://127.0.0.1:4318; `/v1/traces` is appended). Unset: no trace export.'),
+  NODE_ENV: opt(
+    z.enum(['development', 'production', 'test']).default('development'),
+    'process',
+    'Runtime mode: development, production or test (production requires AUTH_JWT_SECRET and SECRETS_KEY).',
+  ),
+  LOG_LEVEL: opt(
+    z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    'process',
+    'pino level for API, worker and CLI.',
+  ),
+  LOG_PRETTY: opt(
+    z.enum(['auto', 'true', 'false']).default('auto'),
+    'process',
+    'Pretty logs: `auto` = only on a TTY outside production; `true` or `false` forces them on or off.',
+  ),
+  WORKER_METRICS_PORT: opt(
+    int(9464, 0, 65535),
+    'process',
+    'Worker: Prometheus metrics served at this port (`/metrics`; 0 = off). The API serves GET /health/metrics.',
+  ),
+  WORKER_METRICS_HOST: opt(
+    z.string().min(1).default('127.0.0.1'),
+    'process',
+    'Worker: address the metrics port binds to (loopback by default; 0.0.0.0 in a container scraped from outside).',
+  ),
+  OTEL_EXPORTER_OTLP_ENDPOINT: opt(
+    z.string().regex(httpUrl, { message: 'must be an http:// or https:// URL' }).optional(),
+    'process',
+    'OTLP/HTTP collector base URL for traces (e.g. http://127.0.0.1:4318; `/v1/traces` is appended). Unset: no trace export.',
+  ),
   PORT: opt(int(3000, 1, 65535), 'process', 'API listen port.'),
   HOST: opt(z.string().default('127.0.0.1'), 'process', 'API listen address (loopback by default).'),
   READY_TIMEOUT_MS: opt(int(1500, 50, 30_000), 'process', 'Readiness probe timeout per dependency (ms).'),
@@ -36,10 +54,18 @@ export const configShape = {
       .string()
       .default('mongodb://127.0.0.1:27017/')
       .refine((v) => /^mongodb(\+srv)?:\/\/[^\s]+$/.test(v), { message: 'must be a mongodb:// or mongodb+srv:// URI' }),
-    'mongodb', 'MongoDB (or FerretDB) connection string.'),
-  MONGODB_DB: opt(z.string().regex(/^[A-Za-z0-9_-]{1,38}$/, { message: 'letters, digits, _ or - (max 38)' }).default('sync_orchestrator'),
-    'mongodb', 'Database for platform collections (tenants, sync_runs, ...), never reachable as data by a request. '
-      + 'Tenant data goes to per-tenant databases (`tenant_<id>`).'),
+    'mongodb',
+    'MongoDB (or FerretDB) connection string.',
+  ),
+  MONGODB_DB: opt(
+    z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{1,38}$/, { message: 'letters, digits, _ or - (max 38)' })
+      .default('sync_orchestrator'),
+    'mongodb',
+    'Database for platform collections (tenants, sync_runs, ...), never reachable as data by a request. ' +
+      'Tenant data goes to per-tenant databases (`tenant_<id>`).',
+  ),
 
   // Redis
   REDIS_URL: opt(
@@ -47,111 +73,200 @@ export const configShape = {
       .string()
       .default('redis://127.0.0.1:6379')
       .refine((v) => /^rediss?:\/\/[^\s]+$/.test(v), { message: 'must be a redis:// or rediss:// URL' }),
-    'redis', 'Redis connection URL.'),
+    'redis',
+    'Redis connection URL.',
+  ),
 
   // Auth
-  AUTH_JWT_SECRET: opt(z.string().optional(), 'auth',
-    'HS256 secret for bearer JWTs (min 32 characters). Required in production and whenever HOST is not a loopback address; '
-      + 'otherwise a built-in development secret applies.',
-    { notes: ['Generate one with: openssl rand -hex 32'], shownDefault: 'dev secret outside production' }),
+  AUTH_JWT_SECRET: opt(
+    z.string().optional(),
+    'auth',
+    'HS256 secret for bearer JWTs (min 32 characters). Required in production and whenever HOST is not a loopback address; ' +
+      'otherwise a built-in development secret applies.',
+    { notes: ['Generate one with: openssl rand -hex 32'], shownDefault: 'dev secret outside production' },
+  ),
   AUTH_TOKEN_TTL_S: opt(int(3600, 60, 31_536_000), 'auth', 'Token lifetime for `cli token` (seconds).'),
 
   // Secrets at rest and outbound calls
-  SECRETS_KEY: opt(z.string().optional(), 'secrets',
-    'Key for secrets at rest (tenant source tokens and URIs, reconcile URIs), AES-256-GCM: `<keyId>:<base64 of 32 random bytes>`; '
-      + 'several comma-separated = the first encrypts, all decrypt. Required in production; unset = a built-in development key.',
+  SECRETS_KEY: opt(
+    z.string().optional(),
+    'secrets',
+    'Key for secrets at rest (tenant source tokens and URIs, reconcile URIs), AES-256-GCM: `<keyId>:<base64 of 32 random bytes>`; ' +
+      'several comma-separated = the first encrypts, all decrypt. Required in production; unset = a built-in development key.',
     {
       notes: [
         'Rotation: put the new key first, run `npm run cli -- secrets rotate`, then drop the old one (README: Security model).',
         'Generate one with: echo "k$(date +%Y%m%d):$(openssl rand -base64 32)"',
       ],
       shownDefault: 'dev key outside production',
-    }),
-  RECONCILE_ALLOWED_URIS: opt(csv(), 'secrets',
-    'Operator allowlist of external MongoDB URIs a reconcile may name (comma-separated, compared by host list; empty = none). '
-      + 'Admin on a `"*"` token only.'),
-  SOURCE_ALLOWED_HOSTS: opt(csv(), 'secrets',
-    'Hosts HTTP sources may call (comma-separated host or host:port; empty = any host except link-local and cloud-metadata '
-      + 'addresses such as 169.254.169.254, which must be listed).'),
-  SOURCE_MAX_PAGE_BYTES: opt(int(16 * 1024 * 1024, 1024, 1024 * 1024 * 1024), 'secrets',
-    'Largest response body read for one page from an HTTP source (bytes; default 16 MiB).'),
+    },
+  ),
+  RECONCILE_ALLOWED_URIS: opt(
+    csv(),
+    'secrets',
+    'Operator allowlist of external MongoDB URIs a reconcile may name (comma-separated, compared by host list; empty = none). ' +
+      'Admin on a `"*"` token only.',
+  ),
+  SOURCE_ALLOWED_HOSTS: opt(
+    csv(),
+    'secrets',
+    'Hosts HTTP sources may call (comma-separated host or host:port; empty = any host except link-local and cloud-metadata ' +
+      'addresses such as 169.254.169.254, which must be listed).',
+  ),
+  SOURCE_MAX_PAGE_BYTES: opt(
+    int(16 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+    'secrets',
+    'Largest response body read for one page from an HTTP source (bytes; default 16 MiB).',
+  ),
   SOURCE_MAX_PAGE_RECORDS: opt(int(10_000, 1, 1_000_000), 'secrets', 'Most records accepted in one page from a source.'),
-  SOURCE_MAX_PAGES: opt(int(100_000, 1, 100_000_000), 'secrets',
-    'Most pages read for one collection in one sync (a bound against endless cursors).'),
+  SOURCE_MAX_PAGES: opt(
+    int(100_000, 1, 100_000_000),
+    'secrets',
+    'Most pages read for one collection in one sync (a bound against endless cursors).',
+  ),
 
   // Temporal and the login-sync feature flag
   TEMPORAL_ENABLED: opt(bool(true), 'temporal', 'Master switch: does this deployment talk to Temporal at all.'),
   TEMPORAL_ADDRESS: opt(hostPort().default('127.0.0.1:7233'), 'temporal', 'Temporal frontend host:port.'),
   TEMPORAL_NAMESPACE: opt(z.string().min(1).default('default'), 'temporal', 'Temporal namespace.'),
-  TEMPORAL_TASK_QUEUE: opt(z.string().min(1).default('sync-orchestrator'), 'temporal',
-    'Task queue the worker polls and the API starts workflows on.'),
+  TEMPORAL_TASK_QUEUE: opt(
+    z.string().min(1).default('sync-orchestrator'),
+    'temporal',
+    'Task queue the worker polls and the API starts workflows on.',
+  ),
   USE_TEMPORAL_FOR_AUTH: opt(bool(false), 'temporal', 'Use the Temporal workflow for login sync (false: direct in-process sync).'),
-  TEMPORAL_AUTH_TIMEOUT_MS: opt(int(60_000, 1, 600_000), 'temporal',
-    'Login-path deadline for Temporal before falling back to direct sync (ms).'),
-  TEMPORAL_TENANTS: opt(csv(), 'temporal',
-    'Only these tenants (comma-separated IDs) use Temporal at login (empty: all, when USE_TEMPORAL_FOR_AUTH=true).'),
-  TEMPORAL_BREAKER_FAILURES: opt(int(5, 1, 10_000), 'temporal',
-    'Circuit breaker: failed Temporal login calls within the rolling window before it opens.'),
-  TEMPORAL_BREAKER_WINDOW_MS: opt(int(30_000, 1_000, 3_600_000), 'temporal',
-    'Circuit breaker: rolling window in which failures are counted (ms).'),
-  TEMPORAL_BREAKER_RESET_MS: opt(int(15_000, 100, 3_600_000), 'temporal',
-    'Circuit breaker: cool-down before a half-open probe is let through (ms).'),
-  SYNC_FRESHNESS_MS: opt(int(30_000, 0, 86_400_000), 'temporal',
-    'A tenant whose last sync finished within this window answers at once (ms; 0 forces a sync every login).'),
+  TEMPORAL_AUTH_TIMEOUT_MS: opt(
+    int(60_000, 1, 600_000),
+    'temporal',
+    'Login-path deadline for Temporal before falling back to direct sync (ms).',
+  ),
+  TEMPORAL_TENANTS: opt(
+    csv(),
+    'temporal',
+    'Only these tenants (comma-separated IDs) use Temporal at login (empty: all, when USE_TEMPORAL_FOR_AUTH=true).',
+  ),
+  TEMPORAL_BREAKER_FAILURES: opt(
+    int(5, 1, 10_000),
+    'temporal',
+    'Circuit breaker: failed Temporal login calls within the rolling window before it opens.',
+  ),
+  TEMPORAL_BREAKER_WINDOW_MS: opt(
+    int(30_000, 1_000, 3_600_000),
+    'temporal',
+    'Circuit breaker: rolling window in which failures are counted (ms).',
+  ),
+  TEMPORAL_BREAKER_RESET_MS: opt(
+    int(15_000, 100, 3_600_000),
+    'temporal',
+    'Circuit breaker: cool-down before a half-open probe is let through (ms).',
+  ),
+  SYNC_FRESHNESS_MS: opt(
+    int(30_000, 0, 86_400_000),
+    'temporal',
+    'A tenant whose last sync finished within this window answers at once (ms; 0 forces a sync every login).',
+  ),
   SYNC_CONCURRENCY: opt(int(4, 1, 32), 'temporal', 'Collections synced in parallel within one tenant sync.'),
   SYNC_PAGE_SIZE: opt(int(500, 1, 5000), 'temporal', 'Records per page read from an upstream source.'),
-  SYNC_STUCK_AFTER_MS: opt(int(900_000, 1_000, 86_400_000), 'temporal',
-    'A running sync with no progress (no page, collection start or end, or heartbeat) for this long counts as stuck: '
-      + '/api/sync/health and the stuck-sync sweep (ms). An old sync that progresses is never stuck.'),
-  DIRECT_SYNC_LOCK_TTL_MS: opt(int(120_000, 1_000, 3_600_000), 'temporal',
-    'Expiry of the Redis lock that single-flights direct syncs of one tenant across API processes (ms).'),
+  SYNC_STUCK_AFTER_MS: opt(
+    int(900_000, 1_000, 86_400_000),
+    'temporal',
+    'A running sync with no progress (no page, collection start or end, or heartbeat) for this long counts as stuck: ' +
+      '/api/sync/health and the stuck-sync sweep (ms). An old sync that progresses is never stuck.',
+  ),
+  DIRECT_SYNC_LOCK_TTL_MS: opt(
+    int(120_000, 1_000, 3_600_000),
+    'temporal',
+    'Expiry of the Redis lock that single-flights direct syncs of one tenant across API processes (ms).',
+  ),
 
   // Client configuration upsert
-  CLIENTS_DIR: opt(z.string().min(1).default('clients'), 'clientUpsert',
-    'Folder of client config files (`<key>.json`), read by the worker\'s client-upsert activities.'),
+  CLIENTS_DIR: opt(
+    z.string().min(1).default('clients'),
+    'clientUpsert',
+    "Folder of client config files (`<key>.json`), read by the worker's client-upsert activities.",
+  ),
   CLIENT_UPSERT_CONCURRENCY: opt(int(8, 1, 64), 'clientUpsert', 'Clients upserted in parallel by one client-upsert run.'),
   CLIENT_UPSERT_ON_START: opt(bool(true), 'clientUpsert', 'The worker starts (or joins) the upsert of every client when it starts.'),
 
   // API hardening
-  IDEMPOTENCY_TTL_S: opt(int(86_400, 1, 2_592_000), 'hardening',
-    'How long a completed Idempotency-Key keeps its stored answer (seconds; IETF draft suggests ≥ 24 h).'),
-  RATE_LIMIT_PER_SUBJECT: opt(int(6_000, 1, 10_000_000), 'hardening',
-    'Requests per subject (token `sub`, else client IP) per RATE_LIMIT_WINDOW_MS.'),
-  RATE_LIMIT_PER_TENANT: opt(int(3_000, 1, 10_000_000), 'hardening',
-    'Requests per tenant (routes with a tenant in the path) per RATE_LIMIT_WINDOW_MS.'),
+  IDEMPOTENCY_TTL_S: opt(
+    int(86_400, 1, 2_592_000),
+    'hardening',
+    'How long a completed Idempotency-Key keeps its stored answer (seconds; IETF draft suggests ≥ 24 h).',
+  ),
+  RATE_LIMIT_PER_SUBJECT: opt(
+    int(6_000, 1, 10_000_000),
+    'hardening',
+    'Requests per subject (token `sub`, else client IP) per RATE_LIMIT_WINDOW_MS.',
+  ),
+  RATE_LIMIT_PER_TENANT: opt(
+    int(3_000, 1, 10_000_000),
+    'hardening',
+    'Requests per tenant (routes with a tenant in the path) per RATE_LIMIT_WINDOW_MS.',
+  ),
   RATE_LIMIT_WINDOW_MS: opt(int(60_000, 1_000, 86_400_000), 'hardening', 'Rate-limit window (ms).'),
   CORS_ORIGINS: opt(csv(), 'hardening', 'Comma-separated origins allowed by CORS (empty: CORS off).'),
 
   // Migrations
-  MIGRATION_BATCH_SIZE: opt(int(1000, 10, 10_000), 'migrations',
-    'Documents per batch when a migration backs up, restores or rewrites a collection.'),
-  MIGRATION_BACKUP_RETENTION_MS: opt(int(604_800_000, 60_000, 31_536_000_000), 'migrations',
-    'Migration backups older than this are removed by the cleanup schedule (ms; default 7 days).'),
+  MIGRATION_BATCH_SIZE: opt(
+    int(1000, 10, 10_000),
+    'migrations',
+    'Documents per batch when a migration backs up, restores or rewrites a collection.',
+  ),
+  MIGRATION_BACKUP_RETENTION_MS: opt(
+    int(604_800_000, 60_000, 31_536_000_000),
+    'migrations',
+    'Migration backups older than this are removed by the cleanup schedule (ms; default 7 days).',
+  ),
 
   // Schedules: cleanup and stuck-sync detection
   SCHEDULES_ON_START: opt(bool(true), 'schedules', 'The worker creates or updates the cleanup and stuck-sync schedules when it starts.'),
-  CLEANUP_INTERVAL_MS: opt(int(86_400_000, 60_000, 31_536_000_000), 'schedules',
-    'How often each cleanup schedule runs (ms; default daily).'),
-  CLEANUP_BATCH_SIZE: opt(int(1000, 10, 1000), 'schedules',
-    'Documents deleted per batch by a cleanup (10 to 1000; FerretDB: keep `$in` lists at most 1000).'),
-  SYNC_RUN_RETENTION_MS: opt(int(2_592_000_000, 60_000, 31_536_000_000), 'schedules',
-    'Finished sync runs (and closed stuck-sync findings) older than this are removed by the cleanup schedule (ms; default 30 days).'),
-  RECONCILE_RETENTION_MS: opt(int(2_592_000_000, 60_000, 31_536_000_000), 'schedules',
-    'Finished reconcile batches older than this are removed with their chunks, errors and staged repairs (ms; default 30 days).'),
-  CLIENT_UPSERT_RESULT_RETENTION_MS: opt(int(2_592_000_000, 60_000, 31_536_000_000), 'schedules',
-    'Client-upsert results older than this are removed, except each client\'s latest (ms; default 30 days).'),
-  SCHEDULE_CATCHUP_WINDOW_MS: opt(int(3_600_000, 10_000, 31_536_000_000), 'schedules',
-    'Every schedule: actions missed while Temporal was down are taken late only within this window (ms; min 10 s).'),
+  CLEANUP_INTERVAL_MS: opt(
+    int(86_400_000, 60_000, 31_536_000_000),
+    'schedules',
+    'How often each cleanup schedule runs (ms; default daily).',
+  ),
+  CLEANUP_BATCH_SIZE: opt(
+    int(1000, 10, 1000),
+    'schedules',
+    'Documents deleted per batch by a cleanup (10 to 1000; FerretDB: keep `$in` lists at most 1000).',
+  ),
+  SYNC_RUN_RETENTION_MS: opt(
+    int(2_592_000_000, 60_000, 31_536_000_000),
+    'schedules',
+    'Finished sync runs (and closed stuck-sync findings) older than this are removed by the cleanup schedule (ms; default 30 days).',
+  ),
+  RECONCILE_RETENTION_MS: opt(
+    int(2_592_000_000, 60_000, 31_536_000_000),
+    'schedules',
+    'Finished reconcile batches older than this are removed with their chunks, errors and staged repairs (ms; default 30 days).',
+  ),
+  CLIENT_UPSERT_RESULT_RETENTION_MS: opt(
+    int(2_592_000_000, 60_000, 31_536_000_000),
+    'schedules',
+    "Client-upsert results older than this are removed, except each client's latest (ms; default 30 days).",
+  ),
+  SCHEDULE_CATCHUP_WINDOW_MS: opt(
+    int(3_600_000, 10_000, 31_536_000_000),
+    'schedules',
+    'Every schedule: actions missed while Temporal was down are taken late only within this window (ms; min 10 s).',
+  ),
   STUCK_SYNC_SWEEP_INTERVAL_MS: opt(int(300_000, 10_000, 86_400_000), 'schedules', 'How often the stuck-sync sweep runs (ms).'),
-  SYNC_STUCK_ACTION: opt(z.enum(['report', 'terminate', 'restart']).default('terminate'), 'schedules',
-    'What the sweep does with a sync that made no progress for SYNC_STUCK_AFTER_MS: `report` it, `terminate` it, '
-      + 'or `restart` it (terminate and start it again).'),
+  SYNC_STUCK_ACTION: opt(
+    z.enum(['report', 'terminate', 'restart']).default('terminate'),
+    'schedules',
+    'What the sweep does with a sync that made no progress for SYNC_STUCK_AFTER_MS: `report` it, `terminate` it, ' +
+      'or `restart` it (terminate and start it again).',
+  ),
 
   // Dev stack
   TEMPORAL_UI_PORT: opt(int(8233, 1, 65535), 'devStack', 'Dev stack: Temporal Web UI port.'),
   DATA_DIR: opt(z.string().default('.data'), 'devStack', 'Dev stack: where servers keep their data (Temporal SQLite, FerretDB, Redis).'),
-  FIXTURE_UPSTREAM_PORT: opt(int(4010, 1, 65535), 'devStack',
-    'Dev stack: port of the fixture upstream that serves the demo tenants\' data.'),
+  FIXTURE_UPSTREAM_PORT: opt(
+    int(4010, 1, 65535),
+    'devStack',
+    "Dev stack: port of the fixture upstream that serves the demo tenants' data.",
+  ),
   TOOLS_DIR: opt(z.string().default('.tools'), 'devStack', 'Dev stack: where Go-built tools (temporal, ferretdb) are cached.'),
 };
 
@@ -206,14 +321,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AppConfig {
 
 /** Is this listen address reachable only from this machine? */
 export function isLoopbackHost(host: string): boolean {
-  const h = host.trim().toLowerCase().replace(/^\[|\]$/g, '');
+  const h = host
+    .trim()
+    .toLowerCase()
+    .replace(/^\[|\]$/g, '');
   return h === 'localhost' || h === '::1' || /^127(\.\d{1,3}){3}$/.test(h) || /^::ffff:127(\.\d{1,3}){3}$/.test(h);
 }
 
 /** Problems that stop the API from listening (beyond the schema): the built-in dev JWT secret on a non-loopback address. */
 export function apiListenProblems(c: Pick<AppConfig, 'HOST' | 'usingDevJwtSecret'>): string[] {
   if (c.usingDevJwtSecret && !isLoopbackHost(c.HOST)) {
-    return [`AUTH_JWT_SECRET: is required when HOST (${c.HOST}) is not a loopback address: the built-in development secret would let anyone mint tokens`];
+    return [
+      `AUTH_JWT_SECRET: is required when HOST (${c.HOST}) is not a loopback address: the built-in development secret would let anyone mint tokens`,
+    ];
   }
   return [];
 }

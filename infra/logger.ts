@@ -72,7 +72,10 @@ export function createLogger(s: LoggerSettings): Logger {
   if (s.destination) return pino(options, s.destination as pino.DestinationStream);
   const pretty = s.pretty === 'true' || (s.pretty !== 'false' && s.nodeEnv !== 'production' && process.stdout.isTTY);
   if (pretty) {
-    return pino({ ...options, transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } } });
+    return pino({
+      ...options,
+      transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } },
+    });
   }
   return pino(options);
 }

@@ -33,7 +33,8 @@ const SECONDS_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10
 // installed the API hands out no-op meters, and they stay no-op.
 const meter = (): Meter => metrics.getMeter(METER_NAME);
 const counter = (name: string, description: string) => meter().createCounter(name, { description });
-const seconds = (name: string, description: string) => meter().createHistogram(name, { description, unit: 's', advice: { explicitBucketBoundaries: SECONDS_BUCKETS } });
+const seconds = (name: string, description: string) =>
+  meter().createHistogram(name, { description, unit: 's', advice: { explicitBucketBoundaries: SECONDS_BUCKETS } });
 
 /** API: request duration and count by method, route pattern and status; connections in flight. */
 export function createHttpMetrics() {
@@ -46,7 +47,9 @@ export function createHttpMetrics() {
 
 /** Client side: every start, update-with-start or signal-with-start, by workflow type. */
 export function createWorkflowStartMetrics() {
-  return { starts: counter(MetricNames.workflowStarts, 'Workflow start requests (start, update-with-start, signal-with-start) by workflow type') };
+  return {
+    starts: counter(MetricNames.workflowStarts, 'Workflow start requests (start, update-with-start, signal-with-start) by workflow type'),
+  };
 }
 
 /** Worker side: workflow executions that closed (or continued as new), and activity executions. */
@@ -64,7 +67,10 @@ export type WorkerMetrics = ReturnType<typeof createWorkerMetrics>;
 /** Login sync (API): one count per login request, duration by method, fallbacks by reason. */
 export function createSyncMetrics() {
   return {
-    requests: counter(MetricNames.syncRequests, 'Login sync requests by method (temporal, direct, none) and outcome (ready, not_ready, fresh, error)'),
+    requests: counter(
+      MetricNames.syncRequests,
+      'Login sync requests by method (temporal, direct, none) and outcome (ready, not_ready, fresh, error)',
+    ),
     duration: seconds(MetricNames.syncDuration, 'Login sync duration until the essential collections were ready, by method'),
     fallbacks: counter(MetricNames.syncFallbacks, 'Login syncs that fell back from Temporal to direct, by reason'),
   };

@@ -84,7 +84,8 @@ export function secretsKeyProblems(spec: string): string[] {
     if (!KEY_ID.test(id)) problems.push(`${at}: key ID must be 1-32 letters, digits, _ or -`);
     else if (seen.has(id)) problems.push(`${at}: key ID '${id}' is listed twice`);
     seen.add(id);
-    if (!B64.test(b64) || Buffer.from(b64, 'base64').length !== KEY_BYTES) problems.push(`${at}${KEY_ID.test(id) ? ` ('${id}')` : ''}: key must be base64 of exactly 32 bytes`);
+    if (!B64.test(b64) || Buffer.from(b64, 'base64').length !== KEY_BYTES)
+      problems.push(`${at}${KEY_ID.test(id) ? ` ('${id}')` : ''}: key must be base64 of exactly 32 bytes`);
   });
   return problems;
 }

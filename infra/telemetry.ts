@@ -7,7 +7,13 @@ import { HostMetrics } from '@opentelemetry/host-metrics';
 import { resourceFromAttributes, type Resource } from '@opentelemetry/resources';
 import { NodeSDK } from '@opentelemetry/sdk-node';
 import { AppError } from '../shared/errors';
-import { BatchSpanProcessor, NoopSpanProcessor, SimpleSpanProcessor, type SpanExporter, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
+import {
+  BatchSpanProcessor,
+  NoopSpanProcessor,
+  SimpleSpanProcessor,
+  type SpanExporter,
+  type SpanProcessor,
+} from '@opentelemetry/sdk-trace-base';
 import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
 import { METER_NAME, MetricNames } from './metrics';
 
@@ -43,7 +49,10 @@ export interface Telemetry {
 
 /** Thrown when a process starts telemetry twice: the OpenTelemetry API has one global of each kind. */
 export class TelemetryAlreadyStartedError extends AppError {
-  constructor(readonly running: string, readonly requested: string) {
+  constructor(
+    readonly running: string,
+    readonly requested: string,
+  ) {
     super(
       'telemetry-started-twice',
       `telemetry is already started in this process (service '${running}'); cannot start it again for '${requested}'`,
@@ -60,7 +69,10 @@ export function currentTelemetry(): Telemetry | undefined {
 
 function spanProcessorFor(o: TelemetryOptions): SpanProcessor {
   if (o.spanExporter) return new SimpleSpanProcessor(o.spanExporter);
-  if (o.otlpEndpoint) return new BatchSpanProcessor(new OTLPTraceExporter({ url: new URL('v1/traces', o.otlpEndpoint.endsWith('/') ? o.otlpEndpoint : `${o.otlpEndpoint}/`).href }));
+  if (o.otlpEndpoint)
+    return new BatchSpanProcessor(
+      new OTLPTraceExporter({ url: new URL('v1/traces', o.otlpEndpoint.endsWith('/') ? o.otlpEndpoint : `${o.otlpEndpoint}/`).href }),
+    );
   // No export, but a real provider all the same: requests still get trace IDs that propagate to workflows and logs.
   return new NoopSpanProcessor();
 }
@@ -69,7 +81,10 @@ function spanProcessorFor(o: TelemetryOptions): SpanProcessor {
 function observeEventLoopLag(): () => void {
   const h = monitorEventLoopDelay({ resolution: 20 });
   h.enable();
-  const gauge = metrics.getMeter(METER_NAME).createObservableGauge(MetricNames.eventLoopLag, { description: 'Event-loop delay since the previous scrape, by statistic (mean, p99, max)', unit: 's' });
+  const gauge = metrics.getMeter(METER_NAME).createObservableGauge(MetricNames.eventLoopLag, {
+    description: 'Event-loop delay since the previous scrape, by statistic (mean, p99, max)',
+    unit: 's',
+  });
   gauge.addCallback((r) => {
     if (h.count === 0) return;
     r.observe(h.mean / 1e9, { stat: 'mean' });
@@ -83,7 +98,10 @@ function observeEventLoopLag(): () => void {
 /** Starts the SDK once per process (a second call throws TelemetryAlreadyStartedError). */
 export async function startTelemetry(o: TelemetryOptions): Promise<Telemetry> {
   if (current) throw new TelemetryAlreadyStartedError(current.serviceName, o.serviceName);
-  const resource = resourceFromAttributes({ [ATTR_SERVICE_NAME]: `sync-orchestrator-${o.serviceName}`, [ATTR_SERVICE_VERSION]: process.env.npm_package_version ?? '0.1.0' });
+  const resource = resourceFromAttributes({
+    [ATTR_SERVICE_NAME]: `sync-orchestrator-${o.serviceName}`,
+    [ATTR_SERVICE_VERSION]: process.env.npm_package_version ?? '0.1.0',
+  });
   // The server is started below (not by the constructor) so that a busy port fails the start.
   const prometheus = new PrometheusExporter({ preventServerStart: true, host: o.metricsHost ?? '127.0.0.1', port: o.metricsPort ?? 0 });
   const spanProcessor = spanProcessorFor(o);

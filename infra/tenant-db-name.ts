@@ -38,7 +38,6 @@ export function tenantDbName(tenantId: string): string {
   return `${PREFIX}${head}${HASH_MARK}${hash}`;
 }
 
-
 /**
  * Why a MongoDB *source* database may not be read, or undefined: the platform database (the
  * registry with every tenant's credentials, runs, batches) and tenants' target databases are
@@ -47,6 +46,7 @@ export function tenantDbName(tenantId: string): string {
 export function sourceDatabaseRefusal(database: string, platformDb: string): string | undefined {
   const db = database.toLowerCase();
   if (db === platformDb.toLowerCase()) return `database '${database}' is the platform database and cannot be a source`;
-  if (db.startsWith(TENANT_DB_PREFIX)) return `database '${database}' is a tenant target database (${TENANT_DB_PREFIX}…) and cannot be a source`;
+  if (db.startsWith(TENANT_DB_PREFIX))
+    return `database '${database}' is a tenant target database (${TENANT_DB_PREFIX}…) and cannot be a source`;
   return undefined;
 }

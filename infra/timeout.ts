@@ -2,7 +2,10 @@ import { AppError } from '../shared/errors';
 
 /** Thrown when an operation given a deadline did not finish in time. */
 export class DeadlineExceededError extends AppError {
-  constructor(readonly operation: string, readonly timeoutMs: number) {
+  constructor(
+    readonly operation: string,
+    readonly timeoutMs: number,
+  ) {
     super('deadline-exceeded', `${operation} did not answer within ${timeoutMs} ms`);
   }
 }

@@ -11,10 +11,7 @@ export const SyncErrorType = {
 export type SyncErrorType = (typeof SyncErrorType)[keyof typeof SyncErrorType];
 
 /** AUTH and VALIDATION never succeed on retry; everything else retries with backoff. */
-export const NON_RETRYABLE_ERROR_TYPES: readonly SyncErrorType[] = [
-  SyncErrorType.AUTH_ERROR,
-  SyncErrorType.VALIDATION_ERROR,
-];
+export const NON_RETRYABLE_ERROR_TYPES: readonly SyncErrorType[] = [SyncErrorType.AUTH_ERROR, SyncErrorType.VALIDATION_ERROR];
 
 export function isRetryableErrorType(type: SyncErrorType): boolean {
   return !NON_RETRYABLE_ERROR_TYPES.includes(type);

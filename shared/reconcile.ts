@@ -106,7 +106,8 @@ export function resolveReconcileOptions(partial: Partial<ReconcileOptions> = {})
   for (const [k, v] of Object.entries(partial)) if (v !== undefined) (o as unknown as Record<string, unknown>)[k] = v;
   for (const [k, [min, max]] of Object.entries(RECONCILE_LIMITS)) {
     const v = o[k as keyof ReconcileOptions];
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) throw new TypeError(`reconcile option ${k} must be a whole number in ${min}..${max}`);
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max)
+      throw new TypeError(`reconcile option ${k} must be a whole number in ${min}..${max}`);
   }
   if (o.extras !== 'flag' && o.extras !== 'delete') throw new TypeError(`reconcile option extras must be 'flag' or 'delete'`);
   if (typeof o.dryRun !== 'boolean') throw new TypeError('reconcile option dryRun must be a boolean');
@@ -155,7 +156,19 @@ export interface ReconcileCounters {
   chunksFailed: number;
 }
 
-export const zeroCounters = (): ReconcileCounters => ({ processed: 0, matched: 0, missing: 0, extra: 0, mismatched: 0, repaired: 0, flagged: 0, conflicts: 0, failed: 0, chunksDone: 0, chunksFailed: 0 });
+export const zeroCounters = (): ReconcileCounters => ({
+  processed: 0,
+  matched: 0,
+  missing: 0,
+  extra: 0,
+  mismatched: 0,
+  repaired: 0,
+  flagged: 0,
+  conflicts: 0,
+  failed: 0,
+  chunksDone: 0,
+  chunksFailed: 0,
+});
 
 export function addCounters(a: ReconcileCounters, b: Partial<ReconcileCounters>): ReconcileCounters {
   const out = { ...a };
@@ -177,7 +190,13 @@ export interface PartitionCheckpoint {
   finished: boolean;
 }
 
-export const initialCheckpoint = (): PartitionCheckpoint => ({ seq: 0, lastKey: null, counters: zeroCounters(), flushedAt: -1, finished: false });
+export const initialCheckpoint = (): PartitionCheckpoint => ({
+  seq: 0,
+  lastKey: null,
+  counters: zeroCounters(),
+  flushedAt: -1,
+  finished: false,
+});
 
 export interface PartitionSpec {
   index: number;
@@ -232,7 +251,18 @@ export interface ReconcileProgress {
 
 /** Builds the progress view from counters; rate and ETA from the elapsed time at `nowMs`. */
 export function summarizeProgress(
-  base: { batchId: string; workflowId: string; correlationId: string; state: ReconcileState; options: Pick<ReconcileOptions, 'dryRun' | 'extras'>; startedAt: string; finishedAt?: string; runs: number; totalEstimate: number; errors?: string[] },
+  base: {
+    batchId: string;
+    workflowId: string;
+    correlationId: string;
+    state: ReconcileState;
+    options: Pick<ReconcileOptions, 'dryRun' | 'extras'>;
+    startedAt: string;
+    finishedAt?: string;
+    runs: number;
+    totalEstimate: number;
+    errors?: string[];
+  },
   counters: ReconcileCounters,
   partitions: { total: number; done: number; running: number; failed: number },
   nowMs: number,
@@ -256,7 +286,12 @@ export function summarizeProgress(
     total,
     successful: counters.processed - counters.failed,
     failed: counters.failed,
-    outcomes: { matched: counters.matched, missing_in_target: counters.missing, extra_in_target: counters.extra, mismatched: counters.mismatched },
+    outcomes: {
+      matched: counters.matched,
+      missing_in_target: counters.missing,
+      extra_in_target: counters.extra,
+      mismatched: counters.mismatched,
+    },
     repaired: counters.repaired,
     flagged: counters.flagged,
     conflicts: counters.conflicts,
@@ -279,11 +314,22 @@ export function refreshRates(p: ReconcileProgress, nowMs: number): ReconcileProg
   if (p.finishedAt) return p;
   const elapsedMs = Math.max(0, nowMs - Date.parse(p.startedAt));
   const ratePerSec = elapsedMs > 0 ? Math.round((p.processed / elapsedMs) * 1000 * 10) / 10 : 0;
-  return { ...p, elapsedMs, ratePerSec, etaSeconds: ratePerSec > 0 ? Math.round((p.total - p.processed) / ratePerSec) : null, updatedAt: new Date(nowMs).toISOString() };
+  return {
+    ...p,
+    elapsedMs,
+    ratePerSec,
+    etaSeconds: ratePerSec > 0 ? Math.round((p.total - p.processed) / ratePerSec) : null,
+    updatedAt: new Date(nowMs).toISOString(),
+  };
 }
 
 /** Final state from the counters and partition outcomes. */
-export function finalStateOf(counters: ReconcileCounters, partitionsFailed: number, partitionsTotal: number, cancelled: boolean): ReconcileState {
+export function finalStateOf(
+  counters: ReconcileCounters,
+  partitionsFailed: number,
+  partitionsTotal: number,
+  cancelled: boolean,
+): ReconcileState {
   if (cancelled) return 'cancelled';
   if (partitionsTotal > 0 && partitionsFailed === partitionsTotal) return 'failed';
   if (partitionsFailed > 0 || counters.chunksFailed > 0 || counters.failed > 0) return 'partial';

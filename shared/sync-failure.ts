@@ -14,15 +14,29 @@ export interface FailureContext {
 
 export function failureOf(ctx: FailureContext, errorType: SyncErrorType, message: string, started: number): SyncFailure {
   const safe = redactConnectionDetails(message, { keep: [ctx.collection, ctx.tenantId] }).slice(0, 500);
-  return { errorType, retryable: isRetryableErrorType(errorType), message: safe, correlationId: ctx.correlationId, tenantId: ctx.tenantId, collection: ctx.collection, durationMs: Date.now() - started };
+  return {
+    errorType,
+    retryable: isRetryableErrorType(errorType),
+    message: safe,
+    correlationId: ctx.correlationId,
+    tenantId: ctx.tenantId,
+    collection: ctx.collection,
+    durationMs: Date.now() - started,
+  };
 }
 
 /** Reads the SyncFailure an activity attached to its ApplicationFailure (possibly wrapped in an ActivityFailure). */
-export function failureFromError(err: unknown, ctx: FailureContext, started: number, classify: (err: unknown) => SyncErrorType = () => SyncErrorType.UNKNOWN_ERROR): SyncFailure {
+export function failureFromError(
+  err: unknown,
+  ctx: FailureContext,
+  started: number,
+  classify: (err: unknown) => SyncErrorType = () => SyncErrorType.UNKNOWN_ERROR,
+): SyncFailure {
   for (let e: unknown = err, depth = 0; e && depth < 4; depth++, e = (e as { cause?: unknown }).cause) {
     if (e instanceof ApplicationFailure) {
       const d = e.details?.[0] as SyncFailure | undefined;
-      if (d && typeof d === 'object' && 'errorType' in d) return { ...d, message: redactConnectionDetails(String(d.message), { keep: [d.collection, d.tenantId] }) };
+      if (d && typeof d === 'object' && 'errorType' in d)
+        return { ...d, message: redactConnectionDetails(String(d.message), { keep: [d.collection, d.tenantId] }) };
       return failureOf(ctx, isSyncErrorType(e.type) ? e.type : SyncErrorType.UNKNOWN_ERROR, e.message, started);
     }
   }

@@ -136,6 +136,11 @@ export function tenantSyncStartOptions(input: TenantSyncInput, taskQueue: string
       { key: SearchAttributeKeys.SyncMethod, value: 'temporal' },
       { key: SearchAttributeKeys.Operation, value: Operations.tenantSync },
     ],
-    memo: { what: `tenant sync of ${input.tenantId} (${trigger === 'login' ? 'login' : 'restarted: stuck'})`, correlationId: input.correlationId, tenantId: input.tenantId, trigger },
+    memo: {
+      what: `tenant sync of ${input.tenantId} (${trigger === 'login' ? 'login' : 'restarted: stuck'})`,
+      correlationId: input.correlationId,
+      tenantId: input.tenantId,
+      trigger,
+    },
   };
 }

@@ -38,7 +38,18 @@ export async function setup(project: TestProject): Promise<void> {
   const tools = await ensureTools(toolsDir, say);
   const [temporalPort, uiPort, ferretPort, redisPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
   const [started, bundle] = await Promise.all([
-    startStack({ toolsDir, dataDir: tmpDir, temporalPort, uiPort, ferretPort, redisPort, reuseRedis: false, persistent: false, headless: false, say }),
+    startStack({
+      toolsDir,
+      dataDir: tmpDir,
+      temporalPort,
+      uiPort,
+      ferretPort,
+      redisPort,
+      reuseRedis: false,
+      persistent: false,
+      headless: false,
+      say,
+    }),
     bundleWorkflows(),
   ]);
   stack = started;

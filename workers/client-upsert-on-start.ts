@@ -12,9 +12,21 @@ import { workflowClientInterceptors } from '../infra/temporal-interceptors';
  */
 export async function upsertClientsOnStart(o: { connection: NativeConnection; config: AppConfig; log: Logger }): Promise<void> {
   try {
-    const client = new Client({ connection: o.connection, namespace: o.config.TEMPORAL_NAMESPACE, interceptors: { workflow: workflowClientInterceptors() } });
-    const started = await startClientUpsert({ client, taskQueue: o.config.TEMPORAL_TASK_QUEUE, concurrency: o.config.CLIENT_UPSERT_CONCURRENCY, trigger: 'worker-start' });
-    o.log.info({ workflowId: started.workflowId, runId: started.runId, dir: o.config.CLIENTS_DIR }, 'client upsert of all clients started (or joined)');
+    const client = new Client({
+      connection: o.connection,
+      namespace: o.config.TEMPORAL_NAMESPACE,
+      interceptors: { workflow: workflowClientInterceptors() },
+    });
+    const started = await startClientUpsert({
+      client,
+      taskQueue: o.config.TEMPORAL_TASK_QUEUE,
+      concurrency: o.config.CLIENT_UPSERT_CONCURRENCY,
+      trigger: 'worker-start',
+    });
+    o.log.info(
+      { workflowId: started.workflowId, runId: started.runId, dir: o.config.CLIENTS_DIR },
+      'client upsert of all clients started (or joined)',
+    );
   } catch (err) {
     o.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'could not start the client upsert at worker start');
   }

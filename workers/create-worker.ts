@@ -12,7 +12,11 @@ export const WORKFLOWS_PATH = path.resolve(path.dirname(fileURLToPath(import.met
 
 /** Bundles the workflow code once (the test setup writes it to disk and every worker reuses it). */
 export async function bundleWorkflows(): Promise<WorkflowBundle> {
-  return bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, workflowInterceptorModules: WORKFLOW_INTERCEPTOR_MODULES, logger: new DefaultLogger('WARN') });
+  return bundleWorkflowCode({
+    workflowsPath: WORKFLOWS_PATH,
+    workflowInterceptorModules: WORKFLOW_INTERCEPTOR_MODULES,
+    logger: new DefaultLogger('WARN'),
+  });
 }
 
 export interface CreateWorkerOptions {
@@ -37,9 +41,25 @@ export async function createWorker(o: CreateWorkerOptions): Promise<Worker> {
     taskQueue: o.taskQueue,
     ...(o.workflowBundle ? { workflowBundle: o.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
     // Activities that act on other workflows (the stuck-sync sweep) get a client over the worker's connection.
-    activities: { ...createActivities({ temporalClient: new Client({ connection: o.connection, namespace: o.namespace, interceptors: { workflow: workflowClientInterceptors() } }), ...o.deps }, o.settings), ...o.activityOverrides },
+    activities: {
+      ...createActivities(
+        {
+          temporalClient: new Client({
+            connection: o.connection,
+            namespace: o.namespace,
+            interceptors: { workflow: workflowClientInterceptors() },
+          }),
+          ...o.deps,
+        },
+        o.settings,
+      ),
+      ...o.activityOverrides,
+    },
     // A prebuilt bundle already holds the workflow interceptor modules (bundleWorkflows).
-    interceptors: { activity: activityInterceptors(metrics), ...(o.workflowBundle ? {} : { workflowModules: WORKFLOW_INTERCEPTOR_MODULES }) },
+    interceptors: {
+      activity: activityInterceptors(metrics),
+      ...(o.workflowBundle ? {} : { workflowModules: WORKFLOW_INTERCEPTOR_MODULES }),
+    },
     // Workflow spans go to the process's telemetry, when started (before the worker is created).
     sinks: workflowSinks(currentTelemetry(), metrics),
     // In-flight activities get this long to finish on shutdown, then are cancelled and retried elsewhere.

@@ -3,7 +3,16 @@ import type { ScheduleOptionsStartWorkflowAction } from '@temporalio/client';
 import type { NativeConnection } from '@temporalio/worker';
 import type { AppConfig } from '../infra/config';
 import type { Logger } from '../infra/logger';
-import { CleanupNames, CleanupTargets, ScheduleNames, scheduleIdFor, type CleanupInput, type CleanupTarget, type ScheduleName, type StuckSweepInput } from '../shared/cleanup';
+import {
+  CleanupNames,
+  CleanupTargets,
+  ScheduleNames,
+  scheduleIdFor,
+  type CleanupInput,
+  type CleanupTarget,
+  type ScheduleName,
+  type StuckSweepInput,
+} from '../shared/cleanup';
 import type { CleanupWorkflow, StuckSyncSweepWorkflow } from '../shared/cleanup';
 import { Operations, SearchAttributeKeys } from '../shared/constants';
 
@@ -39,7 +48,14 @@ export function scheduleOptions(c: ScheduleSettings): ScheduleOptions[] {
       spec: { intervals: [{ every: everyMs }] },
       policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: c.SCHEDULE_CATCHUP_WINDOW_MS },
       typedSearchAttributes: [{ key: OperationKey, value: operation }],
-      action: { type: 'startWorkflow' as const, workflowId: scheduleId, taskQueue, workflowExecutionTimeout: timeout, typedSearchAttributes: [{ key: OperationKey, value: operation }], memo: { what, startedBy: scheduleId } },
+      action: {
+        type: 'startWorkflow' as const,
+        workflowId: scheduleId,
+        taskQueue,
+        workflowExecutionTimeout: timeout,
+        typedSearchAttributes: [{ key: OperationKey, value: operation }],
+        memo: { what, startedBy: scheduleId },
+      },
     };
   };
   const cleanup = (name: ScheduleName, target: CleanupTarget, retentionMs: number): ScheduleOptions => {
@@ -52,7 +68,13 @@ export function scheduleOptions(c: ScheduleSettings): ScheduleOptions[] {
     } satisfies ScheduleOptionsStartWorkflowAction<CleanupWorkflow>;
     return { ...base, memo: { target, retentionMs, taskQueue }, action };
   };
-  const sweepBase = common(ScheduleNames.stuckSyncSweep, c.STUCK_SYNC_SWEEP_INTERVAL_MS, Operations.stuckSyncSweep, '15 minutes', `stuck-sync sweep (no progress for ${c.SYNC_STUCK_AFTER_MS} ms → ${c.SYNC_STUCK_ACTION})`);
+  const sweepBase = common(
+    ScheduleNames.stuckSyncSweep,
+    c.STUCK_SYNC_SWEEP_INTERVAL_MS,
+    Operations.stuckSyncSweep,
+    '15 minutes',
+    `stuck-sync sweep (no progress for ${c.SYNC_STUCK_AFTER_MS} ms → ${c.SYNC_STUCK_ACTION})`,
+  );
   const sweepInput: StuckSweepInput = { stuckAfterMs: c.SYNC_STUCK_AFTER_MS, action: c.SYNC_STUCK_ACTION };
   const sweepAction = {
     ...sweepBase.action,
@@ -82,7 +104,9 @@ export async function ensureSchedules(o: { client: Client; config: ScheduleSetti
       out.created.push(opts.scheduleId);
     } catch (err) {
       if (!(err instanceof ScheduleAlreadyRunning)) throw err;
-      await o.client.schedule.getHandle(opts.scheduleId).update((prev) => ({ ...prev, spec: opts.spec, action: opts.action, policies: { ...prev.policies, ...opts.policies } }));
+      await o.client.schedule
+        .getHandle(opts.scheduleId)
+        .update((prev) => ({ ...prev, spec: opts.spec, action: opts.action, policies: { ...prev.policies, ...opts.policies } }));
       out.updated.push(opts.scheduleId);
     }
   }
@@ -93,7 +117,11 @@ export async function ensureSchedules(o: { client: Client; config: ScheduleSetti
 /** Worker start: never throws — a failure is logged and the worker keeps serving. */
 export async function ensureSchedulesOnStart(o: { connection: NativeConnection; config: AppConfig; log: Logger }): Promise<void> {
   try {
-    await ensureSchedules({ client: new Client({ connection: o.connection, namespace: o.config.TEMPORAL_NAMESPACE }), config: o.config, log: o.log });
+    await ensureSchedules({
+      client: new Client({ connection: o.connection, namespace: o.config.TEMPORAL_NAMESPACE }),
+      config: o.config,
+      log: o.log,
+    });
   } catch (err) {
     o.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'could not create or update the schedules at worker start');
   }

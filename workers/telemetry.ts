@@ -4,7 +4,12 @@ import { fileURLToPath } from 'node:url';
 import { createTraceState, trace } from '@opentelemetry/api';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { CancelledFailure, defaultPayloadConverter } from '@temporalio/common';
-import { OpenTelemetryActivityInboundInterceptor, OpenTelemetryActivityOutboundInterceptor, type OpenTelemetrySinks, type SerializableSpan } from '@temporalio/interceptors-opentelemetry';
+import {
+  OpenTelemetryActivityInboundInterceptor,
+  OpenTelemetryActivityOutboundInterceptor,
+  type OpenTelemetrySinks,
+  type SerializableSpan,
+} from '@temporalio/interceptors-opentelemetry';
 import { DefaultLogger, type ActivityInterceptorsFactory, type InjectedSinks, type LogLevel } from '@temporalio/worker';
 import type { WorkflowInfo } from '@temporalio/workflow';
 import { withLogFields } from '../infra/log-context';
@@ -62,7 +67,10 @@ function activityMetricsAndLogs(m: WorkerMetrics): ActivityInterceptorsFactory {
 
 /** Activity interceptors, outermost first. Call after startTelemetry. */
 export function activityInterceptors(m: WorkerMetrics = createWorkerMetrics()): ActivityInterceptorsFactory[] {
-  return [(ctx) => ({ inbound: new OpenTelemetryActivityInboundInterceptor(ctx), outbound: new OpenTelemetryActivityOutboundInterceptor(ctx) }), activityMetricsAndLogs(m)];
+  return [
+    (ctx) => ({ inbound: new OpenTelemetryActivityInboundInterceptor(ctx), outbound: new OpenTelemetryActivityOutboundInterceptor(ctx) }),
+    activityMetricsAndLogs(m),
+  ];
 }
 
 /**
@@ -71,20 +79,31 @@ export function activityInterceptors(m: WorkerMetrics = createWorkerMetrics()): 
  * from `instrumentationScope`, so rebuild them in that shape or exporters lose the parent link.
  */
 function toReadableSpan(s: SerializableSpan, info: WorkflowInfo, telemetry: Telemetry): ReadableSpan {
-  const { spanContext: { traceState, ...sc }, parentSpanId, instrumentationLibrary, attributes, ...rest } = s;
+  const {
+    spanContext: { traceState, ...sc },
+    parentSpanId,
+    instrumentationLibrary,
+    attributes,
+    ...rest
+  } = s;
   const spanContext = { ...sc, ...(traceState ? { traceState: createTraceState(traceState) } : {}) };
   return {
     ...rest,
     attributes: { ...attributes, temporalWorkflowId: info.workflowId, run_id: info.runId, workflowType: info.workflowType },
     spanContext: () => spanContext,
-    ...(parentSpanId ? { parentSpanContext: { traceId: sc.traceId, spanId: parentSpanId, traceFlags: sc.traceFlags, isRemote: false } } : {}),
+    ...(parentSpanId
+      ? { parentSpanContext: { traceId: sc.traceId, spanId: parentSpanId, traceFlags: sc.traceFlags, isRemote: false } }
+      : {}),
     instrumentationScope: instrumentationLibrary,
     resource: telemetry.resource,
   };
 }
 
 /** Sinks for the workflow interceptors: run outcomes → metrics, workflow spans → the process's span processor. */
-export function workflowSinks(telemetry: Telemetry | undefined, m: WorkerMetrics = createWorkerMetrics()): InjectedSinks<TelemetrySinks & OpenTelemetrySinks> {
+export function workflowSinks(
+  telemetry: Telemetry | undefined,
+  m: WorkerMetrics = createWorkerMetrics(),
+): InjectedSinks<TelemetrySinks & OpenTelemetrySinks> {
   return {
     workflowMetrics: {
       closed: {
@@ -105,7 +124,13 @@ export function workflowSinks(telemetry: Telemetry | undefined, m: WorkerMetrics
   };
 }
 
-const pinoLevel: Record<LogLevel, 'trace' | 'debug' | 'info' | 'warn' | 'error'> = { TRACE: 'trace', DEBUG: 'debug', INFO: 'info', WARN: 'warn', ERROR: 'error' };
+const pinoLevel: Record<LogLevel, 'trace' | 'debug' | 'info' | 'warn' | 'error'> = {
+  TRACE: 'trace',
+  DEBUG: 'debug',
+  INFO: 'info',
+  WARN: 'warn',
+  ERROR: 'error',
+};
 
 /** The Temporal runtime's logger (workflow `log`, Context.log, SDK messages) writing through pino. */
 export function runtimeLoggerTo(log: Logger, level: LogLevel = 'INFO'): DefaultLogger {

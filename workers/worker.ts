@@ -17,7 +17,12 @@ import { runtimeLoggerTo } from './telemetry';
 const config = loadConfigOrExit();
 const log = loggerFromConfig(config, 'worker');
 
-const telemetry = await startTelemetry({ serviceName: 'worker', metricsPort: config.WORKER_METRICS_PORT, metricsHost: config.WORKER_METRICS_HOST, otlpEndpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT });
+const telemetry = await startTelemetry({
+  serviceName: 'worker',
+  metricsPort: config.WORKER_METRICS_PORT,
+  metricsHost: config.WORKER_METRICS_HOST,
+  otlpEndpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT,
+});
 if (telemetry.metricsUrl) log.info({ url: telemetry.metricsUrl }, 'worker metrics served');
 Runtime.install({ logger: runtimeLoggerTo(log), shutdownSignals: [] });
 

@@ -14,7 +14,13 @@ export async function cleanupWorkflow(input: CleanupInput): Promise<CleanupResul
   if (input.target !== CleanupTargets.migrationBackups) return cleanupExpired(input);
   // Migration backups have their own retention (it spares a running migration's backups).
   const r = await pruneMigrationBackups({ olderThanMs: input.retentionMs });
-  return { target: input.target, cutoff: r.cutoff, deleted: { migration_backups: r.expired.length }, total: r.expired.length, batches: r.expired.length > 0 ? 1 : 0 };
+  return {
+    target: input.target,
+    cutoff: r.cutoff,
+    deleted: { migration_backups: r.expired.length },
+    total: r.expired.length,
+    batches: r.expired.length > 0 ? 1 : 0,
+  };
 }
 
 /** Finds tenant syncs on this task queue with no progress for the threshold and reports, terminates or restarts them. */

@@ -1,7 +1,30 @@
-import { ApplicationFailure, CancellationScope, ParentClosePolicy, continueAsNew, executeChild, isCancellation, log, proxyLocalActivities, workflowInfo } from '@temporalio/workflow';
+import {
+  ApplicationFailure,
+  CancellationScope,
+  ParentClosePolicy,
+  continueAsNew,
+  executeChild,
+  isCancellation,
+  log,
+  proxyLocalActivities,
+  workflowInfo,
+} from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError, WorkflowIdReusePolicy } from '@temporalio/common';
 import type { Activities } from '../activities';
-import { allStepsRan, emptyCounts, MAX_RESULT_ERRORS, statusOf, type ClientStep, type ClientStepInput, type ClientUpsertError, type ClientUpsertInput, type ClientUpsertResult, type StepOutcome, type UpsertAllInput, type UpsertAllResult } from '../shared/client-upsert';
+import {
+  allStepsRan,
+  emptyCounts,
+  MAX_RESULT_ERRORS,
+  statusOf,
+  type ClientStep,
+  type ClientStepInput,
+  type ClientUpsertError,
+  type ClientUpsertInput,
+  type ClientUpsertResult,
+  type StepOutcome,
+  type UpsertAllInput,
+  type UpsertAllResult,
+} from '../shared/client-upsert';
 import { Operations, WorkflowIds, SearchAttributeKeys } from '../shared/constants';
 import { isRetryableErrorType, isSyncErrorType, SyncErrorType } from '../shared/errors';
 import { mapBounded } from '../shared/bounded';
@@ -42,13 +65,23 @@ export async function clientUpsertWorkflow(input: ClientUpsertInput): Promise<Cl
   const ref: ClientStepInput = { clientKey: input.clientKey, configHash: input.configHash, runId: info.runId };
   const pending = () => ({ status: 'pending' as const, counts: emptyCounts(), durationMs: 0 });
   const result: ClientUpsertResult = {
-    clientKey: input.clientKey, workflowId: info.workflowId, runId: info.runId, correlationId: input.correlationId, configHash: input.configHash,
-    status: 'running', operation: 'none', startedAt: new Date(started).toISOString(), durationMs: 0,
+    clientKey: input.clientKey,
+    workflowId: info.workflowId,
+    runId: info.runId,
+    correlationId: input.correlationId,
+    configHash: input.configHash,
+    status: 'running',
+    operation: 'none',
+    startedAt: new Date(started).toISOString(),
+    durationMs: 0,
     steps: { client: pending(), routes: pending(), menus: pending(), components: pending(), users: pending() },
-    errors: [], errorsTruncated: 0,
+    errors: [],
+    errorsTruncated: 0,
   };
   const addErrors = (errors: readonly ClientUpsertError[]) => {
-    for (const e of errors) if (result.errors.length < MAX_RESULT_ERRORS) result.errors.push(e); else result.errorsTruncated += 1;
+    for (const e of errors)
+      if (result.errors.length < MAX_RESULT_ERRORS) result.errors.push(e);
+      else result.errorsTruncated += 1;
   };
 
   // Saga: a step that can leave data half-written pushes its compensation before it runs; a
@@ -65,7 +98,11 @@ export async function clientUpsertWorkflow(input: ClientUpsertInput): Promise<Cl
       }
     }
   };
-  const run = async (name: ClientStep, act: (i: ClientStepInput) => Promise<StepOutcome>, undo?: (i: ClientStepInput) => Promise<unknown>): Promise<StepOutcome | undefined> => {
+  const run = async (
+    name: ClientStep,
+    act: (i: ClientStepInput) => Promise<StepOutcome>,
+    undo?: (i: ClientStepInput) => Promise<unknown>,
+  ): Promise<StepOutcome | undefined> => {
     const t0 = Date.now();
     const hash = input.sections?.[name];
     // Incremental per step: a section applied cleanly before, with the same hash, is left alone.
@@ -106,13 +143,28 @@ export async function clientUpsertWorkflow(input: ClientUpsertInput): Promise<Cl
     result.finishedAt = new Date().toISOString();
     result.durationMs = Date.now() - started;
     // Recorded even when cancelled, so the API shows what happened.
-    await CancellationScope.nonCancellable(() => recordClientUpsert({ result, applied: result.status !== 'failed' && allStepsRan(result.steps) }));
+    await CancellationScope.nonCancellable(() =>
+      recordClientUpsert({ result, applied: result.status !== 'failed' && allStepsRan(result.steps) }),
+    );
   }
   log.info('client upsert finished', { clientKey: input.clientKey, status: result.status, durationMs: result.durationMs });
   return result;
 }
 
-const emptySummary = (correlationId: string): UpsertAllResult => ({ correlationId, total: 0, upserted: 0, unchanged: 0, invalid: 0, failed: 0, partial: 0, deduplicated: 0, notFound: [], durationMs: 0, planMs: 0, clients: [] });
+const emptySummary = (correlationId: string): UpsertAllResult => ({
+  correlationId,
+  total: 0,
+  upserted: 0,
+  unchanged: 0,
+  invalid: 0,
+  failed: 0,
+  partial: 0,
+  deduplicated: 0,
+  notFound: [],
+  durationMs: 0,
+  planMs: 0,
+  clients: [],
+});
 
 /**
  * client-upsert-all (or client-upsert-batch:{hash}) — plans with one hash compare per client,
@@ -123,7 +175,8 @@ export async function upsertAllClientsWorkflow(input: UpsertAllInput): Promise<U
   const started = Date.now();
   const summary = input.carry ?? emptySummary(input.correlationId);
   const note = (clientKey: string, outcome: UpsertAllResult['clients'][number]['outcome'], durationMs?: number) => {
-    if (summary.clients.length < MAX_SUMMARY_CLIENTS) summary.clients.push(durationMs === undefined ? { clientKey, outcome } : { clientKey, outcome, durationMs });
+    if (summary.clients.length < MAX_SUMMARY_CLIENTS)
+      summary.clients.push(durationMs === undefined ? { clientKey, outcome } : { clientKey, outcome, durationMs });
   };
   const plan = await planClientUpserts({ keys: input.keys, force: input.force, correlationId: input.correlationId });
   summary.total += plan.toUpsert.length + plan.unchanged.length + plan.invalid.length;
@@ -140,7 +193,16 @@ export async function upsertAllClientsWorkflow(input: UpsertAllInput): Promise<U
     try {
       const r = await executeChild(clientUpsertWorkflow, {
         workflowId: WorkflowIds.clientUpsert(c.clientKey),
-        args: [{ clientKey: c.clientKey, configHash: c.configHash, correlationId: input.correlationId, sections: c.sections, items: c.items, applied: c.applied }],
+        args: [
+          {
+            clientKey: c.clientKey,
+            configHash: c.configHash,
+            correlationId: input.correlationId,
+            sections: c.sections,
+            items: c.items,
+            applied: c.applied,
+          },
+        ],
         workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE,
         // Cancelling the parent cancels the children, which compensate before they stop.
         parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
@@ -164,7 +226,16 @@ export async function upsertAllClientsWorkflow(input: UpsertAllInput): Promise<U
     }
   });
   summary.durationMs += Date.now() - started;
-  if (later.length > 0) return continueAsNew<typeof upsertAllClientsWorkflow>({ ...input, keys: later.map((c) => c.clientKey), carry: summary });
-  log.info('client upsert of all finished', { total: summary.total, upserted: summary.upserted, unchanged: summary.unchanged, invalid: summary.invalid, failed: summary.failed, partial: summary.partial, durationMs: summary.durationMs });
+  if (later.length > 0)
+    return continueAsNew<typeof upsertAllClientsWorkflow>({ ...input, keys: later.map((c) => c.clientKey), carry: summary });
+  log.info('client upsert of all finished', {
+    total: summary.total,
+    upserted: summary.upserted,
+    unchanged: summary.unchanged,
+    invalid: summary.invalid,
+    failed: summary.failed,
+    partial: summary.partial,
+    durationMs: summary.durationMs,
+  });
   return summary;
 }

@@ -1,4 +1,12 @@
-import { ContinueAsNew, TemporalFailure, defaultPayloadConverter, isCancellation, proxySinks, workflowInfo, type WorkflowInterceptorsFactory } from '@temporalio/workflow';
+import {
+  ContinueAsNew,
+  TemporalFailure,
+  defaultPayloadConverter,
+  isCancellation,
+  proxySinks,
+  workflowInfo,
+  type WorkflowInterceptorsFactory,
+} from '@temporalio/workflow';
 import type { Headers } from '@temporalio/common';
 import { CORRELATION_HEADER, type TelemetrySinks, type WorkflowOutcome } from '../shared/telemetry';
 
@@ -28,7 +36,9 @@ function outcomeOf(err: unknown): WorkflowOutcome | undefined {
 export const interceptors: WorkflowInterceptorsFactory = () => {
   let correlationId: string | undefined;
   const withCorrelation = <T extends { headers: Headers }>(input: T): T =>
-    correlationId === undefined ? input : { ...input, headers: { ...input.headers, [CORRELATION_HEADER]: defaultPayloadConverter.toPayload(correlationId) } };
+    correlationId === undefined
+      ? input
+      : { ...input, headers: { ...input.headers, [CORRELATION_HEADER]: defaultPayloadConverter.toPayload(correlationId) } };
   return {
     inbound: [
       {

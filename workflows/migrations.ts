@@ -1,4 +1,14 @@
-import { ApplicationFailure, CancellationScope, ParentClosePolicy, executeChild, log, proxyActivities, setHandler, uuid4, workflowInfo } from '@temporalio/workflow';
+import {
+  ApplicationFailure,
+  CancellationScope,
+  ParentClosePolicy,
+  executeChild,
+  log,
+  proxyActivities,
+  setHandler,
+  uuid4,
+  workflowInfo,
+} from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { Activities } from '../activities';
 import { Operations, WorkflowIds, SearchAttributeKeys } from '../shared/constants';
@@ -59,19 +69,33 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
     step = 'dry-run';
     const report = await rehearseMigration({ name: input.name, scratchId: uuid4().replace(/-/g, '').slice(0, 10) });
     const ok = report.verify.ok && !report.error;
-    return { ...result, outcome: ok ? 'dry-run' : 'failed', dryRun: report, changes: report.changes, verify: report.verify, ...(ok ? {} : { error: { step: 'dry-run' as const, message: report.error ?? report.verify.message } }), durationMs: Date.now() - started };
+    return {
+      ...result,
+      outcome: ok ? 'dry-run' : 'failed',
+      dryRun: report,
+      changes: report.changes,
+      verify: report.verify,
+      ...(ok ? {} : { error: { step: 'dry-run' as const, message: report.error ?? report.verify.message } }),
+      durationMs: Date.now() - started,
+    };
   }
 
   const backups: BackupRef[] = [];
   const stamp = new Date().toISOString().replace(/[-:]/g, '').slice(0, 15);
   try {
     step = 'backup';
-    for (const c of plan.collections) backups.push(await backupCollection({ name: input.name, collection: c, backupId: `backup__${c}__${stamp}_${uuid4().slice(0, 6)}` }));
+    for (const c of plan.collections)
+      backups.push(await backupCollection({ name: input.name, collection: c, backupId: `backup__${c}__${stamp}_${uuid4().slice(0, 6)}` }));
     step = 'apply';
     result.changes = (await applyMigration({ name: input.name })).changes;
     step = 'verify';
     result.verify = await verifyMigration({ name: input.name });
-    if (!result.verify.ok) throw ApplicationFailure.create({ type: 'MIGRATION_VERIFY_FAILED', message: `verify failed: ${result.verify.message}`, nonRetryable: true });
+    if (!result.verify.ok)
+      throw ApplicationFailure.create({
+        type: 'MIGRATION_VERIFY_FAILED',
+        message: `verify failed: ${result.verify.message}`,
+        nonRetryable: true,
+      });
   } catch (err) {
     result.outcome = 'failed';
     result.error = { step, message: rootMessage(err) };
@@ -84,8 +108,18 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
       result.durationMs = Date.now() - started;
       await finishMigration({ result, workflowId });
     });
-    const undone = step === 'backup' ? 'nothing was changed' : result.restoreFailed ? `ROLLBACK FAILED: ${result.restoreFailed}` : `restored ${result.restored?.length ?? 0} collection(s)`;
-    throw ApplicationFailure.create({ type: 'MIGRATION_FAILED', message: `migration ${input.name} failed at ${step}: ${result.error.message} (${undone})`, nonRetryable: true, details: [result] });
+    const undone =
+      step === 'backup'
+        ? 'nothing was changed'
+        : result.restoreFailed
+          ? `ROLLBACK FAILED: ${result.restoreFailed}`
+          : `restored ${result.restored?.length ?? 0} collection(s)`;
+    throw ApplicationFailure.create({
+      type: 'MIGRATION_FAILED',
+      message: `migration ${input.name} failed at ${step}: ${result.error.message} (${undone})`,
+      nonRetryable: true,
+      details: [result],
+    });
   }
   result.outcome = 'completed';
   result.backups = backups;
@@ -126,7 +160,12 @@ export async function runMigrationsWorkflow(input: RunMigrationsInput): Promise<
   const out: RunMigrationsResult = { dryRun: !!input.dryRun, stopOnError: !!input.stopOnError, state: 'running', results: [] };
   setHandler(migrationRunProgressQuery, () => out);
   const plan = await planMigrationRun({ ...(input.names ? { names: input.names } : {}), force: !!input.force, dryRun: !!input.dryRun });
-  out.results = plan.map((p): MigrationResult => ({ name: p.name, outcome: p.action === 'skip' ? 'skipped' : 'pending', durationMs: 0, ...(p.reason ? { reason: p.reason } : {}) }));
+  out.results = plan.map((p): MigrationResult => ({
+    name: p.name,
+    outcome: p.action === 'skip' ? 'skipped' : 'pending',
+    durationMs: 0,
+    ...(p.reason ? { reason: p.reason } : {}),
+  }));
   let stopped = false;
   for (const [i, p] of plan.entries()) {
     if (p.action === 'skip') continue;
@@ -145,11 +184,25 @@ export async function runMigrationsWorkflow(input: RunMigrationsInput): Promise<
         workflowIdReusePolicy: input.force ? 'ALLOW_DUPLICATE' : 'ALLOW_DUPLICATE_FAILED_ONLY',
         typedSearchAttributes: [{ key: OperationKey, value: Operations.migration }],
         // The correlation ID reaches the child in a header (workflows/interceptors.ts); the memo shows it in the UI.
-        memo: { what: `migration ${p.name}${input.dryRun ? ' (dry run)' : ''}`, startedBy: workflowId, requestedBy: input.requestedBy ?? 'unknown', ...(input.correlationId ? { correlationId: input.correlationId } : {}) },
+        memo: {
+          what: `migration ${p.name}${input.dryRun ? ' (dry run)' : ''}`,
+          startedBy: workflowId,
+          requestedBy: input.requestedBy ?? 'unknown',
+          ...(input.correlationId ? { correlationId: input.correlationId } : {}),
+        },
       });
     } catch (err) {
-      const message = err instanceof WorkflowExecutionAlreadyStartedError ? `${childId} is running (or already completed): not started again` : rootMessage(err);
-      out.results[i] = detailsOf<MigrationResult>(err) ?? { name: p.name, outcome: 'failed', workflowId: childId, durationMs: 0, error: { step: 'plan', message } };
+      const message =
+        err instanceof WorkflowExecutionAlreadyStartedError
+          ? `${childId} is running (or already completed): not started again`
+          : rootMessage(err);
+      out.results[i] = detailsOf<MigrationResult>(err) ?? {
+        name: p.name,
+        outcome: 'failed',
+        workflowId: childId,
+        durationMs: 0,
+        error: { step: 'plan', message },
+      };
     }
     if (out.results[i]!.outcome === 'failed' && input.stopOnError) stopped = true;
   }

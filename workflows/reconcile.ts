@@ -72,7 +72,18 @@ export async function reconcileWorkflow(input: ReconcileInput, carry?: Reconcile
   });
   const summary = () =>
     summarizeProgress(
-      { batchId: input.batchId, workflowId: workflowInfo().workflowId, correlationId: input.correlationId, state, options: o, startedAt: input.startedAt, finishedAt, runs: s.runs, totalEstimate: s.totalEstimate, errors: s.errors },
+      {
+        batchId: input.batchId,
+        workflowId: workflowInfo().workflowId,
+        correlationId: input.correlationId,
+        state,
+        options: o,
+        startedAt: input.startedAt,
+        finishedAt,
+        runs: s.runs,
+        totalEstimate: s.totalEstimate,
+        errors: s.errors,
+      },
       counters(),
       partitionCounts(),
       Date.now(),
@@ -82,11 +93,21 @@ export async function reconcileWorkflow(input: ReconcileInput, carry?: Reconcile
     const info = workflowInfo();
     if (!draining && (info.historyLength >= o.historyLimit || info.continueAsNewSuggested || updates >= MAX_UPDATES_PER_RUN)) {
       draining = true;
-      log.info('reconcile draining before continue-as-new', { batchId: input.batchId, correlationId: input.correlationId, historyLength: info.historyLength, run: s.runs });
+      log.info('reconcile draining before continue-as-new', {
+        batchId: input.batchId,
+        correlationId: input.correlationId,
+        historyLength: info.historyLength,
+        run: s.runs,
+      });
     }
   };
   const adopt = (ps: PartitionState, cp: PartitionCheckpoint) => {
-    if (!ps.checkpoint || cp.seq > ps.checkpoint.seq || (cp.seq === ps.checkpoint.seq && (cp.finished || cp.flushedAt >= ps.checkpoint.flushedAt))) ps.checkpoint = cp;
+    if (
+      !ps.checkpoint ||
+      cp.seq > ps.checkpoint.seq ||
+      (cp.seq === ps.checkpoint.seq && (cp.finished || cp.flushedAt >= ps.checkpoint.flushedAt))
+    )
+      ps.checkpoint = cp;
   };
 
   setHandler(reconcileProgressQuery, summary);
@@ -113,7 +134,19 @@ export async function reconcileWorkflow(input: ReconcileInput, carry?: Reconcile
       for (;;) {
         await sleep(PROGRESS_LOG_INTERVAL_MS);
         const p = summary();
-        log.info('reconcile progress', { batchId: input.batchId, correlationId: input.correlationId, processed: p.processed, total: p.total, ratePerSec: p.ratePerSec, etaSeconds: p.etaSeconds, repaired: p.repaired, failed: p.failed, chunksDone: p.chunks.done, chunksFailed: p.chunks.failed, inFlight: p.chunks.inFlight });
+        log.info('reconcile progress', {
+          batchId: input.batchId,
+          correlationId: input.correlationId,
+          processed: p.processed,
+          total: p.total,
+          ratePerSec: p.ratePerSec,
+          etaSeconds: p.etaSeconds,
+          repaired: p.repaired,
+          failed: p.failed,
+          chunksDone: p.chunks.done,
+          chunksFailed: p.chunks.failed,
+          inFlight: p.chunks.inFlight,
+        });
         drainIfLong();
       }
     })
@@ -121,7 +154,13 @@ export async function reconcileWorkflow(input: ReconcileInput, carry?: Reconcile
 
   try {
     if (!carry) {
-      log.info('reconcile started', { batchId: input.batchId, correlationId: input.correlationId, dryRun: o.dryRun, chunkSize: o.chunkSize, maxConcurrency: o.maxConcurrency });
+      log.info('reconcile started', {
+        batchId: input.batchId,
+        correlationId: input.correlationId,
+        dryRun: o.dryRun,
+        chunkSize: o.chunkSize,
+        maxConcurrency: o.maxConcurrency,
+      });
       const plan = await planReconcile(input);
       s.totalEstimate = plan.totalEstimate;
       s.partitions = plan.partitions.map((spec) => ({ spec, status: 'pending', checkpoint: null }));
@@ -148,7 +187,12 @@ export async function reconcileWorkflow(input: ReconcileInput, carry?: Reconcile
           ps.status = 'failed';
           const message = err instanceof Error ? (err.cause instanceof Error ? err.cause.message : err.message) : String(err);
           s.errors.push(`partition ${ps.spec.index}: ${message}`.slice(0, 500));
-          log.warn('reconcile partition failed; the others go on', { batchId: input.batchId, correlationId: input.correlationId, partition: ps.spec.index, err: message });
+          log.warn('reconcile partition failed; the others go on', {
+            batchId: input.batchId,
+            correlationId: input.correlationId,
+            partition: ps.spec.index,
+            err: message,
+          });
         }
         drainIfLong();
       }
@@ -163,7 +207,10 @@ export async function reconcileWorkflow(input: ReconcileInput, carry?: Reconcile
     if (draining && !cancelled && s.partitions.some((p) => p.status === 'pending')) {
       logScope.cancel();
       await condition(allHandlersFinished);
-      return await continueAsNew<typeof reconcileWorkflow>(input, { ...s, partitions: s.partitions.map((p) => ({ ...p, status: p.status === 'running' ? 'pending' : p.status })) });
+      return await continueAsNew<typeof reconcileWorkflow>(input, {
+        ...s,
+        partitions: s.partitions.map((p) => ({ ...p, status: p.status === 'running' ? 'pending' : p.status })),
+      });
     }
     const failed = s.partitions.filter((p) => p.status === 'failed').length;
     state = finalStateOf(counters(), failed, s.partitions.length, cancelled);
@@ -184,7 +231,15 @@ export async function reconcileWorkflow(input: ReconcileInput, carry?: Reconcile
     await finishReconcile({ batchId: input.batchId, result });
     await condition(allHandlersFinished);
   });
-  log.info('reconcile finished', { batchId: input.batchId, correlationId: input.correlationId, state, processed: result.processed, repaired: result.repaired, failed: result.failed, runs: s.runs });
+  log.info('reconcile finished', {
+    batchId: input.batchId,
+    correlationId: input.correlationId,
+    state,
+    processed: result.processed,
+    repaired: result.repaired,
+    failed: result.failed,
+    runs: s.runs,
+  });
   if (state === 'cancelled') throw new CancelledFailure('reconcile cancelled; partial counts are recorded');
   if (fatal) throw fatal;
   return result;

@@ -33,7 +33,15 @@ export async function tenantSyncWorkflow(input: TenantSyncInput): Promise<SyncRu
     workflowId: info.workflowId,
     state: 'running',
     startedAt: input.startedAt,
-    collections: input.collections.map((c) => ({ name: c.name, essential: c.essential, status: 'pending', synced: 0, unchanged: 0, failed: 0, durationMs: 0 })),
+    collections: input.collections.map((c) => ({
+      name: c.name,
+      essential: c.essential,
+      status: 'pending',
+      synced: 0,
+      unchanged: 0,
+      failed: 0,
+      durationMs: 0,
+    })),
   };
   let essentialDone = false;
   setHandler(tenantSyncProgressQuery, () => run);
@@ -48,22 +56,45 @@ export async function tenantSyncWorkflow(input: TenantSyncInput): Promise<SyncRu
     const idx = input.collections.indexOf(c);
     let result: CollectionResult;
     try {
-      const args = { tenantId: input.tenantId, collection: c.name, essential: c.essential, correlationId: input.correlationId, full: input.full };
+      const args = {
+        tenantId: input.tenantId,
+        collection: c.name,
+        essential: c.essential,
+        correlationId: input.correlationId,
+        full: input.full,
+      };
       result = await (c.essential ? syncEssentialCollection(args) : syncCollection(args));
     } catch (err) {
       const error = failureFromError(err, { tenantId: input.tenantId, collection: c.name, correlationId: input.correlationId }, started);
-      result = { name: c.name, essential: c.essential, status: 'failed', synced: 0, unchanged: 0, failed: 0, durationMs: Date.now() - started, error };
+      result = {
+        name: c.name,
+        essential: c.essential,
+        status: 'failed',
+        synced: 0,
+        unchanged: 0,
+        failed: 0,
+        durationMs: Date.now() - started,
+        error,
+      };
     }
     run.collections[idx] = result;
   };
 
   log.info('tenant sync started', { tenantId: input.tenantId, correlationId: input.correlationId, collections: input.collections.length });
-  await mapBounded(input.collections.filter((c) => c.essential), input.concurrency ?? DEFAULT_CONCURRENCY, syncOne);
+  await mapBounded(
+    input.collections.filter((c) => c.essential),
+    input.concurrency ?? DEFAULT_CONCURRENCY,
+    syncOne,
+  );
   essentialDone = true;
   run.essentialReadyAt = new Date().toISOString();
   // Recorded once the login has its answer (same workflow task), so it never delays it.
   const started = recordSyncRun({ ...run }).catch((err: unknown) => log.warn('could not record sync start', { err: String(err) }));
-  await mapBounded(input.collections.filter((c) => !c.essential), input.concurrency ?? DEFAULT_CONCURRENCY, syncOne);
+  await mapBounded(
+    input.collections.filter((c) => !c.essential),
+    input.concurrency ?? DEFAULT_CONCURRENCY,
+    syncOne,
+  );
 
   run.state = runStateOf(run.collections);
   run.finishedAt = new Date().toISOString();
@@ -71,6 +102,11 @@ export async function tenantSyncWorkflow(input: TenantSyncInput): Promise<SyncRu
   await started;
   await recordSyncRun(run);
   await condition(allHandlersFinished);
-  log.info('tenant sync finished', { tenantId: input.tenantId, correlationId: input.correlationId, state: run.state, durationMs: run.durationMs });
+  log.info('tenant sync finished', {
+    tenantId: input.tenantId,
+    correlationId: input.correlationId,
+    state: run.state,
+    durationMs: run.durationMs,
+  });
   return run;
 }

@@ -1,6 +1,17 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from '../../infra/logger';
-import { CLIENT_KEY_RE, emptyCounts, MAX_RESULT_ERRORS, type ClientStep, type ClientStepInput, type ClientUpsertError, type ClientUpsertResult, type InvalidClient, type StepOutcome, type UpsertPlan } from '../../shared/client-upsert';
+import {
+  CLIENT_KEY_RE,
+  emptyCounts,
+  MAX_RESULT_ERRORS,
+  type ClientStep,
+  type ClientStepInput,
+  type ClientUpsertError,
+  type ClientUpsertResult,
+  type InvalidClient,
+  type StepOutcome,
+  type UpsertPlan,
+} from '../../shared/client-upsert';
 import { isRetryableErrorType, SyncErrorType, SyncFailureError } from '../../shared/errors';
 import { mapBounded } from '../../shared/bounded';
 import { currentActivity } from '../activity-context';
@@ -59,16 +70,29 @@ export function createClientUpsertActivities(deps: ActivityDeps, settings: Clien
   async function loadChecked(input: ClientStepInput): Promise<ClientConfig> {
     const loaded = await configs.load(input.clientKey);
     if (!loaded) throw new ClientStepError(SyncErrorType.VALIDATION_ERROR, `client '${input.clientKey}': its config file no longer exists`);
-    if (loaded.hash !== input.configHash) throw new ClientStepError(SyncErrorType.VALIDATION_ERROR, `client '${input.clientKey}': its config changed since the run was planned; the next run applies it`);
+    if (loaded.hash !== input.configHash)
+      throw new ClientStepError(
+        SyncErrorType.VALIDATION_ERROR,
+        `client '${input.clientKey}': its config changed since the run was planned; the next run applies it`,
+      );
     if (!loaded.config) throw new ClientStepError(SyncErrorType.VALIDATION_ERROR, loaded.issues.map(formatIssue).join('; '));
     return loaded.config;
   }
 
   /** Times a step, and turns its failure into an ApplicationFailure carrying a ClientUpsertError. */
-  async function step(name: ClientStep, input: ClientStepInput, work: (cfg: ClientConfig, log: Logger) => Promise<Omit<StepOutcome, 'durationMs'>>): Promise<StepOutcome> {
+  async function step(
+    name: ClientStep,
+    input: ClientStepInput,
+    work: (cfg: ClientConfig, log: Logger) => Promise<Omit<StepOutcome, 'durationMs'>>,
+  ): Promise<StepOutcome> {
     const started = Date.now();
     const ctx = currentActivity();
-    const log = deps.log.child({ clientKey: input.clientKey, step: name, runId: input.runId, ...(ctx ? { attempt: ctx.info.attempt } : {}) });
+    const log = deps.log.child({
+      clientKey: input.clientKey,
+      step: name,
+      runId: input.runId,
+      ...(ctx ? { attempt: ctx.info.attempt } : {}),
+    });
     try {
       await hooks.beforeStep?.({ clientKey: input.clientKey, step: name });
       const out = await work(await loadChecked(input), log);
@@ -77,20 +101,42 @@ export function createClientUpsertActivities(deps: ActivityDeps, settings: Clien
       return outcome;
     } catch (err) {
       const errorType = classifyError(err);
-      const error: ClientUpsertError = { clientKey: input.clientKey, operation: name, errorType, retryable: isRetryableErrorType(errorType), message: (err instanceof Error ? err.message : String(err)).slice(0, 500) };
+      const error: ClientUpsertError = {
+        clientKey: input.clientKey,
+        operation: name,
+        errorType,
+        retryable: isRetryableErrorType(errorType),
+        message: (err instanceof Error ? err.message : String(err)).slice(0, 500),
+      };
       log.warn({ errorType, retryable: error.retryable, durationMs: Date.now() - started, err: error.message }, 'client step failed');
       throw toApplicationFailure(err, { message: error.message, details: [error] });
     }
   }
 
-  async function recordInvalid(loaded: LoadedConfig, run: { workflowId: string; runId: string }, correlationId: string): Promise<InvalidClient> {
+  async function recordInvalid(
+    loaded: LoadedConfig,
+    run: { workflowId: string; runId: string },
+    correlationId: string,
+  ): Promise<InvalidClient> {
     const errors = loaded.issues.slice(0, 20).map((i) => configError(loaded.key, i));
     metrics.upsertErrors.add(1, { clientKey: loaded.key, operation: 'config', errorType: SyncErrorType.VALIDATION_ERROR });
-    deps.log.warn({ clientKey: loaded.key, file: loaded.file, problems: loaded.issues.slice(0, 20).map(formatIssue) }, 'client config invalid: skipped');
+    deps.log.warn(
+      { clientKey: loaded.key, file: loaded.file, problems: loaded.issues.slice(0, 20).map(formatIssue) },
+      'client config invalid: skipped',
+    );
     const now = new Date().toISOString();
     const skipped = { status: 'skipped' as const, counts: emptyCounts(), durationMs: 0 };
     const result: ClientUpsertResult = {
-      clientKey: loaded.key, workflowId: run.workflowId, runId: run.runId, correlationId, configHash: loaded.hash, status: 'invalid', operation: 'none', startedAt: now, finishedAt: now, durationMs: 0,
+      clientKey: loaded.key,
+      workflowId: run.workflowId,
+      runId: run.runId,
+      correlationId,
+      configHash: loaded.hash,
+      status: 'invalid',
+      operation: 'none',
+      startedAt: now,
+      finishedAt: now,
+      durationMs: 0,
       steps: { client: skipped, routes: skipped, menus: skipped, components: skipped, users: skipped },
       errors: loaded.issues.slice(0, MAX_RESULT_ERRORS).map((i) => configError(loaded.key, i)),
       errorsTruncated: Math.max(0, loaded.issues.length - MAX_RESULT_ERRORS),
@@ -103,7 +149,10 @@ export function createClientUpsertActivities(deps: ActivityDeps, settings: Clien
     /** Decides, per client, upsert or skip: one hash compare against one scan of small state documents. */
     async planClientUpserts(input: { keys?: string[]; force?: boolean; correlationId: string }): Promise<UpsertPlan> {
       const ctx = currentActivity();
-      const run = { workflowId: ctx?.info.workflowExecution?.workflowId ?? 'direct', runId: ctx?.info.workflowExecution?.runId ?? input.correlationId };
+      const run = {
+        workflowId: ctx?.info.workflowExecution?.workflowId ?? 'direct',
+        runId: ctx?.info.workflowExecution?.runId ?? input.correlationId,
+      };
       const keys = input.keys ?? (await configs.listKeys());
       const started = Date.now();
       const plan: UpsertPlan = { toUpsert: [], unchanged: [], invalid: [], notFound: [], durationMs: 0 };
@@ -111,7 +160,10 @@ export function createClientUpsertActivities(deps: ActivityDeps, settings: Clien
         mapBounded(keys, 32, (k) => configs.peek(k)),
         store.statesOf(input.keys),
         // Route writes left half-done (normally none): those clients' route step must run.
-        store.backups.find({}, { projection: { _id: 1 } }).toArray().then((docs) => new Set(docs.map((d) => d._id))),
+        store.backups
+          .find({}, { projection: { _id: 1 } })
+          .toArray()
+          .then((docs) => new Set(docs.map((d) => d._id))),
         // Memberships gone since they were confirmed (deleted, restored from an older copy): not skipped.
         store.memberCounts(),
       ]);
@@ -132,15 +184,32 @@ export function createClientUpsertActivities(deps: ActivityDeps, settings: Clien
           const applied = input.force ? {} : { ...(st?.stepHashes ?? {}) };
           if (leftovers.has(p.key)) delete applied.routes;
           if (lostMembers) delete applied.users;
-          plan.toUpsert.push({ clientKey: p.key, configHash: loaded.hash, sections: sectionHashesOf(loaded.raw), items: itemCountsOf(loaded.config), applied });
+          plan.toUpsert.push({
+            clientKey: p.key,
+            configHash: loaded.hash,
+            sections: sectionHashesOf(loaded.raw),
+            items: itemCountsOf(loaded.config),
+            applied,
+          });
         }
         // A file name that is no client key has nowhere to be recorded: reported only.
-        else if (!CLIENT_KEY_RE.test(p.key)) plan.invalid.push({ clientKey: p.key, errors: loaded.issues.map((x) => configError(p.key, x)) });
-        else if (!input.force && st?.lastStatus === 'invalid' && st.lastHash === p.hash) plan.invalid.push({ clientKey: p.key, errors: loaded.issues.slice(0, 20).map((x) => configError(p.key, x)) });
+        else if (!CLIENT_KEY_RE.test(p.key))
+          plan.invalid.push({ clientKey: p.key, errors: loaded.issues.map((x) => configError(p.key, x)) });
+        else if (!input.force && st?.lastStatus === 'invalid' && st.lastHash === p.hash)
+          plan.invalid.push({ clientKey: p.key, errors: loaded.issues.slice(0, 20).map((x) => configError(p.key, x)) });
         else plan.invalid.push(await recordInvalid(loaded, run, input.correlationId));
       }
       plan.durationMs = Date.now() - started;
-      deps.log.info({ toUpsert: plan.toUpsert.length, unchanged: plan.unchanged.length, invalid: plan.invalid.length, notFound: plan.notFound.length, durationMs: plan.durationMs }, 'client upsert planned');
+      deps.log.info(
+        {
+          toUpsert: plan.toUpsert.length,
+          unchanged: plan.unchanged.length,
+          invalid: plan.invalid.length,
+          notFound: plan.notFound.length,
+          durationMs: plan.durationMs,
+        },
+        'client upsert planned',
+      );
       return plan;
     },
 
@@ -158,7 +227,10 @@ export function createClientUpsertActivities(deps: ActivityDeps, settings: Clien
           counts.unchanged = 1;
           return { counts, errors: [], operation: 'unchanged' };
         }
-        await store.clients.replaceOne({ _id: cfg.key }, { name: cfg.name, settings: cfg.settings, createdAt: existing.createdAt, updatedAt: now });
+        await store.clients.replaceOne(
+          { _id: cfg.key },
+          { name: cfg.name, settings: cfg.settings, createdAt: existing.createdAt, updatedAt: now },
+        );
         counts.updated = 1;
         return { counts, errors: [], operation: 'update' };
       }),
@@ -179,14 +251,26 @@ export function createClientUpsertActivities(deps: ActivityDeps, settings: Clien
           await applyRoutePlan(store, cfg.key, plan, {
             runId: input.runId,
             progress: () => (ctx && !ctx.info.isLocal ? ctx.heartbeat() : undefined),
-            afterWrite: hooks.afterRouteWrite ? (phase) => Promise.resolve(hooks.afterRouteWrite!({ clientKey: cfg.key, phase })) : undefined,
+            afterWrite: hooks.afterRouteWrite
+              ? (phase) => Promise.resolve(hooks.afterRouteWrite!({ clientKey: cfg.key, phase }))
+              : undefined,
           });
         }
         const errors = cfg.routeIssues.map((i) => configError(cfg.key, i, 'routes'));
         const counts = countsOf(plan, errors.length);
         metrics.changes(metrics.routeSyncTotal, cfg.key, counts);
         metrics.routeSyncDuration.record((Date.now() - started) / 1000, { clientKey: cfg.key });
-        log.info({ added: counts.added, updated: counts.updated, removed: counts.removed, unchanged: counts.unchanged, invalid: errors.length, kept: plan.kept }, 'routes synchronized');
+        log.info(
+          {
+            added: counts.added,
+            updated: counts.updated,
+            removed: counts.removed,
+            unchanged: counts.unchanged,
+            invalid: errors.length,
+            kept: plan.kept,
+          },
+          'routes synchronized',
+        );
         return { counts, errors };
       }),
 
@@ -195,18 +279,28 @@ export function createClientUpsertActivities(deps: ActivityDeps, settings: Clien
       const backup = await store.backups.findOne({ _id: input.clientKey });
       if (!backup) return { restored: false };
       await restoreFromBackup(store, input.clientKey, backup);
-      deps.log.warn({ clientKey: input.clientKey, runId: input.runId, restoredRoutes: backup.previous.length, droppedRoutes: backup.added.length }, 'route step compensated: previous routes restored');
+      deps.log.warn(
+        { clientKey: input.clientKey, runId: input.runId, restoredRoutes: backup.previous.length, droppedRoutes: backup.added.length },
+        'route step compensated: previous routes restored',
+      );
       return { restored: true };
     },
 
-    syncClientMenus: (input: ClientStepInput) => step('menus', input, async (cfg) => ({ ...(await syncMenus(store, metrics, cfg)), errors: [] })),
+    syncClientMenus: (input: ClientStepInput) =>
+      step('menus', input, async (cfg) => ({ ...(await syncMenus(store, metrics, cfg)), errors: [] })),
 
-    installClientComponents: (input: ClientStepInput) => step('components', input, async (cfg) => ({ ...(await installComponents(store, metrics, cfg)), errors: [] })),
+    installClientComponents: (input: ClientStepInput) =>
+      step('components', input, async (cfg) => ({ ...(await installComponents(store, metrics, cfg)), errors: [] })),
 
     createClientUsers: (input: ClientStepInput) =>
       step('users', input, async (cfg) => {
         const { counts, errors } = await syncUsers(store, cfg.key, cfg.users, { env: settings.env ?? process.env, inviteTtlMs });
-        metrics.changes(metrics.userCreationTotal, cfg.key, { added: counts.added, updated: counts.updated, removed: 0, unchanged: counts.unchanged });
+        metrics.changes(metrics.userCreationTotal, cfg.key, {
+          added: counts.added,
+          updated: counts.updated,
+          removed: 0,
+          unchanged: counts.unchanged,
+        });
         return { counts, errors };
       }),
 
@@ -224,7 +318,17 @@ export function createClientUpsertActivities(deps: ActivityDeps, settings: Clien
         else if (e.operation === 'menus') metrics.menuSyncErrors.add(1, e.item ? { ...attrs, menuKey: e.item } : attrs);
         else if (e.operation === 'users') metrics.userCreationErrors.add(1, attrs);
       }
-      deps.log.info({ clientKey: r.clientKey, status: r.status, operation: r.operation, durationMs: r.durationMs, errors: r.errors.length, applied: input.applied }, 'client upsert recorded');
+      deps.log.info(
+        {
+          clientKey: r.clientKey,
+          status: r.status,
+          operation: r.operation,
+          durationMs: r.durationMs,
+          errors: r.errors.length,
+          applied: input.applied,
+        },
+        'client upsert recorded',
+      );
     },
   };
 }

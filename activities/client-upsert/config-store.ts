@@ -55,7 +55,16 @@ export function createClientConfigStore(dir: string) {
 
   function parse(key: string, peeked: PeekedConfig, text: string): LoadedConfig {
     if (!CLIENT_KEY_RE.test(key)) {
-      return { ...peeked, issues: [{ clientKey: key, field: '(file)', problem: `file name '${key}.json' is not a valid client key (1-48 lowercase letters, digits, _ or -)` }] };
+      return {
+        ...peeked,
+        issues: [
+          {
+            clientKey: key,
+            field: '(file)',
+            problem: `file name '${key}.json' is not a valid client key (1-48 lowercase letters, digits, _ or -)`,
+          },
+        ],
+      };
     }
     let raw: unknown;
     try {
@@ -80,7 +89,10 @@ export function createClientConfigStore(dir: string) {
         if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
         throw err;
       }
-      return names.filter((n) => n.endsWith('.json') && !n.startsWith('.')).map((n) => n.slice(0, -5)).sort();
+      return names
+        .filter((n) => n.endsWith('.json') && !n.startsWith('.'))
+        .map((n) => n.slice(0, -5))
+        .sort();
     },
     /** The file's hash, without parsing it; undefined when the file does not exist. */
     async peek(key: string): Promise<PeekedConfig | undefined> {

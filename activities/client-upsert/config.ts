@@ -18,7 +18,10 @@ const fqn = z.string().regex(FQN_RE, "must be a component fqn like 'core.Dashboa
 const freeForm = z.record(z.string(), z.unknown());
 
 export const RouteSchema = z.strictObject({
-  key: z.string().regex(/^[A-Za-z0-9/_:.-]{1,200}$/, 'must be 1-200 letters, digits or / _ : . -').optional(),
+  key: z
+    .string()
+    .regex(/^[A-Za-z0-9/_:.-]{1,200}$/, 'must be 1-200 letters, digits or / _ : . -')
+    .optional(),
   path: z.string().regex(/^\/[^\s]{0,499}$/, "must start with '/' and contain no spaces"),
   title: name().optional(),
   componentFqn: fqn,
@@ -62,12 +65,21 @@ export const componentFqn = (c: Pick<ComponentSpec, 'nameSpace' | 'name' | 'vers
 /** Plaintext passwords are refused: a config names an env variable, carries a scrypt hash, or gets an invite. */
 export const UserSchema = z
   .strictObject({
-    email: z.email('must be an e-mail address').max(254).transform((e) => e.toLowerCase()),
+    email: z
+      .email('must be an e-mail address')
+      .max(254)
+      .transform((e) => e.toLowerCase()),
     firstName: name(100),
     lastName: name(100),
     roles: roles.default([]),
-    passwordHash: z.string().regex(/^scrypt\$\d+\$\d+\$\d+\$[A-Za-z0-9_-]{16,}\$[A-Za-z0-9_-]{32,}$/, "must be 'scrypt$N$r$p$salt$hash' (base64url)").optional(),
-    passwordEnv: z.string().regex(/^[A-Z][A-Z0-9_]{0,63}$/, 'must name an environment variable (A-Z, 0-9, _)').optional(),
+    passwordHash: z
+      .string()
+      .regex(/^scrypt\$\d+\$\d+\$\d+\$[A-Za-z0-9_-]{16,}\$[A-Za-z0-9_-]{32,}$/, "must be 'scrypt$N$r$p$salt$hash' (base64url)")
+      .optional(),
+    passwordEnv: z
+      .string()
+      .regex(/^[A-Z][A-Z0-9_]{0,63}$/, 'must name an environment variable (A-Z, 0-9, _)')
+      .optional(),
   })
   .refine((u) => !(u.passwordHash && u.passwordEnv), { message: 'set passwordHash or passwordEnv, not both', path: ['passwordEnv'] });
 export type UserSpec = z.output<typeof UserSchema>;
@@ -95,7 +107,10 @@ export const formatIssue = (i: ConfigIssue) => `client '${i.clientKey}': ${i.fie
 
 /** Thrown when a client config cannot be used at all; lists every problem. */
 export class ClientConfigError extends AppError {
-  constructor(readonly clientKey: string, readonly issues: readonly ConfigIssue[]) {
+  constructor(
+    readonly clientKey: string,
+    readonly issues: readonly ConfigIssue[],
+  ) {
     super('client-config-invalid', issues.map(formatIssue).join('; '));
   }
 }
@@ -130,7 +145,14 @@ function unsafeKeys(value: unknown, path: string, out: string[]): void {
   }
 }
 
-function duplicates<T>(items: readonly T[], keyOf: (t: T) => string, field: (i: number) => string, what: string, clientKey: string, label: (k: string) => string = (k) => k): ConfigIssue[] {
+function duplicates<T>(
+  items: readonly T[],
+  keyOf: (t: T) => string,
+  field: (i: number) => string,
+  what: string,
+  clientKey: string,
+  label: (k: string) => string = (k) => k,
+): ConfigIssue[] {
   const seen = new Set<string>();
   const issues: ConfigIssue[] = [];
   items.forEach((t, i) => {
@@ -148,7 +170,12 @@ export function validateClientConfig(raw: unknown, fileKey: string): { config?: 
   const issues: ConfigIssue[] = [];
   if (Array.isArray(rawUsers)) {
     rawUsers.forEach((u, i) => {
-      if (u && typeof u === 'object' && 'password' in u) issues.push({ clientKey, field: `users[${i}].password`, problem: 'plaintext passwords are not accepted in config files: use passwordEnv, passwordHash, or neither (an invite is issued)' });
+      if (u && typeof u === 'object' && 'password' in u)
+        issues.push({
+          clientKey,
+          field: `users[${i}].password`,
+          problem: 'plaintext passwords are not accepted in config files: use passwordEnv, passwordHash, or neither (an invite is issued)',
+        });
     });
   }
   const parsed = ClientConfigSchema.safeParse(raw);
@@ -160,15 +187,33 @@ export function validateClientConfig(raw: unknown, fileKey: string): { config?: 
     return { issues };
   }
   const c = parsed.data;
-  if (c.key !== fileKey) issues.push({ clientKey, field: 'key', problem: `must equal the file name's key '${fileKey}' (found '${c.key}')` });
+  if (c.key !== fileKey)
+    issues.push({ clientKey, field: 'key', problem: `must equal the file name's key '${fileKey}' (found '${c.key}')` });
   const unsafe: string[] = [];
   unsafeKeys(c.settings, 'settings', unsafe);
   c.components.forEach((comp, i) => unsafeKeys(comp.args ?? {}, `components[${i}].args`, unsafe));
   for (const f of unsafe) issues.push({ clientKey, field: f, problem: "field names must not start with '$' or contain '.'" });
-  issues.push(...duplicates(c.menus, (m) => m.key, (i) => `menus[${i}].key`, 'menu key', clientKey));
+  issues.push(
+    ...duplicates(
+      c.menus,
+      (m) => m.key,
+      (i) => `menus[${i}].key`,
+      'menu key',
+      clientKey,
+    ),
+  );
   issues.push(...duplicates(c.components, componentFqn, (i) => `components[${i}]`, 'component', clientKey));
   // Issues reach logs and the API: a user is named by reference, never by e-mail.
-  issues.push(...duplicates(c.users, (u) => u.email, (i) => `users[${i}].email`, 'user', clientKey, userRef));
+  issues.push(
+    ...duplicates(
+      c.users,
+      (u) => u.email,
+      (i) => `users[${i}].email`,
+      'user',
+      clientKey,
+      userRef,
+    ),
+  );
   if (issues.length > 0) return { issues };
 
   const routes: RouteSpec[] = [];
@@ -179,7 +224,8 @@ export function validateClientConfig(raw: unknown, fileKey: string): { config?: 
     const item = typeof rawKey === 'string' && rawKey.length <= 200 ? rawKey : undefined;
     const p = RouteSchema.safeParse(r);
     if (!p.success) {
-      for (const e of p.error.issues) routeIssues.push({ clientKey, field: fieldOf(['routes', i, ...e.path]), problem: e.message, ...(item ? { item } : {}) });
+      for (const e of p.error.issues)
+        routeIssues.push({ clientKey, field: fieldOf(['routes', i, ...e.path]), problem: e.message, ...(item ? { item } : {}) });
       return;
     }
     const spec: RouteSpec = { ...p.data, key: p.data.key ?? p.data.path };
@@ -187,11 +233,13 @@ export function validateClientConfig(raw: unknown, fileKey: string): { config?: 
     unsafeKeys(spec.args ?? {}, `routes[${i}].args`, bad);
     unsafeKeys(spec.componentProps ?? {}, `routes[${i}].componentProps`, bad);
     if (bad.length > 0) {
-      for (const f of bad) routeIssues.push({ clientKey, field: f, problem: "field names must not start with '$' or contain '.'", item: spec.key });
+      for (const f of bad)
+        routeIssues.push({ clientKey, field: f, problem: "field names must not start with '$' or contain '.'", item: spec.key });
       return;
     }
     // A duplicate has no item: the stored route of that key belongs to the first occurrence.
-    if (keys.has(spec.key)) return void routeIssues.push({ clientKey, field: `routes[${i}].key`, problem: `duplicate route key '${spec.key}'` });
+    if (keys.has(spec.key))
+      return void routeIssues.push({ clientKey, field: `routes[${i}].key`, problem: `duplicate route key '${spec.key}'` });
     keys.add(spec.key);
     routes.push(spec);
   });
@@ -230,7 +278,13 @@ export function configHashOf(raw: unknown): string {
 export function sectionHashesOf(raw: unknown): SectionHashes {
   const r = (raw ?? {}) as Record<string, unknown>;
   const h = (part: unknown) => contentHash({ v: CONFIG_SCHEMA_VERSION, part: part ?? null });
-  return { client: h({ key: r.key, name: r.name, settings: r.settings }), routes: h(r.routes), menus: h(r.menus), components: h(r.components), users: h(r.users) };
+  return {
+    client: h({ key: r.key, name: r.name, settings: r.settings }),
+    routes: h(r.routes),
+    menus: h(r.menus),
+    components: h(r.components),
+    users: h(r.users),
+  };
 }
 
 export function itemCountsOf(c: ClientConfig): Record<ClientStep, number> {

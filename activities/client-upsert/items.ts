@@ -26,13 +26,15 @@ export async function syncMenus(store: ClientStore, metrics: ClientMetrics, cfg:
     return old && change === 'unchanged' ? old : { ...spec, updatedAt: now };
   });
   const wanted = new Set(cfg.menus.map((m) => m.key));
-  for (const key of stored.keys()) if (!wanted.has(key)) {
-    counts.removed += 1;
-    metrics.menuSyncTotal.add(1, { clientKey: cfg.key, menuKey: key, change: 'removed' });
-  }
+  for (const key of stored.keys())
+    if (!wanted.has(key)) {
+      counts.removed += 1;
+      metrics.menuSyncTotal.add(1, { clientKey: cfg.key, menuKey: key, change: 'removed' });
+    }
   // One document per client: the menus change all at once.
   if (!doc && next.length > 0) await store.menus.insertOne({ _id: cfg.key, menus: next, updatedAt: now });
-  else if (doc && (counts.added || counts.updated || counts.removed)) await store.menus.replaceOne({ _id: cfg.key }, { menus: next, updatedAt: now });
+  else if (doc && (counts.added || counts.updated || counts.removed))
+    await store.menus.replaceOne({ _id: cfg.key }, { menus: next, updatedAt: now });
   return { counts };
 }
 

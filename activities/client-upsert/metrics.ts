@@ -37,11 +37,15 @@ export type Change = 'added' | 'updated' | 'removed' | 'unchanged';
 export function createClientMetrics(meter: Meter = metrics.getMeter(METER_NAME)) {
   const n = ClientMetricNames;
   const counter = (name: string, description: string) => meter.createCounter(name, { description });
-  const seconds = (name: string, description: string) => meter.createHistogram(name, { description, unit: 's', advice: { explicitBucketBoundaries: SECONDS_BUCKETS } });
+  const seconds = (name: string, description: string) =>
+    meter.createHistogram(name, { description, unit: 's', advice: { explicitBucketBoundaries: SECONDS_BUCKETS } });
   const m = {
     upsertTotal: counter(n.upsertTotal, 'Client config upserts by operation (create, update, unchanged = skipped after a hash compare)'),
     upsertDuration: seconds(n.upsertDuration, 'Duration of one client upsert, all steps'),
-    upsertErrors: counter(n.upsertErrors, 'Errors of client upserts by operation (config, client, routes, menus, components, users) and error type'),
+    upsertErrors: counter(
+      n.upsertErrors,
+      'Errors of client upserts by operation (config, client, routes, menus, components, users) and error type',
+    ),
     routeSyncTotal: counter(n.routeSyncTotal, 'Routes synchronized, by change'),
     routeSyncDuration: seconds(n.routeSyncDuration, 'Duration of one route synchronization'),
     routeSyncErrors: counter(n.routeSyncErrors, 'Route synchronization errors (invalid routes, failed writes)'),

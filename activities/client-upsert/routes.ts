@@ -93,21 +93,37 @@ export interface RouteWriteOptions {
 /** Applies the plan under a backup; throws with the backup left in place when a write fails. */
 export async function applyRoutePlan(store: ClientStore, clientKey: string, plan: RoutePlan, o: RouteWriteOptions): Promise<void> {
   const col = store.routes(clientKey);
-  await store.backups.insertOne({ _id: clientKey, runId: o.runId, previous: [...plan.updated.map((u) => u.old), ...plan.removed], added: plan.added.map((s) => s.key), createdAt: new Date() });
+  await store.backups.insertOne({
+    _id: clientKey,
+    runId: o.runId,
+    previous: [...plan.updated.map((u) => u.old), ...plan.removed],
+    added: plan.added.map((s) => s.key),
+    createdAt: new Date(),
+  });
   const now = new Date();
   const after = async (phase: RouteWritePhase) => {
     o.progress?.();
     await o.afterWrite?.(phase);
   };
   if (plan.added.length > 0) {
-    await col.insertMany(plan.added.map((spec) => ({ ...spec, _id: spec.key, createdAt: now, updatedAt: now })), { ordered: true });
+    await col.insertMany(
+      plan.added.map((spec) => ({ ...spec, _id: spec.key, createdAt: now, updatedAt: now })),
+      { ordered: true },
+    );
     await after('insert');
   }
   if (plan.updated.length > 0) {
-    await replaceAll(col, plan.updated.map(({ spec, old }) => ({ ...spec, _id: spec.key, createdAt: old.createdAt, updatedAt: now })), () => after('replace'));
+    await replaceAll(
+      col,
+      plan.updated.map(({ spec, old }) => ({ ...spec, _id: spec.key, createdAt: old.createdAt, updatedAt: now })),
+      () => after('replace'),
+    );
   }
   if (plan.removed.length > 0) {
-    await deleteIds(col, plan.removed.map((d) => d._id));
+    await deleteIds(
+      col,
+      plan.removed.map((d) => d._id),
+    );
     await after('delete');
   }
   await store.backups.deleteOne({ _id: clientKey });

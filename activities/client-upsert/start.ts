@@ -45,7 +45,12 @@ export async function startClientUpsert(o: StartClientUpsertOptions): Promise<St
   const keys = o.keys ? [...new Set(o.keys)].sort() : undefined;
   const workflowId = clientUpsertWorkflowId(o.taskQueue, keys);
   const correlationId = o.correlationId ?? `clients-${Date.now()}-${randomUUID().slice(0, 8)}`;
-  const input: UpsertAllInput = { correlationId, concurrency: o.concurrency, ...(keys ? { keys } : {}), ...(o.force ? { force: true } : {}) };
+  const input: UpsertAllInput = {
+    correlationId,
+    concurrency: o.concurrency,
+    ...(keys ? { keys } : {}),
+    ...(o.force ? { force: true } : {}),
+  };
   const handle = await withTimeout('start client upsert', o.timeoutMs ?? CallDeadlines.temporalMs, (signal) =>
     o.client.connection.withAbortSignal(signal, () =>
       o.client.workflow.start<UpsertAllClientsWorkflow>(ClientUpsertNames.allWorkflow, {

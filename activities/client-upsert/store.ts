@@ -126,7 +126,9 @@ export function createClientStore(db: Db) {
     /** Every client's stored hashes in one scan of small documents (the planner's only read). */
     async statesOf(keys?: readonly string[]): Promise<Map<string, ClientUpsertStateDoc>> {
       const filter = keys ? { _id: { $in: [...keys] } } : {};
-      const docs = await state.find(filter, { projection: { configHash: 1, lastHash: 1, lastStatus: 1, stepHashes: 1, members: 1 } }).toArray();
+      const docs = await state
+        .find(filter, { projection: { configHash: 1, lastHash: 1, lastStatus: 1, stepHashes: 1, members: 1 } })
+        .toArray();
       return new Map(docs.map((d) => [d._id, d]));
     },
 
@@ -153,12 +155,23 @@ export function createClientStore(db: Db) {
       const stepHashes: Partial<SectionHashes> = {};
       for (const step of ClientSteps) {
         const st = result.steps[step];
-        const clean = st.status === 'unchanged' || (st.status === 'ok' && result.errorsTruncated === 0 && !result.errors.some((e) => e.operation === step));
+        const clean =
+          st.status === 'unchanged' ||
+          (st.status === 'ok' && result.errorsTruncated === 0 && !result.errors.some((e) => e.operation === step));
         if (clean && st.hash) stepHashes[step] = st.hash;
       }
       const users = result.steps.users;
-      const members = stepHashes.users && users.status === 'ok' ? users.counts.added + users.counts.updated + users.counts.unchanged : undefined;
-      const set = { lastHash: result.configHash, lastStatus: result.status, lastResultId: _id, lastFinishedAt: new Date(result.finishedAt ?? Date.now()), stepHashes, ...(applied ? { configHash: result.configHash } : {}), ...(members !== undefined ? { members } : {}) };
+      const members =
+        stepHashes.users && users.status === 'ok' ? users.counts.added + users.counts.updated + users.counts.unchanged : undefined;
+      const set = {
+        lastHash: result.configHash,
+        lastStatus: result.status,
+        lastResultId: _id,
+        lastFinishedAt: new Date(result.finishedAt ?? Date.now()),
+        stepHashes,
+        ...(applied ? { configHash: result.configHash } : {}),
+        ...(members !== undefined ? { members } : {}),
+      };
       if (current) await state.updateOne({ _id: result.clientKey }, { $set: set, $inc: { runs: 1 } });
       else await state.insertOne({ _id: result.clientKey, ...set, runs: 1 });
     },

@@ -29,14 +29,26 @@ export async function verifyPassword(password: string, stored: string): Promise<
   const [kind, n, r, p, salt, hash] = stored.split('$');
   if (kind !== 'scrypt' || !salt || !hash) return false;
   const expected = Buffer.from(hash, 'base64url');
-  const key = await scrypt(password, Buffer.from(salt, 'base64url'), expected.length, { N: Number(n), r: Number(r), p: Number(p), maxmem: 64 * 1024 * 1024 });
+  const key = await scrypt(password, Buffer.from(salt, 'base64url'), expected.length, {
+    N: Number(n),
+    r: Number(r),
+    p: Number(p),
+    maxmem: 64 * 1024 * 1024,
+  });
   return timingSafeEqual(key, expected);
 }
 
 /** A new invite: the token goes to whoever delivers invites; only its hash is stored. */
 export function newInvite(ttlMs: number): { token: string; credential: UserCredential } {
   const token = randomBytes(32).toString('base64url');
-  return { token, credential: { kind: 'invite', tokenHash: createHash('sha256').update(token).digest('base64url'), expiresAt: new Date(Date.now() + ttlMs) } };
+  return {
+    token,
+    credential: {
+      kind: 'invite',
+      tokenHash: createHash('sha256').update(token).digest('base64url'),
+      expiresAt: new Date(Date.now() + ttlMs),
+    },
+  };
 }
 
 export interface UserSyncOptions {
@@ -54,7 +66,16 @@ const ignoreDuplicate = (err: unknown) => {
 async function importLegacy(store: ClientStore, user: ClientUserDoc): Promise<void> {
   const now = new Date();
   for (const m of user.memberships ?? []) {
-    await store.memberships.insertOne({ _id: membershipId(m.clientKey, user._id), clientKey: m.clientKey, email: user._id, roles: m.roles, createdAt: now, updatedAt: now }).catch(ignoreDuplicate);
+    await store.memberships
+      .insertOne({
+        _id: membershipId(m.clientKey, user._id),
+        clientKey: m.clientKey,
+        email: user._id,
+        roles: m.roles,
+        createdAt: now,
+        updatedAt: now,
+      })
+      .catch(ignoreDuplicate);
   }
   await store.users.updateOne({ _id: user._id }, { $unset: { memberships: '' } });
 }
@@ -91,11 +112,31 @@ async function syncUser(store: ClientStore, clientKey: string, u: UserSpec, i: n
     if (u.passwordHash) credential = { kind: 'password', hash: u.passwordHash };
     else if (u.passwordEnv) {
       const secret = o.env[u.passwordEnv];
-      if (!secret) return { error: { clientKey, operation: 'users', errorType: SyncErrorType.VALIDATION_ERROR, retryable: false, item, field: `users[${i}].passwordEnv`, message: `environment variable ${u.passwordEnv} is not set: user not created` } };
+      if (!secret)
+        return {
+          error: {
+            clientKey,
+            operation: 'users',
+            errorType: SyncErrorType.VALIDATION_ERROR,
+            retryable: false,
+            item,
+            field: `users[${i}].passwordEnv`,
+            message: `environment variable ${u.passwordEnv} is not set: user not created`,
+          },
+        };
       credential = { kind: 'password', hash: await hashPassword(secret) };
     } else credential = newInvite(o.inviteTtlMs).credential;
     const now = new Date();
-    const doc: ClientUserDoc = { _id: u.email, email: u.email, firstName: u.firstName, lastName: u.lastName, status: credential.kind === 'invite' ? 'invited' : 'active', credential, createdAt: now, updatedAt: now };
+    const doc: ClientUserDoc = {
+      _id: u.email,
+      email: u.email,
+      firstName: u.firstName,
+      lastName: u.lastName,
+      status: credential.kind === 'invite' ? 'invited' : 'active',
+      credential,
+      createdAt: now,
+      updatedAt: now,
+    };
     // Another client's run (or a retried attempt) may create the user first: then only the membership is ours.
     try {
       await store.users.insertOne(doc);
@@ -109,7 +150,12 @@ async function syncUser(store: ClientStore, clientKey: string, u: UserSpec, i: n
 }
 
 /** Every config user at once (point reads by e-mail); outcomes in config order. */
-export async function syncUsers(store: ClientStore, clientKey: string, users: readonly UserSpec[], o: UserSyncOptions): Promise<{ counts: ItemCounts; errors: ClientUpsertError[] }> {
+export async function syncUsers(
+  store: ClientStore,
+  clientKey: string,
+  users: readonly UserSpec[],
+  o: UserSyncOptions,
+): Promise<{ counts: ItemCounts; errors: ClientUpsertError[] }> {
   const counts = emptyCounts();
   const errors: ClientUpsertError[] = [];
   for (const r of await Promise.all(users.map((u, i) => syncUser(store, clientKey, u, i, o)))) {

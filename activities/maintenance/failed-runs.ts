@@ -20,7 +20,9 @@ const STATUS_NAMES: Record<string, FailedStatus> = { FAILED: 'Failed', TIMED_OUT
  * Types whose ID reuse policy forbids a second run of an ID: restart refuses them, reset (which
  * continues the same execution chain) does not.
  */
-const RESTART_FORBIDDEN: ReadonlyMap<string, string> = new Map([[ReconcileNames.workflow, 'a reconcile batch runs once (ID reuse policy REJECT_DUPLICATE)']]);
+const RESTART_FORBIDDEN: ReadonlyMap<string, string> = new Map([
+  [ReconcileNames.workflow, 'a reconcile batch runs once (ID reuse policy REJECT_DUPLICATE)'],
+]);
 
 export interface FailedRunsFilter {
   /** Workflow type, e.g. `tenantSyncWorkflow`. @default every type */
@@ -51,7 +53,10 @@ export interface FailedRun {
 
 /** Thrown when a filter value cannot be put into a visibility query. */
 export class FailedRunsQueryError extends ValidationError {
-  constructor(readonly field: string, message: string) {
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
     super(`${field}: ${message}`);
   }
 }
@@ -66,7 +71,9 @@ function literal(field: string, value: string): string {
 /** The visibility query for a filter (what an operator can also paste into the UI's filter). */
 export function failedRunsQuery(f: FailedRunsFilter = {}): string {
   const statuses = f.statuses?.length ? f.statuses : FAILED_STATUSES;
-  for (const s of statuses) if (!FAILED_STATUSES.includes(s)) throw new FailedRunsQueryError('statuses', `'${String(s)}' is not one of ${FAILED_STATUSES.join(', ')}`);
+  for (const s of statuses)
+    if (!FAILED_STATUSES.includes(s))
+      throw new FailedRunsQueryError('statuses', `'${String(s)}' is not one of ${FAILED_STATUSES.join(', ')}`);
   const parts = [`ExecutionStatus IN (${statuses.map((s) => `'${s}'`).join(',')})`];
   if (f.type !== undefined) parts.push(`WorkflowType = ${literal('type', f.type)}`);
   if (f.tenantId !== undefined) parts.push(`${SearchAttributes.TenantId} = ${literal('tenantId', f.tenantId)}`);
@@ -203,7 +210,11 @@ async function restart(client: Client, run: FailedRun, reason: string): Promise<
   const first = (await historyEvents(client, run).next()).value;
   const a = first?.workflowExecutionStartedEventAttributes;
   if (!a) throw new Error('the first history event is not WorkflowExecutionStarted');
-  const memo = { ...(a.memo?.fields ?? {}), retriedFrom: defaultPayloadConverter.toPayload(run.runId), retryReason: defaultPayloadConverter.toPayload(reason) };
+  const memo = {
+    ...(a.memo?.fields ?? {}),
+    retriedFrom: defaultPayloadConverter.toPayload(run.runId),
+    retryReason: defaultPayloadConverter.toPayload(reason),
+  };
   const res = await client.workflowService.startWorkflowExecution({
     namespace: client.options.namespace,
     workflowId: run.workflowId,

@@ -39,7 +39,8 @@ export interface RotationSummary {
   failed: Array<{ where: string; message: string }>;
 }
 
-const getPath = (doc: Document, path: string): unknown => path.split('.').reduce<unknown>((v, k) => (v && typeof v === 'object' ? (v as Document)[k] : undefined), doc);
+const getPath = (doc: Document, path: string): unknown =>
+  path.split('.').reduce<unknown>((v, k) => (v && typeof v === 'object' ? (v as Document)[k] : undefined), doc);
 
 /** Where secrets are stored: each collection, which of its documents may hold any, and the fields. */
 const HOLDERS = [
@@ -124,4 +125,3 @@ export function createSecretsRotation(db: Db, keyring: Keyring) {
 }
 
 export type SecretsRotation = ReturnType<typeof createSecretsRotation>;
-

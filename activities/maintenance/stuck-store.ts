@@ -28,7 +28,15 @@ export function createStuckSyncStore(db: Db) {
     /** Records a finding; a run seen again (still stuck) keeps its first detectedAt. */
     async record(f: StuckSyncFinding, now: Date): Promise<void> {
       const { id, startedAt, ...rest } = f;
-      const doc: StuckSyncDoc = { ...rest, _id: id, startedAt: new Date(startedAt), detectedAt: now, lastSeenAt: now, open: isOpen(f), ...(isOpen(f) ? {} : { closedAt: now }) };
+      const doc: StuckSyncDoc = {
+        ...rest,
+        _id: id,
+        startedAt: new Date(startedAt),
+        detectedAt: now,
+        lastSeenAt: now,
+        open: isOpen(f),
+        ...(isOpen(f) ? {} : { closedAt: now }),
+      };
       // Insert first: an insert is an index write on FerretDB, an update scans the collection.
       try {
         await stuck.insertOne(doc);
@@ -40,12 +48,23 @@ export function createStuckSyncStore(db: Db) {
     },
     /** Closes open findings the sweep started at `sweepStartedAt` no longer saw: those runs ended. */
     async closeUnseen(sweepStartedAt: Date): Promise<number> {
-      const res = await stuck.updateMany({ open: true, lastSeenAt: { $lt: sweepStartedAt } }, { $set: { open: false, closedAt: new Date() } });
+      const res = await stuck.updateMany(
+        { open: true, lastSeenAt: { $lt: sweepStartedAt } },
+        { $set: { open: false, closedAt: new Date() } },
+      );
       return res.modifiedCount;
     },
     /** Settles a sync_runs document that will never finish by itself, and the tenant's status if it points at it. */
-    async markRunFailed(runId: string, tenantId: string, stuckInfo: { action: string; outcome: string; reason: string }, now: Date): Promise<boolean> {
-      const res = await runs.updateOne({ _id: runId, state: 'running' }, { $set: { state: 'failed', finishedAt: now, stuck: { ...stuckInfo, detectedAt: now } } });
+    async markRunFailed(
+      runId: string,
+      tenantId: string,
+      stuckInfo: { action: string; outcome: string; reason: string },
+      now: Date,
+    ): Promise<boolean> {
+      const res = await runs.updateOne(
+        { _id: runId, state: 'running' },
+        { $set: { state: 'failed', finishedAt: now, stuck: { ...stuckInfo, detectedAt: now } } },
+      );
       await status.updateOne({ _id: tenantId as never, lastRunId: runId, state: 'running' }, { $set: { state: 'failed' } });
       return res.modifiedCount === 1;
     },
@@ -62,6 +81,13 @@ export async function summarizeStuck(stuck: Collection<StuckSyncDoc>, limit = 20
   ]);
   return {
     open: open.length,
-    recent: recent.map(({ _id, startedAt, detectedAt, lastSeenAt, closedAt, ...f }) => ({ ...f, id: _id, startedAt: startedAt.toISOString(), detectedAt: detectedAt.toISOString(), lastSeenAt: lastSeenAt.toISOString(), ...(closedAt ? { closedAt: closedAt.toISOString() } : {}) })),
+    recent: recent.map(({ _id, startedAt, detectedAt, lastSeenAt, closedAt, ...f }) => ({
+      ...f,
+      id: _id,
+      startedAt: startedAt.toISOString(),
+      detectedAt: detectedAt.toISOString(),
+      lastSeenAt: lastSeenAt.toISOString(),
+      ...(closedAt ? { closedAt: closedAt.toISOString() } : {}),
+    })),
   };
 }

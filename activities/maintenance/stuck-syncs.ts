@@ -24,7 +24,6 @@ import type { SyncRunDoc } from '../tenant-sync/store';
 /** At most this many stuck runs are settled per sweep; the next sweep takes the rest. */
 export const MAX_FINDINGS_PER_SWEEP = 100;
 
-
 /** A protobuf Timestamp in ms (0 when absent). */
 const msOf = (t: { seconds?: { toNumber(): number } | number | null; nanos?: number | null } | null | undefined) =>
   t?.seconds == null ? 0 : (typeof t.seconds === 'number' ? t.seconds : t.seconds.toNumber()) * 1000 + Math.floor((t.nanos ?? 0) / 1e6);
@@ -48,7 +47,11 @@ export function createStuckSyncActivities({ mongo, log, temporalClient }: Activi
   /** Starts the tenant's sync again like a login does (fresh correlationId); joins one a login started meanwhile. */
   async function restart(client: Client, wf: WorkflowExecutionInfo, input: TenantSyncInput): Promise<string> {
     const now = Date.now();
-    const fresh: TenantSyncInput = { ...input, correlationId: syncCorrelationId(input.tenantId, now, randomBytes(4).toString('hex')), startedAt: new Date(now).toISOString() };
+    const fresh: TenantSyncInput = {
+      ...input,
+      correlationId: syncCorrelationId(input.tenantId, now, randomBytes(4).toString('hex')),
+      startedAt: new Date(now).toISOString(),
+    };
     await client.workflow.start<TenantSyncWorkflow>(TenantSyncNames.workflow, tenantSyncStartOptions(fresh, wf.taskQueue, 'stuck-restart'));
     return fresh.correlationId;
   }
@@ -61,20 +64,42 @@ export function createStuckSyncActivities({ mongo, log, temporalClient }: Activi
   }
 
   const memoOf = (wf: WorkflowExecutionInfo) => (wf.memo ?? {}) as { tenantId?: string; correlationId?: string };
-  const tenantOf = (wf: WorkflowExecutionInfo) => memoOf(wf).tenantId ?? wf.typedSearchAttributes.get(SearchAttributeKeys.TenantId) ?? 'unknown';
-  const since = (startedAt: Date, last: Date) => (last.getTime() > startedAt.getTime() ? `no progress since ${last.toISOString()} (running since ${startedAt.toISOString()})` : `no progress since it started at ${startedAt.toISOString()}`);
+  const tenantOf = (wf: WorkflowExecutionInfo) =>
+    memoOf(wf).tenantId ?? wf.typedSearchAttributes.get(SearchAttributeKeys.TenantId) ?? 'unknown';
+  const since = (startedAt: Date, last: Date) =>
+    last.getTime() > startedAt.getTime()
+      ? `no progress since ${last.toISOString()} (running since ${startedAt.toISOString()})`
+      : `no progress since it started at ${startedAt.toISOString()}`;
 
-  async function settleWorkflow(client: Client, wf: WorkflowExecutionInfo, input: StuckSweepInput, now: Date, last: Date): Promise<StuckSyncFinding> {
+  async function settleWorkflow(
+    client: Client,
+    wf: WorkflowExecutionInfo,
+    input: StuckSweepInput,
+    now: Date,
+    last: Date,
+  ): Promise<StuckSyncFinding> {
     const memo = memoOf(wf);
     const tenantId = tenantOf(wf);
-    const finding: StuckSyncFinding = { id: `wf:${wf.workflowId}:${wf.runId}`, kind: 'workflow', tenantId, workflowId: wf.workflowId, workflowRunId: wf.runId, ...(memo.correlationId ? { syncRunId: memo.correlationId } : {}), startedAt: wf.startTime.toISOString(), lastProgressAt: last.toISOString(), action: input.action, outcome: 'reported' };
+    const finding: StuckSyncFinding = {
+      id: `wf:${wf.workflowId}:${wf.runId}`,
+      kind: 'workflow',
+      tenantId,
+      workflowId: wf.workflowId,
+      workflowRunId: wf.runId,
+      ...(memo.correlationId ? { syncRunId: memo.correlationId } : {}),
+      startedAt: wf.startTime.toISOString(),
+      lastProgressAt: last.toISOString(),
+      action: input.action,
+      outcome: 'reported',
+    };
     if (input.action === 'report') return finding;
     try {
       const startInput = input.action === 'restart' ? await originalInput(client, wf) : undefined;
       const reason = `stuck: ${since(wf.startTime, last)}, over ${input.stuckAfterMs} ms (stuck-sync sweep, action ${input.action})`;
       // Terminate exactly this run: a newer run of the same workflow ID is not stuck.
       await client.workflow.getHandle(wf.workflowId, wf.runId).terminate(reason);
-      if (memo.correlationId) await store.markRunFailed(memo.correlationId, tenantId, { action: input.action, outcome: 'terminated', reason }, now);
+      if (memo.correlationId)
+        await store.markRunFailed(memo.correlationId, tenantId, { action: input.action, outcome: 'terminated', reason }, now);
       if (!startInput) return { ...finding, outcome: 'terminated' };
       return { ...finding, outcome: 'restarted', restartedCorrelationId: await restart(client, wf, startInput) };
     } catch (err) {
@@ -96,7 +121,17 @@ export function createStuckSyncActivities({ mongo, log, temporalClient }: Activi
   }
 
   async function settleOrphan(doc: SyncRunDoc, input: StuckSweepInput, now: Date, last: Date): Promise<StuckSyncFinding> {
-    const finding: StuckSyncFinding = { id: `run:${doc._id}`, kind: 'orphaned-run', tenantId: doc.tenantId, ...(doc.workflowId ? { workflowId: doc.workflowId } : {}), syncRunId: doc._id, startedAt: doc.startedAt.toISOString(), lastProgressAt: last.toISOString(), action: input.action, outcome: 'reported' };
+    const finding: StuckSyncFinding = {
+      id: `run:${doc._id}`,
+      kind: 'orphaned-run',
+      tenantId: doc.tenantId,
+      ...(doc.workflowId ? { workflowId: doc.workflowId } : {}),
+      syncRunId: doc._id,
+      startedAt: doc.startedAt.toISOString(),
+      lastProgressAt: last.toISOString(),
+      action: input.action,
+      outcome: 'reported',
+    };
     if (input.action === 'report') return finding;
     // Nothing runs it any more: settling means marking it failed (there is no execution to restart).
     const reason = `stuck: marked running, ${since(doc.startedAt, last)}, with nothing running it (stuck-sync sweep)`;
@@ -109,7 +144,8 @@ export function createStuckSyncActivities({ mongo, log, temporalClient }: Activi
     const client = temporalClient;
     if (!client) throw invalid('sweepStuckSyncs needs a Temporal client (ActivityDeps.temporalClient); the worker provides one');
     if (!(input.stuckAfterMs > 0)) throw invalid(`stuckAfterMs must be a positive number of ms, got ${String(input.stuckAfterMs)}`);
-    if (!['report', 'terminate', 'restart'].includes(input.action)) throw invalid(`action must be report, terminate or restart, got '${String(input.action)}'`);
+    if (!['report', 'terminate', 'restart'].includes(input.action))
+      throw invalid(`action must be report, terminate or restart, got '${String(input.action)}'`);
     if (/['"\\]/.test(input.taskQueue)) throw invalid(`task queue '${input.taskQueue}' cannot be used in a visibility query`);
     const now = new Date();
     const cutoff = new Date(now.getTime() - input.stuckAfterMs);
@@ -138,8 +174,14 @@ export function createStuckSyncActivities({ mongo, log, temporalClient }: Activi
       await note(await settleWorkflow(client, wf, input, now, last));
     }
 
-    const stale = await runs.find({ state: 'running', startedAt: { $lt: cutoff } }).limit(MAX_FINDINGS_PER_SWEEP * 4).toArray();
-    const marks = await lastProgressOf(progress, stale.map((d) => d.tenantId));
+    const stale = await runs
+      .find({ state: 'running', startedAt: { $lt: cutoff } })
+      .limit(MAX_FINDINGS_PER_SWEEP * 4)
+      .toArray();
+    const marks = await lastProgressOf(
+      progress,
+      stale.map((d) => d.tenantId),
+    );
     for (const doc of stale) {
       if (findings.length >= MAX_FINDINGS_PER_SWEEP) break;
       const last = lastMovedAt(doc.startedAt, progressOfRun(marks.get(doc.tenantId), doc._id));
@@ -150,8 +192,28 @@ export function createStuckSyncActivities({ mongo, log, temporalClient }: Activi
 
     await store.closeUnseen(now);
     const count = (o: StuckSyncFinding['outcome']) => findings.filter((f) => f.outcome === o).length;
-    const result: StuckSweepResult = { cutoff: cutoff.toISOString(), found: findings.length, reported: count('reported'), terminated: count('terminated'), restarted: count('restarted'), failed: count('failed'), findings };
-    if (findings.length > 0) log.warn({ cutoff: result.cutoff, found: result.found, terminated: result.terminated, restarted: result.restarted, failed: result.failed, stillMoving: moving, action: input.action }, 'stuck tenant syncs found');
+    const result: StuckSweepResult = {
+      cutoff: cutoff.toISOString(),
+      found: findings.length,
+      reported: count('reported'),
+      terminated: count('terminated'),
+      restarted: count('restarted'),
+      failed: count('failed'),
+      findings,
+    };
+    if (findings.length > 0)
+      log.warn(
+        {
+          cutoff: result.cutoff,
+          found: result.found,
+          terminated: result.terminated,
+          restarted: result.restarted,
+          failed: result.failed,
+          stillMoving: moving,
+          action: input.action,
+        },
+        'stuck tenant syncs found',
+      );
     return result;
   }
 

@@ -1,6 +1,15 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import { SyncErrorType } from '../../shared/errors';
-import type { BackupRef, DryRunReport, MigrationInput, MigrationPlan, MigrationPlanEntry, MigrationResult, RestoreResult, VerifyOutcome } from '../../shared/migrations';
+import type {
+  BackupRef,
+  DryRunReport,
+  MigrationInput,
+  MigrationPlan,
+  MigrationPlanEntry,
+  MigrationResult,
+  RestoreResult,
+  VerifyOutcome,
+} from '../../shared/migrations';
 import { currentActivity } from '../activity-context';
 import { toApplicationFailure } from '../classify-error';
 import type { ActivityDeps } from '../deps';
@@ -59,7 +68,8 @@ export function createMigrationActivities(deps: ActivityDeps, settings: Migratio
 
   async function migration(name: string): Promise<Migration> {
     const m = (await registry()).get(name);
-    if (!m) throw ApplicationFailure.create({ type: SyncErrorType.VALIDATION_ERROR, message: `unknown migration '${name}'`, nonRetryable: true });
+    if (!m)
+      throw ApplicationFailure.create({ type: SyncErrorType.VALIDATION_ERROR, message: `unknown migration '${name}'`, nonRetryable: true });
     return m;
   }
 
@@ -69,14 +79,20 @@ export function createMigrationActivities(deps: ActivityDeps, settings: Migratio
   async function planMigrationRun(input: { names?: string[]; force?: boolean; dryRun?: boolean }): Promise<MigrationPlanEntry[]> {
     const reg = await registry();
     const unknown = (input.names ?? []).filter((n) => !reg.get(n));
-    if (unknown.length > 0) throw ApplicationFailure.create({ type: SyncErrorType.VALIDATION_ERROR, message: `unknown migration(s): ${unknown.join(', ')}`, nonRetryable: true });
+    if (unknown.length > 0)
+      throw ApplicationFailure.create({
+        type: SyncErrorType.VALIDATION_ERROR,
+        message: `unknown migration(s): ${unknown.join(', ')}`,
+        nonRetryable: true,
+      });
     const states = new Map((await store.list()).map((d) => [d._id, d]));
     return reg
       .list()
       .filter((m) => !input.names || input.names.includes(m.name))
       .map((m): MigrationPlanEntry => {
         const st = states.get(m.name);
-        if (!input.dryRun && !input.force && st?.status === 'completed') return { name: m.name, action: 'skip', reason: `completed at ${st.completedAt?.toISOString() ?? st.finishedAt?.toISOString()}` };
+        if (!input.dryRun && !input.force && st?.status === 'completed')
+          return { name: m.name, action: 'skip', reason: `completed at ${st.completedAt?.toISOString() ?? st.finishedAt?.toISOString()}` };
         return { name: m.name, action: 'run' };
       });
   }
@@ -88,8 +104,14 @@ export function createMigrationActivities(deps: ActivityDeps, settings: Migratio
     if (input.dryRun) return plan;
     const st = await store.get(m.name);
     if (st?.status === 'completed' && !input.force) return { ...plan, skip: `completed at ${st.completedAt?.toISOString()}` };
-    const prev = await store.claim(m.name, { description: m.description, workflowId: input.workflowId, ...(input.runWorkflowId ? { runWorkflowId: input.runWorkflowId } : {}), forced: !!input.force });
-    if (prev?.status === 'running' && prev.workflowId !== input.workflowId) logFor(m.name, 'plan').warn({ previous: prev.workflowId, step: prev.step }, 'an earlier run of this migration was interrupted');
+    const prev = await store.claim(m.name, {
+      description: m.description,
+      workflowId: input.workflowId,
+      ...(input.runWorkflowId ? { runWorkflowId: input.runWorkflowId } : {}),
+      forced: !!input.force,
+    });
+    if (prev?.status === 'running' && prev.workflowId !== input.workflowId)
+      logFor(m.name, 'plan').warn({ previous: prev.workflowId, step: prev.step }, 'an earlier run of this migration was interrupted');
     return plan;
   }
 
@@ -123,7 +145,10 @@ export function createMigrationActivities(deps: ActivityDeps, settings: Migratio
           report(cp.count, total, input.collection);
         },
       });
-      logFor(input.name, 'backup').info({ backupId: ref.backupId, count: ref.count, resumedFrom: ref.resumedFrom, durationMs: ref.durationMs }, 'collection backed up');
+      logFor(input.name, 'backup').info(
+        { backupId: ref.backupId, count: ref.count, resumedFrom: ref.resumedFrom, durationMs: ref.durationMs },
+        'collection backed up',
+      );
       return ref;
     } catch (err) {
       throw toFailure(err);
@@ -140,7 +165,12 @@ export function createMigrationActivities(deps: ActivityDeps, settings: Migratio
     try {
       await m.up(ctx);
     } catch (err) {
-      throw ApplicationFailure.create({ type: MigrationFailureTypes.upFailed, message: `up failed: ${messageOf(err)}`, nonRetryable: true, details: [{ changes: ctx.changes }] });
+      throw ApplicationFailure.create({
+        type: MigrationFailureTypes.upFailed,
+        message: `up failed: ${messageOf(err)}`,
+        nonRetryable: true,
+        details: [{ changes: ctx.changes }],
+      });
     } finally {
       stop();
     }
@@ -221,7 +251,18 @@ export function createMigrationActivities(deps: ActivityDeps, settings: Migratio
     return r;
   }
 
-  return { planMigrationRun, planMigration, rehearseMigration, backupCollection, applyMigration, verifyMigration, rollbackMigration, restoreBackup, finishMigration, pruneMigrationBackups };
+  return {
+    planMigrationRun,
+    planMigration,
+    rehearseMigration,
+    backupCollection,
+    applyMigration,
+    verifyMigration,
+    rollbackMigration,
+    restoreBackup,
+    finishMigration,
+    pruneMigrationBackups,
+  };
 }
 
 export type MigrationActivities = ReturnType<typeof createMigrationActivities>;

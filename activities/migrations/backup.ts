@@ -2,7 +2,18 @@ import { randomBytes } from 'node:crypto';
 import type { Db } from 'mongodb';
 import { AppError } from '../../shared/errors';
 import type { BackupRef, CollectionSnapshot, RestoreResult } from '../../shared/migrations';
-import { collectionExists, copyDocuments, createIndexSpecs, dropIfExists, listIndexSpecs, quickCount, sameSnapshot, snapshotCollection, swapInto, type CopyCheckpoint } from './copy';
+import {
+  collectionExists,
+  copyDocuments,
+  createIndexSpecs,
+  dropIfExists,
+  listIndexSpecs,
+  quickCount,
+  sameSnapshot,
+  snapshotCollection,
+  swapInto,
+  type CopyCheckpoint,
+} from './copy';
 import { createMigrationStore, type BackupDoc } from './store';
 
 // Backup, restore and retention of platform collections. The migration activities call these
@@ -72,7 +83,15 @@ export function createBackupOps(db: Db, settings: { batchSize: number }) {
     if (rec?.status === 'complete') return refOf(rec, rec.durationMs ?? 0);
     if (!rec) {
       const existed = await collectionExists(db, collection);
-      const fresh: BackupDoc = { _id: backupId, collection, ...(o.migration ? { migration: o.migration } : {}), status: 'in_progress', existed, indexes: existed ? await listIndexSpecs(db.collection(collection)) : [], createdAt: new Date() };
+      const fresh: BackupDoc = {
+        _id: backupId,
+        collection,
+        ...(o.migration ? { migration: o.migration } : {}),
+        status: 'in_progress',
+        existed,
+        indexes: existed ? await listIndexSpecs(db.collection(collection)) : [],
+        createdAt: new Date(),
+      };
       await store.backups.insertOne(fresh).catch((err: unknown) => {
         if ((err as { code?: number }).code !== 11000) throw err;
       });
@@ -88,7 +107,12 @@ export function createBackupOps(db: Db, settings: { batchSize: number }) {
         await db.createCollection(backupId);
       }
       const total = await quickCount(db.collection(collection));
-      const res = await copyDocuments(db.collection(collection), dst, { batchSize: settings.batchSize, ...(o.from ? { from: o.from } : {}), onBatch: (cp) => o.onBatch?.(cp, total), ...(o.signal ? { signal: o.signal } : {}) });
+      const res = await copyDocuments(db.collection(collection), dst, {
+        batchSize: settings.batchSize,
+        ...(o.from ? { from: o.from } : {}),
+        onBatch: (cp) => o.onBatch?.(cp, total),
+        ...(o.signal ? { signal: o.signal } : {}),
+      });
       resumedFrom = res.resumedFrom;
       // $collStats: a count from metadata (countDocuments decodes every document on FerretDB: ~30 s per 200k).
       const stored = (await quickCount(dst)) ?? (await dst.countDocuments());
@@ -96,7 +120,10 @@ export function createBackupOps(db: Db, settings: { batchSize: number }) {
       snap = { count: res.count, checksum: res.checksum };
     }
     const durationMs = Date.now() - started;
-    await store.backups.updateOne({ _id: backupId }, { $set: { status: 'complete', completedAt: new Date(), count: snap.count, checksum: snap.checksum, durationMs } });
+    await store.backups.updateOne(
+      { _id: backupId },
+      { $set: { status: 'complete', completedAt: new Date(), count: snap.count, checksum: snap.checksum, durationMs } },
+    );
     return refOf({ ...rec, ...snap, status: 'complete' }, durationMs, resumedFrom);
   }
 
@@ -113,7 +140,11 @@ export function createBackupOps(db: Db, settings: { batchSize: number }) {
     const target = o.into ?? rec.collection;
     const expected: CollectionSnapshot = { count: rec.count ?? 0, checksum: rec.checksum ?? EMPTY_SNAPSHOT.checksum };
     const done = async (snap: CollectionSnapshot, verified: boolean): Promise<RestoreResult> => {
-      if (!verified) throw new BackupError(`restore of ${backupId} into ${target} does not match: ${snap.count} documents (${snap.checksum}), expected ${expected.count} (${expected.checksum})`, true);
+      if (!verified)
+        throw new BackupError(
+          `restore of ${backupId} into ${target} does not match: ${snap.count} documents (${snap.checksum}), expected ${expected.count} (${expected.checksum})`,
+          true,
+        );
       await store.backups.updateOne({ _id: backupId }, { $set: { lastRestoredAt: new Date() } });
       return { backupId, collection: target, ...snap, verified, durationMs: Date.now() - started };
     };
@@ -143,7 +174,10 @@ export function createBackupOps(db: Db, settings: { batchSize: number }) {
     });
     if (!sameSnapshot(copied, expected)) {
       await dropIfExists(db.collection(tempName));
-      throw new BackupError(`backup collection ${backupId} no longer matches its record (${copied.count} documents, ${copied.checksum}); it was changed or damaged`, false);
+      throw new BackupError(
+        `backup collection ${backupId} no longer matches its record (${copied.count} documents, ${copied.checksum}); it was changed or damaged`,
+        false,
+      );
     }
     await createIndexSpecs(db.collection(tempName), rec.indexes);
     await swapInto(db, tempName, target);

@@ -14,7 +14,11 @@ const AUTO_HEARTBEAT_MS = 5_000;
 export function createMigrationContexts(deps: ActivityDeps, store: MigrationStore, batchSize: number) {
   function logFor(name: string, step: MigrationStep) {
     const a = currentActivity();
-    return deps.log.child({ migration: name, step, ...(a ? { workflowId: a.info.workflowExecution?.workflowId, attempt: a.info.attempt } : { method: 'direct' }) });
+    return deps.log.child({
+      migration: name,
+      step,
+      ...(a ? { workflowId: a.info.workflowExecution?.workflowId, attempt: a.info.attempt } : { method: 'direct' }),
+    });
   }
 
   /** Progress into the state document (read by /api/migrations/status and the CLI bars), throttled. */
@@ -24,8 +28,18 @@ export function createMigrationContexts(deps: ActivityDeps, store: MigrationStor
       const now = Date.now();
       if (!enabled || (now - last < PROGRESS_EVERY_MS && done !== total)) return;
       last = now;
-      const p = { step, done, updatedAt: new Date(now).toISOString(), ...(total !== undefined ? { total } : {}), ...(collection ? { collection } : {}) };
-      store.setProgress(name, p).catch((err: unknown) => deps.log.debug({ err: err instanceof Error ? err.message : String(err) }, 'could not record migration progress'));
+      const p = {
+        step,
+        done,
+        updatedAt: new Date(now).toISOString(),
+        ...(total !== undefined ? { total } : {}),
+        ...(collection ? { collection } : {}),
+      };
+      store
+        .setProgress(name, p)
+        .catch((err: unknown) =>
+          deps.log.debug({ err: err instanceof Error ? err.message : String(err) }, 'could not record migration progress'),
+        );
     };
   }
 

@@ -120,7 +120,17 @@ export interface CopyResult extends CopyCheckpoint {
 }
 
 /** `$type` alias per `_id` bracket, for the resume filter. */
-const BRACKET_TYPE: Record<string, string> = { number: 'number', string: 'string', ObjectId: 'objectId', date: 'date', boolean: 'bool', Binary: 'binData', object: 'object', Timestamp: 'timestamp', null: 'null' };
+const BRACKET_TYPE: Record<string, string> = {
+  number: 'number',
+  string: 'string',
+  ObjectId: 'objectId',
+  date: 'date',
+  boolean: 'bool',
+  Binary: 'binData',
+  object: 'object',
+  Timestamp: 'timestamp',
+  null: 'null',
+};
 
 function idBracket(id: unknown): string {
   if (id === null || id === undefined) return 'null';
@@ -150,12 +160,23 @@ export async function copyDocuments(src: Collection<Document>, dst: Collection<D
     from = undefined;
   }
   const acc = new ChecksumAccumulator(from);
-  const cp: CopyCheckpoint = { ...acc.snapshot(), batches: from?.batches ?? 0, ...(from?.lastId !== undefined ? { lastId: from.lastId } : {}), ...(from?.idType ? { idType: from.idType } : {}) };
+  const cp: CopyCheckpoint = {
+    ...acc.snapshot(),
+    batches: from?.batches ?? 0,
+    ...(from?.lastId !== undefined ? { lastId: from.lastId } : {}),
+    ...(from?.idType ? { idType: from.idType } : {}),
+  };
   // Everything copied so far is in the lowest _id bracket (else mixedIds): resume after lastId
   // within it, plus every document of a higher bracket ($gt alone compares within one type).
-  const filter: Filter<Document> = from?.lastId !== undefined
-    ? ({ $or: [{ _id: { $gt: (BSON.EJSON.deserialize({ id: from.lastId } as Document, { relaxed: false }) as { id: never }).id } }, { _id: { $not: { $type: BRACKET_TYPE[from.idType!]! } } }] } as Document)
-    : {};
+  const filter: Filter<Document> =
+    from?.lastId !== undefined
+      ? ({
+          $or: [
+            { _id: { $gt: (BSON.EJSON.deserialize({ id: from.lastId } as Document, { relaxed: false }) as { id: never }).id } },
+            { _id: { $not: { $type: BRACKET_TYPE[from.idType!]! } } },
+          ],
+        } as Document)
+      : {};
   let duplicates = 0;
   let batch: Document[] = [];
   let lastId: unknown;
@@ -168,7 +189,10 @@ export async function copyDocuments(src: Collection<Document>, dst: Collection<D
       duplicates += dups;
     }
     batch = [];
-    Object.assign(cp, acc.snapshot(), { batches: cp.batches + 1, lastId: BSON.EJSON.serialize({ id: lastId }, { relaxed: false }).id as unknown });
+    Object.assign(cp, acc.snapshot(), {
+      batches: cp.batches + 1,
+      lastId: BSON.EJSON.serialize({ id: lastId }, { relaxed: false }).id as unknown,
+    });
     await o.onBatch?.({ ...cp });
   };
   const cursor = src.find(filter, { sort: { _id: 1 }, batchSize: o.batchSize, raw: true });

@@ -34,7 +34,11 @@ export async function rehearse(r: RehearseDeps, m: Migration, scratchId: string)
       }
       const indexes = await listIndexSpecs(db.collection(c));
       await scratch.createCollection(c);
-      const copied = await copyDocuments(db.collection(c), scratch.collection(c), { batchSize, onBatch: () => a?.heartbeat(), ...(a ? { signal: a.cancellationSignal } : {}) });
+      const copied = await copyDocuments(db.collection(c), scratch.collection(c), {
+        batchSize,
+        onBatch: () => a?.heartbeat(),
+        ...(a ? { signal: a.cancellationSignal } : {}),
+      });
       await createIndexSpecs(scratch.collection(c), indexes);
       before.set(c, { snap: { count: copied.count, checksum: copied.checksum }, indexes: indexes.map((i) => i.name) });
     }
@@ -56,7 +60,14 @@ export async function rehearse(r: RehearseDeps, m: Migration, scratchId: string)
       const exists = await collectionExists(scratch, c);
       const after = exists ? await snapshotCollection(scratch.collection(c)) : EMPTY_SNAPSHOT;
       const idx = exists ? (await listIndexSpecs(scratch.collection(c))).map((i) => i.name) : [];
-      collections.push({ name: c, before: b.snap, after, changed: !sameSnapshot(b.snap, after), indexesAdded: idx.filter((i) => !b.indexes.includes(i)), indexesRemoved: b.indexes.filter((i) => !idx.includes(i)) });
+      collections.push({
+        name: c,
+        before: b.snap,
+        after,
+        changed: !sameSnapshot(b.snap, after),
+        indexesAdded: idx.filter((i) => !b.indexes.includes(i)),
+        indexesRemoved: b.indexes.filter((i) => !idx.includes(i)),
+      });
     }
     const present = (await scratch.listCollections({}, { nameOnly: true }).toArray()).map((c) => c.name);
     const undeclared = present.filter((n) => !m.collections.includes(n)).sort();

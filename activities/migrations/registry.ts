@@ -57,8 +57,10 @@ export function createRegistry(migrations: readonly Migration[]) {
   for (const m of migrations) {
     if (!isMigrationName(m.name)) throw new MigrationDefinitionError(`invalid migration name '${m.name}'`);
     if (byName.has(m.name)) throw new MigrationDefinitionError(`duplicate migration name '${m.name}'`);
-    if (typeof m.up !== 'function' || typeof m.verify !== 'function') throw new MigrationDefinitionError(`migration '${m.name}' needs up() and verify()`);
-    if (new Set(m.collections).size !== m.collections.length) throw new MigrationDefinitionError(`migration '${m.name}' declares a collection twice`);
+    if (typeof m.up !== 'function' || typeof m.verify !== 'function')
+      throw new MigrationDefinitionError(`migration '${m.name}' needs up() and verify()`);
+    if (new Set(m.collections).size !== m.collections.length)
+      throw new MigrationDefinitionError(`migration '${m.name}' declares a collection twice`);
     byName.set(m.name, m);
   }
   const ordered = [...byName.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
@@ -89,7 +91,11 @@ export async function loadMigrations(dir = MIGRATIONS_DIR): Promise<MigrationReg
 
 /** `migrate create <name>`: file name and template of a new migration. */
 export function migrationTemplate(slug: string, now = new Date()): { fileName: string; name: string; source: string } {
-  const clean = slug.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 60);
+  const clean = slug
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 60);
   if (!clean) throw new MigrationDefinitionError(`'${slug}' gives an empty migration name`);
   const stamp = now.toISOString().replace(/[-:T]/g, '').slice(0, 14);
   const name = `${stamp}-${clean}`;

@@ -18,7 +18,11 @@ export interface RewriteCounts {
  * updates on FerretDB scan the collection once each. `transform` returns the new document,
  * `undefined` to keep it as stored, or `null` to drop it. Needs the collection quiescent.
  */
-export async function rewriteCollection(ctx: MigrationContext, name: string, transform: (doc: Document) => Document | null | undefined | Promise<Document | null | undefined>): Promise<RewriteCounts> {
+export async function rewriteCollection(
+  ctx: MigrationContext,
+  name: string,
+  transform: (doc: Document) => Document | null | undefined | Promise<Document | null | undefined>,
+): Promise<RewriteCounts> {
   const src = ctx.db.collection(name);
   const tempName = siblingName(name, 'rewrite');
   const temp = ctx.db.collection(tempName);

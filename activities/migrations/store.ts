@@ -1,6 +1,15 @@
 import type { Db } from 'mongodb';
 import { Collections } from '../../infra/mongo';
-import type { BackupRef, MigrationFailure, MigrationProgress, MigrationResult, MigrationStatus, MigrationStep, RestoreResult, VerifyOutcome } from '../../shared/migrations';
+import type {
+  BackupRef,
+  MigrationFailure,
+  MigrationProgress,
+  MigrationResult,
+  MigrationStatus,
+  MigrationStep,
+  RestoreResult,
+  VerifyOutcome,
+} from '../../shared/migrations';
 import type { IndexSpec } from './copy';
 
 // `migrations` (one small document per migration: its state) and `migration_backups` (one per
@@ -68,11 +77,25 @@ export function createMigrationStore(db: Db) {
     get: (name: string) => state.findOne({ _id: name }),
     list: () => state.find({}).toArray(),
     /** Marks the migration running under `workflowId` (idempotent for a retried call of the same run). */
-    async claim(name: string, o: { description: string; workflowId: string; runWorkflowId?: string; forced: boolean }): Promise<MigrationStateDoc | null> {
+    async claim(
+      name: string,
+      o: { description: string; workflowId: string; runWorkflowId?: string; forced: boolean },
+    ): Promise<MigrationStateDoc | null> {
       const prev = await state.findOne({ _id: name });
       if (prev?.status === 'running' && prev.workflowId === o.workflowId) return prev;
       const now = new Date();
-      const history = prev ? [{ workflowId: prev.workflowId, status: prev.status, startedAt: prev.startedAt, ...(prev.finishedAt ? { finishedAt: prev.finishedAt } : {}), ...(prev.error ? { error: prev.error } : {}) }, ...prev.history].slice(0, 10) : [];
+      const history = prev
+        ? [
+            {
+              workflowId: prev.workflowId,
+              status: prev.status,
+              startedAt: prev.startedAt,
+              ...(prev.finishedAt ? { finishedAt: prev.finishedAt } : {}),
+              ...(prev.error ? { error: prev.error } : {}),
+            },
+            ...prev.history,
+          ].slice(0, 10)
+        : [];
       const doc: MigrationStateDoc = {
         _id: name,
         description: o.description,

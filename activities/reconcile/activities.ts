@@ -1,7 +1,15 @@
 import { hostname } from 'node:os';
 import { ApplicationFailure, type Context } from '@temporalio/activity';
 import type { Collection, Document } from 'mongodb';
-import { addCounters, initialCheckpoint, type PartitionCheckpoint, type PartitionSpec, type ReconcileInput, type ReconcilePlan, type ReconcileProgress } from '../../shared/reconcile';
+import {
+  addCounters,
+  initialCheckpoint,
+  type PartitionCheckpoint,
+  type PartitionSpec,
+  type ReconcileInput,
+  type ReconcilePlan,
+  type ReconcileProgress,
+} from '../../shared/reconcile';
 import { withTimeout } from '../../infra/timeout';
 import { Collections } from '../../infra/mongo';
 import { createReconcileMetrics } from '../../infra/metrics';
@@ -13,7 +21,16 @@ import { countOf, openEndpoints } from './endpoints';
 import { decodeKey, encodeKey, KeyOrderError, rangeFilter, type Key } from './keys';
 import { createProgressReporter } from './report';
 import { applyRepairs } from './repair';
-import { chunkDocId, chunkErrorId, createReconcileStore, errorDocId, flushDocId, pendingDocId, type ErrorDoc, type PendingDoc } from './store';
+import {
+  chunkDocId,
+  chunkErrorId,
+  createReconcileStore,
+  errorDocId,
+  flushDocId,
+  pendingDocId,
+  type ErrorDoc,
+  type PendingDoc,
+} from './store';
 import { ConnectorStream, CursorStream, DocSourceStream, readChunk, StopRequested, type OrderedStream, type SourceItem } from './stream';
 import { createTenantRepository } from '../tenant-sync/registry';
 import { InProcessProfiles, reconcileRetryDelayMs } from '../profiles';
@@ -71,7 +88,10 @@ export function createReconcileActivities(deps: ActivityDeps, settings: Reconcil
     const marks = Array.from({ length: parts - 1 }, (_, i) => Math.floor((count * (i + 1)) / parts) - 1);
     const splits: Key[] = [];
     let i = 0;
-    for await (const d of col.find({}, { projection: { _id: 1 } }).sort({ _id: 1 }).batchSize(5_000)) {
+    for await (const d of col
+      .find({}, { projection: { _id: 1 } })
+      .sort({ _id: 1 })
+      .batchSize(5_000)) {
       if (i === marks[splits.length]) {
         splits.push(d._id as Key);
         if (splits.length === marks.length) break;
@@ -94,13 +114,17 @@ export function createReconcileActivities(deps: ActivityDeps, settings: Reconcil
       // range query, so there one partition (one scan per store) beats several.
       let parts = o.partitions;
       if (ep.source.kind === 'tenant') parts = 1;
-      else if (parts === 0) parts = backend === 'ferretdb' ? 1 : Math.min(o.maxConcurrency * 2, Math.max(1, Math.ceil(totalEstimate / (o.chunkSize * 50))));
+      else if (parts === 0)
+        parts = backend === 'ferretdb' ? 1 : Math.min(o.maxConcurrency * 2, Math.max(1, Math.ceil(totalEstimate / (o.chunkSize * 50))));
       const splits = ep.source.kind === 'namespace' && parts > 1 ? await sampleSplits(ep.source.col, parts, sourceCount ?? 0) : [];
       const bounds = [null, ...splits.map(encodeKey), null];
       const partitions: PartitionSpec[] = bounds.slice(1).map((hi, index) => ({ index, lo: bounds[index], hi }));
       const plan: ReconcilePlan = { partitions, totalEstimate, sourceCount, targetCount, backend };
       await store.updateBatch(input.batchId, { state: 'running', startedAt: new Date(), plan: { ...plan, partitions: partitions.length } });
-      deps.log.info({ batchId: input.batchId, correlationId: input.correlationId, partitions: partitions.length, totalEstimate, backend }, 'reconcile planned');
+      deps.log.info(
+        { batchId: input.batchId, correlationId: input.correlationId, partitions: partitions.length, totalEstimate, backend },
+        'reconcile planned',
+      );
       return plan;
     } finally {
       await ep.close();
@@ -119,14 +143,26 @@ export function createReconcileActivities(deps: ActivityDeps, settings: Reconcil
     const state = { cp: await store.catchUp(b, p, start) };
     if (state.cp.finished) return { partition: p, checkpoint: state.cp, stopped: false };
     const resumedAt = state.cp.seq;
-    if (resumedAt > 0 || attempt > 1) log.info({ seq: state.cp.seq, heartbeatSeq: heartbeatCp?.seq ?? null, workflowSeq: resume?.seq ?? null }, 'resuming partition from checkpoint');
+    if (resumedAt > 0 || attempt > 1)
+      log.info(
+        { seq: state.cp.seq, heartbeatSeq: heartbeatCp?.seq ?? null, workflowSeq: resume?.seq ?? null },
+        'resuming partition from checkpoint',
+      );
 
     // Repairs staged by an earlier attempt: those of the chunk it did not finish are staged
     // again when it is redone; the rest are applied now unless a recorded flush already did.
     await store.dropPending(b, p, state.cp.seq - 1);
     let pending: RepairEntry[] = [];
     if (state.cp.flushedAt !== state.cp.seq) {
-      pending = (await store.loadPending(b, p)).map((d) => ({ key: d.key as Key, keyId: d.keyId, op: d.op, observedHash: d.observedHash, sourceHash: d.sourceHash, doc: d.doc, redo: true }));
+      pending = (await store.loadPending(b, p)).map((d) => ({
+        key: d.key as Key,
+        keyId: d.keyId,
+        op: d.op,
+        observedHash: d.observedHash,
+        sourceHash: d.sourceHash,
+        doc: d.doc,
+        redo: true,
+      }));
     } else {
       await store.dropPending(b, p);
       await store.dropUndo(b, p);
@@ -137,19 +173,41 @@ export function createReconcileActivities(deps: ActivityDeps, settings: Reconcil
     const halt = new AbortController();
     const stop = halt.signal;
     ctx?.cancellationSignal.addEventListener('abort', () => halt.abort(), { once: true });
-    const report = createProgressReporter({ ctx, partition: p, workerId, intervalMs: o.progressIntervalMs, halt, snapshot: () => state.cp, log });
+    const report = createProgressReporter({
+      ctx,
+      partition: p,
+      workerId,
+      intervalMs: o.progressIntervalMs,
+      halt,
+      snapshot: () => state.cp,
+      log,
+    });
     const lo = state.cp.lastKey !== null ? decodeKey(state.cp.lastKey) : partition.lo !== null ? decodeKey(partition.lo) : null;
     const hi = partition.hi !== null ? decodeKey(partition.hi) : null;
     const ep = await openEndpoints(deps, store, tenants, input);
     const heartbeat = ctx ? setInterval(() => ctx.heartbeat(state.cp), HEARTBEAT_EVERY_MS) : undefined;
     const batchSize = 2_000;
-    const target = new CursorStream(ep.target.find(rangeFilter(lo, hi)).sort({ _id: 1 }).batchSize(batchSize), `target ${input.target.collection}`);
+    const target = new CursorStream(
+      ep.target.find(rangeFilter(lo, hi)).sort({ _id: 1 }).batchSize(batchSize),
+      `target ${input.target.collection}`,
+    );
     let connectorStream: ConnectorStream | undefined;
     let source: OrderedStream<SourceItem>;
     if (ep.source.kind === 'namespace') {
-      source = new DocSourceStream(new CursorStream(ep.source.col.find(rangeFilter(lo, hi)).sort({ _id: 1 }).batchSize(batchSize), `source ${ep.source.col.collectionName}`));
+      source = new DocSourceStream(
+        new CursorStream(
+          ep.source.col.find(rangeFilter(lo, hi)).sort({ _id: 1 }).batchSize(batchSize),
+          `source ${ep.source.col.collectionName}`,
+        ),
+      );
     } else {
-      connectorStream = new ConnectorStream(ep.source.connector, ep.source.collection, Math.min(5_000, Math.max(500, o.chunkSize)), state.cp.sourceCursor ?? null, lo);
+      connectorStream = new ConnectorStream(
+        ep.source.connector,
+        ep.source.collection,
+        Math.min(5_000, Math.max(500, o.chunkSize)),
+        state.cp.sourceCursor ?? null,
+        lo,
+      );
       source = connectorStream;
     }
 
@@ -170,9 +228,23 @@ export function createReconcileActivities(deps: ActivityDeps, settings: Reconcil
         try {
           // A retry may follow an attempt that applied part of the batch: check every entry first.
           const batch = n === 1 ? entries : entries.map((e) => ({ ...e, redo: true }));
-          const r = await withTimeout(`repair flush after chunk ${seq}`, Math.max(o.timeoutPerChunk, InProcessProfiles.reconcileFlush.minTimeoutMs), () => applyRepairs(repairTarget, batch, undo));
+          const r = await withTimeout(
+            `repair flush after chunk ${seq}`,
+            Math.max(o.timeoutPerChunk, InProcessProfiles.reconcileFlush.minTimeoutMs),
+            () => applyRepairs(repairTarget, batch, undo),
+          );
           delta = { repaired: r.repaired, conflicts: r.conflicts, failed: r.failed };
-          findings = r.findings.map((f) => ({ _id: errorDocId(b, f.keyId), batchId: b, partition: p, chunk: seq, key: f.key, outcome: f.outcome, action: f.action, message: f.message, at: new Date() }));
+          findings = r.findings.map((f) => ({
+            _id: errorDocId(b, f.keyId),
+            batchId: b,
+            partition: p,
+            chunk: seq,
+            key: f.key,
+            outcome: f.outcome,
+            action: f.action,
+            message: f.message,
+            at: new Date(),
+          }));
           stats = { inserted: r.inserted, deleted: r.deleted, restored: r.restored, alreadyApplied: r.alreadyApplied };
           break;
         } catch (err) {
@@ -182,12 +254,25 @@ export function createReconcileActivities(deps: ActivityDeps, settings: Reconcil
             // and the partition's retry (Temporal's, or a resumed run) finishes or restores them.
             const kept = await store.countUndo(b, p);
             if (kept > 0) {
-              log.error({ err: message, records: entries.length, kept }, 'repair flush failed with deleted records not yet replaced; retrying the partition');
+              log.error(
+                { err: message, records: entries.length, kept },
+                'repair flush failed with deleted records not yet replaced; retrying the partition',
+              );
               throw err;
             }
             log.error({ err: message, records: entries.length }, 'repair flush failed; its records are recorded as failed');
             delta = { repaired: 0, conflicts: 0, failed: entries.length };
-            findings = entries.map((e) => ({ _id: errorDocId(b, e.keyId), batchId: b, partition: p, chunk: seq, key: e.key, action: 'failed', errorType: classifyError(err), message: message.slice(0, 300), at: new Date() }));
+            findings = entries.map((e) => ({
+              _id: errorDocId(b, e.keyId),
+              batchId: b,
+              partition: p,
+              chunk: seq,
+              key: e.key,
+              action: 'failed',
+              errorType: classifyError(err),
+              message: message.slice(0, 300),
+              at: new Date(),
+            }));
             break;
           }
           log.warn({ err: String(err), try: n }, 'repair flush failed; retrying');
@@ -195,7 +280,20 @@ export function createReconcileActivities(deps: ActivityDeps, settings: Reconcil
         }
       }
       await store.insertErrors(findings);
-      await store.recordChunk({ _id: flushDocId(b, p, seq), kind: 'flush', batchId: b, partition: p, seq, state: 'done', records: entries.length, delta: { ...delta, ...stats }, worker: workerId, attempt, durationMs: Date.now() - started, at: new Date() });
+      await store.recordChunk({
+        _id: flushDocId(b, p, seq),
+        kind: 'flush',
+        batchId: b,
+        partition: p,
+        seq,
+        state: 'done',
+        records: entries.length,
+        delta: { ...delta, ...stats },
+        worker: workerId,
+        attempt,
+        durationMs: Date.now() - started,
+        at: new Date(),
+      });
       state.cp = { ...state.cp, counters: addCounters(state.cp.counters, delta), flushedAt: state.cp.seq };
       await store.dropPending(b, p);
       await store.dropUndo(b, p);
@@ -212,8 +310,29 @@ export function createReconcileActivities(deps: ActivityDeps, settings: Reconcil
       const cmp = tallyChunk(items);
       const next: PartitionCheckpoint = { ...state.cp, seq: seq + 1, lastKey, counters: addCounters(state.cp.counters, cmp.counts) };
       if (connectorStream) next.sourceCursor = connectorStream.resumeCursor();
-      const findings: ErrorDoc[] = cmp.findings.map((f) => ({ _id: errorDocId(b, f.keyId), batchId: b, partition: p, chunk: seq, key: f.key, outcome: f.outcome, action: f.action, ...(f.message ? { message: f.message } : {}), at: new Date() }));
-      const staged: PendingDoc[] = cmp.repairs.map((r) => ({ _id: pendingDocId(b, p, r.keyId), batchId: b, partition: p, seq, key: r.key, keyId: r.keyId, op: r.op, observedHash: r.observedHash, sourceHash: r.sourceHash, doc: r.doc }));
+      const findings: ErrorDoc[] = cmp.findings.map((f) => ({
+        _id: errorDocId(b, f.keyId),
+        batchId: b,
+        partition: p,
+        chunk: seq,
+        key: f.key,
+        outcome: f.outcome,
+        action: f.action,
+        ...(f.message ? { message: f.message } : {}),
+        at: new Date(),
+      }));
+      const staged: PendingDoc[] = cmp.repairs.map((r) => ({
+        _id: pendingDocId(b, p, r.keyId),
+        batchId: b,
+        partition: p,
+        seq,
+        key: r.key,
+        keyId: r.keyId,
+        op: r.op,
+        observedHash: r.observedHash,
+        sourceHash: r.sourceHash,
+        doc: r.doc,
+      }));
       const resumed = seq === resumedAt && (resumedAt > 0 || attempt > 1);
       for (let n = 1; ; n++) {
         try {
@@ -221,22 +340,77 @@ export function createReconcileActivities(deps: ActivityDeps, settings: Reconcil
             await settings.beforeChunk?.({ batchId: b, partition: p, seq, attempt: n });
             await store.insertErrors(findings);
             await store.stagePending(staged);
-            await store.recordChunk({ _id: chunkDocId(b, p, seq), kind: 'chunk', batchId: b, partition: p, seq, state: 'done', records: items.length, delta: cmp.counts, checkpoint: next, firstKey, lastKey, worker: workerId, attempt, resumed, durationMs: Date.now() - started, at: new Date() });
+            await store.recordChunk({
+              _id: chunkDocId(b, p, seq),
+              kind: 'chunk',
+              batchId: b,
+              partition: p,
+              seq,
+              state: 'done',
+              records: items.length,
+              delta: cmp.counts,
+              checkpoint: next,
+              firstKey,
+              lastKey,
+              worker: workerId,
+              attempt,
+              resumed,
+              durationMs: Date.now() - started,
+              at: new Date(),
+            });
           });
           state.cp = next;
           pending.push(...cmp.repairs);
           metrics.chunks.add(1, { outcome: 'done' });
-          for (const outcome of ['matched', 'missing', 'extra', 'mismatched'] as const) if (cmp.counts[outcome]) metrics.records.add(cmp.counts[outcome], { outcome });
+          for (const outcome of ['matched', 'missing', 'extra', 'mismatched'] as const)
+            if (cmp.counts[outcome]) metrics.records.add(cmp.counts[outcome], { outcome });
           return;
         } catch (err) {
           const message = err instanceof Error ? err.message : String(err);
           if (n > o.retryAttempts) {
             log.error({ seq, err: message, records: items.length }, 'chunk failed after retries; recorded, run goes on');
-            const failed: PartitionCheckpoint = { ...state.cp, seq: seq + 1, lastKey, counters: addCounters(state.cp.counters, { processed: items.length, failed: items.length, chunksFailed: 1 }) };
+            const failed: PartitionCheckpoint = {
+              ...state.cp,
+              seq: seq + 1,
+              lastKey,
+              counters: addCounters(state.cp.counters, { processed: items.length, failed: items.length, chunksFailed: 1 }),
+            };
             if (connectorStream) failed.sourceCursor = connectorStream.resumeCursor();
             await store.dropPendingSeq(b, p, seq);
-            await store.insertErrors([{ _id: chunkErrorId(b, p, seq), batchId: b, partition: p, chunk: seq, action: 'chunk_failed', errorType: classifyError(err), message: message.slice(0, 500), firstKey, lastKey, records: items.length, at: new Date() }]);
-            await store.recordChunk({ _id: chunkDocId(b, p, seq), kind: 'chunk', batchId: b, partition: p, seq, state: 'failed', records: items.length, delta: { processed: items.length, failed: items.length, chunksFailed: 1 }, checkpoint: failed, firstKey, lastKey, worker: workerId, attempt, resumed, error: message.slice(0, 500), durationMs: Date.now() - started, at: new Date() });
+            await store.insertErrors([
+              {
+                _id: chunkErrorId(b, p, seq),
+                batchId: b,
+                partition: p,
+                chunk: seq,
+                action: 'chunk_failed',
+                errorType: classifyError(err),
+                message: message.slice(0, 500),
+                firstKey,
+                lastKey,
+                records: items.length,
+                at: new Date(),
+              },
+            ]);
+            await store.recordChunk({
+              _id: chunkDocId(b, p, seq),
+              kind: 'chunk',
+              batchId: b,
+              partition: p,
+              seq,
+              state: 'failed',
+              records: items.length,
+              delta: { processed: items.length, failed: items.length, chunksFailed: 1 },
+              checkpoint: failed,
+              firstKey,
+              lastKey,
+              worker: workerId,
+              attempt,
+              resumed,
+              error: message.slice(0, 500),
+              durationMs: Date.now() - started,
+              at: new Date(),
+            });
             state.cp = failed;
             metrics.chunks.add(1, { outcome: 'failed' });
             metrics.records.add(items.length, { outcome: 'failed' });
@@ -278,7 +452,10 @@ export function createReconcileActivities(deps: ActivityDeps, settings: Reconcil
         ctx?.heartbeat(state.cp);
       }
       await report(true);
-      log.info({ seq: state.cp.seq, stopped, ...state.cp.counters }, stopped ? 'partition stopped at a chunk boundary' : 'partition finished');
+      log.info(
+        { seq: state.cp.seq, stopped, ...state.cp.counters },
+        stopped ? 'partition stopped at a chunk boundary' : 'partition finished',
+      );
       return { partition: p, checkpoint: state.cp, stopped };
     } catch (err) {
       if (err instanceof ApplicationFailure) throw err;
@@ -299,9 +476,28 @@ export function createReconcileActivities(deps: ActivityDeps, settings: Reconcil
     await store.dropPending(batchId, undefined);
     // Copies of records a failed repair deleted and could not put back are the records themselves: kept.
     const kept = await store.countUndo(batchId);
-    if (kept > 0) deps.log.error({ batchId, kept, collection: Collections.reconcileUndo }, 'reconcile finished with deleted records kept only as undo copies');
-    await store.updateBatch(batchId, { state: result.state, finishedAt: result.finishedAt ? new Date(result.finishedAt) : new Date(), result });
-    deps.log.info({ batchId, correlationId: result.correlationId, state: result.state, processed: result.processed, repaired: result.repaired, failed: result.failed, elapsedMs: result.elapsedMs }, 'reconcile finished');
+    if (kept > 0)
+      deps.log.error(
+        { batchId, kept, collection: Collections.reconcileUndo },
+        'reconcile finished with deleted records kept only as undo copies',
+      );
+    await store.updateBatch(batchId, {
+      state: result.state,
+      finishedAt: result.finishedAt ? new Date(result.finishedAt) : new Date(),
+      result,
+    });
+    deps.log.info(
+      {
+        batchId,
+        correlationId: result.correlationId,
+        state: result.state,
+        processed: result.processed,
+        repaired: result.repaired,
+        failed: result.failed,
+        elapsedMs: result.elapsedMs,
+      },
+      'reconcile finished',
+    );
   }
 
   return { planReconcile, reconcilePartition, finishReconcile };

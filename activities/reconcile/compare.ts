@@ -80,21 +80,34 @@ export interface ItemResult {
 }
 
 export function compareItem({ key, source, target }: MergedItem, o: CompareSettings): ItemResult {
-  const finding = (outcome: ReconcileOutcome, action: FindingAction, message?: string): ItemResult => ({ key, outcome, finding: { key, keyId: keyId(key), outcome, action, ...(message ? { message } : {}) } });
+  const finding = (outcome: ReconcileOutcome, action: FindingAction, message?: string): ItemResult => ({
+    key,
+    outcome,
+    finding: { key, keyId: keyId(key), outcome, action, ...(message ? { message } : {}) },
+  });
   if (source && target) {
     const sv = sourceView(source);
     const observedHash = hashOf(viewOf(target));
     if (sv.hash === observedHash) return { key, outcome: ReconcileOutcome.matched };
     const outcome = ReconcileOutcome.mismatched;
     if (o.dryRun) return finding(outcome, 'reported');
-    if (targetIsNewer(sv.version, versionOf(target))) return finding(outcome, 'conflict', `target version ${String(versionOf(target))} is newer than source version ${String(sv.version)}`);
-    return { key, outcome, repair: { key, keyId: keyId(key), op: 'replace', observedHash, sourceHash: sv.hash, doc: writeDocOf(source, sv, o), redo: false } };
+    if (targetIsNewer(sv.version, versionOf(target)))
+      return finding(outcome, 'conflict', `target version ${String(versionOf(target))} is newer than source version ${String(sv.version)}`);
+    return {
+      key,
+      outcome,
+      repair: { key, keyId: keyId(key), op: 'replace', observedHash, sourceHash: sv.hash, doc: writeDocOf(source, sv, o), redo: false },
+    };
   }
   if (source) {
     const outcome = ReconcileOutcome.missingInTarget;
     if (o.dryRun) return finding(outcome, 'reported');
     const sv = sourceView(source);
-    return { key, outcome, repair: { key, keyId: keyId(key), op: 'insert', sourceHash: sv.hash, doc: writeDocOf(source, sv, o), redo: false } };
+    return {
+      key,
+      outcome,
+      repair: { key, keyId: keyId(key), op: 'insert', sourceHash: sv.hash, doc: writeDocOf(source, sv, o), redo: false },
+    };
   }
   const outcome = ReconcileOutcome.extraInTarget;
   if (o.dryRun) return finding(outcome, 'reported');

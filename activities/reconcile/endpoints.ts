@@ -23,19 +23,26 @@ export interface Endpoints {
   close(): Promise<void>;
 }
 
-export const nonRetryable = (message: string) => ApplicationFailure.create({ type: SyncErrorType.VALIDATION_ERROR, message, nonRetryable: true });
+export const nonRetryable = (message: string) =>
+  ApplicationFailure.create({ type: SyncErrorType.VALIDATION_ERROR, message, nonRetryable: true });
 
 /** Decrypts stored secrets; a missing key or a damaged value will not heal on retry. */
 function revealOrFail<T>(fn: () => T): T {
   try {
     return fn();
   } catch (err) {
-    if (err instanceof SecretKeyUnknownError || err instanceof SecretDecryptError || err instanceof SourceError) throw nonRetryable(err.message);
+    if (err instanceof SecretKeyUnknownError || err instanceof SecretDecryptError || err instanceof SourceError)
+      throw nonRetryable(err.message);
     throw err;
   }
 }
 
-export async function openEndpoints(deps: ActivityDeps, store: ReconcileStore, tenants: TenantRepository, input: ReconcileInput): Promise<Endpoints> {
+export async function openEndpoints(
+  deps: ActivityDeps,
+  store: ReconcileStore,
+  tenants: TenantRepository,
+  input: ReconcileInput,
+): Promise<Endpoints> {
   const batch = await store.getBatch(input.batchId);
   if (!batch) throw nonRetryable(`reconcile batch '${input.batchId}' is not registered`);
   // Whatever registered the batch (an older API too): the platform database is never opened.
@@ -47,7 +54,12 @@ export async function openEndpoints(deps: ActivityDeps, store: ReconcileStore, t
     // Allowlisted or not, an external URI never reaches a link-local or metadata address.
     const refused = mongoUriRefusal(DEFAULT_OUTBOUND, uri);
     if (refused) throw nonRetryable(`reconcile URI refused: ${refused}`);
-    const c = new MongoClient(uri, { ...InProcessProfiles.outboundMongo, maxPoolSize: 4, appName: 'sync-orchestrator-reconcile', lookup: vettingLookup(DEFAULT_OUTBOUND) });
+    const c = new MongoClient(uri, {
+      ...InProcessProfiles.outboundMongo,
+      maxPoolSize: 4,
+      appName: 'sync-orchestrator-reconcile',
+      lookup: vettingLookup(DEFAULT_OUTBOUND),
+    });
     own.push(c);
     return c;
   };
@@ -61,7 +73,10 @@ export async function openEndpoints(deps: ActivityDeps, store: ReconcileStore, t
   } else {
     const tenant = await tenants.get(input.source.tenantId);
     if (!tenant) throw nonRetryable(`tenant '${input.source.tenantId}' is not registered`);
-    connector = createSource(revealOrFail(() => tenants.revealSource(tenant)), deps.outbound);
+    connector = createSource(
+      revealOrFail(() => tenants.revealSource(tenant)),
+      deps.outbound,
+    );
     source = { kind: 'tenant', connector, collection: input.source.collection };
   }
   return {

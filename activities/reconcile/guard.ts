@@ -5,7 +5,10 @@ import type { NamespaceRef, ReconcileSourceRef } from '../../shared/reconcile';
 // names compare that way, and a same-named database on another server is refused as well.
 
 /** Which end of the spec names the platform database, if any. */
-export function platformDbRole(spec: { source: ReconcileSourceRef; target: NamespaceRef }, platformDb: string): 'source' | 'target' | undefined {
+export function platformDbRole(
+  spec: { source: ReconcileSourceRef; target: NamespaceRef },
+  platformDb: string,
+): 'source' | 'target' | undefined {
   const same = (db: string) => db.toLowerCase() === platformDb.toLowerCase();
   if (spec.source.kind === 'namespace' && same(spec.source.db)) return 'source';
   if (same(spec.target.db)) return 'target';

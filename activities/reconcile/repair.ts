@@ -37,7 +37,10 @@ export interface UndoLog {
 
 /** Thrown when a record a repair deleted could not be put back; its copy stays in the undo log. */
 export class RepairRestoreError extends AppError {
-  constructor(readonly keys: readonly unknown[], cause?: unknown) {
+  constructor(
+    readonly keys: readonly unknown[],
+    cause?: unknown,
+  ) {
     const what = `${keys.length} record(s) deleted by the repair could not be restored yet; their copies are kept for the retry`;
     super('repair-incomplete', what, { cause });
   }
@@ -56,7 +59,8 @@ export interface RepairResult {
   findings: Finding[];
 }
 
-const outcomeOf = (e: RepairEntry) => (e.op === 'insert' ? ReconcileOutcome.missingInTarget : e.op === 'delete' ? ReconcileOutcome.extraInTarget : ReconcileOutcome.mismatched);
+const outcomeOf = (e: RepairEntry) =>
+  e.op === 'insert' ? ReconcileOutcome.missingInTarget : e.op === 'delete' ? ReconcileOutcome.extraInTarget : ReconcileOutcome.mismatched;
 
 const mapKey = (k: Key) => (k instanceof Object ? `o:${JSON.stringify(k)}` : `${typeof k}:${k}`);
 
@@ -85,15 +89,22 @@ async function deleteKeys(target: Collection<Document>, keys: Key[]): Promise<nu
   return (await target.deleteMany({ _id: { $in: keys } } as Document)).deletedCount;
 }
 
-const exists = async (target: Collection<Document>, key: Key) => (await target.findOne({ _id: key } as Document, { projection: { _id: 1 } })) !== null;
+const exists = async (target: Collection<Document>, key: Key) =>
+  (await target.findOne({ _id: key } as Document, { projection: { _id: 1 } })) !== null;
 
 /** Puts back the copies of refused replacements; throws unless each record is there again. */
 async function restore(target: Collection<Document>, copies: UndoCopy[]): Promise<void> {
   let res;
   try {
-    res = await insertStepping(target, copies.map((c) => c.doc));
+    res = await insertStepping(
+      target,
+      copies.map((c) => c.doc),
+    );
   } catch (err) {
-    throw new RepairRestoreError(copies.map((c) => c.key), err);
+    throw new RepairRestoreError(
+      copies.map((c) => c.key),
+      err,
+    );
   }
   // A duplicate is fine when someone else wrote the record meanwhile, not when another unique index refused it.
   const missing: Key[] = [];
@@ -110,7 +121,10 @@ export async function applyRepairs(target: Collection<Document>, entries: readon
 
   // Guarded entries (and every entry of an earlier attempt) are checked against the target now.
   const checked = entries.filter((e) => e.redo || e.op !== 'insert');
-  const current = await currentDocs(target, checked.map((e) => e.key));
+  const current = await currentDocs(
+    target,
+    checked.map((e) => e.key),
+  );
   const toDelete: RepairEntry[] = [];
   const toInsert: RepairEntry[] = [];
   const copies: UndoCopy[] = [];
@@ -134,16 +148,26 @@ export async function applyRepairs(target: Collection<Document>, entries: readon
       toInsert.push(e);
       copies.push({ key: e.key, keyId: e.keyId, doc: doc! });
     } else {
-      conflict(e, e.op === 'insert' ? 'someone else inserted the record since it was compared' : 'the target record changed since it was compared');
+      conflict(
+        e,
+        e.op === 'insert' ? 'someone else inserted the record since it was compared' : 'the target record changed since it was compared',
+      );
     }
   }
 
   if (copies.length) await undo.save(copies);
-  r.deleted = await deleteKeys(target, toDelete.map((e) => e.key));
+  r.deleted = await deleteKeys(
+    target,
+    toDelete.map((e) => e.key),
+  );
   const deletedExtras = toDelete.filter((e) => e.op === 'delete').length;
   let ins;
   try {
-    ins = await insertStepping(target, toInsert.map((e) => e.doc!), true);
+    ins = await insertStepping(
+      target,
+      toInsert.map((e) => e.doc!),
+      true,
+    );
   } catch (err) {
     // Outcome unknown (a lost connection, a refused batch): put back what this attempt deleted,
     // best effort (a record already replaced answers "duplicate"); the retry redoes the rest.

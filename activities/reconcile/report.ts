@@ -26,8 +26,8 @@ export function createProgressReporter(o: ProgressReporterOptions): (force: bool
   const send = (): Promise<void> => {
     lastReport = Date.now();
     const r: PartitionReport = { partition: o.partition, checkpoint: o.snapshot(), worker: o.workerId };
-    inFlight = o.ctx!.client.workflow
-      .getHandle(wfId!)
+    inFlight = o
+      .ctx!.client.workflow.getHandle(wfId!)
       .executeUpdate(partitionProgressUpdate, { args: [r] })
       .then((answer) => {
         if (answer === 'stop') o.halt.abort();

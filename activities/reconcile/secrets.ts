@@ -24,7 +24,9 @@ function mapSecrets(batchId: string, secrets: BatchSecrets, fn: (v: string, wher
 }
 
 /** The URIs as stored: each sealed under the primary key. */
-export const sealBatchSecrets = (keyring: Keyring, batchId: string, secrets: BatchSecrets): BatchSecrets => mapSecrets(batchId, secrets, (v, w) => keyring.seal(v, w));
+export const sealBatchSecrets = (keyring: Keyring, batchId: string, secrets: BatchSecrets): BatchSecrets =>
+  mapSecrets(batchId, secrets, (v, w) => keyring.seal(v, w));
 
 /** The URIs in clear (legacy plaintext passes through): only to open connections. */
-export const revealBatchSecrets = (keyring: Keyring, batch: Pick<BatchDoc, '_id' | 'secrets'>): BatchSecrets => mapSecrets(batch._id, batch.secrets ?? {}, (v, w) => keyring.reveal(v, w));
+export const revealBatchSecrets = (keyring: Keyring, batch: Pick<BatchDoc, '_id' | 'secrets'>): BatchSecrets =>
+  mapSecrets(batch._id, batch.secrets ?? {}, (v, w) => keyring.reveal(v, w));

@@ -1,7 +1,18 @@
 import { MongoBulkWriteError, MongoServerError, type Collection, type Db, type Document } from 'mongodb';
 import { Collections } from '../../infra/mongo';
 import { redactConnectionDetails } from '../../shared/redact';
-import { addCounters, type NamespaceRef, type PartitionCheckpoint, type ReconcileCounters, type ReconcileInput, type ReconcileOptions, type ReconcilePlan, type ReconcileProgress, type ReconcileSourceRef, type ReconcileState } from '../../shared/reconcile';
+import {
+  addCounters,
+  type NamespaceRef,
+  type PartitionCheckpoint,
+  type ReconcileCounters,
+  type ReconcileInput,
+  type ReconcileOptions,
+  type ReconcilePlan,
+  type ReconcileProgress,
+  type ReconcileSourceRef,
+  type ReconcileState,
+} from '../../shared/reconcile';
 
 // reconcile_batches (one per run: spec, secrets, plan, final result), reconcile_chunks (one
 // per chunk: the durable checkpoint after it; plus one per repair flush), reconcile_errors
@@ -202,7 +213,11 @@ export function createReconcileStore(db: Db) {
 
     async insertErrors(docs: ErrorDoc[]): Promise<void> {
       // Messages may quote servers the worker tried: stored without their connection details.
-      if (docs.length) await insertStepping(asDocs(errors), docs.map((d) => (d.message ? { ...d, message: redactConnectionDetails(d.message) } : d)));
+      if (docs.length)
+        await insertStepping(
+          asDocs(errors),
+          docs.map((d) => (d.message ? { ...d, message: redactConnectionDetails(d.message) } : d)),
+        );
     },
     /** One page of a batch's findings in _id order; `after` is the last _id of the previous page. */
     async listErrors(batchId: string, after: string | undefined, limit: number): Promise<{ items: ErrorDoc[]; nextCursor: string | null }> {
@@ -234,7 +249,14 @@ export function createReconcileStore(db: Db) {
     undoLog(batchId: string, partition: number) {
       return {
         async save(copies: Array<Pick<UndoDoc, 'key' | 'keyId' | 'doc'>>): Promise<void> {
-          const docs = copies.map((c) => ({ _id: pendingDocId(batchId, partition, c.keyId), batchId, partition, key: c.key, keyId: c.keyId, doc: c.doc }));
+          const docs = copies.map((c) => ({
+            _id: pendingDocId(batchId, partition, c.keyId),
+            batchId,
+            partition,
+            key: c.key,
+            keyId: c.keyId,
+            doc: c.doc,
+          }));
           await insertStepping(asDocs(undo), docs);
         },
         async load(keyIds: string[]): Promise<Map<string, Document>> {

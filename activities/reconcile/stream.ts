@@ -31,7 +31,8 @@ function orderGuard(label: string) {
   let last: Key | undefined;
   return (key: unknown): Key => {
     if (!isKey(key)) throw new KeyOrderError(`${label}: _id ${String(key)} is not a number, string, ObjectId or Date`);
-    if (last !== undefined && compareKeys(last, key) >= 0) throw new KeyOrderError(`${label}: keys are not in ascending order (${String(last)} then ${String(key)})`);
+    if (last !== undefined && compareKeys(last, key) >= 0)
+      throw new KeyOrderError(`${label}: keys are not in ascending order (${String(last)} then ${String(key)})`);
     last = key;
     return key;
   };
@@ -51,7 +52,10 @@ export class CursorStream implements OrderedStream<Document> {
   private ahead: Promise<boolean> | undefined;
   private readonly check: (k: unknown) => Key;
 
-  constructor(private readonly cursor: FindCursor<Document>, label: string) {
+  constructor(
+    private readonly cursor: FindCursor<Document>,
+    label: string,
+  ) {
     this.check = orderGuard(label);
   }
 
@@ -212,7 +216,13 @@ function unlessStopped<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
  * as it is merged. A stop while waiting for the first item throws StopRequested; once a chunk
  * has begun, it is read to its end.
  */
-export async function readChunk<R = MergedItem>(source: OrderedStream<SourceItem>, target: CursorStream, max: number, stop?: AbortSignal, map: (item: MergedItem) => R = (i) => i as R): Promise<R[]> {
+export async function readChunk<R = MergedItem>(
+  source: OrderedStream<SourceItem>,
+  target: CursorStream,
+  max: number,
+  stop?: AbortSignal,
+  map: (item: MergedItem) => R = (i) => i as R,
+): Promise<R[]> {
   const out: R[] = [];
   while (out.length < max) {
     let s = source.peekKey();

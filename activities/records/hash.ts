@@ -16,7 +16,10 @@ export function canonical(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(canonical);
   if (v instanceof Date) return { $date: v.getTime() };
   if (v instanceof Int32 || v instanceof Double) return canonical(v.valueOf());
-  if (v instanceof Long) return v.lessThanOrEqual(Number.MAX_SAFE_INTEGER) && v.greaterThanOrEqual(Number.MIN_SAFE_INTEGER) ? v.toNumber() : { $long: v.toString() };
+  if (v instanceof Long)
+    return v.lessThanOrEqual(Number.MAX_SAFE_INTEGER) && v.greaterThanOrEqual(Number.MIN_SAFE_INTEGER)
+      ? v.toNumber()
+      : { $long: v.toString() };
   if (v instanceof ObjectId) return { $oid: v.toHexString() };
   if (v instanceof Binary) return { $bin: v.toString('base64'), t: v.sub_type };
   if (v instanceof RegExp) return { $re: v.source, o: v.flags };
@@ -32,7 +35,10 @@ export function canonical(v: unknown): unknown {
 
 /** Stable hash of a record's fields (22 chars of base64url SHA-256). */
 export function recordHash(view: unknown): string {
-  return createHash('sha256').update(stringify(canonical(view)) ?? '').digest('base64url').slice(0, 22);
+  return createHash('sha256')
+    .update(stringify(canonical(view)) ?? '')
+    .digest('base64url')
+    .slice(0, 22);
 }
 
 /** A map key for a record key: `'5'` and `5`, or an ObjectId and its hex, stay distinct. */

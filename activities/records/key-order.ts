@@ -34,7 +34,8 @@ export function isKey(k: unknown): k is Key {
  */
 export function keyOf(raw: unknown): Key | undefined {
   if (raw instanceof Int32 || raw instanceof Double) return raw.valueOf();
-  if (raw instanceof Long) return raw.lessThanOrEqual(Number.MAX_SAFE_INTEGER) && raw.greaterThanOrEqual(Number.MIN_SAFE_INTEGER) ? raw.toNumber() : undefined;
+  if (raw instanceof Long)
+    return raw.lessThanOrEqual(Number.MAX_SAFE_INTEGER) && raw.greaterThanOrEqual(Number.MIN_SAFE_INTEGER) ? raw.toNumber() : undefined;
   return isKey(raw) ? raw : undefined;
 }
 
@@ -74,8 +75,14 @@ export function compareKeys(a: Key, b: Key): number {
 
 // No 'decimal': FerretDB knows no Decimal128 and refuses the alias.
 const TYPE_ALIASES: Record<number, string[]> = { 1: ['double', 'int', 'long'], 2: ['string'], 3: ['objectId'], 4: ['date'] };
-const typesAbove = (r: number) => Object.entries(TYPE_ALIASES).filter(([x]) => Number(x) > r).flatMap(([, t]) => t);
-const typesBelow = (r: number) => Object.entries(TYPE_ALIASES).filter(([x]) => Number(x) < r).flatMap(([, t]) => t);
+const typesAbove = (r: number) =>
+  Object.entries(TYPE_ALIASES)
+    .filter(([x]) => Number(x) > r)
+    .flatMap(([, t]) => t);
+const typesBelow = (r: number) =>
+  Object.entries(TYPE_ALIASES)
+    .filter(([x]) => Number(x) < r)
+    .flatMap(([, t]) => t);
 
 /**
  * `_id` in (lo, hi]. Comparison operators only match their own BSON type, so each bound also

@@ -10,7 +10,12 @@ export type VersionKind = 'none' | 'number' | 'date' | 'text' | 'other';
 /** incoming vs stored. */
 export type VersionOrder = 'newer' | 'older' | 'equal' | 'unordered' | 'kind-changed';
 
-type Normal = { kind: 'none' } | { kind: 'number'; n: number | bigint } | { kind: 'date'; ms: number } | { kind: 'text'; s: string } | { kind: 'other'; v: unknown };
+type Normal =
+  | { kind: 'none' }
+  | { kind: 'number'; n: number | bigint }
+  | { kind: 'date'; ms: number }
+  | { kind: 'text'; s: string }
+  | { kind: 'other'; v: unknown };
 
 const NUMERIC = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
 const INTEGER = /^[+-]?\d+$/;

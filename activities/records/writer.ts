@@ -65,7 +65,10 @@ const MAX_ROUNDS = 5;
 
 /** Stable content hash of plain JSON-like data (key order does not matter). */
 export function contentHash(data: unknown): string {
-  return createHash('sha256').update(stringify(data) ?? '').digest('base64url').slice(0, 22);
+  return createHash('sha256')
+    .update(stringify(data) ?? '')
+    .digest('base64url')
+    .slice(0, 22);
 }
 
 interface Prepared {
@@ -94,7 +97,9 @@ async function readStored(col: Collection<Document>, ps: readonly Prepared[]): P
   const projection = { _sync: 1, version: 1 };
   const found =
     ps.length <= POINT_READS_MAX
-      ? ((await Promise.all(ps.map((p) => col.findOne({ _id: p.key } as Document, { projection })))).filter((d) => d !== null) as Document[])
+      ? ((await Promise.all(ps.map((p) => col.findOne({ _id: p.key } as Document, { projection })))).filter(
+          (d) => d !== null,
+        ) as Document[])
       : await col.find({ _id: { $in: ps.map((p) => p.key) } } as Document, { projection }).toArray();
   const out = new Map<string, Stored>();
   for (const d of found) {
@@ -118,7 +123,8 @@ function guardOf(key: unknown, s: Stored): Document {
   return { _id: key, '_sync.hash': s.hash ?? { $exists: false }, '_sync.syncedAt': s.syncedAt ?? { $exists: false } };
 }
 
-const isOurs = (s: Stored | undefined, m: SyncMeta) => s?.hash === m.hash && s.syncedAt?.getTime() === m.syncedAt.getTime() && s.runId === m.runId;
+const isOurs = (s: Stored | undefined, m: SyncMeta) =>
+  s?.hash === m.hash && s.syncedAt?.getTime() === m.syncedAt.getTime() && s.runId === m.runId;
 
 /** The first failed document of an ordered write; undefined for a failure of the whole command. */
 function firstWriteError(err: unknown): { index: number; code: number; message: string } | undefined {
@@ -128,7 +134,8 @@ function firstWriteError(err: unknown): { index: number; code: number; message: 
     const first = errors.reduce((min, e) => (e.index < min.index ? e : min), errors[0]!);
     return { index: first.index, code: first.code, message: first.errmsg ?? '' };
   }
-  if (err instanceof MongoServerError && typeof err.code === 'number' && (err.code === DUPLICATE_KEY || REFUSED.has(err.code))) return { index: 0, code: err.code, message: err.message };
+  if (err instanceof MongoServerError && typeof err.code === 'number' && (err.code === DUPLICATE_KEY || REFUSED.has(err.code)))
+    return { index: 0, code: err.code, message: err.message };
   return undefined;
 }
 
@@ -138,7 +145,12 @@ function refusalReason(code: number, message: string): string {
   return `the database refused the record (code ${code}${why ? `: ${why}` : ''})`;
 }
 
-export async function writeRecords(col: Collection<Document>, records: readonly SourceRecord[], runId: string, o: WriteOptions = {}): Promise<WriteCounts> {
+export async function writeRecords(
+  col: Collection<Document>,
+  records: readonly SourceRecord[],
+  runId: string,
+  o: WriteOptions = {},
+): Promise<WriteCounts> {
   const counts: WriteCounts = { written: 0, unchanged: 0, rejected: 0, conflicts: 0, rejectedRecords: [] };
   const syncedAt = new Date();
   const readAt = o.readAt ?? syncedAt;
@@ -168,7 +180,13 @@ export async function writeRecords(col: Collection<Document>, records: readonly 
 }
 
 /** Plans each record against what is stored, writes, and plans again those a racing writer touched. */
-async function writeRound(col: Collection<Document>, ps: Prepared[], counts: WriteCounts, assumeAbsent: boolean, round: number): Promise<void> {
+async function writeRound(
+  col: Collection<Document>,
+  ps: Prepared[],
+  counts: WriteCounts,
+  assumeAbsent: boolean,
+  round: number,
+): Promise<void> {
   if (ps.length === 0) return;
   const settle = (p: Prepared, outcome: 'written' | 'unchanged') => {
     counts[outcome] += 1;
@@ -196,9 +214,12 @@ async function writeRound(col: Collection<Document>, ps: Prepared[], counts: Wri
     counts.rejected += 1;
     counts.rejectedRecords.push({ key: p.key, reason, ...(p.updatedAt ? { updatedAt: p.updatedAt } : {}) });
   };
-  for (let rest = inserts; rest.length > 0; ) {
+  for (let rest = inserts; rest.length > 0;) {
     try {
-      await col.insertMany(rest.map((p) => p.doc), { ordered: true });
+      await col.insertMany(
+        rest.map((p) => p.doc),
+        { ordered: true },
+      );
       for (const p of rest) settle(p, 'written');
       break;
     } catch (err) {
@@ -236,7 +257,10 @@ async function writeRound(col: Collection<Document>, ps: Prepared[], counts: Wri
     // Read back: what holds our stamp is written; the others are planned again — a guard missed
     // (someone wrote or deleted the record since it was read) or, on FerretDB, whose update
     // filters and then writes by _id (no atomic compare-and-swap), a racing writer landed after us.
-    const now = await readStored(col, batch.map((x) => x.p));
+    const now = await readStored(
+      col,
+      batch.map((x) => x.p),
+    );
     batch.forEach(({ p }, i) => {
       if (i === refused) return;
       if (isOurs(now.get(p.text), p.meta)) settle(p, 'written');

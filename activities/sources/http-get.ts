@@ -34,13 +34,17 @@ export type OutboundAgents = ReturnType<typeof createOutboundAgents>;
 
 /** Throws OutboundRefusal when `url` may not be called at all. */
 export function assertCallable(policy: OutboundPolicy, url: URL): void {
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new OutboundRefusal(`only http and https URLs may be called, not ${url.protocol}`);
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw new OutboundRefusal(`only http and https URLs may be called, not ${url.protocol}`);
   const why = refusalFor(policy, url.hostname, portOf(url));
   if (why) throw new OutboundRefusal(why);
 }
 
 /** GETs `url`; a non-2xx answer comes back with an empty body (read only when 2xx). */
-export async function boundedGet(url: URL, o: { policy: OutboundPolicy; agents: OutboundAgents; headers: Record<string, string>; signal: AbortSignal }): Promise<GetResult> {
+export async function boundedGet(
+  url: URL,
+  o: { policy: OutboundPolicy; agents: OutboundAgents; headers: Record<string, string>; signal: AbortSignal },
+): Promise<GetResult> {
   let at = url;
   for (let hop = 0; ; hop++) {
     assertCallable(o.policy, at);
@@ -67,7 +71,11 @@ export async function boundedGet(url: URL, o: { policy: OutboundPolicy; agents: 
 function send(url: URL, o: { agents: OutboundAgents; headers: Record<string, string>; signal: AbortSignal }): Promise<IncomingMessage> {
   return new Promise((resolve, reject) => {
     const https = url.protocol === 'https:';
-    const req = (https ? httpsRequest : httpRequest)(url, { method: 'GET', headers: o.headers, agent: https ? o.agents.https : o.agents.http, signal: o.signal }, resolve);
+    const req = (https ? httpsRequest : httpRequest)(
+      url,
+      { method: 'GET', headers: o.headers, agent: https ? o.agents.https : o.agents.http, signal: o.signal },
+      resolve,
+    );
     req.on('error', reject);
     req.end();
   });

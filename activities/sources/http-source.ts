@@ -9,7 +9,8 @@ import { InProcessProfiles } from '../profiles';
 const MAX_PAGE_LIMIT = 5_000;
 /** A date, or a date-time with an explicit zone (a zoneless time would depend on the host's TZ). */
 const ISO_DATE = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2}))?$/i;
-const NETWORK_CODES = /ECONNREFUSED|ECONNRESET|EPIPE|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH|UND_ERR_SOCKET|socket hang up|other side closed|fetch failed|terminated/i;
+const NETWORK_CODES =
+  /ECONNREFUSED|ECONNRESET|EPIPE|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH|UND_ERR_SOCKET|socket hang up|other side closed|fetch failed|terminated/i;
 
 /** Cursors followed and pages read by one collection read (keyed by collection and changedSince). */
 interface ReadState {
@@ -51,7 +52,10 @@ export function createHttpSource(settings: HttpSourceSettings, policy: OutboundP
       if (err instanceof SourceError) throw err;
       if (isOutboundRefusal(err)) throw new SourceError(SyncErrorType.VALIDATION_ERROR, `${where}: ${err.message}`, { collection });
       // The caller's own abort (deadline, activity cancellation) keeps the caller's reason.
-      if (signal?.aborted && !timedOut) throw signal.reason instanceof Error ? signal.reason : new SourceError(SyncErrorType.TIMEOUT_ERROR, `${where}: aborted`, { collection });
+      if (signal?.aborted && !timedOut)
+        throw signal.reason instanceof Error
+          ? signal.reason
+          : new SourceError(SyncErrorType.TIMEOUT_ERROR, `${where}: aborted`, { collection });
       if (timedOut) throw new SourceError(SyncErrorType.TIMEOUT_ERROR, `${where}: no answer within ${timeoutMs} ms`, { collection });
       const detail = describe(err);
       const type = NETWORK_CODES.test(detail) ? SyncErrorType.NETWORK_ERROR : SyncErrorType.UNKNOWN_ERROR;
@@ -74,7 +78,11 @@ export function createHttpSource(settings: HttpSourceSettings, policy: OutboundP
     },
     async readPage(collection, { after, limit, changedSince, signal }) {
       if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE_LIMIT) {
-        throw new SourceError(SyncErrorType.VALIDATION_ERROR, `collection ${collection}: page limit ${limit} is outside 1..${MAX_PAGE_LIMIT}`, { collection });
+        throw new SourceError(
+          SyncErrorType.VALIDATION_ERROR,
+          `collection ${collection}: page limit ${limit} is outside 1..${MAX_PAGE_LIMIT}`,
+          { collection },
+        );
       }
       const bound = (what: string) => new SourceError(SyncErrorType.VALIDATION_ERROR, `collection ${collection}: ${what}`, { collection });
       const key = `${collection}\u0000${changedSince ?? ''}`;
@@ -86,10 +94,12 @@ export function createHttpSource(settings: HttpSourceSettings, policy: OutboundP
       if (changedSince) query.set('changedSince', changedSince);
       const body = await getJson(`/collections/${encodeURIComponent(collection)}/records?${query}`, collection, signal);
       const count = isObject(body) && Array.isArray(body.records) ? body.records.length : 0;
-      if (count > policy.maxPageRecords) throw bound(`page has ${count} records, more than SOURCE_MAX_PAGE_RECORDS (${policy.maxPageRecords})`);
+      if (count > policy.maxPageRecords)
+        throw bound(`page has ${count} records, more than SOURCE_MAX_PAGE_RECORDS (${policy.maxPageRecords})`);
       const page = parsePage(body, collection, after ?? null);
       if (after) state.seen.add(after);
-      if (page.nextCursor !== null && state.seen.has(page.nextCursor)) throw bound(`cursor cycle: cursor "${page.nextCursor}" was already read`);
+      if (page.nextCursor !== null && state.seen.has(page.nextCursor))
+        throw bound(`cursor cycle: cursor "${page.nextCursor}" was already read`);
       state.pages++;
       return page;
     },
@@ -126,9 +136,16 @@ function parsePage(body: unknown, collection: string, after: string | null): Sou
 
 function statusError(status: number, retryAfter: string | null, where: string, collection: string | undefined): SourceError {
   const msg = `${where} answered ${status}`;
-  if (status === 401 || status === 403) return new SourceError(SyncErrorType.AUTH_ERROR, `${msg}: credentials rejected`, { status, collection });
-  if (status === 400 || status === 404 || status === 422) return new SourceError(SyncErrorType.VALIDATION_ERROR, msg, { status, collection });
-  if (status === 429) return new SourceError(SyncErrorType.NETWORK_ERROR, `${msg}: rate limited`, { status, collection, retryAfterMs: parseRetryAfter(retryAfter) });
+  if (status === 401 || status === 403)
+    return new SourceError(SyncErrorType.AUTH_ERROR, `${msg}: credentials rejected`, { status, collection });
+  if (status === 400 || status === 404 || status === 422)
+    return new SourceError(SyncErrorType.VALIDATION_ERROR, msg, { status, collection });
+  if (status === 429)
+    return new SourceError(SyncErrorType.NETWORK_ERROR, `${msg}: rate limited`, {
+      status,
+      collection,
+      retryAfterMs: parseRetryAfter(retryAfter),
+    });
   if (status === 408) return new SourceError(SyncErrorType.TIMEOUT_ERROR, msg, { status, collection });
   if (status >= 500) return new SourceError(SyncErrorType.NETWORK_ERROR, msg, { status, collection });
   return new SourceError(SyncErrorType.UNKNOWN_ERROR, msg, { status, collection });

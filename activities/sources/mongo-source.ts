@@ -51,7 +51,8 @@ export function createMongoSource(settings: MongoSourceSettings, policy: Outboun
   };
   const fail = (err: unknown, what: string, collection?: string, signal?: AbortSignal) => {
     const refusal = isOutboundRefusal(err) ? err : refused;
-    if (refusal) return new SourceError(SyncErrorType.VALIDATION_ERROR, `${what}: ${refusal.message}`, collection === undefined ? {} : { collection });
+    if (refusal)
+      return new SourceError(SyncErrorType.VALIDATION_ERROR, `${what}: ${refusal.message}`, collection === undefined ? {} : { collection });
     return toSourceError(err, what, settings.uri, collection, signal);
   };
 
@@ -63,9 +64,20 @@ export function createMongoSource(settings: MongoSourceSettings, policy: Outboun
     return scan.cursor;
   };
   const park = (key: string, cursor: FindCursor<Document>) => {
-    void unpark(key)?.close().catch(() => undefined);
-    for (const old of [...parked.keys()].slice(0, Math.max(0, parked.size - MAX_PARKED_SCANS + 1))) void unpark(old)?.close().catch(() => undefined);
-    const timer = setTimeout(() => void unpark(key)?.close().catch(() => undefined), SCAN_IDLE_MS);
+    void unpark(key)
+      ?.close()
+      .catch(() => undefined);
+    for (const old of [...parked.keys()].slice(0, Math.max(0, parked.size - MAX_PARKED_SCANS + 1)))
+      void unpark(old)
+        ?.close()
+        .catch(() => undefined);
+    const timer = setTimeout(
+      () =>
+        void unpark(key)
+          ?.close()
+          .catch(() => undefined),
+      SCAN_IDLE_MS,
+    );
     timer.unref();
     parked.set(key, { cursor, timer });
   };
@@ -75,7 +87,10 @@ export function createMongoSource(settings: MongoSourceSettings, policy: Outboun
     async listCollections(signal) {
       try {
         const infos = await abortable(db().listCollections({}, { nameOnly: true }).toArray(), signal);
-        return infos.map((c) => c.name).filter((n) => !n.startsWith('system.')).sort();
+        return infos
+          .map((c) => c.name)
+          .filter((n) => !n.startsWith('system.'))
+          .sort();
       } catch (err) {
         throw fail(err, 'listCollections', undefined, signal);
       }
@@ -180,7 +195,8 @@ function toRecord(doc: Document, i: number, bad: (what: string) => SourceError):
   if (version !== undefined && version !== null) record.version = version;
   if (updatedAt !== undefined && updatedAt !== null) {
     const at = updatedAt instanceof Date ? updatedAt : typeof updatedAt === 'string' ? new Date(updatedAt) : undefined;
-    if (!at || Number.isNaN(at.getTime())) throw bad(`record ${i} (${String(keyOf(_id))}) has an updatedAt that is neither a Date nor an ISO string`);
+    if (!at || Number.isNaN(at.getTime()))
+      throw bad(`record ${i} (${String(keyOf(_id))}) has an updatedAt that is neither a Date nor an ISO string`);
     record.updatedAt = at.toISOString();
   }
   return record;
@@ -231,12 +247,16 @@ function classify(err: unknown): SyncErrorType {
   }
   if (err instanceof MongoOperationTimeoutError || err instanceof MongoNetworkTimeoutError) return SyncErrorType.TIMEOUT_ERROR;
   if (err instanceof MongoError && err.code === 50) return SyncErrorType.TIMEOUT_ERROR;
-  if (err instanceof MongoNetworkError || err instanceof MongoServerSelectionError || err instanceof MongoTopologyClosedError) return SyncErrorType.NETWORK_ERROR;
+  if (err instanceof MongoNetworkError || err instanceof MongoServerSelectionError || err instanceof MongoTopologyClosedError)
+    return SyncErrorType.NETWORK_ERROR;
   if (err instanceof MongoError) return SyncErrorType.DATABASE_ERROR;
   return SyncErrorType.UNKNOWN_ERROR;
 }
 
 /** Never echo the URI or its credentials. */
 function redact(message: string, uri: string): string {
-  return message.split(uri).join('<uri>').replace(/\/\/[^/@\s]+@/g, '//***@');
+  return message
+    .split(uri)
+    .join('<uri>')
+    .replace(/\/\/[^/@\s]+@/g, '//***@');
 }

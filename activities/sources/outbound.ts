@@ -40,7 +40,16 @@ export class OutboundRefusal extends AppError {
 export const isOutboundRefusal = (e: unknown): e is OutboundRefusal => e instanceof OutboundRefusal;
 
 /** Metadata endpoints by name (cloud instance metadata services). */
-const METADATA_NAMES = new Set(['metadata', 'metadata.google.internal', 'metadata.goog', 'metadata.azure.internal', 'instance-data', 'instance-data.ec2.internal', 'metadata.tencentyun.com', 'metadata.platformequinix.com'] as const);
+const METADATA_NAMES = new Set([
+  'metadata',
+  'metadata.google.internal',
+  'metadata.goog',
+  'metadata.azure.internal',
+  'instance-data',
+  'instance-data.ec2.internal',
+  'metadata.tencentyun.com',
+  'metadata.platformequinix.com',
+] as const);
 
 /** Link-local ranges and metadata addresses outside them (IPv4-mapped IPv6 forms match too). */
 const BLOCKED = (() => {
@@ -52,7 +61,11 @@ const BLOCKED = (() => {
   return b;
 })();
 
-const bare = (host: string) => host.replace(/^\[|\]$/g, '').replace(/\.$/, '').toLowerCase();
+const bare = (host: string) =>
+  host
+    .replace(/^\[|\]$/g, '')
+    .replace(/\.$/, '')
+    .toLowerCase();
 
 /** A link-local or metadata address or name. */
 export function isBlockedHost(host: string): boolean {
@@ -136,7 +149,9 @@ export function vettingLookup(policy: OutboundPolicy, onRefusal?: (e: OutboundRe
       const list = (Array.isArray(addresses) ? addresses : [{ address: addresses, family: 4 }]) as LookupAddress[];
       const trusted = isBlockedHost(hostname) && listed(policy, hostname);
       if (!trusted && list.some((a) => isBlockedHost(a.address))) {
-        const refusal = new OutboundRefusal(`host ${bare(hostname)} resolves to a link-local/metadata address (not allowed; list it in SOURCE_ALLOWED_HOSTS)`);
+        const refusal = new OutboundRefusal(
+          `host ${bare(hostname)} resolves to a link-local/metadata address (not allowed; list it in SOURCE_ALLOWED_HOSTS)`,
+        );
         onRefusal?.(refusal);
         return callback(refusal as NodeJS.ErrnoException, '', 0);
       }
@@ -149,6 +164,16 @@ export function vettingLookup(policy: OutboundPolicy, onRefusal?: (e: OutboundRe
 }
 
 /** The policy from validated config (the SOURCE_* variables). */
-export function outboundFromConfig(config: { SOURCE_ALLOWED_HOSTS: readonly string[]; SOURCE_MAX_PAGE_BYTES: number; SOURCE_MAX_PAGE_RECORDS: number; SOURCE_MAX_PAGES: number }): OutboundPolicy {
-  return { allowedHosts: config.SOURCE_ALLOWED_HOSTS, maxPageBytes: config.SOURCE_MAX_PAGE_BYTES, maxPageRecords: config.SOURCE_MAX_PAGE_RECORDS, maxPages: config.SOURCE_MAX_PAGES };
+export function outboundFromConfig(config: {
+  SOURCE_ALLOWED_HOSTS: readonly string[];
+  SOURCE_MAX_PAGE_BYTES: number;
+  SOURCE_MAX_PAGE_RECORDS: number;
+  SOURCE_MAX_PAGES: number;
+}): OutboundPolicy {
+  return {
+    allowedHosts: config.SOURCE_ALLOWED_HOSTS,
+    maxPageBytes: config.SOURCE_MAX_PAGE_BYTES,
+    maxPageRecords: config.SOURCE_MAX_PAGE_RECORDS,
+    maxPages: config.SOURCE_MAX_PAGES,
+  };
 }

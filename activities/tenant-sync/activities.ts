@@ -59,13 +59,22 @@ export function createTenantSyncActivities(
     const started = Date.now();
     const syncStartedAt = new Date(started - WATERMARK_SAFETY_MS).toISOString();
     const ctx = currentActivity();
-    const log = deps.log.child({ tenantId: input.tenantId, collection: input.collection, correlationId: input.correlationId, ...(ctx ? { workflowId: ctx.info.workflowExecution?.workflowId, activity: ctx.info.activityType, attempt: ctx.info.attempt } : { method: 'direct' }) });
+    const log = deps.log.child({
+      tenantId: input.tenantId,
+      collection: input.collection,
+      correlationId: input.correlationId,
+      ...(ctx
+        ? { workflowId: ctx.info.workflowExecution?.workflowId, activity: ctx.info.activityType, attempt: ctx.info.attempt }
+        : { method: 'direct' }),
+    });
     try {
       const tenant = await tenants.get(input.tenantId);
       if (!tenant) throw new SourceError(SyncErrorType.VALIDATION_ERROR, `tenant '${input.tenantId}' is not registered`);
-      if (input.collection === SYNC_STATE_COLLECTION) throw new SourceError(SyncErrorType.VALIDATION_ERROR, `collection name '${SYNC_STATE_COLLECTION}' is reserved for sync state`);
+      if (input.collection === SYNC_STATE_COLLECTION)
+        throw new SourceError(SyncErrorType.VALIDATION_ERROR, `collection name '${SYNC_STATE_COLLECTION}' is reserved for sync state`);
       // A registration older than the API's check must not read the platform or a tenant target database either.
-      const refusedDb = tenant.source.kind === 'mongodb' ? sourceDatabaseRefusal(tenant.source.settings.database, deps.mongo.db.databaseName) : undefined;
+      const refusedDb =
+        tenant.source.kind === 'mongodb' ? sourceDatabaseRefusal(tenant.source.settings.database, deps.mongo.db.databaseName) : undefined;
       if (refusedDb) throw new SourceError(SyncErrorType.VALIDATION_ERROR, `source: ${refusedDb}`);
       const tenantDb = deps.mongo.tenantDb(input.tenantId);
       const col = tenantDb.collection(input.collection);
@@ -79,9 +88,13 @@ export function createTenantSyncActivities(
         // The watermark lives with the data: a dropped or emptied target has none, or none that holds.
         // Empty or not: one document in natural order (FerretDB answers a count with a full scan);
         // read beside the watermark, not after it (two round trips in the time of one).
-        const [saved, first] = await Promise.all([input.full ? null : state.get(input.collection), col.findOne({}, { projection: { _id: 1 } })]);
+        const [saved, first] = await Promise.all([
+          input.full ? null : state.get(input.collection),
+          col.findOne({}, { projection: { _id: 1 } }),
+        ]);
         const empty = first === null;
-        if (saved?.watermark && empty) log.info({ watermark: saved.watermark }, 'target collection is empty: full sync despite a watermark');
+        if (saved?.watermark && empty)
+          log.info({ watermark: saved.watermark }, 'target collection is empty: full sync despite a watermark');
         cp = newCheckpoint(saved?.watermark && !empty ? saved.watermark : null, empty);
       }
       await progress(input);
@@ -89,7 +102,12 @@ export function createTenantSyncActivities(
       try {
         for (;;) {
           const readAt = new Date();
-          const page = await source.readPage(input.collection, { after: cp.cursor, limit: settings.pageSize, changedSince: cp.since, signal: ctx?.cancellationSignal });
+          const page = await source.readPage(input.collection, {
+            after: cp.cursor,
+            limit: settings.pageSize,
+            changedSince: cp.since,
+            signal: ctx?.cancellationSignal,
+          });
           const counts = await writeRecords(col, page.records, input.correlationId, { assumeAbsent: cp.assumeAbsent, readAt });
           tally(cp, page, counts);
           await progress(input);
@@ -116,9 +134,24 @@ export function createTenantSyncActivities(
       if (cp.rejected > 0) {
         // Not lost: the watermark stays at the oldest of them, so the next sync reads them again.
         result.rejectedRecords = cp.rejectedRecords;
-        result.error = failureOf(input, SyncErrorType.VALIDATION_ERROR, `${cp.rejected} record(s) could not be stored (read again by the next sync; see rejectedRecords)`, started);
+        result.error = failureOf(
+          input,
+          SyncErrorType.VALIDATION_ERROR,
+          `${cp.rejected} record(s) could not be stored (read again by the next sync; see rejectedRecords)`,
+          started,
+        );
       }
-      log.info({ synced: result.synced, unchanged: result.unchanged, failed: result.failed, conflicts: cp.conflicts, mode: cp.mode, durationMs: result.durationMs }, 'collection synced');
+      log.info(
+        {
+          synced: result.synced,
+          unchanged: result.unchanged,
+          failed: result.failed,
+          conflicts: cp.conflicts,
+          mode: cp.mode,
+          durationMs: result.durationMs,
+        },
+        'collection synced',
+      );
       return result;
     } catch (err) {
       const errorType = classifyError(err);

@@ -25,7 +25,17 @@ export interface Checkpoint {
 }
 
 export function newCheckpoint(since: string | null, assumeAbsent: boolean): Checkpoint {
-  return { cursor: null, written: 0, unchanged: 0, rejected: 0, conflicts: 0, rejectedRecords: [], mode: since ? 'incremental' : 'full', since, assumeAbsent };
+  return {
+    cursor: null,
+    written: 0,
+    unchanged: 0,
+    rejected: 0,
+    conflicts: 0,
+    rejectedRecords: [],
+    mode: since ? 'incremental' : 'full',
+    since,
+    assumeAbsent,
+  };
 }
 
 /** A checkpoint heartbeated by an earlier version of this activity, completed. */

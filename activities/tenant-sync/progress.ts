@@ -42,7 +42,11 @@ export function createProgressWriter(db: Db, everyMs: number = PROGRESS_EVERY_MS
     if (!force && prev !== undefined && now - prev < everyMs) return;
     last.set(m.tenantId, now);
     try {
-      await col.updateOne({ _id: m.tenantId }, { $set: { at: new Date(now), runId: m.correlationId, collection: m.collection } }, { upsert: true });
+      await col.updateOne(
+        { _id: m.tenantId },
+        { $set: { at: new Date(now), runId: m.correlationId, collection: m.collection } },
+        { upsert: true },
+      );
     } catch (err) {
       // A mark is advisory: a failed one never fails the sync (the next page writes again).
       log?.debug({ err: err instanceof Error ? err.message : String(err), tenantId: m.tenantId }, 'sync progress not recorded');
@@ -61,7 +65,10 @@ export interface ProgressMarkSeen {
 }
 
 /** Last progress per tenant: point reads by `_id` for a few, one read of the small collection for many. */
-export async function lastProgressOf(col: Collection<SyncProgressDoc>, tenantIds: Iterable<string>): Promise<Map<string, ProgressMarkSeen>> {
+export async function lastProgressOf(
+  col: Collection<SyncProgressDoc>,
+  tenantIds: Iterable<string>,
+): Promise<Map<string, ProgressMarkSeen>> {
   const ids = [...new Set(tenantIds)];
   const projection = { at: 1, runId: 1 } as const;
   const docs =

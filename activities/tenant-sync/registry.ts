@@ -56,7 +56,14 @@ export function toTenantView(t: TenantDoc): TenantView {
     if (settings[f] !== undefined) secretsSet.push(f);
     delete settings[f];
   }
-  return { tenantId: t._id, name: t.name, source: { kind: t.source.kind, settings, secretsSet }, collections: t.collections, createdAt: t.createdAt.toISOString(), updatedAt: t.updatedAt.toISOString() };
+  return {
+    tenantId: t._id,
+    name: t.name,
+    source: { kind: t.source.kind, settings, secretsSet },
+    collections: t.collections,
+    createdAt: t.createdAt.toISOString(),
+    updatedAt: t.updatedAt.toISOString(),
+  };
 }
 
 /** Applies `fn` to each secret field present in a source's settings. */
@@ -74,10 +81,15 @@ export function createTenantRepository(db: Db, keyring: Keyring) {
     // Stored names are lowercase (tenant-db-name.ts); entries from before they were stored are derived.
     const owner =
       (await col.findOne({ dbName, _id: { $ne: tenantId } }, { projection: { _id: 1 } })) ??
-      (await col.find({ dbName: { $exists: false }, _id: { $ne: tenantId } }, { projection: { _id: 1 } }).toArray()).find((t) => tenantDbName(t._id) === dbName);
+      (await col.find({ dbName: { $exists: false }, _id: { $ne: tenantId } }, { projection: { _id: 1 } }).toArray()).find(
+        (t) => tenantDbName(t._id) === dbName,
+      );
     if (owner) return new TenantDbClashError(tenantId, dbName, { tenantId: owner._id });
     // MongoDB refuses a database whose name differs from an existing one only in case.
-    const dbs = await db.admin().listDatabases({ nameOnly: true }).catch(() => ({ databases: [] as Array<{ name: string }> }));
+    const dbs = await db
+      .admin()
+      .listDatabases({ nameOnly: true })
+      .catch(() => ({ databases: [] as Array<{ name: string }> }));
     const cased = dbs.databases.find((d) => d.name !== dbName && d.name.toLowerCase() === dbName);
     return cased ? new TenantDbClashError(tenantId, dbName, { database: cased.name }) : undefined;
   }
@@ -86,7 +98,12 @@ export function createTenantRepository(db: Db, keyring: Keyring) {
     get: (tenantId: string) => col.findOne({ _id: tenantId }),
     findDbClash,
     /** Registers or updates a tenant, sealing its secrets; throws TenantDbClashError (nothing written) for a new ID whose database is taken. */
-    async upsert(t: { tenantId: string; name: string; source: SourceSpec; collections: CollectionPlan[] }): Promise<{ created: boolean; tenant: TenantDoc }> {
+    async upsert(t: {
+      tenantId: string;
+      name: string;
+      source: SourceSpec;
+      collections: CollectionPlan[];
+    }): Promise<{ created: boolean; tenant: TenantDoc }> {
       const dbName = tenantDbName(t.tenantId);
       const existing = await col.findOne({ _id: t.tenantId }, { projection: { _id: 1 } });
       if (!existing) {
@@ -110,7 +127,8 @@ export function createTenantRepository(db: Db, keyring: Keyring) {
       try {
         return mapSourceSecrets(tenant.source, (v, f) => keyring.reveal(v, tenantSecretPlace(tenant._id, f)));
       } catch (err) {
-        if (err instanceof SecretKeyUnknownError || err instanceof SecretDecryptError) throw new SourceError(SyncErrorType.VALIDATION_ERROR, err.message);
+        if (err instanceof SecretKeyUnknownError || err instanceof SecretDecryptError)
+          throw new SourceError(SyncErrorType.VALIDATION_ERROR, err.message);
         throw err;
       }
     },

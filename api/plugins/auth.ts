@@ -57,7 +57,8 @@ function assertCovers(p: Principal, tenantId: unknown): void {
 function checkDeclared(method: unknown, url: string, auth: RouteAuth | undefined): void {
   if (!url.startsWith('/api/')) return;
   const t = auth?.tenants;
-  const ok = typeof t === 'string' ? ['global', 'resource', 'platform', 'untenanted'].includes(t) : !!(tenantParamOf(auth) ?? bodyFieldOf(auth));
+  const ok =
+    typeof t === 'string' ? ['global', 'resource', 'platform', 'untenanted'].includes(t) : !!(tenantParamOf(auth) ?? bodyFieldOf(auth));
   if (!auth?.scope || !ok) throw new Error(`route ${String(method)} ${url} must declare config.auth with a scope and a tenant coverage`);
 }
 

@@ -34,7 +34,10 @@ export function sendProblem(req: FastifyRequest, reply: FastifyReply, err: AppEr
 /** Fastify's own refusals (schema validation, body limits, content types); undefined for anything else. */
 function fromFastifyError(err: FastifyError): AppError | undefined {
   if (err.validation) {
-    const details = err.validation.map((v) => ({ path: `${err.validationContext ?? ''}${v.instancePath}`, message: v.message ?? 'invalid' }));
+    const details = err.validation.map((v) => ({
+      path: `${err.validationContext ?? ''}${v.instancePath}`,
+      message: v.message ?? 'invalid',
+    }));
     const summary = details.map((d) => `${d.path || err.validationContext || 'request'} ${d.message}`).join('; ');
     return new ValidationError(summary.slice(0, 500), { errors: details.slice(0, 20) });
   }
@@ -60,7 +63,9 @@ export default fp(
       else if (problem.status >= 500) req.log.warn({ err: error }, problem.message);
       return sendProblem(req, reply, problem);
     });
-    app.setNotFoundHandler((req, reply) => sendProblem(req, reply, new NotFoundError('Route', `${req.method} ${req.url.split('?')[0] ?? ''}`)));
+    app.setNotFoundHandler((req, reply) =>
+      sendProblem(req, reply, new NotFoundError('Route', `${req.method} ${req.url.split('?')[0] ?? ''}`)),
+    );
   },
   { name: 'error-handler', dependencies: ['request-context'] },
 );

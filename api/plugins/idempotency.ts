@@ -51,7 +51,10 @@ export function idempotencyScope(p: Principal | undefined): string {
 
 /** Stable ID derived from an idempotency key (e.g. a batch ID), scoped like its record. */
 export function idFromIdempotencyKey(prefix: string, principal: Principal | undefined, key: string): string {
-  return `${prefix}-${createHash('sha256').update(`${idempotencyScope(principal)}\n${key}`).digest('hex').slice(0, 24)}`;
+  return `${prefix}-${createHash('sha256')
+    .update(`${idempotencyScope(principal)}\n${key}`)
+    .digest('hex')
+    .slice(0, 24)}`;
 }
 
 export function requestFingerprint(req: Pick<FastifyRequest, 'method' | 'params' | 'body'> & { routeUrl: string }): string {
@@ -77,7 +80,8 @@ export default fp<IdempotencyOptions>(
         if (cfg.required) throw new ValidationError('The Idempotency-Key header is required for this operation');
         return;
       }
-      if (typeof raw !== 'string' || !IDEMPOTENCY_KEY.test(raw)) throw new ValidationError('Idempotency-Key must be 1–255 visible ASCII characters');
+      if (typeof raw !== 'string' || !IDEMPOTENCY_KEY.test(raw))
+        throw new ValidationError('Idempotency-Key must be 1–255 visible ASCII characters');
       req.idempotencyKey = raw;
       const routeUrl = req.routeOptions.url ?? req.url;
       const scope = idempotencyScope(req.principal);
@@ -129,7 +133,13 @@ export default fp<IdempotencyOptions>(
           await redis.del(rec.redisKey);
         } else {
           const body = typeof payload === 'string' ? payload : Buffer.isBuffer(payload) ? payload.toString('utf8') : '';
-          const done: StoredRecord = { state: 'done', fingerprint: rec.fingerprint, status: reply.statusCode, contentType: String(reply.getHeader('content-type') ?? ''), body };
+          const done: StoredRecord = {
+            state: 'done',
+            fingerprint: rec.fingerprint,
+            status: reply.statusCode,
+            contentType: String(reply.getHeader('content-type') ?? ''),
+            body,
+          };
           await redis.set(rec.redisKey, JSON.stringify(done), 'EX', ttlSeconds);
         }
       } catch (err) {

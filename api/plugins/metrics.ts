@@ -43,7 +43,8 @@ export default fp<MetricsPluginOptions>(
       {
         schema: {
           summary: 'Prometheus metrics of this API process',
-          description: 'Prometheus text exposition format 0.0.4. No token needed (like /health); keep the API on loopback or restrict /health/* at the proxy.',
+          description:
+            'Prometheus text exposition format 0.0.4. No token needed (like /health); keep the API on loopback or restrict /health/* at the proxy.',
           produces: ['text/plain'],
           response: { 200: Type.String({ description: 'Prometheus text format' }), 404: Problem },
         },

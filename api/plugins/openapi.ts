@@ -8,7 +8,11 @@ export default fp(
   async (app) => {
     await app.register(swagger, {
       openapi: {
-        info: { title: 'sync-orchestrator API', version: '1.0.0', description: 'Tenant sync at login and the data operations behind it, as durable Temporal workflows.' },
+        info: {
+          title: 'sync-orchestrator API',
+          version: '1.0.0',
+          description: 'Tenant sync at login and the data operations behind it, as durable Temporal workflows.',
+        },
         components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
         security: [{ bearer: [] }],
       },

@@ -1,6 +1,16 @@
 import fp from 'fastify-plugin';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { ROOT_CONTEXT, SpanKind, SpanStatusCode, TraceFlags, context, isSpanContextValid, propagation, trace, type Span } from '@opentelemetry/api';
+import {
+  ROOT_CONTEXT,
+  SpanKind,
+  SpanStatusCode,
+  TraceFlags,
+  context,
+  isSpanContextValid,
+  propagation,
+  trace,
+  type Span,
+} from '@opentelemetry/api';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 
 // Correlation and trace IDs: accepted from the caller when well-formed, created otherwise,
@@ -62,10 +72,18 @@ const tracer = trace.getTracer('sync-orchestrator-api');
  */
 function startRequestSpan(req: FastifyRequest): Span {
   const parent = propagation.extract(ROOT_CONTEXT, req.headers);
-  const span = tracer.startSpan(`${req.method} ${routeOf(req)}`, { kind: SpanKind.SERVER, attributes: { 'http.request.method': req.method, 'http.route': routeOf(req) } }, parent);
+  const span = tracer.startSpan(
+    `${req.method} ${routeOf(req)}`,
+    { kind: SpanKind.SERVER, attributes: { 'http.request.method': req.method, 'http.route': routeOf(req) } },
+    parent,
+  );
   if (isSpanContextValid(span.spanContext())) return span;
   const incoming = parseTraceparent(req.headers.traceparent);
-  return trace.wrapSpanContext({ traceId: incoming?.traceId ?? randomBytes(16).toString('hex'), spanId: randomBytes(8).toString('hex'), traceFlags: TraceFlags.NONE });
+  return trace.wrapSpanContext({
+    traceId: incoming?.traceId ?? randomBytes(16).toString('hex'),
+    spanId: randomBytes(8).toString('hex'),
+    traceFlags: TraceFlags.NONE,
+  });
 }
 
 export default fp(
@@ -95,7 +113,10 @@ export default fp(
         req.span.setAttribute('http.request.aborted', true);
         req.span.setStatus({ code: SpanStatusCode.ERROR, message: 'client closed the connection before the response was sent' });
         req.span.end();
-        req.log.info({ type: 'REQUEST_ABORTED', method: req.method, route: routeOf(req), durationMs: Math.round(reply.elapsedTime * 10) / 10 }, 'request aborted by the client');
+        req.log.info(
+          { type: 'REQUEST_ABORTED', method: req.method, route: routeOf(req), durationMs: Math.round(reply.elapsedTime * 10) / 10 },
+          'request aborted by the client',
+        );
       });
     });
     app.addHook('onResponse', async (req, reply) => {

@@ -14,7 +14,13 @@ import { problemResponses } from '../schemas';
 // (tenants: 'untenanted'), whatever tenants the token covers.
 
 const ClientKey = Type.String({ pattern: CLIENT_KEY_PATTERN, maxLength: 48 });
-const Counts = Type.Object({ added: Type.Integer(), updated: Type.Integer(), removed: Type.Integer(), unchanged: Type.Integer(), failed: Type.Integer() });
+const Counts = Type.Object({
+  added: Type.Integer(),
+  updated: Type.Integer(),
+  removed: Type.Integer(),
+  unchanged: Type.Integer(),
+  failed: Type.Integer(),
+});
 const Step = Type.Object({ status: Type.String(), counts: Counts, durationMs: Type.Number() });
 const UpsertError = Type.Object({
   clientKey: Type.String(),
@@ -47,7 +53,9 @@ const ClientView = Type.Object({
   key: Type.String(),
   name: Type.Union([Type.String(), Type.Null()]),
   status: Type.String({ description: 'status of the last upsert: completed, partial, failed or invalid' }),
-  appliedConfigHash: Type.Union([Type.String(), Type.Null()], { description: 'hash of the last config every step applied; an equal config is skipped' }),
+  appliedConfigHash: Type.Union([Type.String(), Type.Null()], {
+    description: 'hash of the last config every step applied; an equal config is skipped',
+  }),
   lastConfigHash: Type.String(),
   runs: Type.Integer(),
   lastUpsertAt: Type.String(),
@@ -62,7 +70,12 @@ const SyncBody = Type.Object(
   },
   { additionalProperties: false },
 );
-const SyncAccepted = Type.Object({ workflowId: Type.String(), runId: Type.String(), correlationId: Type.String(), keys: Type.Union([Type.Array(Type.String()), Type.Literal('all')]) });
+const SyncAccepted = Type.Object({
+  workflowId: Type.String(),
+  runId: Type.String(),
+  correlationId: Type.String(),
+  keys: Type.Union([Type.Array(Type.String()), Type.Literal('all')]),
+});
 
 export interface ClientRoutesOptions {
   store: ClientStore;
@@ -75,24 +88,47 @@ export interface ClientRoutesOptions {
 const clients: FastifyPluginAsyncTypebox<ClientRoutesOptions> = async (app, o) => {
   app.post(
     '/api/clients/sync',
-    { config: { auth: { scope: Scopes.clientsWrite, tenants: 'untenanted' } }, schema: { body: SyncBody, response: { 202: SyncAccepted, ...problemResponses } } },
+    {
+      config: { auth: { scope: Scopes.clientsWrite, tenants: 'untenanted' } },
+      schema: { body: SyncBody, response: { 202: SyncAccepted, ...problemResponses } },
+    },
     async (req, reply) => {
-      if (!o.temporal) throw new DependencyUnavailableError('temporal', 'Client upsert runs as a Temporal workflow and TEMPORAL_ENABLED=false');
+      if (!o.temporal)
+        throw new DependencyUnavailableError('temporal', 'Client upsert runs as a Temporal workflow and TEMPORAL_ENABLED=false');
       let started;
       try {
-        started = await startClientUpsert({ client: o.temporal.client, taskQueue: o.taskQueue, keys: req.body.keys, force: req.body.force, concurrency: o.concurrency, trigger: 'api', correlationId: req.id });
+        started = await startClientUpsert({
+          client: o.temporal.client,
+          taskQueue: o.taskQueue,
+          keys: req.body.keys,
+          force: req.body.force,
+          concurrency: o.concurrency,
+          trigger: 'api',
+          correlationId: req.id,
+        });
       } catch (err) {
         req.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'could not start client upsert');
         throw new DependencyUnavailableError('temporal', 'Temporal did not accept the client upsert');
       }
-      req.log.info({ workflowId: started.workflowId, runId: started.runId, keys: started.keys === 'all' ? 'all' : started.keys.length }, 'client upsert started');
-      return reply.code(202).send({ workflowId: started.workflowId, runId: started.runId, correlationId: started.correlationId, keys: started.keys });
+      req.log.info(
+        { workflowId: started.workflowId, runId: started.runId, keys: started.keys === 'all' ? 'all' : started.keys.length },
+        'client upsert started',
+      );
+      return reply
+        .code(202)
+        .send({ workflowId: started.workflowId, runId: started.runId, correlationId: started.correlationId, keys: started.keys });
     },
   );
 
   app.get(
     '/api/clients/:key',
-    { config: { auth: { scope: Scopes.clientsRead, tenants: 'untenanted' } }, schema: { params: Type.Object({ key: ClientKey }, { additionalProperties: false }), response: { 200: ClientView, ...problemResponses } } },
+    {
+      config: { auth: { scope: Scopes.clientsRead, tenants: 'untenanted' } },
+      schema: {
+        params: Type.Object({ key: ClientKey }, { additionalProperties: false }),
+        response: { 200: ClientView, ...problemResponses },
+      },
+    },
     async (req) => {
       const v = await o.store.view(req.params.key);
       if (!v) throw new NotFoundError('Client', req.params.key);
@@ -109,10 +145,22 @@ const clients: FastifyPluginAsyncTypebox<ClientRoutesOptions> = async (app, o) =
         updatedAt: v.client?.updatedAt.toISOString() ?? null,
         lastResult: r
           ? {
-              workflowId: r.workflowId, runId: r.runId, correlationId: r.correlationId, configHash: r.configHash, status: r.status, operation: r.operation,
-              startedAt: r.startedAt, finishedAt: r.finishedAt, durationMs: r.durationMs,
-              routes: r.steps.routes.counts, menus: r.steps.menus.counts, components: r.steps.components.counts, users: r.steps.users.counts,
-              steps: r.steps, errors: r.errors, errorsTruncated: r.errorsTruncated,
+              workflowId: r.workflowId,
+              runId: r.runId,
+              correlationId: r.correlationId,
+              configHash: r.configHash,
+              status: r.status,
+              operation: r.operation,
+              startedAt: r.startedAt,
+              finishedAt: r.finishedAt,
+              durationMs: r.durationMs,
+              routes: r.steps.routes.counts,
+              menus: r.steps.menus.counts,
+              components: r.steps.components.counts,
+              users: r.steps.users.counts,
+              steps: r.steps,
+              errors: r.errors,
+              errorsTruncated: r.errorsTruncated,
             }
           : null,
       };

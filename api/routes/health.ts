@@ -29,7 +29,14 @@ export async function checkDependencies(deps: AppDeps, timeoutMs: number) {
         await withTimeout(name, timeoutMs, () => probe());
         return [name, { ok: true, latencyMs: Math.round(performance.now() - t0) }] as const;
       } catch (err) {
-        return [name, { ok: false, latencyMs: Math.round(performance.now() - t0), error: redactConnectionDetails(err instanceof Error ? err.message : String(err)).slice(0, 200) }] as const;
+        return [
+          name,
+          {
+            ok: false,
+            latencyMs: Math.round(performance.now() - t0),
+            error: redactConnectionDetails(err instanceof Error ? err.message : String(err)).slice(0, 200),
+          },
+        ] as const;
       }
     }),
   );
@@ -37,17 +44,27 @@ export async function checkDependencies(deps: AppDeps, timeoutMs: number) {
 }
 
 const health: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async (app, { deps }) => {
-  app.get('/health', { schema: { response: { 200: Type.Object({ status: Type.Literal('ok'), uptimeSeconds: Type.Number() }) } } }, async () => ({
-    status: 'ok' as const,
-    uptimeSeconds: Math.round(process.uptime()),
-  }));
+  app.get(
+    '/health',
+    { schema: { response: { 200: Type.Object({ status: Type.Literal('ok'), uptimeSeconds: Type.Number() }) } } },
+    async () => ({
+      status: 'ok' as const,
+      uptimeSeconds: Math.round(process.uptime()),
+    }),
+  );
 
   app.get(
     '/health/ready',
-    { schema: { response: { 200: Type.Object({ status: Type.Literal('ready'), checks: Type.Record(Type.String(), Check) }), 503: Problem } } },
+    {
+      schema: {
+        response: { 200: Type.Object({ status: Type.Literal('ready'), checks: Type.Record(Type.String(), Check) }), 503: Problem },
+      },
+    },
     async (req, reply) => {
       const checks = await checkDependencies(deps, deps.config.READY_TIMEOUT_MS);
-      const failed = Object.entries(checks).filter(([, c]) => !c.ok).map(([n]) => n);
+      const failed = Object.entries(checks)
+        .filter(([, c]) => !c.ok)
+        .map(([n]) => n);
       if (failed.length > 0) {
         return sendProblem(req, reply, new AppError('not-ready', `Unavailable: ${failed.join(', ')}`, { extras: { failed, checks } }));
       }

@@ -16,18 +16,35 @@ import { createMigrationRuns } from '../services/migrations/runs';
 
 const Open = Type.Object({}, { additionalProperties: true });
 const Entry = Type.Object({ name: Type.String(), description: Type.String() }, { additionalProperties: true });
-const StatusResponse = Type.Object({ completed: Type.Array(Entry), pending: Type.Array(Entry), failed: Type.Array(Entry), running: Type.Array(Entry) });
+const StatusResponse = Type.Object({
+  completed: Type.Array(Entry),
+  pending: Type.Array(Entry),
+  failed: Type.Array(Entry),
+  running: Type.Array(Entry),
+});
 const RunBody = Type.Object(
   {
-    names: Type.Optional(Type.Array(Type.String({ pattern: MIGRATION_NAME_PATTERN, maxLength: 100 }), { minItems: 1, maxItems: 500, uniqueItems: true })),
+    names: Type.Optional(
+      Type.Array(Type.String({ pattern: MIGRATION_NAME_PATTERN, maxLength: 100 }), { minItems: 1, maxItems: 500, uniqueItems: true }),
+    ),
     dryRun: Type.Optional(Type.Boolean()),
     stopOnError: Type.Optional(Type.Boolean()),
     force: Type.Optional(Type.Boolean()),
   },
   { additionalProperties: false },
 );
-const RunAccepted = Type.Object({ workflowId: Type.String(), runId: Type.String(), dryRun: Type.Boolean(), stopOnError: Type.Boolean(), force: Type.Boolean(), names: Type.Array(Type.String()) });
-const RunParams = Type.Object({ workflowId: Type.String({ pattern: MIGRATION_RUN_ID_PATTERN, maxLength: 220 }) }, { additionalProperties: false });
+const RunAccepted = Type.Object({
+  workflowId: Type.String(),
+  runId: Type.String(),
+  dryRun: Type.Boolean(),
+  stopOnError: Type.Boolean(),
+  force: Type.Boolean(),
+  names: Type.Array(Type.String()),
+});
+const RunParams = Type.Object(
+  { workflowId: Type.String({ pattern: MIGRATION_RUN_ID_PATTERN, maxLength: 220 }) },
+  { additionalProperties: false },
+);
 
 const iso = (d: Date | undefined) => d?.toISOString() ?? null;
 
@@ -42,7 +59,9 @@ export interface MigrationRoutesOptions {
 const migrations: FastifyPluginAsyncTypebox<MigrationRoutesOptions> = async (app, o) => {
   const registry = o.registry ?? (await loadMigrations());
   const store = createMigrationStore(o.mongo.db);
-  const runs = o.temporal ? createMigrationRuns({ temporal: o.temporal, taskQueue: o.taskQueue, database: o.mongo.db.databaseName }) : undefined;
+  const runs = o.temporal
+    ? createMigrationRuns({ temporal: o.temporal, taskQueue: o.taskQueue, database: o.mongo.db.databaseName })
+    : undefined;
   const admin = { auth: { scope: Scopes.admin, tenants: 'platform' as const } };
 
   app.get('/api/migrations/status', { config: admin, schema: { response: { 200: StatusResponse, ...problemResponses } } }, async () => {
@@ -54,33 +73,85 @@ const migrations: FastifyPluginAsyncTypebox<MigrationRoutesOptions> = async (app
       states.delete(m.name);
       const base = { name: m.name, description: m.description, collections: [...m.collections] };
       if (!s) out.pending.push(base);
-      else if (s.status === 'completed') out.completed.push({ ...base, completedAt: iso(s.completedAt ?? s.finishedAt), durationMs: s.durationMs ?? null, attempts: s.attempts, backups: s.backups.map((b) => b.backupId), changes: s.changes });
-      else if (s.status === 'running') out.running.push({ ...base, workflowId: s.workflowId, step: s.step, startedAt: iso(s.startedAt), progress: s.progress ?? null });
-      else out.failed.push({ ...base, failedAt: iso(s.finishedAt), durationMs: s.durationMs ?? null, attempts: s.attempts, error: s.error ?? null, restored: (s.restored ?? []).map((r) => ({ backupId: r.backupId, collection: r.collection, count: r.count, verified: r.verified })), restoreFailed: s.restoreFailed ?? null, backups: s.backups.map((b) => b.backupId) });
+      else if (s.status === 'completed')
+        out.completed.push({
+          ...base,
+          completedAt: iso(s.completedAt ?? s.finishedAt),
+          durationMs: s.durationMs ?? null,
+          attempts: s.attempts,
+          backups: s.backups.map((b) => b.backupId),
+          changes: s.changes,
+        });
+      else if (s.status === 'running')
+        out.running.push({ ...base, workflowId: s.workflowId, step: s.step, startedAt: iso(s.startedAt), progress: s.progress ?? null });
+      else
+        out.failed.push({
+          ...base,
+          failedAt: iso(s.finishedAt),
+          durationMs: s.durationMs ?? null,
+          attempts: s.attempts,
+          error: s.error ?? null,
+          restored: (s.restored ?? []).map((r) => ({
+            backupId: r.backupId,
+            collection: r.collection,
+            count: r.count,
+            verified: r.verified,
+          })),
+          restoreFailed: s.restoreFailed ?? null,
+          backups: s.backups.map((b) => b.backupId),
+        });
     }
     // State of migrations whose files are gone: still reported, marked as such.
-    for (const s of states.values()) (s.status === 'completed' ? out.completed : s.status === 'running' ? out.running : out.failed).push({ name: s._id, description: s.description, fileMissing: true });
+    for (const s of states.values())
+      (s.status === 'completed' ? out.completed : s.status === 'running' ? out.running : out.failed).push({
+        name: s._id,
+        description: s.description,
+        fileMissing: true,
+      });
     return out;
   });
 
-  app.post('/api/migrations/run', { config: { ...admin, idempotency: { required: true } }, schema: { body: RunBody, response: { 202: RunAccepted, ...problemResponses } } }, async (req, reply) => {
-    const body = req.body;
-    const unknown = (body.names ?? []).filter((n) => !registry.get(n));
-    if (unknown.length > 0) throw new ValidationError(`unknown migration(s): ${unknown.join(', ')}`, { unknown });
-    if (!runs) throw new DependencyUnavailableError('temporal', 'Migrations run as Temporal workflows and TEMPORAL_ENABLED=false');
-    const selected = registry.list().filter((m) => !body.names || body.names.includes(m.name)).map((m) => m.name);
-    const states = new Map((await store.list()).map((d) => [d._id, d.status]));
-    const toRun = selected.filter((n) => body.force || states.get(n) !== 'completed');
-    const input = { ...(body.names ? { names: body.names } : {}), dryRun: !!body.dryRun, stopOnError: !!body.stopOnError, force: !!body.force, requestedBy: req.principal?.sub ?? 'unknown', correlationId: req.correlationId };
-    const started = await runs.start(input, toRun);
-    req.log.info({ workflowId: started.workflowId, dryRun: input.dryRun, names: selected.length }, 'migration run started');
-    return reply.code(202).send({ ...started, dryRun: input.dryRun, stopOnError: input.stopOnError, force: input.force, names: selected });
-  });
+  app.post(
+    '/api/migrations/run',
+    {
+      config: { ...admin, idempotency: { required: true } },
+      schema: { body: RunBody, response: { 202: RunAccepted, ...problemResponses } },
+    },
+    async (req, reply) => {
+      const body = req.body;
+      const unknown = (body.names ?? []).filter((n) => !registry.get(n));
+      if (unknown.length > 0) throw new ValidationError(`unknown migration(s): ${unknown.join(', ')}`, { unknown });
+      if (!runs) throw new DependencyUnavailableError('temporal', 'Migrations run as Temporal workflows and TEMPORAL_ENABLED=false');
+      const selected = registry
+        .list()
+        .filter((m) => !body.names || body.names.includes(m.name))
+        .map((m) => m.name);
+      const states = new Map((await store.list()).map((d) => [d._id, d.status]));
+      const toRun = selected.filter((n) => body.force || states.get(n) !== 'completed');
+      const input = {
+        ...(body.names ? { names: body.names } : {}),
+        dryRun: !!body.dryRun,
+        stopOnError: !!body.stopOnError,
+        force: !!body.force,
+        requestedBy: req.principal?.sub ?? 'unknown',
+        correlationId: req.correlationId,
+      };
+      const started = await runs.start(input, toRun);
+      req.log.info({ workflowId: started.workflowId, dryRun: input.dryRun, names: selected.length }, 'migration run started');
+      return reply
+        .code(202)
+        .send({ ...started, dryRun: input.dryRun, stopOnError: input.stopOnError, force: input.force, names: selected });
+    },
+  );
 
-  app.get('/api/migrations/runs/:workflowId', { config: admin, schema: { params: RunParams, response: { 200: Open, ...problemResponses } } }, async (req) => {
-    if (!runs) throw new DependencyUnavailableError('temporal', 'Migrations run as Temporal workflows and TEMPORAL_ENABLED=false');
-    return runs.get(req.params.workflowId);
-  });
+  app.get(
+    '/api/migrations/runs/:workflowId',
+    { config: admin, schema: { params: RunParams, response: { 200: Open, ...problemResponses } } },
+    async (req) => {
+      if (!runs) throw new DependencyUnavailableError('temporal', 'Migrations run as Temporal workflows and TEMPORAL_ENABLED=false');
+      return runs.get(req.params.workflowId);
+    },
+  );
 };
 
 export default migrations;

@@ -11,11 +11,22 @@ import { COLLECTION_NAME_PATTERN } from './tenants';
 
 const Db = Type.String({ pattern: '^[A-Za-z0-9_-]{1,63}$' });
 const Coll = Type.String({ pattern: COLLECTION_NAME_PATTERN, maxLength: 64 });
-const Uri = Type.String({ pattern: '^mongodb(\\+srv)?://[^\\s]+$', maxLength: 2048, description: 'connection string (a secret: stored, never returned); omitted = the platform MongoDB' });
+const Uri = Type.String({
+  pattern: '^mongodb(\\+srv)?://[^\\s]+$',
+  maxLength: 2048,
+  description: 'connection string (a secret: stored, never returned); omitted = the platform MongoDB',
+});
 const Namespace = Type.Object({ uri: Type.Optional(Uri), db: Db, collection: Coll }, { additionalProperties: false });
-const NamespaceSource = Type.Object({ kind: Type.Literal('namespace'), uri: Type.Optional(Uri), db: Db, collection: Coll }, { additionalProperties: false });
-const TenantSource = Type.Object({ kind: Type.Literal('tenant'), tenantId: Type.String({ pattern: TENANT_ID_PATTERN, maxLength: 64 }), collection: Coll }, { additionalProperties: false });
-const int = (k: keyof typeof RECONCILE_LIMITS, description: string) => Type.Optional(Type.Integer({ minimum: RECONCILE_LIMITS[k][0], maximum: RECONCILE_LIMITS[k][1], description }));
+const NamespaceSource = Type.Object(
+  { kind: Type.Literal('namespace'), uri: Type.Optional(Uri), db: Db, collection: Coll },
+  { additionalProperties: false },
+);
+const TenantSource = Type.Object(
+  { kind: Type.Literal('tenant'), tenantId: Type.String({ pattern: TENANT_ID_PATTERN, maxLength: 64 }), collection: Coll },
+  { additionalProperties: false },
+);
+const int = (k: keyof typeof RECONCILE_LIMITS, description: string) =>
+  Type.Optional(Type.Integer({ minimum: RECONCILE_LIMITS[k][0], maximum: RECONCILE_LIMITS[k][1], description }));
 const Options = Type.Object(
   {
     chunkSize: int('chunkSize', 'merged keys per chunk (default 1000)'),
@@ -29,13 +40,23 @@ const Options = Type.Object(
     progressIntervalMs: int('progressIntervalMs', 'minimum gap between progress reports of a partition (default 2000)'),
     historyLimit: int('historyLimit', 'history length at which a run continues as new (default 2000)'),
     dryRun: Type.Optional(Type.Boolean({ description: 'compare and report only; nothing is written to the target' })),
-    extras: Type.Optional(Type.Union([Type.Literal('flag'), Type.Literal('delete')], { description: "records only in the target: 'flag' (default) or 'delete'" })),
+    extras: Type.Optional(
+      Type.Union([Type.Literal('flag'), Type.Literal('delete')], {
+        description: "records only in the target: 'flag' (default) or 'delete'",
+      }),
+    ),
   },
   { additionalProperties: false },
 );
 const StartBody = Type.Object(
   {
-    batchId: Type.Optional(Type.String({ pattern: BATCH_ID_PATTERN, maxLength: 64, description: 'dedup key of the run (default: from Idempotency-Key, else generated)' })),
+    batchId: Type.Optional(
+      Type.String({
+        pattern: BATCH_ID_PATTERN,
+        maxLength: 64,
+        description: 'dedup key of the run (default: from Idempotency-Key, else generated)',
+      }),
+    ),
     source: Type.Union([NamespaceSource, TenantSource]),
     target: Type.Optional(Namespace),
     options: Type.Optional(Options),
@@ -56,7 +77,12 @@ const Progress = Type.Object(
     total: Type.Integer(),
     successful: Type.Integer(),
     failed: Type.Integer(),
-    outcomes: Type.Object({ matched: Type.Integer(), missing_in_target: Type.Integer(), extra_in_target: Type.Integer(), mismatched: Type.Integer() }),
+    outcomes: Type.Object({
+      matched: Type.Integer(),
+      missing_in_target: Type.Integer(),
+      extra_in_target: Type.Integer(),
+      mismatched: Type.Integer(),
+    }),
     repaired: Type.Integer(),
     flagged: Type.Integer(),
     conflicts: Type.Integer(),
@@ -74,7 +100,10 @@ const Progress = Type.Object(
   { additionalProperties: true },
 );
 const ErrorsQuery = Type.Object(
-  { after: Type.Optional(Type.String({ maxLength: 1200, description: 'nextCursor of the previous page' })), limit: Type.Optional(Type.String({ pattern: '^[1-9][0-9]{0,3}$', description: '1..1000 (default 100)' })) },
+  {
+    after: Type.Optional(Type.String({ maxLength: 1200, description: 'nextCursor of the previous page' })),
+    limit: Type.Optional(Type.String({ pattern: '^[1-9][0-9]{0,3}$', description: '1..1000 (default 100)' })),
+  },
   { additionalProperties: false },
 );
 const ErrorItem = Type.Object(
@@ -92,7 +121,11 @@ const ErrorItem = Type.Object(
   },
   { additionalProperties: false },
 );
-const ErrorsPage = Type.Object({ batchId: Type.String(), items: Type.Array(ErrorItem), nextCursor: Type.Union([Type.String(), Type.Null()]) });
+const ErrorsPage = Type.Object({
+  batchId: Type.String(),
+  items: Type.Array(ErrorItem),
+  nextCursor: Type.Union([Type.String(), Type.Null()]),
+});
 const Cancelling = Type.Object({ batchId: Type.String(), workflowId: Type.String(), state: Type.Literal('cancelling') });
 
 const reconcile: FastifyPluginAsyncTypebox<{ service: ReconcileService }> = async (app, { service }) => {
@@ -100,7 +133,10 @@ const reconcile: FastifyPluginAsyncTypebox<{ service: ReconcileService }> = asyn
   // (api/services/reconcile/access.ts): a refused start is 403, an unreachable batch 404.
   app.post(
     '/api/reconcile',
-    { config: { auth: { scope: Scopes.reconcileWrite, tenants: 'resource' }, idempotency: { required: true } }, schema: { body: StartBody, response: { 202: Started, ...problemResponses } } },
+    {
+      config: { auth: { scope: Scopes.reconcileWrite, tenants: 'resource' }, idempotency: { required: true } },
+      schema: { body: StartBody, response: { 202: Started, ...problemResponses } },
+    },
     async (req, reply) => {
       const body = req.body;
       const batchId = body.batchId ?? (req.idempotencyKey ? idFromIdempotencyKey('rc', req.principal, req.idempotencyKey) : undefined);
@@ -109,13 +145,23 @@ const reconcile: FastifyPluginAsyncTypebox<{ service: ReconcileService }> = asyn
     },
   );
 
-  app.get('/api/reconcile/:batchId/progress', { config: { auth: { scope: Scopes.reconcileRead, tenants: 'resource' } }, schema: { params: Params, response: { 200: Progress, ...problemResponses } } }, async (req) => {
-    return service.progress(req.params.batchId, req.principal);
-  });
+  app.get(
+    '/api/reconcile/:batchId/progress',
+    {
+      config: { auth: { scope: Scopes.reconcileRead, tenants: 'resource' } },
+      schema: { params: Params, response: { 200: Progress, ...problemResponses } },
+    },
+    async (req) => {
+      return service.progress(req.params.batchId, req.principal);
+    },
+  );
 
   app.get(
     '/api/reconcile/:batchId/errors',
-    { config: { auth: { scope: Scopes.reconcileRead, tenants: 'resource' } }, schema: { params: Params, querystring: ErrorsQuery, response: { 200: ErrorsPage, ...problemResponses } } },
+    {
+      config: { auth: { scope: Scopes.reconcileRead, tenants: 'resource' } },
+      schema: { params: Params, querystring: ErrorsQuery, response: { 200: ErrorsPage, ...problemResponses } },
+    },
     async (req) => {
       const limit = Math.min(1000, Number(req.query.limit ?? 100));
       return service.errors(req.params.batchId, req.query.after, limit, req.principal);
@@ -124,7 +170,10 @@ const reconcile: FastifyPluginAsyncTypebox<{ service: ReconcileService }> = asyn
 
   app.post(
     '/api/reconcile/:batchId/cancel',
-    { config: { auth: { scope: Scopes.reconcileWrite, tenants: 'resource' } }, schema: { params: Params, response: { 202: Cancelling, ...problemResponses } } },
+    {
+      config: { auth: { scope: Scopes.reconcileWrite, tenants: 'resource' } },
+      schema: { params: Params, response: { 202: Cancelling, ...problemResponses } },
+    },
     async (req, reply) => {
       return reply.code(202).send(await service.cancel(req.params.batchId, req.principal));
     },

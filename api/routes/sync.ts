@@ -9,8 +9,19 @@ import { problemResponses, TenantIdParams } from '../schemas';
 
 // The login hook and the sync read endpoints (seed 004 names).
 
-const Failure = Type.Object({ errorType: Type.String(), retryable: Type.Boolean(), message: Type.String(), correlationId: Type.String(), tenantId: Type.String(), collection: Type.String(), durationMs: Type.Number() });
-const Rejected = Type.Object({ key: Type.String(), keyType: Type.String(), reason: Type.String() }, { description: 'a record that could not be stored; the next sync reads it again' });
+const Failure = Type.Object({
+  errorType: Type.String(),
+  retryable: Type.Boolean(),
+  message: Type.String(),
+  correlationId: Type.String(),
+  tenantId: Type.String(),
+  collection: Type.String(),
+  durationMs: Type.Number(),
+});
+const Rejected = Type.Object(
+  { key: Type.String(), keyType: Type.String(), reason: Type.String() },
+  { description: 'a record that could not be stored; the next sync reads it again' },
+);
 const RejectedList = Type.Optional(Type.Array(Rejected, { description: 'the first rejected records (the count is `failed`)' }));
 const Collection = Type.Object({
   name: Type.String(),
@@ -19,7 +30,11 @@ const Collection = Type.Object({
   synced: Type.Integer(),
   failed: Type.Integer(),
   unchanged: Type.Optional(Type.Integer()),
-  conflicts: Type.Optional(Type.Integer({ description: 'records whose versions could not order the write (same version, other content; a version of another type)' })),
+  conflicts: Type.Optional(
+    Type.Integer({
+      description: 'records whose versions could not order the write (same version, other content; a version of another type)',
+    }),
+  ),
   rejectedRecords: RejectedList,
   mode: Type.Optional(Type.String()),
   durationMs: Type.Optional(Type.Number()),
@@ -45,7 +60,15 @@ const StatusResponse = Type.Object({
   correlationId: Type.Union([Type.String(), Type.Null()]),
   fallbackUsed: Type.Boolean(),
   hasFailedCollections: Type.Boolean(),
-  failedCollections: Type.Array(Type.Object({ name: Type.String(), errorType: Type.String(), retryable: Type.Boolean(), message: Type.String(), rejectedRecords: RejectedList })),
+  failedCollections: Type.Array(
+    Type.Object({
+      name: Type.String(),
+      errorType: Type.String(),
+      retryable: Type.Boolean(),
+      message: Type.String(),
+      rejectedRecords: RejectedList,
+    }),
+  ),
   collections: Type.Array(Collection),
 });
 const Open = Type.Object({}, { additionalProperties: true });
@@ -57,7 +80,9 @@ const StuckFinding = Type.Object({
   workflowRunId: Type.Optional(Type.String()),
   syncRunId: Type.Optional(Type.String()),
   startedAt: Type.String({ format: 'date-time' }),
-  lastProgressAt: Type.Optional(Type.String({ format: 'date-time', description: 'when the run last moved (progress mark, heartbeat, else its start)' })),
+  lastProgressAt: Type.Optional(
+    Type.String({ format: 'date-time', description: 'when the run last moved (progress mark, heartbeat, else its start)' }),
+  ),
   action: Type.Union([Type.Literal('report'), Type.Literal('terminate'), Type.Literal('restart')]),
   outcome: Type.Union([Type.Literal('reported'), Type.Literal('terminated'), Type.Literal('restarted'), Type.Literal('failed')]),
   restartedCorrelationId: Type.Optional(Type.String()),
@@ -71,29 +96,43 @@ const HealthResponse = Type.Object({
   status: Type.Union([Type.Literal('healthy'), Type.Literal('degraded'), Type.Literal('unhealthy')]),
   activeSyncs: Type.Integer(),
   stuckSyncs: Type.Integer({ description: 'running sync_runs with no progress for SYNC_STUCK_AFTER_MS' }),
-  stuck: Type.Array(Type.Object({ runId: Type.String(), tenantId: Type.String(), startedAt: Type.String(), lastProgressAt: Type.String() })),
+  stuck: Type.Array(
+    Type.Object({ runId: Type.String(), tenantId: Type.String(), startedAt: Type.String(), lastProgressAt: Type.String() }),
+  ),
   successRate: Type.Number(),
   failureRate: Type.Number(),
   breaker: Type.Object({ state: Type.String() }),
   stuckDetection: Type.Object(
-    { open: Type.Integer({ description: 'findings still stuck and unsettled' }), recent: Type.Array(StuckFinding, { description: 'newest findings of the stuck-sync sweep (at most 20)' }) },
+    {
+      open: Type.Integer({ description: 'findings still stuck and unsettled' }),
+      recent: Type.Array(StuckFinding, { description: 'newest findings of the stuck-sync sweep (at most 20)' }),
+    },
     { description: 'what the stuck-sync schedule found and did (SYNC_STUCK_ACTION)' },
   ),
   checkedAt: Type.String({ format: 'date-time' }),
 });
 
-const sync: FastifyPluginAsyncTypebox<{ loginSync: LoginSync; store: SyncStore; stuckAfterMs: number }> = async (app, { loginSync, store, stuckAfterMs }) => {
+const sync: FastifyPluginAsyncTypebox<{ loginSync: LoginSync; store: SyncStore; stuckAfterMs: number }> = async (
+  app,
+  { loginSync, store, stuckAfterMs },
+) => {
   const stats = createSyncStats(store, stuckAfterMs);
 
   app.post(
     '/api/sync/tenants/:tenantId/ensure',
-    { config: { auth: { scope: Scopes.syncWrite, tenants: { param: 'tenantId' } } }, schema: { params: TenantIdParams, response: { 200: EnsureResponse, ...problemResponses } } },
+    {
+      config: { auth: { scope: Scopes.syncWrite, tenants: { param: 'tenantId' } } },
+      schema: { params: TenantIdParams, response: { 200: EnsureResponse, ...problemResponses } },
+    },
     async (req) => loginSync.ensure(req.params.tenantId),
   );
 
   app.get(
     '/api/sync/tenants/:tenantId/status',
-    { config: { auth: { scope: Scopes.syncRead, tenants: { param: 'tenantId' } } }, schema: { params: TenantIdParams, response: { 200: StatusResponse, ...problemResponses } } },
+    {
+      config: { auth: { scope: Scopes.syncRead, tenants: { param: 'tenantId' } } },
+      schema: { params: TenantIdParams, response: { 200: StatusResponse, ...problemResponses } },
+    },
     async (req) => {
       const s = await store.getStatus(req.params.tenantId);
       const failed = (s?.collections ?? []).filter((c) => c.status === 'failed');
@@ -118,14 +157,23 @@ const sync: FastifyPluginAsyncTypebox<{ loginSync: LoginSync; store: SyncStore; 
   );
 
   // Views across tenants: each answers over the tenants the token covers (services/sync-stats.ts).
-  const ops = { config: { auth: { scope: Scopes.syncRead, tenants: 'global' as const } }, schema: { response: { 200: Open, ...problemResponses } } };
+  const ops = {
+    config: { auth: { scope: Scopes.syncRead, tenants: 'global' as const } },
+    schema: { response: { 200: Open, ...problemResponses } },
+  };
   const coverage = (req: FastifyRequest) => req.principal?.tenants ?? [];
 
   app.get('/api/sync/metrics', ops, async (req) => {
     const tenants = coverage(req);
     const [recent, active] = await Promise.all([stats.recent(tenants), stats.active(tenants)]);
     const inFlightLogins = loginSync.activeLogins((t) => tenants === '*' || tenants.includes(t));
-    return { window: { runs: recent.runs }, orchestration: { ...recent, collections: undefined, methods: undefined }, collections: recent.collections, active, inFlightLogins };
+    return {
+      window: { runs: recent.runs },
+      orchestration: { ...recent, collections: undefined, methods: undefined },
+      collections: recent.collections,
+      active,
+      inFlightLogins,
+    };
   });
 
   app.get('/api/sync/health', { ...ops, schema: { response: { 200: HealthResponse, ...problemResponses } } }, async (req) => {
@@ -133,7 +181,17 @@ const sync: FastifyPluginAsyncTypebox<{ loginSync: LoginSync; store: SyncStore; 
     const [recent, active, detection] = await Promise.all([stats.recent(tenants), stats.active(tenants), stats.detection(tenants)]);
     const breaker = loginSync.breakerState();
     // Open findings count as stuck too: a workflow stuck before its first record has no sync_runs document.
-    return { status: healthOf(recent, active.stuckSyncs + detection.open, breaker), activeSyncs: active.activeSyncs, stuckSyncs: active.stuckSyncs, stuck: active.stuck, successRate: recent.successRate, failureRate: recent.failureRate, breaker: { state: breaker }, stuckDetection: detection, checkedAt: new Date().toISOString() };
+    return {
+      status: healthOf(recent, active.stuckSyncs + detection.open, breaker),
+      activeSyncs: active.activeSyncs,
+      stuckSyncs: active.stuckSyncs,
+      stuck: active.stuck,
+      successRate: recent.successRate,
+      failureRate: recent.failureRate,
+      breaker: { state: breaker },
+      stuckDetection: detection,
+      checkedAt: new Date().toISOString(),
+    };
   });
 
   app.get('/api/sync/method-stats', ops, async (req) => {

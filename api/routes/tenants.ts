@@ -30,7 +30,10 @@ const MongoSource = Type.Object(
   {
     kind: Type.Literal('mongodb'),
     settings: Type.Object(
-      { uri: Type.String({ pattern: '^mongodb(\\+srv)?://[^\\s]+$', maxLength: 2048 }), database: Type.String({ pattern: '^[A-Za-z0-9_-]{1,63}$' }) },
+      {
+        uri: Type.String({ pattern: '^mongodb(\\+srv)?://[^\\s]+$', maxLength: 2048 }),
+        database: Type.String({ pattern: '^[A-Za-z0-9_-]{1,63}$' }),
+      },
       { additionalProperties: false },
     ),
   },
@@ -42,7 +45,13 @@ export const TenantBody = Type.Object(
     tenantId: Type.String({ pattern: TENANT_ID_PATTERN, maxLength: 64 }),
     name: Type.String({ minLength: 1, maxLength: 200 }),
     source: Type.Union([HttpSource, MongoSource]),
-    collections: Type.Array(Type.Object({ name: Type.String({ pattern: COLLECTION_NAME_PATTERN, maxLength: 64 }), essential: Type.Boolean() }, { additionalProperties: false }), { minItems: 1, maxItems: 100 }),
+    collections: Type.Array(
+      Type.Object(
+        { name: Type.String({ pattern: COLLECTION_NAME_PATTERN, maxLength: 64 }), essential: Type.Boolean() },
+        { additionalProperties: false },
+      ),
+      { minItems: 1, maxItems: 100 },
+    ),
   },
   { additionalProperties: false },
 );
@@ -60,21 +69,29 @@ const TenantView = Type.Object({
 function clashProblem(err: TenantDbClashError, p: Principal | undefined): ConflictError {
   const other = 'tenantId' in err.clashesWith ? err.clashesWith.tenantId : undefined;
   const named = other !== undefined && p !== undefined && coversTenant(p, other);
-  const withWhat = other === undefined ? 'an existing database whose name differs only in case' : named ? `tenant '${other}'` : 'another tenant';
+  const withWhat =
+    other === undefined ? 'an existing database whose name differs only in case' : named ? `tenant '${other}'` : 'another tenant';
   const detail = `tenant '${err.tenantId}' would use database '${err.dbName}', which clashes with ${withWhat}; choose another tenant ID`;
   return new ConflictError(detail, { tenantId: err.tenantId, database: err.dbName, ...(named ? { clashesWith: other } : {}) });
 }
 
-const tenants: FastifyPluginAsyncTypebox<{ repo: TenantRepository; platformDb: string; outbound?: OutboundPolicy }> = async (app, { repo, platformDb, outbound = DEFAULT_OUTBOUND }) => {
+const tenants: FastifyPluginAsyncTypebox<{ repo: TenantRepository; platformDb: string; outbound?: OutboundPolicy }> = async (
+  app,
+  { repo, platformDb, outbound = DEFAULT_OUTBOUND },
+) => {
   app.post(
     '/api/tenants',
-    { config: { auth: { scope: Scopes.admin, tenants: { body: 'tenantId' } } }, schema: { body: TenantBody, response: { 200: TenantView, 201: TenantView, ...problemResponses } } },
+    {
+      config: { auth: { scope: Scopes.admin, tenants: { body: 'tenantId' } } },
+      schema: { body: TenantBody, response: { 200: TenantView, 201: TenantView, ...problemResponses } },
+    },
     async (req, reply) => {
       const names = req.body.collections.map((c) => c.name);
       if (new Set(names).size !== names.length) throw new ValidationError('collection names must be unique');
       const refused = sourceRefusal(outbound, req.body.source);
       if (refused) throw new ValidationError(`source: ${refused}`);
-      const dbRefused = req.body.source.kind === 'mongodb' ? sourceDatabaseRefusal(req.body.source.settings.database, platformDb) : undefined;
+      const dbRefused =
+        req.body.source.kind === 'mongodb' ? sourceDatabaseRefusal(req.body.source.settings.database, platformDb) : undefined;
       if (dbRefused) throw new AuthorizationError(`source: ${dbRefused}`);
       const { created, tenant } = await repo.upsert(req.body).catch((err: unknown) => {
         throw err instanceof TenantDbClashError ? clashProblem(err, req.principal) : err;
@@ -84,11 +101,18 @@ const tenants: FastifyPluginAsyncTypebox<{ repo: TenantRepository; platformDb: s
     },
   );
 
-  app.get('/api/tenants/:tenantId', { config: { auth: { scope: Scopes.admin, tenants: { param: 'tenantId' } } }, schema: { params: TenantIdParams, response: { 200: TenantView, ...problemResponses } } }, async (req) => {
-    const t = await repo.get(req.params.tenantId);
-    if (!t) throw new NotFoundError('Tenant', req.params.tenantId);
-    return toTenantView(t);
-  });
+  app.get(
+    '/api/tenants/:tenantId',
+    {
+      config: { auth: { scope: Scopes.admin, tenants: { param: 'tenantId' } } },
+      schema: { params: TenantIdParams, response: { 200: TenantView, ...problemResponses } },
+    },
+    async (req) => {
+      const t = await repo.get(req.params.tenantId);
+      if (!t) throw new NotFoundError('Tenant', req.params.tenantId);
+      return toTenantView(t);
+    },
+  );
 };
 
 export default tenants;

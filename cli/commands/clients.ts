@@ -26,7 +26,9 @@ export function registerClientsCommand(program: Command): void {
         const routeIssues = c.config?.routeIssues ?? [];
         if (c.issues.length > 0) bad += 1;
         const state = c.issues.length > 0 ? 'INVALID' : routeIssues.length > 0 ? `ok, ${routeIssues.length} route(s) left out` : 'ok';
-        process.stdout.write(`${key.padEnd(32)} ${state}${c.config ? ` (${c.config.routes.length} routes, ${c.config.menus.length} menus, ${c.config.components.length} components, ${c.config.users.length} users)` : ''}\n`);
+        process.stdout.write(
+          `${key.padEnd(32)} ${state}${c.config ? ` (${c.config.routes.length} routes, ${c.config.menus.length} menus, ${c.config.components.length} components, ${c.config.users.length} users)` : ''}\n`,
+        );
         for (const i of [...c.issues, ...routeIssues]) process.stdout.write(`  - ${formatIssue(i)}\n`);
       }
       process.exit(bad > 0 ? 1 : 0);
@@ -41,7 +43,14 @@ export function registerClientsCommand(program: Command): void {
       const config = loadConfigOrExit();
       const temporal = createTemporalClient(config);
       try {
-        const started = await startClientUpsert({ client: temporal.client, taskQueue: config.TEMPORAL_TASK_QUEUE, keys: keys.length ? keys : undefined, force: o.force, concurrency: config.CLIENT_UPSERT_CONCURRENCY, trigger: 'cli' });
+        const started = await startClientUpsert({
+          client: temporal.client,
+          taskQueue: config.TEMPORAL_TASK_QUEUE,
+          keys: keys.length ? keys : undefined,
+          force: o.force,
+          concurrency: config.CLIENT_UPSERT_CONCURRENCY,
+          trigger: 'cli',
+        });
         process.stdout.write(`${JSON.stringify({ workflowId: started.workflowId, runId: started.runId })}\n`);
         if (o.wait) process.stdout.write(`${JSON.stringify(await started.result(), null, 2)}\n`);
       } finally {

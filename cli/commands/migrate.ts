@@ -33,8 +33,12 @@ interface StatusBody {
 function printStatus(s: StatusBody): void {
   const out: string[] = [];
   for (const m of s.completed) out.push(`  completed  ${m.name}  ${m.completedAt ?? ''}  ${m.durationMs ?? ''} ms`);
-  for (const m of s.running) out.push(`  running    ${m.name}  (${m.step}${m.progress ? ` ${m.progress.done}/${m.progress.total ?? '?'}` : ''})`);
-  for (const m of s.failed) out.push(`  FAILED     ${m.name}  at ${m.error?.step ?? '?'}: ${m.error?.message ?? ''}${m.restoreFailed ? `  ROLLBACK FAILED: ${m.restoreFailed}` : ''}`);
+  for (const m of s.running)
+    out.push(`  running    ${m.name}  (${m.step}${m.progress ? ` ${m.progress.done}/${m.progress.total ?? '?'}` : ''})`);
+  for (const m of s.failed)
+    out.push(
+      `  FAILED     ${m.name}  at ${m.error?.step ?? '?'}: ${m.error?.message ?? ''}${m.restoreFailed ? `  ROLLBACK FAILED: ${m.restoreFailed}` : ''}`,
+    );
   for (const m of s.pending) out.push(`  pending    ${m.name}  ${m.description}`);
   process.stdout.write(`${out.join('\n') || '  no migrations'}\n`);
 }
@@ -42,13 +46,19 @@ function printStatus(s: StatusBody): void {
 function printRun(r: RunMigrationsResult): void {
   const out: string[] = [`${r.dryRun ? 'dry run' : 'run'} ${r.state}`];
   for (const m of r.results) {
-    out.push(`  ${m.outcome.padEnd(9)} ${m.name}${m.durationMs ? `  ${m.durationMs} ms` : ''}${m.reason && m.outcome !== 'completed' ? `  (${m.reason})` : ''}`);
+    out.push(
+      `  ${m.outcome.padEnd(9)} ${m.name}${m.durationMs ? `  ${m.durationMs} ms` : ''}${m.reason && m.outcome !== 'completed' ? `  (${m.reason})` : ''}`,
+    );
     if (m.error) out.push(`      error at ${m.error.step}: ${m.error.message}`);
     for (const c of m.changes ?? []) out.push(`      change: ${c}`);
-    for (const c of m.dryRun?.collections ?? []) out.push(`      ${c.name}: ${c.before.count} → ${c.after.count} documents${c.changed ? ', content changed' : ', unchanged'}${c.indexesAdded.length ? `, +index ${c.indexesAdded.join(' ')}` : ''}${c.indexesRemoved.length ? `, -index ${c.indexesRemoved.join(' ')}` : ''}`);
+    for (const c of m.dryRun?.collections ?? [])
+      out.push(
+        `      ${c.name}: ${c.before.count} → ${c.after.count} documents${c.changed ? ', content changed' : ', unchanged'}${c.indexesAdded.length ? `, +index ${c.indexesAdded.join(' ')}` : ''}${c.indexesRemoved.length ? `, -index ${c.indexesRemoved.join(' ')}` : ''}`,
+      );
     if (m.dryRun?.undeclared.length) out.push(`      note: up also wrote ${m.dryRun.undeclared.join(', ')} (not declared: not backed up)`);
     for (const b of m.backups ?? []) out.push(`      backup ${b.backupId}: ${b.count} documents`);
-    for (const x of m.restored ?? []) out.push(`      restored ${x.collection} from ${x.backupId}: ${x.count} documents, ${x.verified ? 'verified' : 'NOT VERIFIED'}`);
+    for (const x of m.restored ?? [])
+      out.push(`      restored ${x.collection} from ${x.backupId}: ${x.count} documents, ${x.verified ? 'verified' : 'NOT VERIFIED'}`);
     if (m.restoreFailed) out.push(`      ROLLBACK FAILED: ${m.restoreFailed}`);
   }
   process.stdout.write(`${out.join('\n')}\n`);
@@ -56,7 +66,10 @@ function printRun(r: RunMigrationsResult): void {
 
 /** Polls the run and the state until the run ends, with one bar per running migration. */
 async function follow(config: AppConfig, base: string, workflowId: string): Promise<RunMigrationsResult | undefined> {
-  const multi = new cliProgress.MultiBar({ format: barFormat, hideCursor: true, clearOnComplete: false }, cliProgress.Presets.shades_classic);
+  const multi = new cliProgress.MultiBar(
+    { format: barFormat, hideCursor: true, clearOnComplete: false },
+    cliProgress.Presets.shades_classic,
+  );
   const bars = new Map<string, cliProgress.SingleBar>();
   try {
     for (;;) {
@@ -99,11 +112,17 @@ async function withBackupOps<T>(fn: (ops: ReturnType<typeof createBackupOps>) =>
 }
 
 function bar(label: string): cliProgress.SingleBar {
-  return new cliProgress.SingleBar({ format: `${label} [{bar}] {value}/{total} docs`, hideCursor: true }, cliProgress.Presets.shades_classic);
+  return new cliProgress.SingleBar(
+    { format: `${label} [{bar}] {value}/{total} docs`, hideCursor: true },
+    cliProgress.Presets.shades_classic,
+  );
 }
 
 export function registerMigrateCommand(program: Command): void {
-  const migrate = program.command('migrate').description('migrations: state, runs (through the API), new files, manual backup and restore').option('--api <url>', 'API base URL (default http://HOST:PORT)');
+  const migrate = program
+    .command('migrate')
+    .description('migrations: state, runs (through the API), new files, manual backup and restore')
+    .option('--api <url>', 'API base URL (default http://HOST:PORT)');
   const base = (config: AppConfig) => apiBase(config, migrate.opts<{ api?: string }>().api);
 
   migrate
@@ -128,7 +147,11 @@ export function registerMigrateCommand(program: Command): void {
     .action(async (names: string[], o: { dryRun?: boolean; stopOnError?: boolean; force?: boolean; wait: boolean; json?: boolean }) => {
       const config = loadConfigOrExit();
       const body = { ...(names.length ? { names } : {}), dryRun: !!o.dryRun, stopOnError: !!o.stopOnError, force: !!o.force };
-      const res = await callApi<{ workflowId: string; names: string[] }>(config, base(config), '/api/migrations/run', { method: 'POST', body, idempotencyKey: randomUUID() });
+      const res = await callApi<{ workflowId: string; names: string[] }>(config, base(config), '/api/migrations/run', {
+        method: 'POST',
+        body,
+        idempotencyKey: randomUUID(),
+      });
       if (res.status !== 202 || !o.wait) return print(res.status, res.body);
       process.stderr.write(`run ${res.body.workflowId}: ${res.body.names.length} migration(s)\n`);
       const result = await follow(config, base(config), res.body.workflowId);
@@ -158,7 +181,9 @@ export function registerMigrateCommand(program: Command): void {
         const b = bar(`backup ${collection}`);
         b.start(1, 0);
         try {
-          return await ops.backup(collection, { onBatch: (cp, total) => (b.setTotal(Math.max(total ?? cp.count, cp.count)), b.update(cp.count)) });
+          return await ops.backup(collection, {
+            onBatch: (cp, total) => (b.setTotal(Math.max(total ?? cp.count, cp.count)), b.update(cp.count)),
+          });
         } finally {
           b.stop();
         }
@@ -174,11 +199,15 @@ export function registerMigrateCommand(program: Command): void {
     .action(async (backupId: string, o: { into?: string; force?: boolean }) => {
       const result = await withBackupOps(async (ops) => {
         const running = await ops.store.state.find({ status: 'running' }).toArray();
-        if (running.length > 0 && !o.force) program.error(`migration(s) running: ${running.map((r) => r._id).join(', ')} — wait, or pass --force`);
+        if (running.length > 0 && !o.force)
+          program.error(`migration(s) running: ${running.map((r) => r._id).join(', ')} — wait, or pass --force`);
         const b = bar(`restore ${backupId}`);
         b.start(1, 0);
         try {
-          return await ops.restore(backupId, { ...(o.into ? { into: o.into } : {}), onBatch: (cp, total) => (b.setTotal(Math.max(total ?? 0, cp.copy?.count ?? 0)), b.update(cp.copy?.count ?? 0)) });
+          return await ops.restore(backupId, {
+            ...(o.into ? { into: o.into } : {}),
+            onBatch: (cp, total) => (b.setTotal(Math.max(total ?? 0, cp.copy?.count ?? 0)), b.update(cp.copy?.count ?? 0)),
+          });
         } finally {
           b.stop();
         }
@@ -191,7 +220,10 @@ export function registerMigrateCommand(program: Command): void {
     .description('list backups (newest first)')
     .action(async () => {
       const list = await withBackupOps((ops) => ops.store.backups.find({}, { projection: { indexes: 0 } }).toArray());
-      print(200, list.sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime()));
+      print(
+        200,
+        list.sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime()),
+      );
     });
 
   migrate

@@ -46,7 +46,16 @@ async function withService<T>(fn: (svc: ReconcileService) => Promise<T>): Promis
   try {
     mongo = await connectMongo(config, log);
     temporal = createTemporalClient(config);
-    return await fn(createReconcileService({ mongo, temporal, taskQueue: config.TEMPORAL_TASK_QUEUE, log, secrets: keyringFromConfig(config), allowedUris: config.RECONCILE_ALLOWED_URIS }));
+    return await fn(
+      createReconcileService({
+        mongo,
+        temporal,
+        taskQueue: config.TEMPORAL_TASK_QUEUE,
+        log,
+        secrets: keyringFromConfig(config),
+        allowedUris: config.RECONCILE_ALLOWED_URIS,
+      }),
+    );
   } finally {
     await Promise.allSettled([mongo?.close(), temporal?.close()]);
   }
@@ -87,7 +96,14 @@ function requestOf(f: StartFlags): StartReconcileRequest {
   return { batchId: f.batchId, source: source!, target, options };
 }
 
-const duration = (s: number | null) => (s === null ? '?' : s >= 3600 ? `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m` : s >= 60 ? `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s` : `${s}s`);
+const duration = (s: number | null) =>
+  s === null
+    ? '?'
+    : s >= 3600
+      ? `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`
+      : s >= 60
+        ? `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`
+        : `${s}s`;
 
 export function describeProgress(p: ReconcileProgress): string {
   const o = p.outcomes;
@@ -107,7 +123,8 @@ export function describeProgress(p: ReconcileProgress): string {
 /** Polls the progress and draws it until the run ends; Ctrl-C stops following, not the run. */
 async function follow(svc: ReconcileService, batchId: string): Promise<ReconcileProgress> {
   const bar = new SingleBar({
-    format: 'reconcile |{bar}| {percentage}% · {value}/{total} · {rate}/s · ETA {etaText} · repaired {repaired} · failed {failed} · chunks {chunks}',
+    format:
+      'reconcile |{bar}| {percentage}% · {value}/{total} · {rate}/s · ETA {etaText} · repaired {repaired} · failed {failed} · chunks {chunks}',
     barCompleteChar: '█',
     barIncompleteChar: '░',
     hideCursor: true,
@@ -120,23 +137,37 @@ async function follow(svc: ReconcileService, batchId: string): Promise<Reconcile
   };
   process.once('SIGINT', onSigint);
   let p = await svc.progress(batchId);
-  bar.start(Math.max(1, p.total), p.processed, { rate: p.ratePerSec, etaText: duration(p.etaSeconds), repaired: p.repaired, failed: p.failed, chunks: p.chunks.done });
+  bar.start(Math.max(1, p.total), p.processed, {
+    rate: p.ratePerSec,
+    etaText: duration(p.etaSeconds),
+    repaired: p.repaired,
+    failed: p.failed,
+    chunks: p.chunks.done,
+  });
   try {
     while (!FINAL_STATES.includes(p.state) && !stopped) {
       await new Promise((r) => setTimeout(r, 1_000));
       p = await svc.progress(batchId);
       bar.setTotal(Math.max(1, p.total));
-      bar.update(p.processed, { rate: p.ratePerSec, etaText: duration(p.etaSeconds), repaired: p.repaired, failed: p.failed, chunks: `${p.chunks.done}+${p.chunks.inFlight}${p.chunks.failed ? ` (${p.chunks.failed} failed)` : ''}` });
+      bar.update(p.processed, {
+        rate: p.ratePerSec,
+        etaText: duration(p.etaSeconds),
+        repaired: p.repaired,
+        failed: p.failed,
+        chunks: `${p.chunks.done}+${p.chunks.inFlight}${p.chunks.failed ? ` (${p.chunks.failed} failed)` : ''}`,
+      });
     }
   } finally {
     bar.stop();
     process.removeListener('SIGINT', onSigint);
   }
-  if (stopped) process.stderr.write(`stopped following; the run goes on — \`reconcile status ${batchId}\` or \`reconcile cancel ${batchId}\`\n`);
+  if (stopped)
+    process.stderr.write(`stopped following; the run goes on — \`reconcile status ${batchId}\` or \`reconcile cancel ${batchId}\`\n`);
   return p;
 }
 
-const exitCodeOf = (p: ReconcileProgress) => (p.state === 'completed' ? 0 : p.state === 'partial' ? 2 : FINAL_STATES.includes(p.state) ? 1 : 0);
+const exitCodeOf = (p: ReconcileProgress) =>
+  p.state === 'completed' ? 0 : p.state === 'partial' ? 2 : FINAL_STATES.includes(p.state) ? 1 : 0;
 
 function handled<A extends unknown[]>(fn: (...args: A) => Promise<void>) {
   return async (...args: A) => {
@@ -149,10 +180,14 @@ function handled<A extends unknown[]>(fn: (...args: A) => Promise<void>) {
 }
 
 export function registerReconcileCommand(program: Command): void {
-  const rc = program.command('reconcile').description('compare a source with a target namespace record by record, and repair it (a Temporal workflow)');
+  const rc = program
+    .command('reconcile')
+    .description('compare a source with a target namespace record by record, and repair it (a Temporal workflow)');
 
   rc.command('start')
-    .description('start a reconcile run: a MongoDB namespace (--source-*) or a tenant collection (--tenant, --collection) against a target namespace')
+    .description(
+      'start a reconcile run: a MongoDB namespace (--source-*) or a tenant collection (--tenant, --collection) against a target namespace',
+    )
     .option('--source-uri <uri>', 'source MongoDB URI, one of RECONCILE_ALLOWED_URIS (default: MONGODB_URI)')
     .option('--source-db <db>', 'source database')
     .option('--source-collection <name>', 'source collection')
@@ -179,7 +214,11 @@ export function registerReconcileCommand(program: Command): void {
         await withService(async (svc) => {
           const started = await svc.start(req, `cli-${randomUUID()}`);
           if (!f.follow) {
-            process.stdout.write(f.json ? `${JSON.stringify(started)}\n` : `started ${started.batchId} (${started.workflowId})${started.created ? '' : ' — already registered with this spec'}\nfollow: reconcile status ${started.batchId}\n`);
+            process.stdout.write(
+              f.json
+                ? `${JSON.stringify(started)}\n`
+                : `started ${started.batchId} (${started.workflowId})${started.created ? '' : ' — already registered with this spec'}\nfollow: reconcile status ${started.batchId}\n`,
+            );
             return;
           }
           process.stderr.write(`started ${started.batchId} (${started.workflowId})\n`);

@@ -1,7 +1,15 @@
 import type { Command } from 'commander';
 import { SingleBar } from 'cli-progress';
 import { loadConfigOrExit } from '../../infra/config';
-import { FAILED_STATUSES, listFailedRuns, retryFailedRuns, type FailedRun, type FailedRunsFilter, type FailedStatus, type RetryMode } from '../../activities/maintenance/failed-runs';
+import {
+  FAILED_STATUSES,
+  listFailedRuns,
+  retryFailedRuns,
+  type FailedRun,
+  type FailedRunsFilter,
+  type FailedStatus,
+  type RetryMode,
+} from '../../activities/maintenance/failed-runs';
 import { createTemporalClient, type TemporalHandle } from '../../infra/temporal';
 import { fail } from '../fail';
 
@@ -37,7 +45,9 @@ function filterOf(f: FilterFlags): FailedRunsFilter {
   if (f.since) out.since = parseSince(f.since);
   if (f.status) {
     const statuses = f.status.split(',').map((s) => s.trim());
-    for (const s of statuses) if (!FAILED_STATUSES.includes(s as FailedStatus)) throw new Error(`--status takes ${FAILED_STATUSES.join(', ')} (comma-separated); got '${s}'`);
+    for (const s of statuses)
+      if (!FAILED_STATUSES.includes(s as FailedStatus))
+        throw new Error(`--status takes ${FAILED_STATUSES.join(', ')} (comma-separated); got '${s}'`);
     out.statuses = statuses as FailedStatus[];
   }
   if (f.limit !== undefined) {
@@ -51,7 +61,14 @@ function table(runs: readonly FailedRun[]): string {
   const rows = runs.map((r) => [r.status, r.workflowId, r.type, r.tenantId ?? '-', r.closeTime ?? '-']);
   const head = ['STATUS', 'WORKFLOW ID', 'TYPE', 'TENANT', 'CLOSED'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
-  return [head, ...rows].map((row) => row.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
+  return [head, ...rows]
+    .map((row) =>
+      row
+        .map((c, i) => c.padEnd(widths[i]!))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
 }
 
 async function withTemporal<T>(fn: (t: TemporalHandle) => Promise<T>): Promise<T> {
@@ -91,7 +108,9 @@ export function registerRunsCommand(program: Command): void {
     handled(async (f: FilterFlags) => {
       const filter = filterOf(f);
       const found = await withTemporal((t) => listFailedRuns({ client: t.client, ...filter }));
-      process.stdout.write(f.json ? `${JSON.stringify(found)}\n` : found.length ? `${table(found)}\n${found.length} failed\n` : 'no failed runs\n');
+      process.stdout.write(
+        f.json ? `${JSON.stringify(found)}\n` : found.length ? `${table(found)}\n${found.length} failed\n` : 'no failed runs\n',
+      );
     }),
   );
 
@@ -113,11 +132,20 @@ export function registerRunsCommand(program: Command): void {
             if (f.json) process.stdout.write(`${JSON.stringify(s)}\n`);
             else {
               if (s.count > 0) process.stdout.write(`${table(s.runs)}\n`);
-              process.stdout.write(`${s.count} failed run(s) would be ${mode === 'reset' ? 'reset' : 'restarted'}${s.count > 0 && !f.dryRun ? ' — run again with --yes to do it' : ''}\n`);
+              process.stdout.write(
+                `${s.count} failed run(s) would be ${mode === 'reset' ? 'reset' : 'restarted'}${s.count > 0 && !f.dryRun ? ' — run again with --yes to do it' : ''}\n`,
+              );
             }
             return;
           }
-          const bar = new SingleBar({ format: `${mode} |{bar}| {value}/{total} · ok {ok} · failed {failed}`, barCompleteChar: '█', barIncompleteChar: '░', hideCursor: true, noTTYOutput: true, notTTYSchedule: 5_000 });
+          const bar = new SingleBar({
+            format: `${mode} |{bar}| {value}/{total} · ok {ok} · failed {failed}`,
+            barCompleteChar: '█',
+            barIncompleteChar: '░',
+            hideCursor: true,
+            noTTYOutput: true,
+            notTTYSchedule: 5_000,
+          });
           let ok = 0;
           let failed = 0;
           const s = await retryFailedRuns({
@@ -136,7 +164,10 @@ export function registerRunsCommand(program: Command): void {
           }).finally(() => bar.stop());
           if (f.json) process.stdout.write(`${JSON.stringify(s)}\n`);
           else {
-            for (const r of s.results) process.stdout.write(r.ok ? `ok      ${r.run.workflowId} → run ${r.newRunId}\n` : `FAILED  ${r.run.workflowId}: ${r.error}\n`);
+            for (const r of s.results)
+              process.stdout.write(
+                r.ok ? `ok      ${r.run.workflowId} → run ${r.newRunId}\n` : `FAILED  ${r.run.workflowId}: ${r.error}\n`,
+              );
             process.stdout.write(`${s.count} matched · ${s.succeeded} ${mode === 'reset' ? 'reset' : 'restarted'} · ${s.failed} failed\n`);
           }
           process.exitCode = s.failed > 0 ? 1 : 0;

@@ -1,5 +1,11 @@
 import type { Command } from 'commander';
-import { ScheduleNotFoundError, ScheduleOverlapPolicy, type ScheduleClient, type ScheduleDescription, type ScheduleSummary } from '@temporalio/client';
+import {
+  ScheduleNotFoundError,
+  ScheduleOverlapPolicy,
+  type ScheduleClient,
+  type ScheduleDescription,
+  type ScheduleSummary,
+} from '@temporalio/client';
 import { loadConfigOrExit } from '../../infra/config';
 import { createTemporalClient } from '../../infra/temporal';
 import { scheduleIdFor } from '../../shared/cleanup';
@@ -72,8 +78,14 @@ export function registerSchedulesCommand(program: Command): void {
         for await (const s of schedules.list()) if (o.all || s.scheduleId.endsWith(`:${taskQueue}`)) rows.push(summaryRow(s));
         rows.sort((a, b) => a.scheduleId.localeCompare(b.scheduleId));
         if (o.json) return print(rows);
-        if (rows.length === 0) return void process.stdout.write(`no schedules for task queue ${taskQueue} (the worker creates them at start; SCHEDULES_ON_START)\n`);
-        for (const r of rows) process.stdout.write(`${r.scheduleId.padEnd(52)} ${(r.paused ? 'PAUSED' : 'active').padEnd(7)} last ${r.lastRun}  next ${r.nextRun}${r.note && r.paused ? `  (${r.note})` : ''}\n`);
+        if (rows.length === 0)
+          return void process.stdout.write(
+            `no schedules for task queue ${taskQueue} (the worker creates them at start; SCHEDULES_ON_START)\n`,
+          );
+        for (const r of rows)
+          process.stdout.write(
+            `${r.scheduleId.padEnd(52)} ${(r.paused ? 'PAUSED' : 'active').padEnd(7)} last ${r.lastRun}  next ${r.nextRun}${r.note && r.paused ? `  (${r.note})` : ''}\n`,
+          );
       });
     });
 
@@ -81,7 +93,9 @@ export function registerSchedulesCommand(program: Command): void {
     .command('describe <id>')
     .description('spec, action, policies, state and recent runs of one schedule')
     .action(async (id: string) => {
-      await withSchedules(async (schedules, taskQueue) => print(describeView(await schedules.getHandle(resolveId(id, taskQueue)).describe())));
+      await withSchedules(async (schedules, taskQueue) =>
+        print(describeView(await schedules.getHandle(resolveId(id, taskQueue)).describe())),
+      );
     });
 
   // pause and unpause: the same command with the opposite state.

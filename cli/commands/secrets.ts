@@ -1,6 +1,11 @@
 import type { Command } from 'commander';
 import { SingleBar } from 'cli-progress';
-import { createSecretsRotation, type RotationSummary, type SecretsRotation, type SecretsStatus } from '../../activities/maintenance/secrets-rotation';
+import {
+  createSecretsRotation,
+  type RotationSummary,
+  type SecretsRotation,
+  type SecretsStatus,
+} from '../../activities/maintenance/secrets-rotation';
 import { loadConfigOrExit } from '../../infra/config';
 import { createLogger } from '../../infra/logger';
 import { connectMongo } from '../../infra/mongo';
@@ -24,18 +29,29 @@ async function withRotation<T>(fn: (r: SecretsRotation, primary: string) => Prom
 }
 
 function statusText(s: SecretsStatus, primary: string): string {
-  const keys = Object.entries(s.byKey).map(([k, n]) => `  ${k.padEnd(16)} ${String(n).padStart(6)}${k === primary ? '  (primary)' : ''}${s.unknownKeys.includes(k) ? '  (NOT in SECRETS_KEY: cannot decrypt)' : ''}`);
-  return [`${s.total} stored secret(s)`, ...keys, `  ${'plaintext'.padEnd(16)} ${String(s.plaintext).padStart(6)}${s.plaintext ? '  (run `secrets rotate`)' : ''}`].join('\n');
+  const keys = Object.entries(s.byKey).map(
+    ([k, n]) =>
+      `  ${k.padEnd(16)} ${String(n).padStart(6)}${k === primary ? '  (primary)' : ''}${s.unknownKeys.includes(k) ? '  (NOT in SECRETS_KEY: cannot decrypt)' : ''}`,
+  );
+  return [
+    `${s.total} stored secret(s)`,
+    ...keys,
+    `  ${'plaintext'.padEnd(16)} ${String(s.plaintext).padStart(6)}${s.plaintext ? '  (run `secrets rotate`)' : ''}`,
+  ].join('\n');
 }
 
 function summaryText(s: RotationSummary): string {
-  const lines = [`re-sealed ${s.resealed}, already under '${s.primaryKeyId}' ${s.current}, changed meanwhile ${s.skipped}, failed ${s.failed.length} (of ${s.scanned})`];
+  const lines = [
+    `re-sealed ${s.resealed}, already under '${s.primaryKeyId}' ${s.current}, changed meanwhile ${s.skipped}, failed ${s.failed.length} (of ${s.scanned})`,
+  ];
   for (const f of s.failed) lines.push(`  failed: ${f.message}`);
   return lines.join('\n');
 }
 
 export function registerSecretsCommand(program: Command): void {
-  const secrets = program.command('secrets').description('secrets at rest (tenant source tokens/URIs, reconcile URIs): key usage and rotation');
+  const secrets = program
+    .command('secrets')
+    .description('secrets at rest (tenant source tokens/URIs, reconcile URIs): key usage and rotation');
 
   secrets
     .command('status')
@@ -53,7 +69,14 @@ export function registerSecretsCommand(program: Command): void {
     .option('--json', 'print the summary as JSON (no progress bar)')
     .action(async (o: { json?: boolean }) => {
       const summary = await withRotation(async (r) => {
-        const bar = new SingleBar({ format: 'secrets |{bar}| {value}/{total} documents · re-sealed {resealed} · failed {failed}', barCompleteChar: '█', barIncompleteChar: '░', hideCursor: true, noTTYOutput: true, notTTYSchedule: 5_000 });
+        const bar = new SingleBar({
+          format: 'secrets |{bar}| {value}/{total} documents · re-sealed {resealed} · failed {failed}',
+          barCompleteChar: '█',
+          barIncompleteChar: '░',
+          hideCursor: true,
+          noTTYOutput: true,
+          notTTYSchedule: 5_000,
+        });
         if (!o.json) bar.start(Math.max(1, await r.documents()), 0, { resealed: 0, failed: 0 });
         let docs = 0;
         try {

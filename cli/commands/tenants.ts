@@ -19,7 +19,10 @@ function print(status: number, body: unknown): void {
 }
 
 export function registerTenantsCommand(program: Command): void {
-  const tenants = program.command('tenants').description('tenant registry and login sync (through the API)').option('--api <url>', 'API base URL (default http://HOST:PORT)');
+  const tenants = program
+    .command('tenants')
+    .description('tenant registry and login sync (through the API)')
+    .option('--api <url>', 'API base URL (default http://HOST:PORT)');
 
   tenants
     .command('register')
@@ -36,27 +39,55 @@ export function registerTenantsCommand(program: Command): void {
       if (o.file) body = JSON.parse(readFileSync(o.file, 'utf8'));
       else {
         if (!o.id || !o.baseUrl || !o.collections) program.error('give --file, or --id, --base-url and --collections');
-        body = { tenantId: o.id, name: o.name ?? o.id, source: { kind: 'http', settings: { baseUrl: o.baseUrl, ...(o.token ? { token: o.token } : {}) } }, collections: parseCollections(o.collections) };
+        body = {
+          tenantId: o.id,
+          name: o.name ?? o.id,
+          source: { kind: 'http', settings: { baseUrl: o.baseUrl, ...(o.token ? { token: o.token } : {}) } },
+          collections: parseCollections(o.collections),
+        };
       }
       const res = await callApi(config, apiBase(config, tenants.opts<{ api?: string }>().api), '/api/tenants', { method: 'POST', body });
       print(res.status, res.body);
     });
 
-  tenants.command('get <tenantId>').description('show a tenant (secrets are never shown)').action(async (tenantId: string) => {
-    const config = loadConfigOrExit();
-    const res = await callApi(config, apiBase(config, tenants.opts<{ api?: string }>().api), `/api/tenants/${encodeURIComponent(tenantId)}`);
-    print(res.status, res.body);
-  });
+  tenants
+    .command('get <tenantId>')
+    .description('show a tenant (secrets are never shown)')
+    .action(async (tenantId: string) => {
+      const config = loadConfigOrExit();
+      const res = await callApi(
+        config,
+        apiBase(config, tenants.opts<{ api?: string }>().api),
+        `/api/tenants/${encodeURIComponent(tenantId)}`,
+      );
+      print(res.status, res.body);
+    });
 
-  tenants.command('sync <tenantId>').description('run the login sync (ensure) for a tenant').action(async (tenantId: string) => {
-    const config = loadConfigOrExit();
-    const res = await callApi(config, apiBase(config, tenants.opts<{ api?: string }>().api), `/api/sync/tenants/${encodeURIComponent(tenantId)}/ensure`, { method: 'POST', scopes: ['sync:write'] });
-    print(res.status, res.body);
-  });
+  tenants
+    .command('sync <tenantId>')
+    .description('run the login sync (ensure) for a tenant')
+    .action(async (tenantId: string) => {
+      const config = loadConfigOrExit();
+      const res = await callApi(
+        config,
+        apiBase(config, tenants.opts<{ api?: string }>().api),
+        `/api/sync/tenants/${encodeURIComponent(tenantId)}/ensure`,
+        { method: 'POST', scopes: ['sync:write'] },
+      );
+      print(res.status, res.body);
+    });
 
-  tenants.command('status <tenantId>').description('latest sync status of a tenant').action(async (tenantId: string) => {
-    const config = loadConfigOrExit();
-    const res = await callApi(config, apiBase(config, tenants.opts<{ api?: string }>().api), `/api/sync/tenants/${encodeURIComponent(tenantId)}/status`, { scopes: ['sync:read'] });
-    print(res.status, res.body);
-  });
+  tenants
+    .command('status <tenantId>')
+    .description('latest sync status of a tenant')
+    .action(async (tenantId: string) => {
+      const config = loadConfigOrExit();
+      const res = await callApi(
+        config,
+        apiBase(config, tenants.opts<{ api?: string }>().api),
+        `/api/sync/tenants/${encodeURIComponent(tenantId)}/status`,
+        { scopes: ['sync:read'] },
+      );
+      print(res.status, res.body);
+    });
 }

@@ -19,7 +19,13 @@ export function registerTokenCommand(program: Command): void {
       if (unknown.length) program.error(`unknown scope(s): ${unknown.join(', ')}; known: ${ALL_SCOPES.join(', ')}`);
       const ttl = o.ttl ? Number(o.ttl) : config.AUTH_TOKEN_TTL_S;
       if (!Number.isInteger(ttl) || ttl <= 0) program.error('--ttl must be a positive whole number of seconds');
-      const tenants = o.tenants.trim() === '*' ? '*' : o.tenants.split(',').map((t) => t.trim()).filter(Boolean);
+      const tenants =
+        o.tenants.trim() === '*'
+          ? '*'
+          : o.tenants
+              .split(',')
+              .map((t) => t.trim())
+              .filter(Boolean);
       process.stdout.write(`${await mintToken(config.AUTH_JWT_SECRET, { sub: o.sub, scopes, tenants, ttlSeconds: ttl })}\n`);
     });
 }

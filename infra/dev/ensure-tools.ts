@@ -100,7 +100,13 @@ async function build(tool: ToolName, toolsDir: string, say: Say): Promise<string
   const spec = TOOLS[tool];
   const binDir = path.join(toolsDir, 'bin');
   mkdirSync(binDir, { recursive: true });
-  const env = { ...process.env, GOBIN: binDir, GOFLAGS: '-buildvcs=false', CGO_ENABLED: '0', PATH: `${path.dirname(go)}${path.delimiter}${process.env.PATH ?? ''}` };
+  const env = {
+    ...process.env,
+    GOBIN: binDir,
+    GOFLAGS: '-buildvcs=false',
+    CGO_ENABLED: '0',
+    PATH: `${path.dirname(go)}${path.delimiter}${process.env.PATH ?? ''}`,
+  };
   const started = Date.now();
   say(`building ${tool} v${spec.version} from the Go module proxy (first run only; a few minutes)…`);
   if (tool === 'ferretdb') {

@@ -52,7 +52,15 @@ async function waitForPort(name: string, port: number, child: ChildProcess, time
   throw new Error(`${name} did not listen on 127.0.0.1:${port} within ${timeoutMs} ms:\n${tail()}`);
 }
 
-function startProcess(name: string, bin: string, args: string[], port: number, sink: LineSink | undefined, timeoutMs: number, env?: NodeJS.ProcessEnv): Promise<ServerHandle> {
+function startProcess(
+  name: string,
+  bin: string,
+  args: string[],
+  port: number,
+  sink: LineSink | undefined,
+  timeoutMs: number,
+  env?: NodeJS.ProcessEnv,
+): Promise<ServerHandle> {
   const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   let tail = '';
   const onData = (b: Buffer) => {

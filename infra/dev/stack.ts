@@ -72,7 +72,9 @@ export async function startStack(o: StackOptions): Promise<StackHandle> {
         sink: o.sink,
       }),
       startFerret({ bin: tools.ferretdb, port: o.ferretPort, dataDir: path.join(o.dataDir, 'ferretdb'), sink: o.sink }),
-      redisUp ? Promise.resolve(undefined) : startRedis({ port: o.redisPort, dataDir: o.persistent ? path.join(o.dataDir, 'redis') : undefined, sink: o.sink }),
+      redisUp
+        ? Promise.resolve(undefined)
+        : startRedis({ port: o.redisPort, dataDir: o.persistent ? path.join(o.dataDir, 'redis') : undefined, sink: o.sink }),
     ]);
     for (const r of started) if (r.status === 'fulfilled' && r.value) servers.push(r.value);
     const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');

@@ -50,7 +50,12 @@ export async function startLoginBench(workerOptions: Parameters<typeof startTest
         method: 'POST',
         url: '/api/tenants',
         headers: admin,
-        payload: { tenantId, name: `Tenant ${tenantId}`, source: { kind: 'http', settings: { baseUrl: upstream.baseUrl(tenantId), token: `tok-${tenantId}`, timeoutMs: 5_000 } }, collections: cols.map(({ name, essential }) => ({ name, essential })) },
+        payload: {
+          tenantId,
+          name: `Tenant ${tenantId}`,
+          source: { kind: 'http', settings: { baseUrl: upstream.baseUrl(tenantId), token: `tok-${tenantId}`, timeoutMs: 5_000 } },
+          collections: cols.map(({ name, essential }) => ({ name, essential })),
+        },
       });
       expect(res.statusCode).toBe(201);
       return tenantId;

@@ -19,7 +19,15 @@ export async function seed(db: Db, collection: string, n: number, batch = 1000):
   for (let i = 0; i < n; i += batch) {
     const docs = Array.from({ length: Math.min(batch, n - i) }, (_, j) => {
       const k = i + j;
-      return { _id: `d${String(k).padStart(7, '0')}`, n: k, score: new BSON.Double(k % 7), big: BSON.Long.fromNumber(k * 1_000_003), at: new Date(1_700_000_000_000 + k), tags: ['a', k % 3], meta: { even: k % 2 === 0 } };
+      return {
+        _id: `d${String(k).padStart(7, '0')}`,
+        n: k,
+        score: new BSON.Double(k % 7),
+        big: BSON.Long.fromNumber(k * 1_000_003),
+        at: new Date(1_700_000_000_000 + k),
+        tags: ['a', k % 3],
+        meta: { even: k % 2 === 0 },
+      };
     });
     await db.collection(collection).insertMany(docs as never[]);
   }
@@ -36,7 +44,11 @@ export async function stateOf(db: Db, names: readonly string[]): Promise<Record<
   const out: Record<string, CollectionState> = {};
   for (const name of names) {
     const exists = await collectionExists(db, name);
-    out[name] = { exists, snapshot: await snapshotCollection(db.collection(name)), indexes: (await listIndexSpecs(db.collection(name))).map((i) => i.name).sort() };
+    out[name] = {
+      exists,
+      snapshot: await snapshotCollection(db.collection(name)),
+      indexes: (await listIndexSpecs(db.collection(name))).map((i) => i.name).sort(),
+    };
   }
   return out;
 }

@@ -73,14 +73,29 @@ describe('API hardening', () => {
       const admin = await stack.bearer(['admin']);
       const id = uniqueId('idem');
       const key = `key-${id}`;
-      const first = await a.inject({ method: 'POST', url: '/api/tenants', headers: { ...admin, 'idempotency-key': key }, payload: tenantBody(id) });
+      const first = await a.inject({
+        method: 'POST',
+        url: '/api/tenants',
+        headers: { ...admin, 'idempotency-key': key },
+        payload: tenantBody(id),
+      });
       expect(first.statusCode).toBe(201);
-      const again = await a.inject({ method: 'POST', url: '/api/tenants', headers: { ...admin, 'idempotency-key': key }, payload: tenantBody(id) });
+      const again = await a.inject({
+        method: 'POST',
+        url: '/api/tenants',
+        headers: { ...admin, 'idempotency-key': key },
+        payload: tenantBody(id),
+      });
       expect(again.statusCode).toBe(201);
       expect(again.body).toBe(first.body);
       expect(again.headers['idempotent-replayed']).toBe('true');
       expect(cap.text().split('tenant registered').length - 1).toBe(1);
-      const changed = await a.inject({ method: 'POST', url: '/api/tenants', headers: { ...admin, 'idempotency-key': key }, payload: tenantBody(id, { name: 'Other' }) });
+      const changed = await a.inject({
+        method: 'POST',
+        url: '/api/tenants',
+        headers: { ...admin, 'idempotency-key': key },
+        payload: tenantBody(id, { name: 'Other' }),
+      });
       expect(changed.statusCode).toBe(422);
       expect(changed.headers['content-type']).toContain('application/problem+json');
     });
@@ -90,7 +105,11 @@ describe('API hardening', () => {
       const a = await app({}, { log: cap.log });
       const admin = await stack.bearer(['admin']);
       const id = uniqueId('conc');
-      const res = await Promise.all(Array.from({ length: 50 }, () => a.inject({ method: 'POST', url: '/api/tenants', headers: { ...admin, 'idempotency-key': `k-${id}` }, payload: tenantBody(id) })));
+      const res = await Promise.all(
+        Array.from({ length: 50 }, () =>
+          a.inject({ method: 'POST', url: '/api/tenants', headers: { ...admin, 'idempotency-key': `k-${id}` }, payload: tenantBody(id) }),
+        ),
+      );
       expect(cap.text().split('tenant registered').length - 1).toBe(1);
       const statuses = res.map((r) => r.statusCode);
       expect(statuses.every((s) => s === 201 || s === 409)).toBe(true);
@@ -104,9 +123,19 @@ describe('API hardening', () => {
         const a = await app({ USE_TEMPORAL_FOR_AUTH: false, SYNC_FRESHNESS_MS: 0 });
         const admin = await stack.bearer(['admin']);
         const tenantId = uniqueId('dup');
-        const reg = await a.inject({ method: 'POST', url: '/api/tenants', headers: admin, payload: { ...tenantBody(tenantId), source: { kind: 'http', settings: { baseUrl: upstream.baseUrl } } } });
+        const reg = await a.inject({
+          method: 'POST',
+          url: '/api/tenants',
+          headers: admin,
+          payload: { ...tenantBody(tenantId), source: { kind: 'http', settings: { baseUrl: upstream.baseUrl } } },
+        });
         expect(reg.statusCode, reg.body).toBe(201);
-        const ensure = () => a.inject({ method: 'POST', url: `/api/sync/tenants/${tenantId}/ensure`, headers: { ...admin, 'idempotency-key': `k-${tenantId}` } });
+        const ensure = () =>
+          a.inject({
+            method: 'POST',
+            url: `/api/sync/tenants/${tenantId}/ensure`,
+            headers: { ...admin, 'idempotency-key': `k-${tenantId}` },
+          });
         const first = ensure();
         // The first request holds the key: its handler is waiting on the upstream.
         await upstream.requested;
@@ -131,7 +160,13 @@ describe('API hardening', () => {
       const cap = captureLogger();
       const a = await app({ IDEMPOTENCY_TTL_S: 1 }, { log: cap.log });
       const id = uniqueId('exp');
-      const send = async (sub: string, key: string) => a.inject({ method: 'POST', url: '/api/tenants', headers: { ...(await stack.bearer(['admin'], '*', sub)), 'idempotency-key': key }, payload: tenantBody(id) });
+      const send = async (sub: string, key: string) =>
+        a.inject({
+          method: 'POST',
+          url: '/api/tenants',
+          headers: { ...(await stack.bearer(['admin'], '*', sub)), 'idempotency-key': key },
+          payload: tenantBody(id),
+        });
       await send('alice', 'same');
       const bob = await send('bob', 'same');
       expect(bob.headers['idempotent-replayed']).toBeUndefined();
@@ -159,7 +194,10 @@ describe('API hardening', () => {
       expect(last!.headers['content-type']).toContain('application/problem+json');
       expect(Number(last!.headers['retry-after'])).toBeGreaterThan(0);
       // another subject is not affected
-      expect((await a.inject({ method: 'GET', url: '/api/sync/method-stats', headers: await stack.bearer(['sync:read'], '*', uniqueId('rl')) })).statusCode).toBe(200);
+      expect(
+        (await a.inject({ method: 'GET', url: '/api/sync/method-stats', headers: await stack.bearer(['sync:read'], '*', uniqueId('rl')) }))
+          .statusCode,
+      ).toBe(200);
     });
 
     it('per tenant: many subjects on one tenant share its budget', async () => {
@@ -167,7 +205,11 @@ describe('API hardening', () => {
       const tenant = uniqueId('rlt');
       const codes: number[] = [];
       for (let i = 0; i < 4; i++) {
-        const r = await a.inject({ method: 'GET', url: `/api/sync/tenants/${tenant}/status`, headers: await stack.bearer(['sync:read'], '*', uniqueId('s')) });
+        const r = await a.inject({
+          method: 'GET',
+          url: `/api/sync/tenants/${tenant}/status`,
+          headers: await stack.bearer(['sync:read'], '*', uniqueId('s')),
+        });
         codes.push(r.statusCode);
       }
       expect(codes).toEqual([200, 200, 200, 429]);
@@ -179,16 +221,25 @@ describe('API hardening', () => {
     // A generous readiness deadline: /health/ready pings Temporal, and a loaded CI machine must not
     // turn a slow ping into the 5xx this test forbids.
     const counted = countingStarts(stack.deps.temporal);
-    const a = await app({ RATE_LIMIT_PER_SUBJECT: 1_000_000, RATE_LIMIT_PER_TENANT: 1_000_000, READY_TIMEOUT_MS: 15_000 }, { temporal: counted.temporal });
+    const a = await app(
+      { RATE_LIMIT_PER_SUBJECT: 1_000_000, RATE_LIMIT_PER_TENANT: 1_000_000, READY_TIMEOUT_MS: 15_000 },
+      { temporal: counted.temporal },
+    );
     const spec = (await a.inject({ method: 'GET', url: '/docs/json' })).json() as { paths: Record<string, Record<string, unknown>> };
     for (const [p, ops] of Object.entries(spec.paths)) for (const m of Object.keys(ops)) routes.push({ method: m.toUpperCase(), url: p });
     expect(routes.length).toBeGreaterThan(8);
     // Every platform collection (registry, runs, reconcile batches, migrations, client-upsert
     // state…), and the workflows on this file's task queue.
-    const counts = async () => Object.fromEntries(await Promise.all(Object.values(Collections).map(async (c) => [c, await stack.deps.mongo.db.collection(c).countDocuments()] as const)));
+    const counts = async () =>
+      Object.fromEntries(
+        await Promise.all(
+          Object.values(Collections).map(async (c) => [c, await stack.deps.mongo.db.collection(c).countDocuments()] as const),
+        ),
+      );
     const workflows = async () => {
       const ids: string[] = [];
-      for await (const wf of stack.deps.temporal.client.workflow.list({ query: `TaskQueue = '${stack.deps.config.TEMPORAL_TASK_QUEUE}'` })) ids.push(wf.workflowId);
+      for await (const wf of stack.deps.temporal.client.workflow.list({ query: `TaskQueue = '${stack.deps.config.TEMPORAL_TASK_QUEUE}'` }))
+        ids.push(wf.workflowId);
       return ids;
     };
     const before = await counts();
@@ -203,22 +254,42 @@ describe('API hardening', () => {
     const withUnknown = (v: unknown) => (v !== null && typeof v === 'object' && !Array.isArray(v) ? { ...v, $where: 'x' } : v);
     const body = fc.oneof(
       fc.jsonValue({ maxDepth: 3 }).map(withUnknown),
-      fc.record({ tenantId: fc.oneof(hostile, fc.object()), name: fc.anything(), source: fc.anything(), collections: fc.anything(), $where: fc.string() }, { requiredKeys: ['$where'] }),
+      fc.record(
+        {
+          tenantId: fc.oneof(hostile, fc.object()),
+          name: fc.anything(),
+          source: fc.anything(),
+          collections: fc.anything(),
+          $where: fc.string(),
+        },
+        { requiredKeys: ['$where'] },
+      ),
     );
     let sent = 0;
     await fc.assert(
-      fc.asyncProperty(fc.constantFrom(...routes), hostile, body, fc.boolean(), fc.constantFrom('application/json', 'text/plain', 'application/x-www-form-urlencoded'), async (route, segment, payload, withToken, type) => {
-        const url = route.url.replace(/\{[^}]+\}/g, () => encodeURIComponent(segment));
-        const method = route.method as 'GET' | 'POST';
-        const res = await a.inject({
-          method,
-          url,
-          headers: { ...(withToken ? admin : { authorization: `Bearer ${segment}` }), 'content-type': type, 'idempotency-key': segment.slice(0, 300) },
-          ...(method === 'POST' ? { payload: type === 'application/json' ? JSON.stringify(payload) : String(segment) } : {}),
-        });
-        sent += 1;
-        expect(res.statusCode, `${method} ${url} → ${res.statusCode} ${res.body.slice(0, 200)}`).toBeLessThan(500);
-      }),
+      fc.asyncProperty(
+        fc.constantFrom(...routes),
+        hostile,
+        body,
+        fc.boolean(),
+        fc.constantFrom('application/json', 'text/plain', 'application/x-www-form-urlencoded'),
+        async (route, segment, payload, withToken, type) => {
+          const url = route.url.replace(/\{[^}]+\}/g, () => encodeURIComponent(segment));
+          const method = route.method as 'GET' | 'POST';
+          const res = await a.inject({
+            method,
+            url,
+            headers: {
+              ...(withToken ? admin : { authorization: `Bearer ${segment}` }),
+              'content-type': type,
+              'idempotency-key': segment.slice(0, 300),
+            },
+            ...(method === 'POST' ? { payload: type === 'application/json' ? JSON.stringify(payload) : String(segment) } : {}),
+          });
+          sent += 1;
+          expect(res.statusCode, `${method} ${url} → ${res.statusCode} ${res.body.slice(0, 200)}`).toBeLessThan(500);
+        },
+      ),
       { numRuns: 2_000 },
     );
     expect(sent).toBe(2_000);
@@ -229,11 +300,23 @@ describe('API hardening', () => {
   });
 
   it('fuzz: cross-tenant and platform-namespace reconcile bodies — never 2xx, never 5xx, never a write', async () => {
-    const a = await app({ RATE_LIMIT_PER_SUBJECT: 1_000_000, RATE_LIMIT_PER_TENANT: 1_000_000, RECONCILE_ALLOWED_URIS: [stack.deps.config.MONGODB_URI] });
+    const a = await app({
+      RATE_LIMIT_PER_SUBJECT: 1_000_000,
+      RATE_LIMIT_PER_TENANT: 1_000_000,
+      RECONCILE_ALLOWED_URIS: [stack.deps.config.MONGODB_URI],
+    });
     const root = await stack.bearer(['admin']);
     const [own, other] = [uniqueId('fza'), uniqueId('fzb')];
     for (const tenantId of [own, other]) {
-      const reg = await a.inject({ method: 'POST', url: '/api/tenants', headers: root, payload: { ...tenantBody(tenantId), source: { kind: 'mongodb', settings: { uri: stack.deps.config.MONGODB_URI, database: 'fuzz_upstream' } } } });
+      const reg = await a.inject({
+        method: 'POST',
+        url: '/api/tenants',
+        headers: root,
+        payload: {
+          ...tenantBody(tenantId),
+          source: { kind: 'mongodb', settings: { uri: stack.deps.config.MONGODB_URI, database: 'fuzz_upstream' } },
+        },
+      });
       expect(reg.statusCode, reg.body).toBe(201);
     }
     const rc = ['reconcile:write', 'reconcile:read'];
@@ -241,10 +324,17 @@ describe('API hardening', () => {
     const tenantTokens = [await stack.bearer(rc, [own], 'fz-t'), await stack.bearer(['admin'], [own], 'fz-ta')];
     const everyTenantNoAdmin = await stack.bearer(rc, '*', 'fz-all');
     const platform = stack.deps.config.MONGODB_DB;
-    const platformDb = fc.array(fc.boolean(), { minLength: platform.length, maxLength: platform.length }).map((up) => [...platform].map((c, i) => (up[i] ? c.toUpperCase() : c)).join(''));
+    const platformDb = fc
+      .array(fc.boolean(), { minLength: platform.length, maxLength: platform.length })
+      .map((up) => [...platform].map((c, i) => (up[i] ? c.toUpperCase() : c)).join(''));
     const collection = fc.constantFrom(...Object.values(Collections), 'users');
-    const uri = fc.constantFrom(stack.deps.config.MONGODB_URI, 'mongodb://127.0.0.1:1', 'mongodb://u:p@169.254.169.254:27017', `${stack.deps.config.MONGODB_URI.replace(/\/?(\?.*)?$/, '')}/?proxyHost=evil.example`);
-    const maybe = <T,>(arb: fc.Arbitrary<T>) => fc.option(arb, { nil: undefined });
+    const uri = fc.constantFrom(
+      stack.deps.config.MONGODB_URI,
+      'mongodb://127.0.0.1:1',
+      'mongodb://u:p@169.254.169.254:27017',
+      `${stack.deps.config.MONGODB_URI.replace(/\/?(\?.*)?$/, '')}/?proxyHost=evil.example`,
+    );
+    const maybe = <T>(arb: fc.Arbitrary<T>) => fc.option(arb, { nil: undefined });
     const options = maybe(fc.record({ extras: fc.constantFrom('flag', 'delete'), dryRun: fc.boolean() }, { requiredKeys: [] }));
     const anyDb = fc.constantFrom(tenantDbName(own), tenantDbName(other), 'fuzz_upstream', platform, platform.toUpperCase());
     const foreignDb = fc.constantFrom(tenantDbName(other), 'fuzz_upstream', platform, tenantDbName(own).toUpperCase());
@@ -253,15 +343,37 @@ describe('API hardening', () => {
     /** Raw work (needs admin and every tenant): the own tenant into a foreign db or through a URI, a namespace. */
     const rawWork = fc.oneof(
       fc.record({ source: tenantSource(fc.constant(own)), target: fc.record({ uri: maybe(uri), db: foreignDb, collection }), options }),
-      fc.record({ source: tenantSource(fc.constant(own)), target: fc.record({ uri, db: fc.constant(tenantDbName(own)), collection }), options }),
+      fc.record({
+        source: tenantSource(fc.constant(own)),
+        target: fc.record({ uri, db: fc.constant(tenantDbName(own)), collection }),
+        options,
+      }),
       fc.record({ source: nsSource, target: fc.record({ uri: maybe(uri), db: anyDb, collection }), options }),
     );
     /** Work a token for `own` alone may never start: another tenant, or raw work. */
-    const crossTenant = fc.oneof(fc.record({ source: tenantSource(fc.constantFrom(other, own.toUpperCase(), `${own}.x`)), target: maybe(fc.record({ db: anyDb, collection })), options }), rawWork);
+    const crossTenant = fc.oneof(
+      fc.record({
+        source: tenantSource(fc.constantFrom(other, own.toUpperCase(), `${own}.x`)),
+        target: maybe(fc.record({ db: anyDb, collection })),
+        options,
+      }),
+      rawWork,
+    );
     /** The platform database at either end, in any letter case, through any URI: refused to everyone. */
     const platformNs = fc.oneof(
-      fc.record({ source: fc.record({ kind: fc.constant('namespace'), uri: maybe(uri), db: platformDb, collection }), target: fc.record({ uri: maybe(uri), db: fc.constantFrom('fuzz_upstream', tenantDbName(own)), collection }), options }),
-      fc.record({ source: fc.oneof(tenantSource(fc.constantFrom(own, other)), fc.record({ kind: fc.constant('namespace'), uri: maybe(uri), db: fc.constant('fuzz_upstream'), collection })), target: fc.record({ uri: maybe(uri), db: platformDb, collection }), options }),
+      fc.record({
+        source: fc.record({ kind: fc.constant('namespace'), uri: maybe(uri), db: platformDb, collection }),
+        target: fc.record({ uri: maybe(uri), db: fc.constantFrom('fuzz_upstream', tenantDbName(own)), collection }),
+        options,
+      }),
+      fc.record({
+        source: fc.oneof(
+          tenantSource(fc.constantFrom(own, other)),
+          fc.record({ kind: fc.constant('namespace'), uri: maybe(uri), db: fc.constant('fuzz_upstream'), collection }),
+        ),
+        target: fc.record({ uri: maybe(uri), db: platformDb, collection }),
+        options,
+      }),
     );
     const cases = fc.oneof(
       fc.tuple(fc.constantFrom(...tenantTokens), crossTenant),
@@ -273,7 +385,12 @@ describe('API hardening', () => {
     const statuses = new Map<number, number>();
     await fc.assert(
       fc.asyncProperty(cases, async ([headers, body]) => {
-        const res = await a.inject({ method: 'POST', url: '/api/reconcile', headers: { ...headers, 'idempotency-key': uniqueId('fz') }, payload: body });
+        const res = await a.inject({
+          method: 'POST',
+          url: '/api/reconcile',
+          headers: { ...headers, 'idempotency-key': uniqueId('fz') },
+          payload: body,
+        });
         statuses.set(res.statusCode, (statuses.get(res.statusCode) ?? 0) + 1);
         expect(res.statusCode, `${JSON.stringify(body)} → ${res.statusCode} ${res.body.slice(0, 200)}`).toBeGreaterThanOrEqual(400);
         expect(res.statusCode, res.body.slice(0, 200)).toBeLessThan(500);
@@ -284,7 +401,9 @@ describe('API hardening', () => {
     // Every body is well-formed: each is refused for what it reaches, not for its shape.
     expect(Object.fromEntries(statuses)).toEqual({ 403: 500 });
     expect(await stack.deps.mongo.db.collection(Collections.reconcileBatches).countDocuments()).toBe(before);
-    expect(await Promise.all(Object.values(Collections).map((c) => stack.deps.mongo.db.collection(c).countDocuments()))).toEqual(platformBefore);
+    expect(await Promise.all(Object.values(Collections).map((c) => stack.deps.mongo.db.collection(c).countDocuments()))).toEqual(
+      platformBefore,
+    );
     expect((await stack.deps.mongo.client.db(tenantDbName(own)).listCollections().toArray()).length).toBe(0);
   });
 
@@ -294,11 +413,19 @@ describe('API hardening', () => {
     const email = 'alice.secret@example.com';
     const jwt = await mintToken(stack.deps.config.AUTH_JWT_SECRET, { sub: email, scopes: ['admin'], tenants: '*', ttlSeconds: 60 });
     const id = uniqueId('priv');
-    await a.inject({ method: 'POST', url: '/api/tenants', headers: { authorization: `Bearer ${jwt}`, 'idempotency-key': 'idem-value-should-not-leak', cookie: 'session=cookie-secret-value' }, payload: tenantBody(id) });
+    await a.inject({
+      method: 'POST',
+      url: '/api/tenants',
+      headers: { authorization: `Bearer ${jwt}`, 'idempotency-key': 'idem-value-should-not-leak', cookie: 'session=cookie-secret-value' },
+      payload: tenantBody(id),
+    });
     await a.inject({ method: 'GET', url: `/api/tenants/${id}`, headers: { authorization: `Bearer ${jwt}` } });
     await a.inject({ method: 'GET', url: '/api/tenants/x', headers: { authorization: 'Bearer not-a-jwt-secret' } });
     const text = cap.text();
-    const lines = text.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const lines = text
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     const done = lines.filter((l) => l.type === 'REQUEST_COMPLETE');
     expect(done.length).toBe(3);
     for (const l of done) {
@@ -307,7 +434,16 @@ describe('API hardening', () => {
       expect(l).toHaveProperty('durationMs');
       expect(l).toHaveProperty('route');
     }
-    for (const secret of [jwt, email, 'alice.secret', 'upstream-secret-token-xyz', 'idem-value-should-not-leak', 'cookie-secret-value', 'not-a-jwt-secret', stack.deps.config.AUTH_JWT_SECRET]) {
+    for (const secret of [
+      jwt,
+      email,
+      'alice.secret',
+      'upstream-secret-token-xyz',
+      'idem-value-should-not-leak',
+      'cookie-secret-value',
+      'not-a-jwt-secret',
+      stack.deps.config.AUTH_JWT_SECRET,
+    ]) {
       expect(text, secret.slice(0, 20)).not.toContain(secret);
     }
   });

@@ -23,7 +23,8 @@ describe('API limits: shared rate limits, body size, CORS', () => {
     const [a, b] = [await app(limits), await app(limits)];
     const h = await stack.bearer(['sync:read'], '*', uniqueId('shared-sub'));
     const codes: number[] = [];
-    for (let i = 0; i < 6; i++) codes.push((await (i % 2 ? b : a).inject({ method: 'GET', url: '/api/sync/method-stats', headers: h })).statusCode);
+    for (let i = 0; i < 6; i++)
+      codes.push((await (i % 2 ? b : a).inject({ method: 'GET', url: '/api/sync/method-stats', headers: h })).statusCode);
     expect(codes).toEqual([200, 200, 200, 200, 429, 429]);
   });
 
@@ -47,7 +48,8 @@ describe('API limits: shared rate limits, body size, CORS', () => {
     const h = await stack.bearer(['sync:read'], [tenant], uniqueId('nored-sub'));
     // Two requests against limits of one (each waits out the client's Redis retries: seconds).
     const codes: number[] = [];
-    for (let i = 0; i < 2; i++) codes.push((await a.inject({ method: 'GET', url: `/api/sync/tenants/${tenant}/status`, headers: h })).statusCode);
+    for (let i = 0; i < 2; i++)
+      codes.push((await a.inject({ method: 'GET', url: `/api/sync/tenants/${tenant}/status`, headers: h })).statusCode);
     expect(codes).toEqual([200, 200]);
   });
 
@@ -55,8 +57,15 @@ describe('API limits: shared rate limits, body size, CORS', () => {
     const a = await app();
     const admin = await stack.bearer(['admin']);
     const tenantId = uniqueId('big');
-    const body = (bytes: number) => JSON.stringify({ tenantId, name: 'x'.repeat(bytes), source: { kind: 'http', settings: { baseUrl: 'http://127.0.0.1:9/t' } }, collections: [{ name: 'users', essential: true }] });
-    const post = (payload: string) => a.inject({ method: 'POST', url: '/api/tenants', headers: { ...admin, 'content-type': 'application/json' }, payload });
+    const body = (bytes: number) =>
+      JSON.stringify({
+        tenantId,
+        name: 'x'.repeat(bytes),
+        source: { kind: 'http', settings: { baseUrl: 'http://127.0.0.1:9/t' } },
+        collections: [{ name: 'users', essential: true }],
+      });
+    const post = (payload: string) =>
+      a.inject({ method: 'POST', url: '/api/tenants', headers: { ...admin, 'content-type': 'application/json' }, payload });
     const over = await post(body(256 * 1024));
     expect(over.statusCode).toBe(413);
     expect(over.headers['content-type']).toContain('application/problem+json');
@@ -73,10 +82,16 @@ describe('API limits: shared rate limits, body size, CORS', () => {
     expect(ok.headers['access-control-allow-origin']).toBe(allowed);
     const other = await a.inject({ method: 'GET', url: '/health', headers: { origin: 'https://evil.example' } });
     expect(other.headers['access-control-allow-origin']).toBeUndefined();
-    const preflight = await a.inject({ method: 'OPTIONS', url: '/api/sync/method-stats', headers: { origin: allowed, 'access-control-request-method': 'GET', 'access-control-request-headers': 'authorization' } });
+    const preflight = await a.inject({
+      method: 'OPTIONS',
+      url: '/api/sync/method-stats',
+      headers: { origin: allowed, 'access-control-request-method': 'GET', 'access-control-request-headers': 'authorization' },
+    });
     expect(preflight.statusCode).toBe(204);
     expect(preflight.headers['access-control-allow-origin']).toBe(allowed);
     // Without the setting, CORS is off.
-    expect((await (await app()).inject({ method: 'GET', url: '/health', headers: { origin: allowed } })).headers['access-control-allow-origin']).toBeUndefined();
+    expect(
+      (await (await app()).inject({ method: 'GET', url: '/health', headers: { origin: allowed } })).headers['access-control-allow-origin'],
+    ).toBeUndefined();
   });
 });

@@ -59,33 +59,81 @@ let upstream: FixtureUpstream;
 
 /** Every /api route: its scope, its tenant coverage, and a sample request. */
 const ROUTES: Record<string, RouteCase> = {
-  'POST /api/tenants': { scope: Scopes.admin, kind: 'tenant', sample: (f) => ({ url: '/api/tenants', payload: tenantBody(f.a, upstream.baseUrl(f.a)) }) },
+  'POST /api/tenants': {
+    scope: Scopes.admin,
+    kind: 'tenant',
+    sample: (f) => ({ url: '/api/tenants', payload: tenantBody(f.a, upstream.baseUrl(f.a)) }),
+  },
   'GET /api/tenants/:tenantId': { scope: Scopes.admin, kind: 'tenant', sample: (f) => ({ url: `/api/tenants/${f.a}` }) },
-  'POST /api/sync/tenants/:tenantId/ensure': { scope: Scopes.syncWrite, kind: 'tenant', sample: (f) => ({ url: `/api/sync/tenants/${f.a}/ensure` }) },
-  'GET /api/sync/tenants/:tenantId/status': { scope: Scopes.syncRead, kind: 'tenant', sample: (f) => ({ url: `/api/sync/tenants/${f.a}/status` }) },
+  'POST /api/sync/tenants/:tenantId/ensure': {
+    scope: Scopes.syncWrite,
+    kind: 'tenant',
+    sample: (f) => ({ url: `/api/sync/tenants/${f.a}/ensure` }),
+  },
+  'GET /api/sync/tenants/:tenantId/status': {
+    scope: Scopes.syncRead,
+    kind: 'tenant',
+    sample: (f) => ({ url: `/api/sync/tenants/${f.a}/status` }),
+  },
   'GET /api/sync/metrics': { scope: Scopes.syncRead, kind: 'global', sample: () => ({ url: '/api/sync/metrics' }) },
   'GET /api/sync/health': { scope: Scopes.syncRead, kind: 'global', sample: () => ({ url: '/api/sync/health' }) },
   'GET /api/sync/method-stats': { scope: Scopes.syncRead, kind: 'global', sample: () => ({ url: '/api/sync/method-stats' }) },
   'POST /api/reconcile': {
     scope: Scopes.reconcileWrite,
     kind: 'tenant',
-    sample: (f) => ({ url: '/api/reconcile', payload: { source: { kind: 'tenant', tenantId: f.a, collection: 'users' }, options: { dryRun: true } }, idempotent: true }),
+    sample: (f) => ({
+      url: '/api/reconcile',
+      payload: { source: { kind: 'tenant', tenantId: f.a, collection: 'users' }, options: { dryRun: true } },
+      idempotent: true,
+    }),
   },
-  'GET /api/reconcile/:batchId/progress': { scope: Scopes.reconcileRead, kind: 'tenant', sample: (f) => ({ url: `/api/reconcile/${f.batchA}/progress` }) },
-  'GET /api/reconcile/:batchId/errors': { scope: Scopes.reconcileRead, kind: 'tenant', sample: (f) => ({ url: `/api/reconcile/${f.batchA}/errors` }) },
-  'POST /api/reconcile/:batchId/cancel': { scope: Scopes.reconcileWrite, kind: 'tenant', sample: (f) => ({ url: `/api/reconcile/${f.idleBatchA}/cancel` }) },
-  'POST /api/clients/sync': { scope: Scopes.clientsWrite, kind: 'untenanted', sample: (f) => ({ url: '/api/clients/sync', payload: { keys: [f.clientKey] } }) },
+  'GET /api/reconcile/:batchId/progress': {
+    scope: Scopes.reconcileRead,
+    kind: 'tenant',
+    sample: (f) => ({ url: `/api/reconcile/${f.batchA}/progress` }),
+  },
+  'GET /api/reconcile/:batchId/errors': {
+    scope: Scopes.reconcileRead,
+    kind: 'tenant',
+    sample: (f) => ({ url: `/api/reconcile/${f.batchA}/errors` }),
+  },
+  'POST /api/reconcile/:batchId/cancel': {
+    scope: Scopes.reconcileWrite,
+    kind: 'tenant',
+    sample: (f) => ({ url: `/api/reconcile/${f.idleBatchA}/cancel` }),
+  },
+  'POST /api/clients/sync': {
+    scope: Scopes.clientsWrite,
+    kind: 'untenanted',
+    sample: (f) => ({ url: '/api/clients/sync', payload: { keys: [f.clientKey] } }),
+  },
   'GET /api/clients/:key': { scope: Scopes.clientsRead, kind: 'untenanted', sample: (f) => ({ url: `/api/clients/${f.clientKey}` }) },
   'GET /api/migrations/status': { scope: Scopes.admin, kind: 'platform', sample: () => ({ url: '/api/migrations/status' }) },
-  'POST /api/migrations/run': { scope: Scopes.admin, kind: 'platform', sample: () => ({ url: '/api/migrations/run', payload: { dryRun: true }, idempotent: true }) },
-  'GET /api/migrations/runs/:workflowId': { scope: Scopes.admin, kind: 'platform', sample: (f) => ({ url: `/api/migrations/runs/${f.migrationRun}` }) },
+  'POST /api/migrations/run': {
+    scope: Scopes.admin,
+    kind: 'platform',
+    sample: () => ({ url: '/api/migrations/run', payload: { dryRun: true }, idempotent: true }),
+  },
+  'GET /api/migrations/runs/:workflowId': {
+    scope: Scopes.admin,
+    kind: 'platform',
+    sample: (f) => ({ url: `/api/migrations/runs/${f.migrationRun}` }),
+  },
 };
 
 const ALL_SCOPES = Object.values(Scopes);
 const DAY_AGO = () => new Date(Date.now() - 24 * 3_600_000);
 
 /** A sync run still running a day after it started: listed as stuck by /api/sync/health. */
-const stuckRun = (tenantId: string) => ({ _id: `run-${tenantId}`, tenantId, method: 'direct', fallbackUsed: false, state: 'running', startedAt: DAY_AGO(), collections: [] });
+const stuckRun = (tenantId: string) => ({
+  _id: `run-${tenantId}`,
+  tenantId,
+  method: 'direct',
+  fallbackUsed: false,
+  state: 'running',
+  startedAt: DAY_AGO(),
+  collections: [],
+});
 /** An open finding of the stuck-sync sweep for that run. */
 const finding = (tenantId: string) => ({
   _id: `run:run-${tenantId}`,
@@ -109,13 +157,21 @@ describe('route-by-route authorisation', () => {
   const migrations = mutableRegistry();
   afterAll(() => rmSync(clientsDir, { recursive: true, force: true })); // after the stack's teardown (hooks run in reverse)
   // A worker, so that progress and run queries answer at once; the direct path for logins.
-  const stack = useStack({ env: { CLIENTS_DIR: clientsDir }, worker: { settings: { tenantSync: { pageSize: 100 }, migrations: { registry: migrations } } } });
+  const stack = useStack({
+    env: { CLIENTS_DIR: clientsDir },
+    worker: { settings: { tenantSync: { pageSize: 100 }, migrations: { registry: migrations } } },
+  });
   const token = (scopes: readonly string[], tenants: string[] | '*', sub = 'authz') => stack.bearer([...scopes], tenants, sub);
 
   async function send(key: string, headers: Record<string, string>): Promise<LightMyRequestResponse> {
     const [method] = key.split(' ') as ['GET' | 'POST'];
     const s = ROUTES[key]!.sample(f);
-    const res = await app.inject({ method, url: s.url, headers: { ...headers, ...(s.idempotent ? { 'idempotency-key': uniqueId('k') } : {}) }, ...(s.payload ? { payload: s.payload } : {}) });
+    const res = await app.inject({
+      method,
+      url: s.url,
+      headers: { ...headers, ...(s.idempotent ? { 'idempotency-key': uniqueId('k') } : {}) },
+      ...(s.payload ? { payload: s.payload } : {}),
+    });
     const wf = res.statusCode < 300 ? (res.json() as { workflowId?: unknown }).workflowId : undefined;
     if (typeof wf === 'string') workflows.add(wf);
     return res;
@@ -135,7 +191,12 @@ describe('route-by-route authorisation', () => {
       expect((await app.inject({ method: 'POST', url: `/api/sync/tenants/${t}/ensure`, headers: root })).statusCode).toBe(200);
     }
     const reconcileA = async (on: FastifyInstance) => {
-      const rc = await on.inject({ method: 'POST', url: '/api/reconcile', headers: { ...root, 'idempotency-key': uniqueId('rc') }, payload: { source: { kind: 'tenant', tenantId: a, collection: 'users' }, options: { dryRun: true } } });
+      const rc = await on.inject({
+        method: 'POST',
+        url: '/api/reconcile',
+        headers: { ...root, 'idempotency-key': uniqueId('rc') },
+        payload: { source: { kind: 'tenant', tenantId: a, collection: 'users' }, options: { dryRun: true } },
+      });
       expect(rc.statusCode, rc.body).toBe(202);
       workflows.add(rc.json().workflowId);
       return rc.json() as { batchId: string; workflowId: string };
@@ -144,8 +205,20 @@ describe('route-by-route authorisation', () => {
     const idleBatchA = await reconcileA(idleApp);
     await stack.deps.temporal.client.workflow.getHandle(batchA.workflowId).result();
     const clientKey = `authz-${Date.now().toString(36)}`;
-    await stack.deps.mongo.db.collection(Collections.clientUpsertState).insertOne({ _id: clientKey as never, lastHash: 'h', lastStatus: 'completed', lastResultId: 'none', lastFinishedAt: new Date(), runs: 1 });
-    const mr = await app.inject({ method: 'POST', url: '/api/migrations/run', headers: { ...root, 'idempotency-key': uniqueId('mr') }, payload: { dryRun: true } });
+    await stack.deps.mongo.db.collection(Collections.clientUpsertState).insertOne({
+      _id: clientKey as never,
+      lastHash: 'h',
+      lastStatus: 'completed',
+      lastResultId: 'none',
+      lastFinishedAt: new Date(),
+      runs: 1,
+    });
+    const mr = await app.inject({
+      method: 'POST',
+      url: '/api/migrations/run',
+      headers: { ...root, 'idempotency-key': uniqueId('mr') },
+      payload: { dryRun: true },
+    });
     expect(mr.statusCode, mr.body).toBe(202);
     workflows.add(mr.json().workflowId);
     f = { a, b, batchA: batchA.batchId, idleBatchA: idleBatchA.batchId, clientKey, migrationRun: mr.json().workflowId };
@@ -163,14 +236,22 @@ describe('route-by-route authorisation', () => {
 
   it('every registered route is in the table or listed as public, and the table names only registered routes', () => {
     const registered = apiRoutes().filter((k) => !k.startsWith('HEAD '));
-    expect(registered.filter((k) => !ROUTES[k]), 'registered routes without an authorisation case').toEqual([]);
-    expect(Object.keys(ROUTES).filter((k) => !registered.includes(k)), 'cases for routes that are not registered').toEqual([]);
+    expect(
+      registered.filter((k) => !ROUTES[k]),
+      'registered routes without an authorisation case',
+    ).toEqual([]);
+    expect(
+      Object.keys(ROUTES).filter((k) => !registered.includes(k)),
+      'cases for routes that are not registered',
+    ).toEqual([]);
     // Every non-public route is under /api, where the auth plugin refuses a route without a declaration.
     expect(registered.filter((k) => !k.split(' ')[1]!.startsWith('/api/'))).toEqual([]);
   });
 
   it('public routes answer without a token', async () => {
-    for (const key of app.registeredRoutes.map((r) => `${r.method} ${r.url}`).filter((k) => isPublic(k) && !k.includes('*') && !k.includes(':'))) {
+    for (const key of app.registeredRoutes
+      .map((r) => `${r.method} ${r.url}`)
+      .filter((k) => isPublic(k) && !k.includes('*') && !k.includes(':'))) {
       const [method, url] = key.split(' ') as ['GET' | 'HEAD', string];
       const res = await app.inject({ method, url });
       expect([401, 403], key).not.toContain(res.statusCode);
@@ -178,7 +259,10 @@ describe('route-by-route authorisation', () => {
   });
 
   it('no token → 401; a malformed or foreign-signed token → 401', async () => {
-    const foreign = await bearer({ ...stack.deps, config: { ...stack.deps.config, AUTH_JWT_SECRET: 'another-secret-0123456789abcdef0123' } }, [Scopes.admin]);
+    const foreign = await bearer(
+      { ...stack.deps, config: { ...stack.deps.config, AUTH_JWT_SECRET: 'another-secret-0123456789abcdef0123' } },
+      [Scopes.admin],
+    );
     const bad: string[] = [];
     for (const key of Object.keys(ROUTES)) {
       for (const headers of [{}, { authorization: 'Bearer not-a-jwt' }, foreign]) {
@@ -192,7 +276,13 @@ describe('route-by-route authorisation', () => {
   it("a token with every scope but the route's (and not admin) → 403", async () => {
     const bad: string[] = [];
     for (const [key, c] of Object.entries(ROUTES)) {
-      const res = await send(key, await token(ALL_SCOPES.filter((s) => s !== c.scope && s !== Scopes.admin), '*'));
+      const res = await send(
+        key,
+        await token(
+          ALL_SCOPES.filter((s) => s !== c.scope && s !== Scopes.admin),
+          '*',
+        ),
+      );
       if (res.statusCode !== 403) bad.push(`${key}: ${res.statusCode}`);
     }
     expect(bad).toEqual([]);
@@ -213,7 +303,8 @@ describe('route-by-route authorisation', () => {
       } else if (c.kind === 'global') {
         // Answers, but shows nothing of tenant A (whose stuck run and finding exist).
         const res = await send(key, await token([c.scope], [f.b]));
-        if (res.statusCode !== 200 || res.body.includes(f.a)) bad.push(`${key} ([B]): ${res.statusCode}${res.body.includes(f.a) ? ' names tenant A' : ''}`);
+        if (res.statusCode !== 200 || res.body.includes(f.a))
+          bad.push(`${key} ([B]): ${res.statusCode}${res.body.includes(f.a) ? ' names tenant A' : ''}`);
       }
     }
     expect(bad).toEqual([]);
@@ -244,8 +335,10 @@ describe('route-by-route authorisation', () => {
     });
 
     it('metrics and method-stats count only the covered tenants; a token covering none sees zeros', async () => {
-      const get = async (url: string, tenants: string[] | '*') => (await app.inject({ method: 'GET', url, headers: await token([Scopes.syncRead], tenants) })).json();
-      const finished = (tenantId: string) => stack.deps.mongo.db.collection(Collections.syncRuns).countDocuments({ tenantId, state: { $ne: 'running' } });
+      const get = async (url: string, tenants: string[] | '*') =>
+        (await app.inject({ method: 'GET', url, headers: await token([Scopes.syncRead], tenants) })).json();
+      const finished = (tenantId: string) =>
+        stack.deps.mongo.db.collection(Collections.syncRuns).countDocuments({ tenantId, state: { $ne: 'running' } });
       const [nA, nB] = [await finished(f.a), await finished(f.b)];
       expect(nA).toBeGreaterThan(0);
       expect((await get('/api/sync/method-stats', [f.a])).methods.direct.total).toBe(nA);
@@ -260,7 +353,12 @@ describe('route-by-route authorisation', () => {
     it("an admin token for tenant A cannot read or register tenant B (403), and B's entry is unchanged", async () => {
       const adminA = await token([Scopes.admin], [f.a]);
       expect((await app.inject({ method: 'GET', url: `/api/tenants/${f.b}`, headers: adminA })).statusCode).toBe(403);
-      const put = await app.inject({ method: 'POST', url: '/api/tenants', headers: adminA, payload: { ...tenantBody(f.b, 'http://127.0.0.1:9/x'), name: 'hijacked' } });
+      const put = await app.inject({
+        method: 'POST',
+        url: '/api/tenants',
+        headers: adminA,
+        payload: { ...tenantBody(f.b, 'http://127.0.0.1:9/x'), name: 'hijacked' },
+      });
       expect(put.statusCode).toBe(403);
       const b = await app.inject({ method: 'GET', url: `/api/tenants/${f.b}`, headers: await token([Scopes.admin], '*') });
       expect(b.json().name).toBe(`Tenant ${f.b}`);

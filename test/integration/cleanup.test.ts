@@ -16,13 +16,31 @@ const recent = () => new Date(Date.now() - 10 * 60_000);
 describe('retention cleanups', () => {
   const stack = useStack({ worker: true });
   const col = (name: string) => stack.deps.mongo.db.collection<{ _id: string | number } & Document>(name);
-  const ids = async (name: string) => (await col(name).find({}, { projection: { _id: 1 } }).toArray()).map((d) => String(d._id)).sort();
+  const ids = async (name: string) =>
+    (
+      await col(name)
+        .find({}, { projection: { _id: 1 } })
+        .toArray()
+    )
+      .map((d) => String(d._id))
+      .sort();
   const run = (input: CleanupInput) =>
-    stack.deps.temporal.client.workflow.execute<(i: CleanupInput) => Promise<CleanupResult>>(CleanupNames.cleanupWorkflow, { taskQueue: stack.deps.config.TEMPORAL_TASK_QUEUE, workflowId: uniqueId('cleanup-test'), args: [input], workflowExecutionTimeout: '1 minute' });
+    stack.deps.temporal.client.workflow.execute<(i: CleanupInput) => Promise<CleanupResult>>(CleanupNames.cleanupWorkflow, {
+      taskQueue: stack.deps.config.TEMPORAL_TASK_QUEUE,
+      workflowId: uniqueId('cleanup-test'),
+      args: [input],
+      workflowExecutionTimeout: '1 minute',
+    });
 
   it('sync runs: removes finished runs and closed findings past retention, never a running run', async () => {
     await col(Collections.syncRuns).insertMany([
-      ...['old-1', 'old-2', 'old-3'].map((_id, i) => ({ _id, tenantId: 't', state: i === 2 ? 'failed' : 'completed', startedAt: old(), collections: [] })),
+      ...['old-1', 'old-2', 'old-3'].map((_id, i) => ({
+        _id,
+        tenantId: 't',
+        state: i === 2 ? 'failed' : 'completed',
+        startedAt: old(),
+        collections: [],
+      })),
       { _id: 'old-running', tenantId: 't', state: 'running', startedAt: old(), collections: [] },
       { _id: 'new-1', tenantId: 't', state: 'completed', startedAt: recent(), collections: [] },
       { _id: 'new-2', tenantId: 't', state: 'partial', startedAt: recent(), collections: [] },
@@ -42,10 +60,25 @@ describe('retention cleanups', () => {
   });
 
   it('reconcile: removes finished batches past retention with their chunks, errors and staged repairs', async () => {
-    const batch = (_id: string, state: string, finishedAt?: Date) => ({ _id, state, createdAt: old(), ...(finishedAt ? { finishedAt } : {}) });
-    await col(Collections.reconcileBatches).insertMany([batch('b-old-done', 'completed', old()), batch('b-old-failed', 'failed', old()), batch('b-old-running', 'running'), batch('b-new-done', 'completed', recent())]);
-    const children = (batchId: string, n: number, at: Date) => Array.from({ length: n }, (_, i) => ({ _id: `${batchId}|${i}`, batchId, at }));
-    await col(Collections.reconcileErrors).insertMany([...children('b-old-done', 5, old()), ...children('b-old-running', 2, old()), ...children('b-new-done', 2, recent())]);
+    const batch = (_id: string, state: string, finishedAt?: Date) => ({
+      _id,
+      state,
+      createdAt: old(),
+      ...(finishedAt ? { finishedAt } : {}),
+    });
+    await col(Collections.reconcileBatches).insertMany([
+      batch('b-old-done', 'completed', old()),
+      batch('b-old-failed', 'failed', old()),
+      batch('b-old-running', 'running'),
+      batch('b-new-done', 'completed', recent()),
+    ]);
+    const children = (batchId: string, n: number, at: Date) =>
+      Array.from({ length: n }, (_, i) => ({ _id: `${batchId}|${i}`, batchId, at }));
+    await col(Collections.reconcileErrors).insertMany([
+      ...children('b-old-done', 5, old()),
+      ...children('b-old-running', 2, old()),
+      ...children('b-new-done', 2, recent()),
+    ]);
     await col(Collections.reconcileChunks).insertMany([...children('b-old-done', 3, old()), ...children('b-old-running', 1, old())]);
     await col(Collections.reconcilePending).insertMany([...children('b-old-done', 2, old()), ...children('b-old-running', 1, old())]);
 
@@ -64,7 +97,13 @@ describe('retention cleanups', () => {
       { _id: 'c2', lastResultId: 'c2:new-1' },
     ]);
     const result = (_id: string, at: Date) => ({ _id, startedAt: at.toISOString(), finishedAt: at.toISOString() });
-    await col(Collections.clientUpsertResults).insertMany([result('c1:old-1', old()), result('c1:old-2', old()), result('c2:old-1', old()), result('c2:new-1', recent()), result('c1:new-0', recent())]);
+    await col(Collections.clientUpsertResults).insertMany([
+      result('c1:old-1', old()),
+      result('c1:old-2', old()),
+      result('c2:old-1', old()),
+      result('c2:new-1', recent()),
+      result('c1:new-0', recent()),
+    ]);
     const r = await run({ target: CleanupTargets.clientUpsertResults, retentionMs: RETENTION });
     expect(r).toMatchObject({ deleted: { client_upsert_results: 2 }, total: 2, batches: 1 });
     expect(await ids(Collections.clientUpsertResults)).toEqual(['c1:new-0', 'c1:old-2', 'c2:new-1']);
@@ -73,7 +112,16 @@ describe('retention cleanups', () => {
   it("migration backups: drops backups past retention through the migrations' prune, sparing a running migration's", async () => {
     const backup = async (_id: string, createdAt: Date, migration?: string) => {
       await col(_id).insertMany([{ _id: 1 }, { _id: 2 }, { _id: 3 }]);
-      await col(Collections.migrationBackups).insertOne({ _id, collection: 'things', ...(migration ? { migration } : {}), status: 'complete', existed: true, indexes: [], createdAt, count: 3 });
+      await col(Collections.migrationBackups).insertOne({
+        _id,
+        collection: 'things',
+        ...(migration ? { migration } : {}),
+        status: 'complete',
+        existed: true,
+        indexes: [],
+        createdAt,
+        count: 3,
+      });
     };
     await col(Collections.migrations).insertOne({ _id: 'm-running', status: 'running' });
     await backup('backup__things__old', old());
@@ -89,8 +137,14 @@ describe('retention cleanups', () => {
 
   it('rejects an unknown target or a non-positive retention without retrying', async () => {
     // WorkflowFailedError → ActivityFailure → ApplicationFailure (the activity's message).
-    const rootMessage = (p: Promise<unknown>) => p.then(() => 'succeeded', (e: { cause?: { cause?: Error } }) => e.cause?.cause?.message ?? String(e));
-    expect(await rootMessage(run({ target: 'everything' as never, retentionMs: RETENTION }))).toMatch(/unknown cleanup target 'everything'/);
+    const rootMessage = (p: Promise<unknown>) =>
+      p.then(
+        () => 'succeeded',
+        (e: { cause?: { cause?: Error } }) => e.cause?.cause?.message ?? String(e),
+      );
+    expect(await rootMessage(run({ target: 'everything' as never, retentionMs: RETENTION }))).toMatch(
+      /unknown cleanup target 'everything'/,
+    );
     expect(await rootMessage(run({ target: CleanupTargets.syncRuns, retentionMs: 0 }))).toMatch(/retentionMs must be a positive number/);
   });
 });

@@ -37,7 +37,10 @@ describe('CLI: reconcile and migrate', () => {
       SYNC_API_URL: apiUrl,
     };
     try {
-      const r = await run(path.join(REPO_ROOT, 'node_modules/.bin/tsx'), [path.join(REPO_ROOT, 'cli/index.ts'), ...args], { env, timeout: 90_000 });
+      const r = await run(path.join(REPO_ROOT, 'node_modules/.bin/tsx'), [path.join(REPO_ROOT, 'cli/index.ts'), ...args], {
+        env,
+        timeout: 90_000,
+      });
       return { code: 0, stdout: r.stdout, stderr: r.stderr };
     } catch (e) {
       const err = e as { code?: number; stdout?: string; stderr?: string };
@@ -59,30 +62,54 @@ describe('CLI: reconcile and migrate', () => {
     await data?.dropDatabase().catch(() => undefined);
   });
 
-  it('reconcile start --follow repairs the target; status shows the result; cancel of a finished batch and bad flags fail', { timeout: 180_000 }, async () => {
-    const n = 200;
-    const { drift } = await generatePair(data, { source: 'src', target: 'tgt' }, n, driftOf(n, 0.05));
-    const repaired = drift.missing + drift.mismatched + drift.extra;
-    const ns = ['--source-db', data.databaseName, '--source-collection', 'src', '--target-db', data.databaseName, '--target-collection', 'tgt'];
-    const started = await cli('reconcile', 'start', ...ns, '--chunk-size', '50', '--extras', 'delete', '--follow', '--json');
-    expect(started.code, started.stderr).toBe(0);
-    const p = lastJson(started.stdout);
-    const outcomes = { matched: n - drift.missing - drift.mismatched, missing_in_target: drift.missing, extra_in_target: drift.extra, mismatched: drift.mismatched };
-    expect(p).toMatchObject({ state: 'completed', processed: n + drift.extra, repaired, failed: 0, outcomes });
-    expect(await rawCompare(data.collection('src'), data.collection('tgt'))).toEqual({ processed: n, matched: n, missing: 0, extra: 0, mismatched: 0 });
+  it(
+    'reconcile start --follow repairs the target; status shows the result; cancel of a finished batch and bad flags fail',
+    { timeout: 180_000 },
+    async () => {
+      const n = 200;
+      const { drift } = await generatePair(data, { source: 'src', target: 'tgt' }, n, driftOf(n, 0.05));
+      const repaired = drift.missing + drift.mismatched + drift.extra;
+      const ns = [
+        '--source-db',
+        data.databaseName,
+        '--source-collection',
+        'src',
+        '--target-db',
+        data.databaseName,
+        '--target-collection',
+        'tgt',
+      ];
+      const started = await cli('reconcile', 'start', ...ns, '--chunk-size', '50', '--extras', 'delete', '--follow', '--json');
+      expect(started.code, started.stderr).toBe(0);
+      const p = lastJson(started.stdout);
+      const outcomes = {
+        matched: n - drift.missing - drift.mismatched,
+        missing_in_target: drift.missing,
+        extra_in_target: drift.extra,
+        mismatched: drift.mismatched,
+      };
+      expect(p).toMatchObject({ state: 'completed', processed: n + drift.extra, repaired, failed: 0, outcomes });
+      expect(await rawCompare(data.collection('src'), data.collection('tgt'))).toEqual({
+        processed: n,
+        matched: n,
+        missing: 0,
+        extra: 0,
+        mismatched: 0,
+      });
 
-    const batchId = p.batchId as string;
-    const status = await cli('reconcile', 'status', batchId, '--json');
-    expect(status.code, status.stderr).toBe(0);
-    expect(lastJson(status.stdout)).toMatchObject({ batchId, state: 'completed', repaired, outcomes });
+      const batchId = p.batchId as string;
+      const status = await cli('reconcile', 'status', batchId, '--json');
+      expect(status.code, status.stderr).toBe(0);
+      expect(lastJson(status.stdout)).toMatchObject({ batchId, state: 'completed', repaired, outcomes });
 
-    const cancel = await cli('reconcile', 'cancel', batchId);
-    expect(cancel.code).toBe(1);
-    expect(cancel.stderr).toContain(batchId);
-    expect(cancel.stderr).toMatch(/finished/);
-    const bad = await cli('reconcile', 'start', '--source-db', data.databaseName);
-    expect(bad).toMatchObject({ code: 1, stderr: expect.stringContaining('--source-collection') });
-  });
+      const cancel = await cli('reconcile', 'cancel', batchId);
+      expect(cancel.code).toBe(1);
+      expect(cancel.stderr).toContain(batchId);
+      expect(cancel.stderr).toMatch(/finished/);
+      const bad = await cli('reconcile', 'start', '--source-db', data.databaseName);
+      expect(bad).toMatchObject({ code: 1, stderr: expect.stringContaining('--source-collection') });
+    },
+  );
 
   it('migrate status lists a pending migration; migrate up runs it through the API and the worker', { timeout: 180_000 }, async () => {
     const name = `${uniqueId('m')}-cli`;
@@ -106,7 +133,10 @@ describe('CLI: reconcile and migrate', () => {
 
     const up = await cli('migrate', 'up', name, '--json');
     expect(up.code, up.stderr).toBe(0);
-    expect(JSON.parse(up.stdout)).toMatchObject({ state: 'completed', results: [{ name, outcome: 'completed', changes: ['flagged 2'], verify: { ok: true } }] });
+    expect(JSON.parse(up.stdout)).toMatchObject({
+      state: 'completed',
+      results: [{ name, outcome: 'completed', changes: ['flagged 2'], verify: { ok: true } }],
+    });
     expect(await stack.deps.mongo.db.collection(col).countDocuments({ flag: true })).toBe(2);
     const after = await stack.app.inject({ method: 'GET', url: '/api/migrations/status', headers: await stack.bearer(['admin']) });
     expect(after.json().completed.map((m: { name: string }) => m.name)).toContain(name);

@@ -35,13 +35,22 @@ describe('client memberships', () => {
   it('two clients adding the same users at once both keep their membership, for new and existing users alike', async () => {
     const emails = Array.from({ length: 24 }, (_, i) => `shared${i}@race.example`);
     // Half the users exist already (another client created them): the read-then-write path.
-    await syncUsers(store, 'race-c', emails.slice(0, 12).map((e) => user(e)), opts);
+    await syncUsers(
+      store,
+      'race-c',
+      emails.slice(0, 12).map((e) => user(e)),
+      opts,
+    );
     for (const e of emails) {
-      const [a, b] = await Promise.all([syncUsers(store, 'race-a', [user(e, ['ADMIN'])], opts), syncUsers(store, 'race-b', [user(e)], opts)]);
+      const [a, b] = await Promise.all([
+        syncUsers(store, 'race-a', [user(e, ['ADMIN'])], opts),
+        syncUsers(store, 'race-b', [user(e)], opts),
+      ]);
       expect(a.errors).toEqual([]);
       expect(b.errors).toEqual([]);
     }
-    for (const [i, e] of emails.entries()) expect(await clientsOf(e), e).toEqual(i < 12 ? ['race-a', 'race-b', 'race-c'] : ['race-a', 'race-b']);
+    for (const [i, e] of emails.entries())
+      expect(await clientsOf(e), e).toEqual(i < 12 ? ['race-a', 'race-b', 'race-c'] : ['race-a', 'race-b']);
     // Exactly one user document each, and each client's roles on its own membership.
     expect(await store.users.countDocuments({ _id: { $in: emails } })).toBe(emails.length);
     expect(await store.memberships.findOne({ _id: membershipId('race-a', emails[0]!) })).toMatchObject({ roles: ['ADMIN'] });
@@ -59,7 +68,17 @@ describe('client memberships', () => {
   it('a role change updates only that client’s membership; a legacy embedded list is carried over', async () => {
     const email = 'legacy@race.example';
     const now = new Date();
-    await store.users.insertOne({ _id: email, email, firstName: 'L', lastName: 'G', status: 'invited', memberships: [{ clientKey: 'old-client', roles: ['R'] }], credential: { kind: 'invite', tokenHash: 'x', expiresAt: now }, createdAt: now, updatedAt: now });
+    await store.users.insertOne({
+      _id: email,
+      email,
+      firstName: 'L',
+      lastName: 'G',
+      status: 'invited',
+      memberships: [{ clientKey: 'old-client', roles: ['R'] }],
+      credential: { kind: 'invite', tokenHash: 'x', expiresAt: now },
+      createdAt: now,
+      updatedAt: now,
+    });
     const r1 = await syncUsers(store, 'new-client', [user(email)], opts);
     expect(r1.counts).toMatchObject({ added: 0, updated: 1 });
     expect(await clientsOf(email)).toEqual(['new-client', 'old-client']);
@@ -72,15 +91,28 @@ describe('client memberships', () => {
   });
 
   it('through the workflow: two clients sharing users upsert in parallel; a membership lost later is put back although the configs did not change', async () => {
-    const k1 = uniqueId('m1').replace(/[^a-z0-9-]/g, '').slice(0, 30);
-    const k2 = uniqueId('m2').replace(/[^a-z0-9-]/g, '').slice(0, 30);
+    const k1 = uniqueId('m1')
+      .replace(/[^a-z0-9-]/g, '')
+      .slice(0, 30);
+    const k2 = uniqueId('m2')
+      .replace(/[^a-z0-9-]/g, '')
+      .slice(0, 30);
     const shared = Array.from({ length: 6 }, (_, i) => user(`both${i}@${k1}.example`));
     for (const k of [k1, k2]) {
       const c = generateClient(k, { routes: 2, users: 1 });
       c.users.push(...shared);
       writeClient(dir, c);
     }
-    const run = async () => (await startClientUpsert({ client: stack.deps.temporal.client, taskQueue: stack.deps.config.TEMPORAL_TASK_QUEUE, keys: [k1, k2], concurrency: 2, trigger: 'test' })).result();
+    const run = async () =>
+      (
+        await startClientUpsert({
+          client: stack.deps.temporal.client,
+          taskQueue: stack.deps.config.TEMPORAL_TASK_QUEUE,
+          keys: [k1, k2],
+          concurrency: 2,
+          trigger: 'test',
+        })
+      ).result();
     expect(await run()).toMatchObject({ total: 2, failed: 0 });
     for (const u of shared) expect(await clientsOf(u.email)).toEqual([k1, k2].sort());
     expect(await run()).toMatchObject({ total: 2, unchanged: 2, upserted: 0 });

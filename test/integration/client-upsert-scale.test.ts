@@ -20,7 +20,12 @@ describe('client upsert at scale', () => {
 
   const upsertAll = async (): Promise<{ res: UpsertAllResult; ms: number }> => {
     const t0 = performance.now();
-    const started = await startClientUpsert({ client: stack.deps.temporal.client, taskQueue: stack.deps.config.TEMPORAL_TASK_QUEUE, concurrency: 8, trigger: 'test' });
+    const started = await startClientUpsert({
+      client: stack.deps.temporal.client,
+      taskQueue: stack.deps.config.TEMPORAL_TASK_QUEUE,
+      concurrency: 8,
+      trigger: 'test',
+    });
     const res = await started.result();
     return { res, ms: performance.now() - t0 };
   };

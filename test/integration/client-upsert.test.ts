@@ -39,7 +39,16 @@ describe('client configuration upsert', () => {
   let writer$: Record<string, string>;
 
   const upsert = async (keys?: string[], force?: boolean): Promise<UpsertAllResult> =>
-    (await startClientUpsert({ client: stack.deps.temporal.client, taskQueue: stack.deps.config.TEMPORAL_TASK_QUEUE, keys, force, concurrency: 4, trigger: 'test' })).result();
+    (
+      await startClientUpsert({
+        client: stack.deps.temporal.client,
+        taskQueue: stack.deps.config.TEMPORAL_TASK_QUEUE,
+        keys,
+        force,
+        concurrency: 4,
+        trigger: 'test',
+      })
+    ).result();
   const routesOf = async (key: string) => (await store.routes(key).find({}).toArray()).sort((a, b) => a._id.localeCompare(b._id));
   const view = async (key: string) => {
     const res = await stack.app.inject({ method: 'GET', url: `/api/clients/${key}`, headers: reader$ });
@@ -72,7 +81,8 @@ describe('client configuration upsert', () => {
       settings: { tenantSync: { pageSize: 500 }, clientUpsert: settings },
       activityOverrides: {
         syncClientMenus: async (input: ClientStepInput) => {
-          if (failMenus.has(input.clientKey)) throw ApplicationFailure.create({ type: 'DATABASE_ERROR', message: 'menu store unavailable' });
+          if (failMenus.has(input.clientKey))
+            throw ApplicationFailure.create({ type: 'DATABASE_ERROR', message: 'menu store unavailable' });
           return real.syncClientMenus(input);
         },
       },
@@ -88,7 +98,13 @@ describe('client configuration upsert', () => {
 
   it('adds, updates and removes routes; unchanged routes keep their update time; an unchanged config is skipped', async () => {
     const c = generateClient('alpha', { routes: 8, users: 1 });
-    c.users.push({ email: 'env.user@alpha.example', firstName: 'Env', lastName: 'User', roles: ['USER'], passwordEnv: 'TEST_USER_PASSWORD' });
+    c.users.push({
+      email: 'env.user@alpha.example',
+      firstName: 'Env',
+      lastName: 'User',
+      roles: ['USER'],
+      passwordEnv: 'TEST_USER_PASSWORD',
+    });
     c.users.push({ email: 'nobody@alpha.example', firstName: 'No', lastName: 'Env', roles: ['USER'], passwordEnv: 'NOT_SET_ANYWHERE' });
     writeClient(dir, c);
     const first = await upsert(['alpha']);
@@ -99,11 +115,15 @@ describe('client configuration upsert', () => {
     expect(v1.lastResult.menus.added).toBe(2);
     expect(v1.lastResult.components.added).toBe(12);
     expect(v1.lastResult.users).toMatchObject({ added: 2, failed: 1 });
-    expect(v1.lastResult.errors).toEqual([expect.objectContaining({ clientKey: 'alpha', operation: 'users', errorType: 'VALIDATION_ERROR', field: 'users[2].passwordEnv' })]);
+    expect(v1.lastResult.errors).toEqual([
+      expect.objectContaining({ clientKey: 'alpha', operation: 'users', errorType: 'VALIDATION_ERROR', field: 'users[2].passwordEnv' }),
+    ]);
     // Item errors are deterministic for a given file: the hash is applied, the next run skips.
     expect(v1.appliedConfigHash).toBe(v1.lastConfigHash);
 
-    const users = await store.users.find({ _id: { $in: ['user0@alpha.example', 'env.user@alpha.example', 'nobody@alpha.example'] } }).toArray();
+    const users = await store.users
+      .find({ _id: { $in: ['user0@alpha.example', 'env.user@alpha.example', 'nobody@alpha.example'] } })
+      .toArray();
     expect(users.map((u) => u._id).sort()).toEqual(['env.user@alpha.example', 'user0@alpha.example']);
     const envUser = users.find((u) => u._id === 'env.user@alpha.example')!;
     expect(envUser.credential.kind).toBe('password');
@@ -137,7 +157,8 @@ describe('client configuration upsert', () => {
       const now = after.get(old._id);
       if (!now) continue;
       expect(now.createdAt).toEqual(old.createdAt);
-      if (old._id === c.routes[1]!.key || old._id === c.routes[2]!.key) expect(now.updatedAt.getTime()).toBeGreaterThan(old.updatedAt.getTime());
+      if (old._id === c.routes[1]!.key || old._id === c.routes[2]!.key)
+        expect(now.updatedAt.getTime()).toBeGreaterThan(old.updatedAt.getTime());
       else expect(now.updatedAt).toEqual(old.updatedAt);
     }
     expect(after.get(c.routes[1]!.key)!.title).toBe('Renamed');
@@ -162,13 +183,25 @@ describe('client configuration upsert', () => {
     expect(beta.status).toBe('partial');
     expect(beta.lastResult.routes).toEqual({ added: 5, updated: 0, removed: 0, unchanged: 0, failed: 1 });
     expect(beta.lastResult.errors).toEqual([
-      expect.objectContaining({ clientKey: 'beta', operation: 'routes', errorType: 'VALIDATION_ERROR', item: 'broken', field: 'routes[2].path', message: expect.stringContaining("client 'beta': routes[2].path: must start with '/'") }),
+      expect.objectContaining({
+        clientKey: 'beta',
+        operation: 'routes',
+        errorType: 'VALIDATION_ERROR',
+        item: 'broken',
+        field: 'routes[2].path',
+        message: expect.stringContaining("client 'beta': routes[2].path: must start with '/'"),
+      }),
     ]);
     expect(await store.routes('beta').countDocuments()).toBe(5);
 
     const gamma = await view('gamma');
     expect(gamma).toMatchObject({ status: 'invalid', name: null, appliedConfigHash: null });
-    expect(gamma.lastResult.errors[0]).toMatchObject({ clientKey: 'gamma', operation: 'config', field: 'components[0].version', message: "client 'gamma': components[0].version: must be a version like '1.0.0'" });
+    expect(gamma.lastResult.errors[0]).toMatchObject({
+      clientKey: 'gamma',
+      operation: 'config',
+      field: 'components[0].version',
+      message: "client 'gamma': components[0].version: must be a version like '1.0.0'",
+    });
     expect((await view('delta')).status).toBe('completed');
 
     const none = await stack.app.inject({ method: 'GET', url: '/api/clients/never-seen', headers: reader$ });
@@ -188,7 +221,9 @@ describe('client configuration upsert', () => {
     expect(v.lastResult.steps.components).toMatchObject({ status: 'ok', counts: { added: 3 } });
     expect(v.lastResult.steps.users).toMatchObject({ status: 'ok', counts: { added: 2 } });
     expect(v.lastResult.routes.added).toBe(4);
-    expect(v.lastResult.errors).toEqual([expect.objectContaining({ clientKey: 'menufail', operation: 'menus', errorType: 'DATABASE_ERROR', retryable: true })]);
+    expect(v.lastResult.errors).toEqual([
+      expect.objectContaining({ clientKey: 'menufail', operation: 'menus', errorType: 'DATABASE_ERROR', retryable: true }),
+    ]);
     expect(v.appliedConfigHash).toBeNull();
     expect(await store.menus.findOne({ _id: 'menufail' })).toBeNull();
 
@@ -231,7 +266,9 @@ describe('client configuration upsert', () => {
     expect(await store.backups.findOne({ _id: 'saga' })).toBeNull();
     const v = await view('saga');
     expect(v.lastResult.steps.routes.status).toBe('compensated');
-    expect(v.lastResult.errors).toEqual([expect.objectContaining({ operation: 'routes', errorType: 'UNKNOWN_ERROR', message: 'disk full while replacing routes' })]);
+    expect(v.lastResult.errors).toEqual([
+      expect.objectContaining({ operation: 'routes', errorType: 'UNKNOWN_ERROR', message: 'disk full while replacing routes' }),
+    ]);
     // Graceful degradation: the later steps still ran; the components did not need to.
     expect(v.lastResult.steps.menus).toMatchObject({ status: 'ok', counts: { updated: 1, unchanged: 1 } });
     expect(v.lastResult.steps.users).toMatchObject({ status: 'ok', counts: { added: 1, unchanged: 2 } });
@@ -250,19 +287,34 @@ describe('client configuration upsert', () => {
     writeClient(dir, generateClient('dup-other', { routes: 3 }));
     slowClient.set('dup', 1_500);
     const post = () => stack.app.inject({ method: 'POST', url: '/api/clients/sync', headers: writer$, payload: { keys: ['dup'] } });
-    const [a, b, batch] = await Promise.all([post(), post(), startClientUpsert({ client: stack.deps.temporal.client, taskQueue: stack.deps.config.TEMPORAL_TASK_QUEUE, keys: ['dup-other', 'dup'], concurrency: 2, trigger: 'test' })]);
+    const [a, b, batch] = await Promise.all([
+      post(),
+      post(),
+      startClientUpsert({
+        client: stack.deps.temporal.client,
+        taskQueue: stack.deps.config.TEMPORAL_TASK_QUEUE,
+        keys: ['dup-other', 'dup'],
+        concurrency: 2,
+        trigger: 'test',
+      }),
+    ]);
     expect(a.statusCode, a.body).toBe(202);
     expect(b.statusCode).toBe(202);
     expect(a.json().workflowId).toBe(b.json().workflowId);
     expect(a.json().runId).toBe(b.json().runId);
     expect(batch.workflowId).not.toBe(a.json().workflowId);
-    const results = await Promise.all([stack.deps.temporal.client.workflow.getHandle(a.json().workflowId, a.json().runId).result() as Promise<UpsertAllResult>, batch.result()]);
+    const results = await Promise.all([
+      stack.deps.temporal.client.workflow.getHandle(a.json().workflowId, a.json().runId).result() as Promise<UpsertAllResult>,
+      batch.result(),
+    ]);
     slowClient.delete('dup');
     expect(results[0].deduplicated + results[1].deduplicated).toBe(1);
     expect((await view('dup')).runs).toBe(1);
     expect((await view('dup-other')).runs).toBe(1);
     expect((await stack.app.inject({ method: 'POST', url: '/api/clients/sync', headers: reader$, payload: {} })).statusCode).toBe(403);
-    expect((await stack.app.inject({ method: 'POST', url: '/api/clients/sync', headers: writer$, payload: { keys: ['$bad'] } })).statusCode).toBe(400);
+    expect(
+      (await stack.app.inject({ method: 'POST', url: '/api/clients/sync', headers: writer$, payload: { keys: ['$bad'] } })).statusCode,
+    ).toBe(400);
   });
 
   it('starting "all" twice (two workers booting) joins one run, which skips what is unchanged', async () => {
@@ -271,10 +323,21 @@ describe('client configuration upsert', () => {
     const bad = generateClient('boot-bad', { routes: 2 });
     (bad.components[0] as Record<string, unknown>).version = 'latest';
     writeClient(dir, bad);
-    const start = () => startClientUpsert({ client: stack.deps.temporal.client, taskQueue: stack.deps.config.TEMPORAL_TASK_QUEUE, concurrency: 4, trigger: 'worker-start' });
+    const start = () =>
+      startClientUpsert({
+        client: stack.deps.temporal.client,
+        taskQueue: stack.deps.config.TEMPORAL_TASK_QUEUE,
+        concurrency: 4,
+        trigger: 'worker-start',
+      });
     const first = await start();
     const settled = await first.result();
-    expect(settled.clients).toEqual(expect.arrayContaining([expect.objectContaining({ clientKey: 'boot-ok', outcome: 'completed' }), expect.objectContaining({ clientKey: 'boot-bad', outcome: 'invalid' })]));
+    expect(settled.clients).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ clientKey: 'boot-ok', outcome: 'completed' }),
+        expect.objectContaining({ clientKey: 'boot-bad', outcome: 'invalid' }),
+      ]),
+    );
     const badRuns = (await view('boot-bad')).runs;
 
     const [x, y] = await Promise.all([start(), start()]);
@@ -282,7 +345,14 @@ describe('client configuration upsert', () => {
     expect(y.runId).toBe(x.runId);
     expect(x.runId).not.toBe(first.runId);
     const res = await x.result();
-    expect(res).toMatchObject({ total: settled.total, invalid: settled.invalid, unchanged: settled.total - settled.invalid, upserted: 0, partial: 0, failed: 0 });
+    expect(res).toMatchObject({
+      total: settled.total,
+      invalid: settled.invalid,
+      unchanged: settled.total - settled.invalid,
+      upserted: 0,
+      partial: 0,
+      failed: 0,
+    });
     // Unchanged clients cost a hash compare only (no run, not listed); the invalid one is reported
     // again without being re-recorded.
     expect(res.clients).toContainEqual(expect.objectContaining({ clientKey: 'boot-bad', outcome: 'invalid' }));
@@ -321,7 +391,11 @@ describe('client configuration upsert', () => {
     const seen = new Map<string, Array<Record<string, unknown>>>();
     for (const sm of resourceMetrics.scopeMetrics) {
       expect(sm.scope.name).toBe('sync-orchestrator');
-      for (const m of sm.metrics) seen.set(m.descriptor.name, m.dataPoints.map((p) => p.attributes));
+      for (const m of sm.metrics)
+        seen.set(
+          m.descriptor.name,
+          m.dataPoints.map((p) => p.attributes),
+        );
     }
     for (const name of Object.values(ClientMetricNames)) expect(seen.has(name), name).toBe(true);
     expect(seen.get('client_route_sync_total')).toContainEqual({ clientKey: ok, change: 'unchanged' });
@@ -330,7 +404,11 @@ describe('client configuration upsert', () => {
     expect(seen.get('client_config_upsert_total')).toContainEqual({ clientKey: ok, operation: 'unchanged' });
     expect(seen.get('client_menu_sync_errors_total')).toContainEqual({ clientKey: faulty, errorType: 'DATABASE_ERROR' });
     expect(seen.get('client_route_sync_errors_total')).toContainEqual({ clientKey: faulty, errorType: 'VALIDATION_ERROR' });
-    expect(seen.get('client_config_upsert_errors_total')).toContainEqual({ clientKey: invalid, operation: 'config', errorType: 'VALIDATION_ERROR' });
+    expect(seen.get('client_config_upsert_errors_total')).toContainEqual({
+      clientKey: invalid,
+      operation: 'config',
+      errorType: 'VALIDATION_ERROR',
+    });
     const all = JSON.stringify([...seen.values()]);
     for (const key of [ok, faulty, invalid]) expect(all).not.toContain(`@${key}.example`);
     expect(all).not.toMatch(/email/i);
@@ -340,7 +418,13 @@ describe('client configuration upsert', () => {
     // Its own client: a user whose password comes from the environment, and an invited one.
     const key = 'log-users';
     const c = generateClient(key, { routes: 2, users: 1 });
-    c.users.push({ email: `env.user@${key}.example`, firstName: 'Env', lastName: 'User', roles: ['USER'], passwordEnv: 'TEST_USER_PASSWORD' });
+    c.users.push({
+      email: `env.user@${key}.example`,
+      firstName: 'Env',
+      lastName: 'User',
+      roles: ['USER'],
+      passwordEnv: 'TEST_USER_PASSWORD',
+    });
     writeClient(dir, c);
     expect(await upsert([key])).toMatchObject({ upserted: 1 });
     const text = logLines.join('');

@@ -21,7 +21,11 @@ describe('entry points validate configuration before anything starts', () => {
   it('api/server.ts refuses to listen beyond loopback with the built-in dev JWT secret', () => {
     const env: Record<string, string | undefined> = { ...process.env, HOST: '0.0.0.0', PORT: '1', LOG_LEVEL: 'silent' };
     delete env.AUTH_JWT_SECRET;
-    const res = spawnSync(path.join(REPO_ROOT, 'node_modules/.bin/tsx'), [path.join(REPO_ROOT, 'api/server.ts')], { env, encoding: 'utf8', timeout: 30_000 });
+    const res = spawnSync(path.join(REPO_ROOT, 'node_modules/.bin/tsx'), [path.join(REPO_ROOT, 'api/server.ts')], {
+      env,
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
     expect(res.status).toBe(78);
     expect(res.stderr).toContain('AUTH_JWT_SECRET: is required when HOST (0.0.0.0) is not a loopback address');
   });

@@ -44,7 +44,10 @@ describe('direct sync: retries, cross-process lock, fallback on error', () => {
     const down = await bench.registerTenant(a, COLLECTIONS);
     bench.upstream.failCollection(down, 'roles', 500);
     const failed = (await bench.ensure(a, down)).json();
-    expect(failed.collections.find((c: { name: string }) => c.name === 'roles')).toMatchObject({ status: 'failed', error: { retryable: true } });
+    expect(failed.collections.find((c: { name: string }) => c.name === 'roles')).toMatchObject({
+      status: 'failed',
+      error: { retryable: true },
+    });
     expect(bench.upstream.requestCount(down, 'roles')).toBe(3);
   });
 
@@ -73,10 +76,22 @@ describe('direct sync: retries, cross-process lock, fallback on error', () => {
     const a = await bench.app({ USE_TEMPORAL_FOR_AUTH: true }, { temporal: broken });
     const tenantId = await bench.registerTenant(a, COLLECTIONS);
     const body = (await bench.ensure(a, tenantId)).json();
-    expect(body).toMatchObject({ syncMethod: 'direct', fallbackUsed: true, fallbackReason: 'error', essentialReady: true, workflowId: WorkflowIds.tenantSync(tenantId) });
+    expect(body).toMatchObject({
+      syncMethod: 'direct',
+      fallbackUsed: true,
+      fallbackReason: 'error',
+      essentialReady: true,
+      workflowId: WorkflowIds.tenantSync(tenantId),
+    });
     expect(bench.upstream.recordsServed(tenantId, 'users')).toBe(40);
     const [run] = await runsOf(tenantId);
-    expect(run).toMatchObject({ _id: `${body.correlationId}:fallback`, method: 'direct', fallbackUsed: true, fallbackReason: 'error', state: 'completed' });
+    expect(run).toMatchObject({
+      _id: `${body.correlationId}:fallback`,
+      method: 'direct',
+      fallbackUsed: true,
+      fallbackReason: 'error',
+      state: 'completed',
+    });
     // Only the essential collections are synced on fallback: the workflow carries on with the rest.
     expect(bench.upstream.requestCount(tenantId, 'audit')).toBe(0);
   });

@@ -43,7 +43,16 @@ describe('failed-run operations', () => {
     run('npx', ['tsx', 'cli/index.ts', 'runs', ...args], {
       cwd: REPO_ROOT,
       timeout: 60_000,
-      env: { ...process.env, NODE_ENV: 'test', LOG_LEVEL: 'silent', TEMPORAL_ADDRESS: deps.config.TEMPORAL_ADDRESS, TEMPORAL_TASK_QUEUE: taskQueue, MONGODB_URI: deps.config.MONGODB_URI, REDIS_URL: deps.config.REDIS_URL, AUTH_JWT_SECRET: deps.config.AUTH_JWT_SECRET },
+      env: {
+        ...process.env,
+        NODE_ENV: 'test',
+        LOG_LEVEL: 'silent',
+        TEMPORAL_ADDRESS: deps.config.TEMPORAL_ADDRESS,
+        TEMPORAL_TASK_QUEUE: taskQueue,
+        MONGODB_URI: deps.config.MONGODB_URI,
+        REDIS_URL: deps.config.REDIS_URL,
+        AUTH_JWT_SECRET: deps.config.AUTH_JWT_SECRET,
+      },
     });
 
   beforeAll(async () => {
@@ -60,8 +69,17 @@ describe('failed-run operations', () => {
     taskQueue = deps.config.TEMPORAL_TASK_QUEUE;
     // The worker's own client gives up fast while the database is down (the real one waits 5 s
     // per call), so the activities exhaust their retries in seconds rather than minutes.
-    workerMongo = await new MongoClient(deps.config.MONGODB_URI, { serverSelectionTimeoutMS: 300, connectTimeoutMS: 300, heartbeatFrequencyMS: 500 }).connect();
-    const mongo: Mongo = { client: workerMongo, db: workerMongo.db(deps.config.MONGODB_DB), tenantDb: (t) => workerMongo.db(tenantDbName(t)), close: () => workerMongo.close() };
+    workerMongo = await new MongoClient(deps.config.MONGODB_URI, {
+      serverSelectionTimeoutMS: 300,
+      connectTimeoutMS: 300,
+      heartbeatFrequencyMS: 500,
+    }).connect();
+    const mongo: Mongo = {
+      client: workerMongo,
+      db: workerMongo.db(deps.config.MONGODB_DB),
+      tenantDb: (t) => workerMongo.db(tenantDbName(t)),
+      close: () => workerMongo.close(),
+    };
     worker = await startTestWorker({ ...deps, mongo });
     upstream = await startFixtureUpstream();
     const app = await buildTestApp(deps);
@@ -72,7 +90,12 @@ describe('failed-run operations', () => {
         method: 'POST',
         url: '/api/tenants',
         headers: admin,
-        payload: { tenantId, name: tenantId, source: { kind: 'http', settings: { baseUrl: upstream.baseUrl(tenantId), token: `tok-${tenantId}`, timeoutMs: 5_000 } }, collections: [{ name: 'users', essential: true }] },
+        payload: {
+          tenantId,
+          name: tenantId,
+          source: { kind: 'http', settings: { baseUrl: upstream.baseUrl(tenantId), token: `tok-${tenantId}`, timeoutMs: 5_000 } },
+          collections: [{ name: 'users', essential: true }],
+        },
       });
       expect(res.statusCode, res.body).toBe(201);
     }
@@ -80,8 +103,23 @@ describe('failed-run operations', () => {
 
     // The outage: every activity's database call fails until the server is back.
     await ferret.stop();
-    const login = createTemporalLogin({ temporal: deps.temporal, taskQueue, timeoutMs: 30_000, breaker: { failures: 100, windowMs: 60_000, resetMs: 1_000 }, log: deps.log });
-    const answers = await Promise.all(tenants.map((tenantId) => login.ensure({ tenantId, correlationId: uniqueId('corr'), collections: [{ name: 'users', essential: true }], startedAt: new Date().toISOString() })));
+    const login = createTemporalLogin({
+      temporal: deps.temporal,
+      taskQueue,
+      timeoutMs: 30_000,
+      breaker: { failures: 100, windowMs: 60_000, resetMs: 1_000 },
+      log: deps.log,
+    });
+    const answers = await Promise.all(
+      tenants.map((tenantId) =>
+        login.ensure({
+          tenantId,
+          correlationId: uniqueId('corr'),
+          collections: [{ name: 'users', essential: true }],
+          startedAt: new Date().toISOString(),
+        }),
+      ),
+    );
     login.shutdown();
     expect(answers.map((a) => a.essentialReady)).toEqual([false, false]);
     const probe = await deps.temporal.client.workflow.start<StackProbeWorkflow>(StackProbeNames.workflow, {
@@ -90,8 +128,15 @@ describe('failed-run operations', () => {
       args: [probeId],
       typedSearchAttributes: [{ key: OperationKey, value: Operations.stackProbe }],
     });
-    const failures = await Promise.allSettled([...tenants.map((t) => deps.temporal.client.workflow.getHandle<TenantSyncWorkflow>(WorkflowIds.tenantSync(t)).result()), probe.result()]);
-    for (const f of failures) expect(f.status === 'rejected' && f.reason instanceof WorkflowFailedError, String(f.status === 'rejected' ? f.reason : 'completed')).toBe(true);
+    const failures = await Promise.allSettled([
+      ...tenants.map((t) => deps.temporal.client.workflow.getHandle<TenantSyncWorkflow>(WorkflowIds.tenantSync(t)).result()),
+      probe.result(),
+    ]);
+    for (const f of failures)
+      expect(
+        f.status === 'rejected' && f.reason instanceof WorkflowFailedError,
+        String(f.status === 'rejected' ? f.reason : 'completed'),
+      ).toBe(true);
   }, 120_000);
 
   afterAll(async () => {
@@ -114,7 +159,12 @@ describe('failed-run operations', () => {
     const one = await listFailedRuns({ client: deps.temporal.client, tenantId: tenants[0]! });
     expect(one.map((r) => r.workflowId)).toEqual([WorkflowIds.tenantSync(tenants[0]!)]);
 
-    const probes = await listFailedRuns({ client: deps.temporal.client, taskQueue, type: StackProbeNames.workflow, since: new Date(Date.now() - 10 * 60_000) });
+    const probes = await listFailedRuns({
+      client: deps.temporal.client,
+      taskQueue,
+      type: StackProbeNames.workflow,
+      since: new Date(Date.now() - 10 * 60_000),
+    });
     expect(probes.map((r) => r.workflowId)).toEqual([WorkflowIds.stackProbe(probeId)]);
     expect(await listFailedRuns({ client: deps.temporal.client, taskQueue, since: new Date(Date.now() + 60_000) })).toEqual([]);
     expect(await listFailedRuns({ client: deps.temporal.client, taskQueue, statuses: ['TimedOut'] })).toEqual([]);
@@ -122,18 +172,28 @@ describe('failed-run operations', () => {
 
   it('the CLI lists them as JSON and, without --yes, only counts them', async () => {
     const listed = await cli(['failed', '--task-queue', taskQueue, '--json']);
-    expect((JSON.parse(listed.stdout) as Array<{ workflowId: string }>).map((r) => r.workflowId).sort()).toEqual([...tenants.map(WorkflowIds.tenantSync), WorkflowIds.stackProbe(probeId)].sort());
+    expect((JSON.parse(listed.stdout) as Array<{ workflowId: string }>).map((r) => r.workflowId).sort()).toEqual(
+      [...tenants.map(WorkflowIds.tenantSync), WorkflowIds.stackProbe(probeId)].sort(),
+    );
     const table = await cli(['failed', '--task-queue', taskQueue, '--tenant', tenants[1]!]);
     expect(table.stdout).toContain(WorkflowIds.tenantSync(tenants[1]!));
     expect(table.stdout).not.toContain(WorkflowIds.tenantSync(tenants[0]!));
     const noYes = await cli(['retry', '--task-queue', taskQueue, '--type', TenantSyncNames.workflow]);
     expect(noYes.stdout).toContain('2 failed run(s) would be reset — run again with --yes');
-    await expect(cli(['failed', '--since', 'yesterday'])).rejects.toMatchObject({ stderr: expect.stringContaining('--since must be a duration') });
+    await expect(cli(['failed', '--since', 'yesterday'])).rejects.toMatchObject({
+      stderr: expect.stringContaining('--since must be a duration'),
+    });
   }, 60_000);
 
   it('a dry run counts what the list shows and acts on nothing', async () => {
     const listed = await listFailedRuns({ client: deps.temporal.client, taskQueue, type: TenantSyncNames.workflow });
-    const dry = await retryFailedRuns({ client: deps.temporal.client, taskQueue, type: TenantSyncNames.workflow, mode: 'reset', dryRun: true });
+    const dry = await retryFailedRuns({
+      client: deps.temporal.client,
+      taskQueue,
+      type: TenantSyncNames.workflow,
+      mode: 'reset',
+      dryRun: true,
+    });
     expect(dry.count).toBe(listed.length);
     expect(dry.runs.map((r) => r.runId).sort()).toEqual(listed.map((r) => r.runId).sort());
     expect(dry.results).toEqual([]);
@@ -145,10 +205,29 @@ describe('failed-run operations', () => {
 
   it('once the cause is fixed, a bulk reset and a CLI restart complete every run; nothing is left to retry', async () => {
     ferret = await startDb();
-    await expect.poll(() => workerMongo.db('admin').command({ ping: 1 }).then(() => true, () => false), { timeout: 20_000 }).toBe(true);
+    await expect
+      .poll(
+        () =>
+          workerMongo
+            .db('admin')
+            .command({ ping: 1 })
+            .then(
+              () => true,
+              () => false,
+            ),
+        { timeout: 20_000 },
+      )
+      .toBe(true);
 
     const seen: string[] = [];
-    const reset = await retryFailedRuns({ client: deps.temporal.client, taskQueue, type: TenantSyncNames.workflow, mode: 'reset', dryRun: false, onResult: (r) => seen.push(r.run.workflowId) });
+    const reset = await retryFailedRuns({
+      client: deps.temporal.client,
+      taskQueue,
+      type: TenantSyncNames.workflow,
+      mode: 'reset',
+      dryRun: false,
+      onResult: (r) => seen.push(r.run.workflowId),
+    });
     expect(reset.results.map((r) => (r.ok ? 'ok' : r.error))).toEqual(['ok', 'ok']);
     expect(seen.sort()).toEqual(tenants.map(WorkflowIds.tenantSync).sort());
     for (const tenantId of tenants) {
@@ -157,7 +236,17 @@ describe('failed-run operations', () => {
       expect(await deps.mongo.tenantDb(tenantId).collection('users').countDocuments()).toBe(USERS);
     }
 
-    const restarted = await cli(['retry', '--task-queue', taskQueue, '--type', StackProbeNames.workflow, '--mode', 'restart', '--yes', '--json']);
+    const restarted = await cli([
+      'retry',
+      '--task-queue',
+      taskQueue,
+      '--type',
+      StackProbeNames.workflow,
+      '--mode',
+      'restart',
+      '--yes',
+      '--json',
+    ]);
     const summary = JSON.parse(restarted.stdout) as { count: number; succeeded: number; results: Array<{ newRunId: string }> };
     expect(summary).toMatchObject({ count: 1, succeeded: 1 });
     const probe = deps.temporal.client.workflow.getHandle(WorkflowIds.stackProbe(probeId));
@@ -181,7 +270,13 @@ describe('failed-run operations', () => {
     });
     await h.terminate('operator: stuck, nobody polls this queue');
     expect(await listFailedRuns({ client: deps.temporal.client, taskQueue: idleQueue, statuses: ['Failed'] })).toEqual([]);
-    const s = await retryFailedRuns({ client: deps.temporal.client, taskQueue: idleQueue, statuses: ['Terminated'], mode: 'reset', dryRun: false });
+    const s = await retryFailedRuns({
+      client: deps.temporal.client,
+      taskQueue: idleQueue,
+      statuses: ['Terminated'],
+      mode: 'reset',
+      dryRun: false,
+    });
     expect(s).toMatchObject({ count: 1, succeeded: 0, failed: 1 });
     expect(s.results[0]).toMatchObject({ ok: false, error: expect.stringContaining('nothing to reset to') });
     expect((await h.describe()).status.name).toBe('TERMINATED');

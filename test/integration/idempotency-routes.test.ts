@@ -22,7 +22,8 @@ describe('Idempotency-Key: route scope, 5xx, required keys', () => {
   const redises: Redis[] = [];
   afterAll(() => redises.forEach((r) => r.disconnect())); // after the stack's apps closed (hooks run in reverse)
   const stack = useStack({ worker: { settings: { tenantSync: { pageSize: 500 }, migrations: { registry } } } });
-  const app = (extra: Parameters<Stack['buildApp']>[1] = {}) => stack.buildApp({ USE_TEMPORAL_FOR_AUTH: false, SYNC_FRESHNESS_MS: 0 }, { migrations: registry, ...extra });
+  const app = (extra: Parameters<Stack['buildApp']>[1] = {}) =>
+    stack.buildApp({ USE_TEMPORAL_FOR_AUTH: false, SYNC_FRESHNESS_MS: 0 }, { migrations: registry, ...extra });
   const redisAt = (url: string) => {
     const r = createRedis({ REDIS_URL: url });
     redises.push(r);
@@ -49,7 +50,18 @@ describe('Idempotency-Key: route scope, 5xx, required keys', () => {
     const [t1, t2] = [uniqueId('rs1'), uniqueId('rs2')];
     for (const t of [t1, t2]) upstream.seedTenant(t, { collections: { users: 3 }, token: `tok-${t}` });
     const headers = { ...admin, 'idempotency-key': uniqueId('same-key') };
-    const register = (t: string) => a.inject({ method: 'POST', url: '/api/tenants', headers, payload: { tenantId: t, name: t, source: { kind: 'http', settings: { baseUrl: upstream.baseUrl(t), token: `tok-${t}` } }, collections: [{ name: 'users', essential: true }] } });
+    const register = (t: string) =>
+      a.inject({
+        method: 'POST',
+        url: '/api/tenants',
+        headers,
+        payload: {
+          tenantId: t,
+          name: t,
+          source: { kind: 'http', settings: { baseUrl: upstream.baseUrl(t), token: `tok-${t}` } },
+          collections: [{ name: 'users', essential: true }],
+        },
+      });
     const reg = await register(t1);
     expect(reg.statusCode, reg.body).toBe(201);
     // The same key on another route is another record: it runs, and is no replay of the first.
@@ -57,7 +69,9 @@ describe('Idempotency-Key: route scope, 5xx, required keys', () => {
     expect(ensure.statusCode, ensure.body).toBe(200);
     expect(ensure.headers['idempotent-replayed']).toBeUndefined();
     expect(ensure.json()).toMatchObject({ tenantId: t1, essentialReady: true });
-    expect((await a.inject({ method: 'POST', url: `/api/sync/tenants/${t1}/ensure`, headers })).headers['idempotent-replayed']).toBe('true');
+    expect((await a.inject({ method: 'POST', url: `/api/sync/tenants/${t1}/ensure`, headers })).headers['idempotent-replayed']).toBe(
+      'true',
+    );
     // The route is its pattern: another tenant in the path is another request under the same record.
     expect((await register(t2)).statusCode).toBe(422);
     expect((await a.inject({ method: 'POST', url: `/api/sync/tenants/${t2}/ensure`, headers })).statusCode).toBe(422);
@@ -77,7 +91,10 @@ describe('Idempotency-Key: route scope, 5xx, required keys', () => {
     const again = await post(a);
     expect(again.headers['idempotent-replayed']).toBe('true');
     expect(again.body).toBe(ran.body);
-    expect(await stack.deps.temporal.client.workflow.getHandle(ran.json().workflowId).result()).toMatchObject({ dryRun: true, results: [] });
+    expect(await stack.deps.temporal.client.workflow.getHandle(ran.json().workflowId).result()).toMatchObject({
+      dryRun: true,
+      results: [],
+    });
   });
 
   it('POST /api/migrations/run requires a key (400) and, with Redis down, answers 503 and starts nothing', async () => {
@@ -85,7 +102,14 @@ describe('Idempotency-Key: route scope, 5xx, required keys', () => {
     const noKey = await (await app()).inject({ method: 'POST', url: '/api/migrations/run', headers: admin, payload: { dryRun: true } });
     expect(noKey.statusCode).toBe(400);
     expect(noKey.json().detail).toMatch(/Idempotency-Key header is required/);
-    const down = await (await app({ redis: redisAt(`redis://127.0.0.1:${await freePort()}`) })).inject({ method: 'POST', url: '/api/migrations/run', headers: { ...admin, 'idempotency-key': uniqueId('mk-down') }, payload: { dryRun: true } });
+    const down = await (
+      await app({ redis: redisAt(`redis://127.0.0.1:${await freePort()}`) })
+    ).inject({
+      method: 'POST',
+      url: '/api/migrations/run',
+      headers: { ...admin, 'idempotency-key': uniqueId('mk-down') },
+      payload: { dryRun: true },
+    });
     expect(down.statusCode, down.body).toBe(503);
     expect(down.headers['content-type']).toContain('application/problem+json');
     expect(await workflowsOf(MigrationNames.runWorkflow)).toEqual(before);
@@ -95,7 +119,11 @@ describe('Idempotency-Key: route scope, 5xx, required keys', () => {
     const data: Db = stack.deps.mongo.client.db(uniqueId('idrc').replace(/-/g, '_'));
     try {
       await generatePair(data, { source: 'src', target: 'tgt' }, 50, driftOf(50, 0.1));
-      const body = { source: { kind: 'namespace', db: data.databaseName, collection: 'src' }, target: { db: data.databaseName, collection: 'tgt' }, options: { dryRun: true } };
+      const body = {
+        source: { kind: 'namespace', db: data.databaseName, collection: 'src' },
+        target: { db: data.databaseName, collection: 'tgt' },
+        options: { dryRun: true },
+      };
       const headers = { ...admin, 'idempotency-key': uniqueId('rk-lost') };
       const first = await (await app()).inject({ method: 'POST', url: '/api/reconcile', headers, payload: body });
       expect(first.statusCode, first.body).toBe(202);

@@ -26,10 +26,16 @@ async function windowStart(): Promise<void> {
 describe('Idempotency-Key: claimed last, stores only executed requests, scoped by token', () => {
   const stack = useStack();
   let upstream: FixtureUpstream;
-  const app = (o: Parameters<typeof stack.buildApp>[0] = {}) => stack.buildApp({ USE_TEMPORAL_FOR_AUTH: false, SYNC_FRESHNESS_MS: 0, ...o });
+  const app = (o: Parameters<typeof stack.buildApp>[0] = {}) =>
+    stack.buildApp({ USE_TEMPORAL_FOR_AUTH: false, SYNC_FRESHNESS_MS: 0, ...o });
   const register = async (a: FastifyInstance, tenantId: string) => {
     upstream.seedTenant(tenantId, { collections: { users: 2 }, token: `tok-${tenantId}` });
-    const res = await a.inject({ method: 'POST', url: '/api/tenants', headers: await stack.bearer([Scopes.admin]), payload: tenantBody(tenantId, upstream.baseUrl(tenantId)) });
+    const res = await a.inject({
+      method: 'POST',
+      url: '/api/tenants',
+      headers: await stack.bearer([Scopes.admin]),
+      payload: tenantBody(tenantId, upstream.baseUrl(tenantId)),
+    });
     expect(res.statusCode).toBe(201);
   };
 
@@ -45,7 +51,8 @@ describe('Idempotency-Key: claimed last, stores only executed requests, scoped b
     const tenantId = uniqueId('rl');
     await register(a, tenantId);
     const syncer = await stack.bearer([Scopes.syncRead, Scopes.syncWrite], [tenantId]);
-    const ensure = () => a.inject({ method: 'POST', url: `/api/sync/tenants/${tenantId}/ensure`, headers: { ...syncer, 'idempotency-key': 'login-1' } });
+    const ensure = () =>
+      a.inject({ method: 'POST', url: `/api/sync/tenants/${tenantId}/ensure`, headers: { ...syncer, 'idempotency-key': 'login-1' } });
     await windowStart();
     // The tenant's budget for this window goes to a status read; the ensure is refused.
     expect((await a.inject({ method: 'GET', url: `/api/sync/tenants/${tenantId}/status`, headers: syncer })).statusCode).toBe(200);
@@ -62,13 +69,20 @@ describe('Idempotency-Key: claimed last, stores only executed requests, scoped b
     const a = await app();
     const [mine, theirs] = [uniqueId('own'), uniqueId('other')];
     const adminMine = await stack.bearer([Scopes.admin], [mine], 'ops');
-    const post = (payload: Record<string, unknown>, key: string) => a.inject({ method: 'POST', url: '/api/tenants', headers: { ...adminMine, 'idempotency-key': key }, payload });
+    const post = (payload: Record<string, unknown>, key: string) =>
+      a.inject({ method: 'POST', url: '/api/tenants', headers: { ...adminMine, 'idempotency-key': key }, payload });
     // 403: tenant not covered. The same key then runs a different, allowed payload (not 422).
     expect((await post(tenantBody(theirs, upstream.baseUrl(theirs)), 'k-403')).statusCode).toBe(403);
     const ok = await post(tenantBody(mine, upstream.baseUrl(mine)), 'k-403');
     expect(ok.statusCode, ok.body).toBe(201);
     // 400 thrown by the handler (duplicate collection names), then the corrected request.
-    const dup = tenantBody(mine, upstream.baseUrl(mine), { name: 'Renamed', collections: [{ name: 'users', essential: true }, { name: 'users', essential: false }] });
+    const dup = tenantBody(mine, upstream.baseUrl(mine), {
+      name: 'Renamed',
+      collections: [
+        { name: 'users', essential: true },
+        { name: 'users', essential: false },
+      ],
+    });
     expect((await post(dup, 'k-400')).statusCode).toBe(400);
     const fixed = await post(tenantBody(mine, upstream.baseUrl(mine), { name: 'Renamed' }), 'k-400');
     expect(fixed.statusCode, fixed.body).toBe(200);
@@ -86,7 +100,12 @@ describe('Idempotency-Key: claimed last, stores only executed requests, scoped b
     await register(a, t1);
     await register(a, t2);
     const send = async (tenants: string[] | '*') =>
-      a.inject({ method: 'POST', url: '/api/tenants', headers: { ...(await stack.bearer([Scopes.admin], tenants, 'same-sub')), 'idempotency-key': 'shared-key' }, payload: tenantBody(t1, upstream.baseUrl(t1)) });
+      a.inject({
+        method: 'POST',
+        url: '/api/tenants',
+        headers: { ...(await stack.bearer([Scopes.admin], tenants, 'same-sub')), 'idempotency-key': 'shared-key' },
+        payload: tenantBody(t1, upstream.baseUrl(t1)),
+      });
     const first = await send([t1, t2]);
     expect(first.statusCode).toBe(200);
     expect(first.headers['idempotent-replayed']).toBeUndefined();

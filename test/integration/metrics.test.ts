@@ -39,7 +39,11 @@ function hasSeries(text: string, name: string, labels: Record<string, string> = 
 function valueOf(text: string, name: string, labels: Record<string, string>): number {
   return text
     .split('\n')
-    .filter((line) => (line.startsWith(`${name}{`) || line.startsWith(`${name} `)) && Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`)))
+    .filter(
+      (line) =>
+        (line.startsWith(`${name}{`) || line.startsWith(`${name} `)) &&
+        Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`)),
+    )
     .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(' ') + 1)), 0);
 }
 
@@ -76,7 +80,13 @@ describe('metrics', () => {
     bench.upstream.setLatency(viaFallback, '*', 0);
     await bench.deps.temporal.client.workflow.getHandle(WorkflowIds.tenantSync(viaFallback)).result();
 
-    const upsert = await startClientUpsert({ client: bench.deps.temporal.client, taskQueue: bench.deps.config.TEMPORAL_TASK_QUEUE, keys: ['acme-portal'], concurrency: 1, trigger: 'test' });
+    const upsert = await startClientUpsert({
+      client: bench.deps.temporal.client,
+      taskQueue: bench.deps.config.TEMPORAL_TASK_QUEUE,
+      keys: ['acme-portal'],
+      concurrency: 1,
+      trigger: 'test',
+    });
     await upsert.result();
 
     // A reconcile (dry run) over two small collections with known drift.
@@ -85,7 +95,11 @@ describe('metrics', () => {
     const rc = await fetch(`${apiUrl}/api/reconcile`, {
       method: 'POST',
       headers: { ...bench.admin, 'content-type': 'application/json', 'idempotency-key': uniqueId('rk') },
-      body: JSON.stringify({ source: { kind: 'namespace', db: data.databaseName, collection: 'src' }, target: { db: data.databaseName, collection: 'tgt' }, options: { dryRun: true, chunkSize: RECONCILE.chunkSize } }),
+      body: JSON.stringify({
+        source: { kind: 'namespace', db: data.databaseName, collection: 'src' },
+        target: { db: data.databaseName, collection: 'tgt' },
+        options: { dryRun: true, chunkSize: RECONCILE.chunkSize },
+      }),
     });
     expect(rc.status, await rc.clone().text()).toBe(202);
     const { batchId, workflowId } = (await rc.json()) as { batchId: string; workflowId: string };
@@ -98,8 +112,22 @@ describe('metrics', () => {
     // the batch workflow itself completes with state 'failed').
     const ok = { ok: true, message: 'fine' };
     registry.add(
-      defineMigration({ name: migrations.ok, description: 'does nothing', collections: [], up: async () => undefined, verify: async () => ok }),
-      defineMigration({ name: migrations.failing, description: 'throws', collections: [], up: async () => { throw new Error('boom'); }, verify: async () => ok }),
+      defineMigration({
+        name: migrations.ok,
+        description: 'does nothing',
+        collections: [],
+        up: async () => undefined,
+        verify: async () => ok,
+      }),
+      defineMigration({
+        name: migrations.failing,
+        description: 'throws',
+        collections: [],
+        up: async () => {
+          throw new Error('boom');
+        },
+        verify: async () => ok,
+      }),
     );
     const mr = await fetch(`${apiUrl}/api/migrations/run`, {
       method: 'POST',
@@ -107,7 +135,9 @@ describe('metrics', () => {
       body: JSON.stringify({ names: [migrations.ok, migrations.failing] }),
     });
     expect(mr.status, await mr.clone().text()).toBe(202);
-    const run = (await bench.deps.temporal.client.workflow.getHandle(((await mr.json()) as { workflowId: string }).workflowId).result()) as RunMigrationsResult;
+    const run = (await bench.deps.temporal.client.workflow
+      .getHandle(((await mr.json()) as { workflowId: string }).workflowId)
+      .result()) as RunMigrationsResult;
     expect(run.results.map((r) => [r.name, r.outcome])).toEqual([
       [migrations.failing, 'failed'],
       [migrations.ok, 'completed'],
@@ -174,7 +204,10 @@ describe('metrics', () => {
       ['process_memory_usage'],
     ];
     const { api: apiText, worker: workerText } = await scrapes();
-    for (const [text, where] of [[apiText, 'api'], [workerText, 'worker']] as const) {
+    for (const [text, where] of [
+      [apiText, 'api'],
+      [workerText, 'worker'],
+    ] as const) {
       const missing = expected.filter(([name, labels]) => !hasSeries(text, name, labels)).map(([n, l]) => `${n}${JSON.stringify(l ?? {})}`);
       expect(missing, `${where} scrape lacks these series`).toEqual([]);
     }
@@ -186,7 +219,13 @@ describe('metrics', () => {
     const { worker: text } = await scrapes();
     const { records, drift } = RECONCILE;
     const byOutcome = (outcome: string) => valueOf(text, MetricNames.reconcileRecords, { outcome });
-    expect({ matched: byOutcome('matched'), missing: byOutcome('missing'), extra: byOutcome('extra'), mismatched: byOutcome('mismatched'), failed: byOutcome('failed') }).toEqual({
+    expect({
+      matched: byOutcome('matched'),
+      missing: byOutcome('missing'),
+      extra: byOutcome('extra'),
+      mismatched: byOutcome('mismatched'),
+      failed: byOutcome('failed'),
+    }).toEqual({
       matched: records - drift.missing - drift.mismatched,
       ...drift,
       failed: 0,

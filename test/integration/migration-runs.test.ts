@@ -14,14 +14,23 @@ describe('GET /api/migrations/runs/:workflowId', () => {
   const ok = { ok: true, message: 'fine' };
 
   const start = async (payload: object): Promise<string> => {
-    const res = await stack.app.inject({ method: 'POST', url: '/api/migrations/run', headers: { ...admin, 'idempotency-key': uniqueId('mk') }, payload });
+    const res = await stack.app.inject({
+      method: 'POST',
+      url: '/api/migrations/run',
+      headers: { ...admin, 'idempotency-key': uniqueId('mk') },
+      payload,
+    });
     expect(res.statusCode, res.body).toBe(202);
     return res.json().workflowId as string;
   };
   const runOf = async (workflowId: string) => {
     const res = await stack.app.inject({ method: 'GET', url: `/api/migrations/runs/${encodeURIComponent(workflowId)}`, headers: admin });
     expect(res.statusCode, res.body).toBe(200);
-    return res.json() as { workflowId: string; status: string; result?: { state: string; results: Array<{ name: string; outcome: string; reason?: string }> } };
+    return res.json() as {
+      workflowId: string;
+      status: string;
+      result?: { state: string; results: Array<{ name: string; outcome: string; reason?: string }> };
+    };
   };
   const ended = async (workflowId: string) => {
     await stack.deps.temporal.client.workflow.getHandle(workflowId).result();
@@ -40,8 +49,20 @@ describe('GET /api/migrations/runs/:workflowId', () => {
     const held = gate();
     const [first, failing, later] = [uniqueId('m1-held'), uniqueId('m2-fails'), uniqueId('m3-later')];
     registry.add(
-      defineMigration({ name: first, description: 'waits for the test', collections: [], up: async () => held.wait, verify: async () => ok }),
-      defineMigration({ name: failing, description: 'throws', collections: [], up: async () => Promise.reject(new Error('boom')), verify: async () => ok }),
+      defineMigration({
+        name: first,
+        description: 'waits for the test',
+        collections: [],
+        up: async () => held.wait,
+        verify: async () => ok,
+      }),
+      defineMigration({
+        name: failing,
+        description: 'throws',
+        collections: [],
+        up: async () => Promise.reject(new Error('boom')),
+        verify: async () => ok,
+      }),
       defineMigration({ name: later, description: 'never reached', collections: [], up: async () => undefined, verify: async () => ok }),
     );
     const id = await start({ names: [first, failing, later], stopOnError: true });
@@ -49,12 +70,20 @@ describe('GET /api/migrations/runs/:workflowId', () => {
     await expect.poll(async () => (await runOf(id)).result?.results[0]?.reason, { timeout: 15_000 }).toBe('running');
     const live = await runOf(id);
     expect(live).toMatchObject({ workflowId: id, status: 'RUNNING', result: { state: 'running' } });
-    expect(live.result!.results.map((r) => [r.name, r.outcome])).toEqual([[first, 'pending'], [failing, 'pending'], [later, 'pending']]);
+    expect(live.result!.results.map((r) => [r.name, r.outcome])).toEqual([
+      [first, 'pending'],
+      [failing, 'pending'],
+      [later, 'pending'],
+    ]);
     held.open();
 
     const done = await ended(id);
     expect(done).toMatchObject({ workflowId: id, status: 'COMPLETED', result: { state: 'failed' } });
-    expect(done.result!.results.map((r) => [r.name, r.outcome])).toEqual([[first, 'completed'], [failing, 'failed'], [later, 'pending']]);
+    expect(done.result!.results.map((r) => [r.name, r.outcome])).toEqual([
+      [first, 'completed'],
+      [failing, 'failed'],
+      [later, 'pending'],
+    ]);
     expect(done.result!.results[2]!.reason).toMatch(/stopOnError/);
 
     const again = await ended(await start({ names: [first] }));
@@ -65,7 +94,11 @@ describe('GET /api/migrations/runs/:workflowId', () => {
   });
 
   it('404 for a run that does not exist, 400 for an ID that is not a run', async () => {
-    const missing = await stack.app.inject({ method: 'GET', url: `/api/migrations/runs/migration-dry-run:${stack.deps.config.MONGODB_DB}:nope`, headers: admin });
+    const missing = await stack.app.inject({
+      method: 'GET',
+      url: `/api/migrations/runs/migration-dry-run:${stack.deps.config.MONGODB_DB}:nope`,
+      headers: admin,
+    });
     expect(missing.statusCode).toBe(404);
     expect(missing.headers['content-type']).toContain('application/problem+json');
     expect((await stack.app.inject({ method: 'GET', url: '/api/migrations/runs/tenant-sync:x', headers: admin })).statusCode).toBe(400);

@@ -26,7 +26,8 @@ describe('migration backups', () => {
   const onBatch = (e: MigrationBatchEvent) => {
     seen.push(e);
     for (const [prefix, batches] of faults) {
-      if (e.id.startsWith(prefix) && e.batches === batches && e.attempt === 1) throw new Error(`injected failure after ${batches} batches of ${e.id}`);
+      if (e.id.startsWith(prefix) && e.batches === batches && e.attempt === 1)
+        throw new Error(`injected failure after ${batches} batches of ${e.id}`);
     }
   };
   const db = () => stack.deps.mongo.db;
@@ -48,7 +49,9 @@ describe('migration backups', () => {
   }
 
   beforeAll(async () => {
-    worker = await startTestWorker(stack.deps, { settings: { tenantSync: { pageSize: 500 }, migrations: { registry, batchSize: BATCH, onBatch } } });
+    worker = await startTestWorker(stack.deps, {
+      settings: { tenantSync: { pageSize: 500 }, migrations: { registry, batchSize: BATCH, onBatch } },
+    });
   });
   afterAll(async () => {
     await worker?.stop();
@@ -60,7 +63,15 @@ describe('migration backups', () => {
     const before = await stateOf(db(), [col]);
     faults.set(`backup__${col}__`, 4);
     const name = `${uniqueId('m')}-resume-backup`;
-    registry.add(defineMigration({ name, description: 'touch one doc', collections: [col], up: async (ctx) => void (await ctx.db.collection(col).updateOne({ _id: 'd0000000' } as never, { $set: { touched: true } })), verify: async () => ({ ok: true, message: '' }) }));
+    registry.add(
+      defineMigration({
+        name,
+        description: 'touch one doc',
+        collections: [col],
+        up: async (ctx) => void (await ctx.db.collection(col).updateOne({ _id: 'd0000000' } as never, { $set: { touched: true } })),
+        verify: async () => ({ ok: true, message: '' }),
+      }),
+    );
 
     const r = await runMigration(name);
     expect(r.outcome).toBe('completed');
@@ -72,7 +83,11 @@ describe('migration backups', () => {
     expect(seen.some((e) => e.id === ref.backupId && e.attempt === 2)).toBe(true);
     expect(ref).toMatchObject({ count: 1600, checksum: before[col]!.snapshot.checksum });
     expect((await stateOf(db(), [ref.backupId]))[ref.backupId]!.snapshot).toEqual(before[col]!.snapshot);
-    expect(await createMigrationStore(db()).backups.findOne({ _id: ref.backupId })).toMatchObject({ status: 'complete', count: 1600, migration: name });
+    expect(await createMigrationStore(db()).backups.findOne({ _id: ref.backupId })).toMatchObject({
+      status: 'complete',
+      count: 1600,
+      migration: name,
+    });
   });
 
   it('a restore that fails midway resumes and still ends identical to the data before', async () => {
@@ -93,7 +108,9 @@ describe('migration backups', () => {
     );
     const r = await runMigration(name);
     expect(r).toMatchObject({ outcome: 'failed', error: { step: 'verify' } });
-    expect(r.restored).toEqual([expect.objectContaining({ collection: col, verified: true, count: 1000, checksum: before[col]!.snapshot.checksum })]);
+    expect(r.restored).toEqual([
+      expect.objectContaining({ collection: col, verified: true, count: 1000, checksum: before[col]!.snapshot.checksum }),
+    ]);
     expect(seen.filter((e) => e.op === 'restore' && e.id === r.backups![0]!.backupId && e.attempt === 2).length).toBeGreaterThan(0);
     expect(await stateOf(db(), [col])).toEqual(before);
   });
@@ -105,7 +122,9 @@ describe('migration backups', () => {
       ...Array.from({ length: 120 }, (_, i) => ({ _id: `s${String(i).padStart(4, '0')}`, kind: 's' })),
       ...Array.from({ length: 120 }, (_, i) => ({ _id: new ObjectId(i.toString(16).padStart(24, '0')), kind: 'o' })),
     ];
-    await db().collection(col).insertMany([...docs].reverse() as never[]);
+    await db()
+      .collection(col)
+      .insertMany([...docs].reverse() as never[]);
     const before = await stateOf(db(), [col]);
     const ops = createBackupOps(db(), { batchSize: 50 });
     for (const stopAfter of [2, 4]) {
@@ -137,7 +156,9 @@ describe('migration backups', () => {
     await seed(db(), col, 100);
     const ops = createBackupOps(db(), { batchSize: 50 });
     const ref = await ops.backup(col);
-    await db().collection(ref.backupId).deleteOne({ _id: 'd0000001' } as never);
+    await db()
+      .collection(ref.backupId)
+      .deleteOne({ _id: 'd0000001' } as never);
     await expect(ops.restore(ref.backupId)).rejects.toBeInstanceOf(BackupError);
     expect(await db().collection(col).countDocuments()).toBe(100);
     await expect(ops.restore('backup__nope__x')).rejects.toThrow(/does not exist/);
@@ -148,7 +169,12 @@ describe('migration backups', () => {
     const ops = createBackupOps(db(), { batchSize: 100 });
     const col = coll('ret');
     await seed(db(), col, 50);
-    const [oldA, oldB, fresh, oldRunning] = [await ops.backup(col), await ops.backup(col), await ops.backup(col), await ops.backup(col, { migration: 'still-running' })];
+    const [oldA, oldB, fresh, oldRunning] = [
+      await ops.backup(col),
+      await ops.backup(col),
+      await ops.backup(col),
+      await ops.backup(col, { migration: 'still-running' }),
+    ];
     const daysAgo = (d: number) => new Date(Date.now() - d * 86_400_000);
     await store.backups.updateOne({ _id: oldA.backupId }, { $set: { createdAt: daysAgo(10) } });
     await store.backups.updateOne({ _id: oldB.backupId }, { $set: { createdAt: daysAgo(8) } });
@@ -184,7 +210,9 @@ describe('migration backups', () => {
         async up(ctx) {
           await ctx.db.collection(col).updateMany({ n: { $lt: 10 } }, { $set: { half: true } });
           entered.open();
-          await new Promise((_, reject) => ctx.signal.addEventListener('abort', () => reject(new Error('cancelled: worker shutting down'))));
+          await new Promise((_, reject) =>
+            ctx.signal.addEventListener('abort', () => reject(new Error('cancelled: worker shutting down'))),
+          );
         },
         verify: async () => ({ ok: true, message: '' }),
       }),
@@ -197,12 +225,16 @@ describe('migration backups', () => {
     await entered.wait;
     expect(await db().collection(col).countDocuments({ half: true })).toBe(10);
     await worker.stop();
-    worker = await startTestWorker(stack.deps, { settings: { tenantSync: { pageSize: 500 }, migrations: { registry, batchSize: BATCH, onBatch } } });
-    const err = await handle.result().then(() => undefined, (e: unknown) => e);
+    worker = await startTestWorker(stack.deps, {
+      settings: { tenantSync: { pageSize: 500 }, migrations: { registry, batchSize: BATCH, onBatch } },
+    });
+    const err = await handle.result().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     const r = (err as { cause?: { details?: MigrationResult[] } }).cause?.details?.[0];
     expect(r).toMatchObject({ outcome: 'failed', error: { step: 'apply' }, restored: [expect.objectContaining({ verified: true })] });
     expect(await stateOf(db(), [col])).toEqual(before);
     expect(await createMigrationStore(db()).get(name)).toMatchObject({ status: 'failed' });
   });
-
 });

@@ -5,7 +5,13 @@ import { rewriteCollection } from '../../activities/migrations/rewrite';
 import { createMigrationStore } from '../../activities/migrations/store';
 import { Collections } from '../../infra/mongo';
 import { WorkflowIds } from '../../shared/constants';
-import { MigrationNames, type MigrationResult, type MigrationWorkflow, type RunMigrationsResult, type RunMigrationsWorkflow } from '../../shared/migrations';
+import {
+  MigrationNames,
+  type MigrationResult,
+  type MigrationWorkflow,
+  type RunMigrationsResult,
+  type RunMigrationsWorkflow,
+} from '../../shared/migrations';
 import { gate, mutableRegistry, seed, stateOf } from '../helpers/migrations';
 import { uniqueId } from '../helpers/stack';
 import { useStack } from '../helpers/use-stack';
@@ -21,7 +27,8 @@ describe('migrations', () => {
   const coll = (p: string) => uniqueId(p).replace(/-/g, '_');
   const ok = { ok: true, message: 'fine' };
 
-  const post = (payload: object) => stack.app.inject({ method: 'POST', url: '/api/migrations/run', headers: { ...admin, 'idempotency-key': uniqueId('mk') }, payload });
+  const post = (payload: object) =>
+    stack.app.inject({ method: 'POST', url: '/api/migrations/run', headers: { ...admin, 'idempotency-key': uniqueId('mk') }, payload });
   async function run(payload: object): Promise<RunMigrationsResult> {
     const res = await post(payload);
     expect(res.statusCode, res.body).toBe(202);
@@ -63,7 +70,10 @@ describe('migrations', () => {
     );
 
     const r = await run({ names: [name] });
-    expect(r).toMatchObject({ state: 'completed', results: [{ name, outcome: 'completed', changes: ['flagged 600 items'], verify: { ok: true } }] });
+    expect(r).toMatchObject({
+      state: 'completed',
+      results: [{ name, outcome: 'completed', changes: ['flagged 600 items'], verify: { ok: true } }],
+    });
     expect(await db().collection(col).countDocuments({ flag: true })).toBe(600);
     const doc = await store().get(name);
     expect(doc).toMatchObject({ status: 'completed', step: 'done', attempts: 1, changes: ['flagged 600 items'] });
@@ -109,11 +119,17 @@ describe('migrations', () => {
     expect(result).toMatchObject({ name, outcome: 'dry-run', verify: { ok: true } });
     expect(result.workflowId).toMatch(/^migration-dry-run:/);
     expect(result.dryRun).toMatchObject({ changes: ['set x on 20', 'dryRun=true'], undeclared: [side] });
-    expect(result.dryRun!.collections).toEqual([{ name: col, before: before[col]!.snapshot, after: expect.any(Object), changed: true, indexesAdded: ['x_1'], indexesRemoved: [] }]);
+    expect(result.dryRun!.collections).toEqual([
+      { name: col, before: before[col]!.snapshot, after: expect.any(Object), changed: true, indexesAdded: ['x_1'], indexesRemoved: [] },
+    ]);
     expect(await stateOf(db(), [col, side])).toEqual(before);
     expect(await store().get(name)).toBeNull();
     expect(await store().backups.countDocuments({ migration: name })).toBe(0);
-    expect((await stack.deps.mongo.client.db().admin().listDatabases({ nameOnly: true })).databases.map((d) => d.name).filter((n) => n.startsWith(`${db().databaseName}_dry_`))).toEqual([]);
+    expect(
+      (await stack.deps.mongo.client.db().admin().listDatabases({ nameOnly: true })).databases
+        .map((d) => d.name)
+        .filter((n) => n.startsWith(`${db().databaseName}_dry_`)),
+    ).toEqual([]);
     expect(names((await status()).pending)).toContain(name);
   });
 
@@ -173,7 +189,11 @@ describe('migrations', () => {
       }),
     );
     const r = await run({ names: [name] });
-    expect(r.results[0]).toMatchObject({ outcome: 'failed', error: { step: 'verify', message: 'verify failed: 200 of 400 converted' }, verify: { ok: false } });
+    expect(r.results[0]).toMatchObject({
+      outcome: 'failed',
+      error: { step: 'verify', message: 'verify failed: 200 of 400 converted' },
+      verify: { ok: false },
+    });
     expect(await stateOf(db(), [col])).toEqual(before);
   });
 
@@ -192,12 +212,18 @@ describe('migrations', () => {
       expect(second.headers['content-type']).toContain('application/problem+json');
       expect(second.json()).toMatchObject({ status: 409, running: [WorkflowIds.migration(name)] });
       const idle = `${uniqueId('m')}-idle`;
-      registry.add(defineMigration({ name: idle, description: 'idle', collections: [], up: async () => undefined, verify: async () => ok }));
+      registry.add(
+        defineMigration({ name: idle, description: 'idle', collections: [], up: async () => undefined, verify: async () => ok }),
+      );
       const third = await post({ names: [idle] });
       expect(third.statusCode).toBe(409);
       expect(third.json()).toMatchObject({ status: 409, workflowId: first.json().workflowId });
       await expect(
-        stack.deps.temporal.client.workflow.start<MigrationWorkflow>(MigrationNames.workflow, { taskQueue: stack.deps.config.TEMPORAL_TASK_QUEUE, workflowId: WorkflowIds.migration(name), args: [{ name }] }),
+        stack.deps.temporal.client.workflow.start<MigrationWorkflow>(MigrationNames.workflow, {
+          taskQueue: stack.deps.config.TEMPORAL_TASK_QUEUE,
+          workflowId: WorkflowIds.migration(name),
+          args: [{ name }],
+        }),
       ).rejects.toBeInstanceOf(WorkflowExecutionAlreadyStartedError);
       expect((await status()).running).toEqual([expect.objectContaining({ name, step: 'apply' })]);
     } finally {
@@ -278,7 +304,11 @@ describe('migrations', () => {
     registry.add(...real.list());
     const realNames = real.list().map((m) => m.name);
     const tenants = db().collection(Collections.tenants);
-    await tenants.insertMany([{ _id: 't1', name: 'one' }, { _id: 't2', name: 'two' }, { _id: 't3', name: 'three', status: 'suspended' }] as never[]);
+    await tenants.insertMany([
+      { _id: 't1', name: 'one' },
+      { _id: 't2', name: 'two' },
+      { _id: 't3', name: 'three', status: 'suspended' },
+    ] as never[]);
     const before = await stateOf(db(), [Collections.tenants, Collections.syncRuns]);
 
     const dry = await run({ names: realNames, dryRun: true });

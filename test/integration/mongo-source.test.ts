@@ -35,9 +35,21 @@ describe('mongodb source (real FerretDB)', () => {
     const { mongoUri } = stackInfo();
     client = await new MongoClient(mongoUri).connect();
     db = client.db(dbName);
-    const docs = Array.from({ length: 1_200 }, (_, i) => ({ _id: `doc-${String(i + 1).padStart(5, '0')}`, version: 1, updatedAt: at(i), name: `n${i + 1}`, nested: { k: i } }));
+    const docs = Array.from({ length: 1_200 }, (_, i) => ({
+      _id: `doc-${String(i + 1).padStart(5, '0')}`,
+      version: 1,
+      updatedAt: at(i),
+      name: `n${i + 1}`,
+      nested: { k: i },
+    }));
     await db.collection<{ _id: string }>('users').insertMany(docs);
-    await db.collection<{ _id: string }>('roles').insertMany(Array.from({ length: 30 }, (_, i) => ({ _id: `role-${String(i + 1).padStart(3, '0')}`, version: `v${i}`, updatedAt: at(i).toISOString() })));
+    await db.collection<{ _id: string }>('roles').insertMany(
+      Array.from({ length: 30 }, (_, i) => ({
+        _id: `role-${String(i + 1).padStart(3, '0')}`,
+        version: `v${i}`,
+        updatedAt: at(i).toISOString(),
+      })),
+    );
     await db.collection('oids').insertMany(Array.from({ length: 5 }, (_, i) => ({ _id: new ObjectId(), i })));
     source = createMongoSource({ uri: mongoUri, database: dbName });
   });
@@ -55,7 +67,12 @@ describe('mongodb source (real FerretDB)', () => {
     const { records, cursors } = await readAll(source, 'users', 500);
     expect(cursors).toEqual(['doc-00500', 'doc-01000', null]);
     expect(records.map((r) => r.id)).toEqual(Array.from({ length: 1_200 }, (_, i) => `doc-${String(i + 1).padStart(5, '0')}`));
-    expect(records[7]).toEqual({ id: 'doc-00008', version: new Int32(1), updatedAt: at(7).toISOString(), data: { version: new Int32(1), updatedAt: at(7), name: 'n8', nested: { k: new Int32(7) } } });
+    expect(records[7]).toEqual({
+      id: 'doc-00008',
+      version: new Int32(1),
+      updatedAt: at(7).toISOString(),
+      data: { version: new Int32(1), updatedAt: at(7), name: 'n8', nested: { k: new Int32(7) } },
+    });
     // A cursor handed out earlier still works when its scan is gone: a fresh query resumes after it.
     const again = await source.readPage('users', { after: 'doc-00500', limit: 3 });
     expect(again.records.map((r) => r.id)).toEqual(['doc-00501', 'doc-00502', 'doc-00503']);
@@ -68,7 +85,9 @@ describe('mongodb source (real FerretDB)', () => {
     const watermark = at(5_000).toISOString();
     const changed = ['doc-00003', 'doc-00250', 'doc-00251', 'doc-00777', 'doc-01200'];
     const ids = [...changed.slice(0, 1), 'doc-00004', ...changed.slice(1)];
-    await db.collection<{ _id: string }>('users').updateMany({ _id: { $in: changed } }, { $set: { updatedAt: at(6_000) }, $inc: { version: 1 } });
+    await db
+      .collection<{ _id: string }>('users')
+      .updateMany({ _id: { $in: changed } }, { $set: { updatedAt: at(6_000) }, $inc: { version: 1 } });
     await db.collection<{ _id: string }>('users').updateOne({ _id: 'doc-00004' }, { $set: { updatedAt: at(5_000) } });
     await db.collection<{ _id: string }>('roles').updateOne({ _id: 'role-007' }, { $set: { updatedAt: at(7_000).toISOString() } });
     const { records, cursors } = await readAll(source, 'users', 2, watermark);
@@ -79,7 +98,9 @@ describe('mongodb source (real FerretDB)', () => {
     // The boundary itself: a record whose updatedAt equals the watermark is read too.
     expect(records.find((r) => r.id === 'doc-00004')?.updatedAt).toBe(watermark);
     const roles = await readAll(source, 'roles', 10, watermark);
-    expect(roles.records).toEqual([{ id: 'role-007', version: 'v6', updatedAt: at(7_000).toISOString(), data: { version: 'v6', updatedAt: at(7_000).toISOString() } }]);
+    expect(roles.records).toEqual([
+      { id: 'role-007', version: 'v6', updatedAt: at(7_000).toISOString(), data: { version: 'v6', updatedAt: at(7_000).toISOString() } },
+    ]);
   });
 
   it('pages ObjectId keys through tagged cursors', async () => {
@@ -102,7 +123,7 @@ describe('mongodb source (real FerretDB)', () => {
     expect(viaScan.records[0]!.id).toBeInstanceOf(Int32);
     // A cursor whose scan is gone (another connector, a retried activity) still reaches the later types.
     const ids: unknown[] = [];
-    for (let after: string | null = null; ; ) {
+    for (let after: string | null = null; ;) {
       const fresh = createMongoSource({ uri: stackInfo().mongoUri, database: dbName });
       const page = await fresh.readPage('mixed', { after, limit: 2 });
       await fresh.close();
@@ -117,7 +138,10 @@ describe('mongodb source (real FerretDB)', () => {
     const ctrl = new AbortController();
     ctrl.abort(reason);
     await expect(source.readPage('users', { limit: 10, signal: ctrl.signal })).rejects.toBe(reason);
-    const dead = createMongoSource({ uri: `mongodb://user:pw-Secret@127.0.0.1:${await freePort()}/?serverSelectionTimeoutMS=300`, database: dbName });
+    const dead = createMongoSource({
+      uri: `mongodb://user:pw-Secret@127.0.0.1:${await freePort()}/?serverSelectionTimeoutMS=300`,
+      database: dbName,
+    });
     const err = await dead.readPage('users', { limit: 10 }).catch((e: unknown) => e);
     await dead.close();
     expect(err).toBeInstanceOf(SourceError);
@@ -129,6 +153,9 @@ describe('mongodb source (real FerretDB)', () => {
     const badUri = createMongoSource({ uri: 'mongo://nowhere', database: dbName });
     await expect(badUri.listCollections()).rejects.toMatchObject({ errorType: 'VALIDATION_ERROR' });
     await expect(source.readPage('users', { limit: 0 })).rejects.toMatchObject({ errorType: 'VALIDATION_ERROR' });
-    await expect(source.readPage('oids', { limit: 5, after: 'oid:not-hex' })).rejects.toMatchObject({ errorType: 'VALIDATION_ERROR', details: { collection: 'oids' } });
+    await expect(source.readPage('oids', { limit: 5, after: 'oid:not-hex' })).rejects.toMatchObject({
+      errorType: 'VALIDATION_ERROR',
+      details: { collection: 'oids' },
+    });
   });
 });

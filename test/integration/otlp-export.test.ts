@@ -47,8 +47,17 @@ describe('OTLP trace export', () => {
     const traces = received.filter((r) => r.path === '/v1/traces');
     expect(traces.length).toBeGreaterThan(0);
     const spans = traces.flatMap((r) => {
-      const doc = JSON.parse(r.body) as { resourceSpans: Array<{ resource: { attributes: Array<{ key: string; value: { stringValue?: string } }> }; scopeSpans: Array<{ spans: Array<{ name: string; traceId: string; kind: number }> }> }> };
-      return doc.resourceSpans.flatMap((rs) => rs.scopeSpans.flatMap((ss) => ss.spans.map((s) => ({ ...s, service: rs.resource.attributes.find((a) => a.key === 'service.name')?.value.stringValue }))));
+      const doc = JSON.parse(r.body) as {
+        resourceSpans: Array<{
+          resource: { attributes: Array<{ key: string; value: { stringValue?: string } }> };
+          scopeSpans: Array<{ spans: Array<{ name: string; traceId: string; kind: number }> }>;
+        }>;
+      };
+      return doc.resourceSpans.flatMap((rs) =>
+        rs.scopeSpans.flatMap((ss) =>
+          ss.spans.map((s) => ({ ...s, service: rs.resource.attributes.find((a) => a.key === 'service.name')?.value.stringValue })),
+        ),
+      );
     });
     const server = spans.find((s) => s.name === 'GET /health');
     expect(server, JSON.stringify(spans.map((s) => s.name))).toBeDefined();

@@ -48,7 +48,12 @@ describe('outbound limits and redaction', () => {
   };
   const register = async (a: FastifyInstance, source: object) => {
     const tenantId = uniqueId('t');
-    const res = await a.inject({ method: 'POST', url: '/api/tenants', headers: admin, payload: { tenantId, name: tenantId, source, collections: [{ name: 'users', essential: true }] } });
+    const res = await a.inject({
+      method: 'POST',
+      url: '/api/tenants',
+      headers: admin,
+      payload: { tenantId, name: tenantId, source, collections: [{ name: 'users', essential: true }] },
+    });
     expect(res.statusCode, res.body).toBe(201);
     return tenantId;
   };
@@ -61,7 +66,14 @@ describe('outbound limits and redaction', () => {
     expect(users?.error?.message).toMatch(/collection users: more than SOURCE_MAX_PAGES \(2\) pages/);
     expect(bench.upstream.requestCount(tenantId, 'users')).toBe(2);
     const status = (await a.inject({ method: 'GET', url: `/api/sync/tenants/${tenantId}/status`, headers: bench.syncer })).json();
-    expect(status.failedCollections).toEqual([expect.objectContaining({ name: 'users', errorType: 'VALIDATION_ERROR', retryable: false, message: expect.stringMatching(/SOURCE_MAX_PAGES/) })]);
+    expect(status.failedCollections).toEqual([
+      expect.objectContaining({
+        name: 'users',
+        errorType: 'VALIDATION_ERROR',
+        retryable: false,
+        message: expect.stringMatching(/SOURCE_MAX_PAGES/),
+      }),
+    ]);
   });
 
   it('a source host outside SOURCE_ALLOWED_HOSTS is refused before any request', async () => {
@@ -73,10 +85,30 @@ describe('outbound limits and redaction', () => {
     expect(users?.error?.message).toMatch(/is not in SOURCE_ALLOWED_HOSTS/);
     expect(bench.upstream.requestCount(tenantId, 'users')).toBe(0);
     // Registration refuses the same host up front, and metadata addresses by default.
-    const refused = await a.inject({ method: 'POST', url: '/api/tenants', headers: admin, payload: { tenantId: uniqueId('t'), name: 'x', source: { kind: 'http', settings: { baseUrl: bench.upstream.baseUrl('x') } }, collections: [{ name: 'users', essential: true }] } });
+    const refused = await a.inject({
+      method: 'POST',
+      url: '/api/tenants',
+      headers: admin,
+      payload: {
+        tenantId: uniqueId('t'),
+        name: 'x',
+        source: { kind: 'http', settings: { baseUrl: bench.upstream.baseUrl('x') } },
+        collections: [{ name: 'users', essential: true }],
+      },
+    });
     expect(refused.statusCode).toBe(400);
     expect(refused.json().detail).toMatch(/not in SOURCE_ALLOWED_HOSTS/);
-    const metadata = await setup.inject({ method: 'POST', url: '/api/tenants', headers: admin, payload: { tenantId: uniqueId('t'), name: 'x', source: { kind: 'mongodb', settings: { uri: 'mongodb://169.254.169.254:27017/x', database: 'x' } }, collections: [{ name: 'users', essential: true }] } });
+    const metadata = await setup.inject({
+      method: 'POST',
+      url: '/api/tenants',
+      headers: admin,
+      payload: {
+        tenantId: uniqueId('t'),
+        name: 'x',
+        source: { kind: 'mongodb', settings: { uri: 'mongodb://169.254.169.254:27017/x', database: 'x' } },
+        collections: [{ name: 'users', essential: true }],
+      },
+    });
     expect(metadata.statusCode).toBe(400);
     expect(metadata.json().detail).toMatch(/link-local\/metadata/);
   });
@@ -84,9 +116,18 @@ describe('outbound limits and redaction', () => {
   it('a sync against a dead source stores and shows its failure without the host:port it tried', async () => {
     const a = await bench.app({ USE_TEMPORAL_FOR_AUTH: false });
     const [httpPort, mongoPort] = [await freePort(), await freePort()];
-    const httpTenant = await register(a, { kind: 'http', settings: { baseUrl: `http://127.0.0.1:${httpPort}/tenants/dead`, token: 'tok-dead', timeoutMs: 2_000 } });
-    const mongoTenant = await register(a, { kind: 'mongodb', settings: { uri: `mongodb://reader:pw-Secret@127.0.0.1:${mongoPort}/?serverSelectionTimeoutMS=300`, database: 'dead' } });
-    for (const [tenantId, port] of [[httpTenant, httpPort], [mongoTenant, mongoPort]] as const) {
+    const httpTenant = await register(a, {
+      kind: 'http',
+      settings: { baseUrl: `http://127.0.0.1:${httpPort}/tenants/dead`, token: 'tok-dead', timeoutMs: 2_000 },
+    });
+    const mongoTenant = await register(a, {
+      kind: 'mongodb',
+      settings: { uri: `mongodb://reader:pw-Secret@127.0.0.1:${mongoPort}/?serverSelectionTimeoutMS=300`, database: 'dead' },
+    });
+    for (const [tenantId, port] of [
+      [httpTenant, httpPort],
+      [mongoTenant, mongoPort],
+    ] as const) {
       const body = await ensure(a, tenantId);
       const users = body.collections.find((c) => c.name === 'users');
       expect(users).toMatchObject({ status: 'failed', error: { errorType: 'NETWORK_ERROR' } });
@@ -109,44 +150,76 @@ describe('outbound limits and redaction', () => {
     const data = bench.deps.mongo.client.db(uniqueId('rd').replace(/-/g, '_'));
     await data.collection('src').insertMany(Array.from({ length: 50 }, (_, i) => ({ _id: `k${i}`, v: i })) as never[]);
     await data.collection('tgt').insertOne({ _id: 'k0', v: 0 } as never);
-    const progress = async (batchId: string) => (await a.inject({ method: 'GET', url: `/api/reconcile/${batchId}/progress`, headers: writer })).json() as ReconcileProgress;
+    const progress = async (batchId: string) =>
+      (await a.inject({ method: 'GET', url: `/api/reconcile/${batchId}/progress`, headers: writer })).json() as ReconcileProgress;
     const finished = async (batchId: string) => {
       let p = await progress(batchId);
-      for (const until = Date.now() + 60_000; !['completed', 'partial', 'failed', 'cancelled'].includes(p.state) && Date.now() < until; p = await progress(batchId)) await new Promise((r) => setTimeout(r, 200));
+      for (
+        const until = Date.now() + 60_000;
+        !['completed', 'partial', 'failed', 'cancelled'].includes(p.state) && Date.now() < until;
+        p = await progress(batchId)
+      )
+        await new Promise((r) => setTimeout(r, 200));
       return p;
     };
     const start = async (body: object) => {
-      const res = await a.inject({ method: 'POST', url: '/api/reconcile', headers: { ...writer, 'idempotency-key': uniqueId('k') }, payload: body });
+      const res = await a.inject({
+        method: 'POST',
+        url: '/api/reconcile',
+        headers: { ...writer, 'idempotency-key': uniqueId('k') },
+        payload: body,
+      });
       expect(res.statusCode, res.body).toBe(202);
       return res.json().batchId as string;
     };
 
     const chunked = uniqueId('rc');
     unreachable.add(chunked);
-    await start({ batchId: chunked, source: { kind: 'namespace', db: data.databaseName, collection: 'src' }, target: { db: data.databaseName, collection: 'tgt' }, options: { dryRun: true, chunkSize: 25, retryAttempts: 0, retryDelay: 10 } });
+    await start({
+      batchId: chunked,
+      source: { kind: 'namespace', db: data.databaseName, collection: 'src' },
+      target: { db: data.databaseName, collection: 'tgt' },
+      options: { dryRun: true, chunkSize: 25, retryAttempts: 0, retryDelay: 10 },
+    });
     expect((await finished(chunked)).chunks.failed).toBe(2);
-    const errors = (await a.inject({ method: 'GET', url: `/api/reconcile/${chunked}/errors?limit=100`, headers: writer })).json() as { items: Array<{ action: string; message: string | null }> };
+    const errors = (await a.inject({ method: 'GET', url: `/api/reconcile/${chunked}/errors?limit=100`, headers: writer })).json() as {
+      items: Array<{ action: string; message: string | null }>;
+    };
     const failed = errors.items.filter((i) => i.action === 'chunk_failed');
     expect(failed).toHaveLength(2);
     for (const f of failed) {
       expect(f.message).toMatch(/connect ECONNREFUSED <host> \(mongodb:\/\/<host>\/app\)/);
       expect(f.message).not.toMatch(/10\.9\.8\.7|ops:pw/);
     }
-    const chunkDocs = await bench.deps.mongo.db.collection(Collections.reconcileChunks).find({ batchId: chunked, state: 'failed' }).toArray();
+    const chunkDocs = await bench.deps.mongo.db
+      .collection(Collections.reconcileChunks)
+      .find({ batchId: chunked, state: 'failed' })
+      .toArray();
     expect(chunkDocs).toHaveLength(2);
     expect(JSON.stringify(chunkDocs)).not.toMatch(/10\.9\.8\.7/);
 
     // A tenant source on a dead server: the partition fails; progress names no host:port.
     const port = await freePort();
-    const tenantId = await register(a, { kind: 'mongodb', settings: { uri: `mongodb://127.0.0.1:${port}/?serverSelectionTimeoutMS=200`, database: 'dead' } });
-    const dead = await start({ source: { kind: 'tenant', tenantId, collection: 'users' }, options: { dryRun: true, retryAttempts: 0, retryDelay: 10 } });
+    const tenantId = await register(a, {
+      kind: 'mongodb',
+      settings: { uri: `mongodb://127.0.0.1:${port}/?serverSelectionTimeoutMS=200`, database: 'dead' },
+    });
+    const dead = await start({
+      source: { kind: 'tenant', tenantId, collection: 'users' },
+      options: { dryRun: true, retryAttempts: 0, retryDelay: 10 },
+    });
     const p = await finished(dead);
     expect(p.state).toBe('failed');
     expect(p.errors?.join(' ')).toMatch(/ECONNREFUSED <host>/);
     expect(JSON.stringify(p)).not.toMatch(HOST_PORT);
     // The live progress may answer before the result is recorded: wait for the stored one.
     let stored: unknown;
-    await expect.poll(async () => (stored = (await bench.deps.mongo.db.collection(Collections.reconcileBatches).findOne({ _id: dead } as never))?.result), { timeout: 15_000 }).toBeDefined();
+    await expect
+      .poll(
+        async () => (stored = (await bench.deps.mongo.db.collection(Collections.reconcileBatches).findOne({ _id: dead } as never))?.result),
+        { timeout: 15_000 },
+      )
+      .toBeDefined();
     expect(JSON.stringify(stored)).not.toMatch(HOST_PORT);
     await data.dropDatabase();
   }, 90_000);

@@ -29,9 +29,26 @@ describe('reconcile partitions', () => {
     const batchId = uniqueId('rp');
     const options = resolveReconcileOptions(partial);
     const ns = (collection: string) => ({ db: data.databaseName, collection });
-    const input: ReconcileInput = { batchId, correlationId: `corr-${batchId}`, source: { kind: 'namespace', ...ns('src') }, target: ns('tgt'), options, startedAt: new Date().toISOString() };
+    const input: ReconcileInput = {
+      batchId,
+      correlationId: `corr-${batchId}`,
+      source: { kind: 'namespace', ...ns('src') },
+      target: ns('tgt'),
+      options,
+      startedAt: new Date().toISOString(),
+    };
     const store = createReconcileStore(stack.deps.mongo.db);
-    await store.createBatch({ _id: batchId, correlationId: input.correlationId, workflowId: `reconcile:${batchId}`, state: 'pending', source: input.source, target: input.target, options, specHash: batchId, createdAt: new Date() });
+    await store.createBatch({
+      _id: batchId,
+      correlationId: input.correlationId,
+      workflowId: `reconcile:${batchId}`,
+      state: 'pending',
+      source: input.source,
+      target: input.target,
+      options,
+      specHash: batchId,
+      createdAt: new Date(),
+    });
     const p = await createReconcileActivities(stack.deps, { workerId: 'rp' }).planReconcile(input);
     expect((await store.getBatch(batchId))?.plan).toMatchObject({ partitions: p.partitions.length, backend: p.backend });
     return p;

@@ -35,14 +35,34 @@ describe('reconcile repair safety', () => {
   async function run(source: string, target: string, repairTarget?: Wrap, batchId = uniqueId('rr')) {
     const options = resolveReconcileOptions({ chunkSize: 100, extras: 'flag', retryAttempts: 1, retryDelay: 5, partitions: 1 });
     const ns = (collection: string) => ({ db: data.databaseName, collection });
-    const input: ReconcileInput = { batchId, correlationId: `corr-${batchId}`, source: { kind: 'namespace', ...ns(source) }, target: ns(target), options, startedAt: new Date().toISOString() };
-    await store().createBatch({ _id: batchId, correlationId: input.correlationId, workflowId: `reconcile:${batchId}`, state: 'pending', source: input.source, target: input.target, options, specHash: batchId, createdAt: new Date() });
+    const input: ReconcileInput = {
+      batchId,
+      correlationId: `corr-${batchId}`,
+      source: { kind: 'namespace', ...ns(source) },
+      target: ns(target),
+      options,
+      startedAt: new Date().toISOString(),
+    };
+    await store().createBatch({
+      _id: batchId,
+      correlationId: input.correlationId,
+      workflowId: `reconcile:${batchId}`,
+      state: 'pending',
+      source: input.source,
+      target: input.target,
+      options,
+      specHash: batchId,
+      createdAt: new Date(),
+    });
     const acts = createReconcileActivities(stack.deps, { workerId: 'rr', repairTarget });
     const plan = await acts.planReconcile(input);
     expect(plan.partitions).toHaveLength(1);
     const go = async () => {
       try {
-        return { counters: (await acts.reconcilePartition({ input, partition: plan.partitions[0]!, resume: null })).checkpoint.counters, error: undefined };
+        return {
+          counters: (await acts.reconcilePartition({ input, partition: plan.partitions[0]!, resume: null })).checkpoint.counters,
+          error: undefined,
+        };
       } catch (error) {
         return { counters: undefined as ReconcileCounters | undefined, error: error as Error };
       }
@@ -60,7 +80,9 @@ describe('reconcile repair safety', () => {
     const tgt = data.collection<Record<string, unknown> & { _id: string }>(`${name}_tgt`);
     const docs = Array.from({ length: 30 }, (_, i) => ({ _id: `k${String(i).padStart(2, '0')}`, code: `c${i}`, v: i, note: 'new' }));
     await src.insertMany(docs);
-    await tgt.insertMany(docs.filter((d) => d._id !== 'k05').map((d) => (d._id.endsWith('3') ? { ...d, v: -1, note: 'old', _sync: { keep: true } } : d)));
+    await tgt.insertMany(
+      docs.filter((d) => d._id !== 'k05').map((d) => (d._id.endsWith('3') ? { ...d, v: -1, note: 'old', _sync: { keep: true } } : d)),
+    );
     return { src, tgt, source: src.collectionName, target: tgt.collectionName };
   }
 
@@ -71,7 +93,14 @@ describe('reconcile repair safety', () => {
         const at = docs.findIndex((d) => d._id === 'k13' && d.note === 'new');
         if (at < 0) return target.insertMany(docs, { ordered: true });
         if (at > 0) await target.insertMany(docs.slice(0, at), { ordered: true });
-        throw new MongoBulkWriteError({ message: 'Document failed validation', code: 121, writeErrors: [{ index: at, code: 121, errmsg: 'Document failed validation' }] } as never, { insertedCount: at } as never);
+        throw new MongoBulkWriteError(
+          {
+            message: 'Document failed validation',
+            code: 121,
+            writeErrors: [{ index: at, code: 121, errmsg: 'Document failed validation' }],
+          } as never,
+          { insertedCount: at } as never,
+        );
       });
     const r = await run(s.source, s.target, refuseK13);
     expect(r.first.error).toBeUndefined();
@@ -82,7 +111,9 @@ describe('reconcile repair safety', () => {
     expect(await s.tgt.findOne({ _id: 'k05' })).toMatchObject({ v: 5 });
     expect(await s.tgt.countDocuments()).toBe(30);
     const failed = (await errorsOf(r.batchId)).filter((e) => e.action === 'failed');
-    expect(failed).toEqual([expect.objectContaining({ key: 'k13', outcome: 'mismatched', message: expect.stringContaining('previous record was kept') })]);
+    expect(failed).toEqual([
+      expect.objectContaining({ key: 'k13', outcome: 'mismatched', message: expect.stringContaining('previous record was kept') }),
+    ]);
     expect(await undoOf(r.batchId)).toEqual([]);
     const flush = await stack.deps.mongo.db.collection(Collections.reconcileChunks).findOne({ batchId: r.batchId, kind: 'flush' });
     expect(flush?.delta).toMatchObject({ restored: 1, failed: 1 });

@@ -83,13 +83,25 @@ describe('reconcile resilience', () => {
     const taskQueue = uniqueId('tq-kill');
     const n = 6_000;
     const gen = await generatePair(data, { source: 'ksrc', target: 'ktgt' }, n, driftOf(n, 0.03));
-    const svc = createReconcileService({ mongo: stack.deps.mongo, temporal: stack.deps.temporal, taskQueue, log: stack.deps.log, secrets: stack.deps.secrets });
+    const svc = createReconcileService({
+      mongo: stack.deps.mongo,
+      temporal: stack.deps.temporal,
+      taskQueue,
+      log: stack.deps.log,
+      secrets: stack.deps.secrets,
+    });
     const first = await spawnWorker(taskQueue, 'child-1', 60);
     const { batchId } = await svc.start(
-      { source: { kind: 'namespace', ...ns('ksrc') }, target: ns('ktgt'), options: { chunkSize: 200, extras: 'delete', heartbeatTimeoutMs: 2_000, retryDelay: 100, progressIntervalMs: 0 } },
+      {
+        source: { kind: 'namespace', ...ns('ksrc') },
+        target: ns('ktgt'),
+        options: { chunkSize: 200, extras: 'delete', heartbeatTimeoutMs: 2_000, retryDelay: 100, progressIntervalMs: 0 },
+      },
       'corr-kill',
     );
-    await expect.poll(() => chunks().countDocuments({ batchId, kind: 'chunk' }), { timeout: 40_000, interval: 50 }).toBeGreaterThanOrEqual(8);
+    await expect
+      .poll(() => chunks().countDocuments({ batchId, kind: 'chunk' }), { timeout: 40_000, interval: 50 })
+      .toBeGreaterThanOrEqual(8);
     first.kill('SIGKILL');
     await new Promise((r) => first.once('exit', r));
     const recordedBeforeKill = await chunks().countDocuments({ batchId, kind: 'chunk' });
@@ -98,8 +110,21 @@ describe('reconcile resilience', () => {
 
     const p = await waitFinished(svc, batchId);
     const { missing, extra, mismatched } = gen.drift;
-    expect(p).toMatchObject({ state: 'completed', processed: n + extra, failed: 0, conflicts: 0, repaired: missing + extra + mismatched, outcomes: { matched: n - missing - mismatched, missing_in_target: missing, extra_in_target: extra, mismatched } });
-    expect(await rawCompare(data.collection('ksrc'), data.collection('ktgt'))).toEqual({ processed: n, matched: n, missing: 0, extra: 0, mismatched: 0 });
+    expect(p).toMatchObject({
+      state: 'completed',
+      processed: n + extra,
+      failed: 0,
+      conflicts: 0,
+      repaired: missing + extra + mismatched,
+      outcomes: { matched: n - missing - mismatched, missing_in_target: missing, extra_in_target: extra, mismatched },
+    });
+    expect(await rawCompare(data.collection('ksrc'), data.collection('ktgt'))).toEqual({
+      processed: n,
+      matched: n,
+      missing: 0,
+      extra: 0,
+      mismatched: 0,
+    });
 
     const docs = await chunks().find({ batchId, kind: 'chunk' }).sort({ _id: 1 }).toArray();
     expect(docs.map((d) => d.seq)).toEqual(docs.map((_, i) => i));
@@ -150,13 +175,32 @@ describe('reconcile resilience', () => {
         await connection.close();
       });
     }
-    const svc = createReconcileService({ mongo: stack.deps.mongo, temporal: stack.deps.temporal, taskQueue, log: stack.deps.log, secrets: stack.deps.secrets });
-    const options = { dryRun: true, chunkSize: 2, partitions: 2, maxConcurrency: 2, progressIntervalMs: 0, historyLimit: 600, heartbeatTimeoutMs: 2_000 };
+    const svc = createReconcileService({
+      mongo: stack.deps.mongo,
+      temporal: stack.deps.temporal,
+      taskQueue,
+      log: stack.deps.log,
+      secrets: stack.deps.secrets,
+    });
+    const options = {
+      dryRun: true,
+      chunkSize: 2,
+      partitions: 2,
+      maxConcurrency: 2,
+      progressIntervalMs: 0,
+      historyLimit: 600,
+      heartbeatTimeoutMs: 2_000,
+    };
     const { batchId } = await svc.start({ source: { kind: 'namespace', ...ns('hsrc') }, target: ns('htgt'), options }, 'corr-hist');
     const p = await waitFinished(svc, batchId, 100_000);
     const { missing, extra, mismatched } = gen.drift;
     const keys = n + extra;
-    expect(p).toMatchObject({ state: 'completed', processed: keys, failed: 0, outcomes: { matched: n - missing - mismatched, missing_in_target: missing, extra_in_target: extra, mismatched } });
+    expect(p).toMatchObject({
+      state: 'completed',
+      processed: keys,
+      failed: 0,
+      outcomes: { matched: n - missing - mismatched, missing_in_target: missing, extra_in_target: extra, mismatched },
+    });
     expect(p.chunks.done).toBeGreaterThanOrEqual(Math.ceil(keys / 2));
     expect(p.runs).toBeGreaterThan(1);
 
@@ -169,7 +213,13 @@ describe('reconcile resilience', () => {
     // Runs ended because their history reached the limit, and none went past the bound.
     expect(Math.max(...lengths)).toBeGreaterThanOrEqual(options.historyLimit);
     for (const len of lengths) expect(len).toBeLessThanOrEqual(bound);
-    const workers = new Set((await chunks().find({ batchId, kind: 'chunk' }, { projection: { worker: 1 } }).toArray()).map((d) => d.worker));
+    const workers = new Set(
+      (
+        await chunks()
+          .find({ batchId, kind: 'chunk' }, { projection: { worker: 1 } })
+          .toArray()
+      ).map((d) => d.worker),
+    );
     expect([...workers].sort()).toEqual(['wa', 'wb']);
   }, 120_000);
 });

@@ -71,13 +71,24 @@ describe('records arrive whole', () => {
 
   async function register(source: unknown, collection: string): Promise<string> {
     const tenantId = uniqueId('fid');
-    const res = await stack.app.inject({ method: 'POST', url: '/api/tenants', headers: admin, payload: { tenantId, name: 'Fidelity', source, collections: [{ name: collection, essential: true }] } });
+    const res = await stack.app.inject({
+      method: 'POST',
+      url: '/api/tenants',
+      headers: admin,
+      payload: { tenantId, name: 'Fidelity', source, collections: [{ name: collection, essential: true }] },
+    });
     expect(res.statusCode, res.body).toBe(201);
     tenants.push(tenantId);
     return tenantId;
   }
   const sync = (tenantId: string, collection: string, full = false) =>
-    createTenantSyncActivities(stack.deps, { pageSize: 3 }).syncCollection({ tenantId, collection, essential: true, correlationId: uniqueId('c'), full });
+    createTenantSyncActivities(stack.deps, { pageSize: 3 }).syncCollection({
+      tenantId,
+      collection,
+      essential: true,
+      correlationId: uniqueId('c'),
+      full,
+    });
   const all = (db: Db, name: string) => db.collection(name).find({}, { promoteValues: false }).sort({ _id: 1 }).toArray();
 
   it('a MongoDB source: the same _id values and BSON types, every field, byte for byte; _sync beside', async () => {
@@ -91,11 +102,25 @@ describe('records arrive whole', () => {
     for (const [i, s] of source.entries()) {
       const { _sync, ...copy } = target[i]!;
       expect(Buffer.compare(BSON.serialize(copy), BSON.serialize(s)), `document ${i} (${String(s._id)})`).toBe(0);
-      expect(_sync).toEqual({ hash: expect.any(String), readAt: expect.any(Date), syncedAt: expect.any(Date), runId: expect.any(String), ...(s.version !== undefined || s.updatedAt !== undefined ? { version: expect.anything() } : {}) });
+      expect(_sync).toEqual({
+        hash: expect.any(String),
+        readAt: expect.any(Date),
+        syncedAt: expect.any(Date),
+        runId: expect.any(String),
+        ...(s.version !== undefined || s.updatedAt !== undefined ? { version: expect.anything() } : {}),
+      });
     }
     // Spelled out for the key types: ObjectIds and a look-alike string, Int32, Double, Int64.
     const ids = target.map((d) => d._id as unknown);
-    expect(ids.map((k) => (k as { constructor: { name: string } }).constructor.name)).toEqual(['Double', 'Int32', 'Long', 'String', 'String', 'ObjectId', 'ObjectId']);
+    expect(ids.map((k) => (k as { constructor: { name: string } }).constructor.name)).toEqual([
+      'Double',
+      'Int32',
+      'Long',
+      'String',
+      'String',
+      'ObjectId',
+      'ObjectId',
+    ]);
     const oidDoc = target.find((d) => d._id instanceof ObjectId && d.version !== undefined)!;
     expect(oidDoc.version).toEqual(new Int32(3));
     expect(oidDoc.updatedAt).toEqual(T);
@@ -108,12 +133,22 @@ describe('records arrive whole', () => {
 
   it('an HTTP source keeps every field it received: id, version, updatedAt as sent, and fields it does not know', async () => {
     const records = [
-      { id: 'h1', version: '7', updatedAt: '2024-01-01T01:00:00+01:00', 'odd key ✓': { inner: [1, 2.5, 'x'] }, nothing: null, emptyArray: [], emptyObject: {} },
+      {
+        id: 'h1',
+        version: '7',
+        updatedAt: '2024-01-01T01:00:00+01:00',
+        'odd key ✓': { inner: [1, 2.5, 'x'] },
+        nothing: null,
+        emptyArray: [],
+        emptyObject: {},
+      },
       { id: 'h2', version: 2, updatedAt: '2024-01-01T00:00:00Z', extra: { deeper: { still: true } } },
     ];
     server = createServer((req, res) => {
       res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify(req.url?.startsWith('/collections/items/records') ? { records, nextCursor: null } : { collections: ['items'] }));
+      res.end(
+        JSON.stringify(req.url?.startsWith('/collections/items/records') ? { records, nextCursor: null } : { collections: ['items'] }),
+      );
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;

@@ -8,7 +8,12 @@ import { useStack } from '../helpers/use-stack';
 // The guarded writer against the real FerretDB: idempotent, never regresses a version.
 
 const recs = (n: number, version: number, prefix = 'r'): SourceRecord[] =>
-  Array.from({ length: n }, (_, i) => ({ id: `${prefix}-${String(i).padStart(5, '0')}`, version, updatedAt: new Date(1_700_000_000_000 + version * 1000).toISOString(), data: { name: `n${i}`, v: version } }));
+  Array.from({ length: n }, (_, i) => ({
+    id: `${prefix}-${String(i).padStart(5, '0')}`,
+    version,
+    updatedAt: new Date(1_700_000_000_000 + version * 1000).toISOString(),
+    data: { name: `n${i}`, v: version },
+  }));
 
 describe('writeRecords', () => {
   const stack = useStack();
@@ -28,7 +33,10 @@ describe('writeRecords', () => {
 
   it('two racing writers that both assume an empty collection end with the newest versions and no duplicates', async () => {
     const c = col();
-    const [a, b] = await Promise.all([writeRecords(c, recs(300, 3), 'a', { assumeAbsent: true }), writeRecords(c, recs(300, 4), 'b', { assumeAbsent: true })]);
+    const [a, b] = await Promise.all([
+      writeRecords(c, recs(300, 3), 'a', { assumeAbsent: true }),
+      writeRecords(c, recs(300, 4), 'b', { assumeAbsent: true }),
+    ]);
     expect(await c.countDocuments()).toBe(300);
     const docs = await c.find({}).toArray();
     expect(docs.every((d) => d._sync.version === 4)).toBe(true);
@@ -47,7 +55,11 @@ describe('writeRecords', () => {
     const counts = await writeRecords(c, [...bad, { id: 'z', version: 1, data: { ok: 1 } }], 'run');
     expect(counts).toMatchObject({ written: 1, rejected: 4 });
     expect(counts.rejectedRecords.map((r) => r.key)).toEqual(['x', 'y', 'n', 'l']);
-    expect(counts.rejectedRecords[2]).toEqual({ key: 'n', reason: expect.stringMatching(/profile › \$where/), updatedAt: '2024-01-01T00:00:00.000Z' });
+    expect(counts.rejectedRecords[2]).toEqual({
+      key: 'n',
+      reason: expect.stringMatching(/profile › \$where/),
+      updatedAt: '2024-01-01T00:00:00.000Z',
+    });
     expect(counts.rejectedRecords[3]!.reason).toMatch(/list › \[1\] › c\.d contains "\."/);
     expect(await c.countDocuments()).toBe(1);
   });
@@ -70,18 +82,33 @@ describe('writeRecords', () => {
     expect((await c.find({}).sort({ _id: 1 }).toArray()).map((d) => d._id)).toEqual(['a', 'c']);
   });
 
-  const one = (id: string, version: unknown, data: Record<string, unknown>): SourceRecord => ({ id, ...(version === undefined ? {} : { version }), data });
+  const one = (id: string, version: unknown, data: Record<string, unknown>): SourceRecord => ({
+    id,
+    ...(version === undefined ? {} : { version }),
+    data,
+  });
   const t = (s: number) => new Date(1_700_000_000_000 + s * 1000);
 
   it('orders versions by kind: "10" after "9", a number against a numeric string, a Date against an ISO string', async () => {
     const c = col();
     await writeRecords(c, [one('a', '9', { v: 'nine' }), one('b', 9, { v: 'nine' }), one('d', '2024-05-01T10:00:00Z', { v: 'old' })], 'r1');
-    const next = await writeRecords(c, [one('a', '10', { v: 'ten' }), one('b', '10', { v: 'ten' }), one('d', new Date('2024-05-01T10:00:01Z'), { v: 'new' })], 'r2');
+    const next = await writeRecords(
+      c,
+      [one('a', '10', { v: 'ten' }), one('b', '10', { v: 'ten' }), one('d', new Date('2024-05-01T10:00:01Z'), { v: 'new' })],
+      'r2',
+    );
     expect(next).toMatchObject({ written: 3, unchanged: 0, conflicts: 0 });
     const docs = await c.find({}).sort({ _id: 1 }).toArray();
-    expect(docs.map((d) => [d._id, d.v])).toEqual([['a', 'ten'], ['b', 'ten'], ['d', 'new']]);
+    expect(docs.map((d) => [d._id, d.v])).toEqual([
+      ['a', 'ten'],
+      ['b', 'ten'],
+      ['d', 'new'],
+    ]);
     // And back: an older version, of either kind, never replaces a newer one.
-    expect(await writeRecords(c, [one('a', 9, { v: 'stale' }), one('d', '2024-05-01T10:00:00Z', { v: 'stale' })], 'r3')).toMatchObject({ written: 0, unchanged: 2 });
+    expect(await writeRecords(c, [one('a', 9, { v: 'stale' }), one('d', '2024-05-01T10:00:00Z', { v: 'stale' })], 'r3')).toMatchObject({
+      written: 0,
+      unchanged: 2,
+    });
   });
 
   it('the same version with other content, or a version of another kind, is a counted conflict, never dropped silently', async () => {
@@ -91,24 +118,35 @@ describe('writeRecords', () => {
     expect(later).toMatchObject({ written: 2, conflicts: 2 });
     expect((await c.find({}).toArray()).every((d) => d.v === 'second')).toBe(true);
     // A read older than the stored one keeps what is stored, and still counts the conflict.
-    expect(await writeRecords(c, [one('s', 3, { v: 'older read' })], 'r3', { readAt: t(0) })).toMatchObject({ written: 0, unchanged: 1, conflicts: 1 });
+    expect(await writeRecords(c, [one('s', 3, { v: 'older read' })], 'r3', { readAt: t(0) })).toMatchObject({
+      written: 0,
+      unchanged: 1,
+      conflicts: 1,
+    });
     expect((await c.findOne({ _id: 's' } as Document))?.v).toBe('second');
   });
 
   it('unversioned records: a page read earlier never overwrites one read later, also when the two race', async () => {
     const c = col();
-    const page = (n: number, tag: string) => Array.from({ length: n }, (_, i) => one(`u-${String(i).padStart(4, '0')}`, undefined, { tag }));
+    const page = (n: number, tag: string) =>
+      Array.from({ length: n }, (_, i) => one(`u-${String(i).padStart(4, '0')}`, undefined, { tag }));
     await writeRecords(c, page(120, 'base'), 'r0', { readAt: t(0) });
     expect(await writeRecords(c, page(120, 'later'), 'r2', { readAt: t(2) })).toMatchObject({ written: 120 });
     expect(await writeRecords(c, page(120, 'earlier'), 'r1', { readAt: t(1) })).toMatchObject({ written: 0, unchanged: 120 });
     expect(await c.countDocuments({ tag: 'later' })).toBe(120);
     // Racing: whichever lands first, the later read ends up stored (its _sync.readAt with it).
     await writeRecords(c, page(120, 'base'), 'r3', { readAt: t(3) });
-    await Promise.all([writeRecords(c, page(120, 'slow'), 'r4', { readAt: t(4) }), writeRecords(c, page(120, 'fast'), 'r5', { readAt: t(5) })]);
+    await Promise.all([
+      writeRecords(c, page(120, 'slow'), 'r4', { readAt: t(4) }),
+      writeRecords(c, page(120, 'fast'), 'r5', { readAt: t(5) }),
+    ]);
     const docs = await c.find({}).toArray();
     expect(docs).toHaveLength(120);
     // Every stored copy is one whole write: its fields and its _sync stamp come from the same page.
-    for (const d of docs) expect({ tag: d.tag, readAt: (d._sync.readAt as Date).getTime() }).toEqual(d.tag === 'fast' ? { tag: 'fast', readAt: t(5).getTime() } : { tag: 'slow', readAt: t(4).getTime() });
+    for (const d of docs)
+      expect({ tag: d.tag, readAt: (d._sync.readAt as Date).getTime() }).toEqual(
+        d.tag === 'fast' ? { tag: 'fast', readAt: t(5).getTime() } : { tag: 'slow', readAt: t(4).getTime() },
+      );
     const info = await stack.deps.mongo.db.admin().command({ buildInfo: 1 });
     if (!('ferretdbVersion' in info)) {
       // MongoDB applies the stamp guard atomically: the later read always wins.

@@ -14,7 +14,9 @@ import { stackInfo } from '../helpers/stack';
 // Needs no server: only the bundle the global setup built.
 
 const DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/histories');
-const files = readdirSync(DIR).filter((f) => f.endsWith('.json')).sort();
+const files = readdirSync(DIR)
+  .filter((f) => f.endsWith('.json'))
+  .sort();
 /** `tenantSyncWorkflow.json`, `reconcileWorkflow.continued.json` → the workflow type before the first dot. */
 const typeOfFile = (file: string) => file.split('.')[0]!;
 const startedOf = (file: string) => {
@@ -39,7 +41,10 @@ describe('replay of recorded workflow histories', () => {
   });
 
   it('every workflow type the bundle exports has a recorded history, and every history names its type', () => {
-    const exported = Object.entries(workflows).filter(([, v]) => typeof v === 'function').map(([name]) => name).sort();
+    const exported = Object.entries(workflows)
+      .filter(([, v]) => typeof v === 'function')
+      .map(([name]) => name)
+      .sort();
     expect(exported.length).toBeGreaterThanOrEqual(9);
     expect([...new Set(files.map(typeOfFile))].sort()).toEqual(exported);
     for (const f of files) expect(startedOf(f).workflowType, f).toBe(typeOfFile(f));

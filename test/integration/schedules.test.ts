@@ -28,7 +28,11 @@ describe('schedules and stuck-sync detection', () => {
   const deps = () => bench.deps;
   const quiet = createLogger({ name: 'test', level: 'silent' });
   const schedules = () => deps().temporal.client.schedule;
-  const configFor = (taskQueue: string, over: Partial<LoginBench['deps']['config']> = {}) => ({ ...deps().config, TEMPORAL_TASK_QUEUE: taskQueue, ...over });
+  const configFor = (taskQueue: string, over: Partial<LoginBench['deps']['config']> = {}) => ({
+    ...deps().config,
+    TEMPORAL_TASK_QUEUE: taskQueue,
+    ...over,
+  });
   const idsOf = async (taskQueue: string) => {
     const out: string[] = [];
     for await (const s of schedules().list()) if (s.scheduleId.endsWith(`:${taskQueue}`)) out.push(s.scheduleId);
@@ -45,13 +49,24 @@ describe('schedules and stuck-sync detection', () => {
     it('ensureSchedules creates every schedule once, then updates them in place (a paused one stays paused)', async () => {
       const tq = uniqueId('tq-sched');
       const first = await ensureSchedules({ client: deps().temporal.client, config: configFor(tq), log: quiet });
-      const expected = Object.values(ScheduleNames).map((n) => scheduleIdFor(n, tq)).sort();
+      const expected = Object.values(ScheduleNames)
+        .map((n) => scheduleIdFor(n, tq))
+        .sort();
       expect(first.created.sort()).toEqual(expected);
       expect(first.updated).toEqual([]);
 
       const sweepId = scheduleIdFor(ScheduleNames.stuckSyncSweep, tq);
       await schedules().getHandle(sweepId).pause('maintenance');
-      const second = await ensureSchedules({ client: deps().temporal.client, config: configFor(tq, { CLEANUP_INTERVAL_MS: 7_200_000, STUCK_SYNC_SWEEP_INTERVAL_MS: 60_000, SYNC_STUCK_ACTION: 'restart', SCHEDULE_CATCHUP_WINDOW_MS: 120_000 }), log: quiet });
+      const second = await ensureSchedules({
+        client: deps().temporal.client,
+        config: configFor(tq, {
+          CLEANUP_INTERVAL_MS: 7_200_000,
+          STUCK_SYNC_SWEEP_INTERVAL_MS: 60_000,
+          SYNC_STUCK_ACTION: 'restart',
+          SCHEDULE_CATCHUP_WINDOW_MS: 120_000,
+        }),
+        log: quiet,
+      });
       expect(second.created).toEqual([]);
       expect(second.updated.sort()).toEqual(expected);
       await expect.poll(() => idsOf(tq), { timeout: 10_000 }).toEqual(expected);
@@ -59,11 +74,17 @@ describe('schedules and stuck-sync detection', () => {
       const sweep = await schedules().getHandle(sweepId).describe();
       expect(sweep.spec.intervals).toMatchObject([{ every: 60_000 }]);
       expect(sweep.policies).toMatchObject({ overlap: 'SKIP', catchupWindow: 120_000 });
-      expect(sweep.action).toMatchObject({ workflowType: CleanupNames.stuckSyncSweepWorkflow, taskQueue: tq, args: [{ stuckAfterMs: deps().config.SYNC_STUCK_AFTER_MS, action: 'restart' }] });
+      expect(sweep.action).toMatchObject({
+        workflowType: CleanupNames.stuckSyncSweepWorkflow,
+        taskQueue: tq,
+        args: [{ stuckAfterMs: deps().config.SYNC_STUCK_AFTER_MS, action: 'restart' }],
+      });
       expect(sweep.state).toMatchObject({ paused: true, note: 'maintenance' });
       const runs = await schedules().getHandle(scheduleIdFor(ScheduleNames.cleanupReconcile, tq)).describe();
       expect(runs.spec.intervals).toMatchObject([{ every: 7_200_000 }]);
-      expect(runs.action.args).toEqual([{ target: 'reconcile', retentionMs: deps().config.RECONCILE_RETENTION_MS, batchSize: deps().config.CLEANUP_BATCH_SIZE }]);
+      expect(runs.action.args).toEqual([
+        { target: 'reconcile', retentionMs: deps().config.RECONCILE_RETENTION_MS, batchSize: deps().config.CLEANUP_BATCH_SIZE },
+      ]);
       expect(runs.state.paused).toBe(false);
     });
 
@@ -97,7 +118,8 @@ describe('schedules and stuck-sync detection', () => {
         await expect.poll(async () => (await handle.describe()).info.runningActions.length, { timeout: 15_000 }).toBe(0);
         expect((await handle.describe()).info.numActionsTaken).toBe(1);
         const listed: string[] = [];
-        for await (const wf of deps().temporal.client.workflow.list({ query: `TemporalScheduledById = '${opts.scheduleId}'` })) listed.push(wf.workflowId);
+        for await (const wf of deps().temporal.client.workflow.list({ query: `TemporalScheduledById = '${opts.scheduleId}'` }))
+          listed.push(wf.workflowId);
         expect(listed).toEqual([started.workflowId]);
         // Once the run is over, a trigger starts the action again.
         await handle.trigger(ScheduleOverlapPolicy.SKIP);
@@ -114,10 +136,18 @@ describe('schedules and stuck-sync detection', () => {
       await ensureSchedules({ client: deps().temporal.client, config: configFor(tq), log: quiet });
       await expect.poll(() => idsOf(tq), { timeout: 10_000 }).toHaveLength(5);
       const env = { ...process.env, TEMPORAL_ADDRESS: deps().config.TEMPORAL_ADDRESS, TEMPORAL_TASK_QUEUE: tq, LOG_LEVEL: 'silent' };
-      const cli = (...args: string[]) => run(path.join(REPO_ROOT, 'node_modules/.bin/tsx'), [path.join(REPO_ROOT, 'cli/index.ts'), 'schedules', ...args], { env, timeout: 30_000 });
+      const cli = (...args: string[]) =>
+        run(path.join(REPO_ROOT, 'node_modules/.bin/tsx'), [path.join(REPO_ROOT, 'cli/index.ts'), 'schedules', ...args], {
+          env,
+          timeout: 30_000,
+        });
 
       const listed = JSON.parse((await cli('list', '--json')).stdout) as Array<{ scheduleId: string; paused: boolean }>;
-      expect(listed.map((r) => r.scheduleId)).toEqual(Object.values(ScheduleNames).map((n) => scheduleIdFor(n, tq)).sort());
+      expect(listed.map((r) => r.scheduleId)).toEqual(
+        Object.values(ScheduleNames)
+          .map((n) => scheduleIdFor(n, tq))
+          .sort(),
+      );
 
       await cli('pause', ScheduleNames.cleanupReconcile, '--note', 'investigating');
       const id = scheduleIdFor(ScheduleNames.cleanupReconcile, tq);
@@ -128,10 +158,16 @@ describe('schedules and stuck-sync detection', () => {
       const described = JSON.parse((await cli('describe', ScheduleNames.cleanupReconcile)).stdout);
       expect(described).toMatchObject({ scheduleId: id, workflowType: CleanupNames.cleanupWorkflow, policies: { overlap: 'SKIP' } });
 
-      expect(JSON.parse((await cli('trigger', ScheduleNames.cleanupReconcile)).stdout)).toEqual({ scheduleId: id, triggered: true, overlap: 'SKIP' });
+      expect(JSON.parse((await cli('trigger', ScheduleNames.cleanupReconcile)).stdout)).toEqual({
+        scheduleId: id,
+        triggered: true,
+        overlap: 'SKIP',
+      });
       await expect.poll(async () => (await schedules().getHandle(id).describe()).info.numActionsTaken, { timeout: 15_000 }).toBe(1);
 
-      const bad = await cli('trigger', ScheduleNames.cleanupReconcile, '--overlap', 'sometimes').catch((e: { code: number; stderr: string }) => e);
+      const bad = await cli('trigger', ScheduleNames.cleanupReconcile, '--overlap', 'sometimes').catch(
+        (e: { code: number; stderr: string }) => e,
+      );
       expect(bad).toMatchObject({ code: 1, stderr: expect.stringContaining('--overlap must be one of') });
       const missing = await cli('describe', 'no-such-schedule').catch((e: { code: number; stderr: string }) => e);
       expect(missing).toMatchObject({ code: 1, stderr: expect.stringContaining(`schedule 'no-such-schedule:${tq}' not found`) });
@@ -141,9 +177,18 @@ describe('schedules and stuck-sync detection', () => {
 
   describe('stuck-sync sweep', () => {
     const sweep = (input: StuckSweepInput) =>
-      deps().temporal.client.workflow.execute<(i: StuckSweepInput) => Promise<StuckSweepResult>>(CleanupNames.stuckSyncSweepWorkflow, { taskQueue: deps().config.TEMPORAL_TASK_QUEUE, workflowId: uniqueId('sweep-test'), args: [input], workflowExecutionTimeout: '1 minute' });
-    const runDoc = (id: string) => deps().mongo.db.collection(Collections.syncRuns).findOne({ _id: id as never });
-    const health = async (a: Awaited<ReturnType<LoginBench['app']>>) => (await a.inject({ method: 'GET', url: '/api/sync/health', headers: bench.syncer })).json();
+      deps().temporal.client.workflow.execute<(i: StuckSweepInput) => Promise<StuckSweepResult>>(CleanupNames.stuckSyncSweepWorkflow, {
+        taskQueue: deps().config.TEMPORAL_TASK_QUEUE,
+        workflowId: uniqueId('sweep-test'),
+        args: [input],
+        workflowExecutionTimeout: '1 minute',
+      });
+    const runDoc = (id: string) =>
+      deps()
+        .mongo.db.collection(Collections.syncRuns)
+        .findOne({ _id: id as never });
+    const health = async (a: Awaited<ReturnType<LoginBench['app']>>) =>
+      (await a.inject({ method: 'GET', url: '/api/sync/health', headers: bench.syncer })).json();
 
     /** A Temporal login whose non-essential collection hangs: the run is recorded `running` and stays so. */
     async function stuckSync() {
@@ -154,19 +199,33 @@ describe('schedules and stuck-sync detection', () => {
       expect(body).toMatchObject({ syncMethod: 'temporal', essentialReady: true });
       await expect.poll(async () => (await runDoc(body.correlationId))?.state, { timeout: 10_000 }).toBe('running');
       await sleep(STUCK_AFTER_MS + 300);
-      return { a, tenantId, correlationId: body.correlationId as string, handle: deps().temporal.client.workflow.getHandle(WorkflowIds.tenantSync(tenantId)) };
+      return {
+        a,
+        tenantId,
+        correlationId: body.correlationId as string,
+        handle: deps().temporal.client.workflow.getHandle(WorkflowIds.tenantSync(tenantId)),
+      };
     }
 
     it('report: the stuck run is found, shown in /api/sync/health (degraded) and left running; closed once it ends', async () => {
       const s = await stuckSync();
       const r = await sweep({ stuckAfterMs: STUCK_AFTER_MS, action: 'report' });
       const mine = r.findings.find((f) => f.tenantId === s.tenantId);
-      expect(mine).toMatchObject({ kind: 'workflow', outcome: 'reported', syncRunId: s.correlationId, workflowId: WorkflowIds.tenantSync(s.tenantId) });
+      expect(mine).toMatchObject({
+        kind: 'workflow',
+        outcome: 'reported',
+        syncRunId: s.correlationId,
+        workflowId: WorkflowIds.tenantSync(s.tenantId),
+      });
       expect((await s.handle.describe()).status.name).toBe('RUNNING');
       const h = await health(s.a);
       expect(h.status).toBe('degraded');
       expect(h.stuck.map((x: { runId: string }) => x.runId)).toContain(s.correlationId);
-      expect(h.stuckDetection.recent.find((f: { id: string }) => f.id === mine!.id)).toMatchObject({ open: true, outcome: 'reported', action: 'report' });
+      expect(h.stuckDetection.recent.find((f: { id: string }) => f.id === mine!.id)).toMatchObject({
+        open: true,
+        outcome: 'reported',
+        action: 'report',
+      });
       expect(h.stuckDetection.open).toBeGreaterThanOrEqual(1);
 
       await s.handle.terminate('test over');
@@ -178,22 +237,37 @@ describe('schedules and stuck-sync detection', () => {
     it('terminate: the stuck workflow run is terminated and its sync run marked failed with the reason', async () => {
       const s = await stuckSync();
       const r = await sweep({ stuckAfterMs: STUCK_AFTER_MS, action: 'terminate' });
-      expect(r.findings.find((f) => f.tenantId === s.tenantId)).toMatchObject({ kind: 'workflow', outcome: 'terminated', syncRunId: s.correlationId });
+      expect(r.findings.find((f) => f.tenantId === s.tenantId)).toMatchObject({
+        kind: 'workflow',
+        outcome: 'terminated',
+        syncRunId: s.correlationId,
+      });
       expect((await s.handle.describe()).status.name).toBe('TERMINATED');
       const doc = await runDoc(s.correlationId);
-      expect(doc).toMatchObject({ state: 'failed', stuck: { action: 'terminate', outcome: 'terminated', reason: expect.stringContaining('stuck: no progress since') } });
+      expect(doc).toMatchObject({
+        state: 'failed',
+        stuck: { action: 'terminate', outcome: 'terminated', reason: expect.stringContaining('stuck: no progress since') },
+      });
       const h = await health(s.a);
       expect(h.stuck.map((x: { runId: string }) => x.runId)).not.toContain(s.correlationId);
-      expect(h.stuckDetection.recent.find((f: { syncRunId?: string }) => f.syncRunId === s.correlationId)).toMatchObject({ open: false, outcome: 'terminated' });
+      expect(h.stuckDetection.recent.find((f: { syncRunId?: string }) => f.syncRunId === s.correlationId)).toMatchObject({
+        open: false,
+        outcome: 'terminated',
+      });
     });
 
     it('restart: the stuck run is terminated and the sync started again with its input, which then completes', async () => {
       const s = await stuckSync();
       const r = await sweep({ stuckAfterMs: STUCK_AFTER_MS, action: 'restart' });
       const mine = r.findings.find((f) => f.tenantId === s.tenantId);
-      expect(mine).toMatchObject({ outcome: 'restarted', restartedCorrelationId: expect.stringMatching(new RegExp(`^sync-${s.tenantId}-`)) });
+      expect(mine).toMatchObject({
+        outcome: 'restarted',
+        restartedCorrelationId: expect.stringMatching(new RegExp(`^sync-${s.tenantId}-`)),
+      });
       expect(mine!.restartedCorrelationId).not.toBe(s.correlationId);
-      expect((await deps().temporal.client.workflow.getHandle(WorkflowIds.tenantSync(s.tenantId), mine!.workflowRunId).describe()).status.name).toBe('TERMINATED');
+      expect(
+        (await deps().temporal.client.workflow.getHandle(WorkflowIds.tenantSync(s.tenantId), mine!.workflowRunId).describe()).status.name,
+      ).toBe('TERMINATED');
       const fresh = await s.handle.describe();
       expect(fresh.runId).not.toBe(mine!.workflowRunId);
       expect(fresh.memo).toMatchObject({ trigger: 'stuck-restart', correlationId: mine!.restartedCorrelationId });
@@ -213,24 +287,43 @@ describe('schedules and stuck-sync detection', () => {
       await runs.insertMany([
         { _id: uniqueId('left') as never, ...superseded, method: 'direct', state: 'running', startedAt: longAgo },
         { _id: uniqueId('direct-dead') as never, ...base, method: 'direct', state: 'running', startedAt: longAgo },
-        { _id: uniqueId('wf-gone') as never, ...base, method: 'temporal', workflowId: `tenant-sync:${uniqueId('nope')}`, state: 'running', startedAt: longAgo },
+        {
+          _id: uniqueId('wf-gone') as never,
+          ...base,
+          method: 'temporal',
+          workflowId: `tenant-sync:${uniqueId('nope')}`,
+          state: 'running',
+          startedAt: longAgo,
+        },
         { _id: uniqueId('fresh') as never, ...base, method: 'direct', state: 'running', startedAt: new Date() },
         { _id: uniqueId('done') as never, ...base, method: 'direct', state: 'completed', startedAt: longAgo },
         // An hour old, and its tenant moved 5 s ago: long, not stuck.
         { _id: longRun as never, ...moving, method: 'direct', state: 'running', startedAt: longAgo },
       ]);
       const fiveSecondsAgo = new Date(Date.now() - 5_000);
-      await deps().mongo.db.collection(Collections.syncProgress).insertMany([
-        { _id: moving.tenantId as never, at: fiveSecondsAgo, runId: longRun, collection: 'audit' },
-        { _id: superseded.tenantId as never, at: fiveSecondsAgo, runId: uniqueId('later-sync'), collection: 'audit' },
-      ]);
+      await deps()
+        .mongo.db.collection(Collections.syncProgress)
+        .insertMany([
+          { _id: moving.tenantId as never, at: fiveSecondsAgo, runId: longRun, collection: 'audit' },
+          { _id: superseded.tenantId as never, at: fiveSecondsAgo, runId: uniqueId('later-sync'), collection: 'audit' },
+        ]);
       const r = await sweep({ stuckAfterMs: 60_000, action: 'terminate' });
       const mine = r.findings.filter((f) => f.tenantId === base.tenantId);
-      expect(mine.map((f) => [f.kind, f.outcome]).sort()).toEqual([['orphaned-run', 'terminated'], ['orphaned-run', 'terminated']]);
+      expect(mine.map((f) => [f.kind, f.outcome]).sort()).toEqual([
+        ['orphaned-run', 'terminated'],
+        ['orphaned-run', 'terminated'],
+      ]);
       expect(mine[0]).toMatchObject({ lastProgressAt: longAgo.toISOString() });
       expect(r.findings.filter((f) => f.tenantId === moving.tenantId)).toEqual([]);
-      expect(r.findings.filter((f) => f.tenantId === superseded.tenantId).map((f) => [f.kind, f.outcome])).toEqual([['orphaned-run', 'terminated']]);
-      const states = Object.fromEntries((await runs.find({ tenantId: { $in: [base.tenantId, moving.tenantId, superseded.tenantId] } }).toArray()).map((d) => [String(d._id).split('-')[0], d.state]));
+      expect(r.findings.filter((f) => f.tenantId === superseded.tenantId).map((f) => [f.kind, f.outcome])).toEqual([
+        ['orphaned-run', 'terminated'],
+      ]);
+      const states = Object.fromEntries(
+        (await runs.find({ tenantId: { $in: [base.tenantId, moving.tenantId, superseded.tenantId] } }).toArray()).map((d) => [
+          String(d._id).split('-')[0],
+          d.state,
+        ]),
+      );
       expect(states).toEqual({ direct: 'failed', wf: 'failed', fresh: 'running', done: 'completed', long: 'running', left: 'failed' });
     });
 
@@ -269,7 +362,9 @@ describe('schedules and stuck-sync detection', () => {
     });
 
     it('rejects a bad action without retrying', async () => {
-      const err = await sweep({ stuckAfterMs: STUCK_AFTER_MS, action: 'explode' as never }).catch((e: { cause?: { cause?: Error } }) => e.cause?.cause?.message);
+      const err = await sweep({ stuckAfterMs: STUCK_AFTER_MS, action: 'explode' as never }).catch(
+        (e: { cause?: { cause?: Error } }) => e.cause?.cause?.message,
+      );
       expect(err).toMatch(/action must be report, terminate or restart/);
     });
   });

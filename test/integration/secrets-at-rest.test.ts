@@ -35,7 +35,11 @@ function textOf(v: unknown, out: string[] = []): string {
 }
 
 describe('secrets at rest', () => {
-  const stack = useStack({ env: { SECRETS_KEY: K1 }, worker: true, app: { config: { SYNC_FRESHNESS_MS: 0, USE_TEMPORAL_FOR_AUTH: true } } });
+  const stack = useStack({
+    env: { SECRETS_KEY: K1 },
+    worker: true,
+    app: { config: { SYNC_FRESHNESS_MS: 0, USE_TEMPORAL_FOR_AUTH: true } },
+  });
   let upstream: FixtureUpstream;
   let admin: Record<string, string>;
   let syncer: Record<string, string>;
@@ -49,10 +53,19 @@ describe('secrets at rest', () => {
       method: 'POST',
       url: '/api/tenants',
       headers: admin,
-      payload: { tenantId, name: tenantId, source: { kind: 'http', settings: { baseUrl: upstream.baseUrl(tenantId), token, timeoutMs: 5_000 } }, collections: [{ name: 'users', essential: true }, { name: 'roles', essential: true }] },
+      payload: {
+        tenantId,
+        name: tenantId,
+        source: { kind: 'http', settings: { baseUrl: upstream.baseUrl(tenantId), token, timeoutMs: 5_000 } },
+        collections: [
+          { name: 'users', essential: true },
+          { name: 'roles', essential: true },
+        ],
+      },
     });
   }
-  const ensure = (a: FastifyInstance, tenantId: string) => a.inject({ method: 'POST', url: `/api/sync/tenants/${tenantId}/ensure`, headers: syncer });
+  const ensure = (a: FastifyInstance, tenantId: string) =>
+    a.inject({ method: 'POST', url: `/api/sync/tenants/${tenantId}/ensure`, headers: syncer });
   const users = (tenantId: string) => stack.deps.mongo.tenantDb(tenantId).collection('users').countDocuments();
 
   beforeAll(async () => {
@@ -78,7 +91,12 @@ describe('secrets at rest', () => {
       method: 'POST',
       url: '/api/tenants',
       headers: admin,
-      payload: { tenantId: mongoTenant, name: 'm', source: { kind: 'mongodb', settings: { uri: markedUri(marker), database: 'unused' } }, collections: [{ name: 'users', essential: true }] },
+      payload: {
+        tenantId: mongoTenant,
+        name: 'm',
+        source: { kind: 'mongodb', settings: { uri: markedUri(marker), database: 'unused' } },
+        collections: [{ name: 'users', essential: true }],
+      },
     });
     expect(res.statusCode).toBe(201);
     expect(res.body).not.toContain(marker);
@@ -112,12 +130,28 @@ describe('secrets at rest', () => {
     const marker = `rc-${randomBytes(6).toString('hex')}`;
     const srcDb = uniqueId('sec_src').replace(/-/g, '_');
     const dstDb = uniqueId('sec_dst').replace(/-/g, '_');
-    await stack.deps.mongo.client.db(srcDb).collection('items').insertMany(Array.from({ length: 30 }, (_, i) => ({ _id: `i${i}`, n: i })) as never[]);
+    await stack.deps.mongo.client
+      .db(srcDb)
+      .collection('items')
+      .insertMany(Array.from({ length: 30 }, (_, i) => ({ _id: `i${i}`, n: i })) as never[]);
     // The stack's own server stands in for an external one the operator allows (RECONCILE_ALLOWED_URIS).
-    const options = { mongo: stack.deps.mongo, temporal: stack.deps.temporal, taskQueue: stack.deps.config.TEMPORAL_TASK_QUEUE, log: stack.deps.log, secrets: stack.deps.secrets, allowedUris: [stack.deps.config.MONGODB_URI] };
+    const options = {
+      mongo: stack.deps.mongo,
+      temporal: stack.deps.temporal,
+      taskQueue: stack.deps.config.TEMPORAL_TASK_QUEUE,
+      log: stack.deps.log,
+      secrets: stack.deps.secrets,
+      allowedUris: [stack.deps.config.MONGODB_URI],
+    };
     const svc = createReconcileService(options);
     try {
-      const started = await svc.start({ source: { kind: 'namespace', uri: markedUri(`${marker}-s`), db: srcDb, collection: 'items' }, target: { uri: markedUri(`${marker}-t`), db: dstDb, collection: 'items' } }, uniqueId('corr'));
+      const started = await svc.start(
+        {
+          source: { kind: 'namespace', uri: markedUri(`${marker}-s`), db: srcDb, collection: 'items' },
+          target: { uri: markedUri(`${marker}-t`), db: dstDb, collection: 'items' },
+        },
+        uniqueId('corr'),
+      );
       const batch = await stack.deps.mongo.db.collection(Collections.reconcileBatches).findOne({ _id: started.batchId } as never);
       expect(JSON.stringify(batch)).not.toContain(marker);
       expect(batch!.secrets).toEqual({ sourceUri: expect.stringMatching(/^enc:v1:k1:/), targetUri: expect.stringMatching(/^enc:v1:k1:/) });
@@ -166,11 +200,25 @@ describe('secrets at rest', () => {
     const legacyToken = `tok-${randomBytes(8).toString('hex')}`;
     upstream.seedTenant(legacyId, { collections: { users: 120, roles: 10 }, token: legacyToken });
     const now = new Date();
-    await stack.deps.mongo.db.collection(Collections.tenants).insertOne({ _id: legacyId, name: legacyId, source: { kind: 'http', settings: { baseUrl: upstream.baseUrl(legacyId), token: legacyToken } }, collections: [{ name: 'users', essential: true }], createdAt: now, updatedAt: now } as never);
+    await stack.deps.mongo.db.collection(Collections.tenants).insertOne({
+      _id: legacyId,
+      name: legacyId,
+      source: { kind: 'http', settings: { baseUrl: upstream.baseUrl(legacyId), token: legacyToken } },
+      collections: [{ name: 'users', essential: true }],
+      createdAt: now,
+      updatedAt: now,
+    } as never);
 
     const cli = (args: string[], secretsKey: string) => {
       const res = spawnSync(path.join(REPO_ROOT, 'node_modules/.bin/tsx'), [path.join(REPO_ROOT, 'cli/index.ts'), ...args], {
-        env: { ...process.env, NODE_ENV: 'test', LOG_LEVEL: 'silent', MONGODB_URI: stack.deps.config.MONGODB_URI, MONGODB_DB: stack.deps.config.MONGODB_DB, SECRETS_KEY: secretsKey },
+        env: {
+          ...process.env,
+          NODE_ENV: 'test',
+          LOG_LEVEL: 'silent',
+          MONGODB_URI: stack.deps.config.MONGODB_URI,
+          MONGODB_DB: stack.deps.config.MONGODB_DB,
+          SECRETS_KEY: secretsKey,
+        },
         encoding: 'utf8',
         timeout: 60_000,
       });

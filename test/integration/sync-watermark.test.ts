@@ -16,7 +16,16 @@ import { useStack } from '../helpers/use-stack';
 const BASE = Date.parse('2024-06-01T00:00:00.000Z');
 const at = (s: number) => new Date(BASE + s * 1000);
 
-type Col = { name: string; essential: boolean; status: string; synced: number; unchanged: number; failed: number; mode: string; rejectedRecords?: unknown[] };
+type Col = {
+  name: string;
+  essential: boolean;
+  status: string;
+  synced: number;
+  unchanged: number;
+  failed: number;
+  mode: string;
+  rejectedRecords?: unknown[];
+};
 
 describe('watermarks and retriable records', () => {
   const stack = useStack({ app: { config: { SYNC_FRESHNESS_MS: 0, USE_TEMPORAL_FOR_AUTH: false } } });
@@ -45,7 +54,17 @@ describe('watermarks and retriable records', () => {
     sources.push(src);
     if (docs.length) await src.collection(collection).insertMany(docs);
     const tenantId = uniqueId('wm');
-    const res = await stack.app.inject({ method: 'POST', url: '/api/tenants', headers: admin, payload: { tenantId, name: 'Watermarks', source: { kind: 'mongodb', settings: { uri: stackInfo().mongoUri, database: src.databaseName } }, collections: [{ name: collection, essential: true }] } });
+    const res = await stack.app.inject({
+      method: 'POST',
+      url: '/api/tenants',
+      headers: admin,
+      payload: {
+        tenantId,
+        name: 'Watermarks',
+        source: { kind: 'mongodb', settings: { uri: stackInfo().mongoUri, database: src.databaseName } },
+        collections: [{ name: collection, essential: true }],
+      },
+    });
     expect(res.statusCode, res.body).toBe(201);
     tenants.push(tenantId);
     return { tenantId, source: src };
@@ -61,14 +80,26 @@ describe('watermarks and retriable records', () => {
   async function httpTenant(collection: string, page: (since: string | null) => unknown[]): Promise<string> {
     const server = createServer((req, res) => {
       const u = new URL(req.url ?? '/', 'http://x');
-      const body = u.pathname.endsWith('/records') ? { records: page(u.searchParams.get('changedSince')), nextCursor: null } : { collections: [collection] };
+      const body = u.pathname.endsWith('/records')
+        ? { records: page(u.searchParams.get('changedSince')), nextCursor: null }
+        : { collections: [collection] };
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     servers.push(server);
     const tenantId = uniqueId('wm');
     const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    const res = await stack.app.inject({ method: 'POST', url: '/api/tenants', headers: admin, payload: { tenantId, name: 'Watermarks', source: { kind: 'http', settings: { baseUrl } }, collections: [{ name: collection, essential: true }] } });
+    const res = await stack.app.inject({
+      method: 'POST',
+      url: '/api/tenants',
+      headers: admin,
+      payload: {
+        tenantId,
+        name: 'Watermarks',
+        source: { kind: 'http', settings: { baseUrl } },
+        collections: [{ name: collection, essential: true }],
+      },
+    });
     expect(res.statusCode, res.body).toBe(201);
     tenants.push(tenantId);
     return tenantId;
@@ -134,16 +165,24 @@ describe('watermarks and retriable records', () => {
     const { tenantId, source } = await tenantWith('items', docs);
     await ensure(tenantId, 'items');
     const db = stack.deps.mongo.tenantDb(tenantId);
-    const backup = { items: await db.collection('items').find({}, { promoteValues: false }).toArray(), state: await db.collection(SYNC_STATE_COLLECTION).find({}).toArray() };
+    const backup = {
+      items: await db.collection('items').find({}, { promoteValues: false }).toArray(),
+      state: await db.collection(SYNC_STATE_COLLECTION).find({}).toArray(),
+    };
     const changed = ['r003', 'r010', 'r029'];
-    await source.collection('items').updateMany({ _id: { $in: changed as never[] } }, { $set: { updatedAt: at(100) }, $inc: { version: 1 } });
+    await source
+      .collection('items')
+      .updateMany({ _id: { $in: changed as never[] } }, { $set: { updatedAt: at(100) }, $inc: { version: 1 } });
     expect(await ensure(tenantId, 'items')).toMatchObject({ mode: 'incremental', synced: 3 });
     // Restore the older copy, its sync state with it.
     await db.dropDatabase();
     await db.collection('items').insertMany(backup.items);
     await db.collection(SYNC_STATE_COLLECTION).insertMany(backup.state);
     expect(await ensure(tenantId, 'items')).toMatchObject({ mode: 'incremental', synced: 3 });
-    const versions = await db.collection('items').find({ _id: { $in: changed as never[] } }).toArray();
+    const versions = await db
+      .collection('items')
+      .find({ _id: { $in: changed as never[] } })
+      .toArray();
     expect(versions.map((d) => d.version)).toEqual([2, 2, 2]);
   });
 
@@ -156,7 +195,10 @@ describe('watermarks and retriable records', () => {
     const before = Date.now();
     expect(await ensure(tenantId, 'events')).toMatchObject({ mode: 'full', synced: 2 });
     const after = Date.now();
-    const state = await stack.deps.mongo.tenantDb(tenantId).collection<CollectionSyncStateDoc>(SYNC_STATE_COLLECTION).findOne({ _id: 'events' });
+    const state = await stack.deps.mongo
+      .tenantDb(tenantId)
+      .collection<CollectionSyncStateDoc>(SYNC_STATE_COLLECTION)
+      .findOne({ _id: 'events' });
     const watermark = Date.parse(state!.watermark!);
     expect(WATERMARK_SAFETY_MS).toBe(2_000);
     expect(watermark).toBeGreaterThanOrEqual(before - WATERMARK_SAFETY_MS);

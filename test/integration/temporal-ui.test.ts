@@ -35,7 +35,10 @@ describe('Temporal UI: runs filtered by tenant', () => {
   const synced: Array<{ tenantId: string; correlationId: string }> = [];
 
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM)) throw new Error(`Chromium not found at ${CHROMIUM}: install Debian's package (apt-get install -y chromium); .ci/run does so before the tests`);
+    if (!existsSync(CHROMIUM))
+      throw new Error(
+        `Chromium not found at ${CHROMIUM}: install Debian's package (apt-get install -y chromium); .ci/run does so before the tests`,
+      );
     bench = await startLoginBench();
     const app = await bench.app({ USE_TEMPORAL_FOR_AUTH: true });
     for (let i = 0; i < 2; i++) {
@@ -45,7 +48,12 @@ describe('Temporal UI: runs filtered by tenant', () => {
       await bench.deps.temporal.client.workflow.getHandle(WorkflowIds.tenantSync(tenantId)).result();
       synced.push({ tenantId, correlationId: res.json().correlationId });
     }
-    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, timeout: WAIT_MS, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking'] });
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      timeout: WAIT_MS,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking'],
+    });
     page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
     page.setDefaultTimeout(WAIT_MS);
   }, 120_000);
@@ -72,7 +80,8 @@ describe('Temporal UI: runs filtered by tenant', () => {
     const main = page.locator('main');
     await expect.poll(() => main.innerText(), { timeout: WAIT_MS }).toContain(`"TenantId": "${mine.tenantId}"`);
     const attrs = await main.innerText();
-    for (const s of [`"TenantId": "${mine.tenantId}"`, '"SyncMethod": "temporal"', '"Operation": "tenant-sync"']) expect(attrs).toContain(s);
+    for (const s of [`"TenantId": "${mine.tenantId}"`, '"SyncMethod": "temporal"', '"Operation": "tenant-sync"'])
+      expect(attrs).toContain(s);
     await screenshot(page, 'temporal-ui-tenant-run.png');
     await page.getByRole('tab', { name: 'Memo' }).click();
     await expect.poll(() => main.innerText(), { timeout: WAIT_MS }).toContain(`"correlationId": "${mine.correlationId}"`);

@@ -13,8 +13,14 @@ describe('tenant database names at registration', () => {
   const stack = useStack({ app: true });
   let admin: Record<string, string>;
   const tenants = () => stack.deps.mongo.db.collection(Collections.tenants);
-  const body = (tenantId: string) => ({ tenantId, name: tenantId, source: { kind: 'http', settings: { baseUrl: 'http://127.0.0.1:9/x', token: 'tok' } }, collections: [{ name: 'users', essential: true }] });
-  const post = (tenantId: string, headers = admin) => stack.app.inject({ method: 'POST', url: '/api/tenants', headers, payload: body(tenantId) });
+  const body = (tenantId: string) => ({
+    tenantId,
+    name: tenantId,
+    source: { kind: 'http', settings: { baseUrl: 'http://127.0.0.1:9/x', token: 'tok' } },
+    collections: [{ name: 'users', essential: true }],
+  });
+  const post = (tenantId: string, headers = admin) =>
+    stack.app.inject({ method: 'POST', url: '/api/tenants', headers, payload: body(tenantId) });
 
   beforeAll(async () => {
     admin = await stack.bearer(['admin']);
@@ -24,7 +30,9 @@ describe('tenant database names at registration', () => {
     const u = uniqueId('x').slice(2);
     const ids = [`Acme-${u}`, `acme-${u}`, `a.b-${u}`, `a_b-${u}`];
     for (const id of ids) expect((await post(id)).statusCode, id).toBe(201);
-    const stored = await tenants().find({ _id: { $in: ids } } as never).toArray();
+    const stored = await tenants()
+      .find({ _id: { $in: ids } } as never)
+      .toArray();
     const names = stored.map((t) => String(t.dbName).toLowerCase());
     expect(names).toHaveLength(4);
     expect(new Set(names).size).toBe(4);
@@ -39,7 +47,15 @@ describe('tenant database names at registration', () => {
     expect(dbName).toMatch(/_1[0-9a-f]{16}$/);
     const holder = uniqueId('holder');
     const now = new Date();
-    await tenants().insertOne({ _id: holder, name: holder, source: { kind: 'http', settings: { baseUrl: 'http://127.0.0.1:9/' } }, collections: [], dbName, createdAt: now, updatedAt: now } as never);
+    await tenants().insertOne({
+      _id: holder,
+      name: holder,
+      source: { kind: 'http', settings: { baseUrl: 'http://127.0.0.1:9/' } },
+      collections: [],
+      dbName,
+      createdAt: now,
+      updatedAt: now,
+    } as never);
     const before = await tenants().countDocuments();
 
     const res = await post(longId);
@@ -61,7 +77,10 @@ describe('tenant database names at registration', () => {
   it('refuses an ID whose database exists under another case (MongoDB would refuse to create it)', async () => {
     const u = uniqueId('c').slice(2);
     const cased = `tenant_Legacy-${u}`;
-    await stack.deps.mongo.client.db(cased).collection('users').insertOne({ _id: 'u1' } as never);
+    await stack.deps.mongo.client
+      .db(cased)
+      .collection('users')
+      .insertOne({ _id: 'u1' } as never);
     try {
       const res = await post(`legacy-${u}`);
       expect(res.statusCode).toBe(409);
@@ -74,7 +93,10 @@ describe('tenant database names at registration', () => {
   });
 
   it('refuses a MongoDB source naming the platform database or a tenant target database (403, nothing written), on any URI', async () => {
-    const mongoBody = (tenantId: string, database: string, uri = 'mongodb://127.0.0.1:27017/') => ({ ...body(tenantId), source: { kind: 'mongodb', settings: { uri, database } } });
+    const mongoBody = (tenantId: string, database: string, uri = 'mongodb://127.0.0.1:27017/') => ({
+      ...body(tenantId),
+      source: { kind: 'mongodb', settings: { uri, database } },
+    });
     const platform = stack.deps.mongo.db.databaseName;
     const cases = [platform, platform.toUpperCase(), tenantDbName('demo-acme'), 'TENANT_other'];
     for (const database of cases) {
@@ -88,16 +110,30 @@ describe('tenant database names at registration', () => {
       }
     }
     // An ordinary upstream database is fine.
-    const ok = await stack.app.inject({ method: 'POST', url: '/api/tenants', headers: admin, payload: mongoBody(uniqueId('src'), 'upstream_crm') });
+    const ok = await stack.app.inject({
+      method: 'POST',
+      url: '/api/tenants',
+      headers: admin,
+      payload: mongoBody(uniqueId('src'), 'upstream_crm'),
+    });
     expect(ok.statusCode).toBe(201);
   });
 
   it('the sync activity refuses a registration that names the platform database (written before the API checked)', async () => {
     const id = uniqueId('legacy');
     const now = new Date();
-    await tenants().insertOne({ _id: id, name: id, source: { kind: 'mongodb', settings: { uri: stack.deps.config.MONGODB_URI, database: stack.deps.mongo.db.databaseName } }, collections: [{ name: 'tenants', essential: true }], createdAt: now, updatedAt: now } as never);
+    await tenants().insertOne({
+      _id: id,
+      name: id,
+      source: { kind: 'mongodb', settings: { uri: stack.deps.config.MONGODB_URI, database: stack.deps.mongo.db.databaseName } },
+      collections: [{ name: 'tenants', essential: true }],
+      createdAt: now,
+      updatedAt: now,
+    } as never);
     const activities = createTenantSyncActivities(stack.deps);
-    const err = await activities.syncCollection({ tenantId: id, collection: 'tenants', essential: true, correlationId: id }).catch((e: unknown) => e);
+    const err = await activities
+      .syncCollection({ tenantId: id, collection: 'tenants', essential: true, correlationId: id })
+      .catch((e: unknown) => e);
     expect(err).toMatchObject({ type: 'VALIDATION_ERROR', nonRetryable: true });
     expect(String((err as Error).message)).toMatch(/platform database and cannot be a source/);
     expect(await stack.deps.mongo.tenantDb(id).collection('tenants').countDocuments()).toBe(0);

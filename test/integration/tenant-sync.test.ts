@@ -23,7 +23,8 @@ describe('tenant sync at login', () => {
   let admin: Record<string, string>;
   let syncer: Record<string, string>;
   const app: LoginBench['app'] = (o, e) => bench.app(o, e);
-  const registerTenant = (a: FastifyInstance, opts: { collections?: typeof COLLECTIONS } = {}) => bench.registerTenant(a, opts.collections ?? COLLECTIONS);
+  const registerTenant = (a: FastifyInstance, opts: { collections?: typeof COLLECTIONS } = {}) =>
+    bench.registerTenant(a, opts.collections ?? COLLECTIONS);
   const ensure = (a: FastifyInstance, tenantId: string) => bench.ensure(a, tenantId);
   const count = (tenantId: string, collection: string) => deps.mongo.tenantDb(tenantId).collection(collection).countDocuments();
   const waitForWorkflow = (tenantId: string) => deps.temporal.client.workflow.getHandle(WorkflowIds.tenantSync(tenantId)).result();
@@ -63,7 +64,13 @@ describe('tenant sync at login', () => {
     const tenantId = await registerTenant(a);
     const res = await ensure(a, tenantId);
     const body = res.json();
-    expect(body).toMatchObject({ tenantId, syncMethod: 'temporal', fallbackUsed: false, essentialReady: true, workflowId: `tenant-sync:${tenantId}` });
+    expect(body).toMatchObject({
+      tenantId,
+      syncMethod: 'temporal',
+      fallbackUsed: false,
+      essentialReady: true,
+      workflowId: `tenant-sync:${tenantId}`,
+    });
     for (const c of COLLECTIONS.filter((x) => x.essential)) expect(await count(tenantId, c.name)).toBe(c.size);
     const run = await waitForWorkflow(tenantId);
     expect(run).toMatchObject({ state: 'completed', method: 'temporal' });
@@ -108,7 +115,12 @@ describe('tenant sync at login', () => {
     upstream.setLatency(tenantId, '*', 0);
     await waitForWorkflow(tenantId);
     for (const c of COLLECTIONS) {
-      const target = await deps.mongo.tenantDb(tenantId).collection(c.name).find({}, { projection: { '_sync.version': 1 } }).sort({ _id: 1 }).toArray();
+      const target = await deps.mongo
+        .tenantDb(tenantId)
+        .collection(c.name)
+        .find({}, { projection: { '_sync.version': 1 } })
+        .sort({ _id: 1 })
+        .toArray();
       const source = upstream.records(tenantId, c.name);
       expect(target.map((d) => [d._id, d._sync.version])).toEqual(source.map((r) => [r.id, r.version]));
     }
@@ -153,7 +165,11 @@ describe('tenant sync at login', () => {
     expect(body.collections.find((c: { name: string }) => c.name === 'users')).toMatchObject({ status: 'synced', synced: 10 });
     // Those 10, and the boundary record read again (inclusive watermark; unchanged, not rewritten).
     expect(upstream.recordsServed(tenantId, 'users') - servedBefore).toBe(11);
-    const docs = await deps.mongo.tenantDb(tenantId).collection('users').find({ _id: { $in: changed } } as never).toArray();
+    const docs = await deps.mongo
+      .tenantDb(tenantId)
+      .collection('users')
+      .find({ _id: { $in: changed } } as never)
+      .toArray();
     expect(docs.map((d) => d._sync.version)).toEqual(changed.map(() => 2));
   });
 
@@ -161,12 +177,29 @@ describe('tenant sync at login', () => {
     const a = await app({ USE_TEMPORAL_FOR_AUTH: true });
     const runsBefore = await deps.mongo.db.collection(Collections.syncRuns).countDocuments();
     const tenantsBefore = await deps.mongo.db.collection(Collections.tenants).countDocuments();
-    for (const bad of [encodeURIComponent('{"$gt":""}'), '$gt', 'x'.repeat(10_240), encodeURIComponent('a b'), '.hidden', encodeURIComponent('a/b')]) {
+    for (const bad of [
+      encodeURIComponent('{"$gt":""}'),
+      '$gt',
+      'x'.repeat(10_240),
+      encodeURIComponent('a b'),
+      '.hidden',
+      encodeURIComponent('a/b'),
+    ]) {
       const res = await ensure(a, bad);
       expect(res.statusCode, bad.slice(0, 20)).toBe(400);
       expect(res.headers['content-type']).toContain('application/problem+json');
     }
-    const obj = await a.inject({ method: 'POST', url: '/api/tenants', headers: admin, payload: { tenantId: { $gt: '' }, name: 'x', source: { kind: 'http', settings: { baseUrl: 'http://x' } }, collections: [{ name: 'a', essential: true }] } });
+    const obj = await a.inject({
+      method: 'POST',
+      url: '/api/tenants',
+      headers: admin,
+      payload: {
+        tenantId: { $gt: '' },
+        name: 'x',
+        source: { kind: 'http', settings: { baseUrl: 'http://x' } },
+        collections: [{ name: 'a', essential: true }],
+      },
+    });
     expect(obj.statusCode).toBe(400);
     expect(await deps.mongo.db.collection(Collections.syncRuns).countDocuments()).toBe(runsBefore);
     // Tenant documents are keyed by _id: none was added, and none has an object for an ID.
@@ -180,9 +213,17 @@ describe('tenant sync at login', () => {
     const none = await a.inject({ method: 'POST', url: `/api/sync/tenants/${tenantId}/ensure` });
     expect(none.statusCode).toBe(401);
     expect(none.json().correlationId).toBeTruthy();
-    const other = await a.inject({ method: 'POST', url: `/api/sync/tenants/${tenantId}/ensure`, headers: await bearer(deps, ['sync:write'], ['someone-else']) });
+    const other = await a.inject({
+      method: 'POST',
+      url: `/api/sync/tenants/${tenantId}/ensure`,
+      headers: await bearer(deps, ['sync:write'], ['someone-else']),
+    });
     expect(other.statusCode).toBe(403);
-    const readOnly = await a.inject({ method: 'POST', url: `/api/sync/tenants/${tenantId}/ensure`, headers: await bearer(deps, ['sync:read'], [tenantId]) });
+    const readOnly = await a.inject({
+      method: 'POST',
+      url: `/api/sync/tenants/${tenantId}/ensure`,
+      headers: await bearer(deps, ['sync:read'], [tenantId]),
+    });
     expect(readOnly.statusCode).toBe(403);
     const unknown = await a.inject({ method: 'POST', url: `/api/sync/tenants/nobody-here/ensure`, headers: syncer });
     expect(unknown.statusCode).toBe(404);
@@ -205,13 +246,19 @@ describe('tenant sync at login', () => {
     upstream.setLatency(fallback, '*', 0);
     await waitForWorkflow(fallback);
     const mine = [viaTemporal, failing, fallback];
-    const finished = () => deps.mongo.db.collection(Collections.syncRuns).countDocuments({ tenantId: { $in: mine }, state: { $ne: 'running' } });
+    const finished = () =>
+      deps.mongo.db.collection(Collections.syncRuns).countDocuments({ tenantId: { $in: mine }, state: { $ne: 'running' } });
     await expect.poll(finished, { timeout: 15_000 }).toBe(4);
 
     const a = await app();
     const reader = await bearer(deps, ['sync:read'], mine);
     const metrics = (await a.inject({ method: 'GET', url: '/api/sync/metrics', headers: reader })).json();
-    expect(metrics.orchestration).toMatchObject({ runs: 4, finished: 4, errorTypes: { AUTH_ERROR: 1 }, fallbacks: { total: 1, byReason: { timeout: 1 } } });
+    expect(metrics.orchestration).toMatchObject({
+      runs: 4,
+      finished: 4,
+      errorTypes: { AUTH_ERROR: 1 },
+      fallbacks: { total: 1, byReason: { timeout: 1 } },
+    });
     expect(metrics.collections.find((c: { name: string }) => c.name === 'roles')).toMatchObject({ total: 4, succeeded: 3 });
     const stats = (await a.inject({ method: 'GET', url: '/api/sync/method-stats', headers: reader })).json();
     expect(stats.methods.temporal).toMatchObject({ total: 2, succeeded: 2, fallbacks: 0 });

@@ -34,7 +34,11 @@ describe('traces', () => {
     const tenantId = await bench.registerTenant(a, COLLECTIONS);
     const callerTrace = 'a1b2c3d4e5f60718293a4b5c6d7e8f90';
     const callerSpan = '1122334455667788';
-    const res = await a.inject({ method: 'POST', url: `/api/sync/tenants/${tenantId}/ensure`, headers: { ...bench.syncer, traceparent: `00-${callerTrace}-${callerSpan}-01` } });
+    const res = await a.inject({
+      method: 'POST',
+      url: `/api/sync/tenants/${tenantId}/ensure`,
+      headers: { ...bench.syncer, traceparent: `00-${callerTrace}-${callerSpan}-01` },
+    });
     expect(res.statusCode, res.body).toBe(200);
     expect(res.json().syncMethod).toBe('temporal');
     const traceId = res.headers['x-trace-id'];
@@ -79,7 +83,7 @@ describe('traces', () => {
     for (const r of records) expect(recordStarts.has(parentOf(r)!)).toBe(true);
   });
 
-  it('starts a fresh trace per request without traceparent, and X-Trace-Id is the server span\'s trace', async () => {
+  it("starts a fresh trace per request without traceparent, and X-Trace-Id is the server span's trace", async () => {
     const a = await bench.app({ USE_TEMPORAL_FOR_AUTH: false });
     const tenantId = await bench.registerTenant(a, COLLECTIONS);
     const first = await bench.ensure(a, tenantId);
@@ -102,7 +106,11 @@ describe('traces', () => {
     bench.upstream.setLatency(tenantId, '*', 1_500);
     const traceId = 'f0e1d2c3b4a5968778695a4b3c2d1e0f';
     const abort = new AbortController();
-    const pending = fetch(`${url}/api/sync/tenants/${tenantId}/ensure`, { method: 'POST', headers: { ...bench.syncer, traceparent: `00-${traceId}-1122334455667788-01` }, signal: abort.signal });
+    const pending = fetch(`${url}/api/sync/tenants/${tenantId}/ensure`, {
+      method: 'POST',
+      headers: { ...bench.syncer, traceparent: `00-${traceId}-1122334455667788-01` },
+      signal: abort.signal,
+    });
     setTimeout(() => abort.abort(), 300);
     await expect(pending).rejects.toThrow(/abort/i);
 
@@ -115,11 +123,18 @@ describe('traces', () => {
     expect(span!.attributes['http.request.aborted']).toBe(true);
     expect(span!.attributes['http.response.status_code']).toBeUndefined();
     // …and the HTTP metrics count it as 499 (client closed request) instead of losing it.
-    expect(await telemetry.metricsText()).toMatch(/http_requests_total\{method="POST",route="\/api\/sync\/tenants\/:tenantId\/ensure",status_code="499"[^}]*\} 1/);
+    expect(await telemetry.metricsText()).toMatch(
+      /http_requests_total\{method="POST",route="\/api\/sync\/tenants\/:tenantId\/ensure",status_code="499"[^}]*\} 1/,
+    );
 
     // Let the abandoned sync finish before the bench closes; its span is not ended twice.
     bench.upstream.setLatency(tenantId, '*', 0);
-    await expect.poll(async () => (await a.inject({ method: 'GET', url: `/api/sync/tenants/${tenantId}/status`, headers: bench.syncer })).json().state, { timeout: 15_000 }).toMatch(/^(completed|partial|failed)$/);
+    await expect
+      .poll(
+        async () => (await a.inject({ method: 'GET', url: `/api/sync/tenants/${tenantId}/status`, headers: bench.syncer })).json().state,
+        { timeout: 15_000 },
+      )
+      .toMatch(/^(completed|partial|failed)$/);
     expect(server()).toHaveLength(1);
   });
 });

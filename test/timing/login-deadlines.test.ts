@@ -45,7 +45,13 @@ describe('login deadlines', () => {
 
   it('the breaker opens after the configured failures and closes after recovery', async () => {
     const queue = uniqueId('tq-breaker');
-    const a = await app({ USE_TEMPORAL_FOR_AUTH: true, TEMPORAL_TASK_QUEUE: queue, TEMPORAL_AUTH_TIMEOUT_MS: 1_000, TEMPORAL_BREAKER_FAILURES: 3, TEMPORAL_BREAKER_RESET_MS: 1_000 });
+    const a = await app({
+      USE_TEMPORAL_FOR_AUTH: true,
+      TEMPORAL_TASK_QUEUE: queue,
+      TEMPORAL_AUTH_TIMEOUT_MS: 1_000,
+      TEMPORAL_BREAKER_FAILURES: 3,
+      TEMPORAL_BREAKER_RESET_MS: 1_000,
+    });
     const tenantId = await registerTenant(a);
     const reasons: string[] = [];
     for (let i = 0; i < 3; i++) reasons.push((await ensure(a, tenantId)).json().fallbackReason);
@@ -67,5 +73,4 @@ describe('login deadlines', () => {
       await late.stop();
     }
   });
-
 });

@@ -23,7 +23,10 @@ async function serverSelectionError(): Promise<unknown> {
 
 /** A real fetch failure (undici's TypeError "fetch failed"). */
 async function fetchFailure(): Promise<unknown> {
-  return fetch('http://127.0.0.1:1/').then(() => undefined, (err: unknown) => err);
+  return fetch('http://127.0.0.1:1/').then(
+    () => undefined,
+    (err: unknown) => err,
+  );
 }
 
 const DB = SyncErrorType.DATABASE_ERROR;

@@ -51,7 +51,11 @@ describe('client config validation', () => {
 
   it('leaves out one bad route with its key and problem; the others stay', () => {
     const raw = base();
-    raw.routes.push({ key: 'broken', path: 'no-slash', componentFqn: 'nope' } as never, { key: 'home', path: '/again', componentFqn: 'core.Home@1.0.0' });
+    raw.routes.push({ key: 'broken', path: 'no-slash', componentFqn: 'nope' } as never, {
+      key: 'home',
+      path: '/again',
+      componentFqn: 'core.Home@1.0.0',
+    });
     const { config, issues } = validateClientConfig(raw, 'acme');
     expect(issues).toEqual([]);
     expect(config!.routes.map((r) => r.key)).toEqual(['home', '/orders']);
@@ -82,7 +86,9 @@ describe('client config validation', () => {
     const text = JSON.stringify(a);
     expect(fileHashOf(text)).toBe(fileHashOf(JSON.stringify(a)));
     expect(fileHashOf(JSON.stringify(a, null, 2))).not.toBe(fileHashOf(text));
-    const reordered = JSON.parse(JSON.stringify({ users: a.users, components: a.components, menus: a.menus, routes: a.routes, name: a.name, key: a.key }));
+    const reordered = JSON.parse(
+      JSON.stringify({ users: a.users, components: a.components, menus: a.menus, routes: a.routes, name: a.name, key: a.key }),
+    );
     expect(sectionHashesOf(reordered)).toEqual(sectionHashesOf(a));
     const renamed = sectionHashesOf({ ...a, name: 'Acme 2' });
     expect(renamed.client).not.toBe(sectionHashesOf(a).client);

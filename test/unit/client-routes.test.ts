@@ -6,7 +6,12 @@ import { allStepsRan, emptyCounts, statusOf, type ClientStep, type StepResult } 
 
 // The route diff: deep equality decides, key order does not; invalid config routes keep their stored version.
 
-const spec = (key: string, extra: Partial<RouteSpec> = {}): RouteSpec => ({ key, path: `/${key}`, componentFqn: 'core.Page@1.0.0', ...extra });
+const spec = (key: string, extra: Partial<RouteSpec> = {}): RouteSpec => ({
+  key,
+  path: `/${key}`,
+  componentFqn: 'core.Page@1.0.0',
+  ...extra,
+});
 const stored = (s: RouteSpec): RouteDoc => ({ ...s, _id: s.key, createdAt: new Date(0), updatedAt: new Date(0) });
 
 describe('planRoutes', () => {
@@ -22,7 +27,16 @@ describe('planRoutes', () => {
 
   it('compares deeply and ignores field order', () => {
     const s = spec('a', { args: { x: { y: [1, 2] }, z: 'q' }, exact: true });
-    const reordered: RouteDoc = { updatedAt: new Date(0), exact: true, componentFqn: s.componentFqn, args: { z: 'q', x: { y: [1, 2] } }, _id: 'a', path: s.path, key: s.key, createdAt: new Date(0) };
+    const reordered: RouteDoc = {
+      updatedAt: new Date(0),
+      exact: true,
+      componentFqn: s.componentFqn,
+      args: { z: 'q', x: { y: [1, 2] } },
+      _id: 'a',
+      path: s.path,
+      key: s.key,
+      createdAt: new Date(0),
+    };
     const plan = planRoutes([reordered], [s], new Set());
     expect(hasChanges(plan)).toBe(false);
     expect(plan.unchanged).toBe(1);
@@ -39,7 +53,12 @@ describe('planRoutes', () => {
 
 describe('client upsert status', () => {
   const steps = (over: Partial<Record<ClientStep, StepResult['status']>> = {}) =>
-    Object.fromEntries((['client', 'routes', 'menus', 'components', 'users'] as const).map((s) => [s, { status: over[s] ?? 'ok', counts: emptyCounts(), durationMs: 0 }])) as Record<ClientStep, StepResult>;
+    Object.fromEntries(
+      (['client', 'routes', 'menus', 'components', 'users'] as const).map((s) => [
+        s,
+        { status: over[s] ?? 'ok', counts: emptyCounts(), durationMs: 0 },
+      ]),
+    ) as Record<ClientStep, StepResult>;
 
   it('completed only without errors; partial when a step failed or was compensated; failed without a client document', () => {
     expect(statusOf(steps(), [])).toBe('completed');

@@ -1,6 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { CONFIG_KEYS, configShape, loadConfig } from '../../infra/config';
-import { configOptions, configTableIn, renderConfigTable, renderEnvExample, TABLE_END, TABLE_START, withConfigTable } from '../../infra/config-docs';
+import {
+  configOptions,
+  configTableIn,
+  renderConfigTable,
+  renderEnvExample,
+  TABLE_END,
+  TABLE_START,
+  withConfigTable,
+} from '../../infra/config-docs';
 import { CONFIG_GROUPS } from '../../infra/config-options';
 
 // The generator behind .env.example and the README table: every option documented from the
@@ -51,7 +59,10 @@ describe('renderEnvExample', () => {
     expect(comments.every((l) => l.length <= 100 || !l.slice(2).includes(' '))).toBe(true);
     const stuck = configOptions().find((o) => o.key === 'SYNC_STUCK_AFTER_MS')!;
     const block = env.slice(0, env.indexOf('\nSYNC_STUCK_AFTER_MS=')).split('\n');
-    const joined = block.slice(block.findIndex((l) => l.startsWith('# A running sync'))).map((l) => l.slice(2)).join(' ');
+    const joined = block
+      .slice(block.findIndex((l) => l.startsWith('# A running sync')))
+      .map((l) => l.slice(2))
+      .join(' ');
     expect(joined).toBe(stuck.description);
   });
 });

@@ -7,7 +7,15 @@ import { FailedRunsQueryError, failedRunsQuery } from '../../activities/maintena
 describe('failed-runs visibility query', () => {
   it('defaults to every failed state and adds each filter', () => {
     expect(failedRunsQuery()).toBe("ExecutionStatus IN ('Failed','TimedOut','Terminated')");
-    expect(failedRunsQuery({ type: 'tenantSyncWorkflow', tenantId: 't-1', taskQueue: 'main', since: new Date('2026-01-02T03:04:05Z'), statuses: ['TimedOut'] })).toBe(
+    expect(
+      failedRunsQuery({
+        type: 'tenantSyncWorkflow',
+        tenantId: 't-1',
+        taskQueue: 'main',
+        since: new Date('2026-01-02T03:04:05Z'),
+        statuses: ['TimedOut'],
+      }),
+    ).toBe(
       "ExecutionStatus IN ('TimedOut') AND WorkflowType = 'tenantSyncWorkflow' AND TenantId = 't-1' AND TaskQueue = 'main' AND CloseTime > '2026-01-02T03:04:05.000Z'",
     );
   });
@@ -31,6 +39,7 @@ describe('runs --since', () => {
     expect(parseSince('2026-05-01T00:00:00Z', now).toISOString()).toBe('2026-05-01T00:00:00.000Z');
   });
   it('refuses anything else with a clear message', () => {
-    for (const v of ['yesterday', '5w', '-1h', '2026-13-45']) expect(() => parseSince(v, now)).toThrow(/--since must be a duration like 30m, 24h, 7d or an ISO date/);
+    for (const v of ['yesterday', '5w', '-1h', '2026-13-45'])
+      expect(() => parseSince(v, now)).toThrow(/--since must be a duration like 30m, 24h, 7d or an ISO date/);
   });
 });

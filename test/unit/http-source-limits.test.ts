@@ -1,8 +1,22 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, LookupFunction } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createHttpSource, createSource, DEFAULT_OUTBOUND, SourceError, type OutboundPolicy, type SourceConnector } from '../../activities/sources';
-import { isBlockedHost, mongoUriRefusal, OutboundRefusal, refusalFor, sourceRefusal, vettingLookup } from '../../activities/sources/outbound';
+import {
+  createHttpSource,
+  createSource,
+  DEFAULT_OUTBOUND,
+  SourceError,
+  type OutboundPolicy,
+  type SourceConnector,
+} from '../../activities/sources';
+import {
+  isBlockedHost,
+  mongoUriRefusal,
+  OutboundRefusal,
+  refusalFor,
+  sourceRefusal,
+  vettingLookup,
+} from '../../activities/sources/outbound';
 
 // The outbound policy of the HTTP source against local servers: allowlist, link-local/metadata
 // refusal (as written and as resolved), redirects, body and record caps, cursor cycles and the
@@ -35,12 +49,16 @@ async function local(handler: (req: IncomingMessage, res: ServerResponse, hits: 
   return { url: `http://127.0.0.1:${port}`, port, hits };
 }
 
-const json = (res: ServerResponse, body: unknown, headers: Record<string, string> = {}) => res.writeHead(200, { 'content-type': 'application/json', ...headers }).end(JSON.stringify(body));
+const json = (res: ServerResponse, body: unknown, headers: Record<string, string> = {}) =>
+  res.writeHead(200, { 'content-type': 'application/json', ...headers }).end(JSON.stringify(body));
 const page = (ids: string[], nextCursor: string | null) => ({ records: ids.map((id) => ({ id, v: 1 })), nextCursor });
 const policy = (o: Partial<OutboundPolicy>): OutboundPolicy => ({ ...DEFAULT_OUTBOUND, ...o });
 
 async function refusal(work: Promise<unknown>, message: RegExp): Promise<SourceError> {
-  const err = await work.then(() => undefined, (e: unknown) => e);
+  const err = await work.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(err).toBeInstanceOf(SourceError);
   expect((err as SourceError).errorType).toBe('VALIDATION_ERROR');
   expect((err as SourceError).message).toMatch(message);
@@ -48,7 +66,12 @@ async function refusal(work: Promise<unknown>, message: RegExp): Promise<SourceE
 }
 
 /** A resolver answering `address` for every name (never asks DNS). */
-const resolveTo = (...addresses: string[]): LookupFunction => ((_host: string, _o: unknown, cb: (e: null, a: Array<{ address: string; family: number }>) => void) => cb(null, addresses.map((address) => ({ address, family: address.includes(':') ? 6 : 4 })))) as unknown as LookupFunction;
+const resolveTo = (...addresses: string[]): LookupFunction =>
+  ((_host: string, _o: unknown, cb: (e: null, a: Array<{ address: string; family: number }>) => void) =>
+    cb(
+      null,
+      addresses.map((address) => ({ address, family: address.includes(':') ? 6 : 4 })),
+    )) as unknown as LookupFunction;
 
 describe('outbound policy: hosts', () => {
   it('a non-empty SOURCE_ALLOWED_HOSTS admits only the listed host (and port)', async () => {
@@ -65,10 +88,17 @@ describe('outbound policy: hosts', () => {
 
   it('the vetting lookup answers both lookup shapes (one address, or all)', async () => {
     const lookup = vettingLookup(policy({ resolve: resolveTo('127.0.0.1', '::1') }));
-    const one = await new Promise((resolve, reject) => lookup('x.test', {}, (e, address, family) => (e ? reject(e) : resolve([address, family]))));
+    const one = await new Promise((resolve, reject) =>
+      lookup('x.test', {}, (e, address, family) => (e ? reject(e) : resolve([address, family]))),
+    );
     expect(one).toEqual(['127.0.0.1', 4]);
-    const all = await new Promise((resolve, reject) => lookup('x.test', { all: true }, (e, addresses) => (e ? reject(e) : resolve(addresses))));
-    expect(all).toEqual([{ address: '127.0.0.1', family: 4 }, { address: '::1', family: 6 }]);
+    const all = await new Promise((resolve, reject) =>
+      lookup('x.test', { all: true }, (e, addresses) => (e ? reject(e) : resolve(addresses))),
+    );
+    expect(all).toEqual([
+      { address: '127.0.0.1', family: 4 },
+      { address: '::1', family: 6 },
+    ]);
     const bad = vettingLookup(policy({ resolve: resolveTo('169.254.169.254') }));
     const refused = await new Promise((resolve) => bad('x.test', {}, (e) => resolve(e)));
     expect(refused).toBeInstanceOf(OutboundRefusal);
@@ -85,7 +115,10 @@ describe('outbound policy: hosts', () => {
     ['GCP metadata by name', 'http://metadata.google.internal/computeMetadata/v1'],
   ])('%s is refused before any connection', async (_name, baseUrl) => {
     const resolve = resolveTo('127.0.0.1');
-    await refusal(createHttpSource({ baseUrl, timeoutMs: 2_000 }, policy({ resolve })).listCollections(), /is not allowed \(link-local\/metadata; list it in SOURCE_ALLOWED_HOSTS\)/);
+    await refusal(
+      createHttpSource({ baseUrl, timeoutMs: 2_000 }, policy({ resolve })).listCollections(),
+      /is not allowed \(link-local\/metadata; list it in SOURCE_ALLOWED_HOSTS\)/,
+    );
   });
 
   it('a host name that resolves to a metadata address is refused at connect time', async () => {
@@ -100,7 +133,8 @@ describe('outbound policy: hosts', () => {
   it('every new connection is vetted: a name rebinding to a metadata address after a first answer fails', async () => {
     const up = await local((_req, res) => json(res, { collections: ['users'] }, { connection: 'close' }));
     let answers = 0;
-    const rebinding: LookupFunction = ((host: string, o: unknown, cb: never) => resolveTo(answers++ === 0 ? '127.0.0.1' : '169.254.169.254')(host, o as never, cb)) as unknown as LookupFunction;
+    const rebinding: LookupFunction = ((host: string, o: unknown, cb: never) =>
+      resolveTo(answers++ === 0 ? '127.0.0.1' : '169.254.169.254')(host, o as never, cb)) as unknown as LookupFunction;
     const source = createHttpSource({ baseUrl: `http://rebind.test:${up.port}` }, policy({ resolve: rebinding }));
     expect(await source.listCollections()).toEqual(['users']);
     await refusal(source.listCollections(), /resolves to a link-local\/metadata address/);
@@ -118,17 +152,32 @@ describe('outbound policy: hosts', () => {
   });
 
   it('a MongoDB source refuses link-local and metadata hosts in its URI', async () => {
-    expect(mongoUriRefusal(DEFAULT_OUTBOUND, 'mongodb://u:p@10.0.0.1:27017,169.254.169.254:27017/db')).toMatch(/169\.254\.169\.254 is not allowed/);
+    expect(mongoUriRefusal(DEFAULT_OUTBOUND, 'mongodb://u:p@10.0.0.1:27017,169.254.169.254:27017/db')).toMatch(
+      /169\.254\.169\.254 is not allowed/,
+    );
     expect(mongoUriRefusal(DEFAULT_OUTBOUND, 'mongodb://[fe80::2]/db')).toMatch(/fe80::2 is not allowed/);
-    expect(mongoUriRefusal(policy({ allowedHosts: ['db.internal'] }), 'mongodb+srv://cluster.example.net/db')).toMatch(/not in SOURCE_ALLOWED_HOSTS/);
+    expect(mongoUriRefusal(policy({ allowedHosts: ['db.internal'] }), 'mongodb+srv://cluster.example.net/db')).toMatch(
+      /not in SOURCE_ALLOWED_HOSTS/,
+    );
     expect(mongoUriRefusal(DEFAULT_OUTBOUND, 'mongodb://127.0.0.1:27017,localhost/db')).toBeUndefined();
-    expect(sourceRefusal(DEFAULT_OUTBOUND, { kind: 'http', settings: { baseUrl: 'http://[::ffff:a9fe:a9fe]:80/x' } })).toMatch(/is not allowed/);
+    expect(sourceRefusal(DEFAULT_OUTBOUND, { kind: 'http', settings: { baseUrl: 'http://[::ffff:a9fe:a9fe]:80/x' } })).toMatch(
+      /is not allowed/,
+    );
     expect(sourceRefusal(DEFAULT_OUTBOUND, { kind: 'http', settings: { baseUrl: 'http://127.0.0.1:4010/x' } })).toBeUndefined();
     // Stored and shown as written: no credentials or keys in the base URL (they belong in the sealed token).
-    expect(sourceRefusal(DEFAULT_OUTBOUND, { kind: 'http', settings: { baseUrl: 'http://user:pw@127.0.0.1:4010/x' } })).toMatch(/must not carry credentials/);
-    expect(sourceRefusal(DEFAULT_OUTBOUND, { kind: 'http', settings: { baseUrl: 'http://127.0.0.1:4010/x?api_key=s3cret' } })).toMatch(/must not have a query/);
-    expect(sourceRefusal(DEFAULT_OUTBOUND, { kind: 'http', settings: { baseUrl: 'http://127.0.0.1:4010/x#frag' } })).toMatch(/must not have a query or fragment/);
-    const source = createSource({ kind: 'mongodb', settings: { uri: 'mongodb://169.254.169.254:27017/x', database: 'x' } }, DEFAULT_OUTBOUND);
+    expect(sourceRefusal(DEFAULT_OUTBOUND, { kind: 'http', settings: { baseUrl: 'http://user:pw@127.0.0.1:4010/x' } })).toMatch(
+      /must not carry credentials/,
+    );
+    expect(sourceRefusal(DEFAULT_OUTBOUND, { kind: 'http', settings: { baseUrl: 'http://127.0.0.1:4010/x?api_key=s3cret' } })).toMatch(
+      /must not have a query/,
+    );
+    expect(sourceRefusal(DEFAULT_OUTBOUND, { kind: 'http', settings: { baseUrl: 'http://127.0.0.1:4010/x#frag' } })).toMatch(
+      /must not have a query or fragment/,
+    );
+    const source = createSource(
+      { kind: 'mongodb', settings: { uri: 'mongodb://169.254.169.254:27017/x', database: 'x' } },
+      DEFAULT_OUTBOUND,
+    );
     await refusal(source.listCollections(), /listCollections: host 169\.254\.169\.254 is not allowed/);
     await source.close();
   });
@@ -159,7 +208,12 @@ describe('outbound policy: redirects', () => {
 
 describe('outbound policy: page bounds', () => {
   it('a streamed body past SOURCE_MAX_PAGE_BYTES is refused, and so is a too-large Content-Length up front', async () => {
-    const big = JSON.stringify(page(Array.from({ length: 2_000 }, (_, i) => `r${i}`), null));
+    const big = JSON.stringify(
+      page(
+        Array.from({ length: 2_000 }, (_, i) => `r${i}`),
+        null,
+      ),
+    );
     const up = await local((req, res) => {
       if (req.url?.startsWith('/declared')) {
         res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(50 * 1024 * 1024) });
@@ -172,16 +226,25 @@ describe('outbound policy: page bounds', () => {
     });
     expect(big.length).toBeGreaterThan(16 * 1024);
     const capped = policy({ maxPageBytes: 16 * 1024 });
-    await refusal(createHttpSource({ baseUrl: up.url }, capped).readPage('users', { limit: 5_000 }), /page body exceeds SOURCE_MAX_PAGE_BYTES \(16384 bytes\)/);
+    await refusal(
+      createHttpSource({ baseUrl: up.url }, capped).readPage('users', { limit: 5_000 }),
+      /page body exceeds SOURCE_MAX_PAGE_BYTES \(16384 bytes\)/,
+    );
     const t0 = Date.now();
-    await refusal(createHttpSource({ baseUrl: `${up.url}/declared`, timeoutMs: 5_000 }).readPage('users', { limit: 10 }), /exceeds SOURCE_MAX_PAGE_BYTES \(16777216 bytes\)/);
+    await refusal(
+      createHttpSource({ baseUrl: `${up.url}/declared`, timeoutMs: 5_000 }).readPage('users', { limit: 10 }),
+      /exceeds SOURCE_MAX_PAGE_BYTES \(16777216 bytes\)/,
+    );
     expect(Date.now() - t0).toBeLessThan(2_000);
     expect((await createHttpSource({ baseUrl: up.url }).readPage('users', { limit: 5_000 })).records).toHaveLength(2_000);
   });
 
   it('a page with more than SOURCE_MAX_PAGE_RECORDS records is refused; requests ask for no more', async () => {
     const up = await local((_req, res) => json(res, page(['a', 'b', 'c', 'd', 'e'], null)));
-    const e = await refusal(createHttpSource({ baseUrl: up.url }, policy({ maxPageRecords: 3 })).readPage('users', { limit: 500 }), /page has 5 records, more than SOURCE_MAX_PAGE_RECORDS \(3\)/);
+    const e = await refusal(
+      createHttpSource({ baseUrl: up.url }, policy({ maxPageRecords: 3 })).readPage('users', { limit: 500 }),
+      /page has 5 records, more than SOURCE_MAX_PAGE_RECORDS \(3\)/,
+    );
     expect(e.details.collection).toBe('users');
     expect(up.hits[0]).toContain('limit=3');
   });

@@ -19,7 +19,12 @@ function tenant(collections: Record<string, number>, timeoutMs?: number): { id: 
   return { id, source: createHttpSource({ baseUrl, token: TOKEN, timeoutMs }) };
 }
 
-async function readAll(source: SourceConnector, collection: string, limit: number, changedSince?: string): Promise<{ records: SourceRecord[]; pages: number }> {
+async function readAll(
+  source: SourceConnector,
+  collection: string,
+  limit: number,
+  changedSince?: string,
+): Promise<{ records: SourceRecord[]; pages: number }> {
   const records: SourceRecord[] = [];
   let after: string | null = null;
   let pages = 0;
@@ -34,7 +39,10 @@ async function readAll(source: SourceConnector, collection: string, limit: numbe
 
 /** Rejects with a SourceError of `type` whose message and details never carry the token. */
 async function expectSourceError(work: Promise<unknown>, type: SourceError['errorType']): Promise<SourceError> {
-  const err = await work.then(() => undefined, (e: unknown) => e);
+  const err = await work.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(err).toBeInstanceOf(SourceError);
   const e = err as SourceError;
   expect(e.errorType).toBe(type);
@@ -60,7 +68,14 @@ describe('http source: reading', () => {
     expect(new Set(ids).size).toBe(2_500);
     expect(ids[0]).toBe('users-000001');
     expect(ids.at(-1)).toBe('users-002500');
-    const whole = { id: 'users-000001', version: 1, updatedAt: '2024-01-01T00:00:00.000Z', name: 'users #1', value: 0, tags: ['t0', 'even'] };
+    const whole = {
+      id: 'users-000001',
+      version: 1,
+      updatedAt: '2024-01-01T00:00:00.000Z',
+      name: 'users #1',
+      value: 0,
+      tags: ['t0', 'even'],
+    };
     expect(records[0]).toEqual({ id: 'users-000001', version: 1, updatedAt: '2024-01-01T00:00:00.000Z', data: whole });
     expect(upstream.requestCount(id, 'users')).toBe(3);
     expect(upstream.recordsServed(id, 'users')).toBe(2_500);
@@ -69,7 +84,10 @@ describe('http source: reading', () => {
   it('reads only the records changed since a watermark', async () => {
     const { id, source } = tenant({ users: 2_500 });
     const first = await readAll(source, 'users', 5_000);
-    const watermark = first.records.map((r) => r.updatedAt ?? '').sort().at(-1) as string;
+    const watermark = first.records
+      .map((r) => r.updatedAt ?? '')
+      .sort()
+      .at(-1) as string;
     const changed = upstream.touch(id, 'users', 10);
     expect(changed).toHaveLength(10);
     upstream.resetCounters(id);
@@ -176,7 +194,9 @@ describe('http source: failures', () => {
     const source = createHttpSource({ baseUrl: upstream.baseUrl('ctl'), token: TOKEN });
     await expectSourceError(source.readPage('users', { limit: 30 }), 'NETWORK_ERROR');
     await source.readPage('users', { limit: 30 });
-    expect((await post('touch', { tenantId: 'ctl', collection: 'users', n: 2 })).body.result).toEqual({ ids: ['users-000001', 'users-000016'] });
+    expect((await post('touch', { tenantId: 'ctl', collection: 'users', n: 2 })).body.result).toEqual({
+      ids: ['users-000001', 'users-000016'],
+    });
     expect((await post('recordsServed', { tenantId: 'ctl', collection: 'users' })).body.result).toEqual({ count: 30 });
     expect((await post('requestCount', { tenantId: 'ctl', collection: 'users' })).body.result).toEqual({ count: 2 });
     expect((await post('failCollection', { tenantId: 'ctl', collection: 'users', status: 418 })).status).toBe(400);
@@ -211,7 +231,13 @@ describe('http source: malformed bodies', () => {
   });
 
   it('a well-formed page reads id, version and updatedAt and keeps every field as received', async () => {
-    body = JSON.stringify({ records: [{ ...ok, updatedAt: '2024-01-01T01:00:00+01:00' }, { id: 'b', version: '2024-05-01', y: null }], nextCursor: 'b' });
+    body = JSON.stringify({
+      records: [
+        { ...ok, updatedAt: '2024-01-01T01:00:00+01:00' },
+        { id: 'b', version: '2024-05-01', y: null },
+      ],
+      nextCursor: 'b',
+    });
     expect(await source().readPage('things', { limit: 10 })).toEqual({
       records: [
         { id: 'a', version: 1, updatedAt: '2024-01-01T00:00:00.000Z', data: { ...ok, updatedAt: '2024-01-01T01:00:00+01:00' } },

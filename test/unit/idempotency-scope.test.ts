@@ -9,7 +9,9 @@ const p = (sub: string, tenants: readonly string[] | '*'): Principal => ({ sub, 
 describe('idempotency scope', () => {
   it('is the subject and the sorted tenant set; "*" differs from a list holding "*"', () => {
     expect(idempotencyScope(p('ops', ['b', 'a']))).toBe(idempotencyScope(p('ops', ['a', 'b'])));
-    const scopes = [p('ops', ['a']), p('ops', ['a', 'b']), p('ops', '*'), p('ops', ['*']), p('ops', []), p('dev', ['a'])].map(idempotencyScope);
+    const scopes = [p('ops', ['a']), p('ops', ['a', 'b']), p('ops', '*'), p('ops', ['*']), p('ops', []), p('dev', ['a'])].map(
+      idempotencyScope,
+    );
     expect(new Set(scopes).size).toBe(scopes.length);
     expect(idempotencyScope(undefined)).toBe('anonymous');
   });

@@ -27,7 +27,12 @@ describe('logger', () => {
     const [child, root, outside] = lines();
     for (const line of [child!, root!]) {
       for (const key of ['traceId', 'correlationId', 'workflowId', 'activityType']) expect(count(line, key), `${key} in ${line}`).toBe(1);
-      expect(JSON.parse(line)).toMatchObject({ traceId: 'trace-1', correlationId: 'corr-1', workflowId: 'wf-1', activityType: 'syncCollection' });
+      expect(JSON.parse(line)).toMatchObject({
+        traceId: 'trace-1',
+        correlationId: 'corr-1',
+        workflowId: 'wf-1',
+        activityType: 'syncCollection',
+      });
     }
     expect(JSON.parse(outside!)).not.toHaveProperty('traceId');
   });

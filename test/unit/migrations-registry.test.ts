@@ -1,11 +1,27 @@
 import { readdirSync } from 'node:fs';
 import { BSON } from 'mongodb';
 import { describe, expect, it } from 'vitest';
-import { createRegistry, defineMigration, loadMigrations, MIGRATIONS_DIR, MigrationDefinitionError, migrationTemplate, type Migration } from '../../activities/migrations/registry';
+import {
+  createRegistry,
+  defineMigration,
+  loadMigrations,
+  MIGRATIONS_DIR,
+  MigrationDefinitionError,
+  migrationTemplate,
+  type Migration,
+} from '../../activities/migrations/registry';
 import { ChecksumAccumulator } from '../../activities/migrations/copy';
 import { backupIdFor } from '../../activities/migrations/backup';
 
-const m = (name: string, extra: Partial<Migration> = {}): Migration => defineMigration({ name, description: name, collections: [], up: async () => undefined, verify: async () => ({ ok: true, message: '' }), ...extra });
+const m = (name: string, extra: Partial<Migration> = {}): Migration =>
+  defineMigration({
+    name,
+    description: name,
+    collections: [],
+    up: async () => undefined,
+    verify: async () => ({ ok: true, message: '' }),
+    ...extra,
+  });
 
 describe('migration registry', () => {
   it('orders by name and finds by name', () => {
@@ -50,7 +66,11 @@ describe('checksum', () => {
   };
 
   it('ignores document order but sees every value, type and field-order change', () => {
-    const docs = [{ _id: 1, a: 'x' }, { _id: 2, a: 'y' }, { _id: 3, a: 'z' }];
+    const docs = [
+      { _id: 1, a: 'x' },
+      { _id: 2, a: 'y' },
+      { _id: 3, a: 'z' },
+    ];
     const base = sum(docs);
     expect(sum([...docs].reverse())).toEqual(base);
     expect(sum([docs[0]!, docs[1]!, { _id: 3, a: 'Z' }])).not.toEqual(base);

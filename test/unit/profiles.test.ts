@@ -18,8 +18,12 @@ import {
 
 const WORKFLOWS = join(import.meta.dirname, '../../workflows');
 /** An option that carries a timeout or a retry number. */
-const OPTIONS = ['startToCloseTimeout', 'scheduleToCloseTimeout', 'heartbeatTimeout', 'localRetryThreshold']
-  .concat(['maximumAttempts', 'initialInterval', 'backoffCoefficient', 'maximumInterval']);
+const OPTIONS = ['startToCloseTimeout', 'scheduleToCloseTimeout', 'heartbeatTimeout', 'localRetryThreshold'].concat([
+  'maximumAttempts',
+  'initialInterval',
+  'backoffCoefficient',
+  'maximumInterval',
+]);
 const NUMBERS = new RegExp(`\\b(${OPTIONS.join('|')})\\s*:`);
 /** `proxyActivities<…>(arg)` and its local twin, capturing arg (one level of parentheses inside). */
 const PROXY_CALL = /proxy(?:Local)?Activities<\w+>\(([^)]*\)?)\)/g;
@@ -90,7 +94,7 @@ describe('activity-layer profiles', () => {
     expect(InProcessProfiles.directSync.retryDelaysMs).toEqual([150, 400]);
   });
 
-  it('doubles the reconcile chunk pause per attempt from the run\'s retryDelay', () => {
+  it("doubles the reconcile chunk pause per attempt from the run's retryDelay", () => {
     expect([1, 2, 3].map((n) => reconcileRetryDelayMs(5_000, n))).toEqual([5_000, 10_000, 20_000]);
     expect(reconcileRetryDelayMs(0, 4)).toBe(0);
   });

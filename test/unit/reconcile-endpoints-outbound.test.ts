@@ -12,7 +12,10 @@ import type { ReconcileInput } from '../../shared/reconcile';
 const source = { kind: 'namespace', db: 'upstream', collection: 'users' } as const;
 const target = { db: 'copy', collection: 'users' };
 const fakeDb = { databaseName: 'platform', collection: () => ({}) };
-const deps = { mongo: { db: fakeDb, client: { db: () => fakeDb } }, secrets: parseKeyring(DEV_SECRETS_KEY, true) } as unknown as ActivityDeps;
+const deps = {
+  mongo: { db: fakeDb, client: { db: () => fakeDb } },
+  secrets: parseKeyring(DEV_SECRETS_KEY, true),
+} as unknown as ActivityDeps;
 const open = (secrets: { sourceUri?: string; targetUri?: string }) => {
   const store = { getBatch: async () => ({ _id: 'b1', source, target, secrets }) } as unknown as ReconcileStore;
   return openEndpoints(deps, store, {} as TenantRepository, { batchId: 'b1', source, target } as unknown as ReconcileInput);
@@ -23,7 +26,10 @@ describe('reconcile endpoints: outbound guard', () => {
     ['source', { sourceUri: 'mongodb://169.254.169.254:27017/?serverSelectionTimeoutMS=100' }],
     ['target', { targetUri: 'mongodb://u:p@db.example.com:27017,[fd00:ec2::254]:27017/' }],
   ])('a %s URI naming a metadata address is refused, non-retryably', async (_end, secrets) => {
-    const err = await open(secrets).then(() => undefined, (e: unknown) => e);
+    const err = await open(secrets).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(err).toMatchObject({ type: 'VALIDATION_ERROR', nonRetryable: true });
     expect((err as Error).message).toMatch(/reconcile URI refused: host .* is not allowed \(link-local\/metadata/);
   });

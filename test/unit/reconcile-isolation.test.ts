@@ -7,7 +7,11 @@ import { tenantDbName } from '../../infra/mongo';
 // RECONCILE_ALLOWED_URIS matching by parsed host list and options; who may reach what.
 
 describe('reconcile URI allowlist', () => {
-  const list = createUriAllowlist(['mongodb://ops:pw@db1.example:27017,db2.example:27018/admin?replicaSet=rs0&tls=true', 'mongodb+srv://cluster0.example/', 'not a uri']);
+  const list = createUriAllowlist([
+    'mongodb://ops:pw@db1.example:27017,db2.example:27018/admin?replicaSet=rs0&tls=true',
+    'mongodb+srv://cluster0.example/',
+    'not a uri',
+  ]);
 
   it('allows a URI whose hosts all belong to one entry, whatever its credentials and default db', () => {
     expect(list.allows('mongodb://db1.example:27017')).toBe(true);
@@ -25,10 +29,18 @@ describe('reconcile URI allowlist', () => {
   });
 
   it('refuses options that reach elsewhere or read files unless the entry carries the same value', () => {
-    for (const opt of ['proxyHost=evil.example', 'authMechanism=MONGODB-AWS', 'tlsCAFile=/etc/passwd', 'srvServiceName=x', 'tlsInsecure=true']) {
+    for (const opt of [
+      'proxyHost=evil.example',
+      'authMechanism=MONGODB-AWS',
+      'tlsCAFile=/etc/passwd',
+      'srvServiceName=x',
+      'tlsInsecure=true',
+    ]) {
       expect(list.allows(`mongodb://db1.example:27017/?${opt}`), opt).toBe(false);
     }
-    expect(createUriAllowlist(['mongodb://h:1/?authMechanism=SCRAM-SHA-256']).allows('mongodb://h:1/?authmechanism=SCRAM-SHA-256')).toBe(true);
+    expect(createUriAllowlist(['mongodb://h:1/?authMechanism=SCRAM-SHA-256']).allows('mongodb://h:1/?authmechanism=SCRAM-SHA-256')).toBe(
+      true,
+    );
   });
 
   it('treats unparsable strings as not allowed, without throwing', () => {
@@ -48,8 +60,12 @@ describe('reconcile reach', () => {
     expect(reachOf({ source: { kind: 'tenant', tenantId: 'A' } })).toEqual(own);
     expect(reachOf({ source: { kind: 'tenant', tenantId: 'A' }, target: { db: tenantDbName('A') } })).toEqual(own);
     expect(reachOf({ source: { kind: 'tenant', tenantId: 'A' }, target: { db: tenantDbName('B') } })).toEqual({ kind: 'raw' });
-    expect(reachOf({ source: { kind: 'tenant', tenantId: 'A' }, target: { db: tenantDbName('A'), uri: 'mongodb://h' } })).toEqual({ kind: 'raw' });
-    expect(reachOf({ source: { kind: 'tenant', tenantId: 'A' }, target: { db: tenantDbName('A'), external: true } })).toEqual({ kind: 'raw' });
+    expect(reachOf({ source: { kind: 'tenant', tenantId: 'A' }, target: { db: tenantDbName('A'), uri: 'mongodb://h' } })).toEqual({
+      kind: 'raw',
+    });
+    expect(reachOf({ source: { kind: 'tenant', tenantId: 'A' }, target: { db: tenantDbName('A'), external: true } })).toEqual({
+      kind: 'raw',
+    });
     expect(reachOf({ source: { kind: 'namespace' }, target: { db: tenantDbName('A') } })).toEqual({ kind: 'raw' });
   });
 
@@ -64,7 +80,12 @@ describe('reconcile reach', () => {
   it('the platform database is refused at either end, in any letter case', () => {
     const ns = (db: string) => ({ db, collection: 'c' });
     expect(platformDbRole({ source: { kind: 'namespace', ...ns('Platform_DB') }, target: ns('x') }, 'platform_db')).toBe('source');
-    expect(platformDbRole({ source: { kind: 'tenant', tenantId: 'A', collection: 'c' }, target: { ...ns('PLATFORM_db'), external: true } }, 'platform_db')).toBe('target');
+    expect(
+      platformDbRole(
+        { source: { kind: 'tenant', tenantId: 'A', collection: 'c' }, target: { ...ns('PLATFORM_db'), external: true } },
+        'platform_db',
+      ),
+    ).toBe('target');
     expect(platformDbRole({ source: { kind: 'namespace', ...ns('a') }, target: ns('b') }, 'platform_db')).toBeUndefined();
   });
 });

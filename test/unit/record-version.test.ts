@@ -34,7 +34,14 @@ describe('compareVersions (incoming vs stored)', () => {
   });
 
   it('names kinds', () => {
-    expect([versionKind(' 42 '), versionKind('1e3'), versionKind('2024-01-01'), versionKind('abc'), versionKind(null), versionKind({})]).toEqual(['number', 'number', 'date', 'text', 'none', 'other']);
+    expect([
+      versionKind(' 42 '),
+      versionKind('1e3'),
+      versionKind('2024-01-01'),
+      versionKind('abc'),
+      versionKind(null),
+      versionKind({}),
+    ]).toEqual(['number', 'number', 'date', 'text', 'none', 'other']);
   });
 });
 
@@ -56,11 +63,17 @@ describe('planWrite', () => {
   it('the same version with other content is a conflict, decided by the later read', () => {
     const later = planWrite({ version: 3, hash: 'h', readAt: t1 }, stored(3));
     expect(later).toMatchObject({ op: 'replace', conflict: expect.stringMatching(/version 3 is stored with other content/) });
-    expect(planWrite({ version: 3, hash: 'h', readAt: t0 }, stored(3, 'x', t1))).toMatchObject({ op: 'skip', conflict: expect.any(String) });
+    expect(planWrite({ version: 3, hash: 'h', readAt: t0 }, stored(3, 'x', t1))).toMatchObject({
+      op: 'skip',
+      conflict: expect.any(String),
+    });
   });
 
   it('a version that changed kind is a conflict, not a record stuck as unchanged', () => {
-    expect(planWrite({ version: 'v2', hash: 'h', readAt: t1 }, stored(1))).toMatchObject({ op: 'replace', conflict: expect.stringMatching(/number → text/) });
+    expect(planWrite({ version: 'v2', hash: 'h', readAt: t1 }, stored(1))).toMatchObject({
+      op: 'replace',
+      conflict: expect.stringMatching(/number → text/),
+    });
   });
 
   it('unversioned records: a read that came earlier never overwrites a later one', () => {

@@ -16,7 +16,10 @@ describe('redactConnectionDetails', () => {
     ['servers: mongo-0.db.internal:27017, mongo-1.db.internal:27017, localhost:27018', 'servers: <host>, <host>, <host>'],
     ['Server selection timed out; tried mongo:27017', 'Server selection timed out; tried <host>'],
     ['bad uri mongodb://admin:s3cr3t@h1:27017,h2:27017/app?replicaSet=rs0&authSource=admin', 'bad uri mongodb://<host>/app'],
-    ['GET http://10.0.0.5:4010/tenants/acme/collections/users/records answered 500', 'GET http://<host>/tenants/acme/collections/users/records answered 500'],
+    [
+      'GET http://10.0.0.5:4010/tenants/acme/collections/users/records answered 500',
+      'GET http://<host>/tenants/acme/collections/users/records answered 500',
+    ],
     ['GET https://user:pw@api.example.com/v1?token=abc#frag: no answer', 'GET https://<host>/v1: no answer'],
     ['auth as admin:hunter2@db.example.com failed', 'auth as <credentials>@db.example.com failed'],
   ])('%s', (input, expected) => {
@@ -35,7 +38,9 @@ describe('redactConnectionDetails', () => {
   });
 
   it('keeps the strings the caller sent, even when they look like hosts', () => {
-    expect(redact('collection logs.v2:2024 on 10.0.0.1:27017 failed', { keep: ['logs.v2:2024'] })).toBe('collection logs.v2:2024 on <host> failed');
+    expect(redact('collection logs.v2:2024 on 10.0.0.1:27017 failed', { keep: ['logs.v2:2024'] })).toBe(
+      'collection logs.v2:2024 on <host> failed',
+    );
   });
 
   it('is idempotent and leaves no fragment of a redacted address', () => {

@@ -14,8 +14,15 @@ import { SyncErrorType } from '../../shared/errors';
 // How a run's outcome is folded from its parts: a tenant sync from its collections (runStateOf),
 // a client upsert from its steps and item errors (statusOf). Table-driven, one row per branch.
 
-const collection = (status: CollectionStatus, i = 0): CollectionResult =>
-  ({ name: `c${i}`, essential: i === 0, status, synced: 0, unchanged: 0, failed: 0, durationMs: 0 });
+const collection = (status: CollectionStatus, i = 0): CollectionResult => ({
+  name: `c${i}`,
+  essential: i === 0,
+  status,
+  synced: 0,
+  unchanged: 0,
+  failed: 0,
+  durationMs: 0,
+});
 
 describe('runStateOf (tenant sync run state)', () => {
   const cases: Array<[string, CollectionStatus[], ReturnType<typeof runStateOf>]> = [

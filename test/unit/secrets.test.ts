@@ -3,7 +3,16 @@ import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../infra/config';
 import { createLogger } from '../../infra/logger';
-import { DEV_SECRETS_KEY, isSealed, keyringFromConfig, parseKeyring, SecretDecryptError, SecretKeyUnknownError, sealedKeyId, SecretsKeyFormatError } from '../../infra/secrets';
+import {
+  DEV_SECRETS_KEY,
+  isSealed,
+  keyringFromConfig,
+  parseKeyring,
+  SecretDecryptError,
+  SecretKeyUnknownError,
+  sealedKeyId,
+  SecretsKeyFormatError,
+} from '../../infra/secrets';
 
 // Secrets at rest: AES-256-GCM under a keyring from SECRETS_KEY, bound to where a value lives.
 
@@ -61,7 +70,9 @@ describe('secrets keyring', () => {
     expect(() => ring.reveal(tampered, WHERE)).toThrow(SecretDecryptError);
     const tag = Buffer.from(parts[4]!, 'base64url');
     tag[3] = tag[3]! ^ 0x80;
-    expect(() => ring.reveal([...parts.slice(0, 4), tag.toString('base64url'), parts[5]].join(':'), WHERE)).toThrow(/does not decrypt with key 'k1'/);
+    expect(() => ring.reveal([...parts.slice(0, 4), tag.toString('base64url'), parts[5]].join(':'), WHERE)).toThrow(
+      /does not decrypt with key 'k1'/,
+    );
     // Same key ID, other key bytes: the auth tag fails.
     expect(() => parseKeyring(key('k1')).reveal(sealed, WHERE)).toThrow(SecretDecryptError);
     try {

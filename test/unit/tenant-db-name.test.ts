@@ -12,7 +12,9 @@ const first = fc.constantFrom(...ID_CHARS.slice(0, 62));
 const rest = fc.string({ unit: fc.constantFrom(...ID_CHARS), maxLength: 63 });
 /** IDs the API accepts (TENANT_ID_PATTERN), biased toward the characters that used to collide. */
 const tenantId = fc.tuple(first, rest).map(([a, b]) => a + b);
-const tricky = fc.tuple(fc.constantFrom('a', 'A', 'b'), fc.string({ unit: fc.constantFrom('a', 'A', '_', '.', '0', 'b'), maxLength: 63 })).map(([a, b]) => a + b);
+const tricky = fc
+  .tuple(fc.constantFrom('a', 'A', 'b'), fc.string({ unit: fc.constantFrom('a', 'A', '_', '.', '0', 'b'), maxLength: 63 }))
+  .map(([a, b]) => a + b);
 const VALID = /^[a-z0-9_-]{1,63}$/;
 
 describe('tenantDbName', () => {
@@ -65,7 +67,8 @@ describe('tenantDbName', () => {
   });
 
   it('is a valid name even for characters outside the tenant ID pattern', () => {
-    fc.assert(fc.property(fc.string({ minLength: 1, maxLength: 80 }), (id) => {
+    fc.assert(
+      fc.property(fc.string({ minLength: 1, maxLength: 80 }), (id) => {
         expect(tenantDbName(id)).toMatch(VALID);
       }),
     );

@@ -22,7 +22,13 @@ const temporalPort = portOf(config.TEMPORAL_ADDRESS, 7233);
 const ferretPort = portOf(config.MONGODB_URI, 27017);
 const redisPort = portOf(config.REDIS_URL, 6379);
 const busy: string[] = [];
-for (const [name, port] of [['Temporal', temporalPort], ['Temporal UI', config.TEMPORAL_UI_PORT], ['FerretDB', ferretPort], ['API', config.PORT], ['fixture upstream', config.FIXTURE_UPSTREAM_PORT]] as const) {
+for (const [name, port] of [
+  ['Temporal', temporalPort],
+  ['Temporal UI', config.TEMPORAL_UI_PORT],
+  ['FerretDB', ferretPort],
+  ['API', config.PORT],
+  ['fixture upstream', config.FIXTURE_UPSTREAM_PORT],
+] as const) {
   if (await isPortOpen(port)) busy.push(`${name} port ${port}`);
 }
 if (busy.length) {
@@ -44,7 +50,9 @@ const stack = await startStack({
   say,
   sink: (name, line) => process.stdout.write(`${color(90, `[${name}]`)} ${line}\n`),
 });
-say(`servers ready in ${Date.now() - t0} ms: temporal ${stack.temporalAddress}, ui ${stack.uiUrl ?? '-'}, mongodb ${stack.mongoUri}, redis ${stack.redisUrl}`);
+say(
+  `servers ready in ${Date.now() - t0} ms: temporal ${stack.temporalAddress}, ui ${stack.uiUrl ?? '-'}, mongodb ${stack.mongoUri}, redis ${stack.redisUrl}`,
+);
 
 // Demo: a fixture upstream serving three tenants, registered in the tenant registry.
 const upstream = await startFixtureUpstream({ port: config.FIXTURE_UPSTREAM_PORT });
@@ -118,4 +126,6 @@ startChild('api', 'api/server.ts', 32);
 say(`API on http://${config.HOST}:${config.PORT} — try: curl http://${config.HOST}:${config.PORT}/health/ready`);
 say(`Temporal UI on ${stack.uiUrl ?? '(headless)'} · Ctrl-C stops everything`);
 say(`token: TOKEN=$(npm run -s cli -- token --scopes "sync:write sync:read admin")`);
-say(`login sync: curl -s -X POST -H "Authorization: Bearer $TOKEN" http://${config.HOST}:${config.PORT}/api/sync/tenants/demo-small/ensure`);
+say(
+  `login sync: curl -s -X POST -H "Authorization: Bearer $TOKEN" http://${config.HOST}:${config.PORT}/api/sync/tenants/demo-small/ensure`,
+);

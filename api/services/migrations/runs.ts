@@ -27,7 +27,8 @@ export interface MigrationRunsOptions {
 
 export function createMigrationRuns(o: MigrationRunsOptions) {
   const wf = o.temporal.client.workflow;
-  const call = <T>(what: string, fn: () => Promise<T>) => withTimeout(what, CallDeadlines.temporalMs, (signal) => o.temporal.connection.withAbortSignal(signal, fn));
+  const call = <T>(what: string, fn: () => Promise<T>) =>
+    withTimeout(what, CallDeadlines.temporalMs, (signal) => o.temporal.connection.withAbortSignal(signal, fn));
 
   /** Is `migration:{name}` running right now (started by another run, or left running by a terminated one)? */
   async function running(names: readonly string[]): Promise<string[]> {
@@ -49,7 +50,8 @@ export function createMigrationRuns(o: MigrationRunsOptions) {
     const workflowId = input.dryRun ? migrationDryRunWorkflowId(o.database, randomUUID().slice(0, 8)) : migrationRunWorkflowId(o.database);
     if (!input.dryRun) {
       const busy = await running(toRun);
-      if (busy.length > 0) throw new ConflictError(`migration ${busy.join(', ')} is already running`, { running: busy.map((n) => WorkflowIds.migration(n)) });
+      if (busy.length > 0)
+        throw new ConflictError(`migration ${busy.join(', ')} is already running`, { running: busy.map((n) => WorkflowIds.migration(n)) });
     }
     try {
       const handle = await call('start migration run', () =>
@@ -62,13 +64,22 @@ export function createMigrationRuns(o: MigrationRunsOptions) {
           workflowIdConflictPolicy: 'FAIL',
           workflowIdReusePolicy: 'ALLOW_DUPLICATE',
           typedSearchAttributes: [{ key: OperationKey, value: Operations.migrationRun }],
-          memo: { what: `migration run${input.dryRun ? ' (dry run)' : ''} on ${o.database}`, requestedBy: input.requestedBy ?? 'unknown', names: input.names ?? 'all', ...(input.correlationId ? { correlationId: input.correlationId } : {}) },
+          memo: {
+            what: `migration run${input.dryRun ? ' (dry run)' : ''} on ${o.database}`,
+            requestedBy: input.requestedBy ?? 'unknown',
+            names: input.names ?? 'all',
+            ...(input.correlationId ? { correlationId: input.correlationId } : {}),
+          },
         }),
       );
       return { workflowId, runId: handle.firstExecutionRunId };
     } catch (err) {
-      if (err instanceof WorkflowExecutionAlreadyStartedError) throw new ConflictError(`a migration run is already in progress (${workflowId})`, { workflowId });
-      throw new DependencyUnavailableError('temporal', `Temporal did not accept the migration run: ${err instanceof Error ? err.message : String(err)}`);
+      if (err instanceof WorkflowExecutionAlreadyStartedError)
+        throw new ConflictError(`a migration run is already in progress (${workflowId})`, { workflowId });
+      throw new DependencyUnavailableError(
+        'temporal',
+        `Temporal did not accept the migration run: ${err instanceof Error ? err.message : String(err)}`,
+      );
     }
   }
 

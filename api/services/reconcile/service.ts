@@ -89,7 +89,8 @@ export interface ErrorItem {
   at: string;
 }
 
-const sameUris = (a: { sourceUri?: string; targetUri?: string }, b: { sourceUri?: string; targetUri?: string }) => a.sourceUri === b.sourceUri && a.targetUri === b.targetUri;
+const sameUris = (a: { sourceUri?: string; targetUri?: string }, b: { sourceUri?: string; targetUri?: string }) =>
+  a.sourceUri === b.sourceUri && a.targetUri === b.targetUri;
 const newBatchId = () => `rc-${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
 const ejson = (v: unknown) => (v === undefined ? null : BSON.EJSON.serialize({ v }, { relaxed: true }).v);
 
@@ -107,7 +108,9 @@ export function createReconcileService(o: ReconcileServiceOptions) {
     return withTimeout(what, CallDeadlines.temporalMs, (signal) => t.connection.withAbortSignal(signal, fn));
   };
 
-  async function resolve(req: StartReconcileRequest): Promise<{ source: ReconcileSourceRef; target: NamespaceRef; secrets: BatchDoc['secrets']; options: ReconcileOptions }> {
+  async function resolve(
+    req: StartReconcileRequest,
+  ): Promise<{ source: ReconcileSourceRef; target: NamespaceRef; secrets: BatchDoc['secrets']; options: ReconcileOptions }> {
     let options: ReconcileOptions;
     try {
       options = resolveReconcileOptions(req.options);
@@ -121,7 +124,9 @@ export function createReconcileService(o: ReconcileServiceOptions) {
       const tenant = await tenants.get(req.source.tenantId);
       if (!tenant) throw new NotFoundError('Tenant', req.source.tenantId);
       source = { kind: 'tenant', tenantId: req.source.tenantId, collection: req.source.collection };
-      target = req.target ? { db: req.target.db, collection: req.target.collection } : { db: tenantDbName(req.source.tenantId), collection: req.source.collection };
+      target = req.target
+        ? { db: req.target.db, collection: req.target.collection }
+        : { db: tenantDbName(req.source.tenantId), collection: req.source.collection };
     } else {
       if (!req.target) throw new ValidationError('a namespace source needs a target namespace');
       source = { kind: 'namespace', db: req.source.db, collection: req.source.collection };
@@ -138,10 +143,19 @@ export function createReconcileService(o: ReconcileServiceOptions) {
     // The platform's own collections (tenants, runs, reconcile_*) are never read or written.
     const role = platformDbRole({ source, target }, platformDb);
     if (role) throw new AuthorizationError(`The platform database is never a reconcile ${role}`);
-    for (const [end, uri] of [['source', secrets.sourceUri], ['target', secrets.targetUri]] as const) {
-      if (uri !== undefined && !allowlist.allows(uri)) throw new AuthorizationError(`The ${end} URI is not in the operator's RECONCILE_ALLOWED_URIS`);
+    for (const [end, uri] of [
+      ['source', secrets.sourceUri],
+      ['target', secrets.targetUri],
+    ] as const) {
+      if (uri !== undefined && !allowlist.allows(uri))
+        throw new AuthorizationError(`The ${end} URI is not in the operator's RECONCILE_ALLOWED_URIS`);
     }
-    if (source.kind === 'namespace' && source.db === target.db && source.collection === target.collection && (secrets.sourceUri ?? '') === (secrets.targetUri ?? '')) {
+    if (
+      source.kind === 'namespace' &&
+      source.db === target.db &&
+      source.collection === target.collection &&
+      (secrets.sourceUri ?? '') === (secrets.targetUri ?? '')
+    ) {
       throw new ValidationError('source and target are the same namespace');
     }
     return { source, target, secrets: Object.keys(secrets).length ? secrets : undefined, options };
@@ -174,7 +188,10 @@ export function createReconcileService(o: ReconcileServiceOptions) {
       );
     } catch (err) {
       if (err instanceof WorkflowExecutionAlreadyStartedError) return;
-      throw new DependencyUnavailableError('temporal', `Temporal did not accept the reconcile: ${err instanceof Error ? err.message : String(err)}`);
+      throw new DependencyUnavailableError(
+        'temporal',
+        `Temporal did not accept the reconcile: ${err instanceof Error ? err.message : String(err)}`,
+      );
     }
   }
 
@@ -202,10 +219,20 @@ export function createReconcileService(o: ReconcileServiceOptions) {
       if (!existing || existing.specHash !== specHash || !sameUris(revealBatchSecrets(o.secrets, existing), secrets ?? {})) {
         throw new ConflictError(`reconcile batch '${batchId}' exists with a different spec`, { batchId });
       }
-      input = { batchId, correlationId: existing.correlationId, source: existing.source, target: existing.target, options: existing.options, startedAt: existing.createdAt.toISOString() };
+      input = {
+        batchId,
+        correlationId: existing.correlationId,
+        source: existing.source,
+        target: existing.target,
+        options: existing.options,
+        startedAt: existing.createdAt.toISOString(),
+      };
     }
     await startWorkflow(input);
-    o.log.info({ batchId, workflowId, correlationId: input.correlationId, created, dryRun: options.dryRun, source: source.kind }, created ? 'reconcile started' : 'reconcile start repeated');
+    o.log.info(
+      { batchId, workflowId, correlationId: input.correlationId, created, dryRun: options.dryRun, source: source.kind },
+      created ? 'reconcile started' : 'reconcile start repeated',
+    );
     return { batchId, workflowId, correlationId: input.correlationId, created };
   }
 
@@ -226,21 +253,51 @@ export function createReconcileService(o: ReconcileServiceOptions) {
         const p = await call('query reconcile progress', () => handle.query(reconcileProgressQuery));
         return { ...refreshRates(p, Date.now()), live: true };
       } catch (err) {
-        o.log.debug({ batchId, err: err instanceof Error ? err.message : String(err) }, 'reconcile progress query failed; answering from the batch record');
+        o.log.debug(
+          { batchId, err: err instanceof Error ? err.message : String(err) },
+          'reconcile progress query failed; answering from the batch record',
+        );
       }
       // The workflow may have just finished: its result is recorded before it completes.
       const again = await store.getBatch(batchId);
       if (again?.result && FINAL_STATES.includes(again.state)) return { ...again.result, live: false };
     }
-    const base = { batchId, workflowId: b.workflowId, correlationId: b.correlationId, state: b.state, options: b.options, startedAt: (b.startedAt ?? b.createdAt).toISOString(), runs: 0, totalEstimate: b.plan?.totalEstimate ?? 0 };
-    return { ...summarizeProgress(base, zeroCounters(), { total: b.plan?.partitions ?? 0, done: 0, running: 0, failed: 0 }, Date.now()), live: false };
+    const base = {
+      batchId,
+      workflowId: b.workflowId,
+      correlationId: b.correlationId,
+      state: b.state,
+      options: b.options,
+      startedAt: (b.startedAt ?? b.createdAt).toISOString(),
+      runs: 0,
+      totalEstimate: b.plan?.totalEstimate ?? 0,
+    };
+    return {
+      ...summarizeProgress(base, zeroCounters(), { total: b.plan?.partitions ?? 0, done: 0, running: 0, failed: 0 }, Date.now()),
+      live: false,
+    };
   }
 
-  async function errors(batchId: string, after: string | undefined, limit: number, principal?: Principal): Promise<{ batchId: string; items: ErrorItem[]; nextCursor: string | null }> {
+  async function errors(
+    batchId: string,
+    after: string | undefined,
+    limit: number,
+    principal?: Principal,
+  ): Promise<{ batchId: string; items: ErrorItem[]; nextCursor: string | null }> {
     await getBatch(batchId, principal);
     const page = await store.listErrors(batchId, after, limit);
     const items = page.items.map((e: ErrorDoc): ErrorItem => {
-      const item: ErrorItem = { id: e._id, key: ejson(e.key), outcome: e.outcome ?? null, action: e.action, errorType: e.errorType ?? null, message: e.message ?? null, partition: e.partition, chunk: e.chunk, at: e.at.toISOString() };
+      const item: ErrorItem = {
+        id: e._id,
+        key: ejson(e.key),
+        outcome: e.outcome ?? null,
+        action: e.action,
+        errorType: e.errorType ?? null,
+        message: e.message ?? null,
+        partition: e.partition,
+        chunk: e.chunk,
+        at: e.at.toISOString(),
+      };
       if (e.records !== undefined) item.records = e.records;
       return item;
     });
@@ -250,7 +307,8 @@ export function createReconcileService(o: ReconcileServiceOptions) {
   /** Asks the run to stop at its next chunk boundaries; the counts so far are kept. */
   async function cancel(batchId: string, principal?: Principal): Promise<{ batchId: string; workflowId: string; state: 'cancelling' }> {
     const b = await getBatch(batchId, principal);
-    if (FINAL_STATES.includes(b.state)) throw new ConflictError(`reconcile batch '${batchId}' already finished (${b.state})`, { state: b.state });
+    if (FINAL_STATES.includes(b.state))
+      throw new ConflictError(`reconcile batch '${batchId}' already finished (${b.state})`, { state: b.state });
     try {
       await call('cancel reconcile', () => temporal().client.workflow.getHandle(b.workflowId).cancel());
     } catch (err) {

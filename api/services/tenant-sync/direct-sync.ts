@@ -2,7 +2,13 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { Logger } from '../../../infra/logger';
 import type { Redis } from '../../../infra/redis';
 import { tryLock, waitForUnlock } from '../../../infra/redis-lock';
-import { runStateOf, type CollectionPlan, type CollectionResult, type FallbackReason, type SyncRunRecord } from '../../../shared/tenant-sync';
+import {
+  runStateOf,
+  type CollectionPlan,
+  type CollectionResult,
+  type FallbackReason,
+  type SyncRunRecord,
+} from '../../../shared/tenant-sync';
 import { failureFromError, type TenantSyncActivities } from '../../../activities/tenant-sync/activities';
 import { mapBounded } from '../../../shared/bounded';
 import type { SyncStore } from '../../../activities/tenant-sync/store';
@@ -45,10 +51,21 @@ export function createDirectSync(d: DirectSyncDeps) {
     mapBounded(plan, d.concurrency, async (c): Promise<CollectionResult> => {
       const started = Date.now();
       try {
-        return await withRetries(() => d.activities.syncCollection({ tenantId, collection: c.name, essential: c.essential, correlationId }));
+        return await withRetries(() =>
+          d.activities.syncCollection({ tenantId, collection: c.name, essential: c.essential, correlationId }),
+        );
       } catch (err) {
         const error = failureFromError(err, { tenantId, collection: c.name, correlationId }, started);
-        return { name: c.name, essential: c.essential, status: 'failed', synced: 0, unchanged: 0, failed: 0, durationMs: Date.now() - started, error };
+        return {
+          name: c.name,
+          essential: c.essential,
+          status: 'failed',
+          synced: 0,
+          unchanged: 0,
+          failed: 0,
+          durationMs: Date.now() - started,
+          error,
+        };
       }
     });
 
@@ -56,7 +73,12 @@ export function createDirectSync(d: DirectSyncDeps) {
    * Syncs the essential collections now. With `includeRest`, the others follow in the background
    * (flag off: direct is the primary path); on fallback the workflow carries on with them.
    */
-  async function run(tenantId: string, correlationId: string, plan: readonly CollectionPlan[], o: { fallbackReason?: FallbackReason; workflowId?: string; includeRest: boolean }): Promise<DirectOutcome> {
+  async function run(
+    tenantId: string,
+    correlationId: string,
+    plan: readonly CollectionPlan[],
+    o: { fallbackReason?: FallbackReason; workflowId?: string; includeRest: boolean },
+  ): Promise<DirectOutcome> {
     const lockKey = `lock:direct-sync:${tenantId}`;
     const lock = await tryLock(d.redis, lockKey, d.lockTtlMs).catch((err: unknown) => {
       d.log.warn({ err: String(err), tenantId }, 'redis lock unavailable: direct sync proceeds unlocked (writes are version-guarded)');
@@ -87,7 +109,15 @@ export function createDirectSync(d: DirectSyncDeps) {
       ...(final ? { finishedAt: new Date().toISOString(), durationMs: Date.now() - startedAt.getTime() } : {}),
       collections,
     });
-    const pending = restPlan.map((c): CollectionResult => ({ name: c.name, essential: false, status: 'pending', synced: 0, unchanged: 0, failed: 0, durationMs: 0 }));
+    const pending = restPlan.map((c): CollectionResult => ({
+      name: c.name,
+      essential: false,
+      status: 'pending',
+      synced: 0,
+      unchanged: 0,
+      failed: 0,
+      durationMs: 0,
+    }));
     const onlyEssential = !o.includeRest || restPlan.length === 0;
     let essential: CollectionResult[];
     try {

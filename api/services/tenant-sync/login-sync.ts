@@ -37,13 +37,23 @@ export interface LoginSyncDeps {
 }
 
 /** Seed routing: flag off → direct; flag on → Temporal for the allowlist, or for all when it is empty. */
-export function chooseMethod(config: Pick<AppConfig, 'USE_TEMPORAL_FOR_AUTH' | 'TEMPORAL_TENANTS' | 'TEMPORAL_ENABLED'>, tenantId: string): SyncMethod {
+export function chooseMethod(
+  config: Pick<AppConfig, 'USE_TEMPORAL_FOR_AUTH' | 'TEMPORAL_TENANTS' | 'TEMPORAL_ENABLED'>,
+  tenantId: string,
+): SyncMethod {
   if (!config.USE_TEMPORAL_FOR_AUTH || !config.TEMPORAL_ENABLED) return 'direct';
   if (config.TEMPORAL_TENANTS.length === 0) return 'temporal';
   return config.TEMPORAL_TENANTS.includes(tenantId) ? 'temporal' : 'direct';
 }
 
-const view = (c: CollectionResult) => ({ name: c.name, essential: c.essential, status: c.status, synced: c.synced, failed: c.failed, ...(c.error ? { error: c.error } : {}) });
+const view = (c: CollectionResult) => ({
+  name: c.name,
+  essential: c.essential,
+  status: c.status,
+  synced: c.synced,
+  failed: c.failed,
+  ...(c.error ? { error: c.error } : {}),
+});
 
 export function createLoginSync(d: LoginSyncDeps) {
   const inFlight = new Map<string, Promise<EnsureResult>>();
@@ -70,7 +80,16 @@ export function createLoginSync(d: LoginSyncDeps) {
     if (!s?.lastSyncAt || Date.now() - s.lastSyncAt.getTime() > window) return undefined;
     const essential = s.collections.filter((c) => c.essential);
     if (!essential.every((c) => c.status === 'synced')) return undefined;
-    return { tenantId: tenant._id, correlationId: s.lastRunId, syncMethod: s.method, fallbackUsed: false, essentialReady: true, durationMs: Date.now() - started, fresh: true, collections: s.collections.map(view) };
+    return {
+      tenantId: tenant._id,
+      correlationId: s.lastRunId,
+      syncMethod: s.method,
+      fallbackUsed: false,
+      essentialReady: true,
+      durationMs: Date.now() - started,
+      fresh: true,
+      collections: s.collections.map(view),
+    };
   }
 
   async function ensureOnce(tenantId: string): Promise<EnsureResult> {
@@ -82,8 +101,24 @@ export function createLoginSync(d: LoginSyncDeps) {
 
     const correlationId = syncCorrelationId(tenantId, started, randomBytes(4).toString('hex'));
     const log = d.log.child({ tenantId, correlationId });
-    const pendingRest = tenant.collections.filter((c) => !c.essential).map((c): CollectionResult => ({ name: c.name, essential: false, status: 'pending', synced: 0, unchanged: 0, failed: 0, durationMs: 0 }));
-    const answer = (r: { correlationId: string; syncMethod: SyncMethod; essential: CollectionResult[]; workflowId?: string; fallbackReason?: FallbackReason }): EnsureResult => ({
+    const pendingRest = tenant.collections
+      .filter((c) => !c.essential)
+      .map((c): CollectionResult => ({
+        name: c.name,
+        essential: false,
+        status: 'pending',
+        synced: 0,
+        unchanged: 0,
+        failed: 0,
+        durationMs: 0,
+      }));
+    const answer = (r: {
+      correlationId: string;
+      syncMethod: SyncMethod;
+      essential: CollectionResult[];
+      workflowId?: string;
+      fallbackReason?: FallbackReason;
+    }): EnsureResult => ({
       tenantId,
       correlationId: r.correlationId,
       syncMethod: r.syncMethod,
@@ -101,9 +136,23 @@ export function createLoginSync(d: LoginSyncDeps) {
     let workflowId: string | undefined;
     if (method === 'temporal' && d.temporal) {
       try {
-        const res = await d.temporal.ensure({ tenantId, correlationId, collections: tenant.collections, startedAt: new Date(started).toISOString(), concurrency: d.config.SYNC_CONCURRENCY });
-        log.info({ syncMethod: 'temporal', essentialReady: res.essentialReady, durationMs: Date.now() - started }, 'login sync answered by temporal');
-        return answer({ correlationId: res.correlationId, syncMethod: 'temporal', essential: res.collections, workflowId: `tenant-sync:${tenantId}` });
+        const res = await d.temporal.ensure({
+          tenantId,
+          correlationId,
+          collections: tenant.collections,
+          startedAt: new Date(started).toISOString(),
+          concurrency: d.config.SYNC_CONCURRENCY,
+        });
+        log.info(
+          { syncMethod: 'temporal', essentialReady: res.essentialReady, durationMs: Date.now() - started },
+          'login sync answered by temporal',
+        );
+        return answer({
+          correlationId: res.correlationId,
+          syncMethod: 'temporal',
+          essential: res.collections,
+          workflowId: `tenant-sync:${tenantId}`,
+        });
       } catch (err) {
         if (!(err instanceof TemporalLoginError)) throw err;
         fallbackReason = err.reason;
@@ -112,8 +161,15 @@ export function createLoginSync(d: LoginSyncDeps) {
         log.warn({ fallbackReason, err: err.message }, 'temporal login sync failed: falling back to direct sync');
       }
     }
-    const out = await d.direct.run(tenantId, correlationId, tenant.collections, { fallbackReason, workflowId, includeRest: fallbackReason === undefined });
-    log.info({ syncMethod: 'direct', fallbackReason, joined: out.joined, durationMs: Date.now() - started }, 'login sync answered by direct sync');
+    const out = await d.direct.run(tenantId, correlationId, tenant.collections, {
+      fallbackReason,
+      workflowId,
+      includeRest: fallbackReason === undefined,
+    });
+    log.info(
+      { syncMethod: 'direct', fallbackReason, joined: out.joined, durationMs: Date.now() - started },
+      'login sync answered by direct sync',
+    );
     return answer({ correlationId: out.correlationId, syncMethod: 'direct', essential: out.essential, workflowId, fallbackReason });
   }
 

@@ -18,9 +18,12 @@ export type Coverage = readonly string[] | '*';
 export const coverageFilter = (tenants: Coverage) => (tenants === '*' ? {} : { tenantId: { $in: [...tenants] } });
 
 const rate = (n: number, d: number) => (d === 0 ? 0 : Math.round((n / d) * 10_000) / 10_000);
-const pct = (sorted: number[], p: number) => (sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!);
+const pct = (sorted: number[], p: number) =>
+  sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 
-export function summarizeRuns(runs: readonly Pick<SyncRunDoc, 'state' | 'method' | 'durationMs' | 'fallbackUsed' | 'fallbackReason' | 'collections'>[]) {
+export function summarizeRuns(
+  runs: readonly Pick<SyncRunDoc, 'state' | 'method' | 'durationMs' | 'fallbackUsed' | 'fallbackReason' | 'collections'>[],
+) {
   const finished = runs.filter((r) => r.state !== 'running');
   const ok = finished.filter((r) => r.state === 'completed').length;
   const failed = finished.filter((r) => r.state === 'failed').length;
@@ -38,7 +41,10 @@ export function summarizeRuns(runs: readonly Pick<SyncRunDoc, 'state' | 'method'
       if (c.error) errorTypes[c.error.errorType] = (errorTypes[c.error.errorType] ?? 0) + 1;
     }
   }
-  const methods = {} as Record<SyncMethod, { total: number; succeeded: number; successRate: number; avgDurationMs: number; fallbacks: number }>;
+  const methods = {} as Record<
+    SyncMethod,
+    { total: number; succeeded: number; successRate: number; avgDurationMs: number; fallbacks: number }
+  >;
   for (const m of ['temporal', 'direct'] as const) {
     const mine = finished.filter((r) => r.method === m);
     const good = mine.filter((r) => r.state === 'completed').length;
@@ -60,9 +66,19 @@ export function summarizeRuns(runs: readonly Pick<SyncRunDoc, 'state' | 'method'
     failed,
     successRate: rate(ok, finished.length),
     failureRate: rate(failed + partial, finished.length),
-    durationMs: { avg: durations.length ? Math.round(durations.reduce((a, b) => a + b, 0) / durations.length) : 0, p50: pct(durations, 50), p95: pct(durations, 95), max: durations.at(-1) ?? 0 },
+    durationMs: {
+      avg: durations.length ? Math.round(durations.reduce((a, b) => a + b, 0) / durations.length) : 0,
+      p50: pct(durations, 50),
+      p95: pct(durations, 95),
+      max: durations.at(-1) ?? 0,
+    },
     errorTypes,
-    collections: [...perCollection.entries()].map(([name, e]) => ({ name, total: e.total, succeeded: e.succeeded, successRate: rate(e.succeeded, e.total) })),
+    collections: [...perCollection.entries()].map(([name, e]) => ({
+      name,
+      total: e.total,
+      succeeded: e.succeeded,
+      successRate: rate(e.succeeded, e.total),
+    })),
     methods,
     fallbacks: { total: runs.filter((r) => r.fallbackUsed).length, byReason },
   };
@@ -80,17 +96,41 @@ export function healthOf(s: { finished: number; failureRate: number }, stuckSync
 export function createSyncStats(store: SyncStore, stuckAfterMs: number) {
   return {
     async recent(tenants: Coverage) {
-      const runs = await store.runs.find(coverageFilter(tenants), { projection: { state: 1, method: 1, durationMs: 1, fallbackUsed: 1, fallbackReason: 1, collections: 1 } }).sort({ startedAt: -1 }).limit(STATS_WINDOW_RUNS).toArray();
+      const runs = await store.runs
+        .find(coverageFilter(tenants), {
+          projection: { state: 1, method: 1, durationMs: 1, fallbackUsed: 1, fallbackReason: 1, collections: 1 },
+        })
+        .sort({ startedAt: -1 })
+        .limit(STATS_WINDOW_RUNS)
+        .toArray();
       return summarizeRuns(runs);
     },
     async active(tenants: Coverage) {
-      const running = await store.runs.find({ ...coverageFilter(tenants), state: 'running' }, { projection: { startedAt: 1, tenantId: 1 } }).toArray();
+      const running = await store.runs
+        .find({ ...coverageFilter(tenants), state: 'running' }, { projection: { startedAt: 1, tenantId: 1 } })
+        .toArray();
       // Stuck as the sweep defines it: no progress (this run's mark, else its start) for stuckAfterMs.
       const cutoff = Date.now() - stuckAfterMs;
       const old = running.filter((r) => r.startedAt.getTime() < cutoff);
-      const marks = old.length ? await lastProgressOf(store.progress, old.map((r) => r.tenantId)) : new Map<string, ProgressMarkSeen>();
-      const stuck = old.map((r) => ({ r, last: lastMovedAt(r.startedAt, progressOfRun(marks.get(r.tenantId), r._id)) })).filter((x) => x.last.getTime() < cutoff);
-      return { activeSyncs: running.length - stuck.length, stuckSyncs: stuck.length, stuck: stuck.slice(0, 20).map(({ r, last }) => ({ runId: r._id, tenantId: r.tenantId, startedAt: r.startedAt.toISOString(), lastProgressAt: last.toISOString() })) };
+      const marks = old.length
+        ? await lastProgressOf(
+            store.progress,
+            old.map((r) => r.tenantId),
+          )
+        : new Map<string, ProgressMarkSeen>();
+      const stuck = old
+        .map((r) => ({ r, last: lastMovedAt(r.startedAt, progressOfRun(marks.get(r.tenantId), r._id)) }))
+        .filter((x) => x.last.getTime() < cutoff);
+      return {
+        activeSyncs: running.length - stuck.length,
+        stuckSyncs: stuck.length,
+        stuck: stuck.slice(0, 20).map(({ r, last }) => ({
+          runId: r._id,
+          tenantId: r.tenantId,
+          startedAt: r.startedAt.toISOString(),
+          lastProgressAt: last.toISOString(),
+        })),
+      };
     },
     /** What the stuck-sync sweep found: open findings (still stuck, not settled) and the newest ones. */
     detection: (tenants: Coverage) => summarizeStuck(store.stuck, 20, coverageFilter(tenants)),

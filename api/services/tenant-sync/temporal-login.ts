@@ -30,7 +30,11 @@ export type BreakerState = 'closed' | 'open' | 'half_open';
 
 /** Thrown when the Temporal login path gave no answer; `reason` becomes the fallbackReason. */
 export class TemporalLoginError extends AppError {
-  constructor(readonly reason: FallbackReason, message: string, readonly workflowId: string) {
+  constructor(
+    readonly reason: FallbackReason,
+    message: string,
+    readonly workflowId: string,
+  ) {
     super('temporal-login-unanswered', message);
   }
 }
@@ -65,7 +69,9 @@ export function createTemporalLogin(o: TemporalLoginOptions) {
     volumeThreshold: o.breaker.failures,
     errorThresholdPercentage: 50,
   });
-  breaker.on('open', () => o.log.warn({ resetMs: o.breaker.resetMs }, 'temporal circuit breaker opened: logins go straight to direct sync'));
+  breaker.on('open', () =>
+    o.log.warn({ resetMs: o.breaker.resetMs }, 'temporal circuit breaker opened: logins go straight to direct sync'),
+  );
   breaker.on('halfOpen', () => o.log.info('temporal circuit breaker half-open: next login probes Temporal'));
   breaker.on('close', () => o.log.info('temporal circuit breaker closed'));
 
