@@ -24,9 +24,11 @@ test: tools chromium
 	$(MAKE) --no-print-directory lint
 	npx vitest run
 
-# Type-aware ESLint (eslint.config.js); the cache (git-ignored, under node_modules/) re-lints changed files only.
+# Type-aware ESLint (eslint.config.js; the cache, git-ignored under node_modules/, re-lints changed files only), then
+# Prettier's check (.prettierrc.json, .prettierignore).
 lint: deps
 	npx eslint --cache --cache-location node_modules/.cache/eslint/ .
+	npx prettier --check .
 
 typecheck: deps
 	npx tsc --noEmit -p .
