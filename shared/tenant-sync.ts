@@ -60,6 +60,20 @@ export interface CollectionResult {
   error?: SyncFailure;
 }
 
+/** The result of a collection whose sync failed as a whole (workflow and direct path alike). */
+export function failedCollection(c: { name: string; essential: boolean }, error: SyncFailure, started: number): CollectionResult {
+  return {
+    name: c.name,
+    essential: c.essential,
+    status: 'failed',
+    synced: 0,
+    unchanged: 0,
+    failed: 0,
+    durationMs: Date.now() - started,
+    error,
+  };
+}
+
 export interface TenantSyncInput {
   tenantId: string;
   correlationId: string;

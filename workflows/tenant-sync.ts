@@ -3,6 +3,7 @@ import type { Activities } from '../activities';
 import { failureFromError } from '../shared/sync-failure';
 import {
   essentialReadyUpdate,
+  failedCollection,
   runStateOf,
   tenantSyncProgressQuery,
   type CollectionPlan,
@@ -66,16 +67,7 @@ export async function tenantSyncWorkflow(input: TenantSyncInput): Promise<SyncRu
       result = await (c.essential ? syncEssentialCollection(args) : syncCollection(args));
     } catch (err) {
       const error = failureFromError(err, { tenantId: input.tenantId, collection: c.name, correlationId: input.correlationId }, started);
-      result = {
-        name: c.name,
-        essential: c.essential,
-        status: 'failed',
-        synced: 0,
-        unchanged: 0,
-        failed: 0,
-        durationMs: Date.now() - started,
-        error,
-      };
+      result = failedCollection(c, error, started);
     }
     run.collections[idx] = result;
   };

@@ -3,6 +3,7 @@ import type { Logger } from '../../../infra/logger';
 import type { Redis } from '../../../infra/redis';
 import { tryLock, waitForUnlock } from '../../../infra/redis-lock';
 import {
+  failedCollection,
   runStateOf,
   type CollectionPlan,
   type CollectionResult,
@@ -56,16 +57,7 @@ export function createDirectSync(d: DirectSyncDeps) {
         );
       } catch (err) {
         const error = failureFromError(err, { tenantId, collection: c.name, correlationId }, started);
-        return {
-          name: c.name,
-          essential: c.essential,
-          status: 'failed',
-          synced: 0,
-          unchanged: 0,
-          failed: 0,
-          durationMs: Date.now() - started,
-          error,
-        };
+        return failedCollection(c, error, started);
       }
     });
 
