@@ -16,7 +16,7 @@ import { createReconcileMetrics } from '../../infra/metrics';
 import { currentActivity } from '../activity-context';
 import { classifyError, toApplicationFailure } from '../classify-error';
 import type { ActivityDeps } from '../deps';
-import { compareItem, tallyChunk, type ItemResult, type RepairEntry } from './compare';
+import { compareItem, tallyChunk, type Finding, type ItemResult, type RepairEntry } from './compare';
 import { countOf, openEndpoints } from './endpoints';
 import { decodeKey, encodeKey, KeyOrderError, rangeFilter, type Key } from './keys';
 import { createProgressReporter } from './report';
@@ -75,6 +75,22 @@ export interface PartitionResult {
 
 const HEARTBEAT_EVERY_MS = 1_000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A per-record finding of chunk `seq` as stored (reconcile_errors); one per key and batch. */
+function findingDoc(batchId: string, partition: number, chunk: number, f: Finding): ErrorDoc {
+  const doc: ErrorDoc = {
+    _id: errorDocId(batchId, f.keyId),
+    batchId,
+    partition,
+    chunk,
+    key: f.key,
+    outcome: f.outcome,
+    action: f.action,
+    at: new Date(),
+  };
+  if (f.message) doc.message = f.message;
+  return doc;
+}
 
 export function createReconcileActivities(deps: ActivityDeps, settings: ReconcileSettings = {}) {
   const store = createReconcileStore(deps.mongo.db);
@@ -234,17 +250,7 @@ export function createReconcileActivities(deps: ActivityDeps, settings: Reconcil
             () => applyRepairs(repairTarget, batch, undo),
           );
           delta = { repaired: r.repaired, conflicts: r.conflicts, failed: r.failed };
-          findings = r.findings.map((f) => ({
-            _id: errorDocId(b, f.keyId),
-            batchId: b,
-            partition: p,
-            chunk: seq,
-            key: f.key,
-            outcome: f.outcome,
-            action: f.action,
-            message: f.message,
-            at: new Date(),
-          }));
+          findings = r.findings.map((f) => findingDoc(b, p, seq, f));
           stats = { inserted: r.inserted, deleted: r.deleted, restored: r.restored, alreadyApplied: r.alreadyApplied };
           break;
         } catch (err) {
@@ -310,17 +316,7 @@ export function createReconcileActivities(deps: ActivityDeps, settings: Reconcil
       const cmp = tallyChunk(items);
       const next: PartitionCheckpoint = { ...state.cp, seq: seq + 1, lastKey, counters: addCounters(state.cp.counters, cmp.counts) };
       if (connectorStream) next.sourceCursor = connectorStream.resumeCursor();
-      const findings: ErrorDoc[] = cmp.findings.map((f) => ({
-        _id: errorDocId(b, f.keyId),
-        batchId: b,
-        partition: p,
-        chunk: seq,
-        key: f.key,
-        outcome: f.outcome,
-        action: f.action,
-        ...(f.message ? { message: f.message } : {}),
-        at: new Date(),
-      }));
+      const findings: ErrorDoc[] = cmp.findings.map((f) => findingDoc(b, p, seq, f));
       const staged: PendingDoc[] = cmp.repairs.map((r) => ({
         _id: pendingDocId(b, p, r.keyId),
         batchId: b,
