@@ -60,6 +60,11 @@ export interface CollectionResult {
   error?: SyncFailure;
 }
 
+/** A non-essential collection the login answered before syncing (the rest carries on). */
+export function pendingCollection(c: { name: string }): CollectionResult {
+  return { name: c.name, essential: false, status: 'pending', synced: 0, unchanged: 0, failed: 0, durationMs: 0 };
+}
+
 /** The result of a collection whose sync failed as a whole (workflow and direct path alike). */
 export function failedCollection(c: { name: string; essential: boolean }, error: SyncFailure, started: number): CollectionResult {
   return {

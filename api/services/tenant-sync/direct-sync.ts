@@ -4,6 +4,7 @@ import type { Redis } from '../../../infra/redis';
 import { tryLock, waitForUnlock } from '../../../infra/redis-lock';
 import {
   failedCollection,
+  pendingCollection,
   runStateOf,
   type CollectionPlan,
   type CollectionResult,
@@ -101,15 +102,7 @@ export function createDirectSync(d: DirectSyncDeps) {
       ...(final ? { finishedAt: new Date().toISOString(), durationMs: Date.now() - startedAt.getTime() } : {}),
       collections,
     });
-    const pending = restPlan.map((c): CollectionResult => ({
-      name: c.name,
-      essential: false,
-      status: 'pending',
-      synced: 0,
-      unchanged: 0,
-      failed: 0,
-      durationMs: 0,
-    }));
+    const pending = restPlan.map(pendingCollection);
     const onlyEssential = !o.includeRest || restPlan.length === 0;
     let essential: CollectionResult[];
     try {

@@ -2,7 +2,13 @@ import { randomBytes } from 'node:crypto';
 import type { AppConfig } from '../../../infra/config';
 import type { Logger } from '../../../infra/logger';
 import { createSyncMetrics } from '../../../infra/metrics';
-import { syncCorrelationId, type CollectionResult, type FallbackReason, type SyncMethod } from '../../../shared/tenant-sync';
+import {
+  pendingCollection,
+  syncCorrelationId,
+  type CollectionResult,
+  type FallbackReason,
+  type SyncMethod,
+} from '../../../shared/tenant-sync';
 import type { SyncStore } from '../../../activities/tenant-sync/store';
 import type { TenantDoc, TenantRepository } from '../../../activities/tenant-sync/registry';
 import { NotFoundError } from '../../errors';
@@ -101,17 +107,7 @@ export function createLoginSync(d: LoginSyncDeps) {
 
     const correlationId = syncCorrelationId(tenantId, started, randomBytes(4).toString('hex'));
     const log = d.log.child({ tenantId, correlationId });
-    const pendingRest = tenant.collections
-      .filter((c) => !c.essential)
-      .map((c): CollectionResult => ({
-        name: c.name,
-        essential: false,
-        status: 'pending',
-        synced: 0,
-        unchanged: 0,
-        failed: 0,
-        durationMs: 0,
-      }));
+    const pendingRest = tenant.collections.filter((c) => !c.essential).map(pendingCollection);
     const answer = (r: {
       correlationId: string;
       syncMethod: SyncMethod;
