@@ -1,13 +1,13 @@
 import { Command } from 'commander';
 import { registerTokenCommand } from './commands/token';
-import { registerHealthCommand } from './commands/health';
+import { registerHealthCommand } from './commands/probe';
 import { registerReconcileCommand } from './commands/reconcile';
-import { registerTenantsCommand } from './commands/tenants';
-import { registerMigrateCommand } from './commands/migrate';
-import { registerClientsCommand } from './commands/clients';
-import { registerSchedulesCommand } from './commands/schedules';
-import { registerRunsCommand } from './commands/runs';
-import { registerSecretsCommand } from './commands/secrets';
+import { registerTenantsCommand } from './commands/tenant-sync';
+import { registerMigrateCommand } from './commands/migrations';
+import { registerClientsCommand } from './commands/client-upsert';
+import { registerSchedulesCommand } from './commands/maintenance/schedules';
+import { registerRunsCommand } from './commands/maintenance/failed-runs';
+import { registerSecretsCommand } from './commands/maintenance/secrets';
 
 // `npm run cli -- <command>`: operator commands. Each command module registers itself.
 

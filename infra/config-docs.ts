@@ -3,7 +3,7 @@ import { CONFIG_GROUPS, configDocs, type OptionDoc } from './config-options';
 
 // Renders .env.example and the README's configuration table from the config schema's own
 // documentation (`opt` in infra/config-options.ts). infra/dev/gen-config-docs.ts writes both;
-// test/unit/env-example.test.ts fails when either file differs from what is rendered here.
+// test/unit/platform/env-example.test.ts fails when either file differs from what is rendered here.
 
 /** One documented option with its default as .env.example writes it. */
 export interface ConfigOption extends OptionDoc {
@@ -20,7 +20,8 @@ const ENV_HEADER = [
   '# sync-orchestrator configuration: every variable infra/config.ts reads, with its default.',
   '# Copy to .env and edit; an empty value means "not set" (the default applies).',
   '# Generated from the schema in infra/config.ts by `npx tsx infra/dev/gen-config-docs.ts`: edit the',
-  '# descriptions there, not here (test/unit/env-example.test.ts fails when this file differs).',
+  '# descriptions there, not here (test/unit/platform/env-example.test.ts fails when this file',
+  '# differs).',
   '# docker-compose.yml also reads .env, and overrides the addresses (MONGODB_URI, REDIS_URL,',
   '# TEMPORAL_ADDRESS, HOST, PORT, NODE_ENV) to match its containers.',
 ] as const;

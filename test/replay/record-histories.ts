@@ -23,7 +23,7 @@ import { connectTestDeps, startTestWorker, uniqueId, type TestDeps, type TestWor
 
 // Records one small run of every workflow type on the test stack and writes each history to
 // test/fixtures/histories/<workflowType>[.<variant>].json, which the replay test
-// (test/integration/replay.test.ts) replays against the current workflow code.
+// (test/integration/platform/replay.test.ts) replays against the current workflow code.
 // Run: `npm run histories:record` (vitest with test/replay/vitest.config.ts, so the stack
 // starts exactly as the tests' global setup starts it). HISTORIES_DIR overrides the output.
 
