@@ -5,7 +5,7 @@ import { bool, csv, hostPort, int, opt } from './config-options';
 
 // One schema for every environment variable. Each entry carries its default and its
 // documentation (`opt`): the README configuration table and .env.example are generated from it
-// by `npx tsx infra/dev/gen-config-docs.ts`, and test/unit/env-example.test.ts keeps them in step.
+// by `npx tsx infra/dev/gen-config-docs.ts`, and test/unit/platform/env-example.test.ts keeps them in step.
 
 const DEV_JWT_SECRET = 'dev-only-secret-change-me-0123456789abcdef';
 

@@ -7,7 +7,7 @@ import type { ReconcileOptions } from '../shared/reconcile';
 // capability: the policies are shared across capabilities (one backoff shape, one
 // non-retryable classification), a reviewer compares every timeout on one screen, and the whole
 // table stays short. Workflows pick a named profile; none writes a number into proxyActivities
-// (test/unit/profiles.test.ts keeps it so).
+// (test/unit/platform/profiles.test.ts keeps it so).
 
 /** The seed's classification (shared/errors.ts): AUTH and VALIDATION never succeed on retry. */
 const SEED_NON_RETRYABLE: readonly string[] = NON_RETRYABLE_ERROR_TYPES;

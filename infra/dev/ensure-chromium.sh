@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test suite's one system package: Debian's Chromium, for the Temporal UI browser test
-# (test/integration/temporal-ui.test.ts). Installed with apt-get when missing (as root, or
+# (test/integration/platform/temporal-ui.test.ts). Installed with apt-get when missing (as root, or
 # through sudo); `apt-get update` only when the cached package lists do not suffice.
 set -euo pipefail
 [ -x /usr/bin/chromium ] && exit 0
