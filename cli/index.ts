@@ -14,6 +14,7 @@ import { registerSecretsCommand } from './commands/maintenance/secrets';
 const program = new Command()
   .name('sync-orchestrator')
   .description('Operate sync-orchestrator: tokens, health, and (per capability) runs')
+  .option('--api <url>', 'API base URL (default SYNC_API_URL, else http://HOST:PORT)')
   .showHelpAfterError();
 
 registerTokenCommand(program);

@@ -1,0 +1,54 @@
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { REPO_ROOT } from '../../infra/dev/ensure-tools';
+import type { AppConfig } from '../../infra/config';
+
+// The CLI as an operator runs it: a child process (tsx) with the file's config, talking to the
+// API listening at `apiUrl` (SYNC_API_URL). Never throws on a non-zero exit: answers the code.
+
+const run = promisify(execFile);
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface CliRunner {
+  (...args: string[]): Promise<CliResult>;
+}
+
+/** A runner for one file: `config` gives the servers and secrets, `apiUrl()` the listening API. */
+export function cliRunner(config: () => AppConfig, apiUrl: () => string, env: Record<string, string> = {}): CliRunner {
+  return async (...args) => {
+    const c = config();
+    const childEnv = {
+      ...process.env,
+      NODE_ENV: 'test',
+      LOG_LEVEL: 'silent',
+      MONGODB_URI: c.MONGODB_URI,
+      MONGODB_DB: c.MONGODB_DB,
+      REDIS_URL: c.REDIS_URL,
+      TEMPORAL_ADDRESS: c.TEMPORAL_ADDRESS,
+      TEMPORAL_TASK_QUEUE: c.TEMPORAL_TASK_QUEUE,
+      AUTH_JWT_SECRET: c.AUTH_JWT_SECRET,
+      SYNC_API_URL: apiUrl(),
+      ...env,
+    };
+    try {
+      const r = await run(path.join(REPO_ROOT, 'node_modules/.bin/tsx'), [path.join(REPO_ROOT, 'cli/index.ts'), ...args], {
+        env: childEnv,
+        timeout: 120_000,
+      });
+      return { code: 0, stdout: r.stdout, stderr: r.stderr };
+    } catch (e) {
+      const err = e as { code?: number; stdout?: string; stderr?: string };
+      if (typeof err.code !== 'number') throw e;
+      return { code: err.code, stdout: err.stdout ?? '', stderr: err.stderr ?? '' };
+    }
+  };
+}
+
+/** The last line of a command's output, parsed as JSON. */
+export const lastJson = (out: string) => JSON.parse(out.trim().split('\n').at(-1)!) as Record<string, unknown>;
