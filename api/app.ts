@@ -25,6 +25,9 @@ import reconcileRoutes from './routes/reconcile';
 import { createReconcileService } from './services/reconcile/service';
 import clientRoutes from './routes/clients';
 import migrationRoutes from './routes/migrations';
+import { createBackupService } from './services/migrations/backups';
+import secretsRoutes from './routes/secrets';
+import { createSecretsService } from './services/maintenance/secrets';
 import type { MigrationRegistry } from '../activities/migrations/registry';
 import { createClientStore } from '../activities/client-upsert/store';
 import { createTenantRepository, type TenantRepository } from '../activities/tenant-sync/registry';
@@ -144,7 +147,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(reconcileRoutes, { service: reconcile });
   const clientStore = createClientStore(mongo.db);
   await app.register(clientRoutes, { store: clientStore, temporal, taskQueue, concurrency: config.CLIENT_UPSERT_CONCURRENCY, log });
-  await app.register(migrationRoutes, { mongo, temporal, taskQueue, registry: deps.migrations });
+  const backups = createBackupService({
+    db: mongo.db,
+    batchSize: config.MIGRATION_BATCH_SIZE,
+    retentionMs: config.MIGRATION_BACKUP_RETENTION_MS,
+  });
+  await app.register(migrationRoutes, { mongo, temporal, taskQueue, registry: deps.migrations, backups });
+  await app.register(secretsRoutes, { service: createSecretsService({ db: mongo.db, keyring: secrets }) });
   await app.ready();
   return app;
 }

@@ -9,6 +9,7 @@ import { MIGRATION_NAME_PATTERN, MIGRATION_RUN_ID_PATTERN } from '../../shared/m
 import { DependencyUnavailableError, ValidationError } from '../errors';
 import { problemResponses } from '../schemas';
 import { createMigrationRuns } from '../services/migrations/runs';
+import { BACKUP_COLLECTION_PATTERN, BACKUP_ID_PATTERN, type BackupService } from '../services/migrations/backups';
 
 // Migration state and batch runs. Migrations rewrite the platform database every tenant depends
 // on, so they are platform operations: the admin scope and a token for all tenants ('*').
@@ -46,6 +47,56 @@ const RunParams = Type.Object(
   { additionalProperties: false },
 );
 
+const BackupCollection = Type.String({ pattern: BACKUP_COLLECTION_PATTERN, maxLength: 100, description: 'a platform collection' });
+const BackupParams = Type.Object({ id: Type.String({ pattern: BACKUP_ID_PATTERN, maxLength: 220 }) }, { additionalProperties: false });
+const BackupBody = Type.Object({ collection: BackupCollection }, { additionalProperties: false });
+const RestoreBody = Type.Object(
+  {
+    into: Type.Optional(BackupCollection),
+    force: Type.Optional(Type.Boolean({ description: 'even while a migration is running' })),
+  },
+  { additionalProperties: false },
+);
+const PruneBody = Type.Object(
+  {
+    olderThanMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 31_536_000_000, description: 'default MIGRATION_BACKUP_RETENTION_MS' })),
+  },
+  { additionalProperties: false },
+);
+const BackupRefResponse = Type.Object({
+  backupId: Type.String(),
+  collection: Type.String(),
+  existed: Type.Boolean(),
+  count: Type.Integer(),
+  checksum: Type.String(),
+  durationMs: Type.Number(),
+  resumedFrom: Type.Optional(Type.Integer()),
+});
+const RestoreResponse = Type.Object({
+  backupId: Type.String(),
+  collection: Type.String(),
+  count: Type.Integer(),
+  checksum: Type.String(),
+  verified: Type.Boolean(),
+  durationMs: Type.Number(),
+});
+const BackupItem = Type.Object({
+  backupId: Type.String(),
+  collection: Type.String(),
+  migration: Type.Optional(Type.String()),
+  status: Type.String({ description: 'in_progress, complete or expired' }),
+  existed: Type.Boolean(),
+  createdAt: Type.String(),
+  completedAt: Type.Optional(Type.String()),
+  count: Type.Optional(Type.Integer()),
+  checksum: Type.Optional(Type.String()),
+  durationMs: Type.Optional(Type.Number()),
+  lastRestoredAt: Type.Optional(Type.String()),
+  expiredAt: Type.Optional(Type.String()),
+});
+const BackupList = Type.Object({ backups: Type.Array(BackupItem) });
+const PruneResponse = Type.Object({ expired: Type.Array(Type.String()), cutoff: Type.String() });
+
 const iso = (d: Date | undefined) => d?.toISOString() ?? null;
 
 export interface MigrationRoutesOptions {
@@ -54,6 +105,8 @@ export interface MigrationRoutesOptions {
   taskQueue: string;
   /** Default: the files in migrations/. */
   registry?: MigrationRegistry;
+  /** Manual backups of platform collections (api/services/migrations/backups.ts). */
+  backups: BackupService;
 }
 
 const migrations: FastifyPluginAsyncTypebox<MigrationRoutesOptions> = async (app, o) => {
@@ -150,6 +203,51 @@ const migrations: FastifyPluginAsyncTypebox<MigrationRoutesOptions> = async (app
     async (req) => {
       if (!runs) throw new DependencyUnavailableError('temporal', 'Migrations run as Temporal workflows and TEMPORAL_ENABLED=false');
       return runs.get(req.params.workflowId);
+    },
+  );
+
+  // Manual backups. Synchronous: a backup or restore answers when done (≈ 1 min per 200k
+  // documents); the CLI waits with a long timeout. An unknown collection or backup is 404.
+  app.get('/api/migrations/backups', { config: admin, schema: { response: { 200: BackupList, ...problemResponses } } }, async () => ({
+    backups: await o.backups.list(),
+  }));
+
+  app.post(
+    '/api/migrations/backups',
+    {
+      config: { ...admin, idempotency: { required: true } },
+      schema: { body: BackupBody, response: { 201: BackupRefResponse, ...problemResponses } },
+    },
+    async (req, reply) => {
+      const ref = await o.backups.backup(req.body.collection);
+      req.log.info({ backupId: ref.backupId, count: ref.count, durationMs: ref.durationMs }, 'backup taken');
+      return reply.code(201).send(ref);
+    },
+  );
+
+  app.post(
+    '/api/migrations/backups/:id/restore',
+    {
+      config: { ...admin, idempotency: { required: true } },
+      schema: { params: BackupParams, body: RestoreBody, response: { 200: RestoreResponse, ...problemResponses } },
+    },
+    async (req) => {
+      const result = await o.backups.restore(req.params.id, req.body);
+      req.log.info({ backupId: result.backupId, collection: result.collection, count: result.count }, 'backup restored');
+      return result;
+    },
+  );
+
+  app.post(
+    '/api/migrations/backups/prune',
+    {
+      config: { ...admin, idempotency: { required: true } },
+      schema: { body: PruneBody, response: { 200: PruneResponse, ...problemResponses } },
+    },
+    async (req) => {
+      const result = await o.backups.prune(req.body.olderThanMs);
+      req.log.info({ expired: result.expired.length, cutoff: result.cutoff }, 'backups pruned');
+      return result;
     },
   );
 };

@@ -4,16 +4,14 @@ import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import cliProgress from 'cli-progress';
 import { loadConfigOrExit, type AppConfig } from '../../infra/config';
-import { createLogger } from '../../infra/logger';
-import { connectMongo } from '../../infra/mongo';
-import { BackupError, createBackupOps } from '../../activities/migrations/backup';
 import { MIGRATIONS_DIR, migrationTemplate } from '../../activities/migrations/registry';
-import type { MigrationProgress, RunMigrationsResult } from '../../shared/migrations';
-import { apiBase, callApi } from '../api-client';
+import type { BackupRef, MigrationProgress, RestoreResult, RunMigrationsResult } from '../../shared/migrations';
+import { apiBase, apiClientFor, callApi, type ApiClient } from '../api-client';
 import { failWith } from '../fail';
 
-// `migrate status|up|create|backup|restore|backups|prune`. status and up go through the API
-// (runs are workflows on the worker); backup, restore and prune run in-process against MongoDB.
+// `migrate status|up|create|backup|restore|backups|prune`. All but `create` (which writes a
+// file) go through the API: runs are workflows on the worker; backups and restores are copies
+// the API makes and answers when done.
 
 const POLL_MS = 500;
 const barFormat = '{name} {step} {collection} [{bar}] {value}/{total}';
@@ -98,25 +96,22 @@ async function follow(config: AppConfig, base: string, workflowId: string): Prom
   }
 }
 
-async function withBackupOps<T>(fn: (ops: ReturnType<typeof createBackupOps>) => Promise<T>): Promise<T> {
-  const config = loadConfigOrExit();
-  const mongo = await connectMongo(config, createLogger({ name: 'cli', level: 'silent' }));
-  try {
-    return await fn(createBackupOps(mongo.db, { batchSize: config.MIGRATION_BATCH_SIZE }));
-  } catch (err) {
-    if (!(err instanceof BackupError)) throw err;
-    return failWith(err);
-  } finally {
-    await mongo.close();
-  }
+/** How long a backup or restore may take: the API answers when it is done (≈ 1 min per 200k documents). */
+const COPY_TIMEOUT_MS = 30 * 60_000;
+
+/** An action with the command's API client; any error (an API problem included) stops through failWith. */
+function handled<A extends unknown[]>(fn: (api: ApiClient, ...args: A) => Promise<void>) {
+  return async (...args: [...A, Command]) => {
+    try {
+      await fn(apiClientFor(args.at(-1) as Command, loadConfigOrExit()), ...(args.slice(0, -1) as A));
+    } catch (err) {
+      failWith(err);
+    }
+  };
 }
 
-function bar(label: string): cliProgress.SingleBar {
-  return new cliProgress.SingleBar(
-    { format: `${label} [{bar}] {value}/{total} docs`, hideCursor: true },
-    cliProgress.Presets.shades_classic,
-  );
-}
+/** The server copies in one request: a note on stderr instead of a progress bar. */
+const waitNote = (what: string) => process.stderr.write(`${what} (the API answers when it is done; about a minute per 200k documents)\n`);
 
 export function registerMigrateCommand(program: Command): void {
   const migrate = program
@@ -176,62 +171,54 @@ export function registerMigrateCommand(program: Command): void {
   migrate
     .command('backup <collection>')
     .description('back up a platform collection now (batched copy with count and checksum)')
-    .action(async (collection: string) => {
-      const ref = await withBackupOps(async (ops) => {
-        const b = bar(`backup ${collection}`);
-        b.start(1, 0);
-        try {
-          return await ops.backup(collection, {
-            onBatch: (cp, total) => (b.setTotal(Math.max(total ?? cp.count, cp.count)), b.update(cp.count)),
-          });
-        } finally {
-          b.stop();
-        }
-      });
-      print(200, ref);
-    });
+    .action(
+      handled(async (api, collection: string) => {
+        waitNote(`backing up ${collection}`);
+        const ref = await api.request<BackupRef>('/api/migrations/backups', {
+          method: 'POST',
+          body: { collection },
+          idempotencyKey: randomUUID(),
+          timeoutMs: COPY_TIMEOUT_MS,
+        });
+        print(200, ref);
+      }),
+    );
 
   migrate
     .command('restore <backup>')
     .description('restore a backup (by its ID) into its collection, verified by count and checksum')
     .option('--into <collection>', 'restore into another collection')
     .option('--force', 'even while a migration is running')
-    .action(async (backupId: string, o: { into?: string; force?: boolean }) => {
-      const result = await withBackupOps(async (ops) => {
-        const running = await ops.store.state.find({ status: 'running' }).toArray();
-        if (running.length > 0 && !o.force)
-          program.error(`migration(s) running: ${running.map((r) => r._id).join(', ')} — wait, or pass --force`);
-        const b = bar(`restore ${backupId}`);
-        b.start(1, 0);
-        try {
-          return await ops.restore(backupId, {
-            ...(o.into ? { into: o.into } : {}),
-            onBatch: (cp, total) => (b.setTotal(Math.max(total ?? 0, cp.copy?.count ?? 0)), b.update(cp.copy?.count ?? 0)),
-          });
-        } finally {
-          b.stop();
-        }
-      });
-      print(result.verified ? 200 : 500, result);
-    });
+    .action(
+      handled(async (api, backupId: string, o: { into?: string; force?: boolean }) => {
+        waitNote(`restoring ${backupId}`);
+        const result = await api.request<RestoreResult>(`/api/migrations/backups/${encodeURIComponent(backupId)}/restore`, {
+          method: 'POST',
+          body: { ...(o.into ? { into: o.into } : {}), ...(o.force ? { force: true } : {}) },
+          idempotencyKey: randomUUID(),
+          timeoutMs: COPY_TIMEOUT_MS,
+        });
+        print(result.verified ? 200 : 500, result);
+      }),
+    );
 
   migrate
     .command('backups')
     .description('list backups (newest first)')
-    .action(async () => {
-      const list = await withBackupOps((ops) => ops.store.backups.find({}, { projection: { indexes: 0 } }).toArray());
-      print(
-        200,
-        list.sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime()),
-      );
-    });
+    .action(
+      handled(async (api) => {
+        print(200, (await api.request<{ backups: unknown[] }>('/api/migrations/backups')).backups);
+      }),
+    );
 
   migrate
     .command('prune')
     .description('drop backups older than MIGRATION_BACKUP_RETENTION_MS (the cleanup schedule does this too)')
     .option('--older-than-ms <ms>', 'override the retention age')
-    .action(async (o: { olderThanMs?: string }) => {
-      const config = loadConfigOrExit();
-      print(200, await withBackupOps((ops) => ops.prune(o.olderThanMs ? Number(o.olderThanMs) : config.MIGRATION_BACKUP_RETENTION_MS)));
-    });
+    .action(
+      handled(async (api, o: { olderThanMs?: string }) => {
+        const body = o.olderThanMs !== undefined ? { olderThanMs: Number(o.olderThanMs) } : {};
+        print(200, await api.request('/api/migrations/backups/prune', { method: 'POST', body, idempotencyKey: randomUUID() }));
+      }),
+    );
 }

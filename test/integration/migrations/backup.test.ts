@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { FastifyInstance } from 'fastify';
 import { ObjectId } from 'mongodb';
 import { createBackupOps, BackupError } from '../../../activities/migrations/backup';
 import { createMigrationActivities, type MigrationBatchEvent } from '../../../activities/migrations/activities';
@@ -12,7 +13,8 @@ import { startTestWorker, uniqueId, type TestWorker } from '../../helpers/stack'
 import { useStack } from '../../helpers/use-stack';
 
 // Backups and restores: resumable from a heartbeat checkpoint, exact (count + checksum), and
-// retention. The worker's batch hook injects one-time failures.
+// retention. The worker's batch hook injects one-time failures. Then the same operations as
+// /api/migrations/backups routes (what `migrate backup|restore|backups|prune` call).
 
 const BATCH = 200;
 
@@ -236,5 +238,113 @@ describe('migration backups', () => {
     expect(r).toMatchObject({ outcome: 'failed', error: { step: 'apply' }, restored: [expect.objectContaining({ verified: true })] });
     expect(await stateOf(db(), [col])).toEqual(before);
     expect(await createMigrationStore(db()).get(name)).toMatchObject({ status: 'failed' });
+  });
+});
+
+describe('backup routes (/api/migrations/backups)', () => {
+  const stack = useStack({ app: true });
+  let admin: Record<string, string>;
+  const db = () => stack.deps.mongo.db;
+  const coll = (p: string) => uniqueId(p).replace(/-/g, '_');
+  const backupRecords = () => createMigrationStore(db()).backups.countDocuments();
+  /** A POST with a fresh Idempotency-Key (none when `withKey` is false). */
+  const post = (app: FastifyInstance, url: string, payload: object, withKey = true) =>
+    app.inject({ method: 'POST', url, headers: { ...admin, ...(withKey ? { 'idempotency-key': uniqueId('k') } : {}) }, payload });
+
+  beforeAll(async () => {
+    admin = await stack.bearer(['admin']);
+  });
+
+  it('backs up (201), lists newest first, restores into another collection verified, prunes by age', async () => {
+    const app = stack.app;
+    const col = coll('api');
+    await seed(db(), col, 300);
+    const before = await stateOf(db(), [col]);
+    const first = await post(app, '/api/migrations/backups', { collection: col });
+    expect(first.statusCode, first.body).toBe(201);
+    const second = await post(app, '/api/migrations/backups', { collection: col });
+    const [a, b] = [first.json(), second.json()];
+    expect(a).toMatchObject({ collection: col, existed: true, count: 300, checksum: before[col]!.snapshot.checksum });
+    expect(a.backupId).toMatch(new RegExp(`^backup__${col}__`));
+
+    const list = await app.inject({ method: 'GET', url: '/api/migrations/backups', headers: admin });
+    expect(list.statusCode).toBe(200);
+    const mine = list.json().backups.filter((x: { collection: string }) => x.collection === col);
+    expect(mine.map((x: { backupId: string }) => x.backupId)).toEqual([b.backupId, a.backupId]);
+    expect(mine[0]).toMatchObject({ status: 'complete', count: 300, createdAt: expect.any(String) });
+    expect(mine[0].indexes).toBeUndefined();
+
+    const into = `${col}_back`;
+    const restored = await post(app, `/api/migrations/backups/${a.backupId}/restore`, { into });
+    expect(restored.statusCode, restored.body).toBe(200);
+    expect(restored.json()).toMatchObject({ backupId: a.backupId, collection: into, count: 300, verified: true });
+    expect((await stateOf(db(), [into]))[into]!.snapshot).toEqual(before[col]!.snapshot);
+
+    await createMigrationStore(db()).backups.updateOne(
+      { _id: a.backupId },
+      { $set: { createdAt: new Date(Date.now() - 400 * 86_400_000) } },
+    );
+    const pruned = await post(app, '/api/migrations/backups/prune', { olderThanMs: 365 * 86_400_000 });
+    expect(pruned.statusCode, pruned.body).toBe(200);
+    expect(pruned.json()).toMatchObject({ expired: [a.backupId], cutoff: expect.any(String) });
+    expect((await db().listCollections({ name: a.backupId }).toArray()).length).toBe(0);
+    expect((await db().listCollections({ name: b.backupId }).toArray()).length).toBe(1);
+  });
+
+  it('bad names and bodies → 400, a missing collection or backup → 404; nothing is written', async () => {
+    const app = stack.app;
+    const col = coll('bad');
+    await seed(db(), col, 10);
+    const ref = (await post(app, '/api/migrations/backups', { collection: col })).json() as { backupId: string };
+    const records = await backupRecords();
+    const cases: Array<[string, object, number, boolean?]> = [
+      ['/api/migrations/backups', { collection: 'system.users' }, 400],
+      ['/api/migrations/backups', { collection: 'a$b' }, 400],
+      ['/api/migrations/backups', { collection: col, extra: 1 }, 400],
+      ['/api/migrations/backups', { collection: col }, 400, false], // no Idempotency-Key
+      ['/api/migrations/backups', { collection: coll('missing') }, 404],
+      ['/api/migrations/backups/not-a-backup/restore', {}, 400],
+      [`/api/migrations/backups/${ref.backupId}/restore`, { into: 'backup__other__x' }, 400],
+      [`/api/migrations/backups/${ref.backupId}/restore`, { into: '$x' }, 400],
+      ['/api/migrations/backups/backup__nope__x/restore', {}, 404],
+      ['/api/migrations/backups/prune', { olderThanMs: -1 }, 400],
+    ];
+    for (const [url, payload, status, withKey] of cases) {
+      const res = await post(app, url, payload, withKey);
+      expect(res.statusCode, `${url} ${JSON.stringify(payload)}: ${res.body}`).toBe(status);
+      expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+      expect(res.json()).toMatchObject({ status, type: expect.stringMatching(/^urn:sync-orchestrator:problem:/) });
+    }
+    expect(await backupRecords()).toBe(records);
+    expect((await stateOf(db(), [col]))[col]!.snapshot.count).toBe(10);
+  });
+
+  it('an unfinished or damaged backup, or a running migration, → 409 with the reason; force passes the last', async () => {
+    const app = stack.app;
+    const store = createMigrationStore(db());
+    const col = coll('conf');
+    await seed(db(), col, 50);
+    const ref = (await post(app, '/api/migrations/backups', { collection: col })).json() as { backupId: string };
+
+    await store.state.insertOne({ _id: 'api-running', status: 'running' } as never);
+    const busy = await post(app, `/api/migrations/backups/${ref.backupId}/restore`, {});
+    expect(busy.statusCode).toBe(409);
+    expect(busy.json()).toMatchObject({ detail: expect.stringContaining('api-running'), running: ['api-running'] });
+    const forced = await post(app, `/api/migrations/backups/${ref.backupId}/restore`, { force: true });
+    expect(forced.statusCode, forced.body).toBe(200);
+    await store.state.deleteOne({ _id: 'api-running' });
+
+    await db()
+      .collection(ref.backupId)
+      .deleteOne({ _id: 'd0000001' } as never);
+    const damaged = await post(app, `/api/migrations/backups/${ref.backupId}/restore`, {});
+    expect(damaged.statusCode).toBe(409);
+    expect(damaged.json().detail).toMatch(/no longer matches its record/);
+    expect(await db().collection(col).countDocuments()).toBe(50);
+
+    await store.backups.updateOne({ _id: ref.backupId }, { $set: { status: 'in_progress' } });
+    const unfinished = await post(app, `/api/migrations/backups/${ref.backupId}/restore`, {});
+    expect(unfinished.statusCode).toBe(409);
+    expect(unfinished.json().detail).toMatch(/in_progress, not complete/);
   });
 });

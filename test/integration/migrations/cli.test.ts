@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { defineMigration } from '../../../activities/migrations/registry';
 import { cliRunner } from '../../helpers/cli';
-import { mutableRegistry } from '../../helpers/migrations';
+import { mutableRegistry, seed, stateOf } from '../../helpers/migrations';
 import { uniqueId } from '../../helpers/stack';
 import { useStack } from '../../helpers/use-stack';
 
@@ -55,4 +55,41 @@ describe('CLI: migrate', () => {
     const after = await stack.app.inject({ method: 'GET', url: '/api/migrations/status', headers: await stack.bearer(['admin']) });
     expect(after.json().completed.map((m: { name: string }) => m.name)).toContain(name);
   });
+
+  it(
+    'migrate backup, backups, restore and prune go through the API; an unknown backup fails with the problem',
+    { timeout: 180_000 },
+    async () => {
+      const db = stack.deps.mongo.db;
+      const col = uniqueId('cli_bk').replace(/-/g, '_');
+      await seed(db, col, 120);
+      const before = await stateOf(db, [col]);
+
+      const backup = await cli('migrate', 'backup', col);
+      expect(backup.code, backup.stderr).toBe(0);
+      const ref = JSON.parse(backup.stdout) as { backupId: string; count: number; checksum: string };
+      expect(ref).toMatchObject({ collection: col, count: 120, checksum: before[col]!.snapshot.checksum });
+
+      const list = await cli('migrate', 'backups');
+      expect(list.code, list.stderr).toBe(0);
+      expect((JSON.parse(list.stdout) as Array<{ backupId: string }>).map((b) => b.backupId)).toContain(ref.backupId);
+
+      const into = `${col}_restored`;
+      const restore = await cli('migrate', 'restore', ref.backupId, '--into', into);
+      expect(restore.code, restore.stderr).toBe(0);
+      expect(JSON.parse(restore.stdout)).toMatchObject({ backupId: ref.backupId, collection: into, count: 120, verified: true });
+      expect((await stateOf(db, [into]))[into]!.snapshot).toEqual(before[col]!.snapshot);
+
+      const unknown = await cli('migrate', 'restore', 'backup__nope__x');
+      expect(unknown.code).toBe(1);
+      expect(unknown.stderr).toContain("Not found: backup 'backup__nope__x' was not found");
+
+      const prune = await cli('migrate', 'prune', '--older-than-ms', String(365 * 86_400_000));
+      expect(prune.code, prune.stderr).toBe(0);
+      expect(JSON.parse(prune.stdout)).toMatchObject({ expired: [], cutoff: expect.any(String) });
+      const badAge = await cli('migrate', 'prune', '--older-than-ms', 'soon');
+      expect(badAge.code).toBe(1);
+      expect(badAge.stderr).toContain('Invalid request');
+    },
+  );
 });

@@ -32,6 +32,8 @@ interface Fixtures {
   idleBatchA: string;
   clientKey: string;
   migrationRun: string;
+  /** A backup of the tenants collection (restored into a scratch collection). */
+  backupId: string;
 }
 
 interface Sample {
@@ -118,6 +120,32 @@ const ROUTES: Record<string, RouteCase> = {
     scope: Scopes.admin,
     kind: 'platform',
     sample: (f) => ({ url: `/api/migrations/runs/${f.migrationRun}` }),
+  },
+  'GET /api/migrations/backups': { scope: Scopes.admin, kind: 'platform', sample: () => ({ url: '/api/migrations/backups' }) },
+  'POST /api/migrations/backups': {
+    scope: Scopes.admin,
+    kind: 'platform',
+    sample: () => ({ url: '/api/migrations/backups', payload: { collection: Collections.tenants }, idempotent: true }),
+  },
+  'POST /api/migrations/backups/:id/restore': {
+    scope: Scopes.admin,
+    kind: 'platform',
+    sample: (f) => ({
+      url: `/api/migrations/backups/${f.backupId}/restore`,
+      payload: { into: 'authz_restored', force: true },
+      idempotent: true,
+    }),
+  },
+  'POST /api/migrations/backups/prune': {
+    scope: Scopes.admin,
+    kind: 'platform',
+    sample: () => ({ url: '/api/migrations/backups/prune', payload: { olderThanMs: 31_536_000_000 }, idempotent: true }),
+  },
+  'GET /api/secrets/status': { scope: Scopes.admin, kind: 'platform', sample: () => ({ url: '/api/secrets/status' }) },
+  'POST /api/secrets/rotate': {
+    scope: Scopes.admin,
+    kind: 'platform',
+    sample: () => ({ url: '/api/secrets/rotate', payload: { limit: 1 }, idempotent: true }),
   },
 };
 
@@ -221,7 +249,15 @@ describe('route-by-route authorisation', () => {
     });
     expect(mr.statusCode, mr.body).toBe(202);
     workflows.add(mr.json().workflowId);
-    f = { a, b, batchA: batchA.batchId, idleBatchA: idleBatchA.batchId, clientKey, migrationRun: mr.json().workflowId };
+    const bk = await app.inject({
+      method: 'POST',
+      url: '/api/migrations/backups',
+      headers: { ...root, 'idempotency-key': uniqueId('bk') },
+      payload: { collection: Collections.tenants },
+    });
+    expect(bk.statusCode, bk.body).toBe(201);
+    const backupId = bk.json().backupId as string;
+    f = { a, b, batchA: batchA.batchId, idleBatchA: idleBatchA.batchId, clientKey, migrationRun: mr.json().workflowId, backupId };
     await stack.deps.mongo.db.collection(Collections.syncRuns).insertMany([stuckRun(a), stuckRun(b)] as never[]);
     await stack.deps.mongo.db.collection(Collections.stuckSyncs).insertMany([finding(a), finding(b)] as never[]);
   }, 60_000);

@@ -1,25 +1,24 @@
 import { randomBytes } from 'node:crypto';
-import { spawnSync } from 'node:child_process';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { createBackupOps } from '../../../activities/migrations/backup';
 import { createSecretsRotation } from '../../../activities/maintenance/secrets-rotation';
 import { createTenantRepository, tenantSecretPlace, type TenantDoc } from '../../../activities/tenant-sync/registry';
 import { createReconcileService } from '../../../api/services/reconcile/service';
-import { REPO_ROOT } from '../../../infra/dev/ensure-tools';
 import { Collections } from '../../../infra/mongo';
 import { parseKeyring, SecretKeyUnknownError } from '../../../infra/secrets';
 import { tenantDbName } from '../../../infra/tenant-db-name';
 import { WorkflowIds } from '../../../shared/constants';
 import { startFixtureUpstream, type FixtureUpstream } from '../../../fixtures/upstream/server';
 import { buildTestApp } from '../../helpers/api';
+import { cliRunner, lastJson } from '../../helpers/cli';
 import { uniqueId } from '../../helpers/stack';
 import { useStack } from '../../helpers/use-stack';
 
 // Secrets at rest on the real stack: what the API, the CLI and the worker write holds only
 // ciphertext (tenant documents, reconcile batches, workflow history, migration backups); syncs
-// still work; `secrets rotate` moves every value to a new key, after which the old key can go.
+// still work; `secrets rotate` (through the API, which holds the keyring) moves every value to a
+// new key, after which the old key can go; /api/secrets never answers a value.
 
 const key = (id: string) => `${id}:${randomBytes(32).toString('base64')}`;
 const K1 = key('k1');
@@ -209,39 +208,41 @@ describe('secrets at rest', () => {
       updatedAt: now,
     } as never);
 
-    const cli = (args: string[], secretsKey: string) => {
-      const res = spawnSync(path.join(REPO_ROOT, 'node_modules/.bin/tsx'), [path.join(REPO_ROOT, 'cli/index.ts'), ...args], {
-        env: {
-          ...process.env,
-          NODE_ENV: 'test',
-          LOG_LEVEL: 'silent',
-          MONGODB_URI: stack.deps.config.MONGODB_URI,
-          MONGODB_DB: stack.deps.config.MONGODB_DB,
-          SECRETS_KEY: secretsKey,
-        },
-        encoding: 'utf8',
-        timeout: 60_000,
-      });
+    // The keys live in the API process: one API with the new key first and the old one after it,
+    // then one with the new key only; the CLI talks to either over HTTP.
+    const listening = async (spec: string) => {
+      const a = await stack.buildApp({ SECRETS_KEY: spec }, { secrets: parseKeyring(spec) });
+      return a.listen({ host: '127.0.0.1', port: 0 });
+    };
+    const urls = { [`${K2},${K1}`]: await listening(`${K2},${K1}`), [K2]: await listening(K2) };
+    let apiUrl = '';
+    const run = cliRunner(
+      () => stack.deps.config,
+      () => apiUrl,
+    );
+    const cli = async (args: string[], secretsKey: string) => {
+      apiUrl = urls[secretsKey]!;
+      const res = await run(...args);
       expect(res.stderr).not.toContain(token);
       expect(res.stdout).not.toContain(token);
-      return { status: res.status, json: JSON.parse(res.stdout.trim().split('\n').at(-1)!) };
+      return { status: res.code, json: lastJson(res.stdout) as Record<string, any> };
     };
 
-    const before = cli(['secrets', 'status', '--json'], `${K2},${K1}`);
+    const before = await cli(['secrets', 'status', '--json'], `${K2},${K1}`);
     expect(before.status).toBe(0);
     expect(before.json.plaintext).toBe(1);
     expect(before.json.byKey.k1).toBeGreaterThanOrEqual(2);
     expect(before.json.byKey.k2).toBeUndefined();
 
-    const first = cli(['secrets', 'rotate', '--json'], `${K2},${K1}`);
+    const first = await cli(['secrets', 'rotate', '--json'], `${K2},${K1}`);
     expect(first.status).toBe(0);
     expect(first.json).toMatchObject({ primaryKeyId: 'k2', failed: [], current: 0 });
     expect(first.json.resealed).toBe(before.json.total);
-    const again = cli(['secrets', 'rotate', '--json'], `${K2},${K1}`);
+    const again = await cli(['secrets', 'rotate', '--json'], `${K2},${K1}`);
     expect(again.json).toMatchObject({ resealed: 0, current: before.json.total, failed: [] });
 
     // Only the new key from now on.
-    const after = cli(['secrets', 'status', '--json'], K2);
+    const after = await cli(['secrets', 'status', '--json'], K2);
     expect(after.json).toMatchObject({ primaryKeyId: 'k2', plaintext: 0, unknownKeys: [], byKey: { k2: before.json.total } });
     expect(JSON.stringify(await raw(legacyId))).not.toContain(legacyToken);
     const k2Only = parseKeyring(K2);
@@ -268,5 +269,80 @@ describe('secrets at rest', () => {
     expect(refused?.message).toContain("key 'k2'");
     expect(refused?.message).not.toContain(sealed.split(':').at(-1));
     await expect(createSecretsRotation(stack.deps.mongo.db, parseKeyring(K1)).status()).resolves.toMatchObject({ unknownKeys: ['k2'] });
+  });
+
+  it('/api/secrets: status counts per key without a value; rotate re-seals bounded batches until none remain; bad input → 400', async () => {
+    const K3 = key('k3');
+    const spec = `${K3},${K2}`; // after the rotation above, everything is under k2
+    const app = await stack.buildApp({ SECRETS_KEY: spec }, { secrets: parseKeyring(spec) });
+    const headers = await stack.bearer(['admin']);
+    const status = async () => {
+      const res = await app.inject({ method: 'GET', url: '/api/secrets/status', headers });
+      expect(res.statusCode, res.body).toBe(200);
+      expect(res.body).not.toContain('enc:v1:');
+      return res.json() as { primaryKeyId: string; byKey: Record<string, number>; total: number; unknownKeys: string[] };
+    };
+    const rotate = (payload: object, withKey = true) =>
+      app.inject({
+        method: 'POST',
+        url: '/api/secrets/rotate',
+        headers: { ...headers, ...(withKey ? { 'idempotency-key': uniqueId('rot') } : {}) },
+        payload,
+      });
+    // One secret under a key the keyring does not list: reported, never retried forever.
+    const lost = uniqueId('secx');
+    const now = new Date();
+    const sealedElsewhere = parseKeyring(key('k9')).seal('tok-lost', tenantSecretPlace(lost, 'token'));
+    await stack.deps.mongo.db.collection(Collections.tenants).insertOne({
+      _id: lost,
+      name: lost,
+      source: { kind: 'http', settings: { baseUrl: 'http://127.0.0.1:9/x', token: sealedElsewhere } },
+      collections: [{ name: 'users', essential: true }],
+      createdAt: now,
+      updatedAt: now,
+    } as never);
+    try {
+      const start = await status();
+      expect(start).toMatchObject({ primaryKeyId: 'k3', usingDevKey: false, unknownKeys: ['k9'] });
+      expect(start.byKey.k2).toBeGreaterThanOrEqual(3);
+      for (const [payload, withKey] of [
+        [{ limit: 1 }, false],
+        [{ limit: 0 }, true],
+        [{ limit: 'all' }, true],
+        [{ limit: 1, x: 1 }, true],
+      ] as const) {
+        const res = await rotate(payload, withKey);
+        expect(res.statusCode, res.body).toBe(400);
+        expect(res.json()).toMatchObject({ status: 400, type: expect.stringMatching(/^urn:sync-orchestrator:problem:/) });
+      }
+      expect(await status()).toEqual(start);
+
+      const todo = start.byKey.k2!;
+      const first = await rotate({ limit: 1 });
+      expect(first.statusCode, first.body).toBe(200);
+      const batch = first.json() as {
+        rotated: number;
+        skipped: number;
+        remaining: number;
+        failed: Array<{ where: string; message: string }>;
+      };
+      expect(batch.rotated).toBeGreaterThanOrEqual(1);
+      expect(batch.rotated).toBeLessThanOrEqual(2); // one document: a tenant holds at most a token and a URI
+      expect(batch.remaining).toBe(todo + 1 - batch.rotated); // the k9 one is still to try (it comes last)
+      let remaining = batch.remaining;
+      let last = batch;
+      for (let i = 0; remaining > 0 && i < todo; i++) {
+        last = (await rotate({ limit: 2 })).json();
+        expect(last.rotated + last.skipped).toBeGreaterThan(0);
+        expect(last.remaining).toBeLessThan(remaining);
+        remaining = last.remaining;
+      }
+      expect(remaining).toBe(0);
+      expect(last.failed).toEqual([{ where: tenantSecretPlace(lost, 'token'), message: expect.stringContaining("key 'k9'") }]);
+      expect(JSON.stringify(last)).not.toContain('enc:v1:');
+      expect(await status()).toMatchObject({ byKey: { k3: todo, k9: 1 }, total: todo + 1 });
+    } finally {
+      await stack.deps.mongo.db.collection(Collections.tenants).deleteOne({ _id: lost } as never);
+    }
   });
 });
