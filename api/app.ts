@@ -28,6 +28,7 @@ import migrationRoutes from './routes/migrations';
 import { createBackupService } from './services/migrations/backups';
 import secretsRoutes from './routes/secrets';
 import { createSecretsService } from './services/maintenance/secrets';
+import maintenanceRoutes from './routes/maintenance';
 import type { MigrationRegistry } from '../activities/migrations/registry';
 import { createClientStore } from '../activities/client-upsert/store';
 import { createTenantRepository, type TenantRepository } from '../activities/tenant-sync/registry';
@@ -154,6 +155,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   await app.register(migrationRoutes, { mongo, temporal, taskQueue, registry: deps.migrations, backups });
   await app.register(secretsRoutes, { service: createSecretsService({ db: mongo.db, keyring: secrets }) });
+  await app.register(maintenanceRoutes, { temporal, taskQueue });
   await app.ready();
   return app;
 }

@@ -1,20 +1,19 @@
 import type { Command } from 'commander';
-import { SingleBar } from 'cli-progress';
+import { randomUUID } from 'node:crypto';
 import { loadConfigOrExit } from '../../../infra/config';
 import {
   FAILED_STATUSES,
-  listFailedRuns,
-  retryFailedRuns,
   type FailedRun,
-  type FailedRunsFilter,
   type FailedStatus,
   type RetryMode,
+  type RetrySummary,
 } from '../../../activities/maintenance/failed-runs';
-import { createTemporalClient, type TemporalHandle } from '../../../infra/temporal';
-import { fail } from '../../fail';
+import { apiClientFor, type ApiClient } from '../../api-client';
+import { fail, failWith } from '../../fail';
 
 // `runs failed` and `runs retry`: the dead-letter view over Temporal visibility — failed runs by
 // type and tenant, and their bulk reset or restart (dry-run count first; acting needs --yes).
+// Through the API (GET /api/runs/failed, POST /api/runs/retry); flags are checked here first.
 
 interface FilterFlags {
   type?: string;
@@ -37,18 +36,28 @@ export function parseSince(v: string, now = Date.now()): Date {
   throw new Error(`--since must be a duration like 30m, 24h, 7d or an ISO date (got '${v}')`);
 }
 
-function filterOf(f: FilterFlags): FailedRunsFilter {
-  const out: FailedRunsFilter = {};
+/** The filter as the API takes it: query fields for a listing, typed body fields for a retry. */
+interface Filter {
+  type?: string;
+  tenantId?: string;
+  taskQueue?: string;
+  since?: string;
+  status?: FailedStatus[];
+  limit?: number;
+}
+
+function filterOf(f: FilterFlags): Filter {
+  const out: Filter = {};
   if (f.type) out.type = f.type;
   if (f.tenant) out.tenantId = f.tenant;
   if (f.taskQueue) out.taskQueue = f.taskQueue;
-  if (f.since) out.since = parseSince(f.since);
+  if (f.since) out.since = parseSince(f.since).toISOString();
   if (f.status) {
     const statuses = f.status.split(',').map((s) => s.trim());
     for (const s of statuses)
       if (!FAILED_STATUSES.includes(s as FailedStatus))
         throw new Error(`--status takes ${FAILED_STATUSES.join(', ')} (comma-separated); got '${s}'`);
-    out.statuses = statuses as FailedStatus[];
+    out.status = statuses as FailedStatus[];
   }
   if (f.limit !== undefined) {
     if (!/^[1-9]\d*$/.test(f.limit)) throw new Error('--limit must be a whole number ≥ 1');
@@ -56,6 +65,8 @@ function filterOf(f: FilterFlags): FailedRunsFilter {
   }
   return out;
 }
+
+const queryOf = (f: Filter) => ({ ...f, status: f.status?.join(','), limit: f.limit });
 
 function table(runs: readonly FailedRun[]): string {
   const rows = runs.map((r) => [r.status, r.workflowId, r.type, r.tenantId ?? '-', r.closeTime ?? '-']);
@@ -71,15 +82,11 @@ function table(runs: readonly FailedRun[]): string {
     .join('\n');
 }
 
-async function withTemporal<T>(fn: (t: TemporalHandle) => Promise<T>): Promise<T> {
-  const config = loadConfigOrExit();
-  const temporal = createTemporalClient(config);
-  try {
-    return await fn(temporal);
-  } finally {
-    await temporal.close();
-  }
-}
+/** The command's API client (global --api, else SYNC_API_URL, else HOST:PORT). */
+const clientOf = (cmd: Command): ApiClient => apiClientFor(cmd, loadConfigOrExit());
+
+/** A retry acts on up to `limit` runs in one request: give it the API's own deadline and some. */
+const RETRY_TIMEOUT_MS = 660_000;
 
 const withFilters = (c: Command) =>
   c
@@ -88,7 +95,7 @@ const withFilters = (c: Command) =>
     .option('--task-queue <name>', 'only runs of this task queue')
     .option('--since <when>', 'closed within the last 30m / 24h / 7d, or after an ISO date')
     .option('--status <list>', `comma-separated subset of ${FAILED_STATUSES.join(',')} (default: all)`)
-    .option('--limit <n>', 'at most this many workflows, newest first (100)')
+    .option('--limit <n>', 'at most this many workflows, newest first (100; at most 1000)')
     .option('--json', 'print JSON');
 
 const handled =
@@ -97,17 +104,32 @@ const handled =
     try {
       await fn(...args);
     } catch (err) {
-      fail(err instanceof Error ? err.message : String(err));
+      failWith(err);
     }
   };
+
+function printDryRun(s: RetrySummary, f: { json?: boolean; dryRun?: boolean }): void {
+  if (f.json) return void process.stdout.write(`${JSON.stringify(s)}\n`);
+  if (s.count > 0) process.stdout.write(`${table(s.runs)}\n`);
+  process.stdout.write(
+    `${s.count} failed run(s) would be ${s.mode === 'reset' ? 'reset' : 'restarted'}${s.count > 0 && !f.dryRun ? ' — run again with --yes to do it' : ''}\n`,
+  );
+}
+
+function printRetried(s: RetrySummary, json: boolean | undefined): void {
+  if (json) return void process.stdout.write(`${JSON.stringify(s)}\n`);
+  for (const r of s.results)
+    process.stdout.write(r.ok ? `ok      ${r.run.workflowId} → run ${r.newRunId}\n` : `FAILED  ${r.run.workflowId}: ${r.error}\n`);
+  process.stdout.write(`${s.count} matched · ${s.succeeded} ${s.mode === 'reset' ? 'reset' : 'restarted'} · ${s.failed} failed\n`);
+}
 
 export function registerRunsCommand(program: Command): void {
   const runs = program.command('runs').description('failed workflow runs (Temporal visibility): list them, reset or restart them in bulk');
 
   withFilters(runs.command('failed').description('list workflows whose newest run failed, timed out or was terminated')).action(
-    handled(async (f: FilterFlags) => {
-      const filter = filterOf(f);
-      const found = await withTemporal((t) => listFailedRuns({ client: t.client, ...filter }));
+    handled(async (f: FilterFlags, cmd: Command) => {
+      const query = queryOf(filterOf(f));
+      const { runs: found } = await clientOf(cmd).request<{ runs: FailedRun[] }>('/api/runs/failed', { query });
       process.stdout.write(
         f.json ? `${JSON.stringify(found)}\n` : found.length ? `${table(found)}\n${found.length} failed\n` : 'no failed runs\n',
       );
@@ -120,58 +142,28 @@ export function registerRunsCommand(program: Command): void {
     .option('--yes', 'act (without it: a dry run)')
     .option('--concurrency <n>', 'runs acted on at once (4)')
     .action(
-      handled(async (f: FilterFlags & { mode: string; dryRun?: boolean; yes?: boolean; concurrency?: string }) => {
+      handled(async (f: FilterFlags & { mode: string; dryRun?: boolean; yes?: boolean; concurrency?: string }, cmd: Command) => {
         if (f.mode !== 'reset' && f.mode !== 'restart') fail(`--mode must be reset or restart (got '${f.mode}')`);
         if (f.concurrency !== undefined && !/^[1-9]\d*$/.test(f.concurrency)) fail('--concurrency must be a whole number ≥ 1');
         const mode = f.mode as RetryMode;
         const filter = filterOf(f);
         const dryRun = !!f.dryRun || !f.yes;
-        await withTemporal(async (t) => {
-          if (dryRun) {
-            const s = await retryFailedRuns({ client: t.client, ...filter, mode, dryRun: true });
-            if (f.json) process.stdout.write(`${JSON.stringify(s)}\n`);
-            else {
-              if (s.count > 0) process.stdout.write(`${table(s.runs)}\n`);
-              process.stdout.write(
-                `${s.count} failed run(s) would be ${mode === 'reset' ? 'reset' : 'restarted'}${s.count > 0 && !f.dryRun ? ' — run again with --yes to do it' : ''}\n`,
-              );
-            }
-            return;
-          }
-          const bar = new SingleBar({
-            format: `${mode} |{bar}| {value}/{total} · ok {ok} · failed {failed}`,
-            barCompleteChar: '█',
-            barIncompleteChar: '░',
-            hideCursor: true,
-            noTTYOutput: true,
-            notTTYSchedule: 5_000,
-          });
-          let ok = 0;
-          let failed = 0;
-          const s = await retryFailedRuns({
-            client: t.client,
-            ...filter,
-            mode,
-            dryRun: false,
-            ...(f.concurrency ? { concurrency: Number(f.concurrency) } : {}),
-            reason: `cli runs retry --mode ${mode}`,
-            onListed: (list) => bar.start(Math.max(1, list.length), 0, { ok, failed }),
-            onResult: (r) => {
-              if (r.ok) ok += 1;
-              else failed += 1;
-              bar.update(ok + failed, { ok, failed });
-            },
-          }).finally(() => bar.stop());
-          if (f.json) process.stdout.write(`${JSON.stringify(s)}\n`);
-          else {
-            for (const r of s.results)
-              process.stdout.write(
-                r.ok ? `ok      ${r.run.workflowId} → run ${r.newRunId}\n` : `FAILED  ${r.run.workflowId}: ${r.error}\n`,
-              );
-            process.stdout.write(`${s.count} matched · ${s.succeeded} ${mode === 'reset' ? 'reset' : 'restarted'} · ${s.failed} failed\n`);
-          }
-          process.exitCode = s.failed > 0 ? 1 : 0;
+        const body = {
+          ...filter,
+          mode,
+          dryRun,
+          ...(dryRun ? {} : { reason: `cli runs retry --mode ${mode}` }),
+          ...(f.concurrency ? { concurrency: Number(f.concurrency) } : {}),
+        };
+        const s = await clientOf(cmd).request<RetrySummary>('/api/runs/retry', {
+          method: 'POST',
+          body,
+          // Acting needs a key; one per invocation (the API's reset request IDs are per run besides).
+          ...(dryRun ? {} : { idempotencyKey: `cli-runs-retry-${randomUUID()}`, timeoutMs: RETRY_TIMEOUT_MS }),
         });
+        if (dryRun) return printDryRun(s, f);
+        printRetried(s, f.json);
+        process.exitCode = s.failed > 0 ? 1 : 0;
       }),
     );
 }

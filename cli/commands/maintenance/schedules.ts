@@ -1,66 +1,40 @@
 import type { Command } from 'commander';
-import {
-  ScheduleNotFoundError,
-  ScheduleOverlapPolicy,
-  type ScheduleClient,
-  type ScheduleDescription,
-  type ScheduleSummary,
-} from '@temporalio/client';
+import { randomUUID } from 'node:crypto';
+import { ScheduleOverlapPolicy } from '@temporalio/client';
 import { loadConfigOrExit } from '../../../infra/config';
-import { createTemporalClient } from '../../../infra/temporal';
-import { scheduleIdFor } from '../../../shared/cleanup';
-import { fail } from '../../fail';
+import { apiClientFor, ApiProblemError, type ApiClient } from '../../api-client';
+import { fail, failWith } from '../../fail';
 
-// `schedules list|describe|pause|unpause|trigger`: the cleanup and stuck-sync schedules, straight
-// to Temporal with this process's config. A short name (`cleanup-sync-runs`) means that schedule
-// on the configured task queue; a full ID (`name:queue`) is used as given.
+// `schedules list|describe|pause|unpause|trigger`: the cleanup and stuck-sync schedules, through
+// the API (/api/schedules…). A short name (`cleanup-sync-runs`) means that schedule on the API's
+// task queue; a full ID (`name:queue`) is used as given.
 
 const OVERLAPS: string[] = Object.values(ScheduleOverlapPolicy).filter((p): p is Exclude<typeof p, undefined> => p !== undefined);
 
-async function withSchedules<T>(fn: (schedules: ScheduleClient, taskQueue: string) => Promise<T>): Promise<T> {
-  const config = loadConfigOrExit();
-  const temporal = createTemporalClient(config);
-  try {
-    return await fn(temporal.client.schedule, config.TEMPORAL_TASK_QUEUE);
-  } catch (err) {
-    if (err instanceof ScheduleNotFoundError) return fail(`schedule '${err.scheduleId}' not found (see \`schedules list\`)`);
-    throw err;
-  } finally {
-    await temporal.close();
-  }
+interface ScheduleRow {
+  scheduleId: string;
+  workflowType: string;
+  paused: boolean;
+  note: string;
+  lastRun: string;
+  nextRun: string;
 }
 
-const resolveId = (id: string, taskQueue: string) => (id.includes(':') ? id : scheduleIdFor(id, taskQueue));
-const iso = (d: Date | undefined) => d?.toISOString() ?? '-';
 const print = (v: unknown): void => void process.stdout.write(`${JSON.stringify(v, null, 2)}\n`);
+const pathOf = (id: string, action = '') => `/api/schedules/${encodeURIComponent(id)}${action ? `/${action}` : ''}`;
 
-function summaryRow(s: ScheduleSummary) {
-  return {
-    scheduleId: s.scheduleId,
-    workflowType: s.action?.workflowType ?? '-',
-    paused: s.state.paused,
-    note: s.state.note ?? '',
-    lastRun: iso(s.info.recentActions.at(-1)?.takenAt),
-    nextRun: iso(s.info.nextActionTimes[0]),
-  };
-}
-
-function describeView(d: ScheduleDescription) {
-  return {
-    scheduleId: d.scheduleId,
-    workflowType: d.action.workflowType,
-    args: d.action.args,
-    taskQueue: d.action.taskQueue,
-    intervals: d.spec.intervals,
-    policies: d.policies,
-    state: d.state,
-    memo: d.memo,
-    actionsTaken: d.info.numActionsTaken,
-    skippedOverlap: d.info.numActionsSkippedOverlap,
-    missedCatchupWindow: d.info.numActionsMissedCatchupWindow,
-    running: d.info.runningActions.map((a) => a.workflow),
-    recent: d.info.recentActions.map((a) => ({ scheduledAt: iso(a.scheduledAt), takenAt: iso(a.takenAt), workflow: a.action.workflow })),
-    next: d.info.nextActionTimes.map(iso),
+/** Runs one command against the API; an unknown schedule reads as before, anything else via failWith. */
+function action<A extends unknown[]>(fn: (api: ApiClient, ...args: A) => Promise<void>) {
+  return async (...args: A) => {
+    // Commander passes the arguments, the options, then the Command itself (for the global --api).
+    const cmd = args.at(-1) as Command;
+    try {
+      await fn(apiClientFor(cmd, loadConfigOrExit()), ...args);
+    } catch (err) {
+      const scheduleId = err instanceof ApiProblemError && err.status === 404 ? err.problem.scheduleId : undefined;
+      if (typeof scheduleId === 'string') fail(`schedule '${scheduleId}' not found (see \`schedules list\`)`);
+      failWith(err);
+    }
   };
 }
 
@@ -72,11 +46,11 @@ export function registerSchedulesCommand(program: Command): void {
     .description("this task queue's schedules (--all: every schedule in the namespace)")
     .option('--all', 'include schedules of other task queues')
     .option('--json', 'print JSON')
-    .action(async (o: { all?: boolean; json?: boolean }) => {
-      await withSchedules(async (schedules, taskQueue) => {
-        const rows: ReturnType<typeof summaryRow>[] = [];
-        for await (const s of schedules.list()) if (o.all || s.scheduleId.endsWith(`:${taskQueue}`)) rows.push(summaryRow(s));
-        rows.sort((a, b) => a.scheduleId.localeCompare(b.scheduleId));
+    .action(
+      action(async (api, o: { all?: boolean; json?: boolean }) => {
+        const { taskQueue, schedules: rows } = await api.request<{ taskQueue: string; schedules: ScheduleRow[] }>('/api/schedules', {
+          query: { all: o.all ? 'true' : undefined },
+        });
         if (o.json) return print(rows);
         if (rows.length === 0)
           return void process.stdout.write(
@@ -86,17 +60,17 @@ export function registerSchedulesCommand(program: Command): void {
           process.stdout.write(
             `${r.scheduleId.padEnd(52)} ${(r.paused ? 'PAUSED' : 'active').padEnd(7)} last ${r.lastRun}  next ${r.nextRun}${r.note && r.paused ? `  (${r.note})` : ''}\n`,
           );
-      });
-    });
+      }),
+    );
 
   cmd
     .command('describe <id>')
     .description('spec, action, policies, state and recent runs of one schedule')
-    .action(async (id: string) => {
-      await withSchedules(async (schedules, taskQueue) =>
-        print(describeView(await schedules.getHandle(resolveId(id, taskQueue)).describe())),
-      );
-    });
+    .action(
+      action(async (api, id: string) => {
+        print(await api.request(pathOf(id)));
+      }),
+    );
 
   // pause and unpause: the same command with the opposite state.
   for (const paused of [true, false]) {
@@ -105,29 +79,24 @@ export function registerSchedulesCommand(program: Command): void {
       .command(`${verb} <id>`)
       .description(paused ? 'stop taking scheduled actions (trigger still works)' : 'resume taking scheduled actions')
       .option('--note <text>', paused ? 'why (shown by list and describe)' : 'replaces the pause note')
-      .action(async (id: string, o: { note?: string }) => {
-        await withSchedules(async (schedules, taskQueue) => {
-          const scheduleId = resolveId(id, taskQueue);
-          const handle = schedules.getHandle(scheduleId);
-          const note = o.note ?? `${verb}d from the CLI`;
-          await (paused ? handle.pause(note) : handle.unpause(note));
-          print({ scheduleId, paused });
-        });
-      });
+      .action(
+        action(async (api, id: string, o: { note?: string }) => {
+          print(await api.request(pathOf(id, verb), { method: 'POST', body: { note: o.note ?? `${verb}d from the CLI` } }));
+        }),
+      );
   }
 
   cmd
     .command('trigger <id>')
     .description('take the action now; by default skipped when a run of this schedule is still going')
     .option('--overlap <policy>', `overlap policy for this trigger: ${OVERLAPS.join(', ')}`, 'SKIP')
-    .action(async (id: string, o: { overlap: string }) => {
-      const overlap = o.overlap.toUpperCase();
-      if (!OVERLAPS.includes(overlap)) fail(`--overlap must be one of ${OVERLAPS.join(', ')}, got '${o.overlap}'`);
-      await withSchedules(async (schedules, taskQueue) => {
-        const scheduleId = resolveId(id, taskQueue);
-        // The SDK's default for a trigger is ALLOW_ALL; SKIP keeps the schedule's own policy.
-        await schedules.getHandle(scheduleId).trigger(overlap as ScheduleOverlapPolicy);
-        print({ scheduleId, triggered: true, overlap });
-      });
-    });
+    .action(
+      action(async (api, id: string, o: { overlap: string }) => {
+        const overlap = o.overlap.toUpperCase();
+        if (!OVERLAPS.includes(overlap)) fail(`--overlap must be one of ${OVERLAPS.join(', ')}, got '${o.overlap}'`);
+        // SKIP (the default here) keeps the schedule's own policy; the SDK's default would be ALLOW_ALL.
+        const body = { overlap };
+        print(await api.request(pathOf(id, 'trigger'), { method: 'POST', body, idempotencyKey: `cli-trigger-${randomUUID()}` }));
+      }),
+    );
 }

@@ -1,19 +1,17 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFile } from 'node:child_process';
-import path from 'node:path';
-import { promisify } from 'node:util';
 import { ScheduleOverlapPolicy } from '@temporalio/client';
-import { REPO_ROOT } from '../../../infra/dev/ensure-tools';
 import { Collections } from '../../../infra/mongo';
 import { createLogger } from '../../../infra/logger';
 import { CleanupNames, ScheduleNames, scheduleIdFor, type StuckSweepInput, type StuckSweepResult } from '../../../shared/cleanup';
 import { WorkflowIds } from '../../../shared/constants';
 import { ensureSchedules, scheduleOptions } from '../../../workers/schedules';
+import { cliRunner } from '../../helpers/cli';
 import { startLoginBench, type LoginBench } from '../../helpers/login';
 import { startTestWorker, uniqueId } from '../../helpers/stack';
 
-// Schedules (created or updated idempotently, overlap SKIP, operated from the CLI) and the
-// stuck-sync sweep against real tenant syncs held running by a slow fixture upstream.
+// Schedules (created or updated idempotently, overlap SKIP, operated through /api/schedules and
+// the CLI on top of it) and the stuck-sync sweep against real tenant syncs held running by a slow
+// fixture upstream.
 
 const COLLECTIONS = [
   { name: 'users', essential: true, size: 20 },
@@ -21,7 +19,6 @@ const COLLECTIONS = [
 ];
 const STUCK_AFTER_MS = 1_000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const run = promisify(execFile);
 
 describe('schedules and stuck-sync detection', () => {
   let bench: LoginBench;
@@ -130,17 +127,131 @@ describe('schedules and stuck-sync detection', () => {
       }
     });
 
-    // Seven CLI processes (tsx start-up ≈ 3–5 s each on a busy machine).
+    it('the routes list, describe, pause, unpause and trigger; an unknown ID → 404, bad input → 400, a trigger key replays', async () => {
+      // No worker polls this queue: a triggered run stays running, so every action taken is counted.
+      const tq = uniqueId('tq-api');
+      await ensureSchedules({ client: deps().temporal.client, config: configFor(tq), log: quiet });
+      await expect.poll(() => idsOf(tq), { timeout: 10_000 }).toHaveLength(5);
+      const a = await bench.app({ TEMPORAL_TASK_QUEUE: tq });
+      const call = (method: 'GET' | 'POST', url: string, payload?: object, headers: Record<string, string> = {}) =>
+        a.inject({ method, url, headers: { ...bench.admin, ...headers }, ...(payload ? { payload } : {}) });
+      const id = scheduleIdFor(ScheduleNames.cleanupSyncRuns, tq);
+      try {
+        const listed = await call('GET', '/api/schedules');
+        expect(listed.statusCode, listed.body).toBe(200);
+        expect(listed.json()).toMatchObject({ taskQueue: tq });
+        expect(listed.json().schedules.map((r: { scheduleId: string }) => r.scheduleId)).toEqual(
+          Object.values(ScheduleNames)
+            .map((n) => scheduleIdFor(n, tq))
+            .sort(),
+        );
+        const all = (await call('GET', '/api/schedules?all=true')).json();
+        expect(all.schedules.length).toBeGreaterThanOrEqual(5);
+
+        // A short name resolves on the API's task queue; the full ID is the same schedule.
+        const described = await call('GET', `/api/schedules/${ScheduleNames.cleanupSyncRuns}`);
+        expect(described.statusCode, described.body).toBe(200);
+        expect(described.json()).toMatchObject({
+          scheduleId: id,
+          workflowType: CleanupNames.cleanupWorkflow,
+          taskQueue: tq,
+          policies: { overlap: 'SKIP' },
+          state: { paused: false },
+          actionsTaken: 0,
+        });
+        expect((await call('GET', `/api/schedules/${encodeURIComponent(id)}`)).json().scheduleId).toBe(id);
+
+        const paused = await call('POST', `/api/schedules/${id}/pause`, { note: 'api test' });
+        expect(paused.statusCode, paused.body).toBe(200);
+        expect(paused.json()).toEqual({ scheduleId: id, paused: true });
+        expect((await schedules().getHandle(id).describe()).state).toMatchObject({ paused: true, note: 'api test' });
+        expect((await call('POST', `/api/schedules/${id}/unpause`, {})).json()).toEqual({ scheduleId: id, paused: false });
+        expect((await schedules().getHandle(id).describe()).state).toMatchObject({
+          paused: false,
+          note: expect.stringContaining('unpaused'),
+        });
+
+        // Unknown IDs: 404 problems naming the resolved ID, on every route.
+        for (const [method, url, payload, headers] of [
+          ['GET', '/api/schedules/no-such-schedule', undefined, {}],
+          ['POST', '/api/schedules/no-such-schedule/pause', {}, {}],
+          ['POST', '/api/schedules/no-such-schedule/unpause', {}, {}],
+          ['POST', `/api/schedules/no-such:${tq}/trigger`, {}, { 'idempotency-key': uniqueId('k') }],
+        ] as const) {
+          const res = await call(method, url, payload, headers);
+          expect(res.statusCode, url).toBe(404);
+          expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+          expect(res.json().scheduleId, url).toMatch(/^no-such/);
+        }
+        expect((await call('GET', '/api/schedules/no-such-schedule')).json()).toMatchObject({
+          status: 404,
+          scheduleId: `no-such-schedule:${tq}`,
+          detail: `schedule 'no-such-schedule:${tq}' was not found`,
+        });
+
+        // Bad input: 400, and the schedule is unchanged.
+        const trigger = (payload: object, key?: string) =>
+          call('POST', `/api/schedules/${id}/trigger`, payload, key ? { 'idempotency-key': key } : {});
+        const refusals = [
+          await trigger({ overlap: 'sometimes' }, uniqueId('k')),
+          await trigger({}),
+          await call('POST', `/api/schedules/${id}/pause`, { note: 'x', paused: true }),
+          await call('GET', '/api/schedules?all=yes'),
+          await call('GET', `/api/schedules/${encodeURIComponent('bad id!')}`),
+        ];
+        expect(refusals.map((r) => r.statusCode)).toEqual([400, 400, 400, 400, 400]);
+        expect(refusals[1]!.json().detail).toMatch(/Idempotency-Key header is required/);
+        const d = await schedules().getHandle(id).describe();
+        expect({ paused: d.state.paused, taken: d.info.numActionsTaken }).toEqual({ paused: false, taken: 0 });
+
+        // ALLOW_ALL would start a second run on a repeat: the same key replays the answer instead.
+        const key = uniqueId('trigger');
+        const first = await trigger({ overlap: 'ALLOW_ALL' }, key);
+        expect(first.statusCode, first.body).toBe(202);
+        expect(first.json()).toEqual({ scheduleId: id, triggered: true, overlap: 'ALLOW_ALL' });
+        const again = await trigger({ overlap: 'ALLOW_ALL' }, key);
+        expect(again.statusCode).toBe(202);
+        expect(again.headers['idempotent-replayed']).toBe('true');
+        // Once a later request (a note) shows, the scheduler has handled everything sent before it.
+        await call('POST', `/api/schedules/${id}/unpause`, { note: 'after the triggers' });
+        await expect
+          .poll(async () => (await schedules().getHandle(id).describe()).state.note, { timeout: 15_000 })
+          .toBe('after the triggers');
+        await expect.poll(async () => (await schedules().getHandle(id).describe()).info.numActionsTaken, { timeout: 15_000 }).toBe(1);
+      } finally {
+        for (const sid of await idsOf(tq)) {
+          const h = schedules().getHandle(sid);
+          const running = (await h.describe()).info.runningActions;
+          await Promise.allSettled(
+            running.map((r) => deps().temporal.client.workflow.getHandle(r.workflow.workflowId).terminate('test over')),
+          );
+          await h.delete();
+        }
+      }
+
+      // Without Temporal: 503 naming it.
+      const off = await bench.app({ TEMPORAL_ENABLED: false }, { temporal: undefined });
+      const res = await off.inject({ method: 'GET', url: '/api/schedules', headers: bench.admin });
+      expect(res.statusCode).toBe(503);
+      expect(res.json()).toMatchObject({ dependency: 'temporal' });
+    });
+
+    // Seven CLI processes (tsx start-up ≈ 3–5 s each on a busy machine), through an API on the schedules' task queue.
     it('the CLI lists, pauses, unpauses, describes and triggers schedules; bad input fails clearly', { timeout: 150_000 }, async () => {
       const tq = uniqueId('tq-cli');
       await ensureSchedules({ client: deps().temporal.client, config: configFor(tq), log: quiet });
       await expect.poll(() => idsOf(tq), { timeout: 10_000 }).toHaveLength(5);
-      const env = { ...process.env, TEMPORAL_ADDRESS: deps().config.TEMPORAL_ADDRESS, TEMPORAL_TASK_QUEUE: tq, LOG_LEVEL: 'silent' };
-      const cli = (...args: string[]) =>
-        run(path.join(REPO_ROOT, 'node_modules/.bin/tsx'), [path.join(REPO_ROOT, 'cli/index.ts'), 'schedules', ...args], {
-          env,
-          timeout: 30_000,
-        });
+      const api = await bench.app({ TEMPORAL_TASK_QUEUE: tq });
+      const apiUrl = await api.listen({ host: '127.0.0.1', port: 0 });
+      const runner = cliRunner(
+        () => configFor(tq),
+        () => apiUrl,
+      );
+      /** The command's output; a failure is returned (code, stderr) for the caller to check. */
+      const cli = async (...args: string[]) => {
+        const r = await runner('schedules', ...args);
+        return r.code === 0 ? r : Promise.reject(r);
+      };
 
       const listed = JSON.parse((await cli('list', '--json')).stdout) as Array<{ scheduleId: string; paused: boolean }>;
       expect(listed.map((r) => r.scheduleId)).toEqual(

@@ -6,6 +6,8 @@ import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { startFixtureUpstream, type FixtureUpstream } from '../../../fixtures/upstream/server';
 import { Scopes, type Scope } from '../../../infra/auth-token';
 import { Collections } from '../../../infra/mongo';
+import { ScheduleNames } from '../../../shared/cleanup';
+import { scheduleOptions } from '../../../workers/schedules';
 import { bearer } from '../../helpers/api';
 import { mutableRegistry } from '../../helpers/migrations';
 import { uniqueId } from '../../helpers/stack';
@@ -120,6 +122,34 @@ const ROUTES: Record<string, RouteCase> = {
     scope: Scopes.admin,
     kind: 'platform',
     sample: (f) => ({ url: `/api/migrations/runs/${f.migrationRun}` }),
+  },
+  // Maintenance: a queue with no runs; the schedule by its short name (created below on the file's queue).
+  'GET /api/runs/failed': { scope: Scopes.admin, kind: 'platform', sample: () => ({ url: '/api/runs/failed?taskQueue=authz-no-runs' }) },
+  'POST /api/runs/retry': {
+    scope: Scopes.admin,
+    kind: 'platform',
+    sample: () => ({ url: '/api/runs/retry', payload: { taskQueue: 'authz-no-runs', mode: 'reset' } }),
+  },
+  'GET /api/schedules': { scope: Scopes.admin, kind: 'platform', sample: () => ({ url: '/api/schedules' }) },
+  'GET /api/schedules/:id': {
+    scope: Scopes.admin,
+    kind: 'platform',
+    sample: () => ({ url: `/api/schedules/${ScheduleNames.cleanupSyncRuns}` }),
+  },
+  'POST /api/schedules/:id/pause': {
+    scope: Scopes.admin,
+    kind: 'platform',
+    sample: () => ({ url: `/api/schedules/${ScheduleNames.cleanupSyncRuns}/pause`, payload: { note: 'authz' } }),
+  },
+  'POST /api/schedules/:id/unpause': {
+    scope: Scopes.admin,
+    kind: 'platform',
+    sample: () => ({ url: `/api/schedules/${ScheduleNames.cleanupSyncRuns}/unpause`, payload: {} }),
+  },
+  'POST /api/schedules/:id/trigger': {
+    scope: Scopes.admin,
+    kind: 'platform',
+    sample: () => ({ url: `/api/schedules/${ScheduleNames.cleanupSyncRuns}/trigger`, payload: {}, idempotent: true }),
   },
   'GET /api/migrations/backups': { scope: Scopes.admin, kind: 'platform', sample: () => ({ url: '/api/migrations/backups' }) },
   'POST /api/migrations/backups': {
@@ -266,6 +296,18 @@ describe('route-by-route authorisation', () => {
     const wf = stack.deps.temporal.client.workflow;
     await Promise.allSettled([...workflows].map((id) => wf.getHandle(id).terminate('authorization test done')));
     await upstream?.close();
+  });
+
+  // The schedule the /api/schedules/:id cases name, on this file's queue; its triggered runs ended after.
+  const schedule = () => scheduleOptions(stack.deps.config).find((o) => o.scheduleId.startsWith(`${ScheduleNames.cleanupSyncRuns}:`))!;
+  beforeAll(async () => {
+    await stack.deps.temporal.client.schedule.create(schedule());
+  });
+  afterAll(async () => {
+    const h = stack.deps.temporal.client.schedule.getHandle(schedule().scheduleId);
+    const running = (await h.describe()).info.runningActions;
+    await Promise.allSettled(running.map((r) => stack.deps.temporal.client.workflow.getHandle(r.workflow.workflowId).terminate('done')));
+    await h.delete();
   });
 
   const apiRoutes = () => app.registeredRoutes.map((r) => `${r.method} ${r.url}`).filter((k) => !isPublic(k));
