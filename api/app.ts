@@ -23,6 +23,7 @@ import tenantRoutes from './routes/tenants';
 import syncRoutes from './routes/sync';
 import reconcileRoutes from './routes/reconcile';
 import { createReconcileService } from './services/reconcile/service';
+import { createQuotaService, quotaSettingsFromConfig } from './services/quotas/quotas';
 import clientRoutes from './routes/clients';
 import migrationRoutes from './routes/migrations';
 import { createBackupService } from './services/migrations/backups';
@@ -136,13 +137,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
         log,
       })
     : undefined;
-  const loginSync = createLoginSync({ config, log, tenants: repo, store, direct, temporal: temporalLogin });
+  // Start quotas, one per app, counted in Redis per task queue (deployments sharing a Redis stay apart).
+  const quotas = createQuotaService({ redis, scope: config.TEMPORAL_TASK_QUEUE, settings: quotaSettingsFromConfig(config), log });
+  const loginSync = createLoginSync({ config, log, tenants: repo, store, direct, temporal: temporalLogin, quotas });
   app.addHook('onClose', async () => temporalLogin?.shutdown());
 
   await app.register(healthRoutes, { deps });
   const taskQueue = config.TEMPORAL_TASK_QUEUE;
   const allowedUris = config.RECONCILE_ALLOWED_URIS;
-  const reconcile = createReconcileService({ mongo, temporal, taskQueue, log, secrets, tenants: repo, allowedUris });
+  const reconcile = createReconcileService({ mongo, temporal, taskQueue, log, secrets, tenants: repo, allowedUris, quotas });
   await app.register(tenantRoutes, { repo, platformDb: mongo.db.databaseName, outbound });
   await app.register(syncRoutes, { loginSync, store, stuckAfterMs: config.SYNC_STUCK_AFTER_MS });
   await app.register(reconcileRoutes, { service: reconcile });
@@ -153,7 +156,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     batchSize: config.MIGRATION_BATCH_SIZE,
     retentionMs: config.MIGRATION_BACKUP_RETENTION_MS,
   });
-  await app.register(migrationRoutes, { mongo, temporal, taskQueue, registry: deps.migrations, backups });
+  await app.register(migrationRoutes, { mongo, temporal, taskQueue, registry: deps.migrations, backups, quotas });
   await app.register(secretsRoutes, { service: createSecretsService({ db: mongo.db, keyring: secrets }) });
   await app.register(maintenanceRoutes, { temporal, taskQueue });
   await app.ready();

@@ -1,14 +1,69 @@
-import type { Command } from 'commander';
-import { createClientConfigStore } from '../../activities/client-upsert/config-store';
-import { formatIssue } from '../../activities/client-upsert/config';
-import { createClientStore } from '../../activities/client-upsert/store';
-import { startClientUpsert } from '../../activities/client-upsert/start';
+import { Option, type Command } from 'commander';
+import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { formatIssue, validateClientConfig, type ClientConfig, type ConfigIssue } from '../../activities/client-upsert/config';
 import { loadConfigOrExit } from '../../infra/config';
-import { createLogger } from '../../infra/logger';
-import { connectMongo } from '../../infra/mongo';
-import { createTemporalClient } from '../../infra/temporal';
+import { CLIENT_KEY_RE } from '../../shared/client-upsert';
+import { ApiProblemError, apiClientFor } from '../api-client';
+import { fail, failWith } from '../fail';
 
-// `clients validate` (no server), `clients sync [keys...]` (through Temporal), `clients show <key>`.
+// `clients validate` (local: checks the files, no server), `clients sync [keys...]` (POST
+// /api/clients/sync: the worker upserts from its own CLIENTS_DIR, so only keys travel),
+// `clients show <key>` (GET /api/clients/:key).
+
+interface CheckedFile {
+  key: string;
+  config?: ClientConfig;
+  issues: ConfigIssue[];
+}
+
+/** Keys of every *.json file in the folder, sorted (as the worker lists them). */
+async function listKeys(dir: string): Promise<string[]> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+  return names
+    .filter((n) => n.endsWith('.json') && !n.startsWith('.'))
+    .map((n) => n.slice(0, -5))
+    .sort();
+}
+
+/** One file through the worker's checks: the key its name gives, JSON, then the config schema. */
+async function checkFile(dir: string, key: string): Promise<CheckedFile> {
+  const file = (problem: string): CheckedFile => ({ key, issues: [{ clientKey: key, field: '(file)', problem }] });
+  if (!CLIENT_KEY_RE.test(key)) return file(`file name '${key}.json' is not a valid client key (1-48 lowercase letters, digits, _ or -)`);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(await readFile(path.join(dir, `${key}.json`), 'utf8'));
+  } catch (err) {
+    if (!(err instanceof SyntaxError)) throw err;
+    // Only the position: V8's message quotes the text around it, which may hold an e-mail or a secret.
+    const at = /position (\d+)/.exec(err.message);
+    return file(`not valid JSON${at ? ` (at character ${at[1]})` : ''}`);
+  }
+  return { key, ...validateClientConfig(raw, key) };
+}
+
+function printChecked(c: CheckedFile): void {
+  const routeIssues = c.config?.routeIssues ?? [];
+  const state = c.issues.length > 0 ? 'INVALID' : routeIssues.length > 0 ? `ok, ${routeIssues.length} route(s) left out` : 'ok';
+  const sizes = c.config
+    ? ` (${c.config.routes.length} routes, ${c.config.menus.length} menus, ${c.config.components.length} components, ${c.config.users.length} users)`
+    : '';
+  process.stdout.write(`${c.key.padEnd(32)} ${state}${sizes}\n`);
+  for (const i of [...c.issues, ...routeIssues]) process.stdout.write(`  - ${formatIssue(i)}\n`);
+}
+
+interface SyncAccepted {
+  workflowId: string;
+  runId: string;
+  correlationId: string;
+  keys: string[] | 'all';
+}
 
 export function registerClientsCommand(program: Command): void {
   const clients = program.command('clients').description('client configurations: validate the files, upsert them, show a result');
@@ -18,58 +73,56 @@ export function registerClientsCommand(program: Command): void {
     .description('validate every config file in CLIENTS_DIR (or --dir); exit 1 when one is invalid')
     .option('--dir <path>', 'folder of <key>.json files (default CLIENTS_DIR)')
     .action(async (o: { dir?: string }) => {
-      const config = loadConfigOrExit();
-      const store = createClientConfigStore(o.dir ?? config.CLIENTS_DIR);
+      const dir = path.resolve(o.dir ?? loadConfigOrExit().CLIENTS_DIR);
       let bad = 0;
-      for (const key of await store.listKeys()) {
-        const c = (await store.load(key))!;
-        const routeIssues = c.config?.routeIssues ?? [];
-        if (c.issues.length > 0) bad += 1;
-        const state = c.issues.length > 0 ? 'INVALID' : routeIssues.length > 0 ? `ok, ${routeIssues.length} route(s) left out` : 'ok';
-        process.stdout.write(
-          `${key.padEnd(32)} ${state}${c.config ? ` (${c.config.routes.length} routes, ${c.config.menus.length} menus, ${c.config.components.length} components, ${c.config.users.length} users)` : ''}\n`,
-        );
-        for (const i of [...c.issues, ...routeIssues]) process.stdout.write(`  - ${formatIssue(i)}\n`);
+      try {
+        for (const key of await listKeys(dir)) {
+          const c = await checkFile(dir, key);
+          if (c.issues.length > 0) bad += 1;
+          printChecked(c);
+        }
+      } catch (err) {
+        failWith(err);
       }
       process.exit(bad > 0 ? 1 : 0);
     });
 
   clients
     .command('sync [keys...]')
-    .description('upsert all clients (or the listed keys) through Temporal; joins a run already going')
+    .description("upsert all clients (or the listed keys) from the worker's CLIENTS_DIR; joins a run already going")
     .option('--force', 'upsert clients whose config is unchanged too')
-    .option('--wait', 'wait for the run and print its summary')
-    .action(async (keys: string[], o: { force?: boolean; wait?: boolean }) => {
-      const config = loadConfigOrExit();
-      const temporal = createTemporalClient(config);
+    // Kept so that scripts passing it get a reason rather than "unknown option": no API route
+    // answers a client-upsert run's summary yet.
+    .addOption(new Option('--wait').hideHelp())
+    .action(async (keys: string[], o: { force?: boolean; wait?: boolean }, cmd: Command) => {
+      if (o.wait)
+        fail(
+          "--wait is not available through the API (no route answers a client-upsert run's summary): " +
+            'start without it, then read each client with `clients show <key>`',
+        );
+      const api = apiClientFor(cmd, loadConfigOrExit());
       try {
-        const started = await startClientUpsert({
-          client: temporal.client,
-          taskQueue: config.TEMPORAL_TASK_QUEUE,
-          keys: keys.length ? keys : undefined,
-          force: o.force,
-          concurrency: config.CLIENT_UPSERT_CONCURRENCY,
-          trigger: 'cli',
+        const started = await api.request<SyncAccepted>('/api/clients/sync', {
+          method: 'POST',
+          body: { ...(keys.length ? { keys } : {}), ...(o.force ? { force: true } : {}) },
         });
         process.stdout.write(`${JSON.stringify({ workflowId: started.workflowId, runId: started.runId })}\n`);
-        if (o.wait) process.stdout.write(`${JSON.stringify(await started.result(), null, 2)}\n`);
-      } finally {
-        await temporal.close();
+      } catch (err) {
+        failWith(err);
       }
     });
 
   clients
     .command('show <key>')
     .description("print a client's state and last upsert result")
-    .action(async (key: string) => {
-      const config = loadConfigOrExit();
-      const mongo = await connectMongo(config, createLogger({ name: 'cli', level: 'silent' }));
+    .action(async (key: string, _o: unknown, cmd: Command) => {
+      const api = apiClientFor(cmd, loadConfigOrExit());
       try {
-        const v = await createClientStore(mongo.db).view(key);
-        if (!v) program.error(`client '${key}' has never been upserted`);
-        process.stdout.write(`${JSON.stringify({ state: v.state, client: v.client, lastResult: v.result }, null, 2)}\n`);
-      } finally {
-        await mongo.close();
+        const view = await api.request<unknown>(`/api/clients/${encodeURIComponent(key)}`);
+        process.stdout.write(`${JSON.stringify(view, null, 2)}\n`);
+      } catch (err) {
+        if (err instanceof ApiProblemError && err.status === 404) fail(`client '${key}' has never been upserted`);
+        failWith(err);
       }
     });
 }

@@ -1,59 +1,75 @@
 import type { Command } from 'commander';
-import { randomUUID } from 'node:crypto';
 import { loadConfigOrExit } from '../../infra/config';
-import { createLogger } from '../../infra/logger';
-import { connectMongo, pingMongo } from '../../infra/mongo';
-import { createRedis, pingRedis } from '../../infra/redis';
-import { createTemporalClient, pingTemporal } from '../../infra/temporal';
-import { withTimeout } from '../../infra/timeout';
-import { Operations, WorkflowIds, SearchAttributeKeys } from '../../shared/constants';
-import { StackProbeNames, type StackProbeWorkflow } from '../../shared/stack-probe';
+import { apiClientFor, type ApiClient } from '../api-client';
+import { failWith } from '../fail';
+
+// `health [--deep]`: what the running API sees. GET /health/ready pings MongoDB, Redis and
+// Temporal from the API process; --deep adds POST /api/probe, a stack-probe workflow through the
+// API's Temporal client and a worker. Exit 1 when anything is not ok, or the API cannot be reached.
+
+interface Check {
+  ok: boolean;
+  latencyMs: number;
+  error?: string;
+}
+
+/** 200 `{status, checks}`, or the 503 problem whose extras carry the same checks. */
+interface ReadyBody {
+  status?: string;
+  checks?: Record<string, Check>;
+  title?: string;
+  detail?: string;
+}
+
+const line = (name: string, text: string) => process.stdout.write(`${name.padEnd(16)} ${text}\n`);
+
+const describeCheck = (c: Check) =>
+  c.ok ? `ok (${c.latencyMs} ms)${c.error ? ` — ${c.error}` : ''}` : `FAILED: ${c.error ?? 'no answer'} (${c.latencyMs} ms)`;
+
+/** Prints the readiness checks; true when the API answered ready. */
+async function printReadiness(api: ApiClient): Promise<boolean> {
+  const res = await api.raw<ReadyBody | undefined>('/health/ready', { timeoutMs: 30_000 });
+  const checks = res.body?.checks;
+  if (!checks) {
+    // Not our readiness answer at all (a proxy, another service): say what came back.
+    line('api', `FAILED: HTTP ${res.status}${res.body?.detail ? ` ${res.body.detail}` : ''}`);
+    return false;
+  }
+  for (const [name, c] of Object.entries(checks)) line(name, describeCheck(c));
+  return res.status === 200 && Object.values(checks).every((c) => c.ok);
+}
+
+/** Runs the probe workflow through the API; true when it finished. */
+async function printProbe(api: ApiClient): Promise<boolean> {
+  const res = await api.raw<{ ok?: boolean; latencyMs?: number; title?: string; detail?: string }>('/api/probe', {
+    method: 'POST',
+    body: {},
+    // Past the API's own bound on the probe, so its 503 (not our abort) says what happened.
+    timeoutMs: 90_000,
+  });
+  if (res.status === 200 && res.body.ok) {
+    line('probe workflow', `ok (${res.body.latencyMs} ms)`);
+    return true;
+  }
+  line('probe workflow', `FAILED: ${res.body?.detail ?? res.body?.title ?? `HTTP ${res.status}`}`);
+  return false;
+}
 
 export function registerHealthCommand(program: Command): void {
   program
     .command('health')
-    .description('check MongoDB, Redis and Temporal from this machine; --deep also runs a probe workflow through the worker')
+    .description("the API's view of MongoDB, Redis and Temporal; --deep also runs a probe workflow through the worker")
     .option('--deep', 'run the stack-probe workflow (needs a running worker)')
-    .action(async (o: { deep?: boolean }) => {
-      const config = loadConfigOrExit();
-      const log = createLogger({ name: 'cli', level: 'silent' });
-      const timeout = Math.max(config.READY_TIMEOUT_MS, 2_000);
-      const results: Record<string, string> = {};
-      let failed = false;
-      const check = async (name: string, fn: () => Promise<unknown>) => {
-        const t0 = performance.now();
-        try {
-          await withTimeout(name, timeout, fn);
-          results[name] = `ok (${Math.round(performance.now() - t0)} ms)`;
-        } catch (err) {
-          failed = true;
-          results[name] = `FAILED: ${err instanceof Error ? err.message : String(err)}`;
-        }
-      };
-      const redis = createRedis(config, log, 'cli');
-      const temporal = createTemporalClient(config);
-      let mongo: Awaited<ReturnType<typeof connectMongo>> | undefined;
-      await check('mongodb', async () => {
-        mongo = await connectMongo(config, log);
-        await pingMongo(mongo, timeout);
-      });
-      await check('redis', () => pingRedis(redis));
-      await check('temporal', () => pingTemporal(temporal, timeout));
-      if (o.deep && !failed) {
-        await check('probe workflow', () =>
-          temporal.client.workflow.execute<StackProbeWorkflow>(StackProbeNames.workflow, {
-            taskQueue: config.TEMPORAL_TASK_QUEUE,
-            workflowId: WorkflowIds.stackProbe(randomUUID()),
-            args: [randomUUID()],
-            workflowExecutionTimeout: '20 seconds',
-            typedSearchAttributes: [{ key: SearchAttributeKeys.Operation, value: Operations.stackProbe }],
-            memo: { what: 'stack probe (health --deep)', startedBy: 'cli' },
-          }),
-        );
+    .action(async (o: { deep?: boolean }, cmd: Command) => {
+      const api = apiClientFor(cmd, loadConfigOrExit());
+      let ok = false;
+      try {
+        ok = await printReadiness(api);
+        // A probe cannot pass where a dependency is already down: the checks above say why.
+        if (o.deep && ok) ok = await printProbe(api);
+      } catch (err) {
+        failWith(err);
       }
-      for (const [k, v] of Object.entries(results)) process.stdout.write(`${k.padEnd(16)} ${v}\n`);
-      redis.disconnect();
-      await Promise.allSettled([mongo?.close(), temporal.close()]);
-      process.exit(failed ? 1 : 0);
+      process.exit(ok ? 0 : 1);
     });
 }

@@ -1,19 +1,15 @@
 import type { Command } from 'commander';
 import { SingleBar } from 'cli-progress';
 import { randomUUID } from 'node:crypto';
-import { createReconcileService, type ReconcileService, type StartReconcileRequest } from '../../api/services/reconcile/service';
 import { loadConfigOrExit } from '../../infra/config';
-import { keyringFromConfig } from '../../infra/secrets';
-import { createLogger } from '../../infra/logger';
-import { connectMongo, type Mongo } from '../../infra/mongo';
-import { createTemporalClient, type TemporalHandle } from '../../infra/temporal';
 import { FINAL_STATES, type ReconcileOptions, type ReconcileProgress } from '../../shared/reconcile';
+import { ApiProblemError, apiClientFor, type ApiClient } from '../api-client';
 import { fail, failWith } from '../fail';
 
 // `reconcile start … [--follow]`, `reconcile status <batchId>`, `reconcile cancel <batchId>`:
-// straight to MongoDB and Temporal with the process's config (no API needed). The CLI is the
-// operator: it sees every batch; the platform database and URIs outside
-// RECONCILE_ALLOWED_URIS are refused to it as to the API.
+// through the API (POST /api/reconcile, GET …/progress, POST …/cancel) with an admin token on
+// every tenant, so the operator sees every batch and meets the API's own refusals (the platform
+// database, URIs outside RECONCILE_ALLOWED_URIS).
 
 interface StartFlags {
   sourceUri?: string;
@@ -34,31 +30,24 @@ interface StartFlags {
   repairBatch?: string;
   dryRun?: boolean;
   extras?: string;
+  idempotencyKey?: string;
   follow?: boolean;
   json?: boolean;
 }
 
-async function withService<T>(fn: (svc: ReconcileService) => Promise<T>): Promise<T> {
-  const config = loadConfigOrExit();
-  const log = createLogger({ name: 'cli', level: 'silent' });
-  let mongo: Mongo | undefined;
-  let temporal: TemporalHandle | undefined;
-  try {
-    mongo = await connectMongo(config, log);
-    temporal = createTemporalClient(config);
-    return await fn(
-      createReconcileService({
-        mongo,
-        temporal,
-        taskQueue: config.TEMPORAL_TASK_QUEUE,
-        log,
-        secrets: keyringFromConfig(config),
-        allowedUris: config.RECONCILE_ALLOWED_URIS,
-      }),
-    );
-  } finally {
-    await Promise.allSettled([mongo?.close(), temporal?.close()]);
-  }
+/** The body of POST /api/reconcile (api/routes/reconcile.ts). */
+interface StartBody {
+  batchId?: string;
+  source: { kind: 'namespace'; uri?: string; db: string; collection: string } | { kind: 'tenant'; tenantId: string; collection: string };
+  target?: { uri?: string; db: string; collection: string };
+  options: Partial<ReconcileOptions>;
+}
+
+interface Started {
+  batchId: string;
+  workflowId: string;
+  correlationId: string;
+  created: boolean;
 }
 
 function wholeNumber(name: string, v: string | undefined): number | undefined {
@@ -67,7 +56,7 @@ function wholeNumber(name: string, v: string | undefined): number | undefined {
   return Number(v);
 }
 
-function requestOf(f: StartFlags): StartReconcileRequest {
+function requestOf(f: StartFlags): StartBody {
   const options: Partial<ReconcileOptions> = {
     chunkSize: wholeNumber('chunk-size', f.chunkSize),
     maxConcurrency: wholeNumber('max-concurrency', f.maxConcurrency),
@@ -84,7 +73,7 @@ function requestOf(f: StartFlags): StartReconcileRequest {
   }
   const target = f.targetDb && f.targetCollection ? { uri: f.targetUri, db: f.targetDb, collection: f.targetCollection } : undefined;
   if ((f.targetDb === undefined) !== (f.targetCollection === undefined)) fail('give both --target-db and --target-collection');
-  let source: StartReconcileRequest['source'];
+  let source: StartBody['source'];
   if (f.tenant) {
     if (!f.collection) fail('--tenant needs --collection');
     source = { kind: 'tenant', tenantId: f.tenant, collection: f.collection! };
@@ -120,8 +109,26 @@ export function describeProgress(p: ReconcileProgress): string {
   ].join('\n');
 }
 
+const POLL_MS = 1_000;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+const progressOf = (api: ApiClient, batchId: string) =>
+  api.request<ReconcileProgress>(`/api/reconcile/${encodeURIComponent(batchId)}/progress`, { timeoutMs: 30_000 });
+
+/** One poll while following: a rate-limit answer waits as long as it asks instead of ending the watch. */
+async function pollProgress(api: ApiClient, batchId: string): Promise<ReconcileProgress> {
+  for (;;) {
+    try {
+      return await progressOf(api, batchId);
+    } catch (err) {
+      if (!(err instanceof ApiProblemError) || err.status !== 429) throw err;
+      await sleep(Math.max(1, Number(err.problem.retryAfter) || 1) * 1_000);
+    }
+  }
+}
+
 /** Polls the progress and draws it until the run ends; Ctrl-C stops following, not the run. */
-async function follow(svc: ReconcileService, batchId: string): Promise<ReconcileProgress> {
+async function follow(api: ApiClient, batchId: string): Promise<ReconcileProgress> {
   const bar = new SingleBar({
     format:
       'reconcile |{bar}| {percentage}% · {value}/{total} · {rate}/s · ETA {etaText} · repaired {repaired} · failed {failed} · chunks {chunks}',
@@ -136,7 +143,7 @@ async function follow(svc: ReconcileService, batchId: string): Promise<Reconcile
     stopped = true;
   };
   process.once('SIGINT', onSigint);
-  let p = await svc.progress(batchId);
+  let p = await progressOf(api, batchId);
   bar.start(Math.max(1, p.total), p.processed, {
     rate: p.ratePerSec,
     etaText: duration(p.etaSeconds),
@@ -146,8 +153,8 @@ async function follow(svc: ReconcileService, batchId: string): Promise<Reconcile
   });
   try {
     while (!FINAL_STATES.includes(p.state) && !stopped) {
-      await new Promise((r) => setTimeout(r, 1_000));
-      p = await svc.progress(batchId);
+      await sleep(POLL_MS);
+      p = await pollProgress(api, batchId);
       bar.setTotal(Math.max(1, p.total));
       bar.update(p.processed, {
         rate: p.ratePerSec,
@@ -169,10 +176,12 @@ async function follow(svc: ReconcileService, batchId: string): Promise<Reconcile
 const exitCodeOf = (p: ReconcileProgress) =>
   p.state === 'completed' ? 0 : p.state === 'partial' ? 2 : FINAL_STATES.includes(p.state) ? 1 : 0;
 
-function handled<A extends unknown[]>(fn: (...args: A) => Promise<void>) {
-  return async (...args: A) => {
+/** An action with the command's API client; any error stops the process through failWith. */
+function handled<A extends unknown[]>(fn: (api: ApiClient, ...args: A) => Promise<void>) {
+  return async (...args: [...A, Command]) => {
     try {
-      await fn(...args);
+      const cmd = args.at(-1) as Command;
+      await fn(apiClientFor(cmd, loadConfigOrExit()), ...(args.slice(0, -1) as A));
     } catch (err) {
       failWith(err);
     }
@@ -206,26 +215,29 @@ export function registerReconcileCommand(program: Command): void {
     .option('--repair-batch <n>', 'staged repairs applied together (1000)')
     .option('--dry-run', 'compare and report only')
     .option('--extras <policy>', "records only in the target: 'flag' or 'delete' (flag)")
+    .option('--idempotency-key <key>', 'Idempotency-Key of the start: the same key repeats the same start (default: random)')
     .option('--follow', 'show a live progress bar with rate and ETA until the run ends')
     .option('--json', 'print JSON')
     .action(
-      handled(async (f: StartFlags) => {
-        const req = requestOf(f);
-        await withService(async (svc) => {
-          const started = await svc.start(req, `cli-${randomUUID()}`);
-          if (!f.follow) {
-            process.stdout.write(
-              f.json
-                ? `${JSON.stringify(started)}\n`
-                : `started ${started.batchId} (${started.workflowId})${started.created ? '' : ' — already registered with this spec'}\nfollow: reconcile status ${started.batchId}\n`,
-            );
-            return;
-          }
-          process.stderr.write(`started ${started.batchId} (${started.workflowId})\n`);
-          const p = await follow(svc, started.batchId);
-          process.stdout.write(f.json ? `${JSON.stringify(p)}\n` : `${describeProgress(p)}\n`);
-          process.exitCode = exitCodeOf(p);
+      handled(async (api, f: StartFlags) => {
+        const body = requestOf(f);
+        const started = await api.request<Started>('/api/reconcile', {
+          method: 'POST',
+          body,
+          idempotencyKey: f.idempotencyKey ?? `cli-${randomUUID()}`,
         });
+        if (!f.follow) {
+          process.stdout.write(
+            f.json
+              ? `${JSON.stringify(started)}\n`
+              : `started ${started.batchId} (${started.workflowId})${started.created ? '' : ' — already registered with this spec'}\nfollow: reconcile status ${started.batchId}\n`,
+          );
+          return;
+        }
+        process.stderr.write(`started ${started.batchId} (${started.workflowId})\n`);
+        const p = await follow(api, started.batchId);
+        process.stdout.write(f.json ? `${JSON.stringify(p)}\n` : `${describeProgress(p)}\n`);
+        process.exitCode = exitCodeOf(p);
       }),
     );
 
@@ -234,23 +246,21 @@ export function registerReconcileCommand(program: Command): void {
     .option('--json', 'print JSON')
     .option('--follow', 'show a live progress bar until the run ends')
     .action(
-      handled(async (batchId: string, f: { json?: boolean; follow?: boolean }) => {
-        await withService(async (svc) => {
-          const p = f.follow ? await follow(svc, batchId) : await svc.progress(batchId);
-          process.stdout.write(f.json ? `${JSON.stringify(p)}\n` : `${describeProgress(p)}\n`);
-          process.exitCode = exitCodeOf(p);
-        });
+      handled(async (api, batchId: string, f: { json?: boolean; follow?: boolean }) => {
+        const p = f.follow ? await follow(api, batchId) : await progressOf(api, batchId);
+        process.stdout.write(f.json ? `${JSON.stringify(p)}\n` : `${describeProgress(p)}\n`);
+        process.exitCode = exitCodeOf(p);
       }),
     );
 
   rc.command('cancel <batchId>')
     .description('stop a run at its next chunk boundaries; the counts so far are kept')
     .action(
-      handled(async (batchId: string) => {
-        await withService(async (svc) => {
-          const r = await svc.cancel(batchId);
-          process.stdout.write(`cancelling ${r.batchId} (${r.workflowId})\n`);
+      handled(async (api, batchId: string) => {
+        const r = await api.request<{ batchId: string; workflowId: string }>(`/api/reconcile/${encodeURIComponent(batchId)}/cancel`, {
+          method: 'POST',
         });
+        process.stdout.write(`cancelling ${r.batchId} (${r.workflowId})\n`);
       }),
     );
 }

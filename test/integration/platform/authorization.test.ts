@@ -177,6 +177,7 @@ const ROUTES: Record<string, RouteCase> = {
     kind: 'platform',
     sample: () => ({ url: '/api/secrets/rotate', payload: { limit: 1 }, idempotent: true }),
   },
+  'POST /api/probe': { scope: Scopes.admin, kind: 'platform', sample: () => ({ url: '/api/probe', payload: {} }) },
 };
 
 const ALL_SCOPES = Object.values(Scopes);
