@@ -30,6 +30,7 @@ import { createBackupService } from './services/migrations/backups';
 import secretsRoutes from './routes/secrets';
 import { createSecretsService } from './services/maintenance/secrets';
 import maintenanceRoutes from './routes/maintenance';
+import probeRoutes from './routes/probe';
 import type { MigrationRegistry } from '../activities/migrations/registry';
 import { createClientStore } from '../activities/client-upsert/store';
 import { createTenantRepository, type TenantRepository } from '../activities/tenant-sync/registry';
@@ -159,6 +160,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(migrationRoutes, { mongo, temporal, taskQueue, registry: deps.migrations, backups, quotas });
   await app.register(secretsRoutes, { service: createSecretsService({ db: mongo.db, keyring: secrets }) });
   await app.register(maintenanceRoutes, { temporal, taskQueue });
+  await app.register(probeRoutes, { temporal, taskQueue });
   await app.ready();
   return app;
 }
