@@ -14,6 +14,7 @@ export const CONFIG_GROUPS = {
   temporal: 'Temporal and the login-sync feature flag',
   clientUpsert: 'Client configuration upsert',
   hardening: 'API hardening',
+  quotas: 'Quotas on starting work (per tenant, overridable in the tenant registry; global caps)',
   migrations: 'Migrations',
   schedules: 'Schedules: cleanup and stuck-sync detection',
   devStack: 'Dev stack (make up; not used by docker-compose.yml)',

@@ -127,6 +127,11 @@ export const configShape = {
 
   // Temporal and the login-sync feature flag
   TEMPORAL_ENABLED: opt(bool(true), 'temporal', 'Master switch: does this deployment talk to Temporal at all.'),
+  TEMPORAL_PRIORITY: opt(
+    bool(true),
+    'temporal',
+    'Task-queue priority and fairness on every start (shared/priorities.ts): logins first, tenant as fairness key. Needs the server dynamic config in infra/temporal-dynamic-config.ts; false starts everything without (FIFO).',
+  ),
   TEMPORAL_ADDRESS: opt(hostPort().default('127.0.0.1:7233'), 'temporal', 'Temporal frontend host:port.'),
   TEMPORAL_NAMESPACE: opt(z.string().min(1).default('default'), 'temporal', 'Temporal namespace.'),
   TEMPORAL_TASK_QUEUE: opt(
@@ -206,6 +211,23 @@ export const configShape = {
   ),
   RATE_LIMIT_WINDOW_MS: opt(int(60_000, 1_000, 86_400_000), 'hardening', 'Rate-limit window (ms).'),
   CORS_ORIGINS: opt(csv(), 'hardening', 'Comma-separated origins allowed by CORS (empty: CORS off).'),
+  QUOTA_ENSURE_PER_MINUTE: opt(
+    int(1_200, 0, 1_000_000),
+    'quotas',
+    'Login-sync ensure calls per tenant per clock minute (tenant override: quotas.ensurePerMinute). 429 quota-exceeded beyond it.',
+  ),
+  QUOTA_RECONCILE_CONCURRENT_BATCHES: opt(
+    int(4, 0, 10_000),
+    'quotas',
+    'Reconcile batches of one tenant running at once (tenant override: quotas.reconcileConcurrentBatches).',
+  ),
+  QUOTA_RECONCILE_STARTS_PER_HOUR: opt(
+    int(60, 0, 1_000_000),
+    'quotas',
+    'Reconcile batches one tenant may start per clock hour (tenant override: quotas.reconcileStartsPerHour).',
+  ),
+  QUOTA_RECONCILE_CONCURRENT: opt(int(16, 0, 10_000), 'quotas', 'Reconcile batches running at once over all tenants and namespaces.'),
+  QUOTA_MIGRATIONS_CONCURRENT: opt(int(2, 0, 100), 'quotas', 'Migration runs (real and dry) at once.'),
 
   // Migrations
   MIGRATION_BATCH_SIZE: opt(

@@ -1,5 +1,9 @@
 import type { WorkflowClientInterceptor } from '@temporalio/client';
+import type { CompiledWorkflowOptions } from '@temporalio/client/lib/workflow-options';
+import { TypedSearchAttributes } from '@temporalio/common';
 import { OpenTelemetryWorkflowClientInterceptor } from '@temporalio/interceptors-opentelemetry';
+import { SearchAttributeKeys, SearchAttributes } from '../shared/constants';
+import { priorityFor } from '../shared/priorities';
 import { createWorkflowStartMetrics } from './metrics';
 
 // Interceptors of every Temporal client we make (API, CLI, the worker's own): a client span
@@ -24,7 +28,43 @@ function startCounter(): WorkflowClientInterceptor {
   };
 }
 
+/** The tenant a start is about: its TenantId search attribute (typed or legacy form). */
+export function tenantOfStart(o: Pick<CompiledWorkflowOptions, 'typedSearchAttributes' | 'searchAttributes'>): string | undefined {
+  const typed = o.typedSearchAttributes;
+  if (typed instanceof TypedSearchAttributes) return typed.get(SearchAttributeKeys.TenantId);
+  const pair = typed?.find((p) => p.key.name === SearchAttributes.TenantId);
+  if (typeof pair?.value === 'string') return pair.value;
+  const legacy = o.searchAttributes?.[SearchAttributes.TenantId]?.[0];
+  return typeof legacy === 'string' ? legacy : undefined;
+}
+
+/**
+ * Every start gets its priority class (shared/priorities.ts, by workflow type) and the tenant as
+ * fairness key, filling what the start site left out (a site that knows the tenant's weight sets
+ * it). Off (TEMPORAL_PRIORITY=false): every start goes without, as before priorities existed.
+ */
+function priorities(enabled: boolean): WorkflowClientInterceptor {
+  const apply = <O extends CompiledWorkflowOptions>(workflowType: string, o: O): O =>
+    enabled ? { ...o, priority: priorityFor(workflowType, tenantOfStart(o), o.priority) } : { ...o, priority: undefined };
+  return {
+    async startWithDetails(input, next) {
+      return next({ ...input, options: apply(input.workflowType, input.options) });
+    },
+    async startUpdateWithStart(input, next) {
+      return next({ ...input, workflowStartOptions: apply(input.workflowType, input.workflowStartOptions) });
+    },
+    async signalWithStart(input, next) {
+      return next({ ...input, options: apply(input.workflowType, input.options) });
+    },
+  };
+}
+
+export interface ClientInterceptorOptions {
+  /** Task-queue priority and fairness on every start. @default true */
+  priority?: boolean;
+}
+
 /** Call after startTelemetry (metric instruments made earlier stay no-op). */
-export function workflowClientInterceptors(): WorkflowClientInterceptor[] {
-  return [new OpenTelemetryWorkflowClientInterceptor(), startCounter()];
+export function workflowClientInterceptors(o: ClientInterceptorOptions = {}): WorkflowClientInterceptor[] {
+  return [priorities(o.priority ?? true), new OpenTelemetryWorkflowClientInterceptor(), startCounter()];
 }

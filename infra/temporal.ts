@@ -12,9 +12,15 @@ export interface TemporalHandle {
  * Lazy connection: the API starts even when Temporal is down (login falls back to direct
  * sync), and connects on first use.
  */
-export function createTemporalClient(config: Pick<AppConfig, 'TEMPORAL_ADDRESS' | 'TEMPORAL_NAMESPACE'>): TemporalHandle {
+export function createTemporalClient(
+  config: Pick<AppConfig, 'TEMPORAL_ADDRESS' | 'TEMPORAL_NAMESPACE'> & Partial<Pick<AppConfig, 'TEMPORAL_PRIORITY'>>,
+): TemporalHandle {
   const connection = Connection.lazy({ address: config.TEMPORAL_ADDRESS, connectTimeout: 2_000 });
-  const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, interceptors: { workflow: workflowClientInterceptors() } });
+  const client = new Client({
+    connection,
+    namespace: config.TEMPORAL_NAMESPACE,
+    interceptors: { workflow: workflowClientInterceptors({ priority: config.TEMPORAL_PRIORITY }) },
+  });
   return { client, connection, close: () => connection.close() };
 }
 

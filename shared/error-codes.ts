@@ -53,6 +53,7 @@ export const ERROR_TABLE = {
   'tenant-db-clash': { status: 409, title: 'Conflict', errorType: VALIDATION, retryable: false },
   unprocessable: { status: 422, title: 'Unprocessable request', errorType: VALIDATION, retryable: false },
   'rate-limited': { status: 429, title: 'Too many requests', errorType: NETWORK, retryable: true },
+  'quota-exceeded': { status: 429, title: 'Quota exceeded', errorType: NETWORK, retryable: true },
   'dependency-unavailable': { status: 503, title: 'Service unavailable', errorType: NETWORK, retryable: true },
   'temporal-login-unanswered': { status: 503, title: 'Service unavailable', errorType: NETWORK, retryable: true },
   'not-ready': { status: 503, title: 'Service not ready', errorType: NETWORK, retryable: true },

@@ -142,8 +142,15 @@ export function runStateOf(collections: readonly CollectionResult[]): RunState {
  * restart): one ID per tenant, a running sync is joined, a finished one may run again; search
  * attributes and a readable memo for the Temporal UI.
  */
-export function tenantSyncStartOptions(input: TenantSyncInput, taskQueue: string, trigger: 'login' | 'stuck-restart') {
+/** `fairnessWeight`: the tenant's (registry); priority class and fairness key come from the client interceptor. */
+export function tenantSyncStartOptions(
+  input: TenantSyncInput,
+  taskQueue: string,
+  trigger: 'login' | 'stuck-restart',
+  fairnessWeight?: number,
+) {
   return {
+    ...(fairnessWeight !== undefined ? { priority: { fairnessWeight } } : {}),
     workflowId: WorkflowIds.tenantSync(input.tenantId),
     taskQueue,
     args: [input] as [TenantSyncInput],

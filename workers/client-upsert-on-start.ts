@@ -15,7 +15,7 @@ export async function upsertClientsOnStart(o: { connection: NativeConnection; co
     const client = new Client({
       connection: o.connection,
       namespace: o.config.TEMPORAL_NAMESPACE,
-      interceptors: { workflow: workflowClientInterceptors() },
+      interceptors: { workflow: workflowClientInterceptors({ priority: o.config.TEMPORAL_PRIORITY }) },
     });
     const started = await startClientUpsert({
       client,

@@ -31,6 +31,8 @@ export interface CreateWorkerOptions {
   /** Extra or replacement activities (tests inject failures here). */
   activityOverrides?: Record<string, (...args: never[]) => Promise<unknown>>;
   shutdownGraceTime?: string;
+  /** Priority and fairness on the starts its activities make (TEMPORAL_PRIORITY). @default true */
+  priority?: boolean;
 }
 
 export async function createWorker(o: CreateWorkerOptions): Promise<Worker> {
@@ -47,7 +49,7 @@ export async function createWorker(o: CreateWorkerOptions): Promise<Worker> {
           temporalClient: new Client({
             connection: o.connection,
             namespace: o.namespace,
-            interceptors: { workflow: workflowClientInterceptors() },
+            interceptors: { workflow: workflowClientInterceptors({ priority: o.priority }) },
           }),
           ...o.deps,
         },

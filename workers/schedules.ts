@@ -13,6 +13,7 @@ import {
   type ScheduleName,
   type StuckSweepInput,
 } from '../shared/cleanup';
+import { priorityFor } from '../shared/priorities';
 import type { CleanupWorkflow, StuckSyncSweepWorkflow } from '../shared/cleanup';
 import { Operations, SearchAttributeKeys } from '../shared/constants';
 
@@ -23,20 +24,21 @@ import { Operations, SearchAttributeKeys } from '../shared/constants';
 
 const OperationKey = SearchAttributeKeys.Operation;
 
-export type ScheduleSettings = Pick<
-  AppConfig,
-  | 'TEMPORAL_TASK_QUEUE'
-  | 'CLEANUP_INTERVAL_MS'
-  | 'CLEANUP_BATCH_SIZE'
-  | 'SYNC_RUN_RETENTION_MS'
-  | 'RECONCILE_RETENTION_MS'
-  | 'CLIENT_UPSERT_RESULT_RETENTION_MS'
-  | 'MIGRATION_BACKUP_RETENTION_MS'
-  | 'SCHEDULE_CATCHUP_WINDOW_MS'
-  | 'STUCK_SYNC_SWEEP_INTERVAL_MS'
-  | 'SYNC_STUCK_AFTER_MS'
-  | 'SYNC_STUCK_ACTION'
->;
+export type ScheduleSettings = Partial<Pick<AppConfig, 'TEMPORAL_PRIORITY'>> &
+  Pick<
+    AppConfig,
+    | 'TEMPORAL_TASK_QUEUE'
+    | 'CLEANUP_INTERVAL_MS'
+    | 'CLEANUP_BATCH_SIZE'
+    | 'SYNC_RUN_RETENTION_MS'
+    | 'RECONCILE_RETENTION_MS'
+    | 'CLIENT_UPSERT_RESULT_RETENTION_MS'
+    | 'MIGRATION_BACKUP_RETENTION_MS'
+    | 'SCHEDULE_CATCHUP_WINDOW_MS'
+    | 'STUCK_SYNC_SWEEP_INTERVAL_MS'
+    | 'SYNC_STUCK_AFTER_MS'
+    | 'SYNC_STUCK_ACTION'
+  >;
 
 /** Every schedule this deployment keeps, derived from config alone. */
 export function scheduleOptions(c: ScheduleSettings): ScheduleOptions[] {
@@ -55,6 +57,9 @@ export function scheduleOptions(c: ScheduleSettings): ScheduleOptions[] {
         workflowExecutionTimeout: timeout,
         typedSearchAttributes: [{ key: OperationKey, value: operation }],
         memo: { what, startedBy: scheduleId },
+        // Both schedule kinds are sweeps: the last class (schedules bypass the client interceptor;
+        // the SDK encodes `priority` on a schedule action although its options type leaves it out).
+        ...(c.TEMPORAL_PRIORITY === false ? {} : { priority: priorityFor(CleanupNames.cleanupWorkflow) }),
       },
     };
   };

@@ -35,6 +35,7 @@ const worker = await createWorker({
   taskQueue: config.TEMPORAL_TASK_QUEUE,
   deps: activityDepsFromConfig(config, { mongo, redis, log }),
   settings: activitySettingsFromConfig(config),
+  priority: config.TEMPORAL_PRIORITY,
 });
 
 onShutdownSignal(log, config.SHUTDOWN_TIMEOUT_MS + 5_000, async () => {

@@ -8,12 +8,15 @@ import {
   type WorkflowInterceptorsFactory,
 } from '@temporalio/workflow';
 import type { Headers } from '@temporalio/common';
+import { inheritedPriority } from '../shared/priorities';
 import { CORRELATION_HEADER, type TelemetrySinks, type WorkflowOutcome } from '../shared/telemetry';
 
 // Workflow interceptor module (bundled after the OpenTelemetry one, see workers/create-worker.ts):
 // carries the run's correlation ID to its activities and children in a header, puts it with the
 // trace ID on every workflow log line, and reports how the run closed through a sink (metrics
 // are the worker's business; sinks are not called during replay, so each run counts once).
+// It also gives every activity and child the run's fairness key and weight, and a child its own
+// priority class (shared/priorities.ts), unless the start site set one.
 
 const { workflowMetrics } = proxySinks<TelemetrySinks>();
 
@@ -58,9 +61,16 @@ export const interceptors: WorkflowInterceptorsFactory = () => {
     ],
     outbound: [
       {
-        scheduleActivity: (input, next) => next(withCorrelation(input)),
+        scheduleActivity: (input, next) =>
+          next(withCorrelation({ ...input, options: { priority: inheritedPriority(workflowInfo().priority), ...input.options } })),
         scheduleLocalActivity: (input, next) => next(withCorrelation(input)),
-        startChildWorkflowExecution: (input, next) => next(withCorrelation(input)),
+        startChildWorkflowExecution: (input, next) =>
+          next(
+            withCorrelation({
+              ...input,
+              options: { priority: inheritedPriority(workflowInfo().priority, input.workflowType), ...input.options },
+            }),
+          ),
         continueAsNew: (input, next) => next(withCorrelation(input)),
         // The OpenTelemetry interceptor (outer) adds trace_id/span_id; our log lines say traceId/spanId.
         getLogAttributes(input, next) {

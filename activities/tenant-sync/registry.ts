@@ -3,6 +3,7 @@ import { Collections } from '../../infra/mongo';
 import { SecretDecryptError, SecretKeyUnknownError, type Keyring } from '../../infra/secrets';
 import { AppError, SyncErrorType } from '../../shared/errors';
 import { tenantDbName } from '../../infra/tenant-db-name';
+import type { TenantQuotas } from '../../shared/quotas';
 import type { CollectionPlan } from '../../shared/tenant-sync';
 import { SourceError, type SourceSpec } from '../sources/types';
 
@@ -17,6 +18,10 @@ export interface TenantDoc {
   collections: CollectionPlan[];
   /** The tenant's database (infra/tenant-db-name.ts); absent on tenants registered before it was stored. */
   dbName?: string;
+  /** Its share of task dispatch against other tenants at the same priority (shared/priorities.ts). Absent: 1. */
+  fairnessWeight?: number;
+  /** Overrides of the QUOTA_* defaults for this tenant (shared/quotas.ts). */
+  quotas?: TenantQuotas;
   createdAt: Date;
   updatedAt: Date;
 }
@@ -27,6 +32,8 @@ export interface TenantView {
   name: string;
   source: { kind: SourceSpec['kind']; settings: Record<string, unknown>; secretsSet: string[] };
   collections: CollectionPlan[];
+  fairnessWeight: number;
+  quotas: TenantQuotas;
   createdAt: string;
   updatedAt: string;
 }
@@ -61,6 +68,8 @@ export function toTenantView(t: TenantDoc): TenantView {
     name: t.name,
     source: { kind: t.source.kind, settings, secretsSet },
     collections: t.collections,
+    fairnessWeight: t.fairnessWeight ?? 1,
+    quotas: t.quotas ?? {},
     createdAt: t.createdAt.toISOString(),
     updatedAt: t.updatedAt.toISOString(),
   };
@@ -103,6 +112,8 @@ export function createTenantRepository(db: Db, keyring: Keyring) {
       name: string;
       source: SourceSpec;
       collections: CollectionPlan[];
+      fairnessWeight?: number;
+      quotas?: TenantQuotas;
     }): Promise<{ created: boolean; tenant: TenantDoc }> {
       const dbName = tenantDbName(t.tenantId);
       const existing = await col.findOne({ _id: t.tenantId }, { projection: { _id: 1 } });
@@ -114,7 +125,27 @@ export function createTenantRepository(db: Db, keyring: Keyring) {
       const now = new Date();
       const res = await col.findOneAndUpdate(
         { _id: t.tenantId },
-        { $set: { name: t.name, source, collections: t.collections, dbName, updatedAt: now }, $setOnInsert: { createdAt: now } },
+        // A registration is the whole entry: weight and quotas left out go back to the defaults.
+        {
+          $set: {
+            name: t.name,
+            source,
+            collections: t.collections,
+            dbName,
+            updatedAt: now,
+            ...(t.fairnessWeight !== undefined ? { fairnessWeight: t.fairnessWeight } : {}),
+            ...(t.quotas !== undefined ? { quotas: t.quotas } : {}),
+          },
+          $setOnInsert: { createdAt: now },
+          ...(t.fairnessWeight === undefined || t.quotas === undefined
+            ? {
+                $unset: {
+                  ...(t.fairnessWeight === undefined ? { fairnessWeight: '' } : {}),
+                  ...(t.quotas === undefined ? { quotas: '' } : {}),
+                },
+              }
+            : {}),
+        },
         { upsert: true, returnDocument: 'after', includeResultMetadata: true },
       );
       return { created: res.lastErrorObject?.updatedExisting === false, tenant: res.value! };

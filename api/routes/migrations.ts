@@ -9,6 +9,7 @@ import { MIGRATION_NAME_PATTERN, MIGRATION_RUN_ID_PATTERN } from '../../shared/m
 import { DependencyUnavailableError, ValidationError } from '../errors';
 import { problemResponses } from '../schemas';
 import { createMigrationRuns } from '../services/migrations/runs';
+import type { QuotaService } from '../services/quotas/quotas';
 import { BACKUP_COLLECTION_PATTERN, BACKUP_ID_PATTERN, type BackupService } from '../services/migrations/backups';
 
 // Migration state and batch runs. Migrations rewrite the platform database every tenant depends
@@ -107,13 +108,15 @@ export interface MigrationRoutesOptions {
   registry?: MigrationRegistry;
   /** Manual backups of platform collections (api/services/migrations/backups.ts). */
   backups: BackupService;
+  /** Start quotas (the global cap on migration runs). */
+  quotas?: QuotaService;
 }
 
 const migrations: FastifyPluginAsyncTypebox<MigrationRoutesOptions> = async (app, o) => {
   const registry = o.registry ?? (await loadMigrations());
   const store = createMigrationStore(o.mongo.db);
   const runs = o.temporal
-    ? createMigrationRuns({ temporal: o.temporal, taskQueue: o.taskQueue, database: o.mongo.db.databaseName })
+    ? createMigrationRuns({ temporal: o.temporal, taskQueue: o.taskQueue, database: o.mongo.db.databaseName, quotas: o.quotas })
     : undefined;
   const admin = { auth: { scope: Scopes.admin, tenants: 'platform' as const } };
 

@@ -6,6 +6,7 @@ import { AuthorizationError, ConflictError, NotFoundError, ValidationError } fro
 import { problemResponses, TENANT_ID_PATTERN, TenantIdParams } from '../schemas';
 import { DEFAULT_OUTBOUND, sourceRefusal, type OutboundPolicy } from '../../activities/sources/outbound';
 import { sourceDatabaseRefusal } from '../../infra/tenant-db-name';
+import { FAIRNESS_WEIGHT_MAX, FAIRNESS_WEIGHT_MIN } from '../../shared/priorities';
 
 // Tenant registry (scope admin, and the token must cover the tenant). Secrets (token, uri) are
 // write-only: never returned.
@@ -40,6 +41,18 @@ const MongoSource = Type.Object(
   { additionalProperties: false },
 );
 
+const quota = (description: string) => Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000, description }));
+
+/** Overrides of the QUOTA_* defaults (shared/quotas.ts); 0 allows none of that work. */
+const TenantQuotasSchema = Type.Object(
+  {
+    reconcileConcurrentBatches: quota('Reconcile batches running at once (QUOTA_RECONCILE_CONCURRENT_BATCHES)'),
+    reconcileStartsPerHour: quota('Reconcile batches started per clock hour (QUOTA_RECONCILE_STARTS_PER_HOUR)'),
+    ensurePerMinute: quota('Login-sync ensure calls per clock minute (QUOTA_ENSURE_PER_MINUTE)'),
+  },
+  { additionalProperties: false },
+);
+
 export const TenantBody = Type.Object(
   {
     tenantId: Type.String({ pattern: TENANT_ID_PATTERN, maxLength: 64 }),
@@ -52,6 +65,14 @@ export const TenantBody = Type.Object(
       ),
       { minItems: 1, maxItems: 100 },
     ),
+    fairnessWeight: Type.Optional(
+      Type.Number({
+        minimum: FAIRNESS_WEIGHT_MIN,
+        maximum: FAIRNESS_WEIGHT_MAX,
+        description: 'Share of task dispatch against other tenants at the same priority (default 1)',
+      }),
+    ),
+    quotas: Type.Optional(TenantQuotasSchema),
   },
   { additionalProperties: false },
 );
@@ -61,6 +82,8 @@ const TenantView = Type.Object({
   name: Type.String(),
   source: Type.Object({ kind: Type.String(), settings: Type.Record(Type.String(), Type.Unknown()), secretsSet: Type.Array(Type.String()) }),
   collections: Type.Array(Type.Object({ name: Type.String(), essential: Type.Boolean() })),
+  fairnessWeight: Type.Number(),
+  quotas: TenantQuotasSchema,
   createdAt: Type.String(),
   updatedAt: Type.String(),
 });

@@ -3,6 +3,7 @@ import { createConnection, createServer } from 'node:net';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { SEARCH_ATTRIBUTE_NAMES } from '../../shared/constants';
+import { dynamicConfigArgs } from '../temporal-dynamic-config';
 
 // Starts the real servers of the embedded stack as child processes bound to 127.0.0.1.
 
@@ -109,6 +110,7 @@ export function startTemporal(o: TemporalServerOptions): Promise<ServerHandle> {
   else args.push('--ui-ip', '127.0.0.1', '--ui-port', String(o.uiPort));
   if (o.dbFile) args.push('--db-filename', o.dbFile);
   for (const sa of SEARCH_ATTRIBUTE_NAMES) args.push('--search-attribute', `${sa}=Keyword`);
+  args.push(...dynamicConfigArgs());
   // The dev server also opens port+1 (metrics/HTTP) etc.; --http-port off keeps the footprint small.
   return startProcess('temporal', o.bin, args, o.port, o.sink, 60_000);
 }

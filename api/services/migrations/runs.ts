@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
 import type { TemporalHandle } from '../../../infra/temporal';
 import { CallDeadlines, withTimeout } from '../../../infra/timeout';
+import { workflowStateProbe, type QuotaService } from '../quotas/quotas';
 import { Operations, WorkflowIds, SearchAttributeKeys } from '../../../shared/constants';
 import {
   MigrationNames,
@@ -23,10 +24,13 @@ export interface MigrationRunsOptions {
   temporal: TemporalHandle;
   taskQueue: string;
   database: string;
+  /** The global cap on runs at once (api/services/quotas); absent: unlimited. */
+  quotas?: Pick<QuotaService, 'admitMigrations'>;
 }
 
 export function createMigrationRuns(o: MigrationRunsOptions) {
   const wf = o.temporal.client.workflow;
+  const quotaProbe = workflowStateProbe(o.temporal);
   const call = <T>(what: string, fn: () => Promise<T>) =>
     withTimeout(what, CallDeadlines.temporalMs, (signal) => o.temporal.connection.withAbortSignal(signal, fn));
 
@@ -53,6 +57,8 @@ export function createMigrationRuns(o: MigrationRunsOptions) {
       if (busy.length > 0)
         throw new ConflictError(`migration ${busy.join(', ')} is already running`, { running: busy.map((n) => WorkflowIds.migration(n)) });
     }
+    // The global cap before anything starts; the slot is given back when the start fails.
+    const slot = await o.quotas?.admitMigrations(workflowId, quotaProbe);
     try {
       const handle = await call('start migration run', () =>
         wf.start<RunMigrationsWorkflow>(MigrationNames.runWorkflow, {
@@ -74,6 +80,7 @@ export function createMigrationRuns(o: MigrationRunsOptions) {
       );
       return { workflowId, runId: handle.firstExecutionRunId };
     } catch (err) {
+      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) await slot?.release();
       if (err instanceof WorkflowExecutionAlreadyStartedError)
         throw new ConflictError(`a migration run is already in progress (${workflowId})`, { workflowId });
       throw new DependencyUnavailableError(

@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
 import { contentHash } from '../../../activities/records/writer';
 import { createReconcileStore, type BatchDoc, type ErrorDoc } from '../../../activities/reconcile/store';
-import { createTenantRepository, type TenantRepository } from '../../../activities/tenant-sync/registry';
+import { createTenantRepository, type TenantDoc, type TenantRepository } from '../../../activities/tenant-sync/registry';
+import { workflowStateProbe, type QuotaService } from '../quotas/quotas';
 import { revealBatchSecrets, sealBatchSecrets } from '../../../activities/reconcile/secrets';
 import type { Keyring } from '../../../infra/secrets';
 import type { Logger } from '../../../infra/logger';
@@ -74,6 +75,8 @@ export interface ReconcileServiceOptions {
   allowedUris?: readonly string[];
   /** The tenant registry the caller already holds (the API's). @default one made here over `mongo` and `secrets` */
   tenants?: TenantRepository;
+  /** Start quotas (api/services/quotas); absent: unlimited. */
+  quotas?: Pick<QuotaService, 'admitReconcile'>;
 }
 
 export interface ErrorItem {
@@ -96,6 +99,7 @@ const ejson = (v: unknown) => (v === undefined ? null : BSON.EJSON.serialize({ v
 
 export function createReconcileService(o: ReconcileServiceOptions) {
   const store = createReconcileStore(o.mongo.db);
+  const quotaProbe = workflowStateProbe(o.temporal);
   const tenants = o.tenants ?? createTenantRepository(o.mongo.db, o.secrets);
   const allowlist = createUriAllowlist(o.allowedUris ?? []);
   const platformDb = o.mongo.db.databaseName;
@@ -108,9 +112,13 @@ export function createReconcileService(o: ReconcileServiceOptions) {
     return withTimeout(what, CallDeadlines.temporalMs, (signal) => t.connection.withAbortSignal(signal, fn));
   };
 
-  async function resolve(
-    req: StartReconcileRequest,
-  ): Promise<{ source: ReconcileSourceRef; target: NamespaceRef; secrets: BatchDoc['secrets']; options: ReconcileOptions }> {
+  async function resolve(req: StartReconcileRequest): Promise<{
+    source: ReconcileSourceRef;
+    target: NamespaceRef;
+    secrets: BatchDoc['secrets'];
+    options: ReconcileOptions;
+    tenant?: TenantDoc;
+  }> {
     let options: ReconcileOptions;
     try {
       options = resolveReconcileOptions(req.options);
@@ -120,8 +128,9 @@ export function createReconcileService(o: ReconcileServiceOptions) {
     const secrets: NonNullable<BatchDoc['secrets']> = {};
     let source: ReconcileSourceRef;
     let target: NamespaceRef;
+    let tenant: TenantDoc | undefined;
     if (req.source.kind === 'tenant') {
-      const tenant = await tenants.get(req.source.tenantId);
+      tenant = (await tenants.get(req.source.tenantId)) ?? undefined;
       if (!tenant) throw new NotFoundError('Tenant', req.source.tenantId);
       source = { kind: 'tenant', tenantId: req.source.tenantId, collection: req.source.collection };
       target = req.target
@@ -158,14 +167,16 @@ export function createReconcileService(o: ReconcileServiceOptions) {
     ) {
       throw new ValidationError('source and target are the same namespace');
     }
-    return { source, target, secrets: Object.keys(secrets).length ? secrets : undefined, options };
+    return { source, target, secrets: Object.keys(secrets).length ? secrets : undefined, options, ...(tenant ? { tenant } : {}) };
   }
 
-  async function startWorkflow(input: ReconcileInput): Promise<void> {
+  async function startWorkflow(input: ReconcileInput, fairnessWeight?: number): Promise<void> {
     const t = temporal();
     try {
       await call('start reconcile', () =>
         t.client.workflow.start<ReconcileWorkflow>(ReconcileNames.workflow, {
+          // Priority class and fairness key (the tenant) come from the client interceptor.
+          ...(fairnessWeight !== undefined ? { priority: { fairnessWeight } } : {}),
           taskQueue: o.taskQueue,
           workflowId: WorkflowIds.reconcile(input.batchId),
           args: [input],
@@ -203,7 +214,7 @@ export function createReconcileService(o: ReconcileServiceOptions) {
     const refusal = principal && refusalOf(principal, reachOf(req));
     if (refusal) throw new AuthorizationError(refusal);
     temporal();
-    const { source, target, secrets, options } = await resolve(req);
+    const { source, target, secrets, options, tenant } = await resolve(req);
     const batchId = req.batchId ?? newBatchId();
     const workflowId = WorkflowIds.reconcile(batchId);
     // No hash of the URIs is stored (an unsalted hash of a secret is a guessable copy of it): a
@@ -212,7 +223,23 @@ export function createReconcileService(o: ReconcileServiceOptions) {
     const now = new Date();
     const doc: BatchDoc = { _id: batchId, correlationId, workflowId, state: 'pending', source, target, options, specHash, createdAt: now };
     if (secrets) doc.secrets = sealBatchSecrets(o.secrets, batchId, secrets);
-    const created = await store.createBatch(doc);
+    // Quotas before anything is written: a repeat of an existing batch takes no new slot.
+    const repeat = req.batchId !== undefined && (await store.getBatch(batchId)) !== null;
+    const slot =
+      repeat || !o.quotas
+        ? undefined
+        : await o.quotas.admitReconcile(
+            workflowId,
+            tenant && { tenantId: tenant._id, ...(tenant.quotas ? { quotas: tenant.quotas } : {}) },
+            quotaProbe,
+          );
+    let created: boolean;
+    try {
+      created = await store.createBatch(doc);
+    } catch (err) {
+      await slot?.release();
+      throw err;
+    }
     let input: ReconcileInput = { batchId, correlationId, source, target, options, startedAt: now.toISOString() };
     if (!created) {
       const existing = await store.getBatch(batchId);
@@ -228,7 +255,12 @@ export function createReconcileService(o: ReconcileServiceOptions) {
         startedAt: existing.createdAt.toISOString(),
       };
     }
-    await startWorkflow(input);
+    try {
+      await startWorkflow(input, tenant?.fairnessWeight);
+    } catch (err) {
+      await slot?.release();
+      throw err;
+    }
     o.log.info(
       { batchId, workflowId, correlationId: input.correlationId, created, dryRun: options.dryRun, source: source.kind },
       created ? 'reconcile started' : 'reconcile start repeated',

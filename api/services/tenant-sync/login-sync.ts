@@ -11,6 +11,7 @@ import {
 } from '../../../shared/tenant-sync';
 import type { SyncStore } from '../../../activities/tenant-sync/store';
 import type { TenantDoc, TenantRepository } from '../../../activities/tenant-sync/registry';
+import type { QuotaService } from '../quotas/quotas';
 import { NotFoundError } from '../../errors';
 import type { DirectSync } from './direct-sync';
 import { TemporalLoginError, type TemporalLogin } from './temporal-login';
@@ -40,6 +41,8 @@ export interface LoginSyncDeps {
   direct: DirectSync;
   /** Absent when TEMPORAL_ENABLED=false. */
   temporal?: TemporalLogin;
+  /** Per-tenant ensure quota (api/services/quotas); absent: unlimited. */
+  quotas?: Pick<QuotaService, 'takeEnsure'>;
 }
 
 /** Seed routing: flag off → direct; flag on → Temporal for the allowlist, or for all when it is empty. */
@@ -98,10 +101,8 @@ export function createLoginSync(d: LoginSyncDeps) {
     };
   }
 
-  async function ensureOnce(tenantId: string): Promise<EnsureResult> {
-    const started = Date.now();
-    const tenant = await d.tenants.get(tenantId);
-    if (!tenant) throw new NotFoundError('Tenant', tenantId);
+  async function ensureOnce(tenant: TenantDoc, started: number): Promise<EnsureResult> {
+    const tenantId = tenant._id;
     const fresh = await fromFreshStatus(tenant, started);
     if (fresh) return fresh;
 
@@ -132,13 +133,16 @@ export function createLoginSync(d: LoginSyncDeps) {
     let workflowId: string | undefined;
     if (method === 'temporal' && d.temporal) {
       try {
-        const res = await d.temporal.ensure({
-          tenantId,
-          correlationId,
-          collections: tenant.collections,
-          startedAt: new Date(started).toISOString(),
-          concurrency: d.config.SYNC_CONCURRENCY,
-        });
+        const res = await d.temporal.ensure(
+          {
+            tenantId,
+            correlationId,
+            collections: tenant.collections,
+            startedAt: new Date(started).toISOString(),
+            concurrency: d.config.SYNC_CONCURRENCY,
+          },
+          tenant.fairnessWeight,
+        );
         log.info(
           { syncMethod: 'temporal', essentialReady: res.essentialReady, durationMs: Date.now() - started },
           'login sync answered by temporal',
@@ -170,12 +174,19 @@ export function createLoginSync(d: LoginSyncDeps) {
   }
 
   return {
-    /** Single-flight per tenant in this process: concurrent logins share one sync and one answer. */
-    ensure(tenantId: string): Promise<EnsureResult> {
+    /**
+     * Single-flight per tenant in this process: concurrent logins share one sync and one answer.
+     * Every call counts against the tenant's ensure quota (a refusal is a 429 before anything runs).
+     */
+    async ensure(tenantId: string): Promise<EnsureResult> {
       const t0 = performance.now();
+      const started = Date.now();
+      const tenant = await d.tenants.get(tenantId);
+      if (!tenant) throw new NotFoundError('Tenant', tenantId);
+      await d.quotas?.takeEnsure(tenantId, tenant.quotas);
       const existing = inFlight.get(tenantId);
       if (existing) return measure(existing, t0);
-      const p = ensureOnce(tenantId).finally(() => inFlight.delete(tenantId));
+      const p = ensureOnce(tenant, started).finally(() => inFlight.delete(tenantId));
       inFlight.set(tenantId, p);
       return measure(p, t0);
     },

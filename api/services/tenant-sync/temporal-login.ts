@@ -50,8 +50,8 @@ function reasonOf(err: unknown): FallbackReason {
 }
 
 export function createTemporalLogin(o: TemporalLoginOptions) {
-  const call = async (input: TenantSyncInput): Promise<EssentialReadyResult> => {
-    const start = tenantSyncStartOptions(input, o.taskQueue, 'login');
+  const call = async (input: TenantSyncInput, fairnessWeight?: number): Promise<EssentialReadyResult> => {
+    const start = tenantSyncStartOptions(input, o.taskQueue, 'login', fairnessWeight);
     const op = new WithStartWorkflowOperation<TenantSyncWorkflow>(TenantSyncNames.workflow, start);
     // The login owns its deadline: abort the gRPC calls, and race them in case they hang (sdk-typescript#953).
     return withTimeout('temporal login sync', o.timeoutMs, (signal) =>
@@ -77,9 +77,9 @@ export function createTemporalLogin(o: TemporalLoginOptions) {
 
   return {
     /** Resolves with the essential result, or throws TemporalLoginError naming the fallback reason. */
-    async ensure(input: TenantSyncInput): Promise<EssentialReadyResult> {
+    async ensure(input: TenantSyncInput, fairnessWeight?: number): Promise<EssentialReadyResult> {
       try {
-        return await breaker.fire(input);
+        return await breaker.fire(input, fairnessWeight);
       } catch (err) {
         const reason = reasonOf(err);
         throw new TemporalLoginError(reason, err instanceof Error ? err.message : String(err), WorkflowIds.tenantSync(input.tenantId));

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { QuotaExceededError } from '../../../api/services/quotas/quotas';
 import { ApplicationFailure } from '@temporalio/common';
 import { MongoNetworkError } from 'mongodb';
 import { classifyError, toApplicationFailure } from '../../../activities/classify-error';
@@ -87,6 +88,15 @@ const rows: Row[] = [
   ['ConflictError', new ConflictError('busy'), ConflictError, 'conflict', 409, VALIDATION, false],
   ['UnprocessableError', new UnprocessableError('other payload'), UnprocessableError, 'unprocessable', 422, VALIDATION, false],
   ['RateLimitError', new RateLimitError(3), RateLimitError, 'rate-limited', 429, NETWORK, true],
+  [
+    'QuotaExceededError',
+    new QuotaExceededError('ensure_per_minute', 2, 30, { tenantId: 'a' }),
+    QuotaExceededError,
+    'quota-exceeded',
+    429,
+    NETWORK,
+    true,
+  ],
   [
     'DependencyUnavailableError',
     new DependencyUnavailableError('redis', 'down'),
