@@ -30,6 +30,10 @@ import { createBackupService } from './services/migrations/backups';
 import secretsRoutes from './routes/secrets';
 import { createSecretsService } from './services/maintenance/secrets';
 import maintenanceRoutes from './routes/maintenance';
+import pauseRoutes from './routes/pauses';
+import { createPauseService } from './services/maintenance/pauses';
+import { createSchedulesService } from './services/maintenance/schedules';
+import { createPauseStore } from '../activities/maintenance/pause-store';
 import probeRoutes from './routes/probe';
 import type { MigrationRegistry } from '../activities/migrations/registry';
 import { createClientStore } from '../activities/client-upsert/store';
@@ -145,21 +149,25 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   await app.register(healthRoutes, { deps });
   const taskQueue = config.TEMPORAL_TASK_QUEUE;
+  // Work pauses (stored, so every API process honours them) and the schedules they pause.
+  const schedules = createSchedulesService({ temporal, taskQueue });
+  const pauses = createPauseService({ store: createPauseStore(mongo.db), schedules: temporal ? schedules : undefined, log });
   const allowedUris = config.RECONCILE_ALLOWED_URIS;
-  const reconcile = createReconcileService({ mongo, temporal, taskQueue, log, secrets, tenants: repo, allowedUris, quotas });
+  const reconcile = createReconcileService({ mongo, temporal, taskQueue, log, secrets, tenants: repo, allowedUris, quotas, pauses });
   await app.register(tenantRoutes, { repo, platformDb: mongo.db.databaseName, outbound });
-  await app.register(syncRoutes, { loginSync, store, stuckAfterMs: config.SYNC_STUCK_AFTER_MS });
+  await app.register(syncRoutes, { loginSync, store, stuckAfterMs: config.SYNC_STUCK_AFTER_MS, pauses });
   await app.register(reconcileRoutes, { service: reconcile });
   const clientStore = createClientStore(mongo.db);
-  await app.register(clientRoutes, { store: clientStore, temporal, taskQueue, concurrency: config.CLIENT_UPSERT_CONCURRENCY, log });
+  await app.register(clientRoutes, { store: clientStore, temporal, taskQueue, concurrency: config.CLIENT_UPSERT_CONCURRENCY, log, pauses });
   const backups = createBackupService({
     db: mongo.db,
     batchSize: config.MIGRATION_BATCH_SIZE,
     retentionMs: config.MIGRATION_BACKUP_RETENTION_MS,
   });
-  await app.register(migrationRoutes, { mongo, temporal, taskQueue, registry: deps.migrations, backups, quotas });
+  await app.register(migrationRoutes, { mongo, temporal, taskQueue, registry: deps.migrations, backups, quotas, pauses });
   await app.register(secretsRoutes, { service: createSecretsService({ db: mongo.db, keyring: secrets }) });
-  await app.register(maintenanceRoutes, { temporal, taskQueue });
+  await app.register(maintenanceRoutes, { temporal, taskQueue, schedules, pauses });
+  await app.register(pauseRoutes, { pauses });
   await app.register(probeRoutes, { temporal, taskQueue });
   await app.ready();
   return app;

@@ -23,6 +23,8 @@ export const Collections = {
   syncState: 'sync_state',
   /** What the stuck-sync sweep found and did, one document per stuck run (activities/maintenance/stuck-syncs.ts). */
   stuckSyncs: 'stuck_syncs',
+  /** One document per paused kind of work (activities/maintenance/pause-store.ts): who paused it and why. */
+  workPauses: 'work_pauses',
   /** One document per tenant: when any of its syncs last moved (activities/tenant-sync/progress.ts). */
   syncProgress: 'sync_progress',
   /** Reconcile runs (activities/reconcile/store.ts): one per batch; chunk checkpoints; per-record findings; staged repairs. */

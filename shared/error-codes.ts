@@ -54,6 +54,7 @@ export const ERROR_TABLE = {
   unprocessable: { status: 422, title: 'Unprocessable request', errorType: VALIDATION, retryable: false },
   'rate-limited': { status: 429, title: 'Too many requests', errorType: NETWORK, retryable: true },
   'quota-exceeded': { status: 429, title: 'Quota exceeded', errorType: NETWORK, retryable: true },
+  'work-paused': { status: 503, title: 'Work paused', errorType: NETWORK, retryable: true },
   'dependency-unavailable': { status: 503, title: 'Service unavailable', errorType: NETWORK, retryable: true },
   'temporal-login-unanswered': { status: 503, title: 'Service unavailable', errorType: NETWORK, retryable: true },
   'not-ready': { status: 503, title: 'Service not ready', errorType: NETWORK, retryable: true },

@@ -1,6 +1,7 @@
 import { Client } from '@temporalio/client';
 import type { NativeConnection } from '@temporalio/worker';
 import { startClientUpsert } from '../activities/client-upsert/start';
+import type { PauseStore } from '../activities/maintenance/pause-store';
 import type { AppConfig } from '../infra/config';
 import type { Logger } from '../infra/logger';
 import { workflowClientInterceptors } from '../infra/temporal-interceptors';
@@ -10,8 +11,19 @@ import { workflowClientInterceptors } from '../infra/temporal-interceptors';
  * workflow ID, conflict policy USE_EXISTING) — so N workers starting together cause one run.
  * Never throws: a failed start is logged and the worker keeps serving.
  */
-export async function upsertClientsOnStart(o: { connection: NativeConnection; config: AppConfig; log: Logger }): Promise<void> {
+export async function upsertClientsOnStart(o: {
+  connection: NativeConnection;
+  config: AppConfig;
+  log: Logger;
+  /** Work pauses (an operator paused client upsert: the worker does not start one either). */
+  pauses?: Pick<PauseStore, 'get'>;
+}): Promise<void> {
   try {
+    const paused = await o.pauses?.get('client-upsert');
+    if (paused) {
+      o.log.warn({ pausedBy: paused.pausedBy, reason: paused.reason }, 'client upsert is paused: not started at worker start');
+      return;
+    }
     const client = new Client({
       connection: o.connection,
       namespace: o.config.TEMPORAL_NAMESPACE,

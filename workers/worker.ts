@@ -8,6 +8,7 @@ import { startTelemetry } from '../infra/telemetry';
 import { activityDepsFromConfig, activitySettingsFromConfig } from '../activities/settings-from-config';
 import { createWorker } from './create-worker';
 import { upsertClientsOnStart } from './client-upsert-on-start';
+import { createPauseStore } from '../activities/maintenance/pause-store';
 import { ensureSchedulesOnStart } from './schedules';
 import { runtimeLoggerTo } from './telemetry';
 
@@ -47,6 +48,6 @@ onShutdownSignal(log, config.SHUTDOWN_TIMEOUT_MS + 5_000, async () => {
 
 log.info({ taskQueue: config.TEMPORAL_TASK_QUEUE, namespace: config.TEMPORAL_NAMESPACE }, 'worker running');
 const running = worker.run();
-if (config.CLIENT_UPSERT_ON_START) void upsertClientsOnStart({ connection, config, log });
+if (config.CLIENT_UPSERT_ON_START) void upsertClientsOnStart({ connection, config, log, pauses: createPauseStore(mongo.db) });
 if (config.SCHEDULES_ON_START) void ensureSchedulesOnStart({ connection, config, log });
 await running;

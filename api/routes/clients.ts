@@ -1,4 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { PauseService } from '../services/maintenance/pauses';
 import { Type } from 'typebox';
 import { Scopes } from '../../infra/auth-token';
 import type { Logger } from '../../infra/logger';
@@ -83,6 +84,8 @@ export interface ClientRoutesOptions {
   taskQueue: string;
   concurrency: number;
   log: Logger;
+  /** Work pauses: a start while client upsert is paused is refused (503). */
+  pauses?: Pick<PauseService, 'assertNotPaused'>;
 }
 
 const clients: FastifyPluginAsyncTypebox<ClientRoutesOptions> = async (app, o) => {
@@ -95,6 +98,7 @@ const clients: FastifyPluginAsyncTypebox<ClientRoutesOptions> = async (app, o) =
     async (req, reply) => {
       if (!o.temporal)
         throw new DependencyUnavailableError('temporal', 'Client upsert runs as a Temporal workflow and TEMPORAL_ENABLED=false');
+      await o.pauses?.assertNotPaused('client-upsert');
       let started;
       try {
         started = await startClientUpsert({

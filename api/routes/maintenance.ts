@@ -6,7 +6,8 @@ import { FAILED_STATUSES } from '../../activities/maintenance/failed-runs';
 import { ValidationError } from '../errors';
 import { problemResponses, TENANT_ID_PATTERN } from '../schemas';
 import { createFailedRunsService, FAILED_RUNS_MAX_LIMIT, filterOfRequest } from '../services/maintenance/failed-runs';
-import { createSchedulesService, OVERLAP_POLICIES } from '../services/maintenance/schedules';
+import type { PauseService } from '../services/maintenance/pauses';
+import { createSchedulesService, OVERLAP_POLICIES, type SchedulesService } from '../services/maintenance/schedules';
 
 // Maintenance over HTTP: the dead-letter view (failed workflow runs, their bulk reset or restart)
 // and the platform's schedules. Both reach every tenant's runs and the platform's own jobs, so
@@ -159,11 +160,15 @@ export interface MaintenanceRoutesOptions {
   temporal?: TemporalHandle;
   /** Short schedule names resolve on this queue. */
   taskQueue: string;
+  /** The app's schedules service. @default one made here */
+  schedules?: SchedulesService;
+  /** Work pauses: a trigger of a paused kind's schedule is refused. */
+  pauses?: Pick<PauseService, 'assertNotPaused'>;
 }
 
 const maintenance: FastifyPluginAsyncTypebox<MaintenanceRoutesOptions> = async (app, o) => {
   const failedRuns = createFailedRunsService({ temporal: o.temporal });
-  const schedules = createSchedulesService({ temporal: o.temporal, taskQueue: o.taskQueue });
+  const schedules = o.schedules ?? createSchedulesService({ temporal: o.temporal, taskQueue: o.taskQueue });
 
   app.get(
     '/api/runs/failed',
@@ -228,6 +233,8 @@ const maintenance: FastifyPluginAsyncTypebox<MaintenanceRoutesOptions> = async (
       schema: { params: ScheduleParams, body: TriggerBody, response: { 202: Triggered, ...problemResponses } },
     },
     async (req, reply) => {
+      // Every schedule here runs cleanup work (workers/schedules.ts): paused cleanup → refused.
+      await o.pauses?.assertNotPaused('cleanup');
       const done = await schedules.trigger(req.params.id, req.body.overlap ?? 'SKIP');
       req.log.info({ scheduleId: done.scheduleId, overlap: done.overlap }, 'schedule triggered');
       return reply.code(202).send(done);

@@ -10,6 +10,7 @@ import { DependencyUnavailableError, ValidationError } from '../errors';
 import { problemResponses } from '../schemas';
 import { createMigrationRuns } from '../services/migrations/runs';
 import type { QuotaService } from '../services/quotas/quotas';
+import type { PauseService } from '../services/maintenance/pauses';
 import { BACKUP_COLLECTION_PATTERN, BACKUP_ID_PATTERN, type BackupService } from '../services/migrations/backups';
 
 // Migration state and batch runs. Migrations rewrite the platform database every tenant depends
@@ -110,6 +111,8 @@ export interface MigrationRoutesOptions {
   backups: BackupService;
   /** Start quotas (the global cap on migration runs). */
   quotas?: QuotaService;
+  /** Work pauses: a run (real or dry) while migrations are paused is refused (503). */
+  pauses?: Pick<PauseService, 'assertNotPaused'>;
 }
 
 const migrations: FastifyPluginAsyncTypebox<MigrationRoutesOptions> = async (app, o) => {
@@ -192,6 +195,7 @@ const migrations: FastifyPluginAsyncTypebox<MigrationRoutesOptions> = async (app
         requestedBy: req.principal?.sub ?? 'unknown',
         correlationId: req.correlationId,
       };
+      await o.pauses?.assertNotPaused('migrations');
       const started = await runs.start(input, toRun);
       req.log.info({ workflowId: started.workflowId, dryRun: input.dryRun, names: selected.length }, 'migration run started');
       return reply

@@ -1,4 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { PauseService } from '../services/maintenance/pauses';
 import type { FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { Scopes } from '../../infra/auth-token';
@@ -109,13 +110,18 @@ const HealthResponse = Type.Object({
     },
     { description: 'what the stuck-sync schedule found and did (SYNC_STUCK_ACTION)' },
   ),
+  pauses: Type.Array(Type.Object({ kind: Type.String(), pausedBy: Type.String(), reason: Type.String(), pausedAt: Type.String() }), {
+    description: 'kinds of work paused by an operator (POST /api/ops/work/:kind/pause): their new starts are refused',
+  }),
   checkedAt: Type.String({ format: 'date-time' }),
 });
 
-const sync: FastifyPluginAsyncTypebox<{ loginSync: LoginSync; store: SyncStore; stuckAfterMs: number }> = async (
-  app,
-  { loginSync, store, stuckAfterMs },
-) => {
+const sync: FastifyPluginAsyncTypebox<{
+  loginSync: LoginSync;
+  store: SyncStore;
+  stuckAfterMs: number;
+  pauses?: Pick<PauseService, 'list'>;
+}> = async (app, { loginSync, store, stuckAfterMs, pauses }) => {
   const stats = createSyncStats(store, stuckAfterMs);
 
   app.post(
@@ -178,7 +184,12 @@ const sync: FastifyPluginAsyncTypebox<{ loginSync: LoginSync; store: SyncStore; 
 
   app.get('/api/sync/health', { ...ops, schema: { response: { 200: HealthResponse, ...problemResponses } } }, async (req) => {
     const tenants = coverage(req);
-    const [recent, active, detection] = await Promise.all([stats.recent(tenants), stats.active(tenants), stats.detection(tenants)]);
+    const [recent, active, detection, paused] = await Promise.all([
+      stats.recent(tenants),
+      stats.active(tenants),
+      stats.detection(tenants),
+      pauses?.list() ?? [],
+    ]);
     const breaker = loginSync.breakerState();
     // Open findings count as stuck too: a workflow stuck before its first record has no sync_runs document.
     return {
@@ -190,6 +201,7 @@ const sync: FastifyPluginAsyncTypebox<{ loginSync: LoginSync; store: SyncStore; 
       failureRate: recent.failureRate,
       breaker: { state: breaker },
       stuckDetection: detection,
+      pauses: paused,
       checkedAt: new Date().toISOString(),
     };
   });

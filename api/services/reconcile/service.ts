@@ -4,6 +4,7 @@ import { contentHash } from '../../../activities/records/writer';
 import { createReconcileStore, type BatchDoc, type ErrorDoc } from '../../../activities/reconcile/store';
 import { createTenantRepository, type TenantDoc, type TenantRepository } from '../../../activities/tenant-sync/registry';
 import { workflowStateProbe, type QuotaService } from '../quotas/quotas';
+import type { PauseService } from '../maintenance/pauses';
 import { revealBatchSecrets, sealBatchSecrets } from '../../../activities/reconcile/secrets';
 import type { Keyring } from '../../../infra/secrets';
 import type { Logger } from '../../../infra/logger';
@@ -77,6 +78,8 @@ export interface ReconcileServiceOptions {
   tenants?: TenantRepository;
   /** Start quotas (api/services/quotas); absent: unlimited. */
   quotas?: Pick<QuotaService, 'admitReconcile'>;
+  /** Work pauses: a new batch while reconcile is paused is refused (503); a repeat still answers. */
+  pauses?: Pick<PauseService, 'assertNotPaused'>;
 }
 
 export interface ErrorItem {
@@ -225,6 +228,7 @@ export function createReconcileService(o: ReconcileServiceOptions) {
     if (secrets) doc.secrets = sealBatchSecrets(o.secrets, batchId, secrets);
     // Quotas before anything is written: a repeat of an existing batch takes no new slot.
     const repeat = req.batchId !== undefined && (await store.getBatch(batchId)) !== null;
+    if (!repeat) await o.pauses?.assertNotPaused('reconcile');
     const slot =
       repeat || !o.quotas
         ? undefined

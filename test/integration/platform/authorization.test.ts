@@ -178,6 +178,13 @@ const ROUTES: Record<string, RouteCase> = {
     sample: () => ({ url: '/api/secrets/rotate', payload: { limit: 1 }, idempotent: true }),
   },
   'POST /api/probe': { scope: Scopes.admin, kind: 'platform', sample: () => ({ url: '/api/probe', payload: {} }) },
+  // Last, and in this order: the pause is lifted by the next route, so no route above meets it.
+  'POST /api/ops/work/:kind/pause': {
+    scope: Scopes.admin,
+    kind: 'platform',
+    sample: () => ({ url: '/api/ops/work/migrations/pause', payload: { reason: 'authz' } }),
+  },
+  'POST /api/ops/work/:kind/resume': { scope: Scopes.admin, kind: 'platform', sample: () => ({ url: '/api/ops/work/migrations/resume' }) },
 };
 
 const ALL_SCOPES = Object.values(Scopes);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { QuotaExceededError } from '../../../api/services/quotas/quotas';
+import { WorkPausedError } from '../../../api/services/maintenance/pauses';
 import { ApplicationFailure } from '@temporalio/common';
 import { MongoNetworkError } from 'mongodb';
 import { classifyError, toApplicationFailure } from '../../../activities/classify-error';
@@ -88,6 +89,15 @@ const rows: Row[] = [
   ['ConflictError', new ConflictError('busy'), ConflictError, 'conflict', 409, VALIDATION, false],
   ['UnprocessableError', new UnprocessableError('other payload'), UnprocessableError, 'unprocessable', 422, VALIDATION, false],
   ['RateLimitError', new RateLimitError(3), RateLimitError, 'rate-limited', 429, NETWORK, true],
+  [
+    'WorkPausedError',
+    new WorkPausedError({ kind: 'reconcile', pausedBy: 'ops', reason: 'incident', pausedAt: '2026-01-01T00:00:00.000Z' }),
+    WorkPausedError,
+    'work-paused',
+    503,
+    NETWORK,
+    true,
+  ],
   [
     'QuotaExceededError',
     new QuotaExceededError('ensure_per_minute', 2, 30, { tenantId: 'a' }),
