@@ -33,6 +33,8 @@ export interface BatchDoc {
   /** Connection strings of external namespaces, sealed (reconcile-secrets.ts); never returned by the API or logged. */
   secrets?: { sourceUri?: string; targetUri?: string };
   createdAt: Date;
+  /** A delayed start: its workflow's first task is not dispatched before this. */
+  notBefore?: Date;
   startedAt?: Date;
   finishedAt?: Date;
   plan?: Omit<ReconcilePlan, 'partitions'> & { partitions: number };

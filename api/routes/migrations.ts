@@ -11,6 +11,7 @@ import { problemResponses } from '../schemas';
 import { createMigrationRuns } from '../services/migrations/runs';
 import type { QuotaService } from '../services/quotas/quotas';
 import type { PauseService } from '../services/maintenance/pauses';
+import { MAX_START_DELAY_MS, startDelayOf } from '../../shared/start-delay';
 import { BACKUP_COLLECTION_PATTERN, BACKUP_ID_PATTERN, type BackupService } from '../services/migrations/backups';
 
 // Migration state and batch runs. Migrations rewrite the platform database every tenant depends
@@ -33,10 +34,13 @@ const RunBody = Type.Object(
     dryRun: Type.Optional(Type.Boolean()),
     stopOnError: Type.Optional(Type.Boolean()),
     force: Type.Optional(Type.Boolean()),
+    startAt: Type.Optional(Type.String({ format: 'date-time', description: 'start at this time (at most 7 days out)' })),
+    delayMs: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_START_DELAY_MS, description: 'start after this many ms' })),
   },
   { additionalProperties: false },
 );
 const RunAccepted = Type.Object({
+  notBefore: Type.Optional(Type.String({ format: 'date-time', description: 'a delayed start: not before this' })),
   workflowId: Type.String(),
   runId: Type.String(),
   dryRun: Type.Boolean(),
@@ -195,8 +199,9 @@ const migrations: FastifyPluginAsyncTypebox<MigrationRoutesOptions> = async (app
         requestedBy: req.principal?.sub ?? 'unknown',
         correlationId: req.correlationId,
       };
+      const delayMs = startDelayOf(body);
       await o.pauses?.assertNotPaused('migrations');
-      const started = await runs.start(input, toRun);
+      const started = await runs.start(input, toRun, delayMs);
       req.log.info({ workflowId: started.workflowId, dryRun: input.dryRun, names: selected.length }, 'migration run started');
       return reply
         .code(202)

@@ -4,7 +4,9 @@ import { Scopes } from '../../infra/auth-token';
 import { BATCH_ID_PATTERN, RECONCILE_LIMITS } from '../../shared/reconcile';
 import { idFromIdempotencyKey } from '../plugins/idempotency';
 import { problemResponses, TENANT_ID_PATTERN } from '../schemas';
-import type { ReconcileService } from '../services/reconcile/service';
+import type { ReconcileService, StartReconcileRequest } from '../services/reconcile/service';
+import { AppError } from '../errors';
+import { MAX_START_DELAY_MS } from '../../shared/start-delay';
 import { COLLECTION_NAME_PATTERN } from './tenants';
 
 // Reconcile runs: start (202), live progress, per-record findings (cursor-paged), cancel.
@@ -48,6 +50,14 @@ const Options = Type.Object(
   },
   { additionalProperties: false },
 );
+/** Delayed start (Temporal startDelay): one of them, at most 7 days out. */
+const Delay = {
+  startAt: Type.Optional(Type.String({ format: 'date-time', description: 'start at this time (at most 7 days out)' })),
+  delayMs: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_START_DELAY_MS, description: 'start after this many ms' })),
+};
+/** Most batches one bulk request may start. */
+const BULK_MAX = 50;
+
 const StartBody = Type.Object(
   {
     batchId: Type.Optional(
@@ -60,10 +70,47 @@ const StartBody = Type.Object(
     source: Type.Union([NamespaceSource, TenantSource]),
     target: Type.Optional(Namespace),
     options: Type.Optional(Options),
+    ...Delay,
   },
   { additionalProperties: false },
 );
-const Started = Type.Object({ batchId: Type.String(), workflowId: Type.String(), correlationId: Type.String(), created: Type.Boolean() });
+const Started = Type.Object({
+  batchId: Type.String(),
+  workflowId: Type.String(),
+  correlationId: Type.String(),
+  created: Type.Boolean(),
+  notBefore: Type.Optional(Type.String({ format: 'date-time', description: 'a delayed start: not before this' })),
+});
+
+/** One request, many batches: a tenant's collections (each into its own database) or many namespaces. */
+const BulkBody = Type.Object(
+  {
+    source: Type.Union([
+      Type.Object(
+        {
+          kind: Type.Literal('tenant'),
+          tenantId: Type.String({ pattern: TENANT_ID_PATTERN, maxLength: 64 }),
+          collections: Type.Array(Coll, { minItems: 1, maxItems: BULK_MAX, uniqueItems: true }),
+        },
+        { additionalProperties: false },
+      ),
+      Type.Object(
+        {
+          kind: Type.Literal('namespaces'),
+          pairs: Type.Array(Type.Object({ source: NamespaceSource, target: Namespace }, { additionalProperties: false }), {
+            minItems: 1,
+            maxItems: BULK_MAX,
+          }),
+        },
+        { additionalProperties: false },
+      ),
+    ]),
+    options: Type.Optional(Options),
+    ...Delay,
+  },
+  { additionalProperties: false },
+);
+const BulkStarted = Type.Object({ batches: Type.Array(Type.Intersect([Started, Type.Object({ collection: Type.String() })])) });
 const Params = Type.Object({ batchId: Type.String({ pattern: BATCH_ID_PATTERN, maxLength: 64 }) }, { additionalProperties: false });
 const Progress = Type.Object(
   {
@@ -142,6 +189,54 @@ const reconcile: FastifyPluginAsyncTypebox<{ service: ReconcileService }> = asyn
       const batchId = body.batchId ?? (req.idempotencyKey ? idFromIdempotencyKey('rc', req.principal, req.idempotencyKey) : undefined);
       const started = await service.start({ ...body, batchId }, req.correlationId, req.principal);
       return reply.code(202).send(started);
+    },
+  );
+
+  // Bulk: one batch per collection (or namespace pair), each with a batch ID derived from the
+  // request's Idempotency-Key and its position, so a repeated request — or a retry after a 429 —
+  // starts only what did not start yet. Every batch is checked before the first one starts.
+  app.post(
+    '/api/reconcile/bulk',
+    {
+      config: { auth: { scope: Scopes.reconcileWrite, tenants: 'resource' }, idempotency: { required: true } },
+      schema: { body: BulkBody, response: { 202: BulkStarted, ...problemResponses } },
+    },
+    async (req, reply) => {
+      const { source, options, startAt, delayMs } = req.body;
+      const key = req.idempotencyKey!;
+      const items: Array<{ collection: string; spec: StartReconcileRequest }> =
+        source.kind === 'tenant'
+          ? source.collections.map((collection) => ({
+              collection,
+              spec: { source: { kind: 'tenant', tenantId: source.tenantId, collection } },
+            }))
+          : source.pairs.map((p) => ({
+              collection: `${p.source.db}.${p.source.collection}`,
+              spec: { source: p.source, target: p.target },
+            }));
+      const specs = items.map((it, i) => ({
+        collection: it.collection,
+        spec: {
+          ...it.spec,
+          ...(options ? { options } : {}),
+          ...(startAt !== undefined ? { startAt } : {}),
+          ...(delayMs !== undefined ? { delayMs } : {}),
+          batchId: idFromIdempotencyKey('rc', req.principal, `${key}\n${i}\n${it.collection}`),
+        },
+      }));
+      for (const s of specs) await service.check(s.spec, req.principal);
+      const batches = [];
+      for (const s of specs) {
+        try {
+          batches.push({ collection: s.collection, ...(await service.start(s.spec, req.correlationId, req.principal)) });
+        } catch (err) {
+          // A quota (or an outage) stopped it midway: say what did start; the same key resumes.
+          if (err instanceof AppError) Object.assign(err.extras, { started: batches.map((b) => b.batchId) });
+          throw err;
+        }
+      }
+      req.log.info({ batches: batches.length, created: batches.filter((b) => b.created).length }, 'bulk reconcile started');
+      return reply.code(202).send({ batches });
     },
   );
 

@@ -50,7 +50,8 @@ export function createMigrationRuns(o: MigrationRunsOptions) {
     return found.filter((n): n is string => !!n);
   }
 
-  async function start(input: RunMigrationsInput, toRun: readonly string[]) {
+  /** `delayMs`: a delayed start (Temporal startDelay); the run exists at once and begins after it. */
+  async function start(input: RunMigrationsInput, toRun: readonly string[], delayMs?: number) {
     const workflowId = input.dryRun ? migrationDryRunWorkflowId(o.database, randomUUID().slice(0, 8)) : migrationRunWorkflowId(o.database);
     if (!input.dryRun) {
       const busy = await running(toRun);
@@ -69,6 +70,7 @@ export function createMigrationRuns(o: MigrationRunsOptions) {
           // a finished batch's ID may be used again (each migration guards itself).
           workflowIdConflictPolicy: 'FAIL',
           workflowIdReusePolicy: 'ALLOW_DUPLICATE',
+          ...(delayMs !== undefined ? { startDelay: delayMs } : {}),
           typedSearchAttributes: [{ key: OperationKey, value: Operations.migrationRun }],
           memo: {
             what: `migration run${input.dryRun ? ' (dry run)' : ''} on ${o.database}`,
@@ -78,7 +80,11 @@ export function createMigrationRuns(o: MigrationRunsOptions) {
           },
         }),
       );
-      return { workflowId, runId: handle.firstExecutionRunId };
+      return {
+        workflowId,
+        runId: handle.firstExecutionRunId,
+        ...(delayMs !== undefined ? { notBefore: new Date(Date.now() + delayMs).toISOString() } : {}),
+      };
     } catch (err) {
       if (!(err instanceof WorkflowExecutionAlreadyStartedError)) await slot?.release();
       if (err instanceof WorkflowExecutionAlreadyStartedError)

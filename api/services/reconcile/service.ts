@@ -5,6 +5,7 @@ import { createReconcileStore, type BatchDoc, type ErrorDoc } from '../../../act
 import { createTenantRepository, type TenantDoc, type TenantRepository } from '../../../activities/tenant-sync/registry';
 import { workflowStateProbe, type QuotaService } from '../quotas/quotas';
 import type { PauseService } from '../maintenance/pauses';
+import { startDelayOf } from '../../../shared/start-delay';
 import { revealBatchSecrets, sealBatchSecrets } from '../../../activities/reconcile/secrets';
 import type { Keyring } from '../../../infra/secrets';
 import type { Logger } from '../../../infra/logger';
@@ -55,6 +56,9 @@ export interface StartReconcileRequest {
   /** Required for a namespace source; a tenant source defaults to the tenant's own collection. */
   target?: NamespaceSpec;
   options?: Partial<ReconcileOptions>;
+  /** Start later (Temporal startDelay): an ISO time, or a delay in ms (shared/start-delay.ts). */
+  startAt?: string;
+  delayMs?: number;
 }
 
 export interface ReconcileStarted {
@@ -63,6 +67,8 @@ export interface ReconcileStarted {
   correlationId: string;
   /** False when this batch ID already ran with the same spec (an idempotent repeat). */
   created: boolean;
+  /** When its first chunk may run, for a delayed start. */
+  notBefore?: string;
 }
 
 export interface ReconcileServiceOptions {
@@ -173,11 +179,12 @@ export function createReconcileService(o: ReconcileServiceOptions) {
     return { source, target, secrets: Object.keys(secrets).length ? secrets : undefined, options, ...(tenant ? { tenant } : {}) };
   }
 
-  async function startWorkflow(input: ReconcileInput, fairnessWeight?: number): Promise<void> {
+  async function startWorkflow(input: ReconcileInput, fairnessWeight?: number, delayMs?: number): Promise<void> {
     const t = temporal();
     try {
       await call('start reconcile', () =>
         t.client.workflow.start<ReconcileWorkflow>(ReconcileNames.workflow, {
+          ...(delayMs !== undefined ? { startDelay: delayMs } : {}),
           // Priority class and fairness key (the tenant) come from the client interceptor.
           ...(fairnessWeight !== undefined ? { priority: { fairnessWeight } } : {}),
           taskQueue: o.taskQueue,
@@ -217,6 +224,7 @@ export function createReconcileService(o: ReconcileServiceOptions) {
     const refusal = principal && refusalOf(principal, reachOf(req));
     if (refusal) throw new AuthorizationError(refusal);
     temporal();
+    const delayMs = startDelayOf(req);
     const { source, target, secrets, options, tenant } = await resolve(req);
     const batchId = req.batchId ?? newBatchId();
     const workflowId = WorkflowIds.reconcile(batchId);
@@ -225,6 +233,7 @@ export function createReconcileService(o: ReconcileServiceOptions) {
     const specHash = contentHash({ source, target, options });
     const now = new Date();
     const doc: BatchDoc = { _id: batchId, correlationId, workflowId, state: 'pending', source, target, options, specHash, createdAt: now };
+    if (delayMs !== undefined) doc.notBefore = new Date(now.getTime() + delayMs);
     if (secrets) doc.secrets = sealBatchSecrets(o.secrets, batchId, secrets);
     // Quotas before anything is written: a repeat of an existing batch takes no new slot.
     const repeat = req.batchId !== undefined && (await store.getBatch(batchId)) !== null;
@@ -260,7 +269,8 @@ export function createReconcileService(o: ReconcileServiceOptions) {
       };
     }
     try {
-      await startWorkflow(input, tenant?.fairnessWeight);
+      // A repeat keeps the first start's delay (its workflow exists already: the start is a no-op).
+      await startWorkflow(input, tenant?.fairnessWeight, delayMs);
     } catch (err) {
       await slot?.release();
       throw err;
@@ -269,7 +279,26 @@ export function createReconcileService(o: ReconcileServiceOptions) {
       { batchId, workflowId, correlationId: input.correlationId, created, dryRun: options.dryRun, source: source.kind },
       created ? 'reconcile started' : 'reconcile start repeated',
     );
-    return { batchId, workflowId, correlationId: input.correlationId, created };
+    const stored = created ? doc : await store.getBatch(batchId);
+    return {
+      batchId,
+      workflowId,
+      correlationId: input.correlationId,
+      created,
+      ...(stored?.notBefore ? { notBefore: stored.notBefore.toISOString() } : {}),
+    };
+  }
+
+  /**
+   * Everything `start` refuses before it writes — reach, spec, tenant, URIs, delay — without
+   * writing: a bulk request checks every batch first, so a bad one starts none of them.
+   */
+  async function check(req: StartReconcileRequest, principal?: Principal): Promise<void> {
+    const refusal = principal && refusalOf(principal, reachOf(req));
+    if (refusal) throw new AuthorizationError(refusal);
+    temporal();
+    startDelayOf(req);
+    await resolve(req);
   }
 
   /** A batch the principal may not reach answers as if it did not exist (no principal: the operator's CLI). */
@@ -355,7 +384,7 @@ export function createReconcileService(o: ReconcileServiceOptions) {
     return { batchId, workflowId: b.workflowId, state: 'cancelling' };
   }
 
-  return { start, progress, errors, cancel, getBatch };
+  return { start, check, progress, errors, cancel, getBatch };
 }
 
 export type ReconcileService = ReturnType<typeof createReconcileService>;

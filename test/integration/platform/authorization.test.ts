@@ -91,6 +91,15 @@ const ROUTES: Record<string, RouteCase> = {
       idempotent: true,
     }),
   },
+  'POST /api/reconcile/bulk': {
+    scope: Scopes.reconcileWrite,
+    kind: 'tenant',
+    sample: (f) => ({
+      url: '/api/reconcile/bulk',
+      payload: { source: { kind: 'tenant', tenantId: f.a, collections: ['users'] }, options: { dryRun: true } },
+      idempotent: true,
+    }),
+  },
   'GET /api/reconcile/:batchId/progress': {
     scope: Scopes.reconcileRead,
     kind: 'tenant',
