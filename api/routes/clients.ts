@@ -6,7 +6,9 @@ import type { Logger } from '../../infra/logger';
 import type { TemporalHandle } from '../../infra/temporal';
 import { startClientUpsert } from '../../activities/client-upsert/start';
 import type { ClientStore } from '../../activities/client-upsert/store';
-import { CLIENT_KEY_PATTERN } from '../../shared/client-upsert';
+import { WorkflowNotFoundError } from '@temporalio/client';
+import { CallDeadlines, withTimeout } from '../../infra/timeout';
+import { CLIENT_KEY_PATTERN, ClientUpsertIds, type UpsertAllClientsWorkflow } from '../../shared/client-upsert';
 import { DependencyUnavailableError, NotFoundError } from '../errors';
 import { problemResponses } from '../schemas';
 
@@ -88,6 +90,12 @@ export interface ClientRoutesOptions {
   pauses?: Pick<PauseService, 'assertNotPaused'>;
 }
 
+const RunView = Type.Object({
+  workflowId: Type.String(),
+  status: Type.String({ description: 'Temporal status: RUNNING, COMPLETED, FAILED, …' }),
+  result: Type.Optional(Type.Record(Type.String(), Type.Unknown(), { description: 'the run summary, once COMPLETED' })),
+});
+
 const clients: FastifyPluginAsyncTypebox<ClientRoutesOptions> = async (app, o) => {
   app.post(
     '/api/clients/sync',
@@ -121,6 +129,40 @@ const clients: FastifyPluginAsyncTypebox<ClientRoutesOptions> = async (app, o) =
       return reply
         .code(202)
         .send({ workflowId: started.workflowId, runId: started.runId, correlationId: started.correlationId, keys: started.keys });
+    },
+  );
+
+  // A run's status and, once closed, its summary (what `clients sync --wait` prints). Only this
+  // queue's client-upsert runs: any other workflow ID is a 404, never another workflow's result.
+  app.get(
+    '/api/clients/runs/:workflowId',
+    {
+      config: { auth: { scope: Scopes.clientsRead, tenants: 'untenanted' } },
+      schema: {
+        params: Type.Object({ workflowId: Type.String({ minLength: 1, maxLength: 300 }) }, { additionalProperties: false }),
+        response: { 200: RunView, ...problemResponses },
+      },
+    },
+    async (req) => {
+      const id = req.params.workflowId;
+      const ours = id === ClientUpsertIds.all(o.taskQueue) || id.startsWith(ClientUpsertIds.batch(o.taskQueue, ''));
+      if (!ours) throw new NotFoundError('Client upsert run', id);
+      if (!o.temporal)
+        throw new DependencyUnavailableError('temporal', 'Client upsert runs as a Temporal workflow and TEMPORAL_ENABLED=false');
+      const t = o.temporal;
+      const handle = t.client.workflow.getHandle<UpsertAllClientsWorkflow>(id);
+      const call = <T>(what: string, fn: () => Promise<T>) =>
+        withTimeout(what, CallDeadlines.temporalMs, (signal) => t.connection.withAbortSignal(signal, fn));
+      let status: string;
+      try {
+        status = (await call('describe client upsert', () => handle.describe())).status.name;
+      } catch (err) {
+        if (err instanceof WorkflowNotFoundError) throw new NotFoundError('Client upsert run', id);
+        throw new DependencyUnavailableError('temporal', 'Temporal could not describe the client upsert run');
+      }
+      if (status !== 'COMPLETED') return { workflowId: id, status };
+      const result = await call('client upsert result', () => handle.result());
+      return { workflowId: id, status, result: { ...result } as Record<string, unknown> };
     },
   );
 

@@ -1,4 +1,4 @@
-import { Option, type Command } from 'commander';
+import type { Command } from 'commander';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { formatIssue, validateClientConfig, type ClientConfig, type ConfigIssue } from '../../activities/client-upsert/config';
@@ -91,15 +91,8 @@ export function registerClientsCommand(program: Command): void {
     .command('sync [keys...]')
     .description("upsert all clients (or the listed keys) from the worker's CLIENTS_DIR; joins a run already going")
     .option('--force', 'upsert clients whose config is unchanged too')
-    // Kept so that scripts passing it get a reason rather than "unknown option": no API route
-    // answers a client-upsert run's summary yet.
-    .addOption(new Option('--wait').hideHelp())
+    .option('--wait', 'wait for the run and print its summary')
     .action(async (keys: string[], o: { force?: boolean; wait?: boolean }, cmd: Command) => {
-      if (o.wait)
-        fail(
-          "--wait is not available through the API (no route answers a client-upsert run's summary): " +
-            'start without it, then read each client with `clients show <key>`',
-        );
       const api = apiClientFor(cmd, loadConfigOrExit());
       try {
         const started = await api.request<SyncAccepted>('/api/clients/sync', {
@@ -107,6 +100,16 @@ export function registerClientsCommand(program: Command): void {
           body: { ...(keys.length ? { keys } : {}), ...(o.force ? { force: true } : {}) },
         });
         process.stdout.write(`${JSON.stringify({ workflowId: started.workflowId, runId: started.runId })}\n`);
+        if (o.wait) {
+          const path = `/api/clients/runs/${encodeURIComponent(started.workflowId)}`;
+          let run = await api.request<{ status: string; result?: unknown }>(path);
+          while (run.status === 'RUNNING') {
+            await new Promise((r) => setTimeout(r, 500));
+            run = await api.request<{ status: string; result?: unknown }>(path);
+          }
+          if (run.status !== 'COMPLETED') fail(`client upsert ${started.workflowId} ended ${run.status}`);
+          process.stdout.write(`${JSON.stringify(run.result, null, 2)}\n`);
+        }
       } catch (err) {
         failWith(err);
       }

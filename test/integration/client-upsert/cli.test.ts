@@ -49,7 +49,7 @@ describe('CLI: clients', () => {
   });
 
   it(
-    'sync upserts through the API and the worker; show prints the result; unknown clients and --wait fail',
+    'sync upserts through the API and the worker; show prints the result; unknown clients fail; --wait prints the summary',
     { timeout: 120_000 },
     async () => {
       writeClient(dir, generateClient('cli-alpha', { routes: 4, users: 1 }));
@@ -84,8 +84,18 @@ describe('CLI: clients', () => {
       const badKey = await cli('clients', 'sync', 'Not A Key');
       expect(badKey.code).toBe(1);
       expect(badKey.stderr).toContain('Invalid request');
-      const wait = await cli('clients', 'sync', '--wait');
-      expect(wait).toMatchObject({ code: 1, stderr: expect.stringContaining('--wait is not available through the API') });
+      // --wait follows the run through GET /api/clients/runs/:workflowId and prints its summary.
+      const wait = await cli('clients', 'sync', '--force', '--wait', 'cli-alpha');
+      expect(wait.code, wait.stderr).toBe(0);
+      const [startLine, ...rest] = wait.stdout.trim().split('\n');
+      expect(JSON.parse(startLine!).workflowId).toContain('client-upsert-batch:');
+      expect(JSON.parse(rest.join('\n'))).toMatchObject({ total: 1, upserted: 1, failed: 0 });
+      // That route answers this queue's client-upsert runs only, never another workflow's result.
+      const reader = await stack.bearer(['clients:read'], []);
+      for (const id of [`tenant-sync:${'x'}`, 'client-upsert-all:another-queue', `reconcile:${started.runId}`]) {
+        const res = await stack.app.inject({ method: 'GET', url: `/api/clients/runs/${encodeURIComponent(id)}`, headers: reader });
+        expect(res.statusCode, id).toBe(404);
+      }
     },
   );
 });

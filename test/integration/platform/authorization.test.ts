@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { startFixtureUpstream, type FixtureUpstream } from '../../../fixtures/upstream/server';
 import { Scopes, type Scope } from '../../../infra/auth-token';
+import { clientUpsertWorkflowId } from '../../../activities/client-upsert/start';
 import { Collections } from '../../../infra/mongo';
 import { ScheduleNames } from '../../../shared/cleanup';
 import { scheduleOptions } from '../../../workers/schedules';
@@ -33,6 +34,8 @@ interface Fixtures {
   /** A reconcile of tenant A on a queue no worker polls: it stays cancellable. */
   idleBatchA: string;
   clientKey: string;
+  /** The client-upsert run POST /api/clients/sync starts for clientKey (it comes first in the table). */
+  clientRun: string;
   migrationRun: string;
   /** A backup of the tenants collection (restored into a scratch collection). */
   backupId: string;
@@ -121,6 +124,11 @@ const ROUTES: Record<string, RouteCase> = {
     sample: (f) => ({ url: '/api/clients/sync', payload: { keys: [f.clientKey] } }),
   },
   'GET /api/clients/:key': { scope: Scopes.clientsRead, kind: 'untenanted', sample: (f) => ({ url: `/api/clients/${f.clientKey}` }) },
+  'GET /api/clients/runs/:workflowId': {
+    scope: Scopes.clientsRead,
+    kind: 'untenanted',
+    sample: (f) => ({ url: `/api/clients/runs/${encodeURIComponent(f.clientRun)}` }),
+  },
   'GET /api/migrations/status': { scope: Scopes.admin, kind: 'platform', sample: () => ({ url: '/api/migrations/status' }) },
   'POST /api/migrations/run': {
     scope: Scopes.admin,
@@ -187,6 +195,7 @@ const ROUTES: Record<string, RouteCase> = {
     sample: () => ({ url: '/api/secrets/rotate', payload: { limit: 1 }, idempotent: true }),
   },
   'POST /api/probe': { scope: Scopes.admin, kind: 'platform', sample: () => ({ url: '/api/probe', payload: {} }) },
+  // The work view: counts and running executions of the covered tenants only (tenant A's reconciles, logins).
   // Last, and in this order: the pause is lifted by the next route, so no route above meets it.
   'POST /api/ops/work/:kind/pause': {
     scope: Scopes.admin,
@@ -304,7 +313,16 @@ describe('route-by-route authorisation', () => {
     });
     expect(bk.statusCode, bk.body).toBe(201);
     const backupId = bk.json().backupId as string;
-    f = { a, b, batchA: batchA.batchId, idleBatchA: idleBatchA.batchId, clientKey, migrationRun: mr.json().workflowId, backupId };
+    f = {
+      a,
+      b,
+      batchA: batchA.batchId,
+      idleBatchA: idleBatchA.batchId,
+      clientKey,
+      migrationRun: mr.json().workflowId,
+      backupId,
+      clientRun: clientUpsertWorkflowId(stack.deps.config.TEMPORAL_TASK_QUEUE, [clientKey]),
+    };
     await stack.deps.mongo.db.collection(Collections.syncRuns).insertMany([stuckRun(a), stuckRun(b)] as never[]);
     await stack.deps.mongo.db.collection(Collections.stuckSyncs).insertMany([finding(a), finding(b)] as never[]);
   }, 60_000);
