@@ -35,6 +35,8 @@ import { createPauseService } from './services/maintenance/pauses';
 import { createSchedulesService } from './services/maintenance/schedules';
 import { createPauseStore } from '../activities/maintenance/pause-store';
 import probeRoutes from './routes/probe';
+import workRoutes from './routes/work';
+import { createWorkView } from './services/maintenance/work-view';
 import type { MigrationRegistry } from '../activities/migrations/registry';
 import { createClientStore } from '../activities/client-upsert/store';
 import { createTenantRepository, type TenantRepository } from '../activities/tenant-sync/registry';
@@ -169,6 +171,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(maintenanceRoutes, { temporal, taskQueue, schedules, pauses });
   await app.register(pauseRoutes, { pauses });
   await app.register(probeRoutes, { temporal, taskQueue });
+  const workView = createWorkView({ temporal, taskQueue, db: mongo.db, quotas: quotas.settings });
+  await app.register(workRoutes, { view: workView });
   await app.ready();
   return app;
 }

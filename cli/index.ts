@@ -8,6 +8,7 @@ import { registerClientsCommand } from './commands/client-upsert';
 import { registerSchedulesCommand } from './commands/maintenance/schedules';
 import { registerRunsCommand } from './commands/maintenance/failed-runs';
 import { registerSecretsCommand } from './commands/maintenance/secrets';
+import { registerWorkCommand } from './commands/maintenance/work';
 
 // `npm run cli -- <command>`: operator commands. Each command module registers itself.
 
@@ -26,5 +27,6 @@ registerClientsCommand(program);
 registerSchedulesCommand(program);
 registerRunsCommand(program);
 registerSecretsCommand(program);
+registerWorkCommand(program);
 
 await program.parseAsync(process.argv);

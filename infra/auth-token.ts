@@ -11,6 +11,8 @@ export const Scopes = {
   reconcileRead: 'reconcile:read',
   clientsWrite: 'clients:write',
   clientsRead: 'clients:read',
+  /** The operator's work view (GET /api/ops/work). */
+  opsRead: 'ops:read',
 } as const;
 export type Scope = (typeof Scopes)[keyof typeof Scopes];
 
