@@ -33,6 +33,12 @@ export const configShape = {
     'process',
     'Worker: Prometheus metrics served at this port (`/metrics`; 0 = off). The API serves GET /health/metrics.',
   ),
+  WORKER_MAX_CONCURRENT_ACTIVITIES: opt(
+    int(50, 1, 10_000),
+    'process',
+    'Worker: activity task slots. Tasks beyond them wait in the task queue, where priority and fairness order them.',
+  ),
+  WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: opt(int(40, 2, 10_000), 'process', 'Worker: workflow task slots (the SDK default is 40).'),
   WORKER_METRICS_HOST: opt(
     z.string().min(1).default('127.0.0.1'),
     'process',

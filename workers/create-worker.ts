@@ -33,6 +33,8 @@ export interface CreateWorkerOptions {
   shutdownGraceTime?: string;
   /** Priority and fairness on the starts its activities make (TEMPORAL_PRIORITY). @default true */
   priority?: boolean;
+  /** Task slots (WORKER_MAX_CONCURRENT_*). @default { activities: 50, workflowTasks: 40 } */
+  slots?: { activities?: number; workflowTasks?: number };
 }
 
 export async function createWorker(o: CreateWorkerOptions): Promise<Worker> {
@@ -66,6 +68,7 @@ export async function createWorker(o: CreateWorkerOptions): Promise<Worker> {
     sinks: workflowSinks(currentTelemetry(), metrics),
     // In-flight activities get this long to finish on shutdown, then are cancelled and retried elsewhere.
     shutdownGraceTime: (o.shutdownGraceTime ?? '10 seconds') as `${number} seconds`,
-    maxConcurrentActivityTaskExecutions: 50,
+    maxConcurrentActivityTaskExecutions: o.slots?.activities ?? 50,
+    maxConcurrentWorkflowTaskExecutions: o.slots?.workflowTasks ?? 40,
   });
 }

@@ -37,6 +37,7 @@ const worker = await createWorker({
   deps: activityDepsFromConfig(config, { mongo, redis, log }),
   settings: activitySettingsFromConfig(config),
   priority: config.TEMPORAL_PRIORITY,
+  slots: { activities: config.WORKER_MAX_CONCURRENT_ACTIVITIES, workflowTasks: config.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS },
 });
 
 onShutdownSignal(log, config.SHUTDOWN_TIMEOUT_MS + 5_000, async () => {
