@@ -153,7 +153,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const taskQueue = config.TEMPORAL_TASK_QUEUE;
   // Work pauses (stored, so every API process honours them) and the schedules they pause.
   const schedules = createSchedulesService({ temporal, taskQueue });
-  const pauses = createPauseService({ store: createPauseStore(mongo.db), schedules: temporal ? schedules : undefined, log });
+  const pauses = createPauseService({ store: createPauseStore(mongo.db), schedules: temporal ? schedules : undefined, taskQueue, log });
   const allowedUris = config.RECONCILE_ALLOWED_URIS;
   const reconcile = createReconcileService({ mongo, temporal, taskQueue, log, secrets, tenants: repo, allowedUris, quotas, pauses });
   await app.register(tenantRoutes, { repo, platformDb: mongo.db.databaseName, outbound });

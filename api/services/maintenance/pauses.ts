@@ -2,7 +2,8 @@ import type { Logger } from '../../../infra/logger';
 import type { PauseStore } from '../../../activities/maintenance/pause-store';
 import { AppError } from '../../../shared/errors';
 import type { WorkKind, WorkPause } from '../../../shared/work';
-import type { SchedulesService } from './schedules';
+import { ScheduleNotFound, type SchedulesService } from './schedules';
+import { ScheduleNames, scheduleIdFor } from '../../../shared/cleanup';
 
 // Pause and resume a kind of work. The pause is stored (MongoDB), so every API process refuses
 // new starts of that kind while it lasts — with a 503 naming the pause and who set it — and
@@ -29,19 +30,31 @@ export interface PauseServiceOptions {
   store: PauseStore;
   /** The task queue's schedules; absent: Temporal off (nothing to pause there). */
   schedules?: SchedulesService;
+  /** Whose schedules (workers/schedules.ts names them by task queue). */
+  taskQueue: string;
   log: Logger;
 }
 
 export function createPauseService(o: PauseServiceOptions) {
   async function setSchedules(kind: WorkKind, paused: boolean, note: string): Promise<string[]> {
     if (!o.schedules || !KINDS_WITH_SCHEDULES.has(kind)) return [];
-    const { schedules } = await o.schedules.list(false);
+    // The list comes from visibility, which lags (a schedule made a moment ago may be missing, a
+    // state may be stale): the IDs are ours by name plus whatever it lists; describe gives each state.
+    const listed = (await o.schedules.list(false)).schedules.map((s) => s.scheduleId);
+    const ids = [...new Set([...Object.values(ScheduleNames).map((n) => scheduleIdFor(n, o.taskQueue)), ...listed])].sort();
     const touched: string[] = [];
-    for (const s of schedules) {
-      const ours = s.note.startsWith(`${PAUSE_NOTE_PREFIX} ${kind}`);
-      if (paused ? s.paused : !(s.paused && ours)) continue;
-      await o.schedules.setPaused(s.scheduleId, paused, note);
-      touched.push(s.scheduleId);
+    for (const scheduleId of ids) {
+      let state;
+      try {
+        ({ state } = await o.schedules.describe(scheduleId));
+      } catch (err) {
+        if (err instanceof ScheduleNotFound) continue;
+        throw err;
+      }
+      const ours = (state.note ?? '').startsWith(`${PAUSE_NOTE_PREFIX} ${kind}`);
+      if (paused ? state.paused : !(state.paused && ours)) continue;
+      await o.schedules.setPaused(scheduleId, paused, note);
+      touched.push(scheduleId);
     }
     return touched;
   }
