@@ -31,6 +31,21 @@ interface Entry {
 
 const CACHE_LIMIT = 2_000;
 
+/** Keys of every *.json file in a clients folder, sorted (a missing folder has none). The CLI's `clients validate` lists them the same way. */
+export async function listConfigKeys(dir: string): Promise<string[]> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+  return names
+    .filter((n) => n.endsWith('.json') && !n.startsWith('.'))
+    .map((n) => n.slice(0, -5))
+    .sort();
+}
+
 export function createClientConfigStore(dir: string) {
   const root = path.resolve(dir);
   const cache = new Map<string, Entry>();
@@ -81,19 +96,7 @@ export function createClientConfigStore(dir: string) {
   return {
     dir: root,
     /** Keys of every *.json file in the folder, sorted. */
-    async listKeys(): Promise<string[]> {
-      let names: string[];
-      try {
-        names = await readdir(root);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-        throw err;
-      }
-      return names
-        .filter((n) => n.endsWith('.json') && !n.startsWith('.'))
-        .map((n) => n.slice(0, -5))
-        .sort();
-    },
+    listKeys: () => listConfigKeys(root),
     /** The file's hash, without parsing it; undefined when the file does not exist. */
     async peek(key: string): Promise<PeekedConfig | undefined> {
       return (await entry(key))?.e.peeked;

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { listConfigKeys } from '../../activities/client-upsert/config-store';
 import { formatIssue, validateClientConfig, type ClientConfig, type ConfigIssue } from '../../activities/client-upsert/config';
 import { loadConfigOrExit } from '../../infra/config';
 import { CLIENT_KEY_RE } from '../../shared/client-upsert';
@@ -15,21 +16,6 @@ interface CheckedFile {
   key: string;
   config?: ClientConfig;
   issues: ConfigIssue[];
-}
-
-/** Keys of every *.json file in the folder, sorted (as the worker lists them). */
-async function listKeys(dir: string): Promise<string[]> {
-  let names: string[];
-  try {
-    names = await readdir(dir);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw err;
-  }
-  return names
-    .filter((n) => n.endsWith('.json') && !n.startsWith('.'))
-    .map((n) => n.slice(0, -5))
-    .sort();
 }
 
 /** One file through the worker's checks: the key its name gives, JSON, then the config schema. */
@@ -76,7 +62,7 @@ export function registerClientsCommand(program: Command): void {
       const dir = path.resolve(o.dir ?? loadConfigOrExit().CLIENTS_DIR);
       let bad = 0;
       try {
-        for (const key of await listKeys(dir)) {
+        for (const key of await listConfigKeys(dir)) {
           const c = await checkFile(dir, key);
           if (c.issues.length > 0) bad += 1;
           printChecked(c);

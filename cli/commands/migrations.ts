@@ -7,6 +7,7 @@ import { loadConfigOrExit, type AppConfig } from '../../infra/config';
 import { MIGRATIONS_DIR, migrationTemplate } from '../../activities/migrations/registry';
 import type { BackupRef, MigrationProgress, RestoreResult, RunMigrationsResult } from '../../shared/migrations';
 import { apiBase, apiClientFor, callApi, type ApiClient } from '../api-client';
+import { apiAction } from '../format';
 import { failWith } from '../fail';
 
 // `migrate status|up|create|backup|restore|backups|prune`. All but `create` (which writes a
@@ -99,16 +100,6 @@ async function follow(config: AppConfig, base: string, workflowId: string): Prom
 /** How long a backup or restore may take: the API answers when it is done (≈ 1 min per 200k documents). */
 const COPY_TIMEOUT_MS = 30 * 60_000;
 
-/** An action with the command's API client; any error (an API problem included) stops through failWith. */
-function handled<A extends unknown[]>(fn: (api: ApiClient, ...args: A) => Promise<void>) {
-  return async (...args: [...A, Command]) => {
-    try {
-      await fn(apiClientFor(args.at(-1) as Command, loadConfigOrExit()), ...(args.slice(0, -1) as A));
-    } catch (err) {
-      failWith(err);
-    }
-  };
-}
 
 /** The server copies in one request: a note on stderr instead of a progress bar. */
 const waitNote = (what: string) => process.stderr.write(`${what} (the API answers when it is done; about a minute per 200k documents)\n`);
@@ -172,7 +163,7 @@ export function registerMigrateCommand(program: Command): void {
     .command('backup <collection>')
     .description('back up a platform collection now (batched copy with count and checksum)')
     .action(
-      handled(async (api, collection: string) => {
+      apiAction(async (api, collection: string) => {
         waitNote(`backing up ${collection}`);
         const ref = await api.request<BackupRef>('/api/migrations/backups', {
           method: 'POST',
@@ -190,7 +181,7 @@ export function registerMigrateCommand(program: Command): void {
     .option('--into <collection>', 'restore into another collection')
     .option('--force', 'even while a migration is running')
     .action(
-      handled(async (api, backupId: string, o: { into?: string; force?: boolean }) => {
+      apiAction(async (api, backupId: string, o: { into?: string; force?: boolean }) => {
         waitNote(`restoring ${backupId}`);
         const result = await api.request<RestoreResult>(`/api/migrations/backups/${encodeURIComponent(backupId)}/restore`, {
           method: 'POST',
@@ -206,7 +197,7 @@ export function registerMigrateCommand(program: Command): void {
     .command('backups')
     .description('list backups (newest first)')
     .action(
-      handled(async (api) => {
+      apiAction(async (api) => {
         print(200, (await api.request<{ backups: unknown[] }>('/api/migrations/backups')).backups);
       }),
     );
@@ -216,7 +207,7 @@ export function registerMigrateCommand(program: Command): void {
     .description('drop backups older than MIGRATION_BACKUP_RETENTION_MS (the cleanup schedule does this too)')
     .option('--older-than-ms <ms>', 'override the retention age')
     .action(
-      handled(async (api, o: { olderThanMs?: string }) => {
+      apiAction(async (api, o: { olderThanMs?: string }) => {
         const body = o.olderThanMs !== undefined ? { olderThanMs: Number(o.olderThanMs) } : {};
         print(200, await api.request('/api/migrations/backups/prune', { method: 'POST', body, idempotencyKey: randomUUID() }));
       }),

@@ -29,3 +29,35 @@ export async function bearer(
   const token = await mintToken(deps.config.AUTH_JWT_SECRET, { sub, scopes, tenants, ttlSeconds: 600 });
   return { authorization: `Bearer ${token}` };
 }
+
+export interface MongoTenant {
+  tenantId: string;
+  /** The upstream: a database on the file's own MongoDB server. */
+  database: string;
+  /** Collection names (`users` is essential) or plans. @default ['users'] */
+  collections?: ReadonlyArray<string | { name: string; essential: boolean }>;
+  /** More registry fields (fairnessWeight, quotas…). */
+  extra?: Record<string, unknown>;
+}
+
+/**
+ * Registers a tenant whose upstream is a database on the file's MongoDB (POST /api/tenants as
+ * admin on '*'); expects 201 and answers the tenant view.
+ */
+export async function registerMongoTenant(app: FastifyInstance, deps: TestDeps, t: MongoTenant): Promise<Record<string, unknown>> {
+  const collections = (t.collections ?? ['users']).map((c) => (typeof c === 'string' ? { name: c, essential: c === 'users' } : c));
+  const res = await app.inject({
+    method: 'POST',
+    url: '/api/tenants',
+    headers: await bearer(deps, ['admin'], '*'),
+    payload: {
+      tenantId: t.tenantId,
+      name: t.tenantId,
+      source: { kind: 'mongodb', settings: { uri: deps.config.MONGODB_URI, database: t.database } },
+      collections,
+      ...t.extra,
+    },
+  });
+  if (res.statusCode !== 201) throw new Error(`registering ${t.tenantId}: ${res.statusCode} ${res.body}`);
+  return res.json() as Record<string, unknown>;
+}

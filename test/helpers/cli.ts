@@ -1,6 +1,8 @@
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import type { FastifyInstance } from 'fastify';
+import { beforeAll } from 'vitest';
 import { REPO_ROOT } from '../../infra/dev/ensure-tools';
 import type { AppConfig } from '../../infra/config';
 
@@ -52,3 +54,22 @@ export function cliRunner(config: () => AppConfig, apiUrl: () => string, env: Re
 
 /** The last line of a command's output, parsed as JSON. */
 export const lastJson = (out: string) => JSON.parse(out.trim().split('\n').at(-1)!) as Record<string, unknown>;
+
+/**
+ * The file's app listening on a loopback port (registered as a beforeAll after useStack's) and a
+ * runner whose CLI talks to it. Call after useStack, with a stack that asks for an app.
+ */
+export function useCli(
+  stack: { readonly app: FastifyInstance; readonly deps: { config: AppConfig } },
+  env: Record<string, string> = {},
+): CliRunner {
+  let apiUrl = '';
+  beforeAll(async () => {
+    apiUrl = await stack.app.listen({ host: '127.0.0.1', port: 0 });
+  });
+  return cliRunner(
+    () => stack.deps.config,
+    () => apiUrl,
+    env,
+  );
+}

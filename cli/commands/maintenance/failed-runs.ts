@@ -10,6 +10,7 @@ import {
 } from '../../../activities/maintenance/failed-runs';
 import { apiClientFor, type ApiClient } from '../../api-client';
 import { fail, failWith } from '../../fail';
+import { table } from '../../format';
 
 // `runs failed` and `runs retry`: the dead-letter view over Temporal visibility — failed runs by
 // type and tenant, and their bulk reset or restart (dry-run count first; acting needs --yes).
@@ -68,19 +69,11 @@ function filterOf(f: FilterFlags): Filter {
 
 const queryOf = (f: Filter) => ({ ...f, status: f.status?.join(','), limit: f.limit });
 
-function table(runs: readonly FailedRun[]): string {
-  const rows = runs.map((r) => [r.status, r.workflowId, r.type, r.tenantId ?? '-', r.closeTime ?? '-']);
-  const head = ['STATUS', 'WORKFLOW ID', 'TYPE', 'TENANT', 'CLOSED'];
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
-  return [head, ...rows]
-    .map((row) =>
-      row
-        .map((c, i) => c.padEnd(widths[i]!))
-        .join('  ')
-        .trimEnd(),
-    )
-    .join('\n');
-}
+const runsTable = (runs: readonly FailedRun[]): string =>
+  table(
+    ['STATUS', 'WORKFLOW ID', 'TYPE', 'TENANT', 'CLOSED'],
+    runs.map((r) => [r.status, r.workflowId, r.type, r.tenantId ?? '-', r.closeTime ?? '-']),
+  );
 
 /** The command's API client (global --api, else SYNC_API_URL, else HOST:PORT). */
 const clientOf = (cmd: Command): ApiClient => apiClientFor(cmd, loadConfigOrExit());
@@ -110,7 +103,7 @@ const handled =
 
 function printDryRun(s: RetrySummary, f: { json?: boolean; dryRun?: boolean }): void {
   if (f.json) return void process.stdout.write(`${JSON.stringify(s)}\n`);
-  if (s.count > 0) process.stdout.write(`${table(s.runs)}\n`);
+  if (s.count > 0) process.stdout.write(`${runsTable(s.runs)}\n`);
   process.stdout.write(
     `${s.count} failed run(s) would be ${s.mode === 'reset' ? 'reset' : 'restarted'}${s.count > 0 && !f.dryRun ? ' — run again with --yes to do it' : ''}\n`,
   );
@@ -131,7 +124,7 @@ export function registerRunsCommand(program: Command): void {
       const query = queryOf(filterOf(f));
       const { runs: found } = await clientOf(cmd).request<{ runs: FailedRun[] }>('/api/runs/failed', { query });
       process.stdout.write(
-        f.json ? `${JSON.stringify(found)}\n` : found.length ? `${table(found)}\n${found.length} failed\n` : 'no failed runs\n',
+        f.json ? `${JSON.stringify(found)}\n` : found.length ? `${runsTable(found)}\n${found.length} failed\n` : 'no failed runs\n',
       );
     }),
   );

@@ -2,8 +2,10 @@ import type { Command } from 'commander';
 import { randomUUID } from 'node:crypto';
 import { ScheduleOverlapPolicy } from '@temporalio/client';
 import { loadConfigOrExit } from '../../../infra/config';
-import { apiClientFor, ApiProblemError, type ApiClient } from '../../api-client';
-import { fail, failWith } from '../../fail';
+import type { ScheduleRow } from '../../../api/services/maintenance/schedules';
+import { ApiProblemError, type ApiClient } from '../../api-client';
+import { fail } from '../../fail';
+import { apiAction, printJson } from '../../format';
 
 // `schedules list|describe|pause|unpause|trigger`: the cleanup and stuck-sync schedules, through
 // the API (/api/schedules…). A short name (`cleanup-sync-runs`) means that schedule on the API's
@@ -11,32 +13,16 @@ import { fail, failWith } from '../../fail';
 
 const OVERLAPS: string[] = Object.values(ScheduleOverlapPolicy).filter((p): p is Exclude<typeof p, undefined> => p !== undefined);
 
-interface ScheduleRow {
-  scheduleId: string;
-  workflowType: string;
-  paused: boolean;
-  note: string;
-  lastRun: string;
-  nextRun: string;
-}
 
-const print = (v: unknown): void => void process.stdout.write(`${JSON.stringify(v, null, 2)}\n`);
 const pathOf = (id: string, action = '') => `/api/schedules/${encodeURIComponent(id)}${action ? `/${action}` : ''}`;
 
-/** Runs one command against the API; an unknown schedule reads as before, anything else via failWith. */
-function action<A extends unknown[]>(fn: (api: ApiClient, ...args: A) => Promise<void>) {
-  return async (...args: A) => {
-    // Commander passes the arguments, the options, then the Command itself (for the global --api).
-    const cmd = args.at(-1) as Command;
-    try {
-      await fn(apiClientFor(cmd, loadConfigOrExit()), ...args);
-    } catch (err) {
-      const scheduleId = err instanceof ApiProblemError && err.status === 404 ? err.problem.scheduleId : undefined;
-      if (typeof scheduleId === 'string') fail(`schedule '${scheduleId}' not found (see \`schedules list\`)`);
-      failWith(err);
-    }
-  };
+/** An unknown schedule reads as before the API (the problem names the resolved ID). */
+function unknownSchedule(err: unknown): void {
+  const scheduleId = err instanceof ApiProblemError && err.status === 404 ? err.problem.scheduleId : undefined;
+  if (typeof scheduleId === 'string') fail(`schedule '${scheduleId}' not found (see \`schedules list\`)`);
 }
+
+const action = <A extends unknown[]>(fn: (api: ApiClient, ...args: A) => Promise<void>) => apiAction(fn, unknownSchedule);
 
 export function registerSchedulesCommand(program: Command): void {
   const cmd = program.command('schedules').description('list, inspect, pause, unpause and trigger the cleanup and stuck-sync schedules');
@@ -51,7 +37,7 @@ export function registerSchedulesCommand(program: Command): void {
         const { taskQueue, schedules: rows } = await api.request<{ taskQueue: string; schedules: ScheduleRow[] }>('/api/schedules', {
           query: { all: o.all ? 'true' : undefined },
         });
-        if (o.json) return print(rows);
+        if (o.json) return printJson(rows);
         if (rows.length === 0)
           return void process.stdout.write(
             `no schedules for task queue ${taskQueue} (the worker creates them at start; SCHEDULES_ON_START)\n`,
@@ -68,7 +54,7 @@ export function registerSchedulesCommand(program: Command): void {
     .description('spec, action, policies, state and recent runs of one schedule')
     .action(
       action(async (api, id: string) => {
-        print(await api.request(pathOf(id)));
+        printJson(await api.request(pathOf(id)));
       }),
     );
 
@@ -81,7 +67,7 @@ export function registerSchedulesCommand(program: Command): void {
       .option('--note <text>', paused ? 'why (shown by list and describe)' : 'replaces the pause note')
       .action(
         action(async (api, id: string, o: { note?: string }) => {
-          print(await api.request(pathOf(id, verb), { method: 'POST', body: { note: o.note ?? `${verb}d from the CLI` } }));
+          printJson(await api.request(pathOf(id, verb), { method: 'POST', body: { note: o.note ?? `${verb}d from the CLI` } }));
         }),
       );
   }
@@ -96,7 +82,7 @@ export function registerSchedulesCommand(program: Command): void {
         if (!OVERLAPS.includes(overlap)) fail(`--overlap must be one of ${OVERLAPS.join(', ')}, got '${o.overlap}'`);
         // SKIP (the default here) keeps the schedule's own policy; the SDK's default would be ALLOW_ALL.
         const body = { overlap };
-        print(await api.request(pathOf(id, 'trigger'), { method: 'POST', body, idempotencyKey: `cli-trigger-${randomUUID()}` }));
+        printJson(await api.request(pathOf(id, 'trigger'), { method: 'POST', body, idempotencyKey: `cli-trigger-${randomUUID()}` }));
       }),
     );
 }

@@ -4,6 +4,7 @@ import { SingleBar } from 'cli-progress';
 import type { RotationSummary, SecretsStatus } from '../../../activities/maintenance/secrets-rotation';
 import { loadConfigOrExit } from '../../../infra/config';
 import { apiClientFor, type ApiClient } from '../../api-client';
+import { apiAction } from '../../format';
 import { fail, failWith } from '../../fail';
 
 // `secrets status` counts stored secrets per key ID (and plaintext leftovers); `secrets rotate`
@@ -27,16 +28,6 @@ interface BatchAnswer {
   failed: RotationSummary['failed'];
 }
 
-/** An action with the command's API client; any error (an API problem included) stops through failWith. */
-function handled<A extends unknown[]>(fn: (api: ApiClient, ...args: A) => Promise<void>) {
-  return async (...args: [...A, Command]) => {
-    try {
-      await fn(apiClientFor(args.at(-1) as Command, loadConfigOrExit()), ...(args.slice(0, -1) as A));
-    } catch (err) {
-      failWith(err);
-    }
-  };
-}
 
 async function statusOf(api: ApiClient): Promise<StatusAnswer> {
   const s = await api.request<StatusAnswer>('/api/secrets/status');
@@ -102,7 +93,7 @@ export function registerSecretsCommand(program: Command): void {
     .description('count stored secrets per key ID, and plaintext leftovers')
     .option('--json', 'print JSON')
     .action(
-      handled(async (api, o: { json?: boolean }) => {
+      apiAction(async (api, o: { json?: boolean }) => {
         const { primaryKeyId, usingDevKey: _dev, ...s } = await statusOf(api);
         process.stdout.write(o.json ? `${JSON.stringify({ primaryKeyId, ...s })}\n` : `${statusText(s, primaryKeyId)}\n`);
         if (s.unknownKeys.length) process.exitCode = 1;
@@ -114,7 +105,7 @@ export function registerSecretsCommand(program: Command): void {
     .description('re-encrypt every stored secret under the first key of SECRETS_KEY (idempotent)')
     .option('--json', 'print the summary as JSON (no progress bar)')
     .action(
-      handled(async (api, o: { json?: boolean }) => {
+      apiAction(async (api, o: { json?: boolean }) => {
         const bar = o.json
           ? undefined
           : new SingleBar({

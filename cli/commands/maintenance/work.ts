@@ -4,8 +4,9 @@ import { loadConfigOrExit } from '../../../infra/config';
 import { isWorkKind, WORK_KINDS, type WorkPause } from '../../../shared/work';
 // Types only: the CLI reaches the API over HTTP, never its modules.
 import type { ExecutionStatusName, OldestRow, QueueBacklog, WorkViewAnswer } from '../../../api/services/maintenance/work-view';
-import { apiClientFor, type ApiClient } from '../../api-client';
-import { fail, failWith } from '../../fail';
+import type { ApiClient } from '../../api-client';
+import { fail } from '../../fail';
+import { apiAction, printJson, table } from '../../format';
 
 // `work show|pause|resume`: the operator's work view through the API — GET /api/ops/work (counts
 // by workflow type and status, backlog and pollers, oldest running, running per tenant, pauses,
@@ -19,20 +20,6 @@ interface Resumed {
   resumed: boolean;
 }
 
-const print = (v: unknown): void => void process.stdout.write(`${JSON.stringify(v, null, 2)}\n`);
-
-/** Left-aligned text columns, right-aligned numbers; two spaces between columns. */
-export function table(headers: readonly string[], rows: ReadonlyArray<ReadonlyArray<string | number>>): string {
-  const cells = [headers, ...rows.map((r) => r.map(String))];
-  const numeric = headers.map((_, i) => rows.length > 0 && rows.every((r) => typeof r[i] === 'number'));
-  const widths = headers.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
-  const line = (r: readonly string[]) =>
-    r
-      .map((c, i) => (numeric[i] ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
-      .join('  ')
-      .trimEnd();
-  return [line(cells[0]!), line(widths.map((w) => '-'.repeat(w))), ...cells.slice(1).map(line)].join('\n');
-}
 
 /** 42s, 5m07s, 3h05m, 2d04h: how long a run has been going, at a glance. */
 export function formatAge(seconds: number): string {
@@ -131,18 +118,6 @@ export function renderWorkView(v: WorkViewAnswer): string {
   return `${out.join('\n')}\n`;
 }
 
-/** Runs one command against the API; every failure (problem answers included) via failWith. */
-function action<A extends unknown[]>(fn: (api: ApiClient, ...args: A) => Promise<void>) {
-  return async (...args: A) => {
-    // Commander passes the arguments, the options, then the Command itself (for the global --api).
-    const cmd = args.at(-1) as Command;
-    try {
-      await fn(apiClientFor(cmd, loadConfigOrExit()), ...args);
-    } catch (err) {
-      failWith(err);
-    }
-  };
-}
 
 const kindOrExit = (kind: string) => {
   if (!isWorkKind(kind)) fail(`unknown kind of work '${kind}': one of ${WORK_KINDS.join(', ')}`);
@@ -159,9 +134,9 @@ export function registerWorkCommand(program: Command): void {
     .description('counts by workflow type and status, backlog and pollers, oldest running, running by tenant, pauses, quotas')
     .option('--json', 'print the API answer as JSON')
     .action(
-      action(async (api, o: { json?: boolean }) => {
+      apiAction(async (api, o: { json?: boolean }) => {
         const v = await api.request<WorkViewAnswer>('/api/ops/work', { scopes: [Scopes.opsRead] });
-        if (o.json) return print(v);
+        if (o.json) return printJson(v);
         process.stdout.write(renderWorkView(v));
       }),
     );
@@ -172,9 +147,9 @@ export function registerWorkCommand(program: Command): void {
     .requiredOption('--reason <text>', 'why (shown by `work show` and in every refusal)')
     .option('--json', 'print the API answer as JSON')
     .action(
-      action(async (api, kind: string, o: { reason: string; json?: boolean }) => {
+      apiAction(async (api, kind: string, o: { reason: string; json?: boolean }) => {
         const p = await api.request<Paused>(`/api/ops/work/${kindOrExit(kind)}/pause`, { method: 'POST', body: { reason: o.reason } });
-        if (o.json) return print(p);
+        if (o.json) return printJson(p);
         process.stdout.write(
           p.created
             ? `${p.kind} paused by ${p.pausedBy} at ${p.pausedAt}: ${p.reason}\n`
@@ -188,9 +163,9 @@ export function registerWorkCommand(program: Command): void {
     .description('accept new starts of a paused kind of work again')
     .option('--json', 'print the API answer as JSON')
     .action(
-      action(async (api, kind: string, o: { json?: boolean }) => {
+      apiAction(async (api, kind: string, o: { json?: boolean }) => {
         const r = await api.request<Resumed>(`/api/ops/work/${kindOrExit(kind)}/resume`, { method: 'POST' });
-        if (o.json) return print(r);
+        if (o.json) return printJson(r);
         process.stdout.write(r.resumed ? `${r.kind} resumed\n` : `${r.kind} was not paused\n`);
       }),
     );

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateClient, writeClient } from '../../../fixtures/clients';
 import type { UpsertAllClientsWorkflow } from '../../../shared/client-upsert';
-import { cliRunner, lastJson } from '../../helpers/cli';
+import { lastJson, useCli } from '../../helpers/cli';
 import { useStack } from '../../helpers/use-stack';
 
 // The clients CLI as an operator runs it: `validate` checks files locally; `sync` and `show` go
@@ -19,14 +19,7 @@ describe('CLI: clients', () => {
     rmSync(badDir, { recursive: true, force: true });
   });
   const stack = useStack({ env: { CLIENTS_DIR: dir }, worker: {}, app: {} });
-  let apiUrl = '';
-  const cli = cliRunner(
-    () => stack.deps.config,
-    () => apiUrl,
-  );
-  beforeAll(async () => {
-    apiUrl = await stack.app.listen({ host: '127.0.0.1', port: 0 });
-  });
+  const cli = useCli(stack);
 
   it('validate checks the files without a server: ok, a route left out, invalid (exit 1)', { timeout: 60_000 }, async () => {
     writeClient(dir, generateClient('cli-alpha', { routes: 4, users: 1 }));

@@ -6,6 +6,7 @@ import { createReconcileStore } from '../../../activities/reconcile/store';
 import { createLogger } from '../../../infra/logger';
 import { WorkflowIds } from '../../../shared/constants';
 import { ensureSchedules } from '../../../workers/schedules';
+import { registerMongoTenant } from '../../helpers/api';
 import { uniqueId } from '../../helpers/stack';
 import { useStack } from '../../helpers/use-stack';
 
@@ -32,18 +33,7 @@ describe('work pauses', () => {
     data = stack.deps.mongo.client.db(uniqueId('pause').replace(/-/g, '_'));
     await data.collection('users').insertOne({ _id: 'u1' as never, n: 1, updatedAt: new Date() });
     tenantId = uniqueId('p');
-    const reg = await one.inject({
-      method: 'POST',
-      url: '/api/tenants',
-      headers: root,
-      payload: {
-        tenantId,
-        name: tenantId,
-        source: { kind: 'mongodb', settings: { uri: stack.deps.config.MONGODB_URI, database: data.databaseName } },
-        collections: [{ name: 'users', essential: true }],
-      },
-    });
-    expect(reg.statusCode, reg.body).toBe(201);
+    await registerMongoTenant(one, stack.deps, { tenantId, database: data.databaseName });
   };
   const post = (app: FastifyInstance, url: string, payload?: object, headers: Headers = root) =>
     app.inject({ method: 'POST', url, headers: { ...headers, 'idempotency-key': uniqueId('k') }, ...(payload ? { payload } : {}) });

@@ -9,7 +9,8 @@ import { SearchAttributeKeys, WorkflowIds } from '../../../shared/constants';
 import { WorkflowPriorityClass } from '../../../shared/priorities';
 import { ReconcileNames } from '../../../shared/reconcile';
 import { TenantSyncNames } from '../../../shared/tenant-sync';
-import { cliRunner } from '../../helpers/cli';
+import { useCli } from '../../helpers/cli';
+import { registerMongoTenant } from '../../helpers/api';
 import { uniqueId } from '../../helpers/stack';
 import { useStack } from '../../helpers/use-stack';
 
@@ -31,11 +32,7 @@ describe('work view', () => {
   const b = uniqueId('wv-b');
   const delayed = { a: uniqueId('reconcile:wv-a'), b: uniqueId('reconcile:wv-b'), gone: uniqueId('reconcile:wv-gone') };
   let data: Db;
-  let apiUrl = '';
-  const cli = cliRunner(
-    () => stack.deps.config,
-    () => apiUrl,
-  );
+  const cli = useCli(stack);
 
   const view = async (tenants: string[] | '*', scopes: string[] = [Scopes.opsRead]) => {
     const res = await stack.app.inject({ method: 'GET', url: '/api/ops/work', headers: await stack.bearer(scopes, tenants) });
@@ -55,23 +52,11 @@ describe('work view', () => {
     });
 
   beforeAll(async () => {
-    apiUrl = await stack.app.listen({ host: '127.0.0.1', port: 0 });
     data = stack.deps.mongo.client.db(uniqueId('wv').replace(/-/g, '_'));
     await data.collection('users').insertMany([1, 2, 3].map((n) => ({ _id: `u${n}` as never, n, updatedAt: new Date() })));
     const root = await stack.bearer([Scopes.admin], '*');
     for (const tenantId of [a, b]) {
-      const reg = await stack.app.inject({
-        method: 'POST',
-        url: '/api/tenants',
-        headers: root,
-        payload: {
-          tenantId,
-          name: tenantId,
-          source: { kind: 'mongodb', settings: { uri: stack.deps.config.MONGODB_URI, database: data.databaseName } },
-          collections: [{ name: 'users', essential: true }],
-        },
-      });
-      expect(reg.statusCode, reg.body).toBe(201);
+      await registerMongoTenant(stack.app, stack.deps, { tenantId, database: data.databaseName });
       const login = await stack.app.inject({ method: 'POST', url: `/api/sync/tenants/${tenantId}/ensure`, headers: root });
       expect(login.statusCode, login.body).toBe(200);
       expect(login.json().syncMethod).toBe('temporal');

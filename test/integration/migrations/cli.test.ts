@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { defineMigration } from '../../../activities/migrations/registry';
-import { cliRunner } from '../../helpers/cli';
+import { useCli } from '../../helpers/cli';
 import { mutableRegistry, seed, stateOf } from '../../helpers/migrations';
 import { uniqueId } from '../../helpers/stack';
 import { useStack } from '../../helpers/use-stack';
@@ -16,14 +16,7 @@ const STACK = {
 
 describe('CLI: migrate', () => {
   const stack = useStack(STACK);
-  let apiUrl = '';
-  const cli = cliRunner(
-    () => stack.deps.config,
-    () => apiUrl,
-  );
-  beforeAll(async () => {
-    apiUrl = await stack.app.listen({ host: '127.0.0.1', port: 0 });
-  });
+  const cli = useCli(stack);
 
   it('migrate status lists a pending migration; migrate up runs it through the API and the worker', { timeout: 180_000 }, async () => {
     const name = `${uniqueId('m')}-cli`;

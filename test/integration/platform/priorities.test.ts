@@ -10,6 +10,7 @@ import { startClientUpsert } from '../../../activities/client-upsert/start';
 import { createTemporalClient } from '../../../infra/temporal';
 import { WorkflowIds } from '../../../shared/constants';
 import { PLATFORM_FAIRNESS_KEY, PriorityClasses } from '../../../shared/priorities';
+import { registerMongoTenant } from '../../helpers/api';
 import { mutableRegistry } from '../../helpers/migrations';
 import { uniqueId } from '../../helpers/stack';
 import { useStack } from '../../helpers/use-stack';
@@ -48,20 +49,9 @@ describe('task-queue priority and fairness', () => {
   const register = async (tenantId: string, extra: Record<string, unknown> = {}) => {
     data ??= stack.deps.mongo.client.db(uniqueId('prio').replace(/-/g, '_'));
     await data.collection('users').updateOne({ _id: 'u1' as never }, { $set: { n: 1, updatedAt: new Date() } }, { upsert: true });
-    const res = await stack.app.inject({
-      method: 'POST',
-      url: '/api/tenants',
-      headers: await stack.bearer(['admin'], '*'),
-      payload: {
-        tenantId,
-        name: tenantId,
-        source: { kind: 'mongodb', settings: { uri: stack.deps.config.MONGODB_URI, database: data.databaseName } },
-        collections: [{ name: 'users', essential: true }],
-        ...extra,
-      },
-    });
-    expect(res.statusCode, res.body).toBe(201);
-    return res.json() as { fairnessWeight: number };
+    return (await registerMongoTenant(stack.app, stack.deps, { tenantId, database: data.databaseName, extra })) as {
+      fairnessWeight: number;
+    };
   };
 
   /** The run's own priority, and that of every activity and child it scheduled. */

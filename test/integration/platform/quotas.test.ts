@@ -11,6 +11,7 @@ import { createRedis } from '../../../infra/redis';
 import { freePort } from '../../../infra/dev/servers';
 import { WorkflowIds } from '../../../shared/constants';
 import { createQuotaService } from '../../../api/services/quotas/quotas';
+import { registerMongoTenant } from '../../helpers/api';
 import { mutableRegistry } from '../../helpers/migrations';
 import { uniqueId } from '../../helpers/stack';
 import { useStack } from '../../helpers/use-stack';
@@ -53,20 +54,8 @@ describe('start quotas', () => {
   const register = async (quotas: Record<string, number>) => {
     await setup();
     const tenantId = uniqueId('q');
-    const res = await one.inject({
-      method: 'POST',
-      url: '/api/tenants',
-      headers: root,
-      payload: {
-        tenantId,
-        name: tenantId,
-        source: { kind: 'mongodb', settings: { uri: stack.deps.config.MONGODB_URI, database: data.databaseName } },
-        collections: [{ name: 'users', essential: true }],
-        quotas,
-      },
-    });
-    expect(res.statusCode, res.body).toBe(201);
-    expect(res.json().quotas).toEqual(quotas);
+    const view = await registerMongoTenant(one, stack.deps, { tenantId, database: data.databaseName, extra: { quotas } });
+    expect(view.quotas).toEqual(quotas);
     return tenantId;
   };
   const expectQuota = (res: LightMyRequestResponse, quota: string, limit: number, maxRetryAfter: number) => {

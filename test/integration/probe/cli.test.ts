@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cliRunner } from '../../helpers/cli';
+import { useCli } from '../../helpers/cli';
 import { useStack } from '../../helpers/use-stack';
 
 // `health [--deep]` as an operator runs it: a child process through the HTTP API (an app on a
@@ -19,15 +19,8 @@ async function fixedServer(status: number, body: unknown): Promise<{ url: string
 
 describe('CLI: health', () => {
   const stack = useStack({ worker: {}, app: {} });
-  let apiUrl = '';
-  const cli = cliRunner(
-    () => stack.deps.config,
-    () => apiUrl,
-  );
+  const cli = useCli(stack);
   const servers: Server[] = [];
-  beforeAll(async () => {
-    apiUrl = await stack.app.listen({ host: '127.0.0.1', port: 0 });
-  });
   afterAll(async () => {
     await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
   });

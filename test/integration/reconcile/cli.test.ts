@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Db } from 'mongodb';
 import { driftOf, generatePair, rawCompare } from '../../../fixtures/reconcile-data';
-import { cliRunner, lastJson } from '../../helpers/cli';
+import { lastJson, useCli } from '../../helpers/cli';
 import { uniqueId } from '../../helpers/stack';
 import { useStack } from '../../helpers/use-stack';
 
@@ -13,14 +13,7 @@ const STACK = { worker: {}, app: {} };
 describe('CLI: reconcile', () => {
   let data: Db;
   const stack = useStack(STACK);
-  let apiUrl = '';
-  const cli = cliRunner(
-    () => stack.deps.config,
-    () => apiUrl,
-  );
-  beforeAll(async () => {
-    apiUrl = await stack.app.listen({ host: '127.0.0.1', port: 0 });
-  });
+  const cli = useCli(stack);
   beforeAll(() => {
     data = stack.deps.mongo.client.db(uniqueId('clirc').replace(/-/g, '_'));
   });

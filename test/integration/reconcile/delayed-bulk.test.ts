@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { Db } from 'mongodb';
 import { createReconcileStore } from '../../../activities/reconcile/store';
 import { idempotencyScope } from '../../../api/plugins/idempotency';
+import { registerMongoTenant } from '../../helpers/api';
 import { uniqueId } from '../../helpers/stack';
 import { useStack } from '../../helpers/use-stack';
 
@@ -23,18 +24,7 @@ describe('delayed and bulk reconcile starts', () => {
     for (const c of ['users', 'roles', 'groups'])
       await data.collection(c).insertMany([1, 2, 3].map((n) => ({ _id: `${c}-${n}` as never, n, updatedAt: new Date(0) })));
     tenantId = uniqueId('db');
-    const reg = await stack.app.inject({
-      method: 'POST',
-      url: '/api/tenants',
-      headers: await stack.bearer(['admin'], '*'),
-      payload: {
-        tenantId,
-        name: tenantId,
-        source: { kind: 'mongodb', settings: { uri: stack.deps.config.MONGODB_URI, database: data.databaseName } },
-        collections: ['users', 'roles', 'groups'].map((name) => ({ name, essential: name === 'users' })),
-      },
-    });
-    expect(reg.statusCode, reg.body).toBe(201);
+    await registerMongoTenant(stack.app, stack.deps, { tenantId, database: data.databaseName, collections: ['users', 'roles', 'groups'] });
     headers = await stack.bearer(['reconcile:write', 'reconcile:read'], [tenantId]);
   };
   const post = (url: string, payload: object, key = uniqueId('k')) =>

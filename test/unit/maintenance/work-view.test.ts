@@ -10,7 +10,8 @@ import {
   zeroCounts,
   type RunningExecution,
 } from '../../../api/services/maintenance/work-view';
-import { formatAge, renderWorkView, table } from '../../../cli/commands/maintenance/work';
+import { formatAge, renderWorkView } from '../../../cli/commands/maintenance/work';
+import { table } from '../../../cli/format';
 
 // The work view's pure parts: the coverage clause of its visibility queries, counts from a GROUP
 // BY answer, running executions per tenant and the oldest per type, DescribeTaskQueue answers
