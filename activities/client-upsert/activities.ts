@@ -20,7 +20,7 @@ import { formatIssue, itemCountsOf, sectionHashesOf, type ClientConfig, type Con
 import { createClientConfigStore, type LoadedConfig } from './config-store';
 import { createClientMetrics } from './metrics';
 import { applyRoutePlan, countsOf, hasChanges, planRoutes, restoreFromBackup, type RouteWritePhase } from './routes';
-import { createClientStore } from './store';
+import { CLIENT_SCHEMA_VERSION, createClientStore } from './store';
 import { installComponents, syncMenus } from './items';
 import { syncUsers } from './users';
 import type { ActivityDeps } from '../deps';
@@ -219,7 +219,14 @@ export function createClientUpsertActivities(deps: ActivityDeps, settings: Clien
         const now = new Date();
         const existing = await store.clients.findOne({ _id: cfg.key });
         if (!existing) {
-          await store.clients.insertOne({ _id: cfg.key, name: cfg.name, settings: cfg.settings, createdAt: now, updatedAt: now });
+          await store.clients.insertOne({
+            _id: cfg.key,
+            name: cfg.name,
+            settings: cfg.settings,
+            createdAt: now,
+            updatedAt: now,
+            _schemaVersion: CLIENT_SCHEMA_VERSION,
+          });
           counts.added = 1;
           return { counts, errors: [], operation: 'create' };
         }
@@ -229,7 +236,7 @@ export function createClientUpsertActivities(deps: ActivityDeps, settings: Clien
         }
         await store.clients.replaceOne(
           { _id: cfg.key },
-          { name: cfg.name, settings: cfg.settings, createdAt: existing.createdAt, updatedAt: now },
+          { name: cfg.name, settings: cfg.settings, createdAt: existing.createdAt, updatedAt: now, _schemaVersion: CLIENT_SCHEMA_VERSION },
         );
         counts.updated = 1;
         return { counts, errors: [], operation: 'update' };

@@ -23,6 +23,8 @@ export interface StartClientUpsertOptions {
   /** Who asked: kept in the memo. */
   trigger: 'worker-start' | 'api' | 'cli' | 'bench' | 'test';
   correlationId?: string;
+  /** The token subject of the API request that starts it: kept in the memo (GET /api/clients/runs/:workflowId shows it). */
+  requestedBy?: string;
   /** Deadline for the start call: an unreachable server can hang past the SDK's timeouts. @default CallDeadlines.temporalMs (10 s) */
   timeoutMs?: number;
 }
@@ -62,7 +64,12 @@ export async function startClientUpsert(o: StartClientUpsertOptions): Promise<St
         // A run nobody picks up (no worker on the queue) must not be joined forever.
         workflowRunTimeout: '1 hour',
         typedSearchAttributes: [{ key: OperationKey, value: Operations.clientUpsert }],
-        memo: { what: `client upsert of ${keys ? `${keys.length} client(s)` : 'all clients'}`, trigger: o.trigger, correlationId },
+        memo: {
+          what: `client upsert of ${keys ? `${keys.length} client(s)` : 'all clients'}`,
+          trigger: o.trigger,
+          correlationId,
+          ...(o.requestedBy ? { requestedBy: o.requestedBy } : {}),
+        },
       }),
     ),
   );

@@ -1,5 +1,7 @@
 import type { Collection, Db } from 'mongodb';
 import { Collections } from '../../infra/mongo';
+import type { Page, PageRequest } from '../../shared/paging';
+import { pageById } from '../records/paging';
 import { ClientSteps, type ClientUpsertResult, type ClientUpsertStatus, type SectionHashes } from '../../shared/client-upsert';
 import type { ComponentSpec, MenuSpec, RouteSpec } from './config';
 
@@ -20,7 +22,12 @@ export interface ClientDoc {
   settings: Record<string, unknown>;
   createdAt: Date;
   updatedAt: Date;
+  /** CLIENT_SCHEMA_VERSION when written; absent on clients from before versions (migration 20261202000100). */
+  _schemaVersion?: number;
 }
+
+/** Shape version of the clients and client_upsert_state documents this code writes. */
+export const CLIENT_SCHEMA_VERSION = 1;
 
 export type StoredMenu = MenuSpec & { updatedAt: Date };
 export interface ClientMenusDoc {
@@ -94,6 +101,7 @@ export interface ClientUpsertStateDoc {
   stepHashes?: Partial<SectionHashes>;
   /** Memberships the last clean users step confirmed: fewer found when planning → the users step runs again. */
   members?: number;
+  _schemaVersion?: number;
 }
 
 export type ClientUpsertResultDoc = ClientUpsertResult & { _id: string };
@@ -169,11 +177,23 @@ export function createClientStore(db: Db) {
         lastResultId: _id,
         lastFinishedAt: new Date(result.finishedAt ?? Date.now()),
         stepHashes,
+        _schemaVersion: CLIENT_SCHEMA_VERSION,
         ...(applied ? { configHash: result.configHash } : {}),
         ...(members !== undefined ? { members } : {}),
       };
       if (current) await state.updateOne({ _id: result.clientKey }, { $set: set, $inc: { runs: 1 } });
       else await state.insertOne({ _id: result.clientKey, ...set, runs: 1 });
+    },
+
+    /**
+     * One page of the clients upserted so far (their state documents, in key order) with their
+     * client documents — one `_id` read per page. Counted: there is one small state per client.
+     */
+    async list(req: PageRequest): Promise<Page<{ state: ClientUpsertStateDoc; client: ClientDoc | null }>> {
+      const page = await pageById(state, {}, req, { total: true, projection: { stepHashes: 0 } });
+      const docs = page.items.length ? await clients.find({ _id: { $in: page.items.map((s) => s._id) } }).toArray() : [];
+      const byKey = new Map(docs.map((d) => [d._id, d]));
+      return { items: page.items.map((s) => ({ state: s, client: byKey.get(s._id) ?? null })), page: page.page };
     },
 
     /** The API's read: state, client document and last result — three `_id` look-ups. */

@@ -46,7 +46,12 @@ export interface MigrationStateDoc {
   progress?: MigrationProgress;
   /** Earlier attempts, newest first (at most 10). */
   history: MigrationAttempt[];
+  /** MIGRATION_STATE_SCHEMA_VERSION when written; every claim rewrites the whole document. */
+  _schemaVersion?: number;
 }
+
+/** Shape version of a `migrations` state document this code writes. */
+export const MIGRATION_STATE_SCHEMA_VERSION = 1;
 
 export type BackupStatus = 'in_progress' | 'complete' | 'expired';
 
@@ -110,6 +115,7 @@ export function createMigrationStore(db: Db) {
         changes: [],
         history,
         ...(prev?.completedAt ? { completedAt: prev.completedAt } : {}),
+        _schemaVersion: MIGRATION_STATE_SCHEMA_VERSION,
       };
       await state.replaceOne({ _id: name }, doc, { upsert: true });
       return prev;

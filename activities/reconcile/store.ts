@@ -1,5 +1,7 @@
-import { MongoBulkWriteError, MongoServerError, type Collection, type Db, type Document } from 'mongodb';
+import { MongoBulkWriteError, MongoServerError, type Collection, type Db, type Document, type Filter } from 'mongodb';
 import { Collections } from '../../infra/mongo';
+import type { Page, PageRequest } from '../../shared/paging';
+import { pageById } from '../records/paging';
 import { redactConnectionDetails } from '../../shared/redact';
 import {
   addCounters,
@@ -39,6 +41,24 @@ export interface BatchDoc {
   finishedAt?: Date;
   plan?: Omit<ReconcilePlan, 'partitions'> & { partitions: number };
   result?: ReconcileProgress;
+  /** Token subject that started it ('unknown' on batches from before audit fields; 'cli'/'bench' off the API). */
+  createdBy?: string;
+  /** BATCH_SCHEMA_VERSION when written; absent on batches from before versions (migration 20261202000100). */
+  _schemaVersion?: number;
+}
+
+/** Shape version of a reconcile_batches document this code writes. */
+export const BATCH_SCHEMA_VERSION = 1;
+
+/** Filters of GET /api/reconcile. */
+export interface BatchFilter {
+  state?: ReconcileState;
+  /** Batches whose source is this tenant. */
+  tenantId?: string;
+  /** Only tenant batches of these tenants (a token without the platform reach); absent: all. */
+  onlyTenants?: readonly string[];
+  /** What the filter cannot say: the token's reach of each batch (api/services/reconcile/access.ts). */
+  visible?: (b: BatchDoc) => boolean;
 }
 
 export interface ChunkDoc {
@@ -180,6 +200,15 @@ export function createReconcileStore(db: Db) {
     errors,
     pending,
     getBatch: (batchId: string) => batches.findOne({ _id: batchId }),
+    /** One page of batches in batch-ID order, secrets left out; no total (batches grow without bound). */
+    listBatches(req: PageRequest, f: BatchFilter): Promise<Page<BatchDoc>> {
+      const filter: Filter<BatchDoc> = {};
+      if (f.state) filter.state = f.state;
+      if (f.tenantId !== undefined || f.onlyTenants) filter['source.kind'] = 'tenant';
+      if (f.tenantId !== undefined) filter['source.tenantId'] = f.tenantId;
+      else if (f.onlyTenants) filter['source.tenantId'] = { $in: [...f.onlyTenants] };
+      return pageById(batches, filter, req, { projection: { secrets: 0 }, ...(f.visible ? { accept: f.visible } : {}) });
+    },
     /** Inserts the batch; false when one with this ID exists. */
     async createBatch(doc: BatchDoc): Promise<boolean> {
       const res = await insertStepping(asDocs(batches), [doc]);

@@ -6,6 +6,8 @@ import { tenantDbName } from '../../infra/tenant-db-name';
 import type { TenantQuotas } from '../../shared/quotas';
 import type { CollectionPlan } from '../../shared/tenant-sync';
 import { SourceError, type SourceSpec } from '../sources/types';
+import { pageById } from '../records/paging';
+import type { Page, PageRequest } from '../../shared/paging';
 
 // The tenant registry: each tenant's upstream source and its collections. Source secrets
 // (token, uri) are stored sealed (infra/secrets.ts) and revealed only to open a connection.
@@ -24,7 +26,15 @@ export interface TenantDoc {
   quotas?: TenantQuotas;
   createdAt: Date;
   updatedAt: Date;
+  /** Token subject of the first and the latest registration ('unknown' on entries from before audit fields). */
+  createdBy?: string;
+  updatedBy?: string;
+  /** TENANT_SCHEMA_VERSION when written; absent on entries from before versions (migration 20261202000100). */
+  _schemaVersion?: number;
 }
+
+/** Shape version of a tenant document this code writes. */
+export const TENANT_SCHEMA_VERSION = 1;
 
 /** What the API may show: settings without secrets, and which secrets are set. */
 export interface TenantView {
@@ -36,6 +46,8 @@ export interface TenantView {
   quotas: TenantQuotas;
   createdAt: string;
   updatedAt: string;
+  createdBy: string;
+  updatedBy: string;
 }
 
 export const SECRET_FIELDS = ['token', 'uri'] as const;
@@ -72,6 +84,8 @@ export function toTenantView(t: TenantDoc): TenantView {
     quotas: t.quotas ?? {},
     createdAt: t.createdAt.toISOString(),
     updatedAt: t.updatedAt.toISOString(),
+    createdBy: t.createdBy ?? 'unknown',
+    updatedBy: t.updatedBy ?? 'unknown',
   };
 }
 
@@ -106,15 +120,22 @@ export function createTenantRepository(db: Db, keyring: Keyring) {
   return {
     get: (tenantId: string) => col.findOne({ _id: tenantId }),
     findDbClash,
+    /** One page in tenant-ID order, of `tenants` only when given (a token's coverage); counted (the registry is small). */
+    list: (req: PageRequest, tenants: readonly string[] | '*'): Promise<Page<TenantDoc>> =>
+      pageById(col, tenants === '*' ? {} : { _id: { $in: [...tenants] } }, req, { total: true }),
     /** Registers or updates a tenant, sealing its secrets; throws TenantDbClashError (nothing written) for a new ID whose database is taken. */
-    async upsert(t: {
-      tenantId: string;
-      name: string;
-      source: SourceSpec;
-      collections: CollectionPlan[];
-      fairnessWeight?: number;
-      quotas?: TenantQuotas;
-    }): Promise<{ created: boolean; tenant: TenantDoc }> {
+    async upsert(
+      t: {
+        tenantId: string;
+        name: string;
+        source: SourceSpec;
+        collections: CollectionPlan[];
+        fairnessWeight?: number;
+        quotas?: TenantQuotas;
+      },
+      /** Who registers it (the token's subject). */
+      by = 'unknown',
+    ): Promise<{ created: boolean; tenant: TenantDoc }> {
       const dbName = tenantDbName(t.tenantId);
       const existing = await col.findOne({ _id: t.tenantId }, { projection: { _id: 1 } });
       if (!existing) {
@@ -133,10 +154,12 @@ export function createTenantRepository(db: Db, keyring: Keyring) {
             collections: t.collections,
             dbName,
             updatedAt: now,
+            updatedBy: by,
+            _schemaVersion: TENANT_SCHEMA_VERSION,
             ...(t.fairnessWeight !== undefined ? { fairnessWeight: t.fairnessWeight } : {}),
             ...(t.quotas !== undefined ? { quotas: t.quotas } : {}),
           },
-          $setOnInsert: { createdAt: now },
+          $setOnInsert: { createdAt: now, createdBy: by },
           ...(t.fairnessWeight === undefined || t.quotas === undefined
             ? {
                 $unset: {

@@ -11,6 +11,8 @@ import { CallDeadlines, withTimeout } from '../../infra/timeout';
 import { CLIENT_KEY_PATTERN, ClientUpsertIds, type UpsertAllClientsWorkflow } from '../../shared/client-upsert';
 import { DependencyUnavailableError, NotFoundError } from '../errors';
 import { problemResponses } from '../schemas';
+import { pageRequestOf } from '../../shared/paging';
+import { PageQueryFields, PageSchema } from '../paging';
 
 // Client configuration upsert: start it (all clients or a list) and read a client's last result.
 // Client configurations are platform-wide, not any tenant's data: the clients scopes alone decide
@@ -92,11 +94,50 @@ export interface ClientRoutesOptions {
 
 const RunView = Type.Object({
   workflowId: Type.String(),
+  requestedBy: Type.Optional(Type.String({ description: 'token subject of the API request that started it' })),
   status: Type.String({ description: 'Temporal status: RUNNING, COMPLETED, FAILED, …' }),
   result: Type.Optional(Type.Record(Type.String(), Type.Unknown(), { description: 'the run summary, once COMPLETED' })),
 });
 
+const ClientRow = Type.Object(
+  {
+    key: Type.String(),
+    name: Type.Union([Type.String(), Type.Null()]),
+    status: Type.String({ description: 'status of the last upsert' }),
+    runs: Type.Integer(),
+    lastUpsertAt: Type.String({ format: 'date-time' }),
+    createdAt: Type.Union([Type.String(), Type.Null()]),
+    updatedAt: Type.Union([Type.String(), Type.Null()]),
+  },
+  { additionalProperties: false },
+);
+const ListQuery = Type.Object(PageQueryFields, { additionalProperties: false });
+
 const clients: FastifyPluginAsyncTypebox<ClientRoutesOptions> = async (app, o) => {
+  // Every client upserted so far, in key order, with a total (one small state document per client).
+  app.get(
+    '/api/clients',
+    {
+      config: { auth: { scope: Scopes.clientsRead, tenants: 'untenanted' } },
+      schema: { querystring: ListQuery, response: { 200: PageSchema(ClientRow), ...problemResponses } },
+    },
+    async (req) => {
+      const page = await o.store.list(pageRequestOf(req.query));
+      return {
+        items: page.items.map(({ state, client }) => ({
+          key: state._id,
+          name: client?.name ?? null,
+          status: state.lastStatus,
+          runs: state.runs,
+          lastUpsertAt: state.lastFinishedAt.toISOString(),
+          createdAt: client?.createdAt.toISOString() ?? null,
+          updatedAt: client?.updatedAt.toISOString() ?? null,
+        })),
+        page: page.page,
+      };
+    },
+  );
+
   app.post(
     '/api/clients/sync',
     {
@@ -117,6 +158,7 @@ const clients: FastifyPluginAsyncTypebox<ClientRoutesOptions> = async (app, o) =
           concurrency: o.concurrency,
           trigger: 'api',
           correlationId: req.id,
+          requestedBy: req.principal?.sub ?? 'unknown',
         });
       } catch (err) {
         req.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'could not start client upsert');
@@ -154,15 +196,18 @@ const clients: FastifyPluginAsyncTypebox<ClientRoutesOptions> = async (app, o) =
       const call = <T>(what: string, fn: () => Promise<T>) =>
         withTimeout(what, CallDeadlines.temporalMs, (signal) => t.connection.withAbortSignal(signal, fn));
       let status: string;
+      let described: Awaited<ReturnType<typeof handle.describe>>;
       try {
-        status = (await call('describe client upsert', () => handle.describe())).status.name;
+        described = await call('describe client upsert', () => handle.describe());
+        status = described.status.name;
       } catch (err) {
         if (err instanceof WorkflowNotFoundError) throw new NotFoundError('Client upsert run', id);
         throw new DependencyUnavailableError('temporal', 'Temporal could not describe the client upsert run');
       }
-      if (status !== 'COMPLETED') return { workflowId: id, status };
+      const who = typeof described.memo?.requestedBy === 'string' ? { requestedBy: described.memo.requestedBy } : {};
+      if (status !== 'COMPLETED') return { workflowId: id, status, ...who };
       const result = await call('client upsert result', () => handle.result());
-      return { workflowId: id, status, result: { ...result } as Record<string, unknown> };
+      return { workflowId: id, status, ...who, result: { ...result } as Record<string, unknown> };
     },
   );
 

@@ -8,6 +8,8 @@ import { createMigrationStore } from '../../activities/migrations/store';
 import { MIGRATION_NAME_PATTERN, MIGRATION_RUN_ID_PATTERN } from '../../shared/migrations';
 import { DependencyUnavailableError, ValidationError } from '../errors';
 import { problemResponses } from '../schemas';
+import { pageRequestOf } from '../../shared/paging';
+import { PageQueryFields, PageSchema } from '../paging';
 import { createMigrationRuns } from '../services/migrations/runs';
 import type { QuotaService } from '../services/quotas/quotas';
 import type { PauseService } from '../services/maintenance/pauses';
@@ -50,6 +52,21 @@ const RunAccepted = Type.Object({
 });
 const RunParams = Type.Object(
   { workflowId: Type.String({ pattern: MIGRATION_RUN_ID_PATTERN, maxLength: 220 }) },
+  { additionalProperties: false },
+);
+
+const RunsQuery = Type.Object(PageQueryFields, { additionalProperties: false });
+const RunRow = Type.Object(
+  {
+    workflowId: Type.String(),
+    runId: Type.String(),
+    status: Type.String({ description: 'Temporal status: RUNNING, COMPLETED, FAILED, …' }),
+    dryRun: Type.Boolean(),
+    requestedBy: Type.String({ description: 'token subject of the request that started it' }),
+    names: Type.Union([Type.Array(Type.String()), Type.Literal('all')]),
+    startedAt: Type.Union([Type.String(), Type.Null()]),
+    closedAt: Type.Union([Type.String(), Type.Null()]),
+  },
   { additionalProperties: false },
 );
 
@@ -206,6 +223,17 @@ const migrations: FastifyPluginAsyncTypebox<MigrationRoutesOptions> = async (app
       return reply
         .code(202)
         .send({ ...started, dryRun: input.dryRun, stopOnError: input.stopOnError, force: input.force, names: selected });
+    },
+  );
+
+  // Batch runs (real and dry) on this queue, newest first, from Temporal visibility.
+  app.get(
+    '/api/migrations/runs',
+    { config: admin, schema: { querystring: RunsQuery, response: { 200: PageSchema(RunRow), ...problemResponses } } },
+    async (req) => {
+      const page = pageRequestOf(req.query);
+      if (!runs) throw new DependencyUnavailableError('temporal', 'Migrations run as Temporal workflows and TEMPORAL_ENABLED=false');
+      return runs.list(page);
     },
   );
 

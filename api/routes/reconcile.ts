@@ -1,13 +1,15 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { Scopes } from '../../infra/auth-token';
-import { BATCH_ID_PATTERN, RECONCILE_LIMITS } from '../../shared/reconcile';
+import { BATCH_ID_PATTERN, RECONCILE_LIMITS, type ReconcileState } from '../../shared/reconcile';
 import { idFromIdempotencyKey } from '../plugins/idempotency';
 import { problemResponses, TENANT_ID_PATTERN } from '../schemas';
 import type { ReconcileService, StartReconcileRequest } from '../services/reconcile/service';
 import { AppError } from '../errors';
 import { MAX_START_DELAY_MS } from '../../shared/start-delay';
 import { COLLECTION_NAME_PATTERN } from './tenants';
+import { PageQueryFields, PageSchema } from '../paging';
+import { pageRequestOf } from '../../shared/paging';
 
 // Reconcile runs: start (202), live progress, per-record findings (cursor-paged), cancel.
 
@@ -173,6 +175,40 @@ const ErrorsPage = Type.Object({
   items: Type.Array(ErrorItem),
   nextCursor: Type.Union([Type.String(), Type.Null()]),
 });
+const ListQuery = Type.Object(
+  {
+    state: Type.Optional(Type.Union(['pending', 'running', 'completed', 'partial', 'failed', 'cancelled'].map((v) => Type.Literal(v)))),
+    tenantId: Type.Optional(Type.String({ pattern: TENANT_ID_PATTERN, maxLength: 64, description: 'batches of this tenant' })),
+    ...PageQueryFields,
+  },
+  { additionalProperties: false },
+);
+const Ref = Type.Object(
+  {
+    kind: Type.Optional(Type.String()),
+    tenantId: Type.Optional(Type.String()),
+    db: Type.Optional(Type.String()),
+    collection: Type.String(),
+    external: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false },
+);
+const BatchRow = Type.Object(
+  {
+    batchId: Type.String(),
+    workflowId: Type.String(),
+    state: Type.String(),
+    source: Ref,
+    target: Ref,
+    dryRun: Type.Boolean(),
+    createdAt: Type.String({ format: 'date-time' }),
+    createdBy: Type.String({ description: "token subject that started it ('unknown' before audit fields)" }),
+    startedAt: Type.Union([Type.String(), Type.Null()]),
+    finishedAt: Type.Union([Type.String(), Type.Null()]),
+    processed: Type.Union([Type.Integer(), Type.Null()], { description: 'records processed, once finished' }),
+  },
+  { additionalProperties: false },
+);
 const Cancelling = Type.Object({ batchId: Type.String(), workflowId: Type.String(), state: Type.Literal('cancelling') });
 
 const reconcile: FastifyPluginAsyncTypebox<{ service: ReconcileService }> = async (app, { service }) => {
@@ -237,6 +273,23 @@ const reconcile: FastifyPluginAsyncTypebox<{ service: ReconcileService }> = asyn
       }
       req.log.info({ batches: batches.length, created: batches.filter((b) => b.created).length }, 'bulk reconcile started');
       return reply.code(202).send({ batches });
+    },
+  );
+
+  // Batches the token reaches (every tenant a batch touches, as for one batch), in batch-ID order.
+  app.get(
+    '/api/reconcile',
+    {
+      config: { auth: { scope: Scopes.reconcileRead, tenants: 'global' } },
+      schema: { querystring: ListQuery, response: { 200: PageSchema(BatchRow), ...problemResponses } },
+    },
+    async (req) => {
+      const { state, tenantId } = req.query;
+      return service.list(
+        pageRequestOf(req.query),
+        { ...(state ? { state: state as ReconcileState } : {}), ...(tenantId ? { tenantId } : {}) },
+        req.principal!,
+      );
     },
   );
 

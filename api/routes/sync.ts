@@ -6,7 +6,13 @@ import { Scopes } from '../../infra/auth-token';
 import type { SyncStore } from '../../activities/tenant-sync/store';
 import type { LoginSync } from '../services/tenant-sync/login-sync';
 import { createSyncStats, healthOf } from '../services/tenant-sync/sync-stats';
-import { problemResponses, TenantIdParams } from '../schemas';
+import { problemResponses, TENANT_ID_PATTERN, TenantIdParams } from '../schemas';
+import { coversTenant } from '../../infra/auth-token';
+import { AuthorizationError } from '../errors';
+import { mapPage, pageRequestOf } from '../../shared/paging';
+import type { RunState, SyncMethod } from '../../shared/tenant-sync';
+import type { SyncRunDoc } from '../../activities/tenant-sync/store';
+import { PageQueryFields, PageSchema } from '../paging';
 
 // The login hook and the sync read endpoints (seed 004 names).
 
@@ -116,6 +122,42 @@ const HealthResponse = Type.Object({
   checkedAt: Type.String({ format: 'date-time' }),
 });
 
+const RunsQuery = Type.Object(
+  {
+    tenantId: Type.Optional(Type.String({ pattern: TENANT_ID_PATTERN, maxLength: 64 })),
+    state: Type.Optional(Type.Union(['running', 'completed', 'partial', 'failed'].map((v) => Type.Literal(v)))),
+    method: Type.Optional(Type.Union([Type.Literal('temporal'), Type.Literal('direct')])),
+    since: Type.Optional(Type.String({ format: 'date-time', description: 'runs started at or after this' })),
+    ...PageQueryFields,
+  },
+  { additionalProperties: false },
+);
+const RunRow = Type.Object(
+  {
+    runId: Type.String(),
+    tenantId: Type.String(),
+    state: Type.String(),
+    method: Type.String(),
+    fallbackUsed: Type.Boolean(),
+    startedAt: Type.String({ format: 'date-time' }),
+    finishedAt: Type.Union([Type.String(), Type.Null()]),
+    collections: Type.Integer({ description: 'collections in the run' }),
+    failedCollections: Type.Integer(),
+  },
+  { additionalProperties: false },
+);
+const runRow = (r: SyncRunDoc) => ({
+  runId: r._id,
+  tenantId: r.tenantId,
+  state: r.state,
+  method: r.method,
+  fallbackUsed: r.fallbackUsed,
+  startedAt: r.startedAt.toISOString(),
+  finishedAt: r.finishedAt?.toISOString() ?? null,
+  collections: r.collections?.length ?? 0,
+  failedCollections: (r.collections ?? []).filter((c) => c.status === 'failed').length,
+});
+
 const sync: FastifyPluginAsyncTypebox<{
   loginSync: LoginSync;
   store: SyncStore;
@@ -159,6 +201,28 @@ const sync: FastifyPluginAsyncTypebox<{
         })),
         collections: s?.collections ?? [],
       };
+    },
+  );
+
+  // Run history of the covered tenants, in run-ID order (sync_runs is big: no time sort, no total).
+  app.get(
+    '/api/sync/runs',
+    {
+      config: { auth: { scope: Scopes.syncRead, tenants: 'global' } },
+      schema: { querystring: RunsQuery, response: { 200: PageSchema(RunRow), ...problemResponses } },
+    },
+    async (req) => {
+      const p = req.principal!;
+      const q = req.query;
+      if (q.tenantId !== undefined && !coversTenant(p, q.tenantId)) throw new AuthorizationError('The token does not cover this tenant');
+      const page = await store.listRuns(pageRequestOf(q), {
+        tenants: p.tenants,
+        ...(q.tenantId !== undefined ? { tenantId: q.tenantId } : {}),
+        ...(q.state ? { state: q.state as RunState } : {}),
+        ...(q.method ? { method: q.method as SyncMethod } : {}),
+        ...(q.since ? { since: new Date(q.since) } : {}),
+      });
+      return mapPage(page, runRow);
     },
   );
 

@@ -7,6 +7,8 @@ import { problemResponses, TENANT_ID_PATTERN, TenantIdParams } from '../schemas'
 import { DEFAULT_OUTBOUND, sourceRefusal, type OutboundPolicy } from '../../activities/sources/outbound';
 import { sourceDatabaseRefusal } from '../../infra/tenant-db-name';
 import { FAIRNESS_WEIGHT_MAX, FAIRNESS_WEIGHT_MIN } from '../../shared/priorities';
+import { mapPage, pageRequestOf } from '../../shared/paging';
+import { PageQueryFields, PageSchema } from '../paging';
 
 // Tenant registry (scope admin, and the token must cover the tenant). Secrets (token, uri) are
 // write-only: never returned.
@@ -86,7 +88,10 @@ const TenantView = Type.Object({
   quotas: TenantQuotasSchema,
   createdAt: Type.String(),
   updatedAt: Type.String(),
+  createdBy: Type.String({ description: "token subject of the first registration ('unknown' before audit fields)" }),
+  updatedBy: Type.String({ description: 'token subject of the latest registration' }),
 });
+const ListQuery = Type.Object(PageQueryFields, { additionalProperties: false });
 
 /** 409 naming the database; the other tenant only when the caller covers it (existence is not revealed). */
 function clashProblem(err: TenantDbClashError, p: Principal | undefined): ConflictError {
@@ -116,12 +121,22 @@ const tenants: FastifyPluginAsyncTypebox<{ repo: TenantRepository; platformDb: s
       const dbRefused =
         req.body.source.kind === 'mongodb' ? sourceDatabaseRefusal(req.body.source.settings.database, platformDb) : undefined;
       if (dbRefused) throw new AuthorizationError(`source: ${dbRefused}`);
-      const { created, tenant } = await repo.upsert(req.body).catch((err: unknown) => {
+      const { created, tenant } = await repo.upsert(req.body, req.principal?.sub ?? 'unknown').catch((err: unknown) => {
         throw err instanceof TenantDbClashError ? clashProblem(err, req.principal) : err;
       });
       req.log.info({ tenantId: tenant._id, created, kind: tenant.source.kind, collections: names.length }, 'tenant registered');
       return reply.code(created ? 201 : 200).send(toTenantView(tenant));
     },
+  );
+
+  // The tenants the token covers (admin scope), in tenant-ID order, with a total (the registry is small).
+  app.get(
+    '/api/tenants',
+    {
+      config: { auth: { scope: Scopes.admin, tenants: 'global' } },
+      schema: { querystring: ListQuery, response: { 200: PageSchema(TenantView), ...problemResponses } },
+    },
+    async (req) => mapPage(await repo.list(pageRequestOf(req.query), req.principal!.tenants), toTenantView),
   );
 
   app.get(

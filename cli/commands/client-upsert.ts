@@ -7,6 +7,7 @@ import { loadConfigOrExit } from '../../infra/config';
 import { CLIENT_KEY_RE } from '../../shared/client-upsert';
 import { ApiProblemError, apiClientFor } from '../api-client';
 import { fail, failWith } from '../fail';
+import { addListCommand } from '../list';
 
 // `clients validate` (local: checks the files, no server), `clients sync [keys...]` (POST
 // /api/clients/sync: the worker upserts from its own CLIENTS_DIR, so only keys travel),
@@ -53,6 +54,18 @@ interface SyncAccepted {
 
 export function registerClientsCommand(program: Command): void {
   const clients = program.command('clients').description('client configurations: validate the files, upsert them, show a result');
+
+  addListCommand<{ key: string; name: string | null; status: string; runs: number; lastUpsertAt: string; updatedAt: string | null }>(
+    clients,
+    'list',
+    'clients upserted so far (paged, key order)',
+    {
+      path: '/api/clients',
+      scopes: ['clients:read'],
+      headers: ['KEY', 'NAME', 'STATUS', 'RUNS', 'LAST UPSERT', 'UPDATED'],
+      row: (c) => [c.key, c.name ?? '-', c.status, c.runs, c.lastUpsertAt, c.updatedAt ?? '-'],
+    },
+  );
 
   clients
     .command('validate')

@@ -9,6 +9,8 @@ import type { BackupRef, MigrationProgress, RestoreResult, RunMigrationsResult }
 import { apiBase, apiClientFor, callApi, type ApiClient } from '../api-client';
 import { apiAction } from '../format';
 import { failWith } from '../fail';
+import { addListCommand } from '../list';
+import type { MigrationRunRow } from '../../api/services/migrations/runs';
 
 // `migrate status|up|create|backup|restore|backups|prune`. All but `create` (which writes a
 // file) go through the API: runs are workflows on the worker; backups and restores are copies
@@ -110,6 +112,20 @@ export function registerMigrateCommand(program: Command): void {
     .description('migrations: state, runs (through the API), new files, manual backup and restore')
     .option('--api <url>', 'API base URL (default http://HOST:PORT)');
   const base = (config: AppConfig) => apiBase(config, migrate.opts<{ api?: string }>().api);
+
+  addListCommand<MigrationRunRow>(migrate, 'runs', 'batch migration runs, newest first (paged, Temporal visibility)', {
+    path: '/api/migrations/runs',
+    headers: ['WORKFLOW', 'STATUS', 'DRY RUN', 'REQUESTED BY', 'MIGRATIONS', 'STARTED', 'CLOSED'],
+    row: (r) => [
+      r.workflowId,
+      r.status,
+      r.dryRun ? 'yes' : 'no',
+      r.requestedBy,
+      r.names === 'all' ? 'all' : r.names.join(','),
+      r.startedAt ?? '-',
+      r.closedAt ?? '-',
+    ],
+  });
 
   migrate
     .command('status')

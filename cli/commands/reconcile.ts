@@ -5,6 +5,8 @@ import { loadConfigOrExit } from '../../infra/config';
 import { FINAL_STATES, type ReconcileOptions, type ReconcileProgress } from '../../shared/reconcile';
 import { ApiProblemError, apiClientFor, type ApiClient } from '../api-client';
 import { fail, failWith } from '../fail';
+import { addListCommand } from '../list';
+import type { BatchListItem } from '../../api/services/reconcile/service';
 
 // `reconcile start … [--follow]`, `reconcile status <batchId>`, `reconcile cancel <batchId>`:
 // through the API (POST /api/reconcile, GET …/progress, POST …/cancel) with an admin token on
@@ -192,6 +194,18 @@ export function registerReconcileCommand(program: Command): void {
   const rc = program
     .command('reconcile')
     .description('compare a source with a target namespace record by record, and repair it (a Temporal workflow)');
+
+  const where = (r: BatchListItem['source'] | BatchListItem['target']) =>
+    'tenantId' in r ? `tenant ${r.tenantId}/${r.collection}` : `${r.external ? 'ext:' : ''}${r.db}.${r.collection}`;
+  addListCommand<BatchListItem>(rc, 'list', 'reconcile batches (paged, batch-ID order)', {
+    path: '/api/reconcile',
+    headers: ['BATCH', 'STATE', 'SOURCE', 'TARGET', 'DRY RUN', 'CREATED', 'CREATED BY'],
+    row: (b) => [b.batchId, b.state, where(b.source), where(b.target), b.dryRun ? 'yes' : 'no', b.createdAt, b.createdBy],
+    filters: [
+      { flag: '--state <state>', query: 'state', description: 'pending, running, completed, partial, failed or cancelled' },
+      { flag: '--tenant-id <tenantId>', query: 'tenantId', description: "only this tenant's batches" },
+    ],
+  });
 
   rc.command('start')
     .description(

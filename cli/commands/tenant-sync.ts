@@ -2,8 +2,43 @@ import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { loadConfigOrExit } from '../../infra/config';
 import { apiBase, callApi } from '../api-client';
+import { addListCommand, type ListSpec } from '../list';
+import type { TenantView } from '../../activities/tenant-sync/registry';
 
-// `tenants register|get|sync|status`: the tenant registry and login sync, through the API.
+// `tenants register|get|list|sync|status`: the tenant registry and login sync, through the API.
+// `runs list` (sync run history) is registered beside `runs failed` with syncRunsList below.
+
+interface SyncRunRow {
+  runId: string;
+  tenantId: string;
+  state: string;
+  method: string;
+  fallbackUsed: boolean;
+  startedAt: string;
+  finishedAt: string | null;
+  collections: number;
+  failedCollections: number;
+}
+
+/** `runs list`: GET /api/sync/runs (scope sync:read), filters as query parameters. */
+export const syncRunsList: ListSpec<SyncRunRow> = {
+  path: '/api/sync/runs',
+  scopes: ['sync:read'],
+  headers: ['RUN', 'TENANT', 'STATE', 'METHOD', 'STARTED', 'FINISHED', 'COLLECTIONS', 'FAILED'],
+  row: (r) => [r.runId, r.tenantId, r.state, r.method, r.startedAt, r.finishedAt ?? '-', r.collections, r.failedCollections],
+  filters: [
+    { flag: '--tenant-id <tenantId>', query: 'tenantId', description: "only this tenant's runs" },
+    { flag: '--state <state>', query: 'state', description: 'running, completed, partial or failed' },
+    { flag: '--method <method>', query: 'method', description: 'temporal or direct' },
+    { flag: '--since <iso>', query: 'since', description: 'runs started at or after this time' },
+  ],
+};
+
+const tenantsList: ListSpec<TenantView> = {
+  path: '/api/tenants',
+  headers: ['TENANT', 'NAME', 'SOURCE', 'COLLECTIONS', 'CREATED BY', 'UPDATED BY', 'UPDATED'],
+  row: (t) => [t.tenantId, t.name, t.source.kind, t.collections.length, t.createdBy, t.updatedBy, t.updatedAt],
+};
 
 function parseCollections(spec: string): Array<{ name: string; essential: boolean }> {
   // "users:essential,roles:essential,audit" → essential flags
@@ -62,6 +97,8 @@ export function registerTenantsCommand(program: Command): void {
       );
       print(res.status, res.body);
     });
+
+  addListCommand(tenants, 'list', 'the registered tenants (paged; secrets are never shown)', tenantsList);
 
   tenants
     .command('sync <tenantId>')

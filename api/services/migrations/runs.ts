@@ -13,7 +13,8 @@ import {
   type RunMigrationsResult,
   type RunMigrationsWorkflow,
 } from '../../../shared/migrations';
-import { ConflictError, DependencyUnavailableError, NotFoundError } from '../../errors';
+import { ConflictError, DependencyUnavailableError, NotFoundError, ValidationError } from '../../errors';
+import { encodeCursor, type Page, type PageRequest } from '../../../shared/paging';
 
 // Starting and reading batch migration runs. Locks are workflow IDs: `migration-run:{db}` for a
 // batch (conflict policy FAIL → 409 while one runs) and `migration:{name}` for each migration.
@@ -27,6 +28,36 @@ export interface MigrationRunsOptions {
   /** The global cap on runs at once (api/services/quotas); absent: unlimited. */
   quotas?: Pick<QuotaService, 'admitMigrations'>;
 }
+
+/** A row of GET /api/migrations/runs: one batch run (real or dry) as Temporal visibility has it. */
+export interface MigrationRunRow {
+  workflowId: string;
+  runId: string;
+  status: string;
+  dryRun: boolean;
+  requestedBy: string;
+  names: string[] | 'all';
+  startedAt: string | null;
+  closedAt: string | null;
+}
+
+/** Visibility's status codes by number (the SDK's WorkflowExecutionStatusName). */
+const STATUS_NAMES = [
+  'UNSPECIFIED',
+  'RUNNING',
+  'COMPLETED',
+  'FAILED',
+  'CANCELLED',
+  'TERMINATED',
+  'CONTINUED_AS_NEW',
+  'TIMED_OUT',
+  'PAUSED',
+];
+
+const tsIso = (t: { seconds?: unknown; nanos?: number | null } | null | undefined): string | null =>
+  t?.seconds === undefined || t.seconds === null
+    ? null
+    : new Date(Number(t.seconds) * 1000 + Math.floor((t.nanos ?? 0) / 1e6)).toISOString();
 
 export function createMigrationRuns(o: MigrationRunsOptions) {
   const wf = o.temporal.client.workflow;
@@ -97,11 +128,16 @@ export function createMigrationRuns(o: MigrationRunsOptions) {
   }
 
   /** A batch run's Temporal status and its results so far (query while running, result when done). */
-  async function get(workflowId: string): Promise<{ workflowId: string; status: string; result?: RunMigrationsResult }> {
+  async function get(
+    workflowId: string,
+  ): Promise<{ workflowId: string; status: string; requestedBy: string; result?: RunMigrationsResult }> {
     const handle = wf.getHandle<RunMigrationsWorkflow>(workflowId);
     let status: string;
+    let requestedBy = 'unknown';
     try {
-      status = (await call('describe migration run', () => handle.describe())).status.name;
+      const d = await call('describe migration run', () => handle.describe());
+      status = d.status.name;
+      if (typeof d.memo?.requestedBy === 'string') requestedBy = d.memo.requestedBy;
     } catch (err) {
       if (err instanceof WorkflowNotFoundError) throw new NotFoundError('Migration run', workflowId);
       throw err;
@@ -111,10 +147,64 @@ export function createMigrationRuns(o: MigrationRunsOptions) {
     else if (status === 'RUNNING') {
       result = await call('migration run progress', () => handle.query(migrationRunProgressQuery)).catch(() => undefined);
     }
-    return { workflowId, status, ...(result ? { result } : {}) };
+    return { workflowId, status, requestedBy, ...(result ? { result } : {}) };
   }
 
-  return { start, get, running };
+  /**
+   * Batch runs of this queue, newest first, from Temporal visibility (the migration store keeps
+   * one state per migration, not per run). The cursor wraps visibility's page token; one extra
+   * probe of a single row makes `hasNext` exact.
+   */
+  async function list(req: PageRequest): Promise<Page<MigrationRunRow>> {
+    const svc = o.temporal.client.workflowService;
+    const namespace = o.temporal.client.options.namespace;
+    const query = `WorkflowType = '${MigrationNames.runWorkflow}' AND TaskQueue = '${o.taskQueue}'`;
+    const token = typeof req.after === 'string' ? Buffer.from(req.after, 'base64') : undefined;
+    const fromPayload = wf.options.loadedDataConverter.payloadConverter;
+    const page = await call('list migration runs', () =>
+      svc.listWorkflowExecutions({ namespace, query, pageSize: req.limit, ...(token ? { nextPageToken: token } : {}) }),
+    ).catch((err: unknown) => {
+      // A well-formed cursor around a token visibility does not accept (3 = INVALID_ARGUMENT): the caller's fault.
+      if (token && (err as { code?: number }).code === 3)
+        throw new ValidationError('cursor: not a cursor from a previous page of this list');
+      throw err;
+    });
+    const next = page.nextPageToken?.length ? page.nextPageToken : undefined;
+    const more = next
+      ? (await call('probe migration runs', () => svc.listWorkflowExecutions({ namespace, query, pageSize: 1, nextPageToken: next })))
+          .executions.length > 0
+      : false;
+    const items = page.executions.map((e): MigrationRunRow => {
+      const memo = (k: string): unknown => {
+        const p = e.memo?.fields?.[k];
+        return p ? fromPayload.fromPayload(p) : undefined;
+      };
+      const who = memo('requestedBy');
+      const names = memo('names');
+      const workflowId = e.execution?.workflowId ?? '';
+      return {
+        workflowId,
+        runId: e.execution?.runId ?? '',
+        status: STATUS_NAMES[Number(e.status ?? 0)] ?? 'UNKNOWN',
+        dryRun: workflowId.startsWith('migration-dry-run:'),
+        requestedBy: typeof who === 'string' ? who : 'unknown',
+        names: Array.isArray(names) ? names.map(String) : 'all',
+        startedAt: tsIso(e.startTime),
+        closedAt: tsIso(e.closeTime),
+      };
+    });
+    return {
+      items,
+      page: {
+        limit: req.limit,
+        nextCursor: more && next ? encodeCursor(Buffer.from(next).toString('base64')) : null,
+        hasNext: more,
+        hasPrev: req.after !== undefined,
+      },
+    };
+  }
+
+  return { start, get, running, list };
 }
 
 export type MigrationRuns = ReturnType<typeof createMigrationRuns>;

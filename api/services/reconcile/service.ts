@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
 import { contentHash } from '../../../activities/records/writer';
-import { createReconcileStore, type BatchDoc, type ErrorDoc } from '../../../activities/reconcile/store';
+import { BATCH_SCHEMA_VERSION, createReconcileStore, type BatchDoc, type ErrorDoc } from '../../../activities/reconcile/store';
 import { createTenantRepository, type TenantDoc, type TenantRepository } from '../../../activities/tenant-sync/registry';
 import { workflowStateProbe, type QuotaService } from '../quotas/quotas';
 import type { PauseService } from '../maintenance/pauses';
@@ -26,11 +26,13 @@ import {
   type ReconcileOptions,
   type ReconcileProgress,
   type ReconcileSourceRef,
+  type ReconcileState,
   type ReconcileWorkflow,
 } from '../../../shared/reconcile';
 import { BSON } from 'mongodb';
 import { platformDbRole } from '../../../activities/reconcile/guard';
-import type { Principal } from '../../../infra/auth-token';
+import { coversTenant, type Principal } from '../../../infra/auth-token';
+import { mapPage, type Page, type PageRequest } from '../../../shared/paging';
 import { AuthorizationError, ConflictError, DependencyUnavailableError, NotFoundError, ValidationError } from '../../errors';
 import { mayReach, reachOf, refusalOf } from './access';
 import { createUriAllowlist } from './uris';
@@ -100,6 +102,35 @@ export interface ErrorItem {
   records?: number;
   at: string;
 }
+
+/** A row of GET /api/reconcile: what the batch is, never its secrets. */
+export interface BatchListItem {
+  batchId: string;
+  workflowId: string;
+  state: string;
+  source: ReconcileSourceRef;
+  target: NamespaceRef;
+  dryRun: boolean;
+  createdAt: string;
+  createdBy: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+  processed: number | null;
+}
+
+const batchListItem = (b: BatchDoc): BatchListItem => ({
+  batchId: b._id,
+  workflowId: b.workflowId,
+  state: b.state,
+  source: b.source,
+  target: b.target,
+  dryRun: !!b.options.dryRun,
+  createdAt: b.createdAt.toISOString(),
+  createdBy: b.createdBy ?? 'unknown',
+  startedAt: b.startedAt?.toISOString() ?? null,
+  finishedAt: b.finishedAt?.toISOString() ?? null,
+  processed: b.result?.processed ?? null,
+});
 
 const sameUris = (a: { sourceUri?: string; targetUri?: string }, b: { sourceUri?: string; targetUri?: string }) =>
   a.sourceUri === b.sourceUri && a.targetUri === b.targetUri;
@@ -232,7 +263,19 @@ export function createReconcileService(o: ReconcileServiceOptions) {
     // repeat compares its URIs with the stored ones, revealed in memory only.
     const specHash = contentHash({ source, target, options });
     const now = new Date();
-    const doc: BatchDoc = { _id: batchId, correlationId, workflowId, state: 'pending', source, target, options, specHash, createdAt: now };
+    const doc: BatchDoc = {
+      _id: batchId,
+      correlationId,
+      workflowId,
+      state: 'pending',
+      source,
+      target,
+      options,
+      specHash,
+      createdAt: now,
+      createdBy: principal?.sub ?? 'unknown',
+      _schemaVersion: BATCH_SCHEMA_VERSION,
+    };
     if (delayMs !== undefined) doc.notBefore = new Date(now.getTime() + delayMs);
     if (secrets) doc.secrets = sealBatchSecrets(o.secrets, batchId, secrets);
     // Quotas before anything is written: a repeat of an existing batch takes no new slot.
@@ -384,7 +427,28 @@ export function createReconcileService(o: ReconcileServiceOptions) {
     return { batchId, workflowId: b.workflowId, state: 'cancelling' };
   }
 
-  return { start, check, progress, errors, cancel, getBatch };
+  /**
+   * Batches the principal reaches, one page at a time: a tenant token's are narrowed in the query to
+   * its tenants' batches, then each is checked like a single read (mayReach), so a batch that also
+   * touches something else (a raw target) stays hidden. A `tenantId` it does not cover is 403.
+   */
+  async function list(
+    req: PageRequest,
+    f: { state?: ReconcileState; tenantId?: string },
+    principal: Principal,
+  ): Promise<Page<BatchListItem>> {
+    if (f.tenantId !== undefined && !coversTenant(principal, f.tenantId))
+      throw new AuthorizationError('The token does not cover this tenant');
+    const platformReach = mayReach(principal, { kind: 'raw' });
+    const page = await store.listBatches(req, {
+      ...f,
+      ...(platformReach || principal.tenants === '*' ? {} : { onlyTenants: principal.tenants }),
+      visible: (b) => mayReach(principal, reachOf(b)),
+    });
+    return mapPage(page, batchListItem);
+  }
+
+  return { start, check, progress, errors, cancel, getBatch, list };
 }
 
 export type ReconcileService = ReturnType<typeof createReconcileService>;

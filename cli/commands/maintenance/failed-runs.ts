@@ -11,6 +11,8 @@ import {
 import { apiClientFor, type ApiClient } from '../../api-client';
 import { fail, failWith } from '../../fail';
 import { table } from '../../format';
+import { addListCommand } from '../../list';
+import { syncRunsList } from '../tenant-sync';
 
 // `runs failed` and `runs retry`: the dead-letter view over Temporal visibility — failed runs by
 // type and tenant, and their bulk reset or restart (dry-run count first; acting needs --yes).
@@ -118,6 +120,7 @@ function printRetried(s: RetrySummary, json: boolean | undefined): void {
 
 export function registerRunsCommand(program: Command): void {
   const runs = program.command('runs').description('failed workflow runs (Temporal visibility): list them, reset or restart them in bulk');
+  addListCommand(runs, 'list', 'sync runs of the tenants (paged, run-ID order)', syncRunsList);
 
   withFilters(runs.command('failed').description('list workflows whose newest run failed, timed out or was terminated')).action(
     handled(async (f: FilterFlags, cmd: Command) => {

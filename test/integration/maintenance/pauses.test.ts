@@ -7,6 +7,7 @@ import { createLogger } from '../../../infra/logger';
 import { WorkflowIds } from '../../../shared/constants';
 import { ensureSchedules } from '../../../workers/schedules';
 import { registerMongoTenant } from '../../helpers/api';
+import { startApiProcess } from '../../helpers/api-process';
 import { uniqueId } from '../../helpers/stack';
 import { useStack } from '../../helpers/use-stack';
 
@@ -87,6 +88,31 @@ describe('work pauses', () => {
     expect((await one.inject({ method: 'GET', url: '/api/sync/health', headers: root })).json().pauses).toEqual([]);
     for (const id of [running, refusedId]) await stack.deps.temporal.client.workflow.getHandle(WorkflowIds.reconcile(id)).terminate('test');
     await stack.deps.temporal.client.workflow.getHandle(clients.json().workflowId as string).terminate('test');
+  });
+
+  it('a real second API process honours a pause set through the first, and its resume', async () => {
+    await setup();
+    const other = await startApiProcess(stack.deps.config);
+    try {
+      const start = (batchId: string) =>
+        fetch(`${other.url}/api/reconcile`, {
+          method: 'POST',
+          headers: { ...root, 'content-type': 'application/json', 'idempotency-key': uniqueId('k') },
+          body: JSON.stringify({ batchId, source: { kind: 'tenant', tenantId, collection: 'users' }, options: { dryRun: true } }),
+        });
+      expect((await post(one, '/api/ops/work/reconcile/pause', { reason: 'cross-process' })).statusCode).toBe(200);
+      const refused = await start(uniqueId('pb'));
+      expect(refused.status).toBe(503);
+      expect(await refused.json()).toMatchObject({ kind: 'reconcile', pausedBy: 'ops-alice', reason: 'cross-process' });
+      // Resumed through the other process: the first app starts again.
+      const resumed = await fetch(`${other.url}/api/ops/work/reconcile/resume`, { method: 'POST', headers: root });
+      expect(await resumed.json()).toMatchObject({ kind: 'reconcile', resumed: true });
+      const batchId = uniqueId('pb');
+      expect((await reconcile(one, batchId)).statusCode).toBe(202);
+      await stack.deps.temporal.client.workflow.getHandle(WorkflowIds.reconcile(batchId)).terminate('test');
+    } finally {
+      await other.stop();
+    }
   });
 
   it('client upsert and migration pauses refuse their own starts', async () => {

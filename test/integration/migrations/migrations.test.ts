@@ -312,12 +312,12 @@ describe('migrations', () => {
     const before = await stateOf(db(), [Collections.tenants, Collections.syncRuns]);
 
     const dry = await run({ names: realNames, dryRun: true });
-    expect(dry.results.map((x) => x.outcome)).toEqual(['dry-run', 'dry-run']);
+    expect(dry.results.map((x) => x.outcome)).toEqual(realNames.map(() => 'dry-run'));
     expect(dry.results[0]!.dryRun!.changes).toEqual(["set status 'active' on 2 tenant(s)"]);
     expect(await stateOf(db(), [Collections.tenants, Collections.syncRuns])).toEqual(before);
 
     const r = await run({ names: realNames });
-    expect(r.results.map((x) => x.outcome)).toEqual(['completed', 'completed']);
+    expect(r.results.map((x) => x.outcome)).toEqual(realNames.map(() => 'completed'));
     expect((await tenants.find({}, { sort: { _id: 1 } }).toArray()).map((t) => t.status)).toEqual(['active', 'active', 'suspended']);
     expect((await db().collection(Collections.syncRuns).listIndexes().toArray()).map((i) => i.name)).toContain('sync_runs_startedAt_desc');
   });

@@ -72,6 +72,8 @@ const ROUTES: Record<string, RouteCase> = {
     sample: (f) => ({ url: '/api/tenants', payload: tenantBody(f.a, upstream.baseUrl(f.a)) }),
   },
   'GET /api/tenants/:tenantId': { scope: Scopes.admin, kind: 'tenant', sample: (f) => ({ url: `/api/tenants/${f.a}` }) },
+  'GET /api/tenants': { scope: Scopes.admin, kind: 'global', sample: () => ({ url: '/api/tenants?limit=200' }) },
+  'GET /api/sync/runs': { scope: Scopes.syncRead, kind: 'global', sample: () => ({ url: '/api/sync/runs?limit=200' }) },
   'POST /api/sync/tenants/:tenantId/ensure': {
     scope: Scopes.syncWrite,
     kind: 'tenant',
@@ -103,6 +105,7 @@ const ROUTES: Record<string, RouteCase> = {
       idempotent: true,
     }),
   },
+  'GET /api/reconcile': { scope: Scopes.reconcileRead, kind: 'global', sample: () => ({ url: '/api/reconcile?limit=200' }) },
   'GET /api/reconcile/:batchId/progress': {
     scope: Scopes.reconcileRead,
     kind: 'tenant',
@@ -123,6 +126,7 @@ const ROUTES: Record<string, RouteCase> = {
     kind: 'untenanted',
     sample: (f) => ({ url: '/api/clients/sync', payload: { keys: [f.clientKey] } }),
   },
+  'GET /api/clients': { scope: Scopes.clientsRead, kind: 'untenanted', sample: () => ({ url: '/api/clients' }) },
   'GET /api/clients/:key': { scope: Scopes.clientsRead, kind: 'untenanted', sample: (f) => ({ url: `/api/clients/${f.clientKey}` }) },
   'GET /api/clients/runs/:workflowId': {
     scope: Scopes.clientsRead,
@@ -135,6 +139,7 @@ const ROUTES: Record<string, RouteCase> = {
     kind: 'platform',
     sample: () => ({ url: '/api/migrations/run', payload: { dryRun: true }, idempotent: true }),
   },
+  'GET /api/migrations/runs': { scope: Scopes.admin, kind: 'platform', sample: () => ({ url: '/api/migrations/runs' }) },
   'GET /api/migrations/runs/:workflowId': {
     scope: Scopes.admin,
     kind: 'platform',
@@ -197,6 +202,8 @@ const ROUTES: Record<string, RouteCase> = {
   'POST /api/probe': { scope: Scopes.admin, kind: 'platform', sample: () => ({ url: '/api/probe', payload: {} }) },
   // The work view: counts and running executions of the covered tenants only (tenant A's reconciles, logins).
   'GET /api/ops/work': { scope: Scopes.opsRead, kind: 'global', sample: () => ({ url: '/api/ops/work' }) },
+  // This process's cache counters: no tenant IDs in them.
+  'GET /api/cache/stats': { scope: Scopes.opsRead, kind: 'global', sample: () => ({ url: '/api/cache/stats' }) },
   // Last, and in this order: the pause is lifted by the next route, so no route above meets it.
   'POST /api/ops/work/:kind/pause': {
     scope: Scopes.admin,
