@@ -47,6 +47,9 @@ import { activityDepsFromConfig, activitySettingsFromConfig } from '../activitie
 import { createDirectSync } from './services/tenant-sync/direct-sync';
 import { createTemporalLogin } from './services/tenant-sync/temporal-login';
 import { createLoginSync } from './services/tenant-sync/login-sync';
+import { createCache } from './services/cache/cache';
+import { cachedSyncStore, cachedTenantRepository } from './services/cache/cached-stores';
+import cacheRoutes from './routes/cache';
 
 /** Everything the API needs, created by the entry point (or a test) and closed by it. */
 export interface AppDeps {
@@ -62,6 +65,8 @@ export interface AppDeps {
   telemetry?: Telemetry;
   /** Seals and reveals stored secrets. @default the keyring of `config.SECRETS_KEY` */
   secrets?: Keyring;
+  /** Redis of the login-path cache (api/services/cache). @default redis */
+  cacheRedis?: Redis;
   /** Hand mongo, redis and temporal over: app.close() closes them (api/server.ts). @default false (the caller closes them) */
   closeClients?: boolean;
 }
@@ -128,9 +133,23 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const store = createSyncStore(mongo.db);
   app.decorate('tenants', repo);
   app.decorate('syncStore', store);
-  const activities = createTenantSyncActivities(activityDeps, activitySettingsFromConfig(config).tenantSync, { tenants: repo, store });
+  // The login path reads its tenant and freshness status through the cache (one per app).
+  const cache = createCache({
+    redis: deps.cacheRedis ?? redis,
+    scope: mongo.db.databaseName,
+    enabled: config.CACHE_ENABLED,
+    ttlMs: { tenants: config.CACHE_TENANT_TTL_MS, 'sync-status': config.CACHE_STATUS_TTL_MS },
+    log,
+  });
+  app.addHook('onClose', async () => cache.close());
+  const loginTenants = cachedTenantRepository(repo, cache);
+  const loginStore = cachedSyncStore(store, cache);
+  const activities = createTenantSyncActivities(activityDeps, activitySettingsFromConfig(config).tenantSync, {
+    tenants: loginTenants,
+    store: loginStore,
+  });
   const lockTtlMs = config.DIRECT_SYNC_LOCK_TTL_MS;
-  const direct = createDirectSync({ activities, store, redis, log, concurrency: config.SYNC_CONCURRENCY, lockTtlMs });
+  const direct = createDirectSync({ activities, store: loginStore, redis, log, concurrency: config.SYNC_CONCURRENCY, lockTtlMs });
   const temporalLogin = temporal
     ? createTemporalLogin({
         temporal,
@@ -146,7 +165,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     : undefined;
   // Start quotas, one per app, counted in Redis per task queue (deployments sharing a Redis stay apart).
   const quotas = createQuotaService({ redis, scope: config.TEMPORAL_TASK_QUEUE, settings: quotaSettingsFromConfig(config), log });
-  const loginSync = createLoginSync({ config, log, tenants: repo, store, direct, temporal: temporalLogin, quotas });
+  const loginSync = createLoginSync({ config, log, tenants: loginTenants, store: loginStore, direct, temporal: temporalLogin, quotas });
   app.addHook('onClose', async () => temporalLogin?.shutdown());
 
   await app.register(healthRoutes, { deps });
@@ -156,7 +175,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const pauses = createPauseService({ store: createPauseStore(mongo.db), schedules: temporal ? schedules : undefined, taskQueue, log });
   const allowedUris = config.RECONCILE_ALLOWED_URIS;
   const reconcile = createReconcileService({ mongo, temporal, taskQueue, log, secrets, tenants: repo, allowedUris, quotas, pauses });
-  await app.register(tenantRoutes, { repo, platformDb: mongo.db.databaseName, outbound });
+  const onTenantChanged = (tenantId: string) => cache.namespace('tenants').invalidate(tenantId);
+  await app.register(tenantRoutes, { repo, platformDb: mongo.db.databaseName, outbound, onTenantChanged });
   await app.register(syncRoutes, { loginSync, store, stuckAfterMs: config.SYNC_STUCK_AFTER_MS, pauses });
   await app.register(reconcileRoutes, { service: reconcile });
   const clientStore = createClientStore(mongo.db);
@@ -173,6 +193,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(probeRoutes, { temporal, taskQueue });
   const workView = createWorkView({ temporal, taskQueue, db: mongo.db, quotas: quotas.settings });
   await app.register(workRoutes, { view: workView });
+  await app.register(cacheRoutes, { cache });
   await app.ready();
   return app;
 }

@@ -1,11 +1,13 @@
 import { parseArgs } from 'node:util';
 import type { FastifyInstance } from 'fastify';
+import { MongoClient } from 'mongodb';
 import { buildApp } from '../api/app';
 import { mintToken } from '../infra/auth-token';
 import { loadConfig, type AppConfig } from '../infra/config';
 import { freePort } from '../infra/dev/servers';
 import { createLogger } from '../infra/logger';
-import { connectMongo } from '../infra/mongo';
+import { connectMongo, type Mongo } from '../infra/mongo';
+import { tenantDbName } from '../infra/tenant-db-name';
 import { createRedis } from '../infra/redis';
 import { keyringFromConfig } from '../infra/secrets';
 import { createTemporalClient } from '../infra/temporal';
@@ -14,18 +16,25 @@ import { createTenantRepository } from '../activities/tenant-sync/registry';
 import { startFixtureUpstream } from '../fixtures/upstream/server';
 import { fmt, percentile, startBenchStack, startWorkerProcess, table } from './harness';
 
-// npm run bench:login -- [--logins 200] [--cold 5] [--records 2000]
+// npm run bench:login -- [--logins 200] [--cold 5] [--records 2000] [--cache on|off|both]
 // One tenant shape (3 essential collections × N records): warm incremental logins through
 // Temporal and through direct, cold first syncs of fresh tenants, and the fallback latency
 // with Temporal down before and after the circuit breaker opens. Real HTTP on loopback.
+// --cache (default both): the warm rows and a "repeat login inside the freshness window" row
+// per cache setting, interleaved login by login; MongoDB commands per login are counted from
+// the API's driver command events (the worker's own client is not counted), and the hit rate
+// from GET /api/cache/stats. Cold and fallback rows run once, cache on unless --cache off.
 
 const { values: args } = parseArgs({
   options: {
     logins: { type: 'string', default: '200' },
     cold: { type: 'string', default: '5' },
     records: { type: 'string', default: '2000' },
+    cache: { type: 'string', default: 'both' },
   },
 });
+if (!['on', 'off', 'both'].includes(args.cache)) throw new Error(`--cache must be on, off or both (got ${args.cache})`);
+const CACHE_MODES: Array<'on' | 'off'> = args.cache === 'both' ? ['on', 'off'] : [args.cache as 'on' | 'off'];
 const LOGINS = Number(args.logins);
 const COLD = Number(args.cold);
 const RECORDS = Number(args.records);
@@ -45,11 +54,22 @@ const base = loadConfig({
 const log = createLogger({ name: 'bench', level: 'silent' });
 // As in api/server.ts: request spans, trace headers on every Temporal call, HTTP and sync metrics.
 const telemetry = await startTelemetry({ serviceName: 'bench-api' });
-const mongo = await connectMongo(base, log);
+// Indexes as the API makes them; then the apps' own client, with command monitoring on.
+await (await connectMongo(base, log)).close();
+const client = new MongoClient(base.MONGODB_URI, { monitorCommands: true, maxPoolSize: 50, appName: 'bench-login' });
+await client.connect();
+let mongoCommands = 0;
+client.on('commandStarted', () => mongoCommands++);
+const mongo: Mongo = {
+  client,
+  db: client.db(base.MONGODB_DB),
+  tenantDb: (tenantId) => client.db(tenantDbName(tenantId)),
+  close: () => client.close(),
+};
 const redis = createRedis(base, log);
 const temporal = createTemporalClient(base);
 const repo = createTenantRepository(mongo.db, keyringFromConfig(base));
-const token = await mintToken(base.AUTH_JWT_SECRET, { sub: 'bench', scopes: ['sync:write'], tenants: '*', ttlSeconds: 3600 });
+const token = await mintToken(base.AUTH_JWT_SECRET, { sub: 'bench', scopes: ['sync:write', 'ops:read'], tenants: '*', ttlSeconds: 3600 });
 
 async function tenant(id: string): Promise<string> {
   upstream.seedTenant(id, { collections: { users: RECORDS, roles: RECORDS, settings: RECORDS } });
@@ -74,27 +94,64 @@ async function serve(
 
 interface Login {
   ms: number;
+  /** MongoDB commands the API sent while this login ran. */
+  commands: number;
   body: { syncMethod: string; fallbackUsed: boolean; fallbackReason?: string; essentialReady: boolean };
 }
 async function login(url: string, tenantId: string): Promise<Login> {
+  const c0 = mongoCommands;
   const t0 = performance.now();
   const res = await fetch(`${url}/api/sync/tenants/${tenantId}/ensure`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
   const body = (await res.json()) as Login['body'];
   const ms = performance.now() - t0;
   if (res.status !== 200 || !body.essentialReady) throw new Error(`login failed: ${res.status} ${JSON.stringify(body).slice(0, 300)}`);
-  return { ms, body };
+  return { ms, commands: mongoCommands - c0, body };
 }
 
-const viaTemporal = await serve({ USE_TEMPORAL_FOR_AUTH: true });
-const viaDirect = await serve({ USE_TEMPORAL_FOR_AUTH: false });
+interface CacheCounts {
+  hits: number;
+  reads: number;
+}
+/** The app's cache reads so far, over both namespaces (GET /api/cache/stats). */
+async function cacheCounts(url: string): Promise<CacheCounts> {
+  const res = await fetch(`${url}/api/cache/stats`, { headers: { authorization: `Bearer ${token}` } });
+  const s = (await res.json()) as { namespaces: Record<string, { hits: number; misses: number; bypassed: number }> };
+  const all = Object.values(s.namespaces);
+  return { hits: all.reduce((n, x) => n + x.hits, 0), reads: all.reduce((n, x) => n + x.hits + x.misses + x.bypassed, 0) };
+}
+const hitRate = (before: CacheCounts, after: CacheCounts) => {
+  const reads = after.reads - before.reads;
+  return reads === 0 ? '–' : `${fmt((100 * (after.hits - before.hits)) / reads, 1)} %`;
+};
+
+const primary = CACHE_MODES[0]!;
+const cacheOn = (mode: 'on' | 'off') => ({ CACHE_ENABLED: mode === 'on' });
+interface ModeApps {
+  temporal: { app: FastifyInstance; url: string };
+  direct: { app: FastifyInstance; url: string };
+  /** Direct, with a freshness window: a repeat login answers from the last sync's status. */
+  fresh: { app: FastifyInstance; url: string };
+}
+const apps = new Map<'on' | 'off', ModeApps>();
+for (const mode of CACHE_MODES)
+  apps.set(mode, {
+    temporal: await serve({ USE_TEMPORAL_FOR_AUTH: true, ...cacheOn(mode) }),
+    direct: await serve({ USE_TEMPORAL_FOR_AUTH: false, ...cacheOn(mode) }),
+    fresh: await serve({ USE_TEMPORAL_FOR_AUTH: false, SYNC_FRESHNESS_MS: 3_600_000, ...cacheOn(mode) }),
+  });
+const viaTemporal = apps.get(primary)!.temporal;
+const viaDirect = apps.get(primary)!.direct;
 const rows: Array<Record<string, string | number>> = [];
-const summarize = (name: string, ms: number[], note = '') => {
+const summarize = (name: string, ms: number[], note = '', extra: { commands?: number[]; hitRate?: string } = {}) => {
+  const cmds = extra.commands ?? [];
   rows.push({
     case: name,
     n: ms.length,
     'p50 ms': fmt(percentile(ms, 50)),
     'p95 ms': fmt(percentile(ms, 95)),
     'p99 ms': fmt(percentile(ms, 99)),
+    'mongo cmds/login': cmds.length ? fmt(cmds.reduce((a, b) => a + b, 0) / cmds.length, 1) : '–',
+    'hit rate': extra.hitRate ?? '–',
     note,
   });
   return { p50: percentile(ms, 50), p99: percentile(ms, 99) };
@@ -109,22 +166,52 @@ for (let i = 0; i < COLD; i++) {
   coldD.push((await login(viaDirect.url, await tenant(`cold-d-${i}`))).ms);
 }
 
-// Warm: the same tenant, incremental (nothing changed), alternating methods.
+// Warm: the same tenant, incremental (nothing changed), alternating methods and cache settings.
 const shared = await tenant('warm');
+// Its own tenant: the others' syncs of `shared` invalidate that one's status on every login.
+const repeat = await tenant('repeat');
 await login(viaDirect.url, shared);
-for (let i = 0; i < 20; i++) {
-  await login(viaTemporal.url, shared);
-  await login(viaDirect.url, shared);
+for (let i = 0; i < 20; i++)
+  for (const a of apps.values()) {
+    await login(a.temporal.url, shared);
+    await login(a.direct.url, shared);
+    await login(a.fresh.url, repeat);
+  }
+say(`warm incremental logins: ${LOGINS} per method and cache setting (${CACHE_MODES.join(', ')}), interleaved`);
+interface Series {
+  ms: number[];
+  commands: number[];
+  before?: CacheCounts;
 }
-say(`warm incremental logins: ${LOGINS} per method, alternating`);
-const warmT: number[] = [];
-const warmD: number[] = [];
-for (let i = 0; i < LOGINS; i++) {
-  const t = await login(viaTemporal.url, shared);
-  if (t.body.syncMethod !== 'temporal') throw new Error(`expected temporal, got ${JSON.stringify(t.body)}`);
-  warmT.push(t.ms);
-  warmD.push((await login(viaDirect.url, shared)).ms);
+const series = (): Series => ({ ms: [], commands: [] });
+const warm = new Map(CACHE_MODES.map((m) => [m, { temporal: series(), direct: series(), fresh: series() }]));
+for (const [mode, a] of apps)
+  for (const k of ['temporal', 'direct', 'fresh'] as const) warm.get(mode)![k].before = await cacheCounts(a[k].url);
+const add = (s: Series, l: Login) => {
+  s.ms.push(l.ms);
+  s.commands.push(l.commands);
+};
+for (let i = 0; i < LOGINS; i++)
+  for (const [mode, a] of apps) {
+    const w = warm.get(mode)!;
+    const t = await login(a.temporal.url, shared);
+    if (t.body.syncMethod !== 'temporal') throw new Error(`expected temporal, got ${JSON.stringify(t.body)}`);
+    add(w.temporal, t);
+    add(w.direct, await login(a.direct.url, shared));
+    add(w.fresh, await login(a.fresh.url, repeat));
+  }
+const warmRows = new Map<string, { p50: number; p99: number }>();
+for (const [mode, a] of apps) {
+  const w = warm.get(mode)!;
+  for (const k of ['temporal', 'direct', 'fresh'] as const) {
+    const name = k === 'fresh' ? 'repeat login in freshness window · direct' : `warm incremental · ${k}`;
+    const note = k === 'temporal' ? 'worker-side reads not counted' : k === 'fresh' ? 'SYNC_FRESHNESS_MS=3600000' : '';
+    const hr = mode === 'on' ? hitRate(w[k].before!, await cacheCounts(a[k].url)) : '–';
+    warmRows.set(`${k}:${mode}`, summarize(`${name} · cache ${mode}`, w[k].ms, note, { commands: w[k].commands, hitRate: hr }));
+  }
 }
+const warmT = warm.get(primary)!.temporal.ms;
+const warmD = warm.get(primary)!.direct.ms;
 
 // Direct alone, right before the fallback series, as its baseline (no workflow work in flight).
 const directAlone: number[] = [];
@@ -150,8 +237,8 @@ for (let i = 0; i < Math.min(LOGINS, 100); i++) {
 
 const ct = summarize('cold first sync · temporal', coldT, `3 × ${RECORDS} records`);
 const cd = summarize('cold first sync · direct', coldD, `3 × ${RECORDS} records`);
-const wt = summarize('warm incremental · temporal', warmT);
-const wd = summarize('warm incremental · direct', warmD);
+const wt = { p50: percentile(warmT, 50), p99: percentile(warmT, 99) };
+const wd = { p50: percentile(warmD, 50), p99: percentile(warmD, 99) };
 const da = summarize('warm incremental · direct, alone', directAlone, 'baseline for the fallback rows');
 const fb = summarize('Temporal down · before breaker opens', before, 'timeout 1000 ms');
 const fa = summarize('Temporal down · breaker open', after, [...reasons].join(','));
@@ -163,9 +250,23 @@ process.stdout.write(`cold: temporal p50 / direct p50 = ${fmt(ct.p50 / cd.p50, 2
 process.stdout.write(
   `breaker open: fallback p50 − direct p50 (alone) = ${fmt(fa.p50 - da.p50)} ms (target ≤ 5); before it opened p50 ${fmt(fb.p50)} ms\n`,
 );
+if (CACHE_MODES.length === 2) {
+  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
+  for (const k of ['temporal', 'direct', 'fresh'] as const) {
+    const on = warm.get('on')![k];
+    const off = warm.get('off')![k];
+    process.stdout.write(
+      `cache ${k}: mongo cmds/login on ${fmt(mean(on.commands), 1)} vs off ${fmt(mean(off.commands), 1)} (target ≤ half); ` +
+        `p50 on ${fmt(warmRows.get(`${k}:on`)!.p50)} ms vs off ${fmt(warmRows.get(`${k}:off`)!.p50)} ms (target: lower)\n`,
+    );
+  }
+}
 process.stdout.write(`worker peak RSS ${fmt(worker.peakRssMb(), 0)} MB\n`);
 
-await Promise.allSettled([viaTemporal.app.close(), viaDirect.app.close(), viaDead.app.close()]);
+await Promise.allSettled([
+  ...[...apps.values()].flatMap((a) => [a.temporal.app.close(), a.direct.app.close(), a.fresh.app.close()]),
+  viaDead.app.close(),
+]);
 await upstream.close();
 await worker.stop();
 await Promise.allSettled([mongo.close(), redis.quit(), temporal.close(), telemetry.shutdown()]);

@@ -82,6 +82,21 @@ export const configShape = {
     'redis',
     'Redis connection URL.',
   ),
+  CACHE_ENABLED: opt(
+    bool(true),
+    'redis',
+    'API: cache tenant entries and sync status on the login path (in-process L1, Redis L2, invalidated across processes over Redis).',
+  ),
+  CACHE_TENANT_TTL_MS: opt(
+    int(60_000, 1_000, 86_400_000),
+    'redis',
+    'How long a cached tenant entry lives (ms). Registrations through the API invalidate it at once; the TTL bounds writes that bypass it (migrations, secret rotation).',
+  ),
+  CACHE_STATUS_TTL_MS: opt(
+    int(10_000, 500, 3_600_000),
+    'redis',
+    "How long a cached sync status lives (ms). A recorded run invalidates it at once; the TTL bounds a read racing a run's write.",
+  ),
 
   // Auth
   AUTH_JWT_SECRET: opt(

@@ -24,6 +24,8 @@ export const MetricNames = {
   migrationRuns: 'migration_runs_total',
   migrationDuration: 'migration_duration_seconds',
   eventLoopLag: 'nodejs_eventloop_lag_seconds',
+  cacheHits: 'cache_hits_total',
+  cacheMisses: 'cache_misses_total',
 } as const;
 
 /** Seconds, from a cached answer (ms) to a long activity (minutes). */
@@ -73,6 +75,17 @@ export function createSyncMetrics() {
     ),
     duration: seconds(MetricNames.syncDuration, 'Login sync duration until the essential collections were ready, by method'),
     fallbacks: counter(MetricNames.syncFallbacks, 'Login syncs that fell back from Temporal to direct, by reason'),
+  };
+}
+
+/** API cache (api/services/cache): reads answered from it, and reads that went to MongoDB (absent, or Redis away: bypass), by namespace. */
+export function createCacheMetrics() {
+  return {
+    hits: counter(MetricNames.cacheHits, 'Cache reads answered from the cache, by namespace (tenants, sync-status)'),
+    misses: counter(
+      MetricNames.cacheMisses,
+      'Cache reads that went to MongoDB, by namespace and reason (absent, bypass = cache off or Redis away)',
+    ),
   };
 }
 

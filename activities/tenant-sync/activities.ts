@@ -13,6 +13,8 @@ import { createProgressWriter } from './progress';
 import { newCheckpoint, resumedCheckpoint, tally, watermarkAfter, type Checkpoint } from './checkpoint';
 import { createTenantSyncState, SYNC_STATE_COLLECTION } from './state';
 import { createTenantRepository, type TenantRepository } from './registry';
+import { invalidateRemote } from '../../api/services/cache/bus';
+import { withTimeout } from '../../infra/timeout';
 
 // Tenant-sync activities. The workflow runs them on the worker; the API's direct path calls
 // the very same functions in-process (no activity context: heartbeats are skipped).
@@ -163,6 +165,12 @@ export function createTenantSyncActivities(
 
   async function recordSyncRun(run: SyncRunRecord): Promise<void> {
     await store.recordRun(run);
+    // The API caches each tenant's sync status (api/services/cache): drop it in every API process,
+    // so the next login's freshness check sees this run. Bounded and never failing the activity:
+    // a lost invalidation is healed by the API's flush after a Redis outage or its short TTL.
+    await withTimeout('cache invalidate sync-status', 500, () =>
+      invalidateRemote(deps.redis, deps.mongo.db.databaseName, 'sync-status', run.tenantId),
+    ).catch((err: unknown) => deps.log.warn({ err: String(err), tenantId: run.tenantId }, 'could not invalidate the cached sync status'));
   }
 
   return { syncCollection, recordSyncRun };

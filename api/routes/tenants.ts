@@ -103,10 +103,13 @@ function clashProblem(err: TenantDbClashError, p: Principal | undefined): Confli
   return new ConflictError(detail, { tenantId: err.tenantId, database: err.dbName, ...(named ? { clashesWith: other } : {}) });
 }
 
-const tenants: FastifyPluginAsyncTypebox<{ repo: TenantRepository; platformDb: string; outbound?: OutboundPolicy }> = async (
-  app,
-  { repo, platformDb, outbound = DEFAULT_OUTBOUND },
-) => {
+const tenants: FastifyPluginAsyncTypebox<{
+  repo: TenantRepository;
+  platformDb: string;
+  outbound?: OutboundPolicy;
+  /** Called after a registration changed a tenant: the login path's cache drops it in every API process. */
+  onTenantChanged?: (tenantId: string) => Promise<void>;
+}> = async (app, { repo, platformDb, outbound = DEFAULT_OUTBOUND, onTenantChanged }) => {
   app.post(
     '/api/tenants',
     {
@@ -124,6 +127,7 @@ const tenants: FastifyPluginAsyncTypebox<{ repo: TenantRepository; platformDb: s
       const { created, tenant } = await repo.upsert(req.body, req.principal?.sub ?? 'unknown').catch((err: unknown) => {
         throw err instanceof TenantDbClashError ? clashProblem(err, req.principal) : err;
       });
+      await onTenantChanged?.(tenant._id);
       req.log.info({ tenantId: tenant._id, created, kind: tenant.source.kind, collections: names.length }, 'tenant registered');
       return reply.code(created ? 201 : 200).send(toTenantView(tenant));
     },

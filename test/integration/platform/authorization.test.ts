@@ -202,6 +202,8 @@ const ROUTES: Record<string, RouteCase> = {
   'POST /api/probe': { scope: Scopes.admin, kind: 'platform', sample: () => ({ url: '/api/probe', payload: {} }) },
   // The work view: counts and running executions of the covered tenants only (tenant A's reconciles, logins).
   'GET /api/ops/work': { scope: Scopes.opsRead, kind: 'global', sample: () => ({ url: '/api/ops/work' }) },
+  // This process's cache counters: no tenant IDs in them.
+  'GET /api/cache/stats': { scope: Scopes.opsRead, kind: 'global', sample: () => ({ url: '/api/cache/stats' }) },
   // Last, and in this order: the pause is lifted by the next route, so no route above meets it.
   'POST /api/ops/work/:kind/pause': {
     scope: Scopes.admin,

@@ -1,0 +1,107 @@
+import type { BusDriver, CacheBusMessage, CreateBusDriverResult } from 'bentocache/types';
+import type { Redis } from '../../../infra/redis';
+
+// The cache's invalidation bus: bentocache's bus protocol (delete/clear/set messages per
+// namespace) over Redis pub/sub, with our own small transport instead of its Redis one. Ours
+// keeps the connections we made (fail-fast publisher, error handlers, logging), resubscribes after
+// a failed first SUBSCRIBE, and encodes JSON — so a process without a BentoCache (the worker's
+// finishing activity) can send the same invalidation with two Redis commands (invalidateRemote).
+
+/** Where the keys of one platform database live: every key and channel starts with it (deployments sharing a Redis stay apart). */
+export const cacheRedisPrefix = (scope: string) => `cache:${scope}`;
+/** The bus channel of a scope (bentocache's channel name under our prefix). */
+export const busChannel = (scope: string, channel: string) => `${cacheRedisPrefix(scope)}:${channel}`;
+/** bentocache's own channel for a store named `store` (its Bus: `bentocache.notifications:<store>`). */
+export const storeChannel = (store: string) => `bentocache.notifications:${store}`;
+/** Our one store's name. */
+export const STORE_NAME = 'platform';
+/** An entry's Redis key: driver prefix, namespace, key (bentocache's RedisDriver layout). */
+export const l2Key = (scope: string, namespace: string, key: string) => `${cacheRedisPrefix(scope)}:${namespace}:${key}`;
+
+interface Envelope {
+  busId: string;
+  payload: CacheBusMessage;
+}
+
+export function encodeEnvelope(e: Envelope): string {
+  return JSON.stringify(e);
+}
+
+/** The envelope in `raw`, or undefined for anything that is not one (a foreign publisher on the channel). */
+export function decodeEnvelope(raw: string): Envelope | undefined {
+  try {
+    const e = JSON.parse(raw) as Partial<Envelope>;
+    if (typeof e.busId !== 'string' || !e.payload || !Array.isArray(e.payload.keys) || typeof e.payload.type !== 'string') return undefined;
+    return e as Envelope;
+  } catch {
+    return undefined;
+  }
+}
+
+export interface BusConnections {
+  /** Publishes (a fail-fast connection: no offline queue). */
+  publisher: Redis;
+  /** Subscribes (dedicated: a subscribed connection runs no other command). */
+  subscriber: Redis;
+  scope: string;
+  onError: (what: string, err: unknown) => void;
+}
+
+/** A @boringnode/bus transport over our connections (bentocache's BusDriver contract). */
+export function redisJsonTransport(c: BusConnections): BusDriver {
+  let id = '';
+  const handlers = new Map<string, (payload: CacheBusMessage) => void>();
+  const subscribeAll = () => {
+    if (handlers.size === 0) return;
+    c.subscriber.subscribe(...handlers.keys()).catch((err: unknown) => c.onError('bus subscribe', err));
+  };
+  // A SUBSCRIBE that failed (Redis away at start) is not resubscribed by ioredis: do it on every ready.
+  c.subscriber.on('ready', subscribeAll);
+  c.subscriber.on('message', (channel: string, raw: string) => {
+    const e = decodeEnvelope(raw);
+    if (!e || e.busId === id) return; // our own message: already applied here
+    handlers.get(channel)?.(e.payload);
+  });
+  const transport: BusDriver = {
+    setId(busId: string) {
+      id = busId;
+      return transport;
+    },
+    onReconnect(cb: () => void) {
+      c.subscriber.on('ready', cb);
+    },
+    async publish(channel: string, message: unknown) {
+      await c.publisher.publish(busChannel(c.scope, channel), encodeEnvelope({ busId: id, payload: message as CacheBusMessage }));
+    },
+    async subscribe(channel: string, handler: (payload: never) => void | Promise<void>) {
+      handlers.set(busChannel(c.scope, channel), handler as (payload: CacheBusMessage) => void);
+      if (c.subscriber.status === 'ready') subscribeAll();
+    },
+    async unsubscribe(channel: string) {
+      handlers.delete(busChannel(c.scope, channel));
+      await c.subscriber.unsubscribe(busChannel(c.scope, channel)).catch(() => undefined);
+    },
+    async disconnect() {
+      // The connections are the cache's: it closes them.
+    },
+  };
+  return transport;
+}
+
+export function jsonBusDriver(c: BusConnections): CreateBusDriverResult {
+  // Publishing retries once Redis is back (bentocache's retry queue, flushed on reconnect).
+  return { options: { retryQueue: { enabled: true, maxSize: 1_000 } }, factory: () => redisJsonTransport(c) };
+}
+
+/** The bus's namespace field for a namespace of our store (bentocache: the namespaced stack's prefix, under the cache's prefix). */
+export const busNamespace = (scope: string, namespace: string) => `${cacheRedisPrefix(scope)}:${namespace}`;
+
+/**
+ * Invalidates one entry from a process that has no cache (the worker): drops the Redis copy and
+ * tells every API process to drop its in-process copy — what `cache.namespace(ns).delete(key)` does.
+ */
+export async function invalidateRemote(redis: Redis, scope: string, namespace: string, key: string): Promise<void> {
+  const payload: CacheBusMessage = { type: 'delete', keys: [key], namespace: busNamespace(scope, namespace) };
+  await redis.unlink(l2Key(scope, namespace, key));
+  await redis.publish(busChannel(scope, storeChannel(STORE_NAME)), encodeEnvelope({ busId: `remote-${process.pid}`, payload }));
+}
