@@ -13,7 +13,7 @@ import { createProgressWriter } from './progress';
 import { newCheckpoint, resumedCheckpoint, tally, watermarkAfter, type Checkpoint } from './checkpoint';
 import { createTenantSyncState, SYNC_STATE_COLLECTION } from './state';
 import { createTenantRepository, type TenantRepository } from './registry';
-import { invalidateRemote } from '../../api/services/cache/bus';
+import { invalidateRemote } from '../../infra/cache-bus';
 import { withTimeout } from '../../infra/timeout';
 
 // Tenant-sync activities. The workflow runs them on the worker; the API's direct path calls

@@ -5,7 +5,7 @@ import type { Logger } from '../../../infra/logger';
 import { createCacheMetrics } from '../../../infra/metrics';
 import type { Redis } from '../../../infra/redis';
 import { withTimeout } from '../../../infra/timeout';
-import { cacheRedisPrefix, jsonBusDriver, STORE_NAME } from './bus';
+import { cacheRedisPrefix, jsonBusDriver, STORE_NAME } from '../../../infra/cache-bus';
 import { dateAwareSerializer } from './serializer';
 
 // The API's read cache (bentocache): an in-process L1 in front of a Redis L2, and a Redis bus

@@ -6,7 +6,7 @@ import { MetricNames } from '../../../infra/metrics';
 import { createRedis, type Redis } from '../../../infra/redis';
 import { startTelemetry, type Telemetry } from '../../../infra/telemetry';
 import { WorkflowIds } from '../../../shared/constants';
-import { l2Key } from '../../../api/services/cache/bus';
+import { l2Key } from '../../../infra/cache-bus';
 import { registerMongoTenant } from '../../helpers/api';
 import { uniqueId } from '../../helpers/stack';
 import { useStack } from '../../helpers/use-stack';

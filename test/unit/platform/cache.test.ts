@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { createServer } from 'node:net';
-import { busChannel, busNamespace, decodeEnvelope, encodeEnvelope, l2Key, storeChannel, STORE_NAME } from '../../../api/services/cache/bus';
+import { busChannel, busNamespace, decodeEnvelope, encodeEnvelope, l2Key, storeChannel, STORE_NAME } from '../../../infra/cache-bus';
 import { createCache, createCacheCounters, type AppCache, type CacheNamespaceHandle } from '../../../api/services/cache/cache';
 import { cachedSyncStore, cachedTenantRepository } from '../../../api/services/cache/cached-stores';
 import { deserialize, serialize } from '../../../api/services/cache/serializer';

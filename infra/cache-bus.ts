@@ -1,5 +1,5 @@
 import type { BusDriver, CacheBusMessage, CreateBusDriverResult } from 'bentocache/types';
-import type { Redis } from '../../../infra/redis';
+import type { Redis } from './redis';
 
 // The cache's invalidation bus: bentocache's bus protocol (delete/clear/set messages per
 // namespace) over Redis pub/sub, with our own small transport instead of its Redis one. Ours
