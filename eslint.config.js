@@ -15,7 +15,7 @@ const sourceFolders = ['activities', 'api', 'workers', 'workflows', 'shared', 'i
 export default defineConfig(
   { ignores: ['node_modules/**', '.tools/**', '.data/**', 'dist/**', 'coverage/**', 'test/fixtures/histories/**'] },
   {
-    files: [...sourceFolders.map((folder) => `${folder}/**/*.ts`), '*.ts'],
+    files: [...sourceFolders.map((folder) => `${folder}/**/*.ts`), '{sdk,openapi}/**/*.ts', '*.ts'],
     languageOptions: {
       parser: tseslint.parser,
       parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
