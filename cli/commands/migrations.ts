@@ -102,7 +102,6 @@ async function follow(config: AppConfig, base: string, workflowId: string): Prom
 /** How long a backup or restore may take: the API answers when it is done (≈ 1 min per 200k documents). */
 const COPY_TIMEOUT_MS = 30 * 60_000;
 
-
 /** The server copies in one request: a note on stderr instead of a progress bar. */
 const waitNote = (what: string) => process.stderr.write(`${what} (the API answers when it is done; about a minute per 200k documents)\n`);
 

@@ -13,7 +13,6 @@ import { apiAction, printJson } from '../../format';
 
 const OVERLAPS: string[] = Object.values(ScheduleOverlapPolicy).filter((p): p is Exclude<typeof p, undefined> => p !== undefined);
 
-
 const pathOf = (id: string, action = '') => `/api/schedules/${encodeURIComponent(id)}${action ? `/${action}` : ''}`;
 
 /** An unknown schedule reads as before the API (the problem names the resolved ID). */

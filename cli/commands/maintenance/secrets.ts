@@ -28,7 +28,6 @@ interface BatchAnswer {
   failed: RotationSummary['failed'];
 }
 
-
 async function statusOf(api: ApiClient): Promise<StatusAnswer> {
   const s = await api.request<StatusAnswer>('/api/secrets/status');
   if (s.usingDevKey) process.stderr.write("note: the API's SECRETS_KEY is unset: it uses the built-in development key\n");

@@ -20,7 +20,6 @@ interface Resumed {
   resumed: boolean;
 }
 
-
 /** 42s, 5m07s, 3h05m, 2d04h: how long a run has been going, at a glance. */
 export function formatAge(seconds: number): string {
   const s = Math.max(0, Math.floor(seconds));
@@ -117,7 +116,6 @@ export function renderWorkView(v: WorkViewAnswer): string {
   );
   return `${out.join('\n')}\n`;
 }
-
 
 const kindOrExit = (kind: string) => {
   if (!isWorkKind(kind)) fail(`unknown kind of work '${kind}': one of ${WORK_KINDS.join(', ')}`);
