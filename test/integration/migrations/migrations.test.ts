@@ -317,7 +317,10 @@ describe('migrations', () => {
     expect(await stateOf(db(), [Collections.tenants, Collections.syncRuns])).toEqual(before);
 
     const r = await run({ names: realNames });
-    expect(r.results.map((x) => x.outcome)).toEqual(realNames.map(() => 'completed'));
+    expect(
+      r.results.map((x) => x.outcome),
+      JSON.stringify(r.results),
+    ).toEqual(realNames.map(() => 'completed'));
     expect((await tenants.find({}, { sort: { _id: 1 } }).toArray()).map((t) => t.status)).toEqual(['active', 'active', 'suspended']);
     expect((await db().collection(Collections.syncRuns).listIndexes().toArray()).map((i) => i.name)).toContain('sync_runs_startedAt_desc');
   });

@@ -389,7 +389,10 @@ describe('paged lists', () => {
   });
 
   it('the schema-version migration upgrades old-shaped documents and a second run changes nothing', async () => {
-    const real = (await loadMigrations()).get('20261202000100-schema-version-audit')!;
+    // Under a name of its own: its workflow ID (migration:{name}) is per Temporal namespace, which
+    // the parallel migrations test shares when it runs the repository's migrations.
+    const file = (await loadMigrations()).get('20261202000100-schema-version-audit')!;
+    const real = { ...file, name: uniqueId('schema-version-audit') };
     registry.add(real);
     const old = new Date('2026-01-01T00:00:00Z');
     const id = uniqueId('old');
