@@ -22,6 +22,7 @@ import healthRoutes from './routes/health';
 import tenantRoutes from './routes/tenants';
 import syncRoutes from './routes/sync';
 import reconcileRoutes from './routes/reconcile';
+import { laneQueue } from '../shared/lanes';
 import { createReconcileService } from './services/reconcile/service';
 import { createQuotaService, quotaSettingsFromConfig } from './services/quotas/quotas';
 import clientRoutes from './routes/clients';
@@ -174,7 +175,19 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const schedules = createSchedulesService({ temporal, taskQueue });
   const pauses = createPauseService({ store: createPauseStore(mongo.db), schedules: temporal ? schedules : undefined, taskQueue, log });
   const allowedUris = config.RECONCILE_ALLOWED_URIS;
-  const reconcile = createReconcileService({ mongo, temporal, taskQueue, log, secrets, tenants: repo, allowedUris, quotas, pauses });
+  const partitionQueue = config.TEMPORAL_LANES ? laneQueue(taskQueue, 'bulk') : undefined;
+  const reconcile = createReconcileService({
+    mongo,
+    temporal,
+    taskQueue,
+    partitionQueue,
+    log,
+    secrets,
+    tenants: repo,
+    allowedUris,
+    quotas,
+    pauses,
+  });
   const onTenantChanged = (tenantId: string) => cache.namespace('tenants').invalidate(tenantId);
   await app.register(tenantRoutes, { repo, platformDb: mongo.db.databaseName, outbound, onTenantChanged });
   await app.register(syncRoutes, { loginSync, store, stuckAfterMs: config.SYNC_STUCK_AFTER_MS, pauses });
@@ -191,7 +204,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(maintenanceRoutes, { temporal, taskQueue, schedules, pauses });
   await app.register(pauseRoutes, { pauses });
   await app.register(probeRoutes, { temporal, taskQueue });
-  const workView = createWorkView({ temporal, taskQueue, db: mongo.db, quotas: quotas.settings });
+  const workView = createWorkView({ temporal, taskQueue, lanes: config.TEMPORAL_LANES, db: mongo.db, quotas: quotas.settings });
   await app.register(workRoutes, { view: workView });
   await app.register(cacheRoutes, { cache });
   await app.ready();

@@ -21,6 +21,7 @@ import type { WorkflowHandle } from '@temporalio/client';
 import { createTemporalClient, type TemporalHandle } from '../infra/temporal';
 import { startTelemetry } from '../infra/telemetry';
 import { CleanupNames } from '../shared/cleanup';
+import { laneQueues } from '../shared/lanes';
 import { FINAL_STATES, type ReconcileProgress } from '../shared/reconcile';
 import { TenantSyncNames } from '../shared/tenant-sync';
 import { scheduleOptions } from '../workers/schedules';
@@ -28,11 +29,11 @@ import { fmt, percentile, startBenchStack, startWorkerProcess, table, type Worke
 
 // npm run bench:load -- [--logins 300] [--records 200000] [--partitions 3] [--clients 50]
 //   [--flood-batches 100] [--flood-records 2000] [--quiet-records 2000] [--activity-slots 4]
-//   [--workflow-slots 4] [--max-minutes 45]
+//   [--workflow-slots 4] [--interactive-slots 4] [--bulk-slots 3] [--max-minutes 60]
 // What task-queue priority and fairness buy under load, in one run: one embedded stack, ONE
 // worker process with few task slots (so a backlog forms in the server, where priority and
-// fairness order it), two API apps in this process whose Temporal clients start work with
-// priority off (plain FIFO) or on (shared/priorities.ts). The worker has no say: a run's
+// fairness order it), three API apps in this process whose Temporal clients start work with
+// priority off (plain FIFO), on (shared/priorities.ts), or on with the lanes. The worker has no say: a run's
 // priority is set by the client that starts it and inherited by its activities and children.
 //   1. logins through Temporal on the idle worker (half before the load phases, half after);
 //   2. the same logins while a 200k-record dry-run reconcile (several partitions), 50 client
@@ -40,8 +41,13 @@ import { fmt, percentile, startBenchStack, startWorkerProcess, table, type Worke
 //      the reconcile and the client upsert are started again whenever they end (the upsert
 //      forced), so the load is the same from the first login to the last;
 //   3. the same, everything started priority on;
+//   3b. the same, priority on and with the lanes (shared/lanes.ts): logins start on the
+//      interactive task queue (slots of their own in the same worker process), reconcile scans
+//      run on the bulk one (at most --bulk-slots) and wait before each chunk while a login's
+//      activities run (WORKER_BULK_YIELD_MS). The worker polls the lanes in every mode; only
+//      this mode's app starts work on them;
 //   4. fairness: tenant A floods the queue with many small reconcile batches, then tenant B
-//      starts one: how long B waits, with priority/fairness off and on, and alone (baseline).
+//      starts one: how long B waits in each mode, and alone (baseline).
 //      Many batches, not one with many partitions: a tenant-source reconcile always runs one
 //      partition, and a namespace reconcile has no tenant (its fairness key is 'platform').
 // The reconciles are dry runs, so the generated data serves every mode unchanged. Besides
@@ -63,7 +69,9 @@ const { values: args } = parseArgs({
     'quiet-records': { type: 'string', default: '2000' },
     'activity-slots': { type: 'string', default: '4' },
     'workflow-slots': { type: 'string', default: '4' },
-    'max-minutes': { type: 'string', default: '45' },
+    'interactive-slots': { type: 'string', default: '4' },
+    'bulk-slots': { type: 'string', default: '3' },
+    'max-minutes': { type: 'string', default: '60' },
   },
 });
 const whole = (name: keyof typeof args, min: number): number => {
@@ -84,6 +92,8 @@ const FLOOD_RECORDS = whole('flood-records', 1);
 const QUIET_RECORDS = whole('quiet-records', 1);
 const ACTIVITY_SLOTS = whole('activity-slots', 1);
 const WORKFLOW_SLOTS = whole('workflow-slots', 2);
+const INTERACTIVE_SLOTS = whole('interactive-slots', 2);
+const BULK_SLOTS = whole('bulk-slots', 1);
 const MAX_MINUTES = whole('max-minutes', 1);
 if (!(DRIFT >= 0 && DRIFT <= 1)) throw new TypeError('--drift must be a fraction or a percentage');
 
@@ -92,6 +102,17 @@ const load0 = loadavg();
 const say = (m: string) => process.stderr.write(`[bench] ${new Date().toISOString().slice(11, 19)} ${m}\n`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const TASK_QUEUE = 'bench-load';
+const QUEUES = laneQueues(TASK_QUEUE);
+/** Every queue of the deployment: tenant syncs run on the interactive lane in the lanes mode. */
+const ON_QUEUES = `(TaskQueue = '${QUEUES.main}' OR TaskQueue = '${QUEUES.interactive}')`;
+/**
+ * How the work is started: off = priority and fairness off, one queue (FIFO); on = priority and
+ * fairness on, one queue; lanes = on, with the lanes (shared/lanes.ts): logins on the interactive
+ * queue and its own slots, reconcile scans on the bulk queue, scans yielding to logins.
+ */
+type Mode = 'off' | 'on' | 'lanes';
+const MODES: readonly Mode[] = ['off', 'on', 'lanes'];
+const MODE_NAMES: Record<Mode, string> = { off: 'priority off', on: 'priority on', lanes: 'priority on + lanes' };
 const BULK_MAX = 50; // POST /api/reconcile/bulk takes at most this many collections
 
 // ---- teardown: everything started is stopped on exit, on SIGINT/SIGTERM and at the time limit ----
@@ -150,7 +171,7 @@ interface Served {
   app: FastifyInstance;
   url: string;
   temporal: TemporalHandle;
-  mode: 'off' | 'on';
+  mode: Mode;
 }
 interface LoginSample {
   ms: number;
@@ -181,6 +202,10 @@ async function main(): Promise<void> {
     // priority and fairness act (they order a backlog; they never preempt a running task).
     WORKER_MAX_CONCURRENT_ACTIVITIES: String(ACTIVITY_SLOTS),
     WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: String(WORKFLOW_SLOTS),
+    // The worker always polls the lanes; only the lanes mode's app starts work on them.
+    TEMPORAL_LANES: 'true',
+    WORKER_INTERACTIVE_SLOTS: String(INTERACTIVE_SLOTS),
+    WORKER_BULK_ACTIVITIES: String(BULK_SLOTS),
   };
   const base = loadConfig({
     ...env,
@@ -234,15 +259,17 @@ async function main(): Promise<void> {
   const floodCollections = Array.from({ length: FLOOD_BATCHES }, (_, i) => `c${String(i).padStart(3, '0')}`);
   const A = await tenant('fair-a', Object.fromEntries(floodCollections.map((c) => [c, FLOOD_RECORDS])));
   const B = await tenant('fair-b', { quiet: QUIET_RECORDS });
-  const clientSets = { off: [] as string[], on: [] as string[] };
-  for (const mode of ['off', 'on'] as const)
+  const clientSets: Record<Mode, string[]> = { off: [], on: [], lanes: [] };
+  for (const mode of MODES)
     for (let i = 0; i < CLIENTS; i++) {
       const c = generateClient(`load-${mode}-${String(i).padStart(3, '0')}`, { routes: ROUTES });
       writeClient(clientsDir, c);
       clientSets[mode].push(c.key);
     }
 
-  say(`starting the worker (${ACTIVITY_SLOTS} activity slots, ${WORKFLOW_SLOTS} workflow-task slots; it bundles the workflows)`);
+  say(
+    `starting the worker (${ACTIVITY_SLOTS} activity slots, ${WORKFLOW_SLOTS} workflow-task slots; lanes: ${INTERACTIVE_SLOTS} interactive, ${BULK_SLOTS} bulk; it bundles the workflows)`,
+  );
   const worker: WorkerProcess = await startWorkerProcess(env);
   onExit('the worker', () => worker.stop());
   const pids = () => [...treeOf(worker.child.pid!), ...bench.stack.servers.flatMap((s) => (s.process.pid ? [s.process.pid] : []))];
@@ -253,10 +280,11 @@ async function main(): Promise<void> {
     'bench + API': cpuSeconds(process.pid),
   });
 
-  async function serve(mode: 'off' | 'on'): Promise<Served> {
-    const temporal = createTemporalClient({ ...base, TEMPORAL_PRIORITY: mode === 'on' });
+  async function serve(mode: Mode): Promise<Served> {
+    const config = { ...base, TEMPORAL_PRIORITY: mode !== 'off', TEMPORAL_LANES: mode === 'lanes' };
+    const temporal = createTemporalClient(config);
     onExit(`the temporal client (${mode})`, () => temporal.close());
-    const app = await buildApp({ config: { ...base, TEMPORAL_PRIORITY: mode === 'on' }, log, mongo, redis, temporal, telemetry });
+    const app = await buildApp({ config, log, mongo, redis, temporal, telemetry });
     onExit(`the API (${mode})`, () => app.close());
     const port = await freePort();
     await app.listen({ host: '127.0.0.1', port });
@@ -264,6 +292,8 @@ async function main(): Promise<void> {
   }
   const off = await serve('off');
   const on = await serve('on');
+  const lanes = await serve('lanes');
+  const apps = [off, on, lanes];
 
   /** An API call; a start with a body gets a fresh Idempotency-Key (reconcile starts require one). */
   async function call<T>(s: Served, method: 'GET' | 'POST', url: string, body?: unknown): Promise<T> {
@@ -296,7 +326,7 @@ async function main(): Promise<void> {
     seen.add(body.correlationId);
     return { ms, fallback: body.fallbackUsed || body.syncMethod !== 'temporal', joined };
   }
-  type Series = 'idle' | 'off' | 'on';
+  type Series = 'idle' | Mode;
   /** When each measured series ran (wall clock), to find its runs in visibility afterwards. */
   const windows: Array<{ series: Series; from: number; to: number; cpu: Record<string, number> }> = [];
   /** Closed loop, one login at a time, round robin over the tenants; `apps` alternate. */
@@ -312,7 +342,7 @@ async function main(): Promise<void> {
 
   // ---- waiting for a quiet queue and machine between phases ----
   const running = async (query = '') =>
-    (await on.temporal.client.workflow.count(`TaskQueue = '${TASK_QUEUE}' AND ExecutionStatus = 'Running'${query}`)).count;
+    (await on.temporal.client.workflow.count(`${ON_QUEUES} AND ExecutionStatus = 'Running'${query}`)).count;
   async function settle(label: string): Promise<void> {
     const t1 = performance.now();
     while ((await running()) > 0) {
@@ -332,7 +362,7 @@ async function main(): Promise<void> {
   async function terminateRunning(query: string, why: string): Promise<number> {
     let n = 0;
     for await (const w of on.temporal.client.workflow.list({
-      query: `TaskQueue = '${TASK_QUEUE}' AND ExecutionStatus = 'Running'${query}`,
+      query: `${ON_QUEUES} AND ExecutionStatus = 'Running'${query}`,
     })) {
       await on.temporal.client.workflow
         .getHandle(w.workflowId)
@@ -486,28 +516,29 @@ async function main(): Promise<void> {
     await sleep(3_000);
     const b = await quietBatch(s);
     const left = await terminateRunning(` AND TenantId = '${A}'`, 'bench: flood over');
-    say(`flood ${s.mode}: B done in ${fmt(b.completedMs / 1000)} s; terminated ${left} of A's ${FLOOD_BATCHES} batches still running`);
+    say(
+      `flood ${MODE_NAMES[s.mode]}: B done in ${fmt(b.completedMs / 1000)} s; terminated ${left} of A's ${FLOOD_BATCHES} batches still running`,
+    );
     return { ...b, floodStartS };
   }
 
   // ---- warm-up: cold first syncs, a few warm logins per app, one quiet batch ----
   say(`warm-up: first syncs of ${LOGIN_TENANTS} tenants (3 × ${LOGIN_RECORDS} records), warm logins, one small reconcile`);
   for (const id of loginTenants) await login(on, id);
-  await logins([off, on], 8 * LOGIN_TENANTS);
+  await logins(apps, 8 * LOGIN_TENANTS);
   await quietBatch(on);
   await settle('warm-up');
 
   const half = Math.ceil(LOGINS / 2);
-  say(`idle logins (1/2): ${half}, alternating the two apps`);
-  const idle = await logins([off, on], half, 'idle');
+  say(`idle logins (1/2): ${half}, the three apps in turn`);
+  const idle = await logins(apps, half, 'idle');
 
-  const loaded: Record<'off' | 'on', { samples: LoginSample[]; windowS: number; keys: number; batches: number; clientRuns: number }> = {
-    off: { samples: [], windowS: 0, keys: 0, batches: 0, clientRuns: 0 },
-    on: { samples: [], windowS: 0, keys: 0, batches: 0, clientRuns: 0 },
-  };
-  for (const s of [off, on]) {
+  type Loaded = { samples: LoginSample[]; windowS: number; keys: number; batches: number; clientRuns: number };
+  const none = (): Loaded => ({ samples: [], windowS: 0, keys: 0, batches: 0, clientRuns: 0 });
+  const loaded: Record<Mode, Loaded> = { off: none(), on: none(), lanes: none() };
+  for (const s of apps) {
     await settle(`before load ${s.mode}`);
-    say(`load, priority ${s.mode}: ${RECORDS}-record dry-run reconcile (${PARTITIONS} partitions), ${CLIENTS} client upserts, cleanups`);
+    say(`load, ${MODE_NAMES[s.mode]}: ${RECORDS}-record dry-run reconcile (${PARTITIONS} partitions), ${CLIENTS} client upserts, cleanups`);
     const bg = await startBackground(s);
     say(`load ${s.mode}: reconcile reading after ${fmt((performance.now() - bg.startedAt) / 1000)} s; ${LOGINS} logins`);
     const w0 = performance.now();
@@ -521,26 +552,33 @@ async function main(): Promise<void> {
   }
   await settle('after the load phases');
   say(`idle logins (2/2): ${LOGINS - half}`);
-  idle.push(...(await logins([off, on], LOGINS - half, 'idle')));
+  idle.push(...(await logins(apps, LOGINS - half, 'idle')));
 
   const quiet: BWait[] = [];
   say('quiet tenant alone (baseline), three times');
-  for (const s of [on, off, on]) quiet.push(await quietBatch(s));
-  const floods: Partial<Record<'off' | 'on', BWait & { floodStartS: number }>> = {};
-  // The reverse order of the load phases: neither mode always goes first.
-  for (const s of [on, off]) {
+  for (const s of [lanes, on, off]) quiet.push(await quietBatch(s));
+  const floods: Partial<Record<Mode, BWait & { floodStartS: number }>> = {};
+  // The reverse order of the load phases: no mode always goes first.
+  for (const s of [lanes, on, off]) {
     await settle(`before flood ${s.mode}`);
-    say(`flood, priority ${s.mode}: tenant A starts ${FLOOD_BATCHES} batches × ${FLOOD_RECORDS} records, then B one of ${QUIET_RECORDS}`);
+    say(
+      `flood, ${MODE_NAMES[s.mode]}: tenant A starts ${FLOOD_BATCHES} batches × ${FLOOD_RECORDS} records, then B one of ${QUIET_RECORDS}`,
+    );
     floods[s.mode] = await flood(s);
   }
   await settle('after the floods');
   say('quiet tenant alone (baseline), twice more');
-  for (const s of [off, on]) quiet.push(await quietBatch(s));
+  for (const s of [off, lanes]) quiet.push(await quietBatch(s));
 
   // ---- report ----
   const rows: Array<Record<string, string | number>> = [];
   say("reading the login runs' histories (time in the task queue)");
-  const waits = { idle: await queueWaits('idle'), off: await queueWaits('off'), on: await queueWaits('on') };
+  const waits = {
+    idle: await queueWaits('idle'),
+    off: await queueWaits('off'),
+    on: await queueWaits('on'),
+    lanes: await queueWaits('lanes'),
+  };
   const loginRow = (name: string, xs: LoginSample[], series: Series, note: string) => {
     const joined = xs.filter((x) => x.joined).length;
     const fallbacks = xs.filter((x) => x.fallback).length;
@@ -557,18 +595,17 @@ async function main(): Promise<void> {
     return percentile(v, 99);
   };
   const idleP99 = loginRow('1. logins, idle worker', idle, 'idle', 'half before, half after the load phases; both apps alternating');
-  const offP99 = loginRow(
-    '2. logins under load, priority off',
-    loaded.off.samples,
-    'off',
-    `${fmt(loaded.off.windowS)} s; meanwhile reconcile ${loaded.off.keys} keys in ${loaded.off.batches} batch(es), ${loaded.off.clientRuns} client-upsert run(s) of ${CLIENTS}`,
-  );
-  const onP99 = loginRow(
-    '3. logins under load, priority on',
-    loaded.on.samples,
-    'on',
-    `${fmt(loaded.on.windowS)} s; meanwhile reconcile ${loaded.on.keys} keys in ${loaded.on.batches} batch(es), ${loaded.on.clientRuns} client-upsert run(s) of ${CLIENTS}`,
-  );
+  const loadedP99 = Object.fromEntries(
+    MODES.map((m, i) => [
+      m,
+      loginRow(
+        `${i + 2}. logins under load, ${MODE_NAMES[m]}`,
+        loaded[m].samples,
+        m,
+        `${fmt(loaded[m].windowS)} s; meanwhile reconcile ${loaded[m].keys} keys in ${loaded[m].batches} batch(es), ${loaded[m].clientRuns} client-upsert run(s) of ${CLIENTS}`,
+      ),
+    ]),
+  ) as Record<Mode, number>;
   const med = (f: (b: BWait) => number) => percentile(quiet.map(f), 50);
   const idleWait = med((b) => b.firstActivityMs);
   const idleDone = med((b) => b.completedMs);
@@ -581,26 +618,26 @@ async function main(): Promise<void> {
   });
   const fair = [
     fairRow(
-      `4a. B alone (median of ${quiet.length})`,
+      `5a. B alone (median of ${quiet.length})`,
       { firstTaskMs: med((b) => b.firstTaskMs), firstActivityMs: idleWait, completedMs: idleDone },
       `runs: ${quiet.map((b) => fmt(b.completedMs, 0)).join(' / ')} ms to completion`,
     ),
-    ...(['off', 'on'] as const).map((m) =>
+    ...MODES.map((m, i) =>
       fairRow(
-        `4${m === 'off' ? 'b' : 'c'}. B behind A's flood, priority ${m}`,
+        `5${'bcd'[i]}. B behind A's flood, ${MODE_NAMES[m]}`,
         floods[m]!,
         `B's run: ${floods[m]!.priority}; A's batches still running when B finished: ${floods[m]!.aRunning}/${FLOOD_BATCHES}`,
       ),
     ),
   ];
   // CPU cores each process used while the logins of a series ran (both idle halves together).
-  const cpuRows = (['idle', 'off', 'on'] as const).map((series) => {
+  const cpuRows = (['idle', ...MODES] as const).map((series) => {
     const ws = windows.filter((w) => w.series === series);
     const secs = ws.reduce((a, w) => a + (w.to - w.from) / 1000, 0);
     const sum = (k: string) => ws.reduce((a, w) => a + (w.cpu[k] ?? 0), 0);
     const keys = Object.keys(ws[0]?.cpu ?? {});
     return {
-      'login window': series === 'idle' ? 'idle worker' : `under load, priority ${series}`,
+      'login window': series === 'idle' ? 'idle worker' : `under load, ${MODE_NAMES[series]}`,
       seconds: fmt(secs),
       ...Object.fromEntries(keys.map((k) => [`${k} cores`, fmt(sum(k) / secs, 2)])),
       'all cores': fmt(keys.reduce((a, k) => a + sum(k), 0) / secs, 2),
@@ -611,7 +648,7 @@ async function main(): Promise<void> {
   const verdict = (ratio: number, target: number) => `${fmt(ratio, 2)} (target ≤ ${target}): ${ratio <= target ? 'met' : 'MISSED'}`;
   const out = [
     '',
-    `priorities and fairness under load: one worker process (${ACTIVITY_SLOTS} activity slots, ${WORKFLOW_SLOTS} workflow-task slots), embedded stack (Temporal dev server with priority/fairness dynamic config, FerretDB, Redis)`,
+    `priorities and fairness under load: one worker process (main lane: ${ACTIVITY_SLOTS} activity slots, ${WORKFLOW_SLOTS} workflow-task slots; interactive lane: ${INTERACTIVE_SLOTS} of each; bulk lane: ${BULK_SLOTS} activity slots, polled always, used by the lanes mode only), embedded stack (Temporal dev server with priority/fairness dynamic config, FerretDB, Redis)`,
     `logins: ${LOGIN_TENANTS} tenants × 3 essential collections × ${LOGIN_RECORDS} records, warm incremental, one at a time, through Temporal (TEMPORAL_AUTH_TIMEOUT_MS 15000)`,
     `load: ${RECORDS}-record dry-run reconcile with ${fmt(DRIFT * 100, 1)}% drift (chunkSize 1000, ${PARTITIONS} partitions in flight), ${CLIENTS} client upserts × ${ROUTES} routes (first upsert, concurrency ${base.CLIENT_UPSERT_CONCURRENCY}), the ${scheduleOptions(base).filter((o) => (o.action as { workflowType: string }).workflowType === CleanupNames.cleanupWorkflow).length} cleanup workflows`,
     `flood: tenant A, ${FLOOD_BATCHES} dry-run reconcile batches × ${FLOOD_RECORDS} records (${Math.ceil(FLOOD_RECORDS / 1000) * FLOOD_BATCHES} chunks) through /api/reconcile/bulk; tenant B: one batch of ${QUIET_RECORDS} records 3 s later`,
@@ -622,9 +659,14 @@ async function main(): Promise<void> {
     '',
     table(cpuRows),
     '',
-    `login p99 under load / idle p99: priority on ${verdict(onP99 / idleP99, 1.5)}; priority off ${fmt(offP99 / idleP99, 2)}`,
-    `quiet tenant's wait to its first activity / alone: priority on ${verdict(floods.on!.firstActivityMs / idleWait, 2)}; off ${fmt(floods.off!.firstActivityMs / idleWait, 2)}`,
-    `quiet tenant's time to completion / alone: priority on ${fmt(floods.on!.completedMs / idleDone, 2)}; off ${fmt(floods.off!.completedMs / idleDone, 2)}`,
+    ...MODES.map(
+      (m) =>
+        `login p99 under load / idle p99, ${MODE_NAMES[m]}: ${m === 'off' ? fmt(loadedP99[m] / idleP99, 2) : verdict(loadedP99[m] / idleP99, 1.5)}`,
+    ),
+    ...MODES.map(
+      (m) =>
+        `quiet tenant's wait to its first activity / alone, ${MODE_NAMES[m]}: ${m === 'off' ? fmt(floods[m]!.firstActivityMs / idleWait, 2) : verdict(floods[m]!.firstActivityMs / idleWait, 2)}; to completion / alone ${fmt(floods[m]!.completedMs / idleDone, 2)}`,
+    ),
     `load average (1/5/15 min): start ${la(load0)}, end ${la(load1)}; total run time ${fmt((performance.now() - t0) / 60_000, 1)} min; worker peak RSS ${fmt(worker.peakRssMb(), 0)} MB`,
     '',
   ];

@@ -39,6 +39,21 @@ export const configShape = {
     'Worker: activity task slots. Tasks beyond them wait in the task queue, where priority and fairness order them.',
   ),
   WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: opt(int(40, 2, 10_000), 'process', 'Worker: workflow task slots (the SDK default is 40).'),
+  WORKER_INTERACTIVE_SLOTS: opt(
+    int(20, 2, 10_000),
+    'process',
+    "Worker: workflow-task, activity and local-activity slots of the interactive lane (a login's tenant sync, the probe), held back from other work (TEMPORAL_LANES).",
+  ),
+  WORKER_BULK_ACTIVITIES: opt(
+    int(4, 1, 10_000),
+    'process',
+    'Worker: slots of the bulk lane (reconcile partition scans), so long scans never take every slot of the main queue (TEMPORAL_LANES).',
+  ),
+  WORKER_BULK_YIELD_MS: opt(
+    int(1_000, 0, 60_000),
+    'process',
+    'Worker: before each chunk, a bulk scan waits up to this long while interactive work runs in the same worker process (logins first on the database and CPU); 0 never waits.',
+  ),
   WORKER_METRICS_HOST: opt(
     z.string().min(1).default('127.0.0.1'),
     'process',
@@ -152,6 +167,11 @@ export const configShape = {
     bool(true),
     'temporal',
     'Task-queue priority and fairness on every start (shared/priorities.ts): logins first, tenant as fairness key. Needs the server dynamic config in infra/temporal-dynamic-config.ts; false starts everything without (FIFO).',
+  ),
+  TEMPORAL_LANES: opt(
+    bool(true),
+    'temporal',
+    'Lanes (shared/lanes.ts): logins and the probe start on an interactive task queue and reconcile scans run on a bulk one, each with worker slots of its own. Workers poll the lanes when true; API processes start on them when true.',
   ),
   TEMPORAL_ADDRESS: opt(hostPort().default('127.0.0.1:7233'), 'temporal', 'Temporal frontend host:port.'),
   TEMPORAL_NAMESPACE: opt(z.string().min(1).default('default'), 'temporal', 'Temporal namespace.'),

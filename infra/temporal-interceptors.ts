@@ -3,6 +3,7 @@ import type { CompiledWorkflowOptions } from '@temporalio/client/lib/workflow-op
 import { TypedSearchAttributes } from '@temporalio/common';
 import { OpenTelemetryWorkflowClientInterceptor } from '@temporalio/interceptors-opentelemetry';
 import { SearchAttributeKeys, SearchAttributes } from '../shared/constants';
+import { startQueueFor } from '../shared/lanes';
 import { priorityFor } from '../shared/priorities';
 import { createWorkflowStartMetrics } from './metrics';
 
@@ -59,12 +60,41 @@ function priorities(enabled: boolean): WorkflowClientInterceptor {
   };
 }
 
+/**
+ * Starts of interactive workflow types (shared/lanes.ts) go to the interactive lane's queue of
+ * the queue the start site named, wherever it starts them (API, stuck-sync restarts, CLI).
+ */
+function lanes(): WorkflowClientInterceptor {
+  const apply = <O extends CompiledWorkflowOptions>(workflowType: string, o: O): O => ({
+    ...o,
+    taskQueue: startQueueFor(workflowType, o.taskQueue),
+  });
+  return {
+    async startWithDetails(input, next) {
+      return next({ ...input, options: apply(input.workflowType, input.options) });
+    },
+    async startUpdateWithStart(input, next) {
+      return next({ ...input, workflowStartOptions: apply(input.workflowType, input.workflowStartOptions) });
+    },
+    async signalWithStart(input, next) {
+      return next({ ...input, options: apply(input.workflowType, input.options) });
+    },
+  };
+}
+
 export interface ClientInterceptorOptions {
   /** Task-queue priority and fairness on every start. @default true */
   priority?: boolean;
+  /** Interactive starts on their lane's queue (TEMPORAL_LANES). @default true */
+  lanes?: boolean;
 }
 
 /** Call after startTelemetry (metric instruments made earlier stay no-op). */
 export function workflowClientInterceptors(o: ClientInterceptorOptions = {}): WorkflowClientInterceptor[] {
-  return [priorities(o.priority ?? true), new OpenTelemetryWorkflowClientInterceptor(), startCounter()];
+  return [
+    priorities(o.priority ?? true),
+    ...((o.lanes ?? true) ? [lanes()] : []),
+    new OpenTelemetryWorkflowClientInterceptor(),
+    startCounter(),
+  ];
 }

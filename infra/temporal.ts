@@ -13,13 +13,13 @@ export interface TemporalHandle {
  * sync), and connects on first use.
  */
 export function createTemporalClient(
-  config: Pick<AppConfig, 'TEMPORAL_ADDRESS' | 'TEMPORAL_NAMESPACE'> & Partial<Pick<AppConfig, 'TEMPORAL_PRIORITY'>>,
+  config: Pick<AppConfig, 'TEMPORAL_ADDRESS' | 'TEMPORAL_NAMESPACE'> & Partial<Pick<AppConfig, 'TEMPORAL_PRIORITY' | 'TEMPORAL_LANES'>>,
 ): TemporalHandle {
   const connection = Connection.lazy({ address: config.TEMPORAL_ADDRESS, connectTimeout: 2_000 });
   const client = new Client({
     connection,
     namespace: config.TEMPORAL_NAMESPACE,
-    interceptors: { workflow: workflowClientInterceptors({ priority: config.TEMPORAL_PRIORITY }) },
+    interceptors: { workflow: workflowClientInterceptors({ priority: config.TEMPORAL_PRIORITY, lanes: config.TEMPORAL_LANES }) },
   });
   return { client, connection, close: () => connection.close() };
 }

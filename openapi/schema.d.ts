@@ -9100,6 +9100,59 @@ export interface paths {
                   ratePerSecond: number;
                 }[];
               };
+              /** @description the other lanes (TEMPORAL_LANES), each its own task queue; [] when off. backlog and pollers above are the main lane */
+              lanes: {
+                lane: 'interactive' | 'bulk';
+                taskQueue: string;
+                backlog: {
+                  workflow: {
+                    /** @description false: the server sent no stats */
+                    reported: boolean;
+                    approximateBacklogCount: number;
+                    approximateBacklogAgeSeconds: number;
+                    tasksAddRate: number;
+                    tasksDispatchRate: number;
+                    byPriorityKey: {
+                      priorityKey: number;
+                      /** @description false: the server sent no stats */
+                      reported: boolean;
+                      approximateBacklogCount: number;
+                      approximateBacklogAgeSeconds: number;
+                      tasksAddRate: number;
+                      tasksDispatchRate: number;
+                    }[];
+                  };
+                  activity: {
+                    /** @description false: the server sent no stats */
+                    reported: boolean;
+                    approximateBacklogCount: number;
+                    approximateBacklogAgeSeconds: number;
+                    tasksAddRate: number;
+                    tasksDispatchRate: number;
+                    byPriorityKey: {
+                      priorityKey: number;
+                      /** @description false: the server sent no stats */
+                      reported: boolean;
+                      approximateBacklogCount: number;
+                      approximateBacklogAgeSeconds: number;
+                      tasksAddRate: number;
+                      tasksDispatchRate: number;
+                    }[];
+                  };
+                };
+                pollers: {
+                  workflow: {
+                    identity: string;
+                    lastAccessTime: string | null;
+                    ratePerSecond: number;
+                  }[];
+                  activity: {
+                    identity: string;
+                    lastAccessTime: string | null;
+                    ratePerSecond: number;
+                  }[];
+                };
+              }[];
               pauses: {
                 /** @description one of reconcile, client-upsert, migrations, cleanup */
                 kind: string;

@@ -134,6 +134,8 @@ export interface ReconcileInput {
   options: ReconcileOptions;
   /** ISO time the batch was created. */
   startedAt: string;
+  /** Task queue of the partition activities (the bulk lane, shared/lanes.ts); absent: the workflow's own. */
+  partitionQueue?: string;
 }
 
 /** Cumulative counters of one partition (or, summed, of the run). */

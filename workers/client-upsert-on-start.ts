@@ -27,7 +27,7 @@ export async function upsertClientsOnStart(o: {
     const client = new Client({
       connection: o.connection,
       namespace: o.config.TEMPORAL_NAMESPACE,
-      interceptors: { workflow: workflowClientInterceptors({ priority: o.config.TEMPORAL_PRIORITY }) },
+      interceptors: { workflow: workflowClientInterceptors({ priority: o.config.TEMPORAL_PRIORITY, lanes: o.config.TEMPORAL_LANES }) },
     });
     const started = await startClientUpsert({
       client,

@@ -1,11 +1,22 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client } from '@temporalio/client';
-import { DefaultLogger, type NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundle } from '@temporalio/worker';
+import {
+  type ActivityInterceptorsFactory,
+  DefaultLogger,
+  type NativeConnection,
+  type State,
+  Worker,
+  bundleWorkflowCode,
+  type WorkflowBundle,
+} from '@temporalio/worker';
 import { createActivities, type ActivityDeps, type ActivitySettings } from '../activities';
+import type { AppConfig } from '../infra/config';
 import { createWorkerMetrics } from '../infra/metrics';
 import { currentTelemetry } from '../infra/telemetry';
 import { workflowClientInterceptors } from '../infra/temporal-interceptors';
+import { laneQueues, type Lane } from '../shared/lanes';
+import { createInteractiveGate, type InteractiveGate } from './interactive-gate';
 import { activityInterceptors, workflowSinks, WORKFLOW_INTERCEPTOR_MODULES } from './telemetry';
 
 export const WORKFLOWS_PATH = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../workflows/index.ts');
@@ -19,9 +30,27 @@ export async function bundleWorkflows(): Promise<WorkflowBundle> {
   });
 }
 
+export interface LaneSettings {
+  /** Workflow-task, activity and local-activity slots of the interactive lane (WORKER_INTERACTIVE_SLOTS). @default 20 */
+  interactiveSlots?: number;
+  /** Slots of the bulk lane (WORKER_BULK_ACTIVITIES). @default 4 */
+  bulkActivities?: number;
+  /** Longest wait of a bulk chunk for this process's interactive work (WORKER_BULK_YIELD_MS). @default 1000 */
+  bulkYieldMs?: number;
+}
+
+/** The lanes a worker process polls, from config (false: TEMPORAL_LANES=false). */
+export function laneSettingsFromConfig(
+  c: Pick<AppConfig, 'TEMPORAL_LANES' | 'WORKER_INTERACTIVE_SLOTS' | 'WORKER_BULK_ACTIVITIES' | 'WORKER_BULK_YIELD_MS'>,
+): LaneSettings | false {
+  if (!c.TEMPORAL_LANES) return false;
+  return { interactiveSlots: c.WORKER_INTERACTIVE_SLOTS, bulkActivities: c.WORKER_BULK_ACTIVITIES, bulkYieldMs: c.WORKER_BULK_YIELD_MS };
+}
+
 export interface CreateWorkerOptions {
   connection: NativeConnection;
   namespace: string;
+  /** The deployment's queue: the main lane; the other lanes' queues derive from it (shared/lanes.ts). */
   taskQueue: string;
   deps: ActivityDeps;
   /** Activity tuning from config (page size …). */
@@ -33,42 +62,146 @@ export interface CreateWorkerOptions {
   shutdownGraceTime?: string;
   /** Priority and fairness on the starts its activities make (TEMPORAL_PRIORITY). @default true */
   priority?: boolean;
-  /** Task slots (WORKER_MAX_CONCURRENT_*). @default { activities: 50, workflowTasks: 40 } */
+  /** Task slots of the main lane (WORKER_MAX_CONCURRENT_*). @default { activities: 50, workflowTasks: 40 } */
   slots?: { activities?: number; workflowTasks?: number };
+  /** Poll the interactive and bulk lanes too (TEMPORAL_LANES); false: the main queue only. @default {} (on) */
+  lanes?: LaneSettings | false;
 }
 
-export async function createWorker(o: CreateWorkerOptions): Promise<Worker> {
+/** The workers of one process, one per lane, run and stopped together. */
+export interface WorkerGroup {
+  /** The main lane's worker. */
+  main: Worker;
+  /** Every worker by lane (lanes off: main only). */
+  lanes: Partial<Record<Lane, Worker>>;
+  /** Interactive activities running in this process (the bulk lane yields to them). */
+  gate: InteractiveGate;
+  /** Runs every lane; when one fails, the others are shut down and its error is thrown. */
+  run(): Promise<void>;
+  shutdown(): void;
+  /** RUNNING while any lane runs, else the main lane's state. */
+  getState(): State;
+}
+
+/** Counts the interactive lane's activities (regular and local) into the gate. */
+function gateInterceptor(gate: InteractiveGate): ActivityInterceptorsFactory {
+  return () => ({
+    inbound: {
+      async execute(input, next) {
+        gate.enter();
+        try {
+          return await next(input);
+        } finally {
+          gate.leave();
+        }
+      },
+    },
+  });
+}
+
+export async function createWorker(o: CreateWorkerOptions): Promise<WorkerGroup> {
   const metrics = createWorkerMetrics();
-  return Worker.create({
+  const gate = createInteractiveGate();
+  const lanes = o.lanes === false ? undefined : (o.lanes ?? {});
+  const yieldMs = lanes?.bulkYieldMs ?? 1_000;
+  const userBeforeChunk = o.settings?.reconcile?.beforeChunk;
+  const settings: ActivitySettings | undefined =
+    lanes && yieldMs > 0
+      ? {
+          ...o.settings,
+          reconcile: {
+            ...o.settings?.reconcile,
+            beforeChunk: async (c) => {
+              await gate.idle(yieldMs);
+              await userBeforeChunk?.(c);
+            },
+          },
+        }
+      : o.settings;
+  // One set of activities for every lane; activities that act on other workflows (the
+  // stuck-sync sweep) get a client over the worker's connection.
+  const activities = {
+    ...createActivities(
+      {
+        temporalClient: new Client({
+          connection: o.connection,
+          namespace: o.namespace,
+          interceptors: { workflow: workflowClientInterceptors({ priority: o.priority, lanes: lanes !== undefined }) },
+        }),
+        ...o.deps,
+      },
+      settings,
+    ),
+    ...o.activityOverrides,
+  };
+  const workflows = o.workflowBundle ? { workflowBundle: o.workflowBundle } : { workflowsPath: WORKFLOWS_PATH };
+  const common = {
     connection: o.connection,
     namespace: o.namespace,
-    taskQueue: o.taskQueue,
-    ...(o.workflowBundle ? { workflowBundle: o.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
-    // Activities that act on other workflows (the stuck-sync sweep) get a client over the worker's connection.
-    activities: {
-      ...createActivities(
-        {
-          temporalClient: new Client({
-            connection: o.connection,
-            namespace: o.namespace,
-            interceptors: { workflow: workflowClientInterceptors({ priority: o.priority }) },
-          }),
-          ...o.deps,
-        },
-        o.settings,
-      ),
-      ...o.activityOverrides,
-    },
-    // A prebuilt bundle already holds the workflow interceptor modules (bundleWorkflows).
-    interceptors: {
-      activity: activityInterceptors(metrics),
-      ...(o.workflowBundle ? {} : { workflowModules: WORKFLOW_INTERCEPTOR_MODULES }),
-    },
-    // Workflow spans go to the process's telemetry, when started (before the worker is created).
-    sinks: workflowSinks(currentTelemetry(), metrics),
+    activities,
     // In-flight activities get this long to finish on shutdown, then are cancelled and retried elsewhere.
     shutdownGraceTime: (o.shutdownGraceTime ?? '10 seconds') as `${number} seconds`,
+  };
+  const withWorkflows = {
+    ...workflows,
+    // A prebuilt bundle already holds the workflow interceptor modules (bundleWorkflows).
+    ...(o.workflowBundle ? {} : { interceptors: { workflowModules: WORKFLOW_INTERCEPTOR_MODULES } }),
+    // Workflow spans go to the process's telemetry, when started (before the worker is created).
+    sinks: workflowSinks(currentTelemetry(), metrics),
+  };
+  const activityOnly = (extra: ActivityInterceptorsFactory[] = []) => ({ activity: [...extra, ...activityInterceptors(metrics)] });
+  const queues = laneQueues(o.taskQueue);
+
+  const main = await Worker.create({
+    ...common,
+    ...withWorkflows,
+    taskQueue: queues.main,
+    interceptors: { ...withWorkflows.interceptors, ...activityOnly() },
     maxConcurrentActivityTaskExecutions: o.slots?.activities ?? 50,
     maxConcurrentWorkflowTaskExecutions: o.slots?.workflowTasks ?? 40,
   });
+  const byLane: Partial<Record<Lane, Worker>> = { main };
+  if (lanes) {
+    const slots = lanes.interactiveSlots ?? 20;
+    byLane.interactive = await Worker.create({
+      ...common,
+      ...withWorkflows,
+      taskQueue: queues.interactive,
+      interceptors: { ...withWorkflows.interceptors, ...activityOnly([gateInterceptor(gate)]) },
+      maxConcurrentActivityTaskExecutions: slots,
+      maxConcurrentWorkflowTaskExecutions: Math.max(2, slots),
+      maxConcurrentLocalActivityExecutions: slots,
+      // Logins are short: a small cache of their own beside the main lane's.
+      maxCachedWorkflows: Math.max(10, slots * 5),
+    });
+    // Activities only: no workflow is ever started on the bulk lane.
+    byLane.bulk = await Worker.create({
+      ...common,
+      taskQueue: queues.bulk,
+      interceptors: activityOnly(),
+      maxConcurrentActivityTaskExecutions: lanes.bulkActivities ?? 4,
+    });
+  }
+  const workers = Object.values(byLane);
+  return {
+    main,
+    lanes: byLane,
+    gate,
+    async run() {
+      const runs = workers.map((w) => w.run());
+      try {
+        await Promise.all(runs);
+      } catch (err) {
+        for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
+        await Promise.allSettled(runs);
+        throw err;
+      }
+    },
+    shutdown() {
+      for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
+    },
+    getState() {
+      return workers.some((w) => w.getState() === 'RUNNING') ? 'RUNNING' : main.getState();
+    },
+  };
 }

@@ -1,3 +1,4 @@
+import { laneQueue } from '../shared/lanes';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -133,6 +134,14 @@ const pinoLevel: Record<LogLevel, 'trace' | 'debug' | 'info' | 'warn' | 'error'>
 };
 
 /** The Temporal runtime's logger (workflow `log`, Context.log, SDK messages) writing through pino. */
+/** The bulk lane runs activities only by design: the SDK's warning that it polls no workflow tasks is expected there. */
+export function expectedRuntimeNotice(entry: { message: string; meta?: Record<string, unknown> }): boolean {
+  const queue = entry.meta?.taskQueue;
+  return entry.message.startsWith('No workflows registered') && typeof queue === 'string' && queue.endsWith(laneQueue('', 'bulk'));
+}
+
 export function runtimeLoggerTo(log: Logger, level: LogLevel = 'INFO'): DefaultLogger {
-  return new DefaultLogger(level, (entry) => log[pinoLevel[entry.level]]({ ...entry.meta, source: 'temporal-sdk' }, entry.message));
+  return new DefaultLogger(level, (entry) =>
+    log[expectedRuntimeNotice(entry) ? 'debug' : pinoLevel[entry.level]]({ ...entry.meta, source: 'temporal-sdk' }, entry.message),
+  );
 }

@@ -6,7 +6,7 @@ import { createRedis } from '../infra/redis';
 import { onShutdownSignal } from '../infra/shutdown';
 import { startTelemetry } from '../infra/telemetry';
 import { activityDepsFromConfig, activitySettingsFromConfig } from '../activities/settings-from-config';
-import { createWorker } from './create-worker';
+import { createWorker, laneSettingsFromConfig } from './create-worker';
 import { upsertClientsOnStart } from './client-upsert-on-start';
 import { createPauseStore } from '../activities/maintenance/pause-store';
 import { ensureSchedulesOnStart } from './schedules';
@@ -38,6 +38,7 @@ const worker = await createWorker({
   settings: activitySettingsFromConfig(config),
   priority: config.TEMPORAL_PRIORITY,
   slots: { activities: config.WORKER_MAX_CONCURRENT_ACTIVITIES, workflowTasks: config.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS },
+  lanes: laneSettingsFromConfig(config),
 });
 
 onShutdownSignal(log, config.SHUTDOWN_TIMEOUT_MS + 5_000, async () => {
@@ -47,7 +48,14 @@ onShutdownSignal(log, config.SHUTDOWN_TIMEOUT_MS + 5_000, async () => {
   await Promise.allSettled([mongo.close(), redis.quit(), telemetry.shutdown()]);
 });
 
-log.info({ taskQueue: config.TEMPORAL_TASK_QUEUE, namespace: config.TEMPORAL_NAMESPACE }, 'worker running');
+log.info(
+  {
+    taskQueue: config.TEMPORAL_TASK_QUEUE,
+    lanes: Object.fromEntries(Object.entries(worker.lanes).map(([l, w]) => [l, w.options.taskQueue])),
+    namespace: config.TEMPORAL_NAMESPACE,
+  },
+  'worker running',
+);
 const running = worker.run();
 if (config.CLIENT_UPSERT_ON_START) void upsertClientsOnStart({ connection, config, log, pauses: createPauseStore(mongo.db) });
 if (config.SCHEDULES_ON_START) void ensureSchedulesOnStart({ connection, config, log });

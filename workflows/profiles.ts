@@ -106,9 +106,11 @@ export const ReconcileProfiles = {
  * One reconcile partition: runs as long as its chunks take (each chunk is bounded inside by
  * timeoutPerChunk) and a dead worker shows within the run's heartbeat timeout.
  */
-export function reconcilePartitionProfile(o: ReconcileOptions): ActivityOptions {
+export function reconcilePartitionProfile(o: ReconcileOptions, taskQueue?: string): ActivityOptions {
   const initial = Math.max(100, o.retryDelay);
   return {
+    // The bulk lane's queue when the starter named one (shared/lanes.ts); else the workflow's own.
+    ...(taskQueue ? { taskQueue } : {}),
     startToCloseTimeout: '7 days',
     heartbeatTimeout: o.heartbeatTimeoutMs,
     cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,

@@ -168,7 +168,8 @@ export async function reconcileWorkflow(input: ReconcileInput, carry?: Reconcile
       for (const p of s.partitions) if (p.status === 'running') p.status = 'pending';
     }
 
-    const { reconcilePartition } = proxyActivities<Activities>(reconcilePartitionProfile(o));
+    // On the bulk lane when the starter named it (TEMPORAL_LANES): its own slots, never the main queue's.
+    const { reconcilePartition } = proxyActivities<Activities>(reconcilePartitionProfile(o, input.partitionQueue));
     const lane = async () => {
       for (;;) {
         if (stopping()) return;

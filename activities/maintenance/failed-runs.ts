@@ -1,3 +1,4 @@
+import { baseQueueOf, workflowQueuesOf } from '../../shared/lanes';
 import type { Client, WorkflowExecutionInfo } from '@temporalio/client';
 import { defaultPayloadConverter, encodeWorkflowIdConflictPolicy, encodeWorkflowIdReusePolicy } from '@temporalio/common';
 import { mapBounded } from '../../shared/bounded';
@@ -77,7 +78,11 @@ export function failedRunsQuery(f: FailedRunsFilter = {}): string {
   const parts = [`ExecutionStatus IN (${statuses.map((s) => `'${s}'`).join(',')})`];
   if (f.type !== undefined) parts.push(`WorkflowType = ${literal('type', f.type)}`);
   if (f.tenantId !== undefined) parts.push(`${SearchAttributes.TenantId} = ${literal('tenantId', f.tenantId)}`);
-  if (f.taskQueue !== undefined) parts.push(`TaskQueue = ${literal('taskQueue', f.taskQueue)}`);
+  // A deployment's queue stands for its lanes too (interactive runs live on their own queue).
+  if (f.taskQueue !== undefined) {
+    const queues = baseQueueOf(f.taskQueue) === f.taskQueue ? workflowQueuesOf(f.taskQueue) : [f.taskQueue];
+    parts.push(`(${queues.map((q) => `TaskQueue = ${literal('taskQueue', q)}`).join(' OR ')})`);
+  }
   if (f.since !== undefined) {
     if (Number.isNaN(f.since.getTime())) throw new FailedRunsQueryError('since', 'is not a valid date');
     parts.push(`CloseTime > '${f.since.toISOString()}'`);

@@ -1,3 +1,4 @@
+import { baseQueueOf, laneQueues } from '../../shared/lanes';
 import { randomBytes } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/activity';
 import { WorkflowNotFoundError, type Client, type WorkflowExecutionInfo } from '@temporalio/client';
@@ -156,7 +157,10 @@ export function createStuckSyncActivities({ mongo, log, temporalClient }: Activi
       currentActivity()?.heartbeat({ found: findings.length });
     };
 
-    const query = `WorkflowType = '${TenantSyncNames.workflow}' AND ExecutionStatus = 'Running' AND TaskQueue = '${input.taskQueue}' AND StartTime < '${cutoff.toISOString()}'`;
+    // Tenant syncs run on the interactive lane's queue (TEMPORAL_LANES) or, lanes off, on the main one.
+    const lanes = laneQueues(baseQueueOf(input.taskQueue));
+    const queues = `(TaskQueue = '${lanes.main}' OR TaskQueue = '${lanes.interactive}')`;
+    const query = `WorkflowType = '${TenantSyncNames.workflow}' AND ExecutionStatus = 'Running' AND ${queues} AND StartTime < '${cutoff.toISOString()}'`;
     // Started before the cutoff (a younger run cannot have gone that long without progress).
     const claimedRuns = new Set<string>();
     let moving = 0;

@@ -82,6 +82,15 @@ const WorkViewAnswer = Type.Object({
   oldestRunning: Type.Array(OldestRow, { description: 'per workflow type, oldest first' }),
   backlog: Type.Object({ workflow: Backlog, activity: Backlog }),
   pollers: Type.Object({ workflow: Type.Array(Poller), activity: Type.Array(Poller) }),
+  lanes: Type.Array(
+    Type.Object({
+      lane: Type.Union([Type.Literal('interactive'), Type.Literal('bulk')]),
+      taskQueue: Type.String(),
+      backlog: Type.Object({ workflow: Backlog, activity: Backlog }),
+      pollers: Type.Object({ workflow: Type.Array(Poller), activity: Type.Array(Poller) }),
+    }),
+    { description: 'the other lanes (TEMPORAL_LANES), each its own task queue; [] when off. backlog and pollers above are the main lane' },
+  ),
   pauses: Type.Array(Pause),
   quotas: Quotas,
 });

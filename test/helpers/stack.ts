@@ -1,13 +1,15 @@
 import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { inject } from 'vitest';
-import { DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { loadConfig, type AppConfig } from '../../infra/config';
 import { createLogger, type Logger } from '../../infra/logger';
 import { connectMongo } from '../../infra/mongo';
 import { createRedis } from '../../infra/redis';
 import { createTemporalClient, type TemporalHandle } from '../../infra/temporal';
-import { createWorker, type CreateWorkerOptions } from '../../workers/create-worker';
+import { workflowQueuesOf } from '../../shared/lanes';
+import { expectedRuntimeNotice } from '../../workers/telemetry';
+import { createWorker, laneSettingsFromConfig, type CreateWorkerOptions, type WorkerGroup } from '../../workers/create-worker';
 import type { ActivityDeps } from '../../activities';
 import { activityDepsFromConfig, activitySettingsFromConfig } from '../../activities/settings-from-config';
 
@@ -64,14 +66,20 @@ function quietRuntime(): void {
   if (runtimeInstalled) return;
   runtimeInstalled = true;
   try {
-    Runtime.install({ logger: new DefaultLogger('WARN'), shutdownSignals: [] });
+    const warnings = new DefaultLogger('WARN');
+    Runtime.install({
+      logger: new DefaultLogger('WARN', (entry) => {
+        if (!expectedRuntimeNotice(entry)) warnings.log(entry.level, entry.message, entry.meta);
+      }),
+      shutdownSignals: [],
+    });
   } catch {
     // already installed by an earlier file in this process
   }
 }
 
 export interface TestWorker {
-  worker: Worker;
+  worker: WorkerGroup;
   stop(): Promise<void>;
 }
 
@@ -90,6 +98,7 @@ export async function startTestWorker(deps: TestDeps, extra: Partial<CreateWorke
     deps,
     workflowBundle: { code: bundleCode },
     shutdownGraceTime: '2 seconds',
+    lanes: laneSettingsFromConfig(deps.config),
     ...extra,
     settings: activitySettingsFromConfig(deps.config, extra.settings),
   });
@@ -102,4 +111,11 @@ export async function startTestWorker(deps: TestDeps, extra: Partial<CreateWorke
       await connection.close();
     },
   };
+}
+
+/** A visibility clause for every queue the deployment `base` runs workflows on (main and its interactive lane). */
+export function queuesClause(base: string): string {
+  return `(${workflowQueuesOf(base)
+    .map((q) => `TaskQueue = '${q}'`)
+    .join(' OR ')})`;
 }

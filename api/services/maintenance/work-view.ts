@@ -6,6 +6,7 @@ import type { TemporalHandle } from '../../../infra/temporal';
 import { CallDeadlines, DeadlineExceededError, withTimeout } from '../../../infra/timeout';
 import { SearchAttributeKeys, SearchAttributes } from '../../../shared/constants';
 import { AppError } from '../../../shared/errors';
+import { laneQueues, type Lane } from '../../../shared/lanes';
 import { PriorityClasses, WorkflowPriorityClass, type PriorityClass } from '../../../shared/priorities';
 import { redactConnectionDetails } from '../../../shared/redact';
 import type { WorkPause } from '../../../shared/work';
@@ -77,6 +78,13 @@ export interface Poller {
   ratePerSecond: number;
 }
 
+export interface LaneView {
+  lane: Exclude<Lane, 'main'>;
+  taskQueue: string;
+  backlog: { workflow: QueueBacklog; activity: QueueBacklog };
+  pollers: { workflow: Poller[]; activity: Poller[] };
+}
+
 export interface WorkViewAnswer {
   taskQueue: string;
   namespace: string;
@@ -88,8 +96,11 @@ export interface WorkViewAnswer {
   byType: TypeRow[];
   runningByTenant: { listed: number; limit: number; truncated: boolean; tenants: TenantRow[] };
   oldestRunning: OldestRow[];
+  /** The main lane (the deployment's queue). */
   backlog: { workflow: QueueBacklog; activity: QueueBacklog };
   pollers: { workflow: Poller[]; activity: Poller[] };
+  /** The other lanes (TEMPORAL_LANES; shared/lanes.ts), each its own task queue; [] when off. */
+  lanes: LaneView[];
   pauses: WorkPause[];
   quotas: { global: QuotaSettings['global']; tenantDefaults: QuotaSettings['tenant'] };
 }
@@ -220,6 +231,8 @@ export interface WorkViewOptions {
   /** Absent when TEMPORAL_ENABLED=false: the view answers 503. */
   temporal?: TemporalHandle;
   taskQueue: string;
+  /** The lanes' queues are shown too (TEMPORAL_LANES). @default false */
+  lanes?: boolean;
   /** The platform database: the stored pauses are read from it. */
   db: Db;
   quotas: QuotaSettings;
@@ -237,7 +250,12 @@ export function createWorkView(o: WorkViewOptions) {
   const now = o.now ?? (() => new Date());
   const pauseStore = createPauseStore(o.db);
   const limit = o.runningLimit ?? RUNNING_LIST_LIMIT;
-  const queue = `TaskQueue = ${visibilityLiteral(o.taskQueue)}`;
+  const queues = laneQueues(o.taskQueue);
+  const otherLanes = o.lanes ? (['interactive', 'bulk'] as const) : [];
+  // Workflows run on the main queue and, for interactive types, on the interactive lane's.
+  const queue = o.lanes
+    ? `(TaskQueue = ${visibilityLiteral(queues.main)} OR TaskQueue = ${visibilityLiteral(queues.interactive)})`
+    : `TaskQueue = ${visibilityLiteral(queues.main)}`;
   // Learnt once: SQL visibility answers GROUP BY ExecutionStatus; a store that does not gets one count per status.
   let groupBy = true;
 
@@ -291,11 +309,11 @@ export function createWorkView(o: WorkViewOptions) {
     return { rows, truncated };
   }
 
-  async function describe(t: TemporalHandle, type: keyof typeof QueueTypes): Promise<DescribeAnswer> {
+  async function describe(t: TemporalHandle, type: keyof typeof QueueTypes, name: string = o.taskQueue): Promise<DescribeAnswer> {
     return bounded(t, `describe ${type} task queue`, () =>
       t.client.workflowService.describeTaskQueue({
         namespace: t.client.options.namespace,
-        taskQueue: { name: o.taskQueue },
+        taskQueue: { name },
         taskQueueType: QueueTypes[type],
         reportStats: true,
       }),
@@ -305,14 +323,25 @@ export function createWorkView(o: WorkViewOptions) {
   async function fromTemporal(t: TemporalHandle, coverage: Coverage) {
     const tenants = tenantClause(coverage);
     const types = Object.keys(WorkflowPriorityClass);
-    const [counts, running, wfQueue, actQueue] = await Promise.all([
+    const [counts, running, wfQueue, actQueue, lanes] = await Promise.all([
       // A token covering no tenant has no rows to count or list.
       Promise.all(types.map((ty) => (tenants === null ? zeroCounts() : countsOf(t, ty, tenants)))),
       tenants === null ? { rows: [], truncated: false } : listRunning(t, tenants),
       describe(t, 'workflow'),
       describe(t, 'activity'),
+      Promise.all(
+        otherLanes.map(async (lane): Promise<LaneView> => {
+          const [wf, act] = await Promise.all([describe(t, 'workflow', queues[lane]), describe(t, 'activity', queues[lane])]);
+          return {
+            lane,
+            taskQueue: queues[lane],
+            backlog: { workflow: backlogOf(wf), activity: backlogOf(act) },
+            pollers: { workflow: pollersOf(wf), activity: pollersOf(act) },
+          };
+        }),
+      ),
     ]);
-    return { types, counts, running, wfQueue, actQueue };
+    return { types, counts, running, wfQueue, actQueue, lanes };
   }
 
   return {
@@ -339,6 +368,7 @@ export function createWorkView(o: WorkViewOptions) {
         oldestRunning: summary.oldest,
         backlog: { workflow: backlogOf(r.wfQueue), activity: backlogOf(r.actQueue) },
         pollers: { workflow: pollersOf(r.wfQueue), activity: pollersOf(r.actQueue) },
+        lanes: r.lanes,
         pauses,
         quotas: { global: { ...o.quotas.global }, tenantDefaults: { ...o.quotas.tenant } },
       };

@@ -1,3 +1,4 @@
+import { laneQueue } from '../../../shared/lanes';
 import { randomUUID } from 'node:crypto';
 import { WorkflowFailedError } from '@temporalio/client';
 import type { TemporalHandle } from '../../../infra/temporal';
@@ -77,7 +78,7 @@ export async function runStackProbe(o: StackProbeOptions): Promise<StackProbeAns
     if (err instanceof DeadlineExceededError)
       throw new DependencyUnavailableError(
         'worker',
-        `The stack probe did not finish within ${timeoutMs} ms: is a worker polling task queue '${o.taskQueue}'?`,
+        `The stack probe did not finish within ${timeoutMs} ms: is a worker polling task queue '${o.taskQueue}' (with TEMPORAL_LANES, its interactive lane '${laneQueue(o.taskQueue, 'interactive')}')?`,
       );
     throw new DependencyUnavailableError('worker', `The stack probe failed: ${messageOf(err)}`);
   }

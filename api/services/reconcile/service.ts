@@ -77,6 +77,8 @@ export interface ReconcileServiceOptions {
   mongo: Mongo;
   temporal?: TemporalHandle;
   taskQueue: string;
+  /** Task queue of the partition activities: the bulk lane when TEMPORAL_LANES (shared/lanes.ts); absent: the workflow's own. */
+  partitionQueue?: string;
   log: Logger;
   /** Seals the batch's external URIs in its document (SECRETS_KEY). */
   secrets: Keyring;
@@ -220,7 +222,7 @@ export function createReconcileService(o: ReconcileServiceOptions) {
           ...(fairnessWeight !== undefined ? { priority: { fairnessWeight } } : {}),
           taskQueue: o.taskQueue,
           workflowId: WorkflowIds.reconcile(input.batchId),
-          args: [input],
+          args: [o.partitionQueue ? { ...input, partitionQueue: o.partitionQueue } : input],
           // A batch runs once: a second start of a running or finished batch is refused.
           workflowIdConflictPolicy: 'FAIL',
           workflowIdReusePolicy: 'REJECT_DUPLICATE',

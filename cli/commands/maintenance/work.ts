@@ -74,6 +74,11 @@ export function renderWorkView(v: WorkViewAnswer): string {
       [
         ...backlogRows('workflow', v.backlog.workflow, v.pollers.workflow.length),
         ...backlogRows('activity', v.backlog.activity, v.pollers.activity.length),
+        // The lanes' own queues (bulk runs no workflows: its workflow queue is left out).
+        ...v.lanes.flatMap((l) => [
+          ...(l.lane === 'bulk' ? [] : backlogRows(`${l.lane} workflow`, l.backlog.workflow, l.pollers.workflow.length)),
+          ...backlogRows(`${l.lane} activity`, l.backlog.activity, l.pollers.activity.length),
+        ]),
       ],
     ),
     '',

@@ -142,7 +142,7 @@ describe('work view', () => {
   });
 
   it("reports the backlog and the worker's pollers on both queues, the stored pauses and the quotas", async () => {
-    const identity = stack.worker.worker.options.identity;
+    const identity = stack.worker.worker.main.options.identity;
     const v = await view('*');
     for (const q of ['workflow', 'activity'] as const) {
       expect(v.backlog[q].reported, q).toBe(true);
@@ -153,8 +153,12 @@ describe('work view', () => {
       expect(mine, `${q} pollers: ${JSON.stringify(v.pollers[q])}`).toBeDefined();
       expect(Date.parse(mine!.lastAccessTime!)).toBeGreaterThan(Date.now() - 10 * 60_000);
     }
-    // Fairness and priority are on: the keys the login syncs (1) and the reconcile (3) used are reported.
-    expect(v.backlog.workflow.byPriorityKey.map((k) => k.priorityKey)).toEqual(expect.arrayContaining([1, 3]));
+    // Fairness and priority are on: the keys the reconcile (3) used on the main lane and the login
+    // syncs (1) used on the interactive lane are reported.
+    expect(v.backlog.workflow.byPriorityKey.map((k) => k.priorityKey)).toEqual(expect.arrayContaining([3]));
+    const interactive = v.lanes.find((l) => l.lane === 'interactive');
+    expect(interactive?.backlog.workflow.byPriorityKey.map((k) => k.priorityKey)).toEqual(expect.arrayContaining([1]));
+    expect(interactive?.pollers.workflow.map((p) => p.identity)).toContain(stack.worker.worker.lanes.interactive!.options.identity);
     expect(v.pauses).toEqual([]);
     expect(v.quotas).toEqual({
       global: quotaSettingsFromConfig(stack.deps.config).global,
@@ -204,7 +208,7 @@ describe('work view', () => {
       const v = JSON.parse(json.stdout) as WorkViewAnswer;
       expect(v.taskQueue).toBe(stack.deps.config.TEMPORAL_TASK_QUEUE);
       expect(countsOf(v, ReconcileNames.workflow)).toEqual({ ...ZERO, Running: 2, Completed: 1, Terminated: 1 });
-      expect(v.pollers.workflow.map((p) => p.identity)).toContain(stack.worker.worker.options.identity);
+      expect(v.pollers.workflow.map((p) => p.identity)).toContain(stack.worker.worker.main.options.identity);
 
       const shown = await cli('work', 'show');
       expect(shown.code, shown.stderr).toBe(0);

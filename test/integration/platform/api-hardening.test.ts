@@ -7,7 +7,7 @@ import { createLogger } from '../../../infra/logger';
 import { Collections, tenantDbName } from '../../../infra/mongo';
 import { mintToken } from '../../../infra/auth-token';
 import type { TemporalHandle } from '../../../infra/temporal';
-import { uniqueId } from '../../helpers/stack';
+import { queuesClause, uniqueId } from '../../helpers/stack';
 import { useStack } from '../../helpers/use-stack';
 
 // Idempotency-Key, rate limits, fuzzed input, log privacy, OpenAPI and security headers.
@@ -238,7 +238,7 @@ describe('API hardening', () => {
       );
     const workflows = async () => {
       const ids: string[] = [];
-      for await (const wf of stack.deps.temporal.client.workflow.list({ query: `TaskQueue = '${stack.deps.config.TEMPORAL_TASK_QUEUE}'` }))
+      for await (const wf of stack.deps.temporal.client.workflow.list({ query: queuesClause(stack.deps.config.TEMPORAL_TASK_QUEUE) }))
         ids.push(wf.workflowId);
       return ids;
     };

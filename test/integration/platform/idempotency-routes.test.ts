@@ -8,7 +8,7 @@ import { Collections } from '../../../infra/mongo';
 import { createRedis, type Redis } from '../../../infra/redis';
 import { MigrationNames } from '../../../shared/migrations';
 import { mutableRegistry } from '../../helpers/migrations';
-import { stackInfo, uniqueId } from '../../helpers/stack';
+import { queuesClause, stackInfo, uniqueId } from '../../helpers/stack';
 import { useStack, type Stack } from '../../helpers/use-stack';
 
 // What the README promises of Idempotency-Key records beyond ordering: scoped by route, 5xx
@@ -32,7 +32,7 @@ describe('Idempotency-Key: route scope, 5xx, required keys', () => {
   /** Workflow IDs of one type on this file's task queue (visibility). */
   const workflowsOf = async (type: string) => {
     const ids: string[] = [];
-    const query = `TaskQueue = '${stack.deps.config.TEMPORAL_TASK_QUEUE}' AND WorkflowType = '${type}'`;
+    const query = `${queuesClause(stack.deps.config.TEMPORAL_TASK_QUEUE)} AND WorkflowType = '${type}'`;
     for await (const wf of stack.deps.temporal.client.workflow.list({ query })) ids.push(wf.workflowId);
     return ids.sort();
   };

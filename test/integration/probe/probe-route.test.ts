@@ -1,3 +1,4 @@
+import { laneQueue } from '../../../shared/lanes';
 import { describe, expect, it } from 'vitest';
 import { Scopes } from '../../../infra/auth-token';
 import { Collections } from '../../../infra/mongo';
@@ -54,7 +55,8 @@ describe('POST /api/probe', () => {
     const wf = stack.deps.temporal.client.workflow;
     const listed = async () => {
       const ids: string[] = [];
-      for await (const w of wf.list({ query: `TaskQueue = '${taskQueue}'` })) ids.push(w.workflowId);
+      // The probe is interactive work: with TEMPORAL_LANES (the default) it starts on that lane's queue.
+      for await (const w of wf.list({ query: `TaskQueue = '${laneQueue(taskQueue, 'interactive')}'` })) ids.push(w.workflowId);
       return ids;
     };
     // Visibility is eventually consistent: poll until the one probe is listed.

@@ -16,12 +16,14 @@ describe('failed-runs visibility query', () => {
         statuses: ['TimedOut'],
       }),
     ).toBe(
-      "ExecutionStatus IN ('TimedOut') AND WorkflowType = 'tenantSyncWorkflow' AND TenantId = 't-1' AND TaskQueue = 'main' AND CloseTime > '2026-01-02T03:04:05.000Z'",
+      "ExecutionStatus IN ('TimedOut') AND WorkflowType = 'tenantSyncWorkflow' AND TenantId = 't-1' AND (TaskQueue = 'main' OR TaskQueue = 'main--interactive') AND CloseTime > '2026-01-02T03:04:05.000Z'",
     );
   });
 
   it("escapes single quotes and refuses what the server's visibility cannot match", () => {
     expect(failedRunsQuery({ tenantId: "o'neil" })).toContain("TenantId = 'o\\'neil'");
+    // A lane's own queue names only that queue.
+    expect(failedRunsQuery({ taskQueue: 'main--interactive' })).toContain("AND (TaskQueue = 'main--interactive')");
     expect(() => failedRunsQuery({ tenantId: 'a"b' })).toThrow(FailedRunsQueryError);
     expect(() => failedRunsQuery({ type: 'a\\b' })).toThrow(/type: 'a\\b' holds a quote, backslash/);
     expect(() => failedRunsQuery({ tenantId: '' })).toThrow(/tenantId: must not be empty/);

@@ -189,6 +189,17 @@ describe('work view: CLI tables', () => {
         activity: backlogOf({ pollers: [] }),
       },
       pollers: { workflow: [{ identity: '1@w', lastAccessTime: 'T', ratePerSecond: 0 }], activity: [] },
+      lanes: [
+        {
+          lane: 'bulk',
+          taskQueue: 'main--bulk',
+          backlog: {
+            workflow: backlogOf({ pollers: [] }),
+            activity: { ...backlogOf({ pollers: [] }), reported: true, approximateBacklogCount: 7 },
+          },
+          pollers: { workflow: [], activity: [{ identity: '1@w', lastAccessTime: 'T', ratePerSecond: 0 }] },
+        },
+      ],
       pauses: [{ kind: 'reconcile', pausedBy: 'ops', reason: 'upgrade', pausedAt: 'T' }],
       quotas: {
         global: { reconcileConcurrent: 8, migrationsConcurrent: 1 },
@@ -209,5 +220,8 @@ describe('work view: CLI tables', () => {
       expect(text).toContain(s);
     expect(text).toMatch(/workflow\s+4\s+0s/);
     expect(text).toMatch(/activity\s+n\/a/);
+    // A lane's queues get rows of their own; the bulk lane runs no workflows, so it has no workflow row.
+    expect(text).toMatch(/bulk activity\s+7\s+0s/);
+    expect(text).not.toContain('bulk workflow');
   });
 });

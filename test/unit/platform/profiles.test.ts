@@ -81,7 +81,7 @@ describe('workflow profiles', () => {
   it('has every proxyActivities call take a named profile', () => {
     const calls = sources.flatMap((s) => [...s.text.matchAll(PROXY_CALL)].map((m) => ({ file: s.file, arg: m[1]! })));
     expect(calls.length).toBeGreaterThanOrEqual(10);
-    for (const c of calls) expect(c.arg, c.file).toMatch(/^(\w+Profiles\.\w+|reconcilePartitionProfile\(o\))$/);
+    for (const c of calls) expect(c.arg, c.file).toMatch(/^(\w+Profiles\.\w+|reconcilePartitionProfile\(o(, input\.partitionQueue)?\))$/);
     // And no call hides its options behind anything else (a local variable, an inline object).
     const all = sources.reduce((n, s) => n + (s.text.match(/proxy(?:Local)?Activities</g)?.length ?? 0), 0);
     expect(all).toBe(calls.length);
