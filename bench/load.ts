@@ -44,7 +44,7 @@ import { fmt, percentile, startBenchStack, startWorkerProcess, table, type Worke
 //   3b. the same, priority on and with the lanes (shared/lanes.ts): logins start on the
 //      interactive task queue (slots of their own in the same worker process), reconcile scans
 //      run on the bulk one (at most --bulk-slots) and wait before each chunk while a login's
-//      activities run (WORKER_BULK_YIELD_MS). The worker polls the lanes in every mode; only
+//      activities run (WORKER_YIELD_TO_LOGINS_MS). The worker polls the lanes in every mode; only
 //      this mode's app starts work on them;
 //   4. fairness: tenant A floods the queue with many small reconcile batches, then tenant B
 //      starts one: how long B waits in each mode, and alone (baseline).

@@ -49,10 +49,10 @@ export const configShape = {
     'process',
     'Worker: slots of the bulk lane (reconcile partition scans), so long scans never take every slot of the main queue (TEMPORAL_LANES).',
   ),
-  WORKER_BULK_YIELD_MS: opt(
-    int(1_000, 0, 60_000),
+  WORKER_YIELD_TO_LOGINS_MS: opt(
+    int(1_000, 0, 5_000),
     'process',
-    'Worker: before each chunk, a bulk scan waits up to this long while interactive work runs in the same worker process (logins first on the database and CPU); 0 never waits.',
+    "Worker: background work (every main- and bulk-lane activity as it starts, and each reconcile chunk) waits up to this long while a login's activities run in the same worker process, so the database and CPU serve the login first; 0 never waits. Kept under the heartbeat timeouts.",
   ),
   WORKER_METRICS_HOST: opt(
     z.string().min(1).default('127.0.0.1'),

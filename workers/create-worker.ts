@@ -35,16 +35,20 @@ export interface LaneSettings {
   interactiveSlots?: number;
   /** Slots of the bulk lane (WORKER_BULK_ACTIVITIES). @default 4 */
   bulkActivities?: number;
-  /** Longest wait of a bulk chunk for this process's interactive work (WORKER_BULK_YIELD_MS). @default 1000 */
-  bulkYieldMs?: number;
+  /** Longest wait of a background activity or reconcile chunk for this process's interactive work (WORKER_YIELD_TO_LOGINS_MS). @default 1000 */
+  yieldToLoginsMs?: number;
 }
 
 /** The lanes a worker process polls, from config (false: TEMPORAL_LANES=false). */
 export function laneSettingsFromConfig(
-  c: Pick<AppConfig, 'TEMPORAL_LANES' | 'WORKER_INTERACTIVE_SLOTS' | 'WORKER_BULK_ACTIVITIES' | 'WORKER_BULK_YIELD_MS'>,
+  c: Pick<AppConfig, 'TEMPORAL_LANES' | 'WORKER_INTERACTIVE_SLOTS' | 'WORKER_BULK_ACTIVITIES' | 'WORKER_YIELD_TO_LOGINS_MS'>,
 ): LaneSettings | false {
   if (!c.TEMPORAL_LANES) return false;
-  return { interactiveSlots: c.WORKER_INTERACTIVE_SLOTS, bulkActivities: c.WORKER_BULK_ACTIVITIES, bulkYieldMs: c.WORKER_BULK_YIELD_MS };
+  return {
+    interactiveSlots: c.WORKER_INTERACTIVE_SLOTS,
+    bulkActivities: c.WORKER_BULK_ACTIVITIES,
+    yieldToLoginsMs: c.WORKER_YIELD_TO_LOGINS_MS,
+  };
 }
 
 export interface CreateWorkerOptions {
@@ -83,6 +87,18 @@ export interface WorkerGroup {
   getState(): State;
 }
 
+/** Background activities (main and bulk lanes) wait while this process runs interactive ones. */
+function yieldInterceptor(gate: InteractiveGate, maxMs: number): ActivityInterceptorsFactory {
+  return () => ({
+    inbound: {
+      async execute(input, next) {
+        await gate.idle(maxMs);
+        return next(input);
+      },
+    },
+  });
+}
+
 /** Counts the interactive lane's activities (regular and local) into the gate. */
 function gateInterceptor(gate: InteractiveGate): ActivityInterceptorsFactory {
   return () => ({
@@ -103,7 +119,7 @@ export async function createWorker(o: CreateWorkerOptions): Promise<WorkerGroup>
   const metrics = createWorkerMetrics();
   const gate = createInteractiveGate();
   const lanes = o.lanes === false ? undefined : (o.lanes ?? {});
-  const yieldMs = lanes?.bulkYieldMs ?? 1_000;
+  const yieldMs = lanes?.yieldToLoginsMs ?? 1_000;
   const userBeforeChunk = o.settings?.reconcile?.beforeChunk;
   const settings: ActivitySettings | undefined =
     lanes && yieldMs > 0
@@ -150,13 +166,15 @@ export async function createWorker(o: CreateWorkerOptions): Promise<WorkerGroup>
     sinks: workflowSinks(currentTelemetry(), metrics),
   };
   const activityOnly = (extra: ActivityInterceptorsFactory[] = []) => ({ activity: [...extra, ...activityInterceptors(metrics)] });
+  // Lanes on: background lanes yield to the interactive one as each activity starts.
+  const background = lanes && yieldMs > 0 ? [yieldInterceptor(gate, yieldMs)] : [];
   const queues = laneQueues(o.taskQueue);
 
   const main = await Worker.create({
     ...common,
     ...withWorkflows,
     taskQueue: queues.main,
-    interceptors: { ...withWorkflows.interceptors, ...activityOnly() },
+    interceptors: { ...withWorkflows.interceptors, ...activityOnly(background) },
     maxConcurrentActivityTaskExecutions: o.slots?.activities ?? 50,
     maxConcurrentWorkflowTaskExecutions: o.slots?.workflowTasks ?? 40,
   });
@@ -178,7 +196,7 @@ export async function createWorker(o: CreateWorkerOptions): Promise<WorkerGroup>
     byLane.bulk = await Worker.create({
       ...common,
       taskQueue: queues.bulk,
-      interceptors: activityOnly(),
+      interceptors: activityOnly(background),
       maxConcurrentActivityTaskExecutions: lanes.bulkActivities ?? 4,
     });
   }

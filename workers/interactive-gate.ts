@@ -1,8 +1,9 @@
-// Bulk work yields to interactive work in the same worker process (WORKER_BULK_YIELD_MS).
-// Lanes give a login's tasks slots of their own, but its queries still share the database and
-// the CPU with the reconcile scans running beside it; a scan that waits before its next chunk
-// while a login's activities run hands both back for those few hundred milliseconds. Counted in
-// this process only: a worker process that runs no interactive lane never waits.
+// Background work yields to interactive work in the same worker process
+// (WORKER_YIELD_TO_LOGINS_MS). Lanes give a login's tasks slots of their own, but its queries
+// still share the database and the CPU with the scans and upserts running beside it; a main- or
+// bulk-lane activity that waits before it starts, and a reconcile scan that waits before its next
+// chunk, while a login's activities run, hand both back for those few hundred milliseconds.
+// Counted in this process only: a worker process that runs no interactive lane never waits.
 
 export interface InteractiveGate {
   /** An interactive activity (regular or local) started / ended. */
