@@ -1,3 +1,5 @@
+import { createTenantSyncState } from '../activities/tenant-sync/state';
+import { createRemoteInvalidator } from '../infra/cache-bus';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { AppConfig } from '../infra/config';
@@ -150,7 +152,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     store: loginStore,
   });
   const lockTtlMs = config.DIRECT_SYNC_LOCK_TTL_MS;
-  const direct = createDirectSync({ activities, store: loginStore, redis, log, concurrency: config.SYNC_CONCURRENCY, lockTtlMs });
+  const states = (tenantId: string, names: readonly string[]) => createTenantSyncState(mongo.tenantDb(tenantId)).getMany(names);
+  const direct = createDirectSync({ activities, store: loginStore, redis, log, concurrency: config.SYNC_CONCURRENCY, lockTtlMs, states });
   const temporalLogin = temporal
     ? createTemporalLogin({
         temporal,
@@ -200,7 +203,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     retentionMs: config.MIGRATION_BACKUP_RETENTION_MS,
   });
   await app.register(migrationRoutes, { mongo, temporal, taskQueue, registry: deps.migrations, backups, quotas, pauses });
-  await app.register(secretsRoutes, { service: createSecretsService({ db: mongo.db, keyring: secrets }) });
+  await app.register(secretsRoutes, {
+    service: createSecretsService({
+      db: mongo.db,
+      keyring: secrets,
+      invalidator: createRemoteInvalidator(redis, mongo.db.databaseName, log),
+    }),
+  });
   await app.register(maintenanceRoutes, { temporal, taskQueue, schedules, pauses });
   await app.register(pauseRoutes, { pauses });
   await app.register(probeRoutes, { temporal, taskQueue });

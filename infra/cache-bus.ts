@@ -1,5 +1,7 @@
 import type { BusDriver, CacheBusMessage, CreateBusDriverResult } from 'bentocache/types';
+import type { Logger } from './logger';
 import type { Redis } from './redis';
+import { withTimeout } from './timeout';
 
 // The cache's invalidation bus: bentocache's bus protocol (delete/clear/set messages per
 // namespace) over Redis pub/sub, with our own small transport instead of its Redis one. Ours
@@ -105,3 +107,60 @@ export async function invalidateRemote(redis: Redis, scope: string, namespace: s
   await redis.unlink(l2Key(scope, namespace, key));
   await redis.publish(busChannel(scope, storeChannel(STORE_NAME)), encodeEnvelope({ busId: `remote-${process.pid}`, payload }));
 }
+
+/** The API's cache namespaces (api/services/cache), named here for processes that only invalidate. */
+export const CACHED_NAMESPACES = ['tenants', 'sync-status'] as const;
+
+/** Keys per SCAN step and per UNLINK of a namespace clear (never KEYS: it blocks Redis). */
+export const CLEAR_BATCH = 100;
+
+/**
+ * Drops a whole namespace from a process that has no cache: its Redis keys by SCAN + UNLINK in
+ * batches of CLEAR_BATCH, then a clear message, on which every API process empties its in-process
+ * copy. For writes that may have touched any entry (a migration, a restore, a secrets rotation).
+ * Returns the Redis keys removed.
+ */
+export async function clearRemote(redis: Redis, scope: string, namespace: string): Promise<number> {
+  let cursor = '0';
+  let removed = 0;
+  // The glob's only wildcard is ours: scope (a database name) and namespace have no glob characters.
+  const match = `${l2Key(scope, namespace, '')}*`;
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', match, 'COUNT', CLEAR_BATCH);
+    cursor = next;
+    for (let i = 0; i < keys.length; i += CLEAR_BATCH) removed += await redis.unlink(...keys.slice(i, i + CLEAR_BATCH));
+  } while (cursor !== '0');
+  const payload: CacheBusMessage = { type: 'clear', keys: [], namespace: busNamespace(scope, namespace) };
+  await redis.publish(busChannel(scope, storeChannel(STORE_NAME)), encodeEnvelope({ busId: `remote-${process.pid}`, payload }));
+  return removed;
+}
+
+/** Bound on one remote invalidation: it runs at the end of a write and must never hold it up for long. */
+const REMOTE_DROP_MS = 500;
+const REMOTE_CLEAR_MS = 5_000;
+
+/**
+ * The invalidations a process without a cache sends after writing what the API caches: bounded,
+ * never failing the write they follow (a lost one is healed by the API's flush after a Redis
+ * outage, or by the entry's TTL), a failure logged as a warning.
+ */
+export function createRemoteInvalidator(redis: Redis, scope: string, log: Logger) {
+  const warn = (what: string, err: unknown) =>
+    log.warn({ err: err instanceof Error ? err.message : String(err), what }, 'cache invalidation not sent');
+  return {
+    async drop(namespace: string, key: string): Promise<void> {
+      await withTimeout(`cache invalidate ${namespace}`, REMOTE_DROP_MS, () => invalidateRemote(redis, scope, namespace, key)).catch(
+        (err: unknown) => warn(`${namespace}:${key}`, err),
+      );
+    },
+    async clear(...namespaces: string[]): Promise<void> {
+      await Promise.all(
+        namespaces.map((ns) =>
+          withTimeout(`cache clear ${ns}`, REMOTE_CLEAR_MS, () => clearRemote(redis, scope, ns)).catch((err: unknown) => warn(ns, err)),
+        ),
+      );
+    },
+  };
+}
+
+export type RemoteInvalidator = ReturnType<typeof createRemoteInvalidator>;

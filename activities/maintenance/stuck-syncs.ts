@@ -1,3 +1,4 @@
+import { createRemoteInvalidator } from '../../infra/cache-bus';
 import { baseQueueOf, laneQueues } from '../../shared/lanes';
 import { randomBytes } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/activity';
@@ -31,8 +32,15 @@ const msOf = (t: { seconds?: { toNumber(): number } | number | null; nanos?: num
 const messageOf = (err: unknown) => (err instanceof Error ? err.message : String(err)).slice(0, 500);
 const invalid = (message: string) => ApplicationFailure.create({ type: SyncErrorType.VALIDATION_ERROR, message, nonRetryable: true });
 
-export function createStuckSyncActivities({ mongo, log, temporalClient }: ActivityDeps) {
+export function createStuckSyncActivities({ mongo, redis, log, temporalClient }: ActivityDeps) {
   const store = createStuckSyncStore(mongo.db);
+  // A run settled here changes the tenant's status, which the API caches.
+  const invalidator = createRemoteInvalidator(redis, mongo.db.databaseName, log);
+  const markRunFailed = async (...args: Parameters<typeof store.markRunFailed>) => {
+    const changed = await store.markRunFailed(...args);
+    await invalidator.drop('sync-status', args[1]);
+    return changed;
+  };
   const runs = mongo.db.collection<SyncRunDoc>(Collections.syncRuns);
   const progress = progressCollection(mongo.db);
 
@@ -100,7 +108,7 @@ export function createStuckSyncActivities({ mongo, log, temporalClient }: Activi
       // Terminate exactly this run: a newer run of the same workflow ID is not stuck.
       await client.workflow.getHandle(wf.workflowId, wf.runId).terminate(reason);
       if (memo.correlationId)
-        await store.markRunFailed(memo.correlationId, tenantId, { action: input.action, outcome: 'terminated', reason }, now);
+        await markRunFailed(memo.correlationId, tenantId, { action: input.action, outcome: 'terminated', reason }, now);
       if (!startInput) return { ...finding, outcome: 'terminated' };
       return { ...finding, outcome: 'restarted', restartedCorrelationId: await restart(client, wf, startInput) };
     } catch (err) {
@@ -136,7 +144,7 @@ export function createStuckSyncActivities({ mongo, log, temporalClient }: Activi
     if (input.action === 'report') return finding;
     // Nothing runs it any more: settling means marking it failed (there is no execution to restart).
     const reason = `stuck: marked running, ${since(doc.startedAt, last)}, with nothing running it (stuck-sync sweep)`;
-    await store.markRunFailed(doc._id, doc.tenantId, { action: input.action, outcome: 'terminated', reason }, now);
+    await markRunFailed(doc._id, doc.tenantId, { action: input.action, outcome: 'terminated', reason }, now);
     return { ...finding, outcome: 'terminated' };
   }
 

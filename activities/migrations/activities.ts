@@ -1,3 +1,4 @@
+import { CACHED_NAMESPACES, createRemoteInvalidator } from '../../infra/cache-bus';
 import { ApplicationFailure } from '@temporalio/activity';
 import { SyncErrorType } from '../../shared/errors';
 import type {
@@ -63,6 +64,7 @@ export function createMigrationActivities(deps: ActivityDeps, settings: Migratio
   const ops = createBackupOps(db, { batchSize });
   const store = ops.store;
   const metrics = createMigrationMetrics();
+  const invalidator = createRemoteInvalidator(deps.redis, db.databaseName, deps.log);
   let registryP: Promise<MigrationRegistry> | undefined;
   const registry = () => (registryP ??= settings.registry ? Promise.resolve(settings.registry) : loadMigrations());
 
@@ -230,6 +232,8 @@ export function createMigrationActivities(deps: ActivityDeps, settings: Migratio
         },
       });
       deps.log.info({ migration: input.name, backupId: r.backupId, count: r.count, verified: r.verified }, 'backup restored');
+      // A restored collection may be the tenant registry or the sync statuses the API caches.
+      await invalidator.clear(...CACHED_NAMESPACES);
       return r;
     } catch (err) {
       throw toFailure(err);
@@ -240,6 +244,9 @@ export function createMigrationActivities(deps: ActivityDeps, settings: Migratio
 
   async function finishMigration(input: { result: MigrationResult; workflowId: string }): Promise<void> {
     await store.finish(input.result.name, input.result, input.workflowId);
+    // A migration (applied, failed half-way and restored, or rolled back) may have rewritten any
+    // stored document, the tenant registry and sync statuses the API caches included.
+    await invalidator.clear(...CACHED_NAMESPACES);
     metrics.runs.add(1, { outcome: input.result.outcome });
     metrics.duration.record(input.result.durationMs / 1000, { outcome: input.result.outcome });
   }

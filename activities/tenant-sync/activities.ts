@@ -11,10 +11,9 @@ import { SourceError } from '../sources/types';
 import { createSyncStore, type SyncStore } from './store';
 import { createProgressWriter } from './progress';
 import { newCheckpoint, resumedCheckpoint, tally, watermarkAfter, type Checkpoint } from './checkpoint';
-import { createTenantSyncState, SYNC_STATE_COLLECTION } from './state';
+import { createTenantSyncState, type SavedSyncState, SYNC_STATE_COLLECTION } from './state';
 import { createTenantRepository, type TenantRepository } from './registry';
-import { invalidateRemote } from '../../infra/cache-bus';
-import { withTimeout } from '../../infra/timeout';
+import { createRemoteInvalidator } from '../../infra/cache-bus';
 
 // Tenant-sync activities. The workflow runs them on the worker; the API's direct path calls
 // the very same functions in-process (no activity context: heartbeats are skipped).
@@ -26,6 +25,11 @@ export interface SyncCollectionInput {
   correlationId: string;
   /** Ignore the watermark and read everything. */
   full?: boolean;
+  /**
+   * The collection's state as read just before (the direct path reads all of a login's in one
+   * query: createTenantSyncState().getMany); null: it has none. Absent: read here.
+   */
+  saved?: SavedSyncState | null;
 }
 
 /**
@@ -56,6 +60,7 @@ export function createTenantSyncActivities(
   const tenants = shared.tenants ?? createTenantRepository(deps.mongo.db, deps.secrets);
   const store = shared.store ?? createSyncStore(deps.mongo.db);
   const progress = createProgressWriter(deps.mongo.db, settings.progressEveryMs, deps.log);
+  const invalidator = createRemoteInvalidator(deps.redis, deps.mongo.db.databaseName, deps.log);
 
   async function syncCollection(input: SyncCollectionInput): Promise<CollectionResult> {
     const started = Date.now();
@@ -83,6 +88,7 @@ export function createTenantSyncActivities(
       const state = createTenantSyncState(tenantDb);
       const resumed = ctx?.info.heartbeatDetails as Checkpoint | undefined;
       let cp: Checkpoint;
+      let saved: SavedSyncState | null = null;
       if (resumed) {
         cp = resumedCheckpoint(resumed);
         log.info({ cursor: cp.cursor }, 'resuming collection sync from checkpoint');
@@ -90,10 +96,12 @@ export function createTenantSyncActivities(
         // The watermark lives with the data: a dropped or emptied target has none, or none that holds.
         // Empty or not: one document in natural order (FerretDB answers a count with a full scan);
         // read beside the watermark, not after it (two round trips in the time of one).
-        const [saved, first] = await Promise.all([
-          input.full ? null : state.get(input.collection),
+        const given = input.saved;
+        const [stored, first] = await Promise.all([
+          input.full ? null : given !== undefined ? given : state.get(input.collection),
           col.findOne({}, { projection: { _id: 1 } }),
         ]);
+        saved = stored;
         const empty = first === null;
         if (saved?.watermark && empty)
           log.info({ watermark: saved.watermark }, 'target collection is empty: full sync despite a watermark');
@@ -120,7 +128,10 @@ export function createTenantSyncActivities(
         await source.close();
       }
       const watermark = watermarkAfter(cp, syncStartedAt);
-      await state.save(input.collection, { watermark, runId: input.correlationId, rejected: cp.rejected });
+      // Nothing changed (the same watermark, nothing held back before or now): the stored state
+      // already says it, and a warm login saves one write per collection.
+      const same = saved !== null && watermark !== undefined && watermark === saved.watermark && cp.rejected === 0 && !saved.rejected;
+      if (!same) await state.save(input.collection, { watermark, runId: input.correlationId, rejected: cp.rejected });
       await progress(input);
       const result: CollectionResult = {
         name: input.collection,
@@ -168,9 +179,7 @@ export function createTenantSyncActivities(
     // The API caches each tenant's sync status (api/services/cache): drop it in every API process,
     // so the next login's freshness check sees this run. Bounded and never failing the activity:
     // a lost invalidation is healed by the API's flush after a Redis outage or its short TTL.
-    await withTimeout('cache invalidate sync-status', 500, () =>
-      invalidateRemote(deps.redis, deps.mongo.db.databaseName, 'sync-status', run.tenantId),
-    ).catch((err: unknown) => deps.log.warn({ err: String(err), tenantId: run.tenantId }, 'could not invalidate the cached sync status'));
+    await invalidator.drop('sync-status', run.tenantId);
   }
 
   return { syncCollection, recordSyncRun };

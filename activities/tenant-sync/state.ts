@@ -18,10 +18,18 @@ export interface CollectionSyncStateDoc {
   rejected: number;
 }
 
+/** What a sync needs of a collection's state: where to read from, and whether records were held back. */
+export type SavedSyncState = Pick<CollectionSyncStateDoc, 'watermark' | 'rejected'>;
+
 export function createTenantSyncState(tenantDb: Db) {
   const col = tenantDb.collection<CollectionSyncStateDoc>(SYNC_STATE_COLLECTION);
   return {
     get: (collection: string) => col.findOne({ _id: collection }),
+    /** Several collections' states in one query (a login's direct sync reads them all at once). */
+    async getMany(collections: readonly string[]): Promise<Map<string, CollectionSyncStateDoc>> {
+      const docs = await col.find({ _id: { $in: [...new Set(collections)] } }).toArray();
+      return new Map(docs.map((d) => [d._id, d]));
+    },
     /** Replaced, not raised with $max: a watermark held back for a rejected record must go down. */
     async save(collection: string, s: { watermark?: string; runId: string; rejected: number }): Promise<void> {
       const doc: Omit<CollectionSyncStateDoc, '_id'> = { lastSyncedAt: new Date(), lastRunId: s.runId, rejected: s.rejected };

@@ -1,3 +1,4 @@
+import { CACHED_NAMESPACES } from '../../../infra/cache-bus';
 import { BentoCache, bentostore } from 'bentocache';
 import { memoryDriver } from 'bentocache/drivers/memory';
 import { redisDriver } from 'bentocache/drivers/redis';
@@ -15,7 +16,7 @@ import { dateAwareSerializer } from './serializer';
 // invalidation), logged once per outage; when Redis is back the namespaces are flushed, since
 // invalidations sent meanwhile were lost. A cache failure never fails a request.
 
-export const CacheNamespaces = ['tenants', 'sync-status'] as const;
+export const CacheNamespaces = CACHED_NAMESPACES;
 export type CacheNamespace = (typeof CacheNamespaces)[number];
 
 /** A cache call never holds a request longer than this (ioredis retries a lost Redis for seconds). */

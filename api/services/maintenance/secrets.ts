@@ -1,3 +1,4 @@
+import type { RemoteInvalidator } from '../../../infra/cache-bus';
 import type { Db } from 'mongodb';
 import { createSecretsRotation, type RotationSummary, type SecretsStatus } from '../../../activities/maintenance/secrets-rotation';
 import type { Keyring } from '../../../infra/secrets';
@@ -27,6 +28,8 @@ export interface RotateBatchAnswer {
 export interface SecretsServiceOptions {
   db: Db;
   keyring: Keyring;
+  /** Re-sealed tenant secrets change what the tenant cache holds: it is cleared in every process after a batch that re-sealed any. */
+  invalidator?: Pick<RemoteInvalidator, 'clear'>;
 }
 
 /** Thrown by the rotation's per-document hook to end a pass once the batch is full. */
@@ -64,6 +67,7 @@ export function createSecretsService(o: SecretsServiceOptions) {
       full = true;
     }
     const done = sum ?? { resealed: 0, skipped: 0, failed: [] };
+    if (done.resealed > 0) await o.invalidator?.clear('tenants');
     const remaining = full ? await pendingAfter(done.failed.length) : 0;
     return { primaryKeyId, rotated: done.resealed, skipped: done.skipped, remaining, failed: done.failed };
   }

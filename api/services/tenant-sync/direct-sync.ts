@@ -1,3 +1,4 @@
+import type { SavedSyncState } from '../../../activities/tenant-sync/state';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Logger } from '../../../infra/logger';
 import type { Redis } from '../../../infra/redis';
@@ -26,6 +27,8 @@ export interface DirectSyncDeps {
   log: Logger;
   concurrency: number;
   lockTtlMs: number;
+  /** The sync states of a tenant's collections in one read (each collection's sync would otherwise read its own). */
+  states?: (tenantId: string, collections: readonly string[]) => Promise<Map<string, SavedSyncState>>;
 }
 
 export interface DirectOutcome {
@@ -49,18 +52,31 @@ async function withRetries(fn: () => Promise<CollectionResult>): Promise<Collect
 }
 
 export function createDirectSync(d: DirectSyncDeps) {
-  const syncAll = (tenantId: string, correlationId: string, plan: readonly CollectionPlan[]) =>
-    mapBounded(plan, d.concurrency, async (c): Promise<CollectionResult> => {
+  /** One read for every collection's state; a failed read leaves each sync to read its own. */
+  const statesOf = async (tenantId: string, plan: readonly CollectionPlan[]) =>
+    plan.length > 1 && d.states
+      ? d
+          .states(
+            tenantId,
+            plan.map((c) => c.name),
+          )
+          .catch(() => undefined)
+      : undefined;
+  const syncAll = async (tenantId: string, correlationId: string, plan: readonly CollectionPlan[]) => {
+    const states = await statesOf(tenantId, plan);
+    return mapBounded(plan, d.concurrency, async (c): Promise<CollectionResult> => {
       const started = Date.now();
+      const saved = states ? { saved: states.get(c.name) ?? null } : {};
       try {
         return await withRetries(() =>
-          d.activities.syncCollection({ tenantId, collection: c.name, essential: c.essential, correlationId }),
+          d.activities.syncCollection({ tenantId, collection: c.name, essential: c.essential, correlationId, ...saved }),
         );
       } catch (err) {
         const error = failureFromError(err, { tenantId, collection: c.name, correlationId }, started);
         return failedCollection(c, error, started);
       }
     });
+  };
 
   /**
    * Syncs the essential collections now. With `includeRest`, the others follow in the background

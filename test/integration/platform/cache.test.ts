@@ -6,7 +6,8 @@ import { MetricNames } from '../../../infra/metrics';
 import { createRedis, type Redis } from '../../../infra/redis';
 import { startTelemetry, type Telemetry } from '../../../infra/telemetry';
 import { WorkflowIds } from '../../../shared/constants';
-import { l2Key } from '../../../infra/cache-bus';
+import { CLEAR_BATCH, clearRemote, createRemoteInvalidator, l2Key } from '../../../infra/cache-bus';
+import { createLogger } from '../../../infra/logger';
 import { registerMongoTenant } from '../../helpers/api';
 import { uniqueId } from '../../helpers/stack';
 import { useStack } from '../../helpers/use-stack';
@@ -112,6 +113,43 @@ describe('login-path cache', () => {
     const changed = await ensure(two, tenantId);
     expect(changed.collections.map((c) => c.name)).toEqual(['users', 'roles']);
     expect((await stats(one)).namespaces.tenants.invalidations).toBeGreaterThanOrEqual(2);
+  });
+
+  it('a write outside the API (a migration, a restore, a rotation) clears the namespace in every app at once', async () => {
+    const [one, two] = [await stack.buildApp(direct), await stack.buildApp(direct)];
+    const tenants = [uniqueId('c-clr'), uniqueId('c-clr')];
+    for (const t of tenants) await register(one, t, ['users']);
+    for (const t of tenants) for (const app of [one, two]) await ensure(app, t); // cached in both apps and in Redis
+    const scope = stack.deps.mongo.db.databaseName;
+    const statusKey = l2Key(scope, 'sync-status', tenants[0]!);
+    await stack.deps.redis.set(statusKey, 'kept'); // another namespace's entry, which a clear must leave
+    // What a migration does: rewrite the registry documents behind the cache's back.
+    await stack.deps.mongo.db
+      .collection('tenants')
+      .updateMany({ _id: { $in: tenants } as never }, { $push: { collections: { name: 'roles', essential: false } } as never });
+    expect((await ensure(two, tenants[0]!)).collections.map((c) => c.name)).toEqual(['users']); // still the cached copy
+    const invalidator = createRemoteInvalidator(stack.deps.redis, scope, createLogger({ name: 't', level: 'silent' }));
+    await invalidator.clear('tenants');
+    for (const t of tenants) expect(await stack.deps.redis.exists(l2Key(scope, 'tenants', t))).toBe(0);
+    expect(await stack.deps.redis.get(statusKey)).toBe('kept');
+    // Every app empties its in-process copy on the bus message: the next login reads the new registry.
+    await expect
+      .poll(async () => (await ensure(one, tenants[1]!)).collections.map((c) => c.name), { timeout: 2_000 })
+      .toEqual(['users', 'roles']);
+    await expect
+      .poll(async () => (await ensure(two, tenants[0]!)).collections.map((c) => c.name), { timeout: 2_000 })
+      .toEqual(['users', 'roles']);
+    await stack.deps.redis.unlink(statusKey);
+  });
+
+  it('clears a namespace of more keys than one SCAN batch, and nothing else', async () => {
+    const scope = `clr_${uniqueId('s').replace(/-/g, '_')}`;
+    const keys = Array.from({ length: CLEAR_BATCH * 2 + 7 }, (_, i) => l2Key(scope, 'tenants', `t${i}`));
+    for (const k of keys) await stack.deps.redis.set(k, '1', 'EX', 120);
+    await stack.deps.redis.set(l2Key(scope, 'sync-status', 't0'), '1', 'EX', 120);
+    expect(await clearRemote(stack.deps.redis, scope, 'tenants')).toBe(keys.length);
+    expect(await stack.deps.redis.exists(...keys)).toBe(0);
+    expect(await stack.deps.redis.exists(l2Key(scope, 'sync-status', 't0'))).toBe(1);
   });
 
   it('counts a first read as a miss and repeat reads as hits, in the stats and in the metrics', async () => {
