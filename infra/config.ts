@@ -194,17 +194,17 @@ export const configShape = {
   TEMPORAL_BREAKER_FAILURES: opt(
     int(5, 1, 10_000),
     'temporal',
-    'Circuit breaker: failed Temporal login calls within the rolling window before it opens.',
+    'Circuit breaker: it opens after this many consecutive failed Temporal login calls (timeout, unavailable, error), or after this many within TEMPORAL_BREAKER_WINDOW_MS whatever succeeded between them; a gRPC UNAVAILABLE opens it at once.',
   ),
   TEMPORAL_BREAKER_WINDOW_MS: opt(
     int(30_000, 1_000, 3_600_000),
     'temporal',
-    'Circuit breaker: rolling window in which failures are counted (ms).',
+    'Circuit breaker: sliding window in which TEMPORAL_BREAKER_FAILURES failed calls open it, successes between them notwithstanding (ms).',
   ),
   TEMPORAL_BREAKER_RESET_MS: opt(
     int(15_000, 100, 3_600_000),
     'temporal',
-    'Circuit breaker: cool-down before a half-open probe is let through (ms).',
+    'Circuit breaker: time open before it goes half-open: the next login probes Temporal (success closes it, failure re-opens it) while others go direct (ms).',
   ),
   SYNC_FRESHNESS_MS: opt(
     int(30_000, 0, 86_400_000),

@@ -19,6 +19,8 @@ export const MetricNames = {
   syncRequests: 'sync_requests_total',
   syncDuration: 'sync_duration_seconds',
   syncFallbacks: 'sync_fallback_total',
+  syncBreakerState: 'sync_breaker_state',
+  syncBreakerTransitions: 'sync_breaker_transitions_total',
   reconcileRecords: 'reconcile_records_total',
   reconcileChunks: 'reconcile_chunks_total',
   migrationRuns: 'migration_runs_total',
@@ -75,6 +77,19 @@ export function createSyncMetrics() {
     ),
     duration: seconds(MetricNames.syncDuration, 'Login sync duration until the essential collections were ready, by method'),
     fallbacks: counter(MetricNames.syncFallbacks, 'Login syncs that fell back from Temporal to direct, by reason'),
+  };
+}
+
+/** Login path's circuit breaker (API): its state as a gauge, and its transitions by from and to state. */
+export function createBreakerMetrics() {
+  return {
+    state: meter().createGauge(MetricNames.syncBreakerState, {
+      description: 'Temporal login circuit breaker state: 0 closed, 1 half-open, 2 open',
+    }),
+    transitions: counter(
+      MetricNames.syncBreakerTransitions,
+      'Temporal login circuit breaker transitions, by from and to state (closed, half_open, open)',
+    ),
   };
 }
 

@@ -1,4 +1,3 @@
-import CircuitBreaker from 'opossum';
 import { WithStartWorkflowOperation, isGrpcServiceError } from '@temporalio/client';
 import type { TemporalHandle } from '../../../infra/temporal';
 import { DeadlineExceededError, withTimeout } from '../../../infra/timeout';
@@ -14,6 +13,8 @@ import {
   type TenantSyncWorkflow,
 } from '../../../shared/tenant-sync';
 import type { Logger } from '../../../infra/logger';
+import { createBreakerMetrics } from '../../../infra/metrics';
+import { createCircuitBreaker, isBrokenCircuitError, type BreakerState } from './breaker';
 
 // The Temporal login path: one update-with-start call that returns when the essential
 // collections are ready, raced against the login deadline, behind a circuit breaker.
@@ -26,7 +27,10 @@ export interface TemporalLoginOptions {
   log: Logger;
 }
 
-export type BreakerState = 'closed' | 'open' | 'half_open';
+export type { BreakerState } from './breaker';
+
+/** Gauge values of the breaker's state. */
+const stateValue = { closed: 0, half_open: 1, open: 2 } as const satisfies Record<BreakerState, number>;
 
 /** Thrown when the Temporal login path gave no answer; `reason` becomes the fallbackReason. */
 export class TemporalLoginError extends AppError {
@@ -41,7 +45,7 @@ export class TemporalLoginError extends AppError {
 
 function reasonOf(err: unknown): FallbackReason {
   if (err instanceof DeadlineExceededError) return 'timeout';
-  if (err instanceof Error && (err as { code?: string }).code === 'EOPENBREAKER') return 'circuit_open';
+  if (isBrokenCircuitError(err)) return 'circuit_open';
   if (isGrpcServiceError(err) && (err.code === 14 || err.code === 4)) return err.code === 4 ? 'timeout' : 'unavailable';
   const text = err instanceof Error ? `${err.name} ${err.message}` : String(err);
   if (/UNAVAILABLE|ECONNREFUSED|connect|Connection/i.test(text)) return 'unavailable';
@@ -61,38 +65,36 @@ export function createTemporalLogin(o: TemporalLoginOptions) {
     );
   };
 
-  const breaker = new CircuitBreaker(call, {
-    timeout: false,
-    resetTimeout: o.breaker.resetMs,
-    rollingCountTimeout: o.breaker.windowMs,
-    rollingCountBuckets: 10,
-    volumeThreshold: o.breaker.failures,
-    errorThresholdPercentage: 50,
+  const metrics = createBreakerMetrics();
+  metrics.state.record(stateValue.closed);
+  // Failures are calls that threw (timeout, unavailable, error); an answer with essentialReady false is not one.
+  const breaker = createCircuitBreaker({
+    ...o.breaker,
+    opensAtOnce: (err) => reasonOf(err) === 'unavailable',
+    onTransition: (from, to) => {
+      metrics.state.record(stateValue[to]);
+      metrics.transitions.add(1, { from, to });
+      if (to === 'open')
+        o.log.warn({ from, resetMs: o.breaker.resetMs }, 'temporal circuit breaker opened: logins go straight to direct sync');
+      else if (to === 'half_open') o.log.info('temporal circuit breaker half-open: this login probes Temporal');
+      else o.log.info({ from }, 'temporal circuit breaker closed');
+    },
   });
-  breaker.on('open', () =>
-    o.log.warn({ resetMs: o.breaker.resetMs }, 'temporal circuit breaker opened: logins go straight to direct sync'),
-  );
-  breaker.on('halfOpen', () => o.log.info('temporal circuit breaker half-open: next login probes Temporal'));
-  breaker.on('close', () => o.log.info('temporal circuit breaker closed'));
 
   return {
     /** Resolves with the essential result, or throws TemporalLoginError naming the fallback reason. */
     async ensure(input: TenantSyncInput, fairnessWeight?: number): Promise<EssentialReadyResult> {
       try {
-        return await breaker.fire(input, fairnessWeight);
+        return await breaker.execute(() => call(input, fairnessWeight));
       } catch (err) {
         const reason = reasonOf(err);
         throw new TemporalLoginError(reason, err instanceof Error ? err.message : String(err), WorkflowIds.tenantSync(input.tenantId));
       }
     },
-    breakerState(): BreakerState {
-      return breaker.opened ? 'open' : breaker.halfOpen ? 'half_open' : 'closed';
-    },
-    breakerStats() {
-      const s = breaker.stats;
-      return { failures: s.failures, successes: s.successes, rejects: s.rejects, fires: s.fires };
-    },
-    shutdown: () => breaker.shutdown(),
+    breakerState: (): BreakerState => breaker.state(),
+    breakerStats: () => breaker.stats(),
+    /** Nothing to release: the breaker keeps no timers (it checks the time on the next call). */
+    shutdown: (): void => undefined,
   };
 }
 
