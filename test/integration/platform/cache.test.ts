@@ -121,7 +121,7 @@ describe('login-path cache', () => {
     for (const t of tenants) await register(one, t, ['users']);
     for (const t of tenants) for (const app of [one, two]) await ensure(app, t); // cached in both apps and in Redis
     const scope = stack.deps.mongo.db.databaseName;
-    const statusKey = l2Key(scope, 'sync-status', tenants[0]!);
+    const statusKey = l2Key(scope, 'sync-status', uniqueId('c-nobody')); // no login invalidates it
     await stack.deps.redis.set(statusKey, 'kept'); // another namespace's entry, which a clear must leave
     // What a migration does: rewrite the registry documents behind the cache's back.
     await stack.deps.mongo.db
