@@ -29,7 +29,7 @@ describe('login deadlines', () => {
   });
   afterAll(async () => bench?.close());
 
-  it('Temporal unreachable → direct fallback within the timeout + 500 ms', async () => {
+  it('Temporal unreachable → direct fallback within the timeout + 500 ms, then the breaker opens', async () => {
     const dead = createTemporalClient({ TEMPORAL_ADDRESS: `127.0.0.1:${await freePort()}`, TEMPORAL_NAMESPACE: 'default' });
     const a = await app({ USE_TEMPORAL_FOR_AUTH: true, TEMPORAL_AUTH_TIMEOUT_MS: 800 }, { temporal: dead });
     // Small collections: the assertion is about the fallback's deadline, not the sync's size.
@@ -40,6 +40,20 @@ describe('login deadlines', () => {
     expect(body).toMatchObject({ syncMethod: 'direct', fallbackUsed: true, essentialReady: true });
     expect(['unavailable', 'timeout']).toContain(body.fallbackReason);
     expect(elapsed).toBeLessThan(800 + 500);
+    // The breaker opens at once on `unavailable`, after TEMPORAL_BREAKER_FAILURES (5) in a row on
+    // `timeout`; from then on logins go direct without waiting for Temporal.
+    const reasons: string[] = [body.fallbackReason];
+    while (reasons.length <= 5 && reasons.at(-1) !== 'circuit_open') reasons.push((await ensure(a, tenantId)).json().fallbackReason);
+    const opened = reasons.indexOf('circuit_open');
+    expect(opened, reasons.join()).toBeGreaterThan(0);
+    expect(
+      reasons.slice(0, opened).every((r) => r === 'timeout' || r === 'unavailable'),
+      reasons.join(),
+    ).toBe(true);
+    if (reasons[0] === 'unavailable') expect(opened).toBe(1);
+    const t1 = Date.now();
+    expect((await ensure(a, tenantId)).json()).toMatchObject({ fallbackReason: 'circuit_open', essentialReady: true });
+    expect(Date.now() - t1).toBeLessThan(800);
     // `dead` stays open: closing it while the SDK's retry timer is pending throws from a timer.
   });
 
