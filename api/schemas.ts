@@ -1,4 +1,4 @@
-import { Type } from 'typebox';
+import { Type, type Static } from 'typebox';
 
 // Schemas shared by many routes. IDs are tight patterns: nothing else ever reaches a query.
 
@@ -9,7 +9,10 @@ export const TenantIdParams = Type.Object(
   { additionalProperties: false },
 );
 
-/** RFC 9457 problem document. */
+/**
+ * RFC 9457 problem document, shared by $id: registered once (api/plugins/openapi.ts), so every
+ * error answer refers to it and the document holds it once, as components.schemas.Problem.
+ */
 export const Problem = Type.Object(
   {
     type: Type.String(),
@@ -19,18 +22,29 @@ export const Problem = Type.Object(
     correlationId: Type.String(),
     instance: Type.Optional(Type.String()),
   },
-  { additionalProperties: true },
+  { $id: 'Problem', additionalProperties: true },
 );
+export type ProblemBody = Static<typeof Problem>;
+
+/** The schemas routes refer to by $id (Type.Ref), added to the app before any route. */
+export const sharedSchemas = [Problem] as const;
+
+/** An error answer: a Problem, as the error handler sends it (application/problem+json). */
+export const problemResponse = (description: string) =>
+  ({
+    description,
+    content: { 'application/problem+json': { schema: Type.Unsafe<ProblemBody>(Type.Ref('Problem')) } },
+  }) as const;
 
 /** The error responses every protected route can give. */
 export const problemResponses = {
-  400: Problem,
-  401: Problem,
-  403: Problem,
-  404: Problem,
-  409: Problem,
-  422: Problem,
-  429: Problem,
-  500: Problem,
-  503: Problem,
+  400: problemResponse('Invalid request: a parameter, the body or the Idempotency-Key'),
+  401: problemResponse('No valid bearer token'),
+  403: problemResponse('The token lacks the scope or the tenant'),
+  404: problemResponse('Not found'),
+  409: problemResponse('Conflicts with the current state, or the same Idempotency-Key is still running'),
+  422: problemResponse('Unprocessable, or an Idempotency-Key reused with another payload'),
+  429: problemResponse('Rate limited: retry after Retry-After seconds'),
+  500: problemResponse('Unexpected error: quote the correlationId'),
+  503: problemResponse('A dependency is unavailable: retry later'),
 } as const;

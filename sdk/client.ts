@@ -1,5 +1,5 @@
 import createClient, { type Client, type Middleware } from 'openapi-fetch';
-import type { paths } from '../openapi/schema';
+import type { components, paths } from '../openapi/schema';
 
 // The typed HTTP client other services (the auth service first) use to call this API: openapi-fetch
 // over the types openapi-typescript generated from our OpenAPI document (openapi/schema.d.ts,
@@ -8,14 +8,27 @@ import type { paths } from '../openapi/schema';
 
 export type { paths as ApiPaths } from '../openapi/schema';
 
+/**
+ * `paths` as the client takes them: where the document requires the Idempotency-Key header, it
+ * may travel as a plain header (`idempotent()`) instead of in `params.header`. The API still
+ * answers 400 when it is missing.
+ */
+export type ClientPaths = {
+  [Path in keyof paths]: {
+    [M in keyof paths[Path]]: paths[Path][M] extends { parameters: infer P extends { header: { 'Idempotency-Key': string } } }
+      ? Omit<paths[Path][M], 'parameters'> & { parameters: Omit<P, 'header'> & { header?: Partial<P['header']> } }
+      : paths[Path][M];
+  };
+};
+
 /** The client: `api.POST('/api/sync/tenants/{tenantId}/ensure', { params: { path: { tenantId } } })` and so on. */
-export type PlatformClient = Client<paths>;
+export type PlatformClient = Client<ClientPaths>;
 
 /** The 200 answer of the login hook. */
 export type EnsureResult = paths['/api/sync/tenants/{tenantId}/ensure']['post']['responses'][200]['content']['application/json'];
 
 /** An RFC 9457 problem, the body of every 4xx and 5xx answer. */
-export type Problem = paths['/api/sync/tenants/{tenantId}/ensure']['post']['responses'][400]['content']['application/json'];
+export type Problem = components['schemas']['Problem'];
 
 export interface PlatformClientOptions {
   /** Where the API listens, e.g. `http://sync-orchestrator:3000` (no `/api`: the paths carry it). */
@@ -45,7 +58,7 @@ function authMiddleware(o: PlatformClientOptions): Middleware {
 
 /** A typed client for this API. Answers are `{ data, error, response }`; nothing throws on a 4xx/5xx. */
 export function createPlatformClient(o: PlatformClientOptions): PlatformClient {
-  const client = createClient<paths>({ baseUrl: o.baseUrl.replace(/\/+$/, ''), ...(o.fetch ? { fetch: o.fetch } : {}) });
+  const client = createClient<ClientPaths>({ baseUrl: o.baseUrl.replace(/\/+$/, ''), ...(o.fetch ? { fetch: o.fetch } : {}) });
   client.use(authMiddleware(o));
   return client;
 }
@@ -53,6 +66,6 @@ export function createPlatformClient(o: PlatformClientOptions): PlatformClient {
 /**
  * Headers for POST routes that take an Idempotency-Key (required on starts that must not run twice:
  * reconcile, migrations, backups, schedule triggers, secret rotation). A retry sends the same key.
- * The OpenAPI document does not declare the header, so it travels as a plain header.
+ * Equivalent to `params: { header: { 'Idempotency-Key': key } }`, and spreads beside `params`.
  */
 export const idempotent = (key: string): { headers: Record<string, string> } => ({ headers: { 'idempotency-key': key } });

@@ -41,6 +41,18 @@ export const IDEMPOTENCY_KEY = /^[\x21-\x7E]{1,255}$/;
 const PENDING_TTL_MS = 120_000;
 
 /**
+ * How a route treats the Idempotency-Key: every POST reads it (required or not by its config);
+ * undefined for routes that never read it. The hook below and the OpenAPI document both ask this.
+ */
+export function routeIdempotency(route: {
+  method: string | readonly string[];
+  config?: { idempotency?: RouteIdempotency };
+}): RouteIdempotency | undefined {
+  const methods = typeof route.method === 'string' ? [route.method] : route.method;
+  return methods.includes('POST') ? (route.config?.idempotency ?? {}) : undefined;
+}
+
+/**
  * Whose an idempotency record is: the token's subject and its tenant set (sorted; `"*"` is
  * distinct from any list), so two tokens of one subject with other tenants never share one.
  */
@@ -117,8 +129,7 @@ export default fp<IdempotencyOptions>(
     // Last preHandler: this plugin registers after rate-limit (a declared dependency), so its
     // onRoute runs after the rate limiters have appended theirs.
     app.addHook('onRoute', (route) => {
-      const methods = Array.isArray(route.method) ? route.method : [route.method];
-      if (!methods.includes('POST')) return;
+      if (!routeIdempotency(route)) return;
       const existing = route.preHandler ? (Array.isArray(route.preHandler) ? route.preHandler : [route.preHandler]) : [];
       route.preHandler = [...existing, preHandler];
     });

@@ -4,7 +4,7 @@ import { Type } from 'typebox';
 import { createHttpMetrics } from '../../infra/metrics';
 import type { Telemetry } from '../../infra/telemetry';
 import { AppError } from '../errors';
-import { Problem } from '../schemas';
+import { problemResponse } from '../schemas';
 import { onClientAbort } from './request-context';
 
 // HTTP metrics (duration and count by method, route pattern and status; open connections) and
@@ -46,7 +46,10 @@ export default fp<MetricsPluginOptions>(
           description:
             'Prometheus text exposition format 0.0.4. No token needed (like /health); keep the API on loopback or restrict /health/* at the proxy.',
           produces: ['text/plain'],
-          response: { 200: Type.String({ description: 'Prometheus text format' }), 404: Problem },
+          response: {
+            200: Type.String({ description: 'Prometheus text format' }),
+            404: problemResponse('Telemetry is not started in this process'),
+          },
         },
       },
       async (_req, reply) => {

@@ -7,7 +7,7 @@ import { withTimeout } from '../../infra/timeout';
 import { redactConnectionDetails } from '../../shared/redact';
 import { AppError } from '../errors';
 import { sendProblem } from '../plugins/error-handler';
-import { Problem } from '../schemas';
+import { problemResponse } from '../schemas';
 import type { AppDeps } from '../app';
 
 const Check = Type.Object({ ok: Type.Boolean(), latencyMs: Type.Number(), error: Type.Optional(Type.String()) });
@@ -57,7 +57,10 @@ const health: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async (app, { deps 
     '/health/ready',
     {
       schema: {
-        response: { 200: Type.Object({ status: Type.Literal('ready'), checks: Type.Record(Type.String(), Check) }), 503: Problem },
+        response: {
+          200: Type.Object({ status: Type.Literal('ready'), checks: Type.Record(Type.String(), Check) }),
+          503: problemResponse('Not ready: a dependency check failed'),
+        },
       },
     },
     async (req, reply) => {
