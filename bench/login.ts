@@ -20,6 +20,11 @@ import { fmt, percentile, startBenchStack, startWorkerProcess, table } from './h
 // One tenant shape (3 essential collections × N records): warm incremental logins through
 // Temporal and through direct, cold first syncs of fresh tenants, and the fallback latency
 // with Temporal down before and after the circuit breaker opens. Real HTTP on loopback.
+// The outage case (--outage-logins 0 skips it): OUTAGE_LOGINS logins over OUTAGE_TENANTS tenants
+// at a fixed concurrency through Temporal (TEMPORAL_AUTH_TIMEOUT_MS --outage-timeout-ms), with
+// the Temporal server frozen by SIGSTOP for --freeze-s in the middle, then SIGCONT: latency of the
+// logins started during the freeze, how many waited the whole timeout, the fallback reasons, and
+// how long after the freeze the breaker answered its first circuit_open.
 // --cache (default both): the warm rows and a "repeat login inside the freshness window" row
 // per cache setting, interleaved login by login; MongoDB commands per login are counted from
 // the API's driver command events (the worker's own client is not counted), and the hit rate
@@ -31,6 +36,12 @@ const { values: args } = parseArgs({
     cold: { type: 'string', default: '5' },
     records: { type: 'string', default: '2000' },
     cache: { type: 'string', default: 'both' },
+    // The outage case: logins at a concurrency while the Temporal server is frozen (SIGSTOP).
+    'outage-logins': { type: 'string', default: '400' },
+    'outage-concurrency': { type: 'string', default: '20' },
+    'outage-tenants': { type: 'string', default: '20' },
+    'freeze-s': { type: 'string', default: '15' },
+    'outage-timeout-ms': { type: 'string', default: '2000' },
   },
 });
 if (!['on', 'off', 'both'].includes(args.cache)) throw new Error(`--cache must be on, off or both (got ${args.cache})`);
@@ -38,6 +49,11 @@ const CACHE_MODES: Array<'on' | 'off'> = args.cache === 'both' ? ['on', 'off'] :
 const LOGINS = Number(args.logins);
 const COLD = Number(args.cold);
 const RECORDS = Number(args.records);
+const OUTAGE_LOGINS = Number(args['outage-logins']);
+const OUTAGE_CONCURRENCY = Number(args['outage-concurrency']);
+const OUTAGE_TENANTS = Number(args['outage-tenants']);
+const FREEZE_MS = Number(args['freeze-s']) * 1000;
+const OUTAGE_TIMEOUT_MS = Number(args['outage-timeout-ms']);
 const say = (m: string) => process.stderr.write(`[bench] ${m}\n`);
 
 const bench = await startBenchStack(say);
@@ -235,6 +251,64 @@ for (let i = 0; i < Math.min(LOGINS, 100); i++) {
   after.push(r.ms);
 }
 
+// ---- outage: Temporal frozen under a login storm ----
+interface OutageLogin {
+  at: number;
+  ms: number;
+  method: string;
+  reason: string;
+}
+const outage: OutageLogin[] = [];
+let freezeAt = Number.NaN;
+let thawAt = Number.NaN;
+if (OUTAGE_LOGINS > 0) {
+  const temporalServer = bench.stack.servers.find((srv) => srv.name === 'temporal');
+  if (!temporalServer?.process.pid) throw new Error('no Temporal server process to freeze');
+  const pid = temporalServer.process.pid;
+  const outageTenants: string[] = [];
+  for (let i = 0; i < OUTAGE_TENANTS; i++) outageTenants.push(await tenant(`outage-${i}`));
+  const viaOutage = await serve({ USE_TEMPORAL_FOR_AUTH: true, TEMPORAL_AUTH_TIMEOUT_MS: OUTAGE_TIMEOUT_MS });
+  for (const t of outageTenants) await login(viaOutage.url, t); // first syncs before the storm
+  say(
+    `outage: ${OUTAGE_LOGINS} logins over ${OUTAGE_TENANTS} tenants at concurrency ${OUTAGE_CONCURRENCY}, Temporal frozen for ${FREEZE_MS / 1000} s in the middle (timeout ${OUTAGE_TIMEOUT_MS} ms)`,
+  );
+  let next = 0;
+  const t0 = performance.now();
+  const thawed = (async () => {
+    // Freeze once a third of the logins have started, for FREEZE_MS; always thawed.
+    while (next < OUTAGE_LOGINS / 3) await new Promise((r) => setTimeout(r, 20));
+    freezeAt = performance.now() - t0;
+    process.kill(pid, 'SIGSTOP');
+    try {
+      await new Promise((r) => setTimeout(r, FREEZE_MS));
+    } finally {
+      process.kill(pid, 'SIGCONT');
+      thawAt = performance.now() - t0;
+    }
+  })();
+  const stopAll = () => {
+    try {
+      process.kill(pid, 'SIGCONT');
+    } catch {
+      // already gone
+    }
+  };
+  process.once('exit', stopAll);
+  await Promise.all(
+    Array.from({ length: OUTAGE_CONCURRENCY }, async () => {
+      for (let i = next++; i < OUTAGE_LOGINS; i = next++) {
+        const at = performance.now() - t0;
+        const r = await login(viaOutage.url, outageTenants[i % outageTenants.length]!);
+        outage.push({ at, ms: r.ms, method: r.body.syncMethod, reason: r.body.fallbackReason ?? 'none' });
+        // Keep the storm going until the freeze is over, so every phase has logins.
+        if (next >= OUTAGE_LOGINS && Number.isNaN(thawAt)) next = OUTAGE_LOGINS - 1;
+      }
+    }),
+  );
+  await thawed;
+  await viaOutage.app.close();
+}
+
 const ct = summarize('cold first sync · temporal', coldT, `3 × ${RECORDS} records`);
 const cd = summarize('cold first sync · direct', coldD, `3 × ${RECORDS} records`);
 const wt = { p50: percentile(warmT, 50), p99: percentile(warmT, 99) };
@@ -260,6 +334,38 @@ if (CACHE_MODES.length === 2) {
         `p50 on ${fmt(warmRows.get(`${k}:on`)!.p50)} ms vs off ${fmt(warmRows.get(`${k}:off`)!.p50)} ms (target: lower)\n`,
     );
   }
+}
+if (outage.length) {
+  const during = outage.filter((l) => l.at >= freezeAt && l.at < thawAt);
+  const ms = (xs: OutageLogin[]) => xs.map((l) => l.ms);
+  const reasonsOf = (xs: OutageLogin[]) => {
+    const n = new Map<string, number>();
+    for (const l of xs) n.set(`${l.method}/${l.reason}`, (n.get(`${l.method}/${l.reason}`) ?? 0) + 1);
+    return [...n].map(([k, v]) => `${k} ${v}`).join(', ');
+  };
+  const firstOpen = outage.filter((l) => l.reason === 'circuit_open' && l.at >= freezeAt).sort((a, b) => a.at - b.at)[0];
+  const o = [
+    { phase: 'before the freeze', xs: outage.filter((l) => l.at < freezeAt) },
+    { phase: `during the freeze (${fmt(FREEZE_MS / 1000, 0)} s)`, xs: during },
+    { phase: 'after the thaw', xs: outage.filter((l) => l.at >= thawAt) },
+  ].map(({ phase, xs }) => ({
+    phase,
+    n: xs.length,
+    'p50 ms': fmt(percentile(ms(xs), 50)),
+    'p99 ms': fmt(percentile(ms(xs), 99)),
+    'max ms': fmt(Math.max(...ms(xs))),
+    [`≥ timeout (${OUTAGE_TIMEOUT_MS} ms)`]: xs.filter((l) => l.ms >= OUTAGE_TIMEOUT_MS).length,
+    'method/reason': reasonsOf(xs),
+  }));
+  const worst = Math.max(...ms(outage));
+  process.stdout.write(
+    `\noutage: ${OUTAGE_LOGINS}+ logins, concurrency ${OUTAGE_CONCURRENCY}, ${OUTAGE_TENANTS} tenants; Temporal SIGSTOP at ${fmt(freezeAt / 1000, 1)} s, SIGCONT at ${fmt(thawAt / 1000, 1)} s\n`,
+  );
+  process.stdout.write(`${table(o)}\n`);
+  process.stdout.write(
+    `every login within timeout + 500 ms: ${worst <= OUTAGE_TIMEOUT_MS + 500 ? 'yes' : 'NO'} (max ${fmt(worst)} ms); ` +
+      `first circuit_open answer ${firstOpen ? `${fmt((firstOpen.at + firstOpen.ms - freezeAt) / 1000, 2)} s after the freeze` : 'never'}\n`,
+  );
 }
 process.stdout.write(`worker peak RSS ${fmt(worker.peakRssMb(), 0)} MB\n`);
 
