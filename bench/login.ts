@@ -296,12 +296,13 @@ if (OUTAGE_LOGINS > 0) {
   process.once('exit', stopAll);
   await Promise.all(
     Array.from({ length: OUTAGE_CONCURRENCY }, async () => {
-      for (let i = next++; i < OUTAGE_LOGINS; i = next++) {
+      // At least OUTAGE_LOGINS in all, and the storm goes on through the freeze and for a third of
+      // them after the thaw, so every phase has logins.
+      const afterThaw = () => outage.filter((l) => l.at >= thawAt).length;
+      for (let i = next++; i < OUTAGE_LOGINS || Number.isNaN(thawAt) || afterThaw() < OUTAGE_LOGINS / 3; i = next++) {
         const at = performance.now() - t0;
         const r = await login(viaOutage.url, outageTenants[i % outageTenants.length]!);
         outage.push({ at, ms: r.ms, method: r.body.syncMethod, reason: r.body.fallbackReason ?? 'none' });
-        // Keep the storm going until the freeze is over, so every phase has logins.
-        if (next >= OUTAGE_LOGINS && Number.isNaN(thawAt)) next = OUTAGE_LOGINS - 1;
       }
     }),
   );
