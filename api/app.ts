@@ -50,6 +50,7 @@ import { activityDepsFromConfig, activitySettingsFromConfig } from '../activitie
 import { createDirectSync } from './services/tenant-sync/direct-sync';
 import { createTemporalLogin } from './services/tenant-sync/temporal-login';
 import { createLoginSync } from './services/tenant-sync/login-sync';
+import { createWorkerPresence, describeWorkflowPollers, loginQueueOf } from './services/tenant-sync/worker-presence';
 import { createCache } from './services/cache/cache';
 import { cachedSyncStore, cachedTenantRepository } from './services/cache/cached-stores';
 import cacheRoutes from './routes/cache';
@@ -169,10 +170,30 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     : undefined;
   // Start quotas, one per app, counted in Redis per task queue (deployments sharing a Redis stay apart).
   const quotas = createQuotaService({ redis, scope: config.TEMPORAL_TASK_QUEUE, settings: quotaSettingsFromConfig(config), log });
-  const loginSync = createLoginSync({ config, log, tenants: loginTenants, store: loginStore, direct, temporal: temporalLogin, quotas });
+  // Does a worker poll the queue logins start on? Asked lazily (the first login or readiness probe).
+  const loginQueue = loginQueueOf(config);
+  const presence =
+    temporal && config.WORKER_PRESENCE_TTL_MS > 0
+      ? createWorkerPresence({
+          describe: describeWorkflowPollers(temporal, loginQueue),
+          taskQueue: loginQueue,
+          ttlMs: config.WORKER_PRESENCE_TTL_MS,
+          log,
+        })
+      : undefined;
+  const loginSync = createLoginSync({
+    config,
+    log,
+    tenants: loginTenants,
+    store: loginStore,
+    direct,
+    temporal: temporalLogin,
+    quotas,
+    presence,
+  });
   app.addHook('onClose', async () => temporalLogin?.shutdown());
 
-  await app.register(healthRoutes, { deps });
+  await app.register(healthRoutes, { deps, presence });
   const taskQueue = config.TEMPORAL_TASK_QUEUE;
   // Work pauses (stored, so every API process honours them) and the schedules they pause.
   const schedules = createSchedulesService({ temporal, taskQueue });

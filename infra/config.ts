@@ -186,6 +186,11 @@ export const configShape = {
     'temporal',
     'Login-path deadline for Temporal before falling back to direct sync (ms).',
   ),
+  WORKER_PRESENCE_TTL_MS: opt(
+    int(5_000, 0, 300_000),
+    'temporal',
+    'How long the API trusts its last DescribeTaskQueue of the login task queue (ms): with no worker polling it, logins go direct at once (fallbackReason no_worker) and /health/ready shows Temporal degraded. 0 = not checked.',
+  ),
   TEMPORAL_TENANTS: opt(
     csv(),
     'temporal',

@@ -121,6 +121,12 @@ export interface paths {
                   ok: boolean;
                   latencyMs: number;
                   error?: string;
+                  /** @description temporal only: ok when a worker polls the login task queue; degraded when none does (logins go direct, the API stays ready); unknown when the describe did not answer */
+                  status?: 'ok' | 'degraded' | 'unknown';
+                  /** @description temporal only: workers polling the login task queue (last poll within 90 s) */
+                  pollers?: number;
+                  /** @description temporal only: the task queue logins start on */
+                  taskQueue?: string;
                 };
               };
             };

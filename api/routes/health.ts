@@ -9,13 +9,40 @@ import { AppError } from '../errors';
 import { sendProblem } from '../plugins/error-handler';
 import { problemResponse } from '../schemas';
 import type { AppDeps } from '../app';
+import { POLLER_RECENT_MS, type PresenceAnswer, type WorkerPresence } from '../services/tenant-sync/worker-presence';
 
-const Check = Type.Object({ ok: Type.Boolean(), latencyMs: Type.Number(), error: Type.Optional(Type.String()) });
+const Check = Type.Object({
+  ok: Type.Boolean(),
+  latencyMs: Type.Number(),
+  error: Type.Optional(Type.String()),
+  status: Type.Optional(
+    Type.Union([Type.Literal('ok'), Type.Literal('degraded'), Type.Literal('unknown')], {
+      description:
+        'temporal only: ok when a worker polls the login task queue; degraded when none does (logins go direct, the API stays ready); unknown when the describe did not answer',
+    }),
+  ),
+  pollers: Type.Optional(
+    Type.Integer({ description: `temporal only: workers polling the login task queue (last poll within ${POLLER_RECENT_MS / 1000} s)` }),
+  ),
+  taskQueue: Type.Optional(Type.String({ description: 'temporal only: the task queue logins start on' })),
+});
 
 export type DependencyName = 'mongodb' | 'redis' | 'temporal';
 
-/** Pings every dependency in parallel, each bounded by `timeoutMs`. */
-export async function checkDependencies(deps: AppDeps, timeoutMs: number) {
+/** The worker part of the temporal check (the server itself answered). */
+function workerFields(a: PresenceAnswer) {
+  if (a.state === 'unknown') {
+    return { status: 'unknown' as const, taskQueue: a.taskQueue, error: `worker presence unknown: ${a.error ?? ''}` };
+  }
+  return { status: a.state === 'present' ? ('ok' as const) : ('degraded' as const), pollers: a.pollers ?? 0, taskQueue: a.taskQueue };
+}
+
+/**
+ * Pings every dependency in parallel, each bounded by `timeoutMs`; with `presence`, the temporal
+ * check also tells whether a worker polls the login task queue (same bound).
+ */
+export async function checkDependencies(deps: AppDeps, timeoutMs: number, presence?: Pick<WorkerPresence, 'check'>) {
+  const workers = deps.temporal ? presence?.check(timeoutMs) : undefined;
   const probes: Record<DependencyName, (() => Promise<void>) | undefined> = {
     mongodb: () => pingMongo(deps.mongo, timeoutMs),
     redis: () => pingRedis(deps.redis),
@@ -40,10 +67,12 @@ export async function checkDependencies(deps: AppDeps, timeoutMs: number) {
       }
     }),
   );
-  return Object.fromEntries(entries) as Record<DependencyName, { ok: boolean; latencyMs: number; error?: string }>;
+  const checks = Object.fromEntries(entries) as Record<DependencyName, { ok: boolean; latencyMs: number; error?: string }>;
+  if (workers && checks.temporal.ok) return { ...checks, temporal: { ...checks.temporal, ...workerFields(await workers) } };
+  return checks;
 }
 
-const health: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async (app, { deps }) => {
+const health: FastifyPluginAsyncTypebox<{ deps: AppDeps; presence?: Pick<WorkerPresence, 'check'> }> = async (app, { deps, presence }) => {
   app.get(
     '/health',
     { schema: { response: { 200: Type.Object({ status: Type.Literal('ok'), uptimeSeconds: Type.Number() }) } } },
@@ -64,7 +93,7 @@ const health: FastifyPluginAsyncTypebox<{ deps: AppDeps }> = async (app, { deps 
       },
     },
     async (req, reply) => {
-      const checks = await checkDependencies(deps, deps.config.READY_TIMEOUT_MS);
+      const checks = await checkDependencies(deps, deps.config.READY_TIMEOUT_MS, presence);
       const failed = Object.entries(checks)
         .filter(([, c]) => !c.ok)
         .map(([n]) => n);

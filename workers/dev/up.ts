@@ -129,3 +129,41 @@ say(`token: TOKEN=$(npm run -s cli -- token --scopes "sync:write sync:read admin
 say(
   `login sync: curl -s -X POST -H "Authorization: Bearer $TOKEN" http://${config.HOST}:${config.PORT}/api/sync/tenants/demo-small/ensure`,
 );
+
+// "ready" once the API is ready and a worker polls the login task queue (the temporal check's
+// status is ok): before that, logins would go direct (no_worker). Bounded, and says what is missing.
+const READY_WAIT_MS = 120_000;
+type ReadyBody = { checks?: { temporal?: { status?: string; pollers?: number; taskQueue?: string } } };
+async function readiness(): Promise<{ code: number; body: ReadyBody } | undefined> {
+  const host = config.HOST === '0.0.0.0' ? '127.0.0.1' : config.HOST;
+  try {
+    const res = await fetch(`http://${host}:${config.PORT}/health/ready`, { signal: AbortSignal.timeout(5_000) });
+    return { code: res.status, body: (await res.json()) as ReadyBody };
+  } catch {
+    return undefined; // not listening yet
+  }
+}
+const waitStarted = Date.now();
+let lastSeen = 'the API does not answer yet';
+while (!stopping) {
+  const r = await readiness();
+  const temporal = r?.body.checks?.temporal;
+  if (r?.code === 200 && (temporal?.status === undefined || temporal.status === 'ok')) {
+    const pollers = temporal?.pollers !== undefined ? ` (${temporal.pollers} worker(s) polling ${temporal.taskQueue ?? ''})` : '';
+    say(color(32, `ready in ${Date.now() - t0} ms${pollers}`));
+    break;
+  }
+  if (r?.code !== undefined && r.code !== 200) lastSeen = `/health/ready answers ${r.code}`;
+  else if (temporal?.status === 'degraded') lastSeen = `no worker polls the login task queue ${temporal.taskQueue ?? ''} yet`;
+  else if (temporal?.status === 'unknown') lastSeen = 'Temporal did not describe the login task queue';
+  if (Date.now() - waitStarted > READY_WAIT_MS) {
+    say(
+      color(
+        31,
+        `not ready after ${READY_WAIT_MS / 1000} s: ${lastSeen}. Logins go direct meanwhile; see the [worker] lines above (did it start, does it poll TEMPORAL_TASK_QUEUE=${config.TEMPORAL_TASK_QUEUE}?).`,
+      ),
+    );
+    break;
+  }
+  await new Promise((r) => setTimeout(r, 500));
+}

@@ -15,9 +15,11 @@ import type { QuotaService } from '../quotas/quotas';
 import { NotFoundError } from '../../errors';
 import type { DirectSync } from './direct-sync';
 import { TemporalLoginError, type TemporalLogin } from './temporal-login';
+import type { WorkerPresence } from './worker-presence';
 
 // ensureTenantSync (seed 004): feature flag → Temporal (update-with-start) or direct; on
-// timeout, error, unavailability or an open breaker → direct, flagged as a fallback.
+// timeout, error, unavailability or an open breaker → direct, flagged as a fallback; with no
+// worker polling the login queue → direct at once, without calling Temporal (no_worker).
 
 export interface EnsureResult {
   tenantId: string;
@@ -43,6 +45,8 @@ export interface LoginSyncDeps {
   temporal?: TemporalLogin;
   /** Per-tenant ensure quota (api/services/quotas); absent: unlimited. */
   quotas?: Pick<QuotaService, 'takeEnsure'>;
+  /** Whether a worker polls the login queue (worker-presence.ts); absent: not checked (WORKER_PRESENCE_TTL_MS=0). */
+  presence?: Pick<WorkerPresence, 'forLogin'>;
 }
 
 /** Seed routing: flag off → direct; flag on → Temporal for the allowlist, or for all when it is empty. */
@@ -131,7 +135,13 @@ export function createLoginSync(d: LoginSyncDeps) {
     const method = chooseMethod(d.config, tenantId);
     let fallbackReason: FallbackReason | undefined;
     let workflowId: string | undefined;
-    if (method === 'temporal' && d.temporal) {
+    // "unknown" counts as present: only a describe that saw no poller sends the login direct.
+    const seen = method === 'temporal' && d.temporal ? await d.presence?.forLogin() : undefined;
+    if (seen?.state === 'absent') {
+      fallbackReason = 'no_worker';
+      metrics.fallbacks.add(1, { reason: fallbackReason });
+      log.warn({ fallbackReason, taskQueue: seen.taskQueue }, 'no worker polls the login task queue: direct sync');
+    } else if (method === 'temporal' && d.temporal) {
       try {
         const res = await d.temporal.ensure(
           {
@@ -164,7 +174,8 @@ export function createLoginSync(d: LoginSyncDeps) {
     const out = await d.direct.run(tenantId, correlationId, tenant.collections, {
       fallbackReason,
       workflowId,
-      includeRest: fallbackReason === undefined,
+      // No workflow carries on with the rest when none was started (flag off, no worker).
+      includeRest: fallbackReason === undefined || fallbackReason === 'no_worker',
     });
     log.info(
       { syncMethod: 'direct', fallbackReason, joined: out.joined, durationMs: Date.now() - started },
