@@ -65,6 +65,9 @@ describe('login deadlines', () => {
       TEMPORAL_AUTH_TIMEOUT_MS: 1_000,
       TEMPORAL_BREAKER_FAILURES: 3,
       TEMPORAL_BREAKER_RESET_MS: 1_000,
+      // Nobody polls this queue on purpose (the timeouts): without the presence check, which
+      // would answer no_worker at once (test/integration/tenant-sync/worker-presence.test.ts).
+      WORKER_PRESENCE_TTL_MS: 0,
     });
     const tenantId = await registerTenant(a);
     const reasons: string[] = [];
