@@ -13,7 +13,6 @@ import {
 import { createActivities, type ActivityDeps, type ActivitySettings } from '../activities';
 import type { AppConfig } from '../infra/config';
 import { createWorkerMetrics } from '../infra/metrics';
-import { currentTelemetry } from '../infra/telemetry';
 import { workflowClientInterceptors } from '../infra/temporal-interceptors';
 import { laneQueues, type Lane } from '../shared/lanes';
 import { createInteractiveGate, type InteractiveGate } from './interactive-gate';
@@ -162,8 +161,8 @@ export async function createWorker(o: CreateWorkerOptions): Promise<WorkerGroup>
     ...workflows,
     // A prebuilt bundle already holds the workflow interceptor modules (bundleWorkflows).
     ...(o.workflowBundle ? {} : { interceptors: { workflowModules: WORKFLOW_INTERCEPTOR_MODULES } }),
-    // Workflow spans go to the process's telemetry, when started (before the worker is created).
-    sinks: workflowSinks(currentTelemetry(), metrics),
+    // Run outcomes reported from the sandbox → the worker's metrics (no spans are made there).
+    sinks: workflowSinks(metrics),
   };
   const activityOnly = (extra: ActivityInterceptorsFactory[] = []) => ({ activity: [...extra, ...activityInterceptors(metrics)] });
   // Lanes on: background lanes yield to the interactive one as each activity starts.

@@ -1,33 +1,36 @@
 import { laneQueue } from '../shared/lanes';
-import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createTraceState, trace } from '@opentelemetry/api';
-import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import { trace } from '@opentelemetry/api';
 import { CancelledFailure, defaultPayloadConverter } from '@temporalio/common';
-import {
-  OpenTelemetryActivityInboundInterceptor,
-  OpenTelemetryActivityOutboundInterceptor,
-  type OpenTelemetrySinks,
-  type SerializableSpan,
-} from '@temporalio/interceptors-opentelemetry';
+import { OpenTelemetryActivityInboundInterceptor, OpenTelemetryActivityOutboundInterceptor } from '@temporalio/interceptors-opentelemetry';
+import { TRACE_HEADER } from '@temporalio/interceptors-opentelemetry/lib/instrumentation';
 import { DefaultLogger, type ActivityInterceptorsFactory, type InjectedSinks, type LogLevel } from '@temporalio/worker';
-import type { WorkflowInfo } from '@temporalio/workflow';
 import { withLogFields } from '../infra/log-context';
 import type { Logger } from '../infra/logger';
 import { createWorkerMetrics, type WorkerMetrics } from '../infra/metrics';
-import type { Telemetry } from '../infra/telemetry';
 import { CORRELATION_HEADER, type TelemetrySinks } from '../shared/telemetry';
+import { TRACE_CONTEXT_HEADER } from '../workflows/trace-context';
 
-// The worker's half of tracing, metrics and log context: activity interceptors, the sinks the
-// workflow interceptors report through, and the Temporal runtime logger routed to pino.
+// The worker's half of tracing, metrics and log context: activity interceptors (their spans are
+// the worker's only ones), the sink the workflow interceptors report run outcomes through, and
+// the Temporal runtime logger routed to pino.
 
-const require = createRequire(import.meta.url);
+// The workflow bundle forwards the client's trace context under the header the activity
+// interceptor reads: fail at start, not with broken traces, should the package rename it.
+if (TRACE_CONTEXT_HEADER !== TRACE_HEADER) {
+  throw new Error(`workflows/trace-context.ts forwards header ${TRACE_CONTEXT_HEADER}, the OpenTelemetry interceptors use ${TRACE_HEADER}`);
+}
 
-/** Bundled into the workflow code, OpenTelemetry first (outer): ours reads the trace IDs it adds. */
+const here = path.dirname(fileURLToPath(import.meta.url));
+
+/**
+ * Bundled into the workflow code: trace context forwarded to activities and children (no spans
+ * made in the sandbox), then correlation IDs, priorities and run outcomes.
+ */
 export const WORKFLOW_INTERCEPTOR_MODULES = [
-  require.resolve('@temporalio/interceptors-opentelemetry/lib/workflow-interceptors'),
-  path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../workflows/interceptors.ts'),
+  path.resolve(here, '../workflows/trace-context.ts'),
+  path.resolve(here, '../workflows/interceptors.ts'),
 ];
 
 function correlationOf(headers: Record<string, unknown>, args: unknown[]): string | undefined {
@@ -74,51 +77,14 @@ export function activityInterceptors(m: WorkerMetrics = createWorkerMetrics()): 
   ];
 }
 
-/**
- * Workflow spans are made inside the sandbox by the interceptor package's own (1.x) tracer and
- * arrive here serialized; the 2.x SDK reads the parent from `parentSpanContext` and the scope
- * from `instrumentationScope`, so rebuild them in that shape or exporters lose the parent link.
- */
-function toReadableSpan(s: SerializableSpan, info: WorkflowInfo, telemetry: Telemetry): ReadableSpan {
-  const {
-    spanContext: { traceState, ...sc },
-    parentSpanId,
-    instrumentationLibrary,
-    attributes,
-    ...rest
-  } = s;
-  const spanContext = { ...sc, ...(traceState ? { traceState: createTraceState(traceState) } : {}) };
-  return {
-    ...rest,
-    attributes: { ...attributes, temporalWorkflowId: info.workflowId, run_id: info.runId, workflowType: info.workflowType },
-    spanContext: () => spanContext,
-    ...(parentSpanId
-      ? { parentSpanContext: { traceId: sc.traceId, spanId: parentSpanId, traceFlags: sc.traceFlags, isRemote: false } }
-      : {}),
-    instrumentationScope: instrumentationLibrary,
-    resource: telemetry.resource,
-  };
-}
-
-/** Sinks for the workflow interceptors: run outcomes → metrics, workflow spans → the process's span processor. */
-export function workflowSinks(
-  telemetry: Telemetry | undefined,
-  m: WorkerMetrics = createWorkerMetrics(),
-): InjectedSinks<TelemetrySinks & OpenTelemetrySinks> {
+/** Sinks of the workflow interceptors: run outcomes → metrics. */
+export function workflowSinks(m: WorkerMetrics = createWorkerMetrics()): InjectedSinks<TelemetrySinks> {
   return {
     workflowMetrics: {
       closed: {
         fn: (info, outcome) => {
           m.workflowCompletions.add(1, { workflow_type: info.workflowType, outcome });
           if (outcome === 'failed') m.workflowFailures.add(1, { workflow_type: info.workflowType });
-        },
-      },
-    },
-    exporter: {
-      export: {
-        fn: (info, spans) => {
-          if (!telemetry) return;
-          for (const s of spans) telemetry.spanProcessor.onEnd(toReadableSpan(s, info, telemetry));
         },
       },
     },

@@ -11,10 +11,11 @@ import type { Headers } from '@temporalio/common';
 import { inheritedPriority } from '../shared/priorities';
 import { CORRELATION_HEADER, type TelemetrySinks, type WorkflowOutcome } from '../shared/telemetry';
 
-// Workflow interceptor module (bundled after the OpenTelemetry one, see workers/create-worker.ts):
-// carries the run's correlation ID to its activities and children in a header, puts it with the
-// trace ID on every workflow log line, and reports how the run closed through a sink (metrics
-// are the worker's business; sinks are not called during replay, so each run counts once).
+// Workflow interceptor module (bundled after workflows/trace-context.ts, see workers/telemetry.ts):
+// carries the run's correlation ID to its activities and children in a header, puts it on every
+// workflow log line (trace-context.ts adds the trace ID), and reports how the run closed through
+// a sink (metrics are the worker's business; sinks are not called during replay, so each run
+// counts once).
 // It also gives every activity and child the run's fairness key and weight, and a child its own
 // priority class (shared/priorities.ts), unless the start site set one.
 
@@ -72,11 +73,7 @@ export const interceptors: WorkflowInterceptorsFactory = () => {
             }),
           ),
         continueAsNew: (input, next) => next(withCorrelation(input)),
-        // The OpenTelemetry interceptor (outer) adds trace_id/span_id; our log lines say traceId/spanId.
-        getLogAttributes(input, next) {
-          const { trace_id: traceId, span_id: spanId, trace_flags: _flags, ...rest } = input as Record<string, unknown>;
-          return next({ ...rest, ...(traceId ? { traceId, spanId } : {}), ...(correlationId ? { correlationId } : {}) });
-        },
+        getLogAttributes: (input, next) => next(correlationId === undefined ? input : { ...input, correlationId }),
       },
     ],
   };

@@ -1,35 +1,65 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import { TRACE_HEADER } from '@temporalio/interceptors-opentelemetry/lib/instrumentation';
+import { defineMigration } from '../../../activities/migrations/registry';
 import { startTelemetry, type Telemetry } from '../../../infra/telemetry';
 import { WorkflowIds } from '../../../shared/constants';
+import { TRACE_CONTEXT_HEADER } from '../../../workflows/trace-context';
+import { mutableRegistry } from '../../helpers/migrations';
+import { uniqueId } from '../../helpers/stack';
 import { startLoginBench, type LoginBench } from '../../helpers/login';
 
 // One trace from the login request to every activity: the API's server span, the client's
-// update-with-start span (named after the update), the workflow run and the update handler, each activity scheduled and run — all under the
-// trace ID the API returned in X-Trace-Id (here the caller's, sent as traceparent).
+// update-with-start span (named after the update), and each activity run (local ones included)
+// as a child of that client span — all under the trace ID the API returned in X-Trace-Id (here
+// the caller's, sent as traceparent). The workflow code only forwards the client's trace context
+// (workflows/trace-context.ts): no span is made in the sandbox, none is named after a workflow step.
 
 const COLLECTIONS = [
   { name: 'users', essential: true, size: 40 },
   { name: 'audit', essential: false, size: 20 },
 ];
 
+/** Span names of @temporalio/interceptors-opentelemetry's workflow interceptors (made in the sandbox). */
+const SANDBOX_SPAN =
+  /^(RunWorkflow|HandleSignal|HandleUpdate|ValidateUpdate|HandleQuery|StartActivity|StartChildWorkflow|ContinueAsNew|SignalWorkflow|StartNexusOperation):/;
+
 describe('traces', () => {
   const exporter = new InMemorySpanExporter();
+  const migrations = mutableRegistry();
   let telemetry: Telemetry;
   let bench: LoginBench;
 
   beforeAll(async () => {
     // Before the bench: its Temporal client and worker bind to the providers installed here.
     telemetry = await startTelemetry({ serviceName: 'test', spanExporter: exporter });
-    bench = await startLoginBench();
+    bench = await startLoginBench({ settings: { migrations: { registry: migrations } } });
   });
   afterAll(async () => {
     await bench?.close();
     await telemetry?.shutdown();
   });
 
-  it('chains HTTP request → update-with-start → workflow run → activity start → activity run under X-Trace-Id', async () => {
+  const inTrace = (traceId: unknown) => exporter.getFinishedSpans().filter((s) => s.spanContext().traceId === traceId);
+  const parentOf = (s: ReadableSpan) => s.parentSpanContext?.spanId;
+  const oneOf = (spans: ReadableSpan[], name: string): ReadableSpan => {
+    const found = spans.filter((s) => s.name === name);
+    expect(found, `${name} in ${spans.map((s) => s.name).join(', ')}`).toHaveLength(1);
+    return found[0]!;
+  };
+  const noSandboxSpans = () => {
+    const sandbox = exporter
+      .getFinishedSpans()
+      .filter((s) => SANDBOX_SPAN.test(s.name) || s.instrumentationScope.name === '@temporalio/interceptor-workflow');
+    expect(sandbox.map((s) => s.name)).toEqual([]);
+  };
+
+  it('forwards the trace context under the header the OpenTelemetry interceptors read', () => {
+    expect(TRACE_CONTEXT_HEADER).toBe(TRACE_HEADER);
+  });
+
+  it('chains HTTP request → update-with-start → every activity run under X-Trace-Id, with no span from the workflow', async () => {
     const a = await bench.app({ USE_TEMPORAL_FOR_AUTH: true });
     const tenantId = await bench.registerTenant(a, COLLECTIONS);
     const callerTrace = 'a1b2c3d4e5f60718293a4b5c6d7e8f90';
@@ -43,44 +73,74 @@ describe('traces', () => {
     expect(res.json().syncMethod).toBe('temporal');
     const traceId = res.headers['x-trace-id'];
     expect(traceId).toBe(callerTrace);
-    await bench.deps.temporal.client.workflow.getHandle(WorkflowIds.tenantSync(tenantId)).result();
+    const workflowId = WorkflowIds.tenantSync(tenantId);
+    await bench.deps.temporal.client.workflow.getHandle(workflowId).result();
 
-    // Workflow spans reach the exporter through a sink after the workflow task that ends them.
-    const inTrace = () => exporter.getFinishedSpans().filter((s) => s.spanContext().traceId === traceId);
-    await expect.poll(() => inTrace().some((s) => s.name === 'RunWorkflow:tenantSyncWorkflow'), { timeout: 15_000 }).toBe(true);
-    const spans = inTrace();
-    const named = (name: string) => spans.filter((s) => s.name === name);
-    const one = (name: string): ReadableSpan => {
-      const found = named(name);
-      expect(found, `${name} in ${spans.map((s) => s.name).join(', ')}`).toHaveLength(1);
-      return found[0]!;
-    };
-    const parentOf = (s: ReadableSpan) => s.parentSpanContext?.spanId;
-
-    const server = one('POST /api/sync/tenants/:tenantId/ensure');
+    // recordSyncRun runs twice (once the essentials are in, and at the end).
+    await expect.poll(() => inTrace(traceId).filter((s) => s.name === 'RunActivity:recordSyncRun').length, { timeout: 15_000 }).toBe(2);
+    const spans = inTrace(traceId);
+    const server = oneOf(spans, 'POST /api/sync/tenants/:tenantId/ensure');
     expect(server.kind).toBe(SpanKind.SERVER);
     expect(parentOf(server)).toBe(callerSpan);
     expect(server.attributes['http.response.status_code']).toBe(200);
     expect(server.attributes['http.request.aborted']).toBeUndefined();
-    const start = one('UpdateWithStartWorkflow:essentialReady');
+    const start = oneOf(spans, 'UpdateWithStartWorkflow:essentialReady');
     expect(parentOf(start)).toBe(server.spanContext().spanId);
-    const run = one('RunWorkflow:tenantSyncWorkflow');
-    expect(parentOf(run)).toBe(start.spanContext().spanId);
-    expect(run.attributes.temporalWorkflowId).toBe(WorkflowIds.tenantSync(tenantId));
-    expect(parentOf(one('HandleUpdate:essentialReady'))).toBe(start.spanContext().spanId);
+    expect(start.attributes.temporalWorkflowId).toBe(workflowId);
 
-    // Both collections (one a local activity) and the run records: scheduled by the run, each run under its schedule span.
-    const scheduled = named('StartActivity:syncCollection');
-    expect(scheduled).toHaveLength(COLLECTIONS.length);
-    const executed = named('RunActivity:syncCollection');
-    expect(executed).toHaveLength(COLLECTIONS.length);
-    for (const s of scheduled) expect(parentOf(s)).toBe(run.spanContext().spanId);
-    const scheduledIds = scheduled.map((s) => s.spanContext().spanId).sort();
-    expect(executed.map(parentOf).sort()).toEqual(scheduledIds);
-    const records = named('RunActivity:recordSyncRun');
-    expect(records.length).toBeGreaterThanOrEqual(1);
-    const recordStarts = new Set(named('StartActivity:recordSyncRun').map((s) => s.spanContext().spanId));
-    for (const r of records) expect(recordStarts.has(parentOf(r)!)).toBe(true);
+    // Both collections (the essential one a local activity) and both run records, each a child of the client's span.
+    const activities = spans.filter((s) => s.name.startsWith('RunActivity:'));
+    expect(activities.map((s) => s.name).sort()).toEqual([
+      'RunActivity:recordSyncRun',
+      'RunActivity:recordSyncRun',
+      'RunActivity:syncCollection',
+      'RunActivity:syncCollection',
+    ]);
+    for (const s of activities) {
+      expect(parentOf(s), s.name).toBe(start.spanContext().spanId);
+      expect(s.attributes.temporalWorkflowId).toBe(workflowId);
+    }
+    // Nothing else in the trace: the server span, the client's span and the activity runs.
+    expect(spans.length, spans.map((s) => s.name).join(', ')).toBe(activities.length + 2);
+    noSandboxSpans();
+  });
+
+  it("carries the trace context to a child workflow's activities", async () => {
+    const name = uniqueId('m-trace');
+    migrations.add(
+      defineMigration({
+        name,
+        description: 'changes nothing',
+        collections: [],
+        up: async (ctx) => void ctx.changes.push('nothing'),
+        verify: async () => ({ ok: true, message: 'fine' }),
+      }),
+    );
+    const a = await bench.app({}, { migrations });
+    const traceId = 'b1c2d3e4f5a60718293a4b5c6d7e8f90';
+    const res = await a.inject({
+      method: 'POST',
+      url: '/api/migrations/run',
+      headers: { ...bench.admin, 'idempotency-key': uniqueId('mk'), traceparent: `00-${traceId}-1122334455667788-01` },
+      payload: { names: [name] },
+    });
+    expect(res.statusCode, res.body).toBe(202);
+    const runId: string = res.json().workflowId;
+    await bench.deps.temporal.client.workflow.getHandle(runId).result();
+    const childId = WorkflowIds.migration(name);
+
+    const childActivities = () =>
+      inTrace(traceId).filter((s) => s.name.startsWith('RunActivity:') && s.attributes.temporalWorkflowId === childId);
+    await expect.poll(() => childActivities().some((s) => s.name === 'RunActivity:applyMigration'), { timeout: 15_000 }).toBe(true);
+    const spans = inTrace(traceId);
+    const server = oneOf(spans, 'POST /api/migrations/run');
+    const start = oneOf(spans, 'StartWorkflow:runMigrationsWorkflow');
+    expect(parentOf(start)).toBe(server.spanContext().spanId);
+    const ofRun = spans.filter((s) => s.name.startsWith('RunActivity:') && s.attributes.temporalWorkflowId === runId);
+    expect(ofRun.length).toBeGreaterThanOrEqual(1);
+    for (const s of [...ofRun, ...childActivities()])
+      expect(parentOf(s), `${s.name} of ${String(s.attributes.temporalWorkflowId)}`).toBe(start.spanContext().spanId);
+    noSandboxSpans();
   });
 
   it("starts a fresh trace per request without traceparent, and X-Trace-Id is the server span's trace", async () => {
