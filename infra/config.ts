@@ -186,6 +186,17 @@ export const configShape = {
     'temporal',
     'Login-path deadline for Temporal before falling back to direct sync (ms).',
   ),
+  LOGIN_HEDGE: opt(
+    bool(true),
+    'temporal',
+    'Hedged fallback: when Temporal has not answered a login within the hedge delay (2 × p99 of the last 256 healthy Temporal logins, bounded by LOGIN_HEDGE_MIN_MS / LOGIN_HEDGE_MAX_MS), the direct sync of the essential collections starts beside it and the login takes whichever answers first (fallbackReason hedged when direct won; the workflow carries on). false waits for Temporal up to TEMPORAL_AUTH_TIMEOUT_MS.',
+  ),
+  LOGIN_HEDGE_MIN_MS: opt(int(150, 1, 600_000), 'temporal', 'Hedged fallback: the shortest hedge delay (ms).'),
+  LOGIN_HEDGE_MAX_MS: opt(
+    int(1_500, 1, 600_000),
+    'temporal',
+    'Hedged fallback: the longest hedge delay (ms), also the delay until 20 healthy Temporal logins were seen; a delay at or past TEMPORAL_AUTH_TIMEOUT_MS is no hedge.',
+  ),
   WORKER_PRESENCE_TTL_MS: opt(
     int(5_000, 0, 300_000),
     'temporal',
@@ -357,6 +368,9 @@ export const configSchema = z
     }
     for (const message of c.SECRETS_KEY === undefined ? [] : secretsKeyProblems(c.SECRETS_KEY)) {
       ctx.addIssue({ code: 'custom', path: ['SECRETS_KEY'], message });
+    }
+    if (c.LOGIN_HEDGE_MIN_MS > c.LOGIN_HEDGE_MAX_MS) {
+      ctx.addIssue({ code: 'custom', path: ['LOGIN_HEDGE_MIN_MS'], message: 'must not exceed LOGIN_HEDGE_MAX_MS' });
     }
     if (c.USE_TEMPORAL_FOR_AUTH && !c.TEMPORAL_ENABLED) {
       ctx.addIssue({ code: 'custom', path: ['USE_TEMPORAL_FOR_AUTH'], message: 'needs TEMPORAL_ENABLED=true' });

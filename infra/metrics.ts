@@ -19,6 +19,7 @@ export const MetricNames = {
   syncRequests: 'sync_requests_total',
   syncDuration: 'sync_duration_seconds',
   syncFallbacks: 'sync_fallback_total',
+  syncHedges: 'sync_hedges_total',
   syncBreakerState: 'sync_breaker_state',
   syncBreakerTransitions: 'sync_breaker_transitions_total',
   reconcileRecords: 'reconcile_records_total',
@@ -77,6 +78,10 @@ export function createSyncMetrics() {
     ),
     duration: seconds(MetricNames.syncDuration, 'Login sync duration until the essential collections were ready, by method'),
     fallbacks: counter(MetricNames.syncFallbacks, 'Login syncs that fell back from Temporal to direct, by reason'),
+    hedges: counter(
+      MetricNames.syncHedges,
+      'Hedged logins (LOGIN_HEDGE): a direct sync started beside a slow Temporal call, by which answered first',
+    ),
   };
 }
 

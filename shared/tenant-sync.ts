@@ -6,7 +6,7 @@ import { Operations, SearchAttributeKeys, WorkflowIds } from './constants';
 // and outcomes travel here — never records or secrets.
 
 export type SyncMethod = 'temporal' | 'direct';
-export type FallbackReason = 'timeout' | 'error' | 'unavailable' | 'circuit_open' | 'no_worker';
+export type FallbackReason = 'timeout' | 'error' | 'unavailable' | 'circuit_open' | 'no_worker' | 'hedged';
 
 export interface CollectionPlan {
   name: string;

@@ -41,6 +41,9 @@ export async function connectTestDeps(env: Record<string, string> = {}, log?: Lo
     TEMPORAL_ADDRESS: s.temporalAddress,
     TEMPORAL_TASK_QUEUE: uniqueId('tq'),
     AUTH_JWT_SECRET: 'test-secret-0123456789abcdef0123456789',
+    // Tests that assert which path answered must not race a hedge on a loaded machine (a cold
+    // Temporal login can pass the hedge's 1.5 s bound); the hedge has tests of its own, which turn it on.
+    LOGIN_HEDGE: 'false',
     ...env,
   });
   const logger = log ?? createLogger({ name: 'test', level: 'silent' });

@@ -6,9 +6,11 @@ import {
   pendingCollection,
   syncCorrelationId,
   type CollectionResult,
+  type EssentialReadyResult,
   type FallbackReason,
   type SyncMethod,
 } from '../../../shared/tenant-sync';
+import { WorkflowIds } from '../../../shared/constants';
 import type { SyncStore } from '../../../activities/tenant-sync/store';
 import type { TenantDoc, TenantRepository } from '../../../activities/tenant-sync/registry';
 import type { QuotaService } from '../quotas/quotas';
@@ -16,6 +18,7 @@ import { NotFoundError } from '../../errors';
 import type { DirectSync } from './direct-sync';
 import { TemporalLoginError, type TemporalLogin } from './temporal-login';
 import type { WorkerPresence } from './worker-presence';
+import { createHedge, type Hedge } from './hedge';
 
 // ensureTenantSync (seed 004): feature flag → Temporal (update-with-start) or direct; on
 // timeout, error, unavailability or an open breaker → direct, flagged as a fallback; with no
@@ -47,7 +50,30 @@ export interface LoginSyncDeps {
   quotas?: Pick<QuotaService, 'takeEnsure'>;
   /** Whether a worker polls the login queue (worker-presence.ts); absent: not checked (WORKER_PRESENCE_TTL_MS=0). */
   presence?: Pick<WorkerPresence, 'forLogin'>;
+  /** Hedged fallback (hedge.ts); absent: made from config (LOGIN_HEDGE_*). */
+  hedge?: Hedge;
 }
+
+/** What a login answer is made of (the sync that answered). */
+interface AnswerInput {
+  correlationId: string;
+  syncMethod: SyncMethod;
+  essential: CollectionResult[];
+  workflowId?: string;
+  fallbackReason?: FallbackReason;
+}
+
+type Raced<T> = { ok: true; value: T } | { ok: false; err: unknown };
+const settle = <T>(p: Promise<T>): Promise<Raced<T>> =>
+  p.then(
+    (value) => ({ ok: true as const, value }),
+    (err: unknown) => ({ ok: false as const, err }),
+  );
+const timer = (ms: number) => {
+  let t: NodeJS.Timeout | undefined;
+  const done = new Promise<'timer'>((r) => (t = setTimeout(() => r('timer'), ms)));
+  return { done, cancel: () => clearTimeout(t) };
+};
 
 /** Seed routing: flag off → direct; flag on → Temporal for the allowlist, or for all when it is empty. */
 export function chooseMethod(
@@ -71,6 +97,14 @@ const view = (c: CollectionResult) => ({
 export function createLoginSync(d: LoginSyncDeps) {
   const inFlight = new Map<string, Promise<EnsureResult>>();
   const metrics = createSyncMetrics();
+  const hedge =
+    d.hedge ??
+    createHedge({
+      enabled: d.config.LOGIN_HEDGE,
+      minMs: d.config.LOGIN_HEDGE_MIN_MS,
+      maxMs: d.config.LOGIN_HEDGE_MAX_MS,
+      timeoutMs: d.config.TEMPORAL_AUTH_TIMEOUT_MS,
+    });
   /** One count per login request (joined ones too), timed from that request's start. */
   const measure = (p: Promise<EnsureResult>, t0: number): Promise<EnsureResult> =>
     p.then(
@@ -113,13 +147,7 @@ export function createLoginSync(d: LoginSyncDeps) {
     const correlationId = syncCorrelationId(tenantId, started, randomBytes(4).toString('hex'));
     const log = d.log.child({ tenantId, correlationId });
     const pendingRest = tenant.collections.filter((c) => !c.essential).map(pendingCollection);
-    const answer = (r: {
-      correlationId: string;
-      syncMethod: SyncMethod;
-      essential: CollectionResult[];
-      workflowId?: string;
-      fallbackReason?: FallbackReason;
-    }): EnsureResult => ({
+    const answer = (r: AnswerInput): EnsureResult => ({
       tenantId,
       correlationId: r.correlationId,
       syncMethod: r.syncMethod,
@@ -142,17 +170,26 @@ export function createLoginSync(d: LoginSyncDeps) {
       metrics.fallbacks.add(1, { reason: fallbackReason });
       log.warn({ fallbackReason, taskQueue: seen.taskQueue }, 'no worker polls the login task queue: direct sync');
     } else if (method === 'temporal' && d.temporal) {
+      const t1 = performance.now();
+      const temporalCall = d.temporal.ensure(
+        {
+          tenantId,
+          correlationId,
+          collections: tenant.collections,
+          startedAt: new Date(started).toISOString(),
+          concurrency: d.config.SYNC_CONCURRENCY,
+        },
+        tenant.fairnessWeight,
+      );
+      // Every healthy answer feeds the hedge delay, the ones a hedge beat too.
+      temporalCall.then(
+        () => hedge.observe(performance.now() - t1),
+        () => undefined,
+      );
+      const hedged = await hedgeIfSlow(tenant, correlationId, temporalCall, log);
+      if (hedged) return answer(hedged);
       try {
-        const res = await d.temporal.ensure(
-          {
-            tenantId,
-            correlationId,
-            collections: tenant.collections,
-            startedAt: new Date(started).toISOString(),
-            concurrency: d.config.SYNC_CONCURRENCY,
-          },
-          tenant.fairnessWeight,
-        );
+        const res = await temporalCall;
         log.info(
           { syncMethod: 'temporal', essentialReady: res.essentialReady, durationMs: Date.now() - started },
           'login sync answered by temporal',
@@ -182,6 +219,72 @@ export function createLoginSync(d: LoginSyncDeps) {
       'login sync answered by direct sync',
     );
     return answer({ correlationId: out.correlationId, syncMethod: 'direct', essential: out.essential, workflowId, fallbackReason });
+  }
+
+  /**
+   * Waits for Temporal up to the hedge delay; past it, runs the essential collections directly
+   * beside the workflow and answers with whichever finishes first. Undefined: Temporal answered
+   * (or failed) first, or no hedge applies — the caller reads `temporalCall` as before.
+   */
+  async function hedgeIfSlow(
+    tenant: TenantDoc,
+    correlationId: string,
+    temporalCall: Promise<EssentialReadyResult>,
+    log: Logger,
+  ): Promise<AnswerInput | undefined> {
+    const delay = hedge.delayMs();
+    if (delay === undefined) return undefined;
+    const wait = timer(delay);
+    const first = await Promise.race([
+      temporalCall.then(
+        () => 'temporal' as const,
+        () => 'temporal' as const,
+      ),
+      wait.done,
+    ]);
+    wait.cancel();
+    if (first === 'temporal') return undefined;
+    const workflowId = WorkflowIds.tenantSync(tenant._id);
+    log.info({ hedgeMs: delay }, 'temporal slower than the hedge delay: direct sync of the essential collections beside it');
+    // The workflow carries on with the rest: the direct run does the essential collections only.
+    const directCall = d.direct.run(tenant._id, correlationId, tenant.collections, {
+      fallbackReason: 'hedged',
+      workflowId,
+      includeRest: false,
+    });
+    const t = settle(temporalCall);
+    const dr = settle(directCall);
+    const winner = await Promise.race([
+      t.then((r) => ({ from: 'temporal' as const, r })),
+      dr.then((r) => ({ from: 'direct' as const, r })),
+    ]);
+    if (winner.from === 'direct' && winner.r.ok) {
+      metrics.fallbacks.add(1, { reason: 'hedged' });
+      metrics.hedges.add(1, { winner: 'direct' });
+      const out = winner.r.value as Awaited<typeof directCall>;
+      log.info({ syncMethod: 'direct', fallbackReason: 'hedged' }, 'login sync answered by the hedged direct sync');
+      return { correlationId: out.correlationId, syncMethod: 'direct', essential: out.essential, workflowId, fallbackReason: 'hedged' };
+    }
+    if (winner.from === 'temporal' && winner.r.ok) {
+      metrics.hedges.add(1, { winner: 'temporal' });
+      // The direct run goes on to its end; its writes are version-guarded no-ops or newer.
+      void dr.then((r) => {
+        if (!r.ok) log.warn({ err: String(r.err) }, 'hedged direct sync failed after temporal answered');
+      });
+      return undefined;
+    }
+    // One of them failed first: the other decides.
+    const other = winner.from === 'temporal' ? await dr : await t;
+    if (winner.from === 'temporal' && other.ok) {
+      // Temporal failed (timeout, unavailable…): the direct run already under way is the fallback.
+      const reason = winner.r.ok ? 'hedged' : winner.r.err instanceof TemporalLoginError ? winner.r.err.reason : 'error';
+      metrics.fallbacks.add(1, { reason });
+      metrics.hedges.add(1, { winner: 'direct' });
+      const out = other.value as Awaited<typeof directCall>;
+      return { correlationId: out.correlationId, syncMethod: 'direct', essential: out.essential, workflowId, fallbackReason: reason };
+    }
+    // Direct failed and Temporal answered, or both failed: the caller reads temporalCall (answer or fallback).
+    return undefined;
   }
 
   return {
