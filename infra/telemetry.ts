@@ -4,7 +4,7 @@ import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } 
 import { PrometheusExporter, PrometheusSerializer } from '@opentelemetry/exporter-prometheus';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { HostMetrics } from '@opentelemetry/host-metrics';
-import { resourceFromAttributes, type Resource } from '@opentelemetry/resources';
+import { resourceFromAttributes } from '@opentelemetry/resources';
 import { NodeSDK } from '@opentelemetry/sdk-node';
 import { AppError } from '../shared/errors';
 import {
@@ -36,9 +36,6 @@ export interface TelemetryOptions {
 
 export interface Telemetry {
   readonly serviceName: string;
-  readonly resource: Resource;
-  /** Where the process's spans end; the worker feeds it the spans made inside workflows. */
-  readonly spanProcessor: SpanProcessor;
   /** `http://host:port/metrics` when this process serves metrics itself. */
   readonly metricsUrl?: string;
   /** The current metrics in Prometheus text format (GET /health/metrics). */
@@ -61,11 +58,6 @@ export class TelemetryAlreadyStartedError extends AppError {
 }
 
 let current: Telemetry | undefined;
-
-/** The process's telemetry, if started. */
-export function currentTelemetry(): Telemetry | undefined {
-  return current;
-}
 
 function spanProcessorFor(o: TelemetryOptions): SpanProcessor {
   if (o.spanExporter) return new SimpleSpanProcessor(o.spanExporter);
@@ -124,8 +116,6 @@ export async function startTelemetry(o: TelemetryOptions): Promise<Telemetry> {
   const serializer = new PrometheusSerializer();
   const telemetry: Telemetry = {
     serviceName: o.serviceName,
-    resource,
-    spanProcessor,
     ...(serve ? { metricsUrl: `http://${o.metricsHost ?? '127.0.0.1'}:${o.metricsPort}/metrics` } : {}),
     async metricsText() {
       const { resourceMetrics } = await prometheus.collect();
