@@ -20,7 +20,7 @@ export default defineConfig({
           name: 'integration',
           sequence: { groupOrder: 1 },
           include: ['test/integration/**/*.test.ts'],
-          exclude: ['test/integration/reconcile/{reconcile,partitions,repair,resilience}.test.ts'],
+          exclude: ['test/integration/reconcile/{reconcile,partitions,repair,resilience,hashed}.test.ts'],
           environment: 'node',
           globalSetup: ['test/global-setup.ts'],
           pool: 'forks',
@@ -34,7 +34,7 @@ export default defineConfig({
           // Wall-clock assertions and the heaviest runs: after the parallel files, one at a time.
           name: 'serial',
           sequence: { groupOrder: 2 },
-          include: ['test/timing/**/*.test.ts', 'test/integration/reconcile/{reconcile,partitions,repair,resilience}.test.ts'],
+          include: ['test/timing/**/*.test.ts', 'test/integration/reconcile/{reconcile,partitions,repair,resilience,hashed}.test.ts'],
           environment: 'node',
           globalSetup: ['test/global-setup.ts'],
           pool: 'forks',

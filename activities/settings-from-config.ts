@@ -11,7 +11,12 @@ import { progressEveryFor } from './tenant-sync/progress';
 /** The config fields activity settings are made of. */
 export type ActivitySettingsConfig = Pick<
   AppConfig,
-  'SYNC_PAGE_SIZE' | 'SYNC_STUCK_AFTER_MS' | 'CLIENTS_DIR' | 'MIGRATION_BATCH_SIZE' | 'MIGRATION_BACKUP_RETENTION_MS'
+  | 'SYNC_PAGE_SIZE'
+  | 'SYNC_STUCK_AFTER_MS'
+  | 'CLIENTS_DIR'
+  | 'MIGRATION_BATCH_SIZE'
+  | 'MIGRATION_BACKUP_RETENTION_MS'
+  | 'RECONCILE_SPILL_DIR'
 >;
 
 /** ActivitySettings with every section present. */
@@ -24,7 +29,7 @@ export type ResolvedActivitySettings = { [K in keyof ActivitySettings]-?: NonNul
 export function activitySettingsFromConfig(config: ActivitySettingsConfig, overrides: ActivitySettings = {}): ResolvedActivitySettings {
   return {
     tenantSync: { pageSize: config.SYNC_PAGE_SIZE, progressEveryMs: progressEveryFor(config.SYNC_STUCK_AFTER_MS), ...overrides.tenantSync },
-    reconcile: { ...overrides.reconcile },
+    reconcile: { spillDir: config.RECONCILE_SPILL_DIR, ...overrides.reconcile },
     migrations: { batchSize: config.MIGRATION_BATCH_SIZE, retentionMs: config.MIGRATION_BACKUP_RETENTION_MS, ...overrides.migrations },
     clientUpsert: { dir: config.CLIENTS_DIR, ...overrides.clientUpsert },
   };

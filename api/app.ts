@@ -54,6 +54,9 @@ import { createWorkerPresence, describeWorkflowPollers, loginQueueOf } from './s
 import { createCache } from './services/cache/cache';
 import { cachedSyncStore, cachedTenantRepository } from './services/cache/cached-stores';
 import cacheRoutes from './routes/cache';
+import { platformGaugeReaders, registerPlatformGauges } from './services/maintenance/platform-gauges';
+import dashboardRoutes from './routes/dashboard';
+import { createDashboard } from './services/dashboard/dashboard';
 
 /** Everything the API needs, created by the entry point (or a test) and closed by it. */
 export interface AppDeps {
@@ -71,6 +74,8 @@ export interface AppDeps {
   secrets?: Keyring;
   /** Redis of the login-path cache (api/services/cache). @default redis */
   cacheRedis?: Redis;
+  /** True once the process is shutting down: /health/ready answers 503 (api/server.ts). @default never */
+  draining?: () => boolean;
   /** Hand mongo, redis and temporal over: app.close() closes them (api/server.ts). @default false (the caller closes them) */
   closeClients?: boolean;
 }
@@ -146,6 +151,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     log,
   });
   app.addHook('onClose', async () => cache.close());
+  // Draining (SIGTERM): every answer closes its connection, so keep-alive clients reconnect to
+  // another process and the server's close is not held open by sockets that were busy when it began.
+  if (deps.draining) {
+    const draining = deps.draining;
+    app.addHook('onSend', async (_req, reply) => {
+      if (draining()) void reply.header('connection', 'close');
+    });
+  }
   const loginTenants = cachedTenantRepository(repo, cache);
   const loginStore = cachedSyncStore(store, cache);
   const activities = createTenantSyncActivities(activityDeps, activitySettingsFromConfig(config).tenantSync, {
@@ -214,7 +227,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   const onTenantChanged = (tenantId: string) => cache.namespace('tenants').invalidate(tenantId);
   await app.register(tenantRoutes, { repo, platformDb: mongo.db.databaseName, outbound, onTenantChanged });
-  await app.register(syncRoutes, { loginSync, store, stuckAfterMs: config.SYNC_STUCK_AFTER_MS, pauses });
+  await app.register(syncRoutes, { loginSync, store, stuckAfterMs: config.SYNC_STUCK_AFTER_MS, pauses, presence });
   await app.register(reconcileRoutes, { service: reconcile });
   const clientStore = createClientStore(mongo.db);
   await app.register(clientRoutes, { store: clientStore, temporal, taskQueue, concurrency: config.CLIENT_UPSERT_CONCURRENCY, log, pauses });
@@ -236,7 +249,26 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(probeRoutes, { temporal, taskQueue });
   const workView = createWorkView({ temporal, taskQueue, lanes: config.TEMPORAL_LANES, db: mongo.db, quotas: quotas.settings });
   await app.register(workRoutes, { view: workView });
+  // Gauges the alert rules read (syncs, reconcile batches, dead letters, worker presence): with telemetry only.
+  if (deps.telemetry) {
+    const readers = platformGaugeReaders({ store, stuckAfterMs: config.SYNC_STUCK_AFTER_MS, reconcile, temporal, taskQueue, presence });
+    const gauges = registerPlatformGauges(readers, { log });
+    app.addHook('onClose', async () => gauges.close());
+  }
   await app.register(cacheRoutes, { cache });
+  const dashboard = createDashboard({
+    mongo,
+    store,
+    stuckAfterMs: config.SYNC_STUCK_AFTER_MS,
+    loginSync,
+    reconcile,
+    workView: temporal ? workView : undefined,
+    pauses,
+    quotas: quotas.settings,
+    cache,
+    log,
+  });
+  await app.register(dashboardRoutes, { dashboard });
   await app.ready();
   return app;
 }

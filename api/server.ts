@@ -24,9 +24,14 @@ const mongo = await connectMongo(config, log);
 const redis = createRedis(config, log);
 const temporal = config.TEMPORAL_ENABLED ? createTemporalClient(config) : undefined;
 // Created here, owned by the app: its mongo/redis/temporal plugins close them in onClose (closeClients).
-const app = await buildApp({ config, log, mongo, redis, temporal, telemetry, closeClients: true });
+let draining = false;
+const app = await buildApp({ config, log, mongo, redis, temporal, telemetry, closeClients: true, draining: () => draining });
 
+// Readiness turns 503 first; after SHUTDOWN_DRAIN_DELAY_MS the server stops accepting, answers
+// what is in flight and closes its clients (fastify's close; idle keep-alive sockets are closed).
 onShutdownSignal(log, config.SHUTDOWN_TIMEOUT_MS, async () => {
+  draining = true;
+  if (config.SHUTDOWN_DRAIN_DELAY_MS > 0) await new Promise((r) => setTimeout(r, config.SHUTDOWN_DRAIN_DELAY_MS));
   await app.close();
   await telemetry.shutdown();
 });

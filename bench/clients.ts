@@ -10,7 +10,7 @@ import { loadConfig } from '../infra/config';
 import { createLogger } from '../infra/logger';
 import { connectMongo } from '../infra/mongo';
 import { ClientSteps, type UpsertAllResult } from '../shared/client-upsert';
-import { fmt, startBenchStack, startWorkerProcess, table } from './harness';
+import { benchStops, fmt, startBenchStack, startWorkerProcess, table } from './harness';
 
 // npm run bench:clients -- [--clients 100] [--routes 150] [--concurrency 8] [--change 0.01]
 // Its own embedded stack and a real worker process. Client sets of the same shape, each fresh:
@@ -32,6 +32,7 @@ const CONCURRENCY = Number(args.concurrency);
 const say = (m: string) => process.stderr.write(`[bench] ${m}\n`);
 
 const dir = mkdtempSync(path.join(tmpdir(), 'bench-clients-'));
+benchStops(say).add('the clients dir', () => rmSync(dir, { recursive: true, force: true }));
 const bench = await startBenchStack(say);
 const env = {
   ...bench.env,

@@ -5,9 +5,16 @@ import path from 'node:path';
 import { REPO_ROOT } from '../infra/dev/ensure-tools';
 import { freePort } from '../infra/dev/servers';
 import { startStack, type StackHandle } from '../infra/dev/stack';
+import { stopOnSignals, type StopRegistry } from '../infra/dev/stop-on-signal';
 
 // Shared by the benchmarks: an isolated embedded stack on free ports, a worker child process
-// (its peak RSS read from /proc), and percentile helpers.
+// (its peak RSS read from /proc), memory sampling, and percentile helpers. What they start is
+// registered with the process's stop registry: SIGINT/SIGTERM stops it all and exits non-zero.
+
+/** The benchmark's stop registry (infra/dev/stop-on-signal.ts): register what must not outlive it. */
+export function benchStops(say?: (m: string) => void): StopRegistry {
+  return stopOnSignals({ say: say ?? ((m) => process.stderr.write(`[bench] ${m}\n`)) });
+}
 
 export interface BenchStack {
   stack: StackHandle;
@@ -15,10 +22,30 @@ export interface BenchStack {
   close(): Promise<void>;
 }
 
-export async function startBenchStack(say: (m: string) => void): Promise<BenchStack> {
+export interface BenchStackOptions {
+  /** Runs on the fresh data folder before the servers start (FerretDB's files are under <dir>/ferretdb/sqlite). */
+  prepare?: (dataDir: string) => void | Promise<void>;
+}
+
+export async function startBenchStack(say: (m: string) => void, o: BenchStackOptions = {}): Promise<BenchStack> {
+  const stops = benchStops(say);
   const dataDir = mkdtempSync(path.join(tmpdir(), 'sync-orch-bench-'));
+  const removeDir = () => rmSync(dataDir, { recursive: true, force: true });
+  let starting: Promise<StackHandle> | undefined;
+  const drop = stops.add('the embedded stack', async () => {
+    const s = await starting?.catch(() => undefined);
+    await s?.stop();
+    removeDir();
+  });
+  try {
+    await o.prepare?.(dataDir);
+  } catch (err) {
+    drop();
+    removeDir();
+    throw err;
+  }
   const [temporalPort, ferretPort, redisPort] = await Promise.all([freePort(), freePort(), freePort()]);
-  const stack = await startStack({
+  starting = startStack({
     toolsDir: path.join(REPO_ROOT, process.env.TOOLS_DIR ?? '.tools'),
     dataDir,
     temporalPort,
@@ -29,6 +56,11 @@ export async function startBenchStack(say: (m: string) => void): Promise<BenchSt
     persistent: false,
     headless: true,
     say,
+  });
+  const stack = await starting.catch((err: unknown) => {
+    drop();
+    removeDir();
+    throw err;
   });
   const env = {
     TEMPORAL_ADDRESS: stack.temporalAddress,
@@ -42,8 +74,9 @@ export async function startBenchStack(say: (m: string) => void): Promise<BenchSt
     stack,
     env,
     async close() {
+      drop();
       await stack.stop();
-      rmSync(dataDir, { recursive: true, force: true });
+      removeDir();
     },
   };
 }
@@ -62,6 +95,7 @@ export function startWorkerProcess(env: Record<string, string>): Promise<WorkerP
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let tail = '';
+  const drop = benchStops().add(`the worker process ${child.pid}`, () => handle.stop());
   const handle: WorkerProcess = {
     child,
     peakRssMb() {
@@ -70,7 +104,8 @@ export function startWorkerProcess(env: Record<string, string>): Promise<WorkerP
       return Math.max(...pids.map((pid) => vmHwmMb(pid)));
     },
     async stop() {
-      if (child.exitCode !== null) return;
+      drop();
+      if (child.exitCode !== null || child.signalCode !== null) return;
       const exited = new Promise((r) => child.once('exit', r));
       child.kill('SIGTERM');
       const t = setTimeout(() => child.kill('SIGKILL'), 20_000);
@@ -98,13 +133,57 @@ function childPids(pid: number): number[] {
   }
 }
 
-function vmHwmMb(pid: number): number {
+/** A field of /proc/<pid>/status in MB (VmRSS, VmHWM); 0 once the process is gone. */
+export function statusMb(pid: number, field: 'VmRSS' | 'VmHWM'): number {
   try {
-    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
     return m ? Number(m[1]) / 1024 : 0;
   } catch {
     return 0;
   }
+}
+const vmHwmMb = (pid: number) => statusMb(pid, 'VmHWM');
+
+export interface RssSampler {
+  /** Starts a phase: its maxima start from the current readings. */
+  phase(name: string): void;
+  /** Max VmRSS (MB) per process in each phase so far, sampled every `everyMs`. */
+  maxima(): Record<string, Record<string, number>>;
+  stop(): void;
+}
+
+/**
+ * Samples VmRSS of named processes every `everyMs` and keeps each phase's maximum: VmHWM is the
+ * peak since a process started, so a server that was busy in an earlier phase (FerretDB during
+ * generation) would carry that peak into every later phase.
+ */
+export function sampleRss(pids: Record<string, number>, everyMs = 1_000): RssSampler {
+  const byPhase: Record<string, Record<string, number>> = {};
+  let current: Record<string, number> | undefined;
+  const sample = () => {
+    if (!current) return;
+    for (const [name, pid] of Object.entries(pids)) current[name] = Math.max(current[name] ?? 0, Math.round(statusMb(pid, 'VmRSS')));
+  };
+  const timer = setInterval(sample, everyMs);
+  timer.unref();
+  return {
+    phase(name) {
+      sample();
+      current = byPhase[name] = {};
+      sample();
+    },
+    maxima: () => (sample(), byPhase),
+    stop() {
+      sample();
+      clearInterval(timer);
+    },
+  };
+}
+
+/** The 1, 5 and 15 minute load averages (/proc/loadavg). */
+export function loadAverage(): [number, number, number] {
+  const [a, b, c] = readFileSync('/proc/loadavg', 'utf8').split(' ').map(Number);
+  return [a!, b!, c!];
 }
 
 export function percentile(values: readonly number[], p: number): number {

@@ -25,7 +25,7 @@ import { laneQueues } from '../shared/lanes';
 import { FINAL_STATES, type ReconcileProgress } from '../shared/reconcile';
 import { TenantSyncNames } from '../shared/tenant-sync';
 import { scheduleOptions } from '../workers/schedules';
-import { fmt, percentile, startBenchStack, startWorkerProcess, table, type WorkerProcess } from './harness';
+import { benchStops, fmt, percentile, startBenchStack, startWorkerProcess, table, type WorkerProcess } from './harness';
 
 // npm run bench:load -- [--logins 300] [--records 200000] [--partitions 3] [--clients 50]
 //   [--flood-batches 100] [--flood-records 2000] [--quiet-records 2000] [--activity-slots 4]
@@ -116,23 +116,10 @@ const MODE_NAMES: Record<Mode, string> = { off: 'priority off', on: 'priority on
 const BULK_MAX = 50; // POST /api/reconcile/bulk takes at most this many collections
 
 // ---- teardown: everything started is stopped on exit, on SIGINT/SIGTERM and at the time limit ----
-const closers: Array<{ what: string; close: () => Promise<unknown> }> = [];
-const onExit = (what: string, close: () => Promise<unknown>) => closers.push({ what, close });
-let closing: Promise<void> | undefined;
-function shutdown(code: number): Promise<void> {
-  closing ??= (async () => {
-    for (const c of closers.reverse()) {
-      // Bounded: a stuck close must not keep the servers alive.
-      await Promise.race([c.close().catch((err: unknown) => say(`closing ${c.what}: ${String(err)}`)), sleep(30_000)]);
-    }
-  })();
-  return closing.then(() => process.exit(code));
-}
-for (const sig of ['SIGINT', 'SIGTERM'] as const)
-  process.once(sig, () => {
-    say(`${sig}: stopping the worker and the servers`);
-    void shutdown(130);
-  });
+// (bench/harness.ts's stop registry: newest first, each bounded; signals exit 130/143)
+const stops = benchStops(say);
+const onExit = (what: string, close: () => Promise<unknown>) => stops.add(what, close);
+const shutdown = (code: number): Promise<never> => stops.stop(code);
 const watchdog = setTimeout(() => {
   say(`time limit of ${MAX_MINUTES} min reached: stopping`);
   void shutdown(2);
@@ -144,7 +131,7 @@ try {
   await shutdown(0);
 } catch (err) {
   // After SIGINT or the time limit, calls fail because everything is closing: not news.
-  if (!closing) say(`failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+  if (!stops.stopping) say(`failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
   clearTimeout(watchdog);
   await shutdown(1);
 }

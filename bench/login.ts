@@ -14,7 +14,7 @@ import { createTemporalClient } from '../infra/temporal';
 import { startTelemetry } from '../infra/telemetry';
 import { createTenantRepository } from '../activities/tenant-sync/registry';
 import { startFixtureUpstream } from '../fixtures/upstream/server';
-import { fmt, percentile, startBenchStack, startWorkerProcess, table } from './harness';
+import { benchStops, fmt, percentile, startBenchStack, startWorkerProcess, table } from './harness';
 
 // npm run bench:login -- [--logins 200] [--cold 5] [--records 2000] [--cache on|off|both]
 // One tenant shape (3 essential collections × N records): warm incremental logins through
@@ -173,14 +173,16 @@ const summarize = (name: string, ms: number[], note = '', extra: { commands?: nu
   return { p50: percentile(ms, 50), p99: percentile(ms, 99) };
 };
 
-// Cold: a first full sync of fresh tenants (3 × RECORDS records each), per method.
-say(`cold first syncs: ${COLD} tenants per method × 3 × ${RECORDS} records`);
-const coldT: number[] = [];
-const coldD: number[] = [];
-for (let i = 0; i < COLD; i++) {
-  coldT.push((await login(viaTemporal.url, await tenant(`cold-t-${i}`))).ms);
-  coldD.push((await login(viaDirect.url, await tenant(`cold-d-${i}`))).ms);
-}
+// Cold: a first full sync of fresh tenants (3 × RECORDS records each; nothing of them cached),
+// per method and cache setting, interleaved.
+say(`cold first syncs: ${COLD} tenants per method and cache setting × 3 × ${RECORDS} records`);
+const cold = new Map(CACHE_MODES.map((m) => [m, { temporal: [] as number[], direct: [] as number[] }]));
+for (let i = 0; i < COLD; i++)
+  for (const [mode, a] of apps)
+    for (const k of ['temporal', 'direct'] as const)
+      cold.get(mode)![k].push((await login(a[k].url, await tenant(`cold-${mode}-${k[0]}-${i}`))).ms);
+const coldT = cold.get(primary)!.temporal;
+const coldD = cold.get(primary)!.direct;
 
 // Warm: the same tenant, incremental (nothing changed), alternating methods and cache settings.
 const shared = await tenant('warm');
@@ -207,14 +209,16 @@ const add = (s: Series, l: Login) => {
   s.ms.push(l.ms);
   s.commands.push(l.commands);
 };
+// Every (cache setting, method) pair in turn, the order rotated by one each round: each pair
+// follows each other pair equally often, so what a login leaves behind (the workflow finishing,
+// invalidations) weighs on all of them alike.
+const turns = [...apps].flatMap(([mode, a]) => (['temporal', 'direct', 'fresh'] as const).map((k) => ({ mode, k, url: a[k].url })));
 for (let i = 0; i < LOGINS; i++)
-  for (const [mode, a] of apps) {
-    const w = warm.get(mode)!;
-    const t = await login(a.temporal.url, shared);
-    if (t.body.syncMethod !== 'temporal') throw new Error(`expected temporal, got ${JSON.stringify(t.body)}`);
-    add(w.temporal, t);
-    add(w.direct, await login(a.direct.url, shared));
-    add(w.fresh, await login(a.fresh.url, repeat));
+  for (let j = 0; j < turns.length; j++) {
+    const { mode, k, url } = turns[(i + j) % turns.length]!;
+    const l = await login(url, k === 'fresh' ? repeat : shared);
+    if (k === 'temporal' && l.body.syncMethod !== 'temporal') throw new Error(`expected temporal, got ${JSON.stringify(l.body)}`);
+    add(warm.get(mode)![k], l);
   }
 const warmRows = new Map<string, { p50: number; p99: number }>();
 for (const [mode, a] of apps) {
@@ -294,6 +298,9 @@ if (OUTAGE_LOGINS > 0) {
     }
   };
   process.once('exit', stopAll);
+  // Interrupted during the freeze: thawed before the stack is stopped (a frozen server ignores SIGTERM).
+  const dropThaw = benchStops(say).add('thawing the frozen Temporal server', stopAll);
+  void thawed.then(dropThaw, dropThaw);
   await Promise.all(
     Array.from({ length: OUTAGE_CONCURRENCY }, async () => {
       // At least OUTAGE_LOGINS in all, and the storm goes on through the freeze and for a third of
@@ -310,8 +317,13 @@ if (OUTAGE_LOGINS > 0) {
   await viaOutage.app.close();
 }
 
-const ct = summarize('cold first sync · temporal', coldT, `3 × ${RECORDS} records`);
-const cd = summarize('cold first sync · direct', coldD, `3 × ${RECORDS} records`);
+const ct = summarize(`cold first sync · temporal · cache ${primary}`, coldT, `3 × ${RECORDS} records`);
+const cd = summarize(`cold first sync · direct · cache ${primary}`, coldD, `3 × ${RECORDS} records`);
+for (const [mode, c] of cold)
+  if (mode !== primary) {
+    summarize(`cold first sync · temporal · cache ${mode}`, c.temporal, `3 × ${RECORDS} records`);
+    summarize(`cold first sync · direct · cache ${mode}`, c.direct, `3 × ${RECORDS} records`);
+  }
 const wt = { p50: percentile(warmT, 50), p99: percentile(warmT, 99) };
 const wd = { p50: percentile(warmD, 50), p99: percentile(warmD, 99) };
 const da = summarize('warm incremental · direct, alone', directAlone, 'baseline for the fallback rows');
@@ -322,6 +334,11 @@ process.stdout.write(
   `warm: temporal p50 / direct p50 = ${fmt(wt.p50 / wd.p50, 2)} (target ≤ 1.15); temporal p99 overhead = ${fmt(wt.p99 - wd.p99)} ms (target ≤ 60)\n`,
 );
 process.stdout.write(`cold: temporal p50 / direct p50 = ${fmt(ct.p50 / cd.p50, 2)}\n`);
+if (cold.has('on') && cold.has('off'))
+  for (const k of ['temporal', 'direct'] as const)
+    process.stdout.write(
+      `cold ${k}: p50 cache on ${fmt(percentile(cold.get('on')![k], 50))} ms vs off ${fmt(percentile(cold.get('off')![k], 50))} ms (target: no slower)\n`,
+    );
 process.stdout.write(
   `breaker open: fallback p50 − direct p50 (alone) = ${fmt(fa.p50 - da.p50)} ms (target ≤ 5); before it opened p50 ${fmt(fb.p50)} ms\n`,
 );

@@ -1,6 +1,6 @@
 import type { BusDriver, CacheBusMessage, CreateBusDriverResult } from 'bentocache/types';
 import type { Logger } from './logger';
-import type { Redis } from './redis';
+import { unlinkMatching, type Redis } from './redis';
 import { withTimeout } from './timeout';
 
 // The cache's invalidation bus: bentocache's bus protocol (delete/clear/set messages per
@@ -111,25 +111,19 @@ export async function invalidateRemote(redis: Redis, scope: string, namespace: s
 /** The API's cache namespaces (api/services/cache), named here for processes that only invalidate. */
 export const CACHED_NAMESPACES = ['tenants', 'sync-status'] as const;
 
-/** Keys per SCAN step and per UNLINK of a namespace clear (never KEYS: it blocks Redis). */
+/** Keys per SCAN step of a namespace clear, unlinked in one pipeline (never KEYS: it blocks Redis). */
 export const CLEAR_BATCH = 100;
 
 /**
- * Drops a whole namespace from a process that has no cache: its Redis keys by SCAN + UNLINK in
- * batches of CLEAR_BATCH, then a clear message, on which every API process empties its in-process
+ * Drops a whole namespace from a process that has no cache: its Redis keys by SCAN (steps of
+ * CLEAR_BATCH, on every master of a cluster) + UNLINK, then a clear message, on which every API process empties its in-process
  * copy. For writes that may have touched any entry (a migration, a restore, a secrets rotation).
  * Returns the Redis keys removed.
  */
 export async function clearRemote(redis: Redis, scope: string, namespace: string): Promise<number> {
-  let cursor = '0';
-  let removed = 0;
   // The glob's only wildcard is ours: scope (a database name) and namespace have no glob characters.
-  const match = `${l2Key(scope, namespace, '')}*`;
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', match, 'COUNT', CLEAR_BATCH);
-    cursor = next;
-    for (let i = 0; i < keys.length; i += CLEAR_BATCH) removed += await redis.unlink(...keys.slice(i, i + CLEAR_BATCH));
-  } while (cursor !== '0');
+  // On a cluster every master is scanned (the namespace's keys are spread over all slots).
+  const removed = await unlinkMatching(redis, `${l2Key(scope, namespace, '')}*`, CLEAR_BATCH);
   const payload: CacheBusMessage = { type: 'clear', keys: [], namespace: busNamespace(scope, namespace) };
   await redis.publish(busChannel(scope, storeChannel(STORE_NAME)), encodeEnvelope({ busId: `remote-${process.pid}`, payload }));
   return removed;

@@ -68,6 +68,16 @@ export const configShape = {
   HOST: opt(z.string().default('127.0.0.1'), 'process', 'API listen address (loopback by default).'),
   READY_TIMEOUT_MS: opt(int(1500, 50, 30_000), 'process', 'Readiness probe timeout per dependency (ms).'),
   SHUTDOWN_TIMEOUT_MS: opt(int(10_000, 100, 600_000), 'process', 'Graceful shutdown budget for API and worker (ms).'),
+  SHUTDOWN_DRAIN_DELAY_MS: opt(
+    int(0, 0, 60_000),
+    'process',
+    'API: on SIGTERM, /health/ready answers 503 for this long while requests are still served, then the server stops accepting and drains (ms; e.g. 5000 behind a load balancer that polls readiness). Part of SHUTDOWN_TIMEOUT_MS.',
+  ),
+  RECONCILE_SPILL_DIR: opt(
+    z.string().min(1).default('.data/reconcile-spill'),
+    'process',
+    'Worker-local folder where a hashed reconcile scan spills keys and content hashes (about 60 bytes per record and side; removed when the partition finishes).',
+  ),
 
   // MongoDB
   MONGODB_URI: opt(
@@ -95,7 +105,29 @@ export const configShape = {
       .default('redis://127.0.0.1:6379')
       .refine((v) => /^rediss?:\/\/[^\s]+$/.test(v), { message: 'must be a redis:// or rediss:// URL' }),
     'redis',
-    'Redis connection URL.',
+    'Redis connection URL. In `cluster` and `sentinel` mode it still carries the credentials (user, password), TLS (`rediss://`) and, for sentinel, the database.',
+  ),
+  REDIS_MODE: opt(
+    z.enum(['standalone', 'cluster', 'sentinel']).default('standalone'),
+    'redis',
+    'Redis topology: `standalone` (REDIS_URL), `cluster` (Redis Cluster, seeded from REDIS_CLUSTER_NODES) or `sentinel` (the master named REDIS_SENTINEL_NAME, found through REDIS_SENTINELS).',
+  ),
+  REDIS_CLUSTER_NODES: opt(
+    csv(),
+    'redis',
+    'Cluster mode: comma-separated `host:port` seed nodes (any few; the rest are discovered). Empty: the host and port of REDIS_URL.',
+  ),
+  REDIS_SENTINELS: opt(csv(), 'redis', 'Sentinel mode: comma-separated `host:port` of the sentinels (required in that mode).'),
+  REDIS_SENTINEL_NAME: opt(z.string().min(1).default('mymaster'), 'redis', 'Sentinel mode: the monitored master group name.'),
+  REDIS_SENTINEL_PASSWORD: opt(
+    z.string().optional(),
+    'redis',
+    'Sentinel mode: the password the sentinels themselves ask for (unset: none; the data nodes use the one in REDIS_URL).',
+  ),
+  REDIS_COMMAND_TIMEOUT_MS: opt(
+    int(1_000, 0, 60_000),
+    'redis',
+    'A Redis command with no answer after this long fails (ms; 0 = wait): a stalled Redis then costs a login at most this per command (rate limits and the cache skip it) instead of its whole deadline.',
   ),
   CACHE_ENABLED: opt(
     bool(true),
@@ -175,6 +207,36 @@ export const configShape = {
   ),
   TEMPORAL_ADDRESS: opt(hostPort().default('127.0.0.1:7233'), 'temporal', 'Temporal frontend host:port.'),
   TEMPORAL_NAMESPACE: opt(z.string().min(1).default('default'), 'temporal', 'Temporal namespace.'),
+  TEMPORAL_TLS: opt(
+    bool(false),
+    'temporal',
+    'Connect to Temporal over TLS (on by itself with TEMPORAL_API_KEY or a client certificate). Temporal Cloud: true.',
+  ),
+  TEMPORAL_TLS_CERT_PATH: opt(
+    z.string().min(1).optional(),
+    'temporal',
+    'mTLS: file of the client certificate (PEM) presented to Temporal; with TEMPORAL_TLS_KEY_PATH.',
+  ),
+  TEMPORAL_TLS_KEY_PATH: opt(
+    z.string().min(1).optional(),
+    'temporal',
+    'mTLS: file of the client private key (PEM); with TEMPORAL_TLS_CERT_PATH.',
+  ),
+  TEMPORAL_TLS_CA_PATH: opt(
+    z.string().min(1).optional(),
+    'temporal',
+    "File of the CA certificate (PEM) that signed the server's certificate (unset: the system's trusted CAs).",
+  ),
+  TEMPORAL_TLS_SERVER_NAME: opt(
+    z.string().min(1).optional(),
+    'temporal',
+    'Server name checked against its certificate (unset: the host of TEMPORAL_ADDRESS).',
+  ),
+  TEMPORAL_API_KEY: opt(
+    z.string().min(1).optional(),
+    'temporal',
+    'API key sent as a bearer token on every Temporal call (Temporal Cloud API-key auth; implies TLS). Never logged.',
+  ),
   TEMPORAL_TASK_QUEUE: opt(
     z.string().min(1).default('sync-orchestrator'),
     'temporal',
@@ -185,6 +247,11 @@ export const configShape = {
     int(60_000, 1, 600_000),
     'temporal',
     'Login-path deadline for Temporal before falling back to direct sync (ms).',
+  ),
+  LOGIN_DEADLINE_MS: opt(
+    int(0, 0, 600_000),
+    'temporal',
+    'Bound on a whole login (ensure) call (ms; 0 = none): past it the login answers 503 dependency-unavailable with Retry-After while its sync goes on, and the next login sees the result. E.g. TEMPORAL_AUTH_TIMEOUT_MS + 500 to bound logins when MongoDB or Redis stall.',
   ),
   LOGIN_HEDGE: opt(
     bool(true),
@@ -371,6 +438,23 @@ export const configSchema = z
     }
     if (c.LOGIN_HEDGE_MIN_MS > c.LOGIN_HEDGE_MAX_MS) {
       ctx.addIssue({ code: 'custom', path: ['LOGIN_HEDGE_MIN_MS'], message: 'must not exceed LOGIN_HEDGE_MAX_MS' });
+    }
+    if ((c.TEMPORAL_TLS_CERT_PATH === undefined) !== (c.TEMPORAL_TLS_KEY_PATH === undefined)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['TEMPORAL_TLS_CERT_PATH'],
+        message: 'and TEMPORAL_TLS_KEY_PATH are set together (the mTLS pair)',
+      });
+    }
+    for (const [key, nodes] of [
+      ['REDIS_CLUSTER_NODES', c.REDIS_CLUSTER_NODES],
+      ['REDIS_SENTINELS', c.REDIS_SENTINELS],
+    ] as const) {
+      const bad = nodes.filter((n) => !/^[^\s:/]+:\d{1,5}$/.test(n));
+      if (bad.length) ctx.addIssue({ code: 'custom', path: [key], message: `must be host:port entries (not ${bad.join(', ')})` });
+    }
+    if (c.REDIS_MODE === 'sentinel' && c.REDIS_SENTINELS.length === 0) {
+      ctx.addIssue({ code: 'custom', path: ['REDIS_SENTINELS'], message: 'is required when REDIS_MODE=sentinel' });
     }
     if (c.USE_TEMPORAL_FOR_AUTH && !c.TEMPORAL_ENABLED) {
       ctx.addIssue({ code: 'custom', path: ['USE_TEMPORAL_FOR_AUTH'], message: 'needs TEMPORAL_ENABLED=true' });

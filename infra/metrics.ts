@@ -29,6 +29,38 @@ export const MetricNames = {
   eventLoopLag: 'nodejs_eventloop_lag_seconds',
   cacheHits: 'cache_hits_total',
   cacheMisses: 'cache_misses_total',
+  heapUsage: 'nodejs_heap_usage_ratio',
+  /** OpenTelemetry host metrics: resident set size in bytes (the exporter adds no unit suffix). */
+  processMemory: 'process_memory_usage',
+  syncActive: 'sync_active_syncs',
+  syncStuck: 'sync_stuck_syncs',
+  reconcileBatchesRunning: 'reconcile_batches_running',
+  reconcileBatchStalled: 'reconcile_batch_stalled_seconds',
+  failedRuns: 'failed_runs',
+  workerPollers: 'worker_presence_pollers',
+  idempotencyStoreErrors: 'idempotency_store_errors_total',
+} as const;
+
+/**
+ * The Temporal SDK runtime's own metrics that dashboards and alerts read, as the worker serves them
+ * (workers/telemetry.ts sdkMetricsExporter: prefix `temporal_`, `_total` on counters, durations in
+ * seconds with `_seconds`). Labels: namespace, task_queue, and worker_type, poller_type,
+ * workflow_type, activity_type or failure_reason where they apply.
+ */
+export const SdkMetricNames = {
+  workflowTaskScheduleToStart: 'temporal_workflow_task_schedule_to_start_latency_seconds',
+  workflowTaskExecutionLatency: 'temporal_workflow_task_execution_latency_seconds',
+  /** failure_reason: NonDeterminismError, WorkflowError, timeout, … */
+  workflowTaskFailed: 'temporal_workflow_task_execution_failed_total',
+  activityScheduleToStart: 'temporal_activity_schedule_to_start_latency_seconds',
+  activityFailed: 'temporal_activity_execution_failed_total',
+  /** worker_type: WorkflowWorker, ActivityWorker, LocalActivityWorker. */
+  slotsAvailable: 'temporal_worker_task_slots_available',
+  slotsUsed: 'temporal_worker_task_slots_used',
+  /** poller_type: workflow_task, sticky_workflow_task, activity_task. */
+  pollers: 'temporal_num_pollers',
+  workflowCompleted: 'temporal_workflow_completed_total',
+  workflowFailed: 'temporal_workflow_failed_total',
 } as const;
 
 /** Seconds, from a cached answer (ms) to a long activity (minutes). */
@@ -123,4 +155,36 @@ export function createMigrationMetrics() {
     runs: counter(MetricNames.migrationRuns, 'Migrations finished, by outcome'),
     duration: seconds(MetricNames.migrationDuration, 'Migration duration by outcome'),
   };
+}
+
+/** API gauges read from the stores and Temporal at scrape time (api/services/maintenance/platform-gauges.ts). */
+export function createPlatformGauges() {
+  const gauge = (name: string, description: string, unit?: string) =>
+    meter().createObservableGauge(name, { description, ...(unit ? { unit } : {}) });
+  return {
+    syncActive: gauge(MetricNames.syncActive, 'Running tenant syncs that moved within SYNC_STUCK_AFTER_MS'),
+    syncStuck: gauge(
+      MetricNames.syncStuck,
+      'Running tenant syncs with no progress for SYNC_STUCK_AFTER_MS (as GET /api/sync/health counts them)',
+    ),
+    reconcileRunning: gauge(MetricNames.reconcileBatchesRunning, 'Reconcile batches in state running'),
+    reconcileStalled: gauge(
+      MetricNames.reconcileBatchStalled,
+      'Longest time any running reconcile batch has gone without its processed count moving, as this API process saw it (0: none running)',
+      's',
+    ),
+    failedRuns: gauge(
+      MetricNames.failedRuns,
+      'Workflows whose newest run failed, timed out or was terminated (dead letters), by workflow type',
+    ),
+    workerPollers: gauge(
+      MetricNames.workerPollers,
+      "Workers polling the login task queue's workflow tasks (seen within 90 s), by task queue",
+    ),
+  };
+}
+
+/** Idempotency-Key store (Redis) calls that failed, by operation (claim, save, release). */
+export function createIdempotencyMetrics() {
+  return { storeErrors: counter(MetricNames.idempotencyStoreErrors, 'Idempotency store (Redis) calls that failed, by operation') };
 }

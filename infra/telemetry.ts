@@ -1,4 +1,7 @@
+import { createServer, type Server } from 'node:http';
+import { once } from 'node:events';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { getHeapStatistics } from 'node:v8';
 import { metrics } from '@opentelemetry/api';
 import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
 import { PrometheusExporter, PrometheusSerializer } from '@opentelemetry/exporter-prometheus';
@@ -19,7 +22,16 @@ import { METER_NAME, MetricNames } from './metrics';
 
 // One OpenTelemetry SDK per process (API or worker): Prometheus metrics, W3C trace context,
 // spans exported over OTLP/HTTP when an endpoint is configured. Nothing is auto-instrumented:
-// our spans are the API's request spans and the Temporal interceptors'.
+// our spans are the API's request spans and the Temporal interceptors'. Other expositions of
+// the same process (the worker's Temporal SDK metrics) are appended to ours: one scrape target.
+
+/** Another Prometheus text exposition of this process, appended to ours (names must not overlap). */
+export interface MetricsSource {
+  /** Named in the comment line that stands in for it when it fails. */
+  name: string;
+  /** Its current text; a rejection leaves a comment and our metrics still answer. */
+  text(): Promise<string>;
+}
 
 export interface TelemetryOptions {
   /** `service.name` of every span and metric (api, worker). */
@@ -38,8 +50,10 @@ export interface Telemetry {
   readonly serviceName: string;
   /** `http://host:port/metrics` when this process serves metrics itself. */
   readonly metricsUrl?: string;
-  /** The current metrics in Prometheus text format (GET /health/metrics). */
+  /** The current metrics in Prometheus text format (GET /health/metrics), added sources included. */
   metricsText(): Promise<string>;
+  /** Appends another exposition to every later answer (the worker's Temporal SDK metrics). */
+  addMetricsSource(source: MetricsSource): void;
   /** Flushes pending spans and stops the metrics server. */
   shutdown(): Promise<void>;
 }
@@ -87,6 +101,36 @@ function observeEventLoopLag(): () => void {
   return () => h.disable();
 }
 
+const PROMETHEUS_TEXT = 'text/plain; version=0.0.4; charset=utf-8';
+
+/** GET /metrics answering `text()`; anything else 404. Resolves once listening (a busy port rejects). */
+async function serveMetrics(host: string, port: number, text: () => Promise<string>): Promise<Server> {
+  const server = createServer((req, res) => {
+    if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {
+      res.writeHead(404).end();
+      return;
+    }
+    text().then(
+      (body) => res.writeHead(200, { 'content-type': PROMETHEUS_TEXT }).end(body),
+      (err: unknown) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`# metrics failed: ${String(err)}\n`),
+    );
+  });
+  server.listen(port, host);
+  await once(server, 'listening');
+  return server;
+}
+
+/** V8 heap in use as a share of its limit (--max-old-space-size): near 1, the process is about to die of OOM. */
+function observeHeapUsage(): void {
+  metrics
+    .getMeter(METER_NAME)
+    .createObservableGauge(MetricNames.heapUsage, { description: 'V8 heap used / heap size limit (0–1)' })
+    .addCallback((r) => {
+      const h = getHeapStatistics();
+      r.observe(h.used_heap_size / h.heap_size_limit);
+    });
+}
+
 /** Starts the SDK once per process (a second call throws TelemetryAlreadyStartedError). */
 export async function startTelemetry(o: TelemetryOptions): Promise<Telemetry> {
   if (current) throw new TelemetryAlreadyStartedError(current.serviceName, o.serviceName);
@@ -94,8 +138,9 @@ export async function startTelemetry(o: TelemetryOptions): Promise<Telemetry> {
     [ATTR_SERVICE_NAME]: `sync-orchestrator-${o.serviceName}`,
     [ATTR_SERVICE_VERSION]: process.env.npm_package_version ?? '0.1.0',
   });
-  // The server is started below (not by the constructor) so that a busy port fails the start.
-  const prometheus = new PrometheusExporter({ preventServerStart: true, host: o.metricsHost ?? '127.0.0.1', port: o.metricsPort ?? 0 });
+  // The exporter only collects: our own server (below) answers, so that a busy port fails the
+  // start and added sources join the same answer.
+  const prometheus = new PrometheusExporter({ preventServerStart: true });
   const spanProcessor = spanProcessorFor(o);
   const sdk = new NodeSDK({
     resource,
@@ -111,18 +156,26 @@ export async function startTelemetry(o: TelemetryOptions): Promise<Telemetry> {
   sdk.start();
   new HostMetrics({ name: METER_NAME, metricGroups: ['process.cpu', 'process.memory'] }).start();
   const stopLagMonitor = observeEventLoopLag();
-  const serve = o.metricsPort !== undefined && o.metricsPort > 0;
-  if (serve) await prometheus.startServer();
+  observeHeapUsage();
   const serializer = new PrometheusSerializer();
+  const sources: MetricsSource[] = [];
+  const metricsText = async () => {
+    const { resourceMetrics } = await prometheus.collect();
+    const extra = await Promise.all(
+      sources.map((s) => s.text().catch((err: unknown) => `# ${s.name} metrics unavailable: ${String(err).replace(/\s+/g, ' ')}\n`)),
+    );
+    return [serializer.serialize(resourceMetrics), ...extra].map((t) => (t.endsWith('\n') || t === '' ? t : `${t}\n`)).join('');
+  };
+  const host = o.metricsHost ?? '127.0.0.1';
+  const server = o.metricsPort !== undefined && o.metricsPort > 0 ? await serveMetrics(host, o.metricsPort, metricsText) : undefined;
   const telemetry: Telemetry = {
     serviceName: o.serviceName,
-    ...(serve ? { metricsUrl: `http://${o.metricsHost ?? '127.0.0.1'}:${o.metricsPort}/metrics` } : {}),
-    async metricsText() {
-      const { resourceMetrics } = await prometheus.collect();
-      return serializer.serialize(resourceMetrics);
-    },
+    ...(server ? { metricsUrl: `http://${host}:${o.metricsPort}/metrics` } : {}),
+    metricsText,
+    addMetricsSource: (source) => void sources.push(source),
     async shutdown() {
       stopLagMonitor();
+      if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
       await sdk.shutdown();
     },
   };

@@ -121,7 +121,7 @@ export interface paths {
                   ok: boolean;
                   latencyMs: number;
                   error?: string;
-                  /** @description temporal only: ok when a worker polls the login task queue; degraded when none does (logins go direct, the API stays ready); unknown when the describe did not answer */
+                  /** @description temporal only: ok when a worker polls the login task queue; degraded when none does or the server does not answer (logins go direct, the API stays ready); unknown when the describe did not answer */
                   status?: 'ok' | 'degraded' | 'unknown';
                   /** @description temporal only: workers polling the login task queue (last poll within 90 s) */
                   pollers?: number;
@@ -834,6 +834,12 @@ export interface paths {
                 reason: string;
                 pausedAt: string;
               }[];
+              /** @description does a worker poll the login task queue (the cached answer logins route by, WORKER_PRESENCE_TTL_MS)? absent: logins go direct (no_worker) and status is degraded */
+              workers?: {
+                state: 'present' | 'absent' | 'unknown';
+                pollers?: number;
+                taskQueue: string;
+              };
               /** Format: date-time */
               checkedAt: string;
             };
@@ -1049,6 +1055,10 @@ export interface paths {
               dryRun?: boolean;
               /** @description records only in the target: 'flag' (default) or 'delete' */
               extras?: 'flag' | 'delete';
+              /** @description how the stores are read: 'ordered' (key-ordered cursors, merged), 'hashed' (natural-order reads spilled to hash buckets), 'auto' (hashed on FerretDB; default) */
+              scan?: 'auto' | 'ordered' | 'hashed';
+              /** @description hashed scans: 'guarded' (batches of guarded writes; default) or 'rewrite' (the target rewritten once with the repairs, then swapped in: linear on FerretDB; only for a target nothing else writes meanwhile) */
+              repairMode?: 'guarded' | 'rewrite';
             };
             /**
              * Format: date-time
@@ -1171,6 +1181,10 @@ export interface paths {
               dryRun?: boolean;
               /** @description records only in the target: 'flag' (default) or 'delete' */
               extras?: 'flag' | 'delete';
+              /** @description how the stores are read: 'ordered' (key-ordered cursors, merged), 'hashed' (natural-order reads spilled to hash buckets), 'auto' (hashed on FerretDB; default) */
+              scan?: 'auto' | 'ordered' | 'hashed';
+              /** @description hashed scans: 'guarded' (batches of guarded writes; default) or 'rewrite' (the target rewritten once with the repairs, then swapped in: linear on FerretDB; only for a target nothing else writes meanwhile) */
+              repairMode?: 'guarded' | 'rewrite';
             };
             /**
              * Format: date-time
@@ -1286,6 +1300,14 @@ export interface paths {
               finishedAt?: string;
               elapsedMs: number;
               errors?: string[];
+              /** @description hashed scans: the natural-order read of both stores before keys are compared */
+              scan?: {
+                phase: 'scanning' | 'comparing';
+                /** @description records read from both stores */
+                read: number;
+                /** @description records in both stores at plan time */
+                of: number;
+              };
             } & {
               [key: string]: unknown;
             };
@@ -3322,6 +3344,362 @@ export interface paths {
                 };
               };
             };
+          };
+        };
+        400: components['responses']['Problem400'];
+        401: components['responses']['Problem401'];
+        403: components['responses']['Problem403'];
+        404: components['responses']['Problem404'];
+        409: components['responses']['Problem409'];
+        422: components['responses']['Problem422'];
+        429: components['responses']['Problem429'];
+        500: components['responses']['Problem500'];
+        503: components['responses']['Problem503'];
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/dashboard': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** The live dashboard page (no data: it asks for a token and streams /api/dashboard/stream) */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description The page */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'text/html': string;
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/dashboard/assets/{file}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** The dashboard's scripts and styles (its own, and uPlot's from node_modules) */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          file: 'dashboard.js' | 'dashboard.css' | 'uPlot.iife.min.js' | 'uPlot.min.css';
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description The file */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'text/javascript': string;
+            'text/css': string;
+          };
+        };
+        /** @description Not one of the files the page loads */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/dashboard/snapshot': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** One dashboard snapshot (what each event of the stream carries), over the token's tenants */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              generatedAt: string;
+              /** @description the tenants this snapshot covers (the token’s) */
+              tenants: '*' | string[];
+              logins: {
+                /** @description newest sync runs read (at most 1000, as /api/sync/method-stats) */
+                windowRuns: number;
+                /** @description of which finished */
+                finished: number;
+                successRate: number;
+                failureRate: number;
+                /** @description start of the newest login in the window */
+                lastStartedAt: string | null;
+                methods: {
+                  temporal: {
+                    /** @description finished logins of this method in the window */
+                    total: number;
+                    successRate: number;
+                    /** @description whole-run duration, as /api/sync/method-stats */
+                    avgDurationMs: number;
+                    fallbacks: number;
+                  };
+                  direct: {
+                    /** @description finished logins of this method in the window */
+                    total: number;
+                    successRate: number;
+                    /** @description whole-run duration, as /api/sync/method-stats */
+                    avgDurationMs: number;
+                    fallbacks: number;
+                  };
+                };
+                fallbacks: {
+                  total: number;
+                  byReason: {
+                    [key: string]: number;
+                  };
+                };
+                /** @description login latency (start → essential collections ready) per start minute over the last hour */
+                series: {
+                  bucketSeconds: number;
+                  /** @description bucket starts, epoch seconds, oldest first */
+                  t: number[];
+                  temporal: {
+                    count: number;
+                    p50Ms: number | null;
+                    p95Ms: number | null;
+                  }[];
+                  direct: {
+                    count: number;
+                    p50Ms: number | null;
+                    p95Ms: number | null;
+                  }[];
+                  fallbacks: number[];
+                  fallbackReasons: {
+                    [key: string]: number;
+                  };
+                };
+              } | null;
+              syncs: {
+                /** @description as GET /api/sync/health */
+                status: 'healthy' | 'degraded' | 'unhealthy';
+                /** @description running sync runs that are moving */
+                active: number;
+                /** @description running sync runs with no progress for SYNC_STUCK_AFTER_MS */
+                stuck: number;
+                /** @description at most 10 */
+                stuckRuns: {
+                  runId: string;
+                  tenantId: string;
+                  startedAt: string;
+                  lastProgressAt: string;
+                }[];
+                /** @description findings of the stuck-sync sweep still open */
+                openFindings: number;
+                /** @description logins this API process is answering now (scope: process) */
+                inFlightLogins: number;
+              } | null;
+              breaker: {
+                state: 'closed' | 'open' | 'half_open';
+                /**
+                 * @description the login breaker is this API process's own
+                 * @enum {string}
+                 */
+                scope: 'process';
+              };
+              reconcile: {
+                /** @description batches pending or running that the token reaches */
+                running: number;
+                /** @description running first, then those finished in the last 15 minutes; at most 10 */
+                batches: {
+                  batchId: string;
+                  /** @description null: a namespace batch (admin on every tenant only) */
+                  tenantId: string | null;
+                  collection: string;
+                  state: string;
+                  dryRun: boolean;
+                  /** @description true: from the running workflow's progress query */
+                  live: boolean;
+                  processed: number;
+                  /** @description keys to compare: the plan’s estimate while running; null when it has none (a tenant source into an empty target) */
+                  total: number | null;
+                  /** @description null while the total is not known */
+                  percent: number | null;
+                  failed: number;
+                  conflicts: number;
+                  ratePerSec: number;
+                  etaSeconds: number | null;
+                  startedAt: string;
+                  finishedAt: string | null;
+                }[];
+                /** @description more batches matched than were read */
+                truncated: boolean;
+              } | null;
+              /** @description from GET /api/ops/work (refreshed every few seconds); null when Temporal did not answer */
+              work: {
+                /** @description closed unsuccessfully, per workflow type (the work view's visibility counts) */
+                failedByType: {
+                  workflowType: string;
+                  failed: number;
+                  timedOut: number;
+                  terminated: number;
+                  canceled: number;
+                }[];
+                backlog: {
+                  workflow: number;
+                  activity: number;
+                };
+                pollers: {
+                  workflow: number;
+                  activity: number;
+                };
+                generatedAt: string;
+              } | null;
+              quotas: {
+                global: {
+                  reconcileConcurrent: number;
+                  migrationsConcurrent: number;
+                };
+                tenantDefaults: {
+                  ensurePerMinute: number;
+                  reconcileConcurrentBatches: number;
+                  reconcileStartsPerHour: number;
+                };
+                /** @description reconcile batches running or pending that the token reaches (against reconcileConcurrent) */
+                reconcileRunning: number;
+              };
+              pauses:
+                | {
+                    kind: string;
+                    pausedBy: string;
+                    reason: string;
+                    pausedAt: string;
+                  }[]
+                | null;
+              cache: {
+                enabled: boolean;
+                redis: 'up' | 'down' | 'off';
+                /** @description hits / reads over every namespace; null before the first read */
+                hitRate: number | null;
+                namespaces: {
+                  [key: string]: {
+                    hits: number;
+                    misses: number;
+                    bypassed: number;
+                    hitRate: number | null;
+                  };
+                };
+                /**
+                 * @description this API process's counters, as GET /api/cache/stats
+                 * @enum {string}
+                 */
+                scope: 'process';
+              };
+              /** @description sections that could not be read this time (their value is null), with why */
+              errors: {
+                [key: string]: string;
+              };
+            };
+          };
+        };
+        400: components['responses']['Problem400'];
+        401: components['responses']['Problem401'];
+        403: components['responses']['Problem403'];
+        404: components['responses']['Problem404'];
+        409: components['responses']['Problem409'];
+        422: components['responses']['Problem422'];
+        429: components['responses']['Problem429'];
+        500: components['responses']['Problem500'];
+        503: components['responses']['Problem503'];
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/dashboard/stream': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Dashboard snapshots as server-sent events, over the token's tenants */
+    get: {
+      parameters: {
+        query?: {
+          /** @description between snapshots, 500–60000 (default 2000) */
+          intervalMs?: string;
+          /** @description snapshots to send before the stream ends (default: 5 minutes' worth) */
+          events?: string;
+        };
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Server-sent events (text/event-stream): `event: snapshot` with a DashboardSnapshot as JSON in `data`, every intervalMs; `event: error` with {message} when a snapshot could not be made; `event: end` before the stream closes (after the events asked for, at most 5 minutes). */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'text/event-stream': string;
           };
         };
         400: components['responses']['Problem400'];

@@ -141,8 +141,8 @@ export class RateLimitError extends AppError {
 
 /** Thrown when a dependency (MongoDB, Redis, Temporal) cannot serve the request. */
 export class DependencyUnavailableError extends AppError {
-  constructor(dependency: string, message: string) {
-    super('dependency-unavailable', message, { extras: { dependency } });
+  constructor(dependency: string, message: string, headers: Record<string, string> = {}) {
+    super('dependency-unavailable', message, { extras: { dependency }, headers });
   }
 }
 

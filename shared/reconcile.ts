@@ -31,6 +31,22 @@ export const ReconcileOutcome = {
 export type ReconcileOutcome = (typeof ReconcileOutcome)[keyof typeof ReconcileOutcome];
 
 export type ExtraPolicy = 'flag' | 'delete';
+/**
+ * How a partition reads the two stores. `ordered`: one key-ordered cursor per store, merged
+ * (MongoDB streams `_id`-sorted scans). `hashed`: each store read once in natural order, keys and
+ * content hashes spilled to hash buckets on the worker's disk and compared bucket by bucket
+ * (FerretDB materialises a sorted result before its first batch). `auto`: hashed on FerretDB.
+ */
+export type ScanMode = 'auto' | 'ordered' | 'hashed';
+export const SCAN_MODES: readonly ScanMode[] = ['auto', 'ordered', 'hashed'];
+/**
+ * How a hashed scan applies its repairs. `guarded`: staged batches of guarded writes (as an
+ * ordered scan). `rewrite`: once, at the end, by streaming the target into a sibling collection
+ * with the repairs applied (still guarded) and swapping it in — linear on FerretDB, where each
+ * keyed write scans the table; only for a target nothing else writes meanwhile.
+ */
+export type RepairMode = 'guarded' | 'rewrite';
+export const REPAIR_MODES: readonly RepairMode[] = ['guarded', 'rewrite'];
 export type ReconcileState = 'pending' | 'running' | 'completed' | 'partial' | 'failed' | 'cancelled';
 export const FINAL_STATES: readonly ReconcileState[] = ['completed', 'partial', 'failed', 'cancelled'];
 
@@ -69,6 +85,10 @@ export interface ReconcileOptions {
   progressIntervalMs: number;
   /** History length at which a run drains at chunk boundaries and continues as new. @default 2000 */
   historyLimit: number;
+  /** How the stores are read: see ScanMode. @default 'auto' */
+  scan: ScanMode;
+  /** How a hashed scan applies repairs: see RepairMode. @default 'guarded' */
+  repairMode: RepairMode;
 }
 
 export const RECONCILE_DEFAULTS: ReconcileOptions = {
@@ -84,6 +104,8 @@ export const RECONCILE_DEFAULTS: ReconcileOptions = {
   heartbeatTimeoutMs: 10_000,
   progressIntervalMs: 2_000,
   historyLimit: 2_000,
+  scan: 'auto',
+  repairMode: 'guarded',
 };
 
 /** Inclusive bounds of each numeric option (the API schema and the CLI use the same). */
@@ -100,6 +122,21 @@ export const RECONCILE_LIMITS = {
   historyLimit: [100, 40_000],
 } as const satisfies Partial<Record<keyof ReconcileOptions, readonly [number, number]>>;
 
+/**
+ * The scan a plan uses. `auto` is hashed where a sorted scan does not stream — FerretDB — for a
+ * namespace source with partitions left to the planner (partitions > 0 asks for key ranges, which
+ * only an ordered scan has); ordered otherwise (MongoDB streams `_id`-ordered scans; a tenant's
+ * connector pages in key order).
+ */
+export function scanModeFor(
+  o: Pick<ReconcileOptions, 'scan' | 'partitions'>,
+  backend: 'ferretdb' | 'mongodb',
+  source: 'namespace' | 'tenant',
+): 'ordered' | 'hashed' {
+  if (o.scan !== 'auto') return o.scan;
+  return backend === 'ferretdb' && source === 'namespace' && o.partitions === 0 ? 'hashed' : 'ordered';
+}
+
 /** Defaults applied in one place; throws TypeError naming the first invalid option. */
 export function resolveReconcileOptions(partial: Partial<ReconcileOptions> = {}): ReconcileOptions {
   const o: ReconcileOptions = { ...RECONCILE_DEFAULTS };
@@ -111,6 +148,8 @@ export function resolveReconcileOptions(partial: Partial<ReconcileOptions> = {})
   }
   if (o.extras !== 'flag' && o.extras !== 'delete') throw new TypeError(`reconcile option extras must be 'flag' or 'delete'`);
   if (typeof o.dryRun !== 'boolean') throw new TypeError('reconcile option dryRun must be a boolean');
+  if (!SCAN_MODES.includes(o.scan)) throw new TypeError(`reconcile option scan must be one of ${SCAN_MODES.join(', ')}`);
+  if (!REPAIR_MODES.includes(o.repairMode)) throw new TypeError(`reconcile option repairMode must be one of ${REPAIR_MODES.join(', ')}`);
   return o;
 }
 
@@ -190,6 +229,10 @@ export interface PartitionCheckpoint {
   /** `seq` at which the last repair flush was counted (-1: none), so a flush is never counted twice. */
   flushedAt: number;
   finished: boolean;
+  /** Hashed scans: the bucket being compared and the last key ID done in it (buckets before it are done). */
+  spill?: { bucket: number; after: string | null };
+  /** Hashed scans: records the spill has read from both stores, of how many (plan counts). */
+  scan?: { read: number; of: number; done: boolean };
 }
 
 export const initialCheckpoint = (): PartitionCheckpoint => ({
@@ -205,6 +248,10 @@ export interface PartitionSpec {
   /** EJSON bounds: keys in (lo, hi]; null = unbounded. */
   lo: unknown;
   hi: unknown;
+  /** How it is read (plans made before this field existed: ordered). */
+  scan?: 'ordered' | 'hashed';
+  /** Hashed scans: hash buckets of the spill (fixed at plan time, so a retry spills alike). */
+  buckets?: number;
 }
 
 export interface PartitionReport {
@@ -220,6 +267,7 @@ export interface ReconcilePlan {
   sourceCount: number | null;
   targetCount: number;
   backend: 'ferretdb' | 'mongodb';
+  scan: 'ordered' | 'hashed';
 }
 
 export interface ReconcileProgress {
@@ -249,6 +297,20 @@ export interface ReconcileProgress {
   finishedAt?: string;
   elapsedMs: number;
   errors?: string[];
+  /** Hashed scans: the natural-order read of both stores that comes before any key is compared. */
+  scan?: { phase: 'scanning' | 'comparing'; read: number; of: number };
+}
+
+/** The hashed scans' reading progress over partitions (undefined when none is hashed). */
+export function scanProgressOf(checkpoints: ReadonlyArray<PartitionCheckpoint | null>): ReconcileProgress['scan'] {
+  const scans = checkpoints.flatMap((c) => (c?.scan ? [c.scan] : []));
+  if (scans.length === 0) return undefined;
+  const read = scans.reduce((a, s) => a + s.read, 0);
+  const of = Math.max(
+    read,
+    scans.reduce((a, s) => a + s.of, 0),
+  );
+  return { phase: scans.every((s) => s.done) ? 'comparing' : 'scanning', read, of };
 }
 
 /** Builds the progress view from counters; rate and ETA from the elapsed time at `nowMs`. */
@@ -268,6 +330,7 @@ export function summarizeProgress(
   counters: ReconcileCounters,
   partitions: { total: number; done: number; running: number; failed: number },
   nowMs: number,
+  scan?: ReconcileProgress['scan'],
 ): ReconcileProgress {
   const started = Date.parse(base.startedAt);
   const end = base.finishedAt ? Date.parse(base.finishedAt) : nowMs;
@@ -276,7 +339,10 @@ export function summarizeProgress(
   const ratePerSec = elapsedMs > 0 ? Math.round((counters.processed / elapsedMs) * 1000 * 10) / 10 : 0;
   const remaining = total - counters.processed;
   const final = FINAL_STATES.includes(base.state);
-  const etaSeconds = final ? 0 : ratePerSec > 0 ? Math.round(remaining / ratePerSec) : null;
+  let etaSeconds = final ? 0 : ratePerSec > 0 ? Math.round(remaining / ratePerSec) : null;
+  // While a hashed scan reads, nothing is compared yet: the ETA is the read's (comparing is quicker).
+  if (!final && scan?.phase === 'scanning')
+    etaSeconds = scan.read > 0 ? Math.round(((scan.of - scan.read) * elapsedMs) / scan.read / 1000) : null;
   const progress: ReconcileProgress = {
     batchId: base.batchId,
     workflowId: base.workflowId,
@@ -307,6 +373,7 @@ export function summarizeProgress(
     elapsedMs,
   };
   if (base.finishedAt) progress.finishedAt = base.finishedAt;
+  if (scan) progress.scan = scan;
   if (base.errors?.length) progress.errors = base.errors.map((e) => redactConnectionDetails(e));
   return progress;
 }
@@ -316,11 +383,18 @@ export function refreshRates(p: ReconcileProgress, nowMs: number): ReconcileProg
   if (p.finishedAt) return p;
   const elapsedMs = Math.max(0, nowMs - Date.parse(p.startedAt));
   const ratePerSec = elapsedMs > 0 ? Math.round((p.processed / elapsedMs) * 1000 * 10) / 10 : 0;
+  const scanning = p.scan?.phase === 'scanning' ? p.scan : undefined;
   return {
     ...p,
     elapsedMs,
     ratePerSec,
-    etaSeconds: ratePerSec > 0 ? Math.round((p.total - p.processed) / ratePerSec) : null,
+    etaSeconds: scanning
+      ? scanning.read > 0
+        ? Math.round(((scanning.of - scanning.read) * elapsedMs) / scanning.read / 1000)
+        : null
+      : ratePerSec > 0
+        ? Math.round((p.total - p.processed) / ratePerSec)
+        : null,
     updatedAt: new Date(nowMs).toISOString(),
   };
 }

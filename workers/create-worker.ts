@@ -62,7 +62,8 @@ export interface CreateWorkerOptions {
   workflowBundle?: WorkflowBundle;
   /** Extra or replacement activities (tests inject failures here). */
   activityOverrides?: Record<string, (...args: never[]) => Promise<unknown>>;
-  shutdownGraceTime?: string;
+  /** How long in-flight activities get to finish on shutdown (ms, or a duration such as '2 seconds'). @default 10000 */
+  shutdownGraceTime?: `${number} second${'' | 's'}` | number;
   /** Priority and fairness on the starts its activities make (TEMPORAL_PRIORITY). @default true */
   priority?: boolean;
   /** Task slots of the main lane (WORKER_MAX_CONCURRENT_*). @default { activities: 50, workflowTasks: 40 } */
@@ -155,7 +156,7 @@ export async function createWorker(o: CreateWorkerOptions): Promise<WorkerGroup>
     namespace: o.namespace,
     activities,
     // In-flight activities get this long to finish on shutdown, then are cancelled and retried elsewhere.
-    shutdownGraceTime: (o.shutdownGraceTime ?? '10 seconds') as `${number} seconds`,
+    shutdownGraceTime: o.shutdownGraceTime ?? 10_000,
   };
   const withWorkflows = {
     ...workflows,

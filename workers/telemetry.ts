@@ -5,7 +5,15 @@ import { trace } from '@opentelemetry/api';
 import { CancelledFailure, defaultPayloadConverter } from '@temporalio/common';
 import { OpenTelemetryActivityInboundInterceptor, OpenTelemetryActivityOutboundInterceptor } from '@temporalio/interceptors-opentelemetry';
 import { TRACE_HEADER } from '@temporalio/interceptors-opentelemetry/lib/instrumentation';
-import { DefaultLogger, type ActivityInterceptorsFactory, type InjectedSinks, type LogLevel } from '@temporalio/worker';
+import { createServer } from 'node:net';
+import {
+  DefaultLogger,
+  type ActivityInterceptorsFactory,
+  type InjectedSinks,
+  type LogLevel,
+  type MetricsExporterConfig,
+} from '@temporalio/worker';
+import type { MetricsSource } from '../infra/telemetry';
 import { withLogFields } from '../infra/log-context';
 import type { Logger } from '../infra/logger';
 import { createWorkerMetrics, type WorkerMetrics } from '../infra/metrics';
@@ -13,8 +21,8 @@ import { CORRELATION_HEADER, type TelemetrySinks } from '../shared/telemetry';
 import { TRACE_CONTEXT_HEADER } from '../workflows/trace-context';
 
 // The worker's half of tracing, metrics and log context: activity interceptors (their spans are
-// the worker's only ones), the sink the workflow interceptors report run outcomes through, and
-// the Temporal runtime logger routed to pino.
+// the worker's only ones), the sink the workflow interceptors report run outcomes through, the
+// Temporal runtime logger routed to pino, and the SDK runtime's own metrics joined to ours.
 
 // The workflow bundle forwards the client's trace context under the header the activity
 // interceptor reads: fail at start, not with broken traces, should the package rename it.
@@ -110,4 +118,38 @@ export function runtimeLoggerTo(log: Logger, level: LogLevel = 'INFO'): DefaultL
   return new DefaultLogger(level, (entry) =>
     log[expectedRuntimeNotice(entry) ? 'debug' : pinoLevel[entry.level]]({ ...entry.meta, source: 'temporal-sdk' }, entry.message),
   );
+}
+
+/**
+ * The Temporal SDK runtime's metrics (slots, pollers, schedule-to-start, task failures): its
+ * Prometheus exporter on a loopback port, scraped into the worker's own /metrics answer. Named
+ * like ours on purpose: counters end in `_total`, durations are seconds and say so
+ * (`temporal_workflow_task_schedule_to_start_latency_seconds`), prefix `temporal_`.
+ */
+export function sdkMetricsExporter(bindAddress: string): MetricsExporterConfig {
+  return {
+    metricPrefix: 'temporal_',
+    prometheus: { bindAddress, countersTotalSuffix: true, unitSuffix: true, useSecondsForDurations: true },
+  };
+}
+
+/** A free loopback port for the SDK's exporter (it takes an address, not port 0). */
+export async function freeLoopbackPort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((resolve, reject) => srv.once('error', reject).listen(0, '127.0.0.1', resolve));
+  const { port } = srv.address() as { port: number };
+  await new Promise((resolve) => srv.close(resolve));
+  return port;
+}
+
+/** The SDK exporter's text, fetched within `timeoutMs` (a telemetry MetricsSource). */
+export function sdkMetricsSource(bindAddress: string, timeoutMs = 2_000): MetricsSource {
+  return {
+    name: 'temporal sdk',
+    async text() {
+      const res = await fetch(`http://${bindAddress}/metrics`, { signal: AbortSignal.timeout(timeoutMs) });
+      if (!res.ok) throw new Error(`HTTP ${res.status}`);
+      return res.text();
+    },
+  };
 }

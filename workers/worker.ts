@@ -3,6 +3,7 @@ import { loadConfigOrExit } from '../infra/config';
 import { loggerFromConfig } from '../infra/logger';
 import { connectMongo } from '../infra/mongo';
 import { createRedis } from '../infra/redis';
+import { temporalConnectionOptions } from '../infra/temporal';
 import { onShutdownSignal } from '../infra/shutdown';
 import { startTelemetry } from '../infra/telemetry';
 import { activityDepsFromConfig, activitySettingsFromConfig } from '../activities/settings-from-config';
@@ -10,10 +11,11 @@ import { createWorker, laneSettingsFromConfig } from './create-worker';
 import { upsertClientsOnStart } from './client-upsert-on-start';
 import { createPauseStore } from '../activities/maintenance/pause-store';
 import { ensureSchedulesOnStart } from './schedules';
-import { runtimeLoggerTo } from './telemetry';
+import { freeLoopbackPort, runtimeLoggerTo, sdkMetricsExporter, sdkMetricsSource } from './telemetry';
 
 // Worker entry point: telemetry first (metrics on WORKER_METRICS_PORT, traces over OTLP when
-// configured), Temporal runtime logs through pino; SIGINT/SIGTERM drain gracefully.
+// configured), the Temporal runtime's own metrics joined to that answer, its logs through pino;
+// SIGINT/SIGTERM drain gracefully.
 
 const config = loadConfigOrExit();
 const log = loggerFromConfig(config, 'worker');
@@ -24,12 +26,19 @@ const telemetry = await startTelemetry({
   metricsHost: config.WORKER_METRICS_HOST,
   otlpEndpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT,
 });
-if (telemetry.metricsUrl) log.info({ url: telemetry.metricsUrl }, 'worker metrics served');
-Runtime.install({ logger: runtimeLoggerTo(log), shutdownSignals: [] });
+// The SDK's exporter listens on loopback only: it is read through the worker's /metrics.
+const sdkMetrics = telemetry.metricsUrl ? `127.0.0.1:${await freeLoopbackPort()}` : undefined;
+Runtime.install({
+  logger: runtimeLoggerTo(log),
+  shutdownSignals: [],
+  ...(sdkMetrics ? { telemetryOptions: { metrics: sdkMetricsExporter(sdkMetrics) } } : {}),
+});
+if (sdkMetrics) telemetry.addMetricsSource(sdkMetricsSource(sdkMetrics));
+if (telemetry.metricsUrl) log.info({ url: telemetry.metricsUrl }, 'worker metrics served (with the Temporal SDK metrics)');
 
 const mongo = await connectMongo(config, log);
 const redis = createRedis(config, log, 'worker');
-const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
+const connection = await NativeConnection.connect(temporalConnectionOptions(config));
 const worker = await createWorker({
   connection,
   namespace: config.TEMPORAL_NAMESPACE,
@@ -39,6 +48,8 @@ const worker = await createWorker({
   priority: config.TEMPORAL_PRIORITY,
   slots: { activities: config.WORKER_MAX_CONCURRENT_ACTIVITIES, workflowTasks: config.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS },
   lanes: laneSettingsFromConfig(config),
+  // Activities get the shutdown budget to finish; onShutdownSignal allows 5 s more for the rest.
+  shutdownGraceTime: config.SHUTDOWN_TIMEOUT_MS,
 });
 
 onShutdownSignal(log, config.SHUTDOWN_TIMEOUT_MS + 5_000, async () => {

@@ -20,6 +20,7 @@ import {
   partitionProgressUpdate,
   PROGRESS_LOG_INTERVAL_MS,
   reconcileProgressQuery,
+  scanProgressOf,
   summarizeProgress,
   zeroCounters,
   type PartitionCheckpoint,
@@ -87,6 +88,7 @@ export async function reconcileWorkflow(input: ReconcileInput, carry?: Reconcile
       counters(),
       partitionCounts(),
       Date.now(),
+      scanProgressOf(s.partitions.map((p) => p.checkpoint)),
     );
   const stopping = () => draining || root.consideredCancelled;
   const drainIfLong = () => {

@@ -138,3 +138,45 @@ export function tallyChunk(results: readonly ItemResult[]): ChunkComparison {
 export function compareChunk(items: readonly MergedItem[], o: CompareSettings): ChunkComparison {
   return tallyChunk(items.map((i) => compareItem(i, o)));
 }
+
+/** A key as a hashed scan saw it on each side: its content hash and version, not the record. */
+export interface SpilledPair {
+  key: Key;
+  id: string;
+  source?: { hash: string; version?: unknown };
+  target?: { hash: string; version?: unknown };
+}
+
+/**
+ * compareItem for a hashed scan (namespace sources only): the same outcomes and guards from the
+ * spilled hashes and versions. Repairs that write carry no document yet — the flush reads the
+ * source record by `_id` — so a chunk costs memory for keys and hashes only.
+ */
+export function compareSpilled({ key, id, source, target }: SpilledPair, o: CompareSettings): ItemResult {
+  const finding = (outcome: ReconcileOutcome, action: FindingAction, message?: string): ItemResult => ({
+    key,
+    outcome,
+    finding: { key, keyId: id, outcome, action, ...(message ? { message } : {}) },
+  });
+  if (source && target) {
+    if (source.hash === target.hash) return { key, outcome: ReconcileOutcome.matched };
+    const outcome = ReconcileOutcome.mismatched;
+    if (o.dryRun) return finding(outcome, 'reported');
+    if (targetIsNewer(source.version, target.version))
+      return finding(
+        outcome,
+        'conflict',
+        `target version ${String(target.version)} is newer than source version ${String(source.version)}`,
+      );
+    return { key, outcome, repair: { key, keyId: id, op: 'replace', observedHash: target.hash, sourceHash: source.hash, redo: false } };
+  }
+  if (source) {
+    const outcome = ReconcileOutcome.missingInTarget;
+    if (o.dryRun) return finding(outcome, 'reported');
+    return { key, outcome, repair: { key, keyId: id, op: 'insert', sourceHash: source.hash, redo: false } };
+  }
+  const outcome = ReconcileOutcome.extraInTarget;
+  if (o.dryRun) return finding(outcome, 'reported');
+  if (o.extras === 'flag') return finding(outcome, 'flagged');
+  return { key, outcome, repair: { key, keyId: id, op: 'delete', observedHash: target!.hash, redo: false } };
+}

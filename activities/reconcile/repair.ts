@@ -2,7 +2,8 @@ import type { Collection, Document } from 'mongodb';
 import { AppError } from '../../shared/errors';
 import { ReconcileOutcome } from '../../shared/reconcile';
 import type { Finding, RepairEntry } from './compare';
-import { hashOf, viewOf, type Key } from './keys';
+import { hashOf, keyOf, viewOf, type Key } from './keys';
+import { FAITHFUL } from '../migrations/copy';
 import { insertStepping } from './store';
 
 // Applies staged repairs in one batch. Shaped by FerretDB (DESIGN.md): an update or replace
@@ -69,13 +70,14 @@ async function currentDocs(target: Collection<Document>, keys: Key[]): Promise<M
   const docs: Document[] = [];
   if (keys.length <= POINT_REPAIR_MAX) {
     for (const k of keys) {
-      const d = await target.findOne({ _id: k } as Document);
+      const d = await target.findOne({ _id: k } as Document, FAITHFUL);
       if (d) docs.push(d);
     }
   } else if (keys.length) {
-    docs.push(...(await target.find({ _id: { $in: keys } } as Document).toArray()));
+    docs.push(...(await target.find({ _id: { $in: keys } } as Document, FAITHFUL).toArray()));
   }
-  for (const d of docs) out.set(mapKey(d._id as Key), d);
+  // Read as stored: an undo copy puts the record back with its BSON types.
+  for (const d of docs) out.set(mapKey(keyOf(d._id) ?? (d._id as Key)), d);
   return out;
 }
 

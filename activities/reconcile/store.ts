@@ -41,6 +41,8 @@ export interface BatchDoc {
   finishedAt?: Date;
   plan?: Omit<ReconcilePlan, 'partitions'> & { partitions: number };
   result?: ReconcileProgress;
+  /** A repair by rewrite between its sibling's completion and the swap: the sibling's name (rewrite-repair.ts). */
+  rewriteTemp?: string | null;
   /** Token subject that started it ('unknown' on batches from before audit fields; 'cli'/'bench' off the API). */
   createdBy?: string;
   /** BATCH_SCHEMA_VERSION when written; absent on batches from before versions (migration 20261202000100). */

@@ -1,7 +1,7 @@
 import type { Document, FindCursor } from 'mongodb';
 import { AppError } from '../../shared/errors';
 import type { SourceConnector, SourceRecord } from '../sources/types';
-import { compareKeys, isKey, keyOrThrow, KeyOrderError, type Key } from './keys';
+import { compareKeys, isKey, keyOf, keyOrThrow, KeyOrderError, type Key } from './keys';
 
 // Key-ordered streams over one long-lived cursor each, read one batch ahead, and their merge
 // into chunks. On FerretDB a sorted query materialises its whole result before the first batch,
@@ -81,13 +81,15 @@ export class CursorStream implements OrderedStream<Document> {
   }
 
   peekKey(): Key | undefined {
-    return this.buf[this.i]?._id as Key | undefined;
+    // Documents are read as stored (promoteValues off: Int32, Double, Long stay wrappers).
+    const raw = this.buf[this.i]?._id as unknown;
+    return raw === undefined ? undefined : (keyOf(raw) ?? (raw as Key));
   }
 
   shift(): Document {
     const doc = this.buf[this.i]!;
     this.buf[this.i++] = undefined as never;
-    this.check(doc._id);
+    this.check(keyOf(doc._id) ?? doc._id);
     return doc;
   }
 
@@ -103,7 +105,7 @@ export class DocSourceStream implements OrderedStream<SourceItem> {
   peekKey = () => this.inner.peekKey();
   shift(): SourceItem {
     const d = this.inner.shift();
-    return { key: d._id as Key, doc: d };
+    return { key: keyOf(d._id) ?? (d._id as Key), doc: d };
   }
   close = () => this.inner.close();
 }

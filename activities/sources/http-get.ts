@@ -7,6 +7,8 @@ import { OutboundRefusal, portOf, refusalFor, vettingLookup, type OutboundPolicy
 
 /** Same-origin redirects followed before giving up. */
 export const MAX_REDIRECTS = 3;
+/** Of a non-2xx answer, only this much body is kept (it may say why: "unknown tenant"); the rest is dropped. */
+export const ERROR_BODY_BYTES = 1_024;
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 
 export interface GetResult {
@@ -40,7 +42,7 @@ export function assertCallable(policy: OutboundPolicy, url: URL): void {
   if (why) throw new OutboundRefusal(why);
 }
 
-/** GETs `url`; a non-2xx answer comes back with an empty body (read only when 2xx). */
+/** GETs `url`; a non-2xx answer comes back with at most ERROR_BODY_BYTES of its body. */
 export async function boundedGet(
   url: URL,
   o: { policy: OutboundPolicy; agents: OutboundAgents; headers: Record<string, string>; signal: AbortSignal },
@@ -60,10 +62,7 @@ export async function boundedGet(
     }
     const status = res.statusCode ?? 0;
     const retryAfter = headerOf(res, 'retry-after');
-    if (status < 200 || status > 299) {
-      res.resume();
-      return { status, retryAfter, body: Buffer.alloc(0) };
-    }
+    if (status < 200 || status > 299) return { status, retryAfter, body: await readHead(res, ERROR_BODY_BYTES) };
     return { status, retryAfter, body: await readCapped(res, o.policy.maxPageBytes) };
   }
 }
@@ -106,6 +105,26 @@ function readCapped(res: IncomingMessage, max: number): Promise<Buffer> {
     res.on('close', () => {
       if (!res.complete) reject(Object.assign(new Error('terminated: the response was cut short'), { code: 'ECONNRESET' }));
     });
+  });
+}
+
+/** The first `max` bytes of the body; the connection is dropped if more follows. Never fails. */
+function readHead(res: IncomingMessage, max: number): Promise<Buffer> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const done = () => resolve(Buffer.concat(chunks).subarray(0, max));
+    res.on('data', (chunk: Buffer) => {
+      chunks.push(chunk);
+      size += chunk.length;
+      if (size >= max) {
+        res.destroy();
+        done();
+      }
+    });
+    res.on('end', done);
+    res.on('error', done);
+    res.on('close', done);
   });
 }
 

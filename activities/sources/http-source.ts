@@ -1,5 +1,5 @@
 import { SyncErrorType } from '../../shared/errors';
-import { boundedGet, createOutboundAgents } from './http-get';
+import { boundedGet, createOutboundAgents, type GetResult } from './http-get';
 import { DEFAULT_OUTBOUND, isOutboundRefusal, type OutboundPolicy } from './outbound';
 import { SourceError, type HttpSourceSettings, type SourceConnector, type SourcePage, type SourceRecord } from './types';
 import { InProcessProfiles } from '../profiles';
@@ -7,6 +7,8 @@ import { InProcessProfiles } from '../profiles';
 // JSON-over-HTTP upstream: GET {base}/collections and GET {base}/collections/{name}/records.
 
 const MAX_PAGE_LIMIT = 5_000;
+/** An upstream's own reason, as quoted in a failure message, is cut here. */
+const REASON_CHARS = 160;
 /** A date, or a date-time with an explicit zone (a zoneless time would depend on the host's TZ). */
 const ISO_DATE = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2}))?$/i;
 const NETWORK_CODES =
@@ -41,7 +43,7 @@ export function createHttpSource(settings: HttpSourceSettings, policy: OutboundP
     else signal?.addEventListener('abort', onAbort, { once: true });
     try {
       const res = await boundedGet(new URL(url), { policy, agents, headers, signal: ctrl.signal });
-      if (res.status < 200 || res.status > 299) throw statusError(res.status, res.retryAfter, where, collection);
+      if (res.status < 200 || res.status > 299) throw statusError(res, where, collection, settings.token);
       const text = res.body.toString('utf8');
       try {
         return JSON.parse(text) as unknown;
@@ -134,21 +136,50 @@ function parsePage(body: unknown, collection: string, after: string | null): Sou
   return { records, nextCursor: next };
 }
 
-function statusError(status: number, retryAfter: string | null, where: string, collection: string | undefined): SourceError {
-  const msg = `${where} answered ${status}`;
+function statusError(res: GetResult, where: string, collection: string | undefined, token: string | undefined): SourceError {
+  const { status } = res;
+  // An auth failure's body may echo the credentials it refused: never quoted.
+  const reason = status === 401 || status === 403 ? undefined : upstreamReason(res.body, token);
+  const msg = `${where} answered ${status}${reason ? ` (${reason})` : ''}`;
   if (status === 401 || status === 403)
     return new SourceError(SyncErrorType.AUTH_ERROR, `${msg}: credentials rejected`, { status, collection });
-  if (status === 400 || status === 404 || status === 422)
-    return new SourceError(SyncErrorType.VALIDATION_ERROR, msg, { status, collection });
+  if (status === 404)
+    return new SourceError(
+      SyncErrorType.VALIDATION_ERROR,
+      `${msg}: the upstream serves nothing at this path; check the tenant's source baseUrl and that the upstream serves this tenant${collection ? ` and its collection '${collection}'` : ''}`,
+      { status, collection },
+    );
+  if (status === 400 || status === 422) return new SourceError(SyncErrorType.VALIDATION_ERROR, msg, { status, collection });
   if (status === 429)
     return new SourceError(SyncErrorType.NETWORK_ERROR, `${msg}: rate limited`, {
       status,
       collection,
-      retryAfterMs: parseRetryAfter(retryAfter),
+      retryAfterMs: parseRetryAfter(res.retryAfter),
     });
   if (status === 408) return new SourceError(SyncErrorType.TIMEOUT_ERROR, msg, { status, collection });
   if (status >= 500) return new SourceError(SyncErrorType.NETWORK_ERROR, msg, { status, collection });
   return new SourceError(SyncErrorType.UNKNOWN_ERROR, msg, { status, collection });
+}
+
+/**
+ * What an error answer says about itself: a JSON body's `error`/`message`/`detail`/`title` string,
+ * or a short text line; the source's token, should the upstream echo it, is replaced.
+ */
+export function upstreamReason(body: Buffer, token?: string): string | undefined {
+  const text = body.toString('utf8').trim();
+  if (text === '') return undefined;
+  let said: unknown = text;
+  try {
+    const json: unknown = JSON.parse(text);
+    said = isObject(json) ? ['error', 'message', 'detail', 'title'].map((k) => json[k]).find((v) => typeof v === 'string') : undefined;
+  } catch {
+    if (text.startsWith('<') || text.startsWith('{')) said = undefined; // HTML, or JSON cut at ERROR_BODY_BYTES
+  }
+  if (typeof said !== 'string') return undefined;
+  let line = said.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim();
+  if (token) line = line.split(token).join('<credentials>'); // an upstream that echoes the request's token
+  if (line === '') return undefined;
+  return `upstream: "${line.length > REASON_CHARS ? `${line.slice(0, REASON_CHARS)}…` : line}"`;
 }
 
 /** Retry-After is delta-seconds or an HTTP date. */

@@ -65,6 +65,7 @@ export function createTenantSyncActivities(
   async function syncCollection(input: SyncCollectionInput): Promise<CollectionResult> {
     const started = Date.now();
     const syncStartedAt = new Date(started - WATERMARK_SAFETY_MS).toISOString();
+    const mark = { ...input, startedAt: started };
     const ctx = currentActivity();
     const log = deps.log.child({
       tenantId: input.tenantId,
@@ -107,7 +108,7 @@ export function createTenantSyncActivities(
           log.info({ watermark: saved.watermark }, 'target collection is empty: full sync despite a watermark');
         cp = newCheckpoint(saved?.watermark && !empty ? saved.watermark : null, empty);
       }
-      await progress(input);
+      await progress(mark);
       const source = createSource(tenants.revealSource(tenant), deps.outbound);
       try {
         for (;;) {
@@ -120,7 +121,7 @@ export function createTenantSyncActivities(
           });
           const counts = await writeRecords(col, page.records, input.correlationId, { assumeAbsent: cp.assumeAbsent, readAt });
           tally(cp, page, counts);
-          await progress(input);
+          await progress(mark);
           if (ctx && !ctx.info.isLocal) ctx.heartbeat(cp); // local activities (essential) cannot heartbeat
           if (!page.nextCursor) break;
         }
@@ -132,7 +133,7 @@ export function createTenantSyncActivities(
       // already says it, and a warm login saves one write per collection.
       const same = saved !== null && watermark !== undefined && watermark === saved.watermark && cp.rejected === 0 && !saved.rejected;
       if (!same) await state.save(input.collection, { watermark, runId: input.correlationId, rejected: cp.rejected });
-      await progress(input);
+      await progress(mark);
       const result: CollectionResult = {
         name: input.collection,
         essential: input.essential,

@@ -28,6 +28,12 @@ export interface ProgressMark {
   tenantId: string;
   correlationId: string;
   collection: string;
+  /**
+   * When the sync making the mark began (epoch ms): within `everyMs` of it a mark says nothing a
+   * stuck check does not know already (the start counts as movement), so it is not written — a
+   * warm login's collection sync, done in a few hundred ms, writes none.
+   */
+  startedAt?: number;
 }
 
 /** The writer: `touch(mark)` at most every `everyMs` per tenant, `touch(mark, true)` always. */
@@ -40,6 +46,7 @@ export function createProgressWriter(db: Db, everyMs: number = PROGRESS_EVERY_MS
     const now = Date.now();
     const prev = last.get(m.tenantId);
     if (!force && prev !== undefined && now - prev < everyMs) return;
+    if (!force && m.startedAt !== undefined && now - m.startedAt < everyMs) return;
     last.set(m.tenantId, now);
     try {
       await col.updateOne(

@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import stringify from 'safe-stable-stringify';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Principal } from '../../infra/auth-token';
+import { createIdempotencyMetrics } from '../../infra/metrics';
 import type { Redis } from '../../infra/redis';
 import { ConflictError, DependencyUnavailableError, UnprocessableError, ValidationError } from '../errors';
 
@@ -12,6 +13,7 @@ import { ConflictError, DependencyUnavailableError, UnprocessableError, Validati
 // running → 409. The key is claimed by the last preHandler — after auth, validation and every
 // rate limit — and only executed requests (status < 400) are stored: any refusal releases it.
 // Redis down: routes that require a key answer 503; the others run without replay protection.
+// One key per record (`idem:<sha256>`), single-key commands only: any Redis topology.
 
 export interface RouteIdempotency {
   /** Absent key → 400 (operations that must never run twice by accident). */
@@ -84,6 +86,8 @@ export default fp<IdempotencyOptions>(
   async (app, { redis, ttlSeconds }) => {
     app.decorateRequest('idempotencyKey', undefined);
     app.decorateRequest('idempotencyRecord', undefined);
+    // Redis calls that failed (claim, save, release): the alert on an unavailable store counts these.
+    const { storeErrors } = createIdempotencyMetrics();
 
     async function preHandler(req: FastifyRequest, reply: FastifyReply) {
       const cfg = req.routeOptions.config.idempotency ?? {};
@@ -109,6 +113,7 @@ export default fp<IdempotencyOptions>(
           return;
         }
       } catch (err) {
+        storeErrors.add(1, { operation: 'claim' });
         if (cfg.required) throw new DependencyUnavailableError('redis', 'Idempotency records are unavailable; retry later');
         req.log.warn({ err: String(err) }, 'idempotency store unavailable: request runs without replay protection');
         return;
@@ -138,6 +143,7 @@ export default fp<IdempotencyOptions>(
       const rec = req.idempotencyRecord;
       if (!rec) return payload;
       req.idempotencyRecord = undefined;
+      const operation = reply.statusCode >= 400 ? 'release' : 'save';
       try {
         if (reply.statusCode >= 400) {
           // Not executed (a refusal) or failed: release the key so the same key may run later.
@@ -154,6 +160,7 @@ export default fp<IdempotencyOptions>(
           await redis.set(rec.redisKey, JSON.stringify(done), 'EX', ttlSeconds);
         }
       } catch (err) {
+        storeErrors.add(1, { operation });
         req.log.warn({ err: String(err) }, 'could not store the idempotent response');
       }
       return payload;

@@ -8,7 +8,8 @@ import { tenantParamOf } from './auth';
 // Two limits over Redis (shared by every API process): per subject on every route
 // (@fastify/rate-limit), and per tenant on routes with a tenant in the path — a fixed-window
 // counter of our own, because the plugin runs at most one limiter per request.
-// Redis down: requests pass (availability over strictness).
+// Redis down: requests pass (availability over strictness). Keys `rl:<subject>` and
+// `rl:tenant:<tenant>:<window>`: every script and MULTI touches one key, so a Redis Cluster needs no hash tag.
 
 export interface RateLimitSettings {
   redis: Redis;

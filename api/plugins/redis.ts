@@ -1,7 +1,8 @@
 import fp from 'fastify-plugin';
 import type { Redis } from '../../infra/redis';
 
-// The shared Redis (rate limits, idempotency, locks) as `app.redis`; with `close` the app owns it.
+// The shared Redis (rate limits, idempotency, locks) as `app.redis` — one server, Sentinel or a
+// Cluster (infra/redis.ts); with `close` the app owns it.
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -18,7 +19,7 @@ export interface RedisPluginOptions {
 
 export default fp<RedisPluginOptions>(
   async (app, o) => {
-    app.decorate('redis', o.redis);
+    app.decorate<Redis>('redis', o.redis);
     const quit = async () => {
       await o.redis.quit().catch((err: unknown) => app.log.warn({ err }, 'redis quit failed'));
     };

@@ -18,7 +18,7 @@ const Check = Type.Object({
   status: Type.Optional(
     Type.Union([Type.Literal('ok'), Type.Literal('degraded'), Type.Literal('unknown')], {
       description:
-        'temporal only: ok when a worker polls the login task queue; degraded when none does (logins go direct, the API stays ready); unknown when the describe did not answer',
+        'temporal only: ok when a worker polls the login task queue; degraded when none does or the server does not answer (logins go direct, the API stays ready); unknown when the describe did not answer',
     }),
   ),
   pollers: Type.Optional(
@@ -69,6 +69,7 @@ export async function checkDependencies(deps: AppDeps, timeoutMs: number, presen
   );
   const checks = Object.fromEntries(entries) as Record<DependencyName, { ok: boolean; latencyMs: number; error?: string }>;
   if (workers && checks.temporal.ok) return { ...checks, temporal: { ...checks.temporal, ...workerFields(await workers) } };
+  if (!checks.temporal.ok) return { ...checks, temporal: { ...checks.temporal, status: 'degraded' as const } };
   return checks;
 }
 
@@ -93,9 +94,16 @@ const health: FastifyPluginAsyncTypebox<{ deps: AppDeps; presence?: Pick<WorkerP
       },
     },
     async (req, reply) => {
+      // First thing on SIGTERM: a load balancer polling readiness stops sending while requests are still served.
+      if (deps.draining?.()) {
+        return sendProblem(req, reply, new AppError('not-ready', 'Unavailable: shutting down', { extras: { failed: [], draining: true } }));
+      }
       const checks = await checkDependencies(deps, deps.config.READY_TIMEOUT_MS, presence);
+      // MongoDB and Redis are needed by every request. Temporal is not: logins go direct while it
+      // is away (its own routes answer their 503s), and every API process would fail the same check
+      // at once, so a load balancer would drop all of them for nothing. It shows as degraded instead.
       const failed = Object.entries(checks)
-        .filter(([, c]) => !c.ok)
+        .filter(([n, c]) => !c.ok && n !== 'temporal')
         .map(([n]) => n);
       if (failed.length > 0) {
         return sendProblem(req, reply, new AppError('not-ready', `Unavailable: ${failed.join(', ')}`, { extras: { failed, checks } }));

@@ -49,6 +49,18 @@ const Options = Type.Object(
         description: "records only in the target: 'flag' (default) or 'delete'",
       }),
     ),
+    scan: Type.Optional(
+      Type.Union([Type.Literal('auto'), Type.Literal('ordered'), Type.Literal('hashed')], {
+        description:
+          "how the stores are read: 'ordered' (key-ordered cursors, merged), 'hashed' (natural-order reads spilled to hash buckets), 'auto' (hashed on FerretDB; default)",
+      }),
+    ),
+    repairMode: Type.Optional(
+      Type.Union([Type.Literal('guarded'), Type.Literal('rewrite')], {
+        description:
+          "hashed scans: 'guarded' (batches of guarded writes; default) or 'rewrite' (the target rewritten once with the repairs, then swapped in: linear on FerretDB; only for a target nothing else writes meanwhile)",
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -145,6 +157,16 @@ const Progress = Type.Object(
     finishedAt: Type.Optional(Type.String()),
     elapsedMs: Type.Number(),
     errors: Type.Optional(Type.Array(Type.String())),
+    scan: Type.Optional(
+      Type.Object(
+        {
+          phase: Type.Union([Type.Literal('scanning'), Type.Literal('comparing')]),
+          read: Type.Integer({ description: 'records read from both stores' }),
+          of: Type.Integer({ description: 'records in both stores at plan time' }),
+        },
+        { description: 'hashed scans: the natural-order read of both stores before keys are compared' },
+      ),
+    ),
   },
   { additionalProperties: true },
 );

@@ -1,3 +1,4 @@
+import type { WorkerPresence } from '../services/tenant-sync/worker-presence';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { PauseService } from '../services/maintenance/pauses';
 import type { FastifyRequest } from 'fastify';
@@ -119,6 +120,19 @@ const HealthResponse = Type.Object({
   pauses: Type.Array(Type.Object({ kind: Type.String(), pausedBy: Type.String(), reason: Type.String(), pausedAt: Type.String() }), {
     description: 'kinds of work paused by an operator (POST /api/ops/work/:kind/pause): their new starts are refused',
   }),
+  workers: Type.Optional(
+    Type.Object(
+      {
+        state: Type.Union([Type.Literal('present'), Type.Literal('absent'), Type.Literal('unknown')]),
+        pollers: Type.Optional(Type.Integer()),
+        taskQueue: Type.String(),
+      },
+      {
+        description:
+          'does a worker poll the login task queue (the cached answer logins route by, WORKER_PRESENCE_TTL_MS)? absent: logins go direct (no_worker) and status is degraded',
+      },
+    ),
+  ),
   checkedAt: Type.String({ format: 'date-time' }),
 });
 
@@ -163,7 +177,9 @@ const sync: FastifyPluginAsyncTypebox<{
   store: SyncStore;
   stuckAfterMs: number;
   pauses?: Pick<PauseService, 'list'>;
-}> = async (app, { loginSync, store, stuckAfterMs, pauses }) => {
+  /** Worker presence on the login task queue (absent when not checked). */
+  presence?: Pick<WorkerPresence, 'forLogin'>;
+}> = async (app, { loginSync, store, stuckAfterMs, pauses, presence }) => {
   const stats = createSyncStats(store, stuckAfterMs);
 
   app.post(
@@ -172,7 +188,8 @@ const sync: FastifyPluginAsyncTypebox<{
       config: { auth: { scope: Scopes.syncWrite, tenants: { param: 'tenantId' } } },
       schema: { params: TenantIdParams, response: { 200: EnsureResponse, ...problemResponses } },
     },
-    async (req) => loginSync.ensure(req.params.tenantId),
+    // Time spent in the hooks (auth, rate limits, idempotency) counts against LOGIN_DEADLINE_MS.
+    async (req, reply) => loginSync.ensure(req.params.tenantId, reply.elapsedTime),
   );
 
   app.get(
@@ -248,16 +265,18 @@ const sync: FastifyPluginAsyncTypebox<{
 
   app.get('/api/sync/health', { ...ops, schema: { response: { 200: HealthResponse, ...problemResponses } } }, async (req) => {
     const tenants = coverage(req);
-    const [recent, active, detection, paused] = await Promise.all([
+    const [recent, active, detection, paused, workers] = await Promise.all([
       stats.recent(tenants),
       stats.active(tenants),
       stats.detection(tenants),
       pauses?.list() ?? [],
+      presence?.forLogin(),
     ]);
     const breaker = loginSync.breakerState();
+    const status = healthOf(recent, active.stuckSyncs + detection.open, breaker);
     // Open findings count as stuck too: a workflow stuck before its first record has no sync_runs document.
     return {
-      status: healthOf(recent, active.stuckSyncs + detection.open, breaker),
+      status: status === 'healthy' && workers?.state === 'absent' ? ('degraded' as const) : status,
       activeSyncs: active.activeSyncs,
       stuckSyncs: active.stuckSyncs,
       stuck: active.stuck,
@@ -266,6 +285,15 @@ const sync: FastifyPluginAsyncTypebox<{
       breaker: { state: breaker },
       stuckDetection: detection,
       pauses: paused,
+      ...(workers
+        ? {
+            workers: {
+              state: workers.state,
+              ...(workers.pollers !== undefined ? { pollers: workers.pollers } : {}),
+              taskQueue: workers.taskQueue,
+            },
+          }
+        : {}),
       checkedAt: new Date().toISOString(),
     };
   });

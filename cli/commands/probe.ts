@@ -11,6 +11,10 @@ interface Check {
   ok: boolean;
   latencyMs: number;
   error?: string;
+  /** temporal only: ok when a worker polls the login task queue, degraded when none does. */
+  status?: 'ok' | 'degraded' | 'unknown';
+  pollers?: number;
+  taskQueue?: string;
 }
 
 /** 200 `{status, checks}`, or the 503 problem whose extras carry the same checks. */
@@ -23,8 +27,17 @@ interface ReadyBody {
 
 const line = (name: string, text: string) => process.stdout.write(`${name.padEnd(16)} ${text}\n`);
 
-const describeCheck = (c: Check) =>
-  c.ok ? `ok (${c.latencyMs} ms)${c.error ? ` — ${c.error}` : ''}` : `FAILED: ${c.error ?? 'no answer'} (${c.latencyMs} ms)`;
+const plural = (n: number, one: string, many: string) => `${n} ${n === 1 ? one : many}`;
+
+function describeCheck(c: Check): string {
+  if (!c.ok) return `FAILED: ${c.error ?? 'no answer'} (${c.latencyMs} ms)`;
+  // The Temporal server answers but nothing would run a login's workflow: the API serves logins
+  // directly (fallbackReason no_worker) and stays ready, but the Temporal path is down.
+  if (c.status === 'degraded') return `DEGRADED: no worker polls ${c.taskQueue ?? 'the task queue'}: logins go direct (${c.latencyMs} ms)`;
+  if (c.status === 'ok' && c.pollers !== undefined)
+    return `ok (${c.latencyMs} ms), ${plural(c.pollers, 'worker polls', 'workers poll')} ${c.taskQueue ?? 'the task queue'}`;
+  return `ok (${c.latencyMs} ms)${c.error ? ` — ${c.error}` : ''}`;
+}
 
 /** Prints the readiness checks; true when the API answered ready. */
 async function printReadiness(api: ApiClient): Promise<boolean> {
@@ -36,7 +49,7 @@ async function printReadiness(api: ApiClient): Promise<boolean> {
     return false;
   }
   for (const [name, c] of Object.entries(checks)) line(name, describeCheck(c));
-  return res.status === 200 && Object.values(checks).every((c) => c.ok);
+  return res.status === 200 && Object.values(checks).every((c) => c.ok && c.status !== 'degraded');
 }
 
 /** Runs the probe workflow through the API; true when it finished. */

@@ -2,7 +2,15 @@ import type { Command } from 'commander';
 import { SingleBar } from 'cli-progress';
 import { randomUUID } from 'node:crypto';
 import { loadConfigOrExit } from '../../infra/config';
-import { FINAL_STATES, type ReconcileOptions, type ReconcileProgress } from '../../shared/reconcile';
+import {
+  FINAL_STATES,
+  REPAIR_MODES,
+  SCAN_MODES,
+  type ReconcileOptions,
+  type ReconcileProgress,
+  type RepairMode,
+  type ScanMode,
+} from '../../shared/reconcile';
 import { ApiProblemError, apiClientFor, type ApiClient } from '../api-client';
 import { fail, failWith } from '../fail';
 import { addListCommand } from '../list';
@@ -32,6 +40,8 @@ interface StartFlags {
   repairBatch?: string;
   dryRun?: boolean;
   extras?: string;
+  scan?: string;
+  repairMode?: string;
   idempotencyKey?: string;
   follow?: boolean;
   json?: boolean;
@@ -73,6 +83,14 @@ function requestOf(f: StartFlags): StartBody {
     if (f.extras !== 'flag' && f.extras !== 'delete') fail("--extras must be 'flag' or 'delete'");
     options.extras = f.extras as 'flag' | 'delete';
   }
+  if (f.scan !== undefined) {
+    if (!SCAN_MODES.includes(f.scan as ScanMode)) fail(`--scan must be one of ${SCAN_MODES.join(', ')}`);
+    options.scan = f.scan as ScanMode;
+  }
+  if (f.repairMode !== undefined) {
+    if (!REPAIR_MODES.includes(f.repairMode as RepairMode)) fail(`--repair-mode must be one of ${REPAIR_MODES.join(', ')}`);
+    options.repairMode = f.repairMode as RepairMode;
+  }
   const target = f.targetDb && f.targetCollection ? { uri: f.targetUri, db: f.targetDb, collection: f.targetCollection } : undefined;
   if ((f.targetDb === undefined) !== (f.targetCollection === undefined)) fail('give both --target-db and --target-collection');
   let source: StartBody['source'];
@@ -101,6 +119,9 @@ export function describeProgress(p: ReconcileProgress): string {
   return [
     `batch       ${p.batchId} (${p.workflowId})`,
     `state       ${p.state}${p.dryRun ? ' (dry run)' : ''}`,
+    ...(p.scan
+      ? [`scan        hashed, ${p.scan.phase === 'scanning' ? 'reading' : 'read'} ${p.scan.read} of ~${p.scan.of} records of both stores`]
+      : []),
     `processed   ${p.processed} of ~${p.total}  · ${p.ratePerSec}/s · ETA ${duration(p.etaSeconds)} · elapsed ${duration(Math.round(p.elapsedMs / 1000))}`,
     `outcomes    matched ${o.matched} · missing ${o.missing_in_target} · extra ${o.extra_in_target} · mismatched ${o.mismatched}`,
     `repairs     repaired ${p.repaired} · flagged ${p.flagged} · conflicts ${p.conflicts}`,
@@ -133,7 +154,7 @@ async function pollProgress(api: ApiClient, batchId: string): Promise<ReconcileP
 async function follow(api: ApiClient, batchId: string): Promise<ReconcileProgress> {
   const bar = new SingleBar({
     format:
-      'reconcile |{bar}| {percentage}% · {value}/{total} · {rate}/s · ETA {etaText} · repaired {repaired} · failed {failed} · chunks {chunks}',
+      'reconcile {phase} |{bar}| {percentage}% · {value}/{total} · {rate}/s · ETA {etaText} · repaired {repaired} · failed {failed} · chunks {chunks}',
     barCompleteChar: '█',
     barIncompleteChar: '░',
     hideCursor: true,
@@ -146,7 +167,14 @@ async function follow(api: ApiClient, batchId: string): Promise<ReconcileProgres
   };
   process.once('SIGINT', onSigint);
   let p = await progressOf(api, batchId);
-  bar.start(Math.max(1, p.total), p.processed, {
+  // A hashed scan reads both stores before it compares: the bar shows the read, then the compare.
+  const reading = (q: ReconcileProgress) => q.scan?.phase === 'scanning';
+  const shown = (q: ReconcileProgress) =>
+    reading(q)
+      ? { value: q.scan!.read, total: q.scan!.of, phase: 'reading  ' }
+      : { value: q.processed, total: q.total, phase: 'comparing' };
+  bar.start(Math.max(1, shown(p).total), shown(p).value, {
+    phase: shown(p).phase,
     rate: p.ratePerSec,
     etaText: duration(p.etaSeconds),
     repaired: p.repaired,
@@ -157,8 +185,9 @@ async function follow(api: ApiClient, batchId: string): Promise<ReconcileProgres
     while (!FINAL_STATES.includes(p.state) && !stopped) {
       await sleep(POLL_MS);
       p = await pollProgress(api, batchId);
-      bar.setTotal(Math.max(1, p.total));
-      bar.update(p.processed, {
+      bar.setTotal(Math.max(1, shown(p).total));
+      bar.update(shown(p).value, {
+        phase: shown(p).phase,
         rate: p.ratePerSec,
         etaText: duration(p.etaSeconds),
         repaired: p.repaired,
@@ -229,6 +258,8 @@ export function registerReconcileCommand(program: Command): void {
     .option('--repair-batch <n>', 'staged repairs applied together (1000)')
     .option('--dry-run', 'compare and report only')
     .option('--extras <policy>', "records only in the target: 'flag' or 'delete' (flag)")
+    .option('--repair-mode <mode>', "hashed scans: 'guarded' or 'rewrite' (one rewrite of a target nothing else writes) (guarded)")
+    .option('--scan <mode>', "how the stores are read: 'ordered', 'hashed' or 'auto' (hashed on FerretDB) (auto)")
     .option('--idempotency-key <key>', 'Idempotency-Key of the start: the same key repeats the same start (default: random)')
     .option('--follow', 'show a live progress bar with rate and ETA until the run ends')
     .option('--json', 'print JSON')

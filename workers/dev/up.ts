@@ -5,9 +5,11 @@ import { keyringFromConfig } from '../../infra/secrets';
 import { REPO_ROOT } from '../../infra/dev/ensure-tools';
 import { startStack } from '../../infra/dev/stack';
 import { isPortOpen } from '../../infra/dev/servers';
+import { stopOnSignals } from '../../infra/dev/stop-on-signal';
 import { connectMongo } from '../../infra/mongo';
 import { startFixtureUpstream } from '../../fixtures/upstream/server';
-import { DEMO_TENANTS, registerDemoTenants } from './demo';
+import { DEMO_TENANTS, describeDemoLogins, loginDemoTenants, registerDemoTenants } from './demo';
+import { waitForReady } from './ready';
 
 // `make up`: the whole embedded stack and the main job, in the foreground. One Ctrl-C stops all.
 
@@ -36,9 +38,13 @@ if (busy.length) {
   process.exit(1);
 }
 
+// Ctrl-C (or SIGTERM) from here on stops what has started, newest first, and exits 130/143;
+// a later Ctrl-C kills what is left at once.
+const stops = stopOnSignals({ say, deadlineMs: config.SHUTDOWN_TIMEOUT_MS + 30_000, stepMs: config.SHUTDOWN_TIMEOUT_MS + 15_000 });
+stops.add('', () => say('stopped'));
 say(`data in ${dataDir} (delete it to reset)`);
 const t0 = Date.now();
-const stack = await startStack({
+const starting = startStack({
   toolsDir: path.resolve(REPO_ROOT, config.TOOLS_DIR),
   dataDir,
   temporalPort,
@@ -50,12 +56,19 @@ const stack = await startStack({
   say,
   sink: (name, line) => process.stdout.write(`${color(90, `[${name}]`)} ${line}\n`),
 });
+stops.add('the servers', async () => {
+  const s = await starting.catch(() => undefined);
+  say('stopping servers…');
+  await s?.stop();
+});
+const stack = await starting;
 say(
   `servers ready in ${Date.now() - t0} ms: temporal ${stack.temporalAddress}, ui ${stack.uiUrl ?? '-'}, mongodb ${stack.mongoUri}, redis ${stack.redisUrl}`,
 );
 
 // Demo: a fixture upstream serving three tenants, registered in the tenant registry.
 const upstream = await startFixtureUpstream({ port: config.FIXTURE_UPSTREAM_PORT });
+stops.add('the fixture upstream', () => upstream.close());
 const mongo = await connectMongo({ MONGODB_URI: stack.mongoUri, MONGODB_DB: config.MONGODB_DB });
 await registerDemoTenants(mongo.db, upstream, keyringFromConfig(config));
 await mongo.close();
@@ -70,7 +83,6 @@ const childEnv = {
 };
 const tsx = path.join(REPO_ROOT, 'node_modules/.bin/tsx');
 const children: ChildProcess[] = [];
-let stopping = false;
 
 function startChild(name: string, entry: string, tint: number): ChildProcess {
   const child = spawn(tsx, [path.join(REPO_ROOT, entry)], { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -81,18 +93,16 @@ function startChild(name: string, entry: string, tint: number): ChildProcess {
   child.stdout?.on('data', pipe);
   child.stderr?.on('data', pipe);
   child.on('exit', (code, signal) => {
-    if (!stopping) {
+    if (!stops.stopping) {
       say(`${name} exited (${code ?? signal}); stopping everything`);
-      void shutdown(1);
+      void stops.stop(1);
     }
   });
   children.push(child);
   return child;
 }
 
-async function shutdown(code: number): Promise<void> {
-  if (stopping) return;
-  stopping = true;
+stops.add('api and worker', async () => {
   say('stopping api and worker…');
   await Promise.all(
     children.map(
@@ -105,22 +115,7 @@ async function shutdown(code: number): Promise<void> {
         }),
     ),
   );
-  say('stopping servers…');
-  await upstream.close();
-  await stack.stop();
-  say('stopped');
-  process.exit(code);
-}
-
-let interrupts = 0;
-const onSignal = () => {
-  interrupts += 1;
-  if (interrupts > 1) process.exit(130);
-  void shutdown(0);
-};
-process.on('SIGINT', onSignal);
-process.on('SIGTERM', onSignal);
-
+});
 startChild('worker', 'workers/worker.ts', 35);
 startChild('api', 'api/server.ts', 32);
 say(`API on http://${config.HOST}:${config.PORT} — try: curl http://${config.HOST}:${config.PORT}/health/ready`);
@@ -130,40 +125,26 @@ say(
   `login sync: curl -s -X POST -H "Authorization: Bearer $TOKEN" http://${config.HOST}:${config.PORT}/api/sync/tenants/demo-small/ensure`,
 );
 
-// "ready" once the API is ready and a worker polls the login task queue (the temporal check's
-// status is ok): before that, logins would go direct (no_worker). Bounded, and says what is missing.
+// "ready" once the API is ready and a worker polls the login task queue, and the demo tenants
+// marked loginAtStart have been logged in once (README: their status shows from the start).
+const apiUrl = `http://${config.HOST === '0.0.0.0' ? '127.0.0.1' : config.HOST}:${config.PORT}`;
 const READY_WAIT_MS = 120_000;
-type ReadyBody = { checks?: { temporal?: { status?: string; pollers?: number; taskQueue?: string } } };
-async function readiness(): Promise<{ code: number; body: ReadyBody } | undefined> {
-  const host = config.HOST === '0.0.0.0' ? '127.0.0.1' : config.HOST;
+const answer = await waitForReady({ apiUrl, timeoutMs: READY_WAIT_MS, cancelled: () => stops.stopping });
+if (!stops.stopping && !answer.ready)
+  say(
+    color(
+      31,
+      `not ready after ${READY_WAIT_MS / 1000} s: ${answer.lastSeen}. Logins go direct meanwhile; see the [worker] lines above (did it start, does it poll TEMPORAL_TASK_QUEUE=${config.TEMPORAL_TASK_QUEUE}?).`,
+    ),
+  );
+if (!stops.stopping) {
   try {
-    const res = await fetch(`http://${host}:${config.PORT}/health/ready`, { signal: AbortSignal.timeout(5_000) });
-    return { code: res.status, body: (await res.json()) as ReadyBody };
-  } catch {
-    return undefined; // not listening yet
+    say(`demo logins: ${describeDemoLogins(await loginDemoTenants({ apiUrl, jwtSecret: config.AUTH_JWT_SECRET }))}`);
+  } catch (err) {
+    say(color(31, `demo logins failed: ${err instanceof Error ? err.message : String(err)}`));
   }
 }
-const waitStarted = Date.now();
-let lastSeen = 'the API does not answer yet';
-while (!stopping) {
-  const r = await readiness();
-  const temporal = r?.body.checks?.temporal;
-  if (r?.code === 200 && (temporal?.status === undefined || temporal.status === 'ok')) {
-    const pollers = temporal?.pollers !== undefined ? ` (${temporal.pollers} worker(s) polling ${temporal.taskQueue ?? ''})` : '';
-    say(color(32, `ready in ${Date.now() - t0} ms${pollers}`));
-    break;
-  }
-  if (r?.code !== undefined && r.code !== 200) lastSeen = `/health/ready answers ${r.code}`;
-  else if (temporal?.status === 'degraded') lastSeen = `no worker polls the login task queue ${temporal.taskQueue ?? ''} yet`;
-  else if (temporal?.status === 'unknown') lastSeen = 'Temporal did not describe the login task queue';
-  if (Date.now() - waitStarted > READY_WAIT_MS) {
-    say(
-      color(
-        31,
-        `not ready after ${READY_WAIT_MS / 1000} s: ${lastSeen}. Logins go direct meanwhile; see the [worker] lines above (did it start, does it poll TEMPORAL_TASK_QUEUE=${config.TEMPORAL_TASK_QUEUE}?).`,
-      ),
-    );
-    break;
-  }
-  await new Promise((r) => setTimeout(r, 500));
+if (!stops.stopping && answer.ready) {
+  const pollers = answer.pollers !== undefined ? ` (${answer.pollers} worker(s) polling ${answer.taskQueue ?? ''})` : '';
+  say(color(32, `ready in ${Date.now() - t0} ms${pollers}`));
 }

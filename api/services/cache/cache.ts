@@ -1,12 +1,12 @@
 import { CACHED_NAMESPACES } from '../../../infra/cache-bus';
 import { BentoCache, bentostore } from 'bentocache';
 import { memoryDriver } from 'bentocache/drivers/memory';
-import { redisDriver } from 'bentocache/drivers/redis';
 import type { Logger } from '../../../infra/logger';
 import { createCacheMetrics } from '../../../infra/metrics';
-import type { Redis } from '../../../infra/redis';
+import { duplicateRedis, type Redis } from '../../../infra/redis';
 import { withTimeout } from '../../../infra/timeout';
 import { cacheRedisPrefix, jsonBusDriver, STORE_NAME } from '../../../infra/cache-bus';
+import { clusterSafeRedisDriver } from './redis-driver';
 import { dateAwareSerializer } from './serializer';
 
 // The API's read cache (bentocache): an in-process L1 in front of a Redis L2, and a Redis bus
@@ -125,13 +125,14 @@ export function createCache(o: CacheOptions): AppCache {
   if (!o.enabled) return disabledCache(counters);
   const log = o.log.child({ component: 'cache' });
   // Commands fail at once while disconnected (no offline queue) and after a short timeout otherwise.
-  const commands = o.redis.duplicate({
+  // Both are of the app's Redis topology (one server, Sentinel or Cluster: infra/redis.ts).
+  const commands = duplicateRedis(o.redis, {
     connectionName: 'sync-orchestrator:cache',
     enableOfflineQueue: false,
     commandTimeout: CACHE_REDIS_TIMEOUT_MS,
     maxRetriesPerRequest: 1,
   });
-  const subscriber = o.redis.duplicate({ connectionName: 'sync-orchestrator:cache-bus' });
+  const subscriber = duplicateRedis(o.redis, { connectionName: 'sync-orchestrator:cache-bus' });
 
   let outage = false;
   let recoveryTimer: NodeJS.Timeout | undefined;
@@ -155,7 +156,7 @@ export function createCache(o: CacheOptions): AppCache {
     stores: {
       [STORE_NAME]: bentostore()
         .useL1Layer(memoryDriver({ maxItems: L1_MAX_ITEMS }))
-        .useL2Layer(redisDriver({ connection: commands, prefix: cacheRedisPrefix(o.scope) }))
+        .useL2Layer(clusterSafeRedisDriver({ connection: commands, prefix: cacheRedisPrefix(o.scope) }))
         .useBus(jsonBusDriver({ publisher: commands, subscriber, scope: o.scope, onError: down })),
     },
   });

@@ -1,7 +1,7 @@
 import { WorkflowNotFoundError } from '@temporalio/client';
-import type { Redis } from 'ioredis';
 import type { AppConfig } from '../../../infra/config';
 import type { Logger } from '../../../infra/logger';
+import type { Redis } from '../../../infra/redis';
 import type { TemporalHandle } from '../../../infra/temporal';
 import { CallDeadlines, withTimeout } from '../../../infra/timeout';
 import { AppError } from '../../../shared/errors';
@@ -51,6 +51,16 @@ end
 for i, k in ipairs(KEYS) do redis.call('ZADD', k, 'NX', ARGV[2], ARGV[1]) end
 return 0`;
 
+/**
+ * The quota keys of a deployment (`scope`). A window counter is one key per tenant and window
+ * (spread over a cluster). The slot sets are read and written together by ADMIT (the global set
+ * with a tenant's), so they share the hash tag `{<scope>:running}`: one Redis Cluster slot.
+ */
+export const quotaKeys = {
+  window: (scope: string, quota: QuotaId, tenantId: string, index: number) => `quota:${scope}:${quota}:${tenantId}:${index}`,
+  running: (scope: string, ...parts: string[]) => `quota:{${scope}:running}:${parts.join(':')}`,
+};
+
 /** A quota check never holds a login longer than this (ioredis retries a lost Redis for seconds). */
 const QUOTA_STORE_TIMEOUT_MS = 300;
 /** Pruning asks Temporal about each held slot: bounded as a whole. */
@@ -67,7 +77,7 @@ export interface QuotaSettings {
 
 export interface QuotaServiceOptions {
   redis: Redis;
-  /** Keys are `quota:{scope}:…`; the task queue keeps deployments sharing one Redis apart. */
+  /** Keys are `quota:<scope>:…` (quotaKeys); the task queue keeps deployments sharing one Redis apart. */
   scope: string;
   settings: QuotaSettings;
   log: Logger;
@@ -86,7 +96,7 @@ export type IsRunning = (member: string) => Promise<MemberState>;
 export function createQuotaService(o: QuotaServiceOptions) {
   const now = o.now ?? Date.now;
   let outage = false;
-  const key = (...parts: string[]) => `quota:${o.scope}:${parts.join(':')}`;
+  const running = (...parts: string[]) => quotaKeys.running(o.scope, ...parts);
 
   /** Runs a Redis step; Redis away → admit (undefined), logged once until Redis answers again. */
   async function guarded<T>(what: string, fn: () => Promise<T>, timeoutMs = QUOTA_STORE_TIMEOUT_MS): Promise<T | undefined> {
@@ -105,7 +115,7 @@ export function createQuotaService(o: QuotaServiceOptions) {
 
   async function takeWindow(quota: QuotaId, tenantId: string, limit: number, windowMs: number): Promise<void> {
     const w = windowOf(now(), windowMs);
-    const k = key(quota, tenantId, String(w.index));
+    const k = quotaKeys.window(o.scope, quota, tenantId, w.index);
     const r = await guarded(quota, () => o.redis.eval(TAKE, 1, k, limit, windowMs) as Promise<number>);
     if (r !== undefined && r >= 0) throw new QuotaExceededError(quota, limit, Math.max(1, Math.ceil(r / 1000)), { tenantId });
   }
@@ -177,7 +187,7 @@ export function createQuotaService(o: QuotaServiceOptions) {
       const sets: Parameters<typeof admit>[1] = [
         {
           quota: QuotaIds.reconcileConcurrent,
-          set: key('running', 'reconcile'),
+          set: running('reconcile'),
           limit: o.settings.global.reconcileConcurrent,
           scope: { global: true },
         },
@@ -186,7 +196,7 @@ export function createQuotaService(o: QuotaServiceOptions) {
       if (tenant && limits) {
         sets.push({
           quota: QuotaIds.reconcileConcurrentBatches,
-          set: key('running', 'reconcile', tenant.tenantId),
+          set: running('reconcile', tenant.tenantId),
           limit: limits.reconcileConcurrentBatches,
           scope: { tenantId: tenant.tenantId },
         });
@@ -210,7 +220,7 @@ export function createQuotaService(o: QuotaServiceOptions) {
         [
           {
             quota: QuotaIds.migrationsConcurrent,
-            set: key('running', 'migrations'),
+            set: running('migrations'),
             limit: o.settings.global.migrationsConcurrent,
             scope: { global: true },
           },

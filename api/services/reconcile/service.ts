@@ -172,6 +172,10 @@ export function createReconcileService(o: ReconcileServiceOptions) {
     let target: NamespaceRef;
     let tenant: TenantDoc | undefined;
     if (req.source.kind === 'tenant') {
+      if (options.scan === 'hashed')
+        throw new ValidationError(
+          "scan 'hashed' reads a namespace source; a tenant's records are read through its connector (scan 'ordered')",
+        );
       tenant = (await tenants.get(req.source.tenantId)) ?? undefined;
       if (!tenant) throw new NotFoundError('Tenant', req.source.tenantId);
       source = { kind: 'tenant', tenantId: req.source.tenantId, collection: req.source.collection };

@@ -38,6 +38,9 @@ export interface DirectOutcome {
   joined: boolean;
 }
 
+/** The direct-sync lock's lease: renewed while a run holds it, so a killed holder frees the tenant this fast. */
+export const LOCK_LEASE_MS = 5_000;
+
 async function withRetries(fn: () => Promise<CollectionResult>): Promise<CollectionResult> {
   for (let attempt = 0; ; attempt++) {
     try {
@@ -89,13 +92,17 @@ export function createDirectSync(d: DirectSyncDeps) {
     o: { fallbackReason?: FallbackReason; workflowId?: string; includeRest: boolean },
   ): Promise<DirectOutcome> {
     const lockKey = `lock:direct-sync:${tenantId}`;
-    const lock = await tryLock(d.redis, lockKey, d.lockTtlMs).catch((err: unknown) => {
+    // The lock covers the whole run (essential and the rest), so two direct runs of a tenant never
+    // sync its collections at once; a waiting login needs only the essential ones: `readyKey`.
+    // A lease (LOCK_LEASE_MS, renewed while held): a killed holder frees the tenant within it.
+    const readyKey = `${lockKey}:essential-ready`;
+    const lock = await tryLock(d.redis, lockKey, Math.min(LOCK_LEASE_MS, d.lockTtlMs), { maxHoldMs: d.lockTtlMs }).catch((err: unknown) => {
       d.log.warn({ err: String(err), tenantId }, 'redis lock unavailable: direct sync proceeds unlocked (writes are version-guarded)');
       return null;
     });
     if (lock === undefined) {
       // Another process is syncing this tenant: wait for it and answer from its outcome.
-      await waitForUnlock(d.redis, lockKey, d.lockTtlMs);
+      await waitForUnlock(d.redis, lockKey, d.lockTtlMs, 25, readyKey);
       const status = await d.store.getStatus(tenantId);
       if (status) return { correlationId: status.lastRunId, essential: status.collections.filter((c) => c.essential), joined: true };
     }
@@ -105,7 +112,7 @@ export function createDirectSync(d: DirectSyncDeps) {
     // A fallback shares the login's correlationId with the workflow run it stands in for, but is
     // its own run: a distinct record, so neither overwrites the other in sync_runs.
     const runId = o.fallbackReason ? `${correlationId}:fallback` : correlationId;
-    const record = (collections: CollectionResult[], final: boolean): SyncRunRecord => ({
+    const record = (collections: CollectionResult[], final: boolean, essentialReadyAt: string): SyncRunRecord => ({
       runId,
       tenantId,
       method: 'direct',
@@ -114,25 +121,36 @@ export function createDirectSync(d: DirectSyncDeps) {
       ...(o.workflowId ? { workflowId: o.workflowId } : {}),
       state: final ? runStateOf(collections) : 'running',
       startedAt: startedAt.toISOString(),
-      essentialReadyAt: new Date().toISOString(),
+      essentialReadyAt,
       ...(final ? { finishedAt: new Date().toISOString(), durationMs: Date.now() - startedAt.getTime() } : {}),
       collections,
     });
     const pending = restPlan.map(pendingCollection);
     const onlyEssential = !o.includeRest || restPlan.length === 0;
+    let essentialAt = '';
     let essential: CollectionResult[];
     try {
       essential = await syncAll(tenantId, correlationId, essentialPlan);
-      // Recorded before the lock goes: a process waiting on it answers from this run's status.
-      await d.store.recordRun(record(onlyEssential ? essential : [...essential, ...pending], onlyEssential));
-    } finally {
+      essentialAt = new Date().toISOString();
+      // Recorded before waiters are let go: a process waiting on the lock answers from this run's status.
+      await d.store.recordRun(record(onlyEssential ? essential : [...essential, ...pending], onlyEssential, essentialAt));
+    } catch (err) {
       await lock?.release().catch(() => undefined);
+      throw err;
     }
-    if (!onlyEssential) {
-      void syncAll(tenantId, correlationId, restPlan)
-        .then((rest) => d.store.recordRun(record([...essential, ...rest], true)))
-        .catch((err: unknown) => d.log.error({ err, tenantId, correlationId }, 'background direct sync failed'));
+    if (onlyEssential) {
+      await lock?.release().catch(() => undefined);
+      return { correlationId, essential, joined: false };
     }
+    if (lock) await d.redis.set(readyKey, runId, 'PX', d.lockTtlMs).catch(() => undefined);
+    void syncAll(tenantId, correlationId, restPlan)
+      .then((rest) => d.store.recordRun(record([...essential, ...rest], true, essentialAt)))
+      .catch((err: unknown) => d.log.error({ err, tenantId, correlationId }, 'background direct sync failed'))
+      .finally(async () => {
+        if (!lock) return;
+        await d.redis.del(readyKey).catch(() => undefined);
+        await lock.release().catch(() => undefined);
+      });
     return { correlationId, essential, joined: false };
   }
 

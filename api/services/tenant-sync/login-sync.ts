@@ -14,7 +14,7 @@ import { WorkflowIds } from '../../../shared/constants';
 import type { SyncStore } from '../../../activities/tenant-sync/store';
 import type { TenantDoc, TenantRepository } from '../../../activities/tenant-sync/registry';
 import type { QuotaService } from '../quotas/quotas';
-import { NotFoundError } from '../../errors';
+import { DependencyUnavailableError, NotFoundError } from '../../errors';
 import type { DirectSync } from './direct-sync';
 import { TemporalLoginError, type TemporalLogin } from './temporal-login';
 import type { WorkerPresence } from './worker-presence';
@@ -139,6 +139,33 @@ export function createLoginSync(d: LoginSyncDeps) {
     };
   }
 
+  /**
+   * LOGIN_DEADLINE_MS: a login that has not answered by then gets a 503 with Retry-After (MongoDB
+   * or Redis stalled, a sync slower than the bound); its work goes on, so the next login finds it
+   * done or joins it.
+   */
+  function withinDeadline(work: Promise<EnsureResult>, tenantId: string, spentMs: number): Promise<EnsureResult> {
+    const ms = d.config.LOGIN_DEADLINE_MS;
+    if (!ms) return work;
+    const left = Math.max(0, ms - spentMs);
+    work.catch(() => undefined);
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        metrics.requests.add(1, { method: 'none', outcome: 'deadline' });
+        d.log.warn({ tenantId, deadlineMs: ms }, 'login not answered within LOGIN_DEADLINE_MS: 503, its sync goes on');
+        reject(
+          new DependencyUnavailableError(
+            'login-deadline',
+            `the login sync did not answer within LOGIN_DEADLINE_MS (${ms} ms); it goes on — retry shortly`,
+            { 'retry-after': '1' },
+          ),
+        );
+      }, left);
+    });
+    return Promise.race([work, late]).finally(() => clearTimeout(timer));
+  }
+
   async function ensureOnce(tenant: TenantDoc, started: number): Promise<EnsureResult> {
     const tenantId = tenant._id;
     const fresh = await fromFreshStatus(tenant, started);
@@ -211,8 +238,9 @@ export function createLoginSync(d: LoginSyncDeps) {
     const out = await d.direct.run(tenantId, correlationId, tenant.collections, {
       fallbackReason,
       workflowId,
-      // No workflow carries on with the rest when none was started (flag off, no worker).
-      includeRest: fallbackReason === undefined || fallbackReason === 'no_worker',
+      // No workflow carries on with the rest when none was started (flag off, no worker, or the
+      // breaker refused the call): the direct run syncs it in the background.
+      includeRest: fallbackReason === undefined || fallbackReason === 'no_worker' || fallbackReason === 'circuit_open',
     });
     log.info(
       { syncMethod: 'direct', fallbackReason, joined: out.joined, durationMs: Date.now() - started },
@@ -292,17 +320,21 @@ export function createLoginSync(d: LoginSyncDeps) {
      * Single-flight per tenant in this process: concurrent logins share one sync and one answer.
      * Every call counts against the tenant's ensure quota (a refusal is a 429 before anything runs).
      */
-    async ensure(tenantId: string): Promise<EnsureResult> {
+    /** `spentMs`: time the request already took before it got here (hooks), counted against LOGIN_DEADLINE_MS. */
+    async ensure(tenantId: string, spentMs = 0): Promise<EnsureResult> {
       const t0 = performance.now();
       const started = Date.now();
-      const tenant = await d.tenants.get(tenantId);
-      if (!tenant) throw new NotFoundError('Tenant', tenantId);
-      await d.quotas?.takeEnsure(tenantId, tenant.quotas);
-      const existing = inFlight.get(tenantId);
-      if (existing) return measure(existing, t0);
-      const p = ensureOnce(tenant, started).finally(() => inFlight.delete(tenantId));
-      inFlight.set(tenantId, p);
-      return measure(p, t0);
+      const work = (async () => {
+        const tenant = await d.tenants.get(tenantId);
+        if (!tenant) throw new NotFoundError('Tenant', tenantId);
+        await d.quotas?.takeEnsure(tenantId, tenant.quotas);
+        const existing = inFlight.get(tenantId);
+        if (existing) return measure(existing, t0);
+        const p = ensureOnce(tenant, started).finally(() => inFlight.delete(tenantId));
+        inFlight.set(tenantId, p);
+        return measure(p, t0);
+      })();
+      return withinDeadline(work, tenantId, spentMs);
     },
     /** Logins in flight in this process, of the tenants `covers` accepts (default: all). */
     activeLogins: (covers: (tenantId: string) => boolean = () => true) => [...inFlight.keys()].filter(covers).length,

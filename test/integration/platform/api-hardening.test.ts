@@ -225,8 +225,17 @@ describe('API hardening', () => {
       { RATE_LIMIT_PER_SUBJECT: 1_000_000, RATE_LIMIT_PER_TENANT: 1_000_000, READY_TIMEOUT_MS: 15_000 },
       { temporal: counted.temporal },
     );
-    const spec = (await a.inject({ method: 'GET', url: '/docs/json' })).json() as { paths: Record<string, Record<string, unknown>> };
+    type Op = { responses?: Record<string, { content?: Record<string, unknown> }> };
+    const spec = (await a.inject({ method: 'GET', url: '/docs/json' })).json() as { paths: Record<string, Record<string, Op>> };
     for (const [p, ops] of Object.entries(spec.paths)) for (const m of Object.keys(ops)) routes.push({ method: m.toUpperCase(), url: p });
+    // A server-sent-events route answers a good request with a stream that lasts minutes: ask it
+    // for one event, so an accepted request ends too (the hostile parts stay where they were).
+    const streams = new Set(
+      Object.entries(spec.paths)
+        .filter(([, ops]) => Object.values(ops).some((o) => o.responses?.['200']?.content?.['text/event-stream']))
+        .map(([p]) => p),
+    );
+    expect(streams.size).toBeGreaterThan(0);
     expect(routes.length).toBeGreaterThan(8);
     // Every platform collection (registry, runs, reconcile batches, migrations, client-upsert
     // state…), and the workflows on this file's task queue.
@@ -274,7 +283,8 @@ describe('API hardening', () => {
         fc.boolean(),
         fc.constantFrom('application/json', 'text/plain', 'application/x-www-form-urlencoded'),
         async (route, segment, payload, withToken, type) => {
-          const url = route.url.replace(/\{[^}]+\}/g, () => encodeURIComponent(segment));
+          const url =
+            route.url.replace(/\{[^}]+\}/g, () => encodeURIComponent(segment)) + (streams.has(route.url) ? '?events=1&intervalMs=500' : '');
           const method = route.method as 'GET' | 'POST';
           const res = await a.inject({
             method,

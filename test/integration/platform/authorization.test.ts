@@ -19,8 +19,8 @@ import { useStack } from '../../helpers/use-stack';
 // too), 2xx to the right token. A registered route missing from ROUTES fails the test. Plus the
 // cross-tenant views (/api/sync/health, metrics, method-stats) filtered by coverage.
 
-/** Routes that need no token, by design (liveness, readiness, Prometheus, OpenAPI). */
-const PUBLIC = new Set(['GET /health', 'GET /health/ready', 'GET /health/metrics']);
+/** Routes that need no token, by design (liveness, readiness, Prometheus, OpenAPI, the dashboard's data-free shell). */
+const PUBLIC = new Set(['GET /health', 'GET /health/ready', 'GET /health/metrics', 'GET /dashboard', 'GET /dashboard/assets/:file']);
 const isPublic = (key: string) => PUBLIC.has(key) || /^(GET|HEAD) \/docs(\/|$)/.test(key);
 
 /** tenant: names one tenant (A); global: filters its answer; platform: admin + '*'; untenanted: scope only. */
@@ -204,6 +204,9 @@ const ROUTES: Record<string, RouteCase> = {
   'GET /api/ops/work': { scope: Scopes.opsRead, kind: 'global', sample: () => ({ url: '/api/ops/work' }) },
   // This process's cache counters: no tenant IDs in them.
   'GET /api/cache/stats': { scope: Scopes.opsRead, kind: 'global', sample: () => ({ url: '/api/cache/stats' }) },
+  'GET /api/dashboard/snapshot': { scope: Scopes.opsRead, kind: 'global', sample: () => ({ url: '/api/dashboard/snapshot' }) },
+  // One event, then the stream ends (so the injected request completes).
+  'GET /api/dashboard/stream': { scope: Scopes.opsRead, kind: 'global', sample: () => ({ url: '/api/dashboard/stream?events=1' }) },
   // Last, and in this order: the pause is lifted by the next route, so no route above meets it.
   'POST /api/ops/work/:kind/pause': {
     scope: Scopes.admin,
@@ -264,7 +267,8 @@ describe('route-by-route authorisation', () => {
       headers: { ...headers, ...(s.idempotent ? { 'idempotency-key': uniqueId('k') } : {}) },
       ...(s.payload ? { payload: s.payload } : {}),
     });
-    const wf = res.statusCode < 300 ? (res.json() as { workflowId?: unknown }).workflowId : undefined;
+    const json = res.statusCode < 300 && /json/.test(String(res.headers['content-type']));
+    const wf = json ? (res.json() as { workflowId?: unknown }).workflowId : undefined;
     if (typeof wf === 'string') workflows.add(wf);
     return res;
   }

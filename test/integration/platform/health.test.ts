@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createServer, type AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../../api/app';
@@ -48,6 +49,32 @@ describe('GET /health and /health/ready', () => {
     expect(body.checks.mongodb.ok).toBe(true);
     expect(body.checks.redis.ok).toBe(true);
     expect(body.checks.temporal.ok).toBe(true);
+  });
+
+  it('stays ready when Temporal does not answer: temporal degraded (logins go direct), MongoDB and Redis ok', async () => {
+    // A port that accepts and never speaks: the probe hits its deadline.
+    const silent = createServer(() => undefined);
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    const gone = createTemporalClient({ ...stack.deps.config, TEMPORAL_ADDRESS: `127.0.0.1:${(silent.address() as AddressInfo).port}` });
+    const away = await buildApp({
+      ...stack.deps,
+      mongo: ownMongo,
+      temporal: gone,
+      config: { ...stack.deps.config, READY_TIMEOUT_MS: 500, WORKER_PRESENCE_TTL_MS: 0 },
+    });
+    try {
+      const res = await away.inject({ method: 'GET', url: '/health/ready' });
+      expect(res.statusCode, res.body).toBe(200);
+      const { checks } = res.json();
+      expect(checks.temporal).toMatchObject({ ok: false, status: 'degraded' });
+      expect(checks.temporal.error).toBeTruthy();
+      expect(checks.mongodb.ok).toBe(true);
+      expect(checks.redis.ok).toBe(true);
+    } finally {
+      // `gone` stays open: its client retries the first connection on timers that would throw
+      // "Channel has been shut down" once closed; the silent server holds it until the file ends.
+      await away.close();
+    }
   });
 
   it('a Temporal probe that timed out does not make the next one fail', async () => {

@@ -206,10 +206,15 @@ describe('typed client (openapi-fetch over the generated schema) against a liste
     });
   });
 
-  it('probes the worker, reads the work view and the cache stats, pauses and resumes a kind of work', async () => {
+  it('probes the worker, reads the work view, the cache stats and the dashboard, pauses and resumes a kind of work', async () => {
     answered(await api.POST('/api/probe', { body: {} }), 200);
     answered(await api.GET('/api/ops/work'), 200);
     answered(await api.GET('/api/cache/stats'), 200);
+    answered(await api.GET('/api/dashboard/snapshot'), 200);
+    const stream = answered(await api.GET('/api/dashboard/stream', { params: { query: { events: '1' } }, parseAs: 'text' }), 200);
+    expect(stream).toContain('event: snapshot');
+    expect(answered(await api.GET('/dashboard', { parseAs: 'text' }), 200)).toContain('/dashboard/assets/dashboard.js');
+    answered(await api.GET('/dashboard/assets/{file}', { params: { path: { file: 'dashboard.js' } }, parseAs: 'text' }), 200);
     const kind = { path: { kind: 'migrations' as const } };
     answered(await api.POST('/api/ops/work/{kind}/pause', { params: kind, body: { reason: 'typed client' } }), 200);
     answered(await api.POST('/api/ops/work/{kind}/resume', { params: kind }), 200);

@@ -28,7 +28,8 @@ describe('CLI: health', () => {
   it("health prints the API's check of every dependency and exits 0 when ready", { timeout: 60_000 }, async () => {
     const r = await cli('health');
     expect(r.code, r.stderr).toBe(0);
-    for (const dep of ['mongodb', 'redis', 'temporal']) expect(r.stdout).toMatch(new RegExp(`^${dep}\\s+ok \\(\\d+ ms\\)$`, 'm'));
+    for (const dep of ['mongodb', 'redis']) expect(r.stdout).toMatch(new RegExp(`^${dep}\\s+ok \\(\\d+ ms\\)$`, 'm'));
+    expect(r.stdout).toMatch(/^temporal\s+ok \(\d+ ms\), 1 worker polls \S+$/m);
     expect(r.stdout).not.toContain('probe workflow');
   });
 
@@ -59,6 +60,22 @@ describe('CLI: health', () => {
     expect(r.stdout).toMatch(/^mongodb\s+ok \(3 ms\)$/m);
     expect(r.stdout).toMatch(/^redis\s+FAILED: redis did not answer within 1500 ms/m);
     expect(r.stdout).not.toContain('probe workflow');
+  });
+
+  it('a Temporal no worker polls: DEGRADED with the queue, exit code 1 although the API is ready', { timeout: 60_000 }, async () => {
+    const degraded = await fixedServer(200, {
+      status: 'ready',
+      checks: {
+        mongodb: { ok: true, latencyMs: 3 },
+        redis: { ok: true, latencyMs: 1 },
+        temporal: { ok: true, latencyMs: 4, status: 'degraded', pollers: 0, taskQueue: 'sync-orchestrator--interactive' },
+      },
+    });
+    servers.push(degraded.server);
+    const r = await cli('--api', degraded.url, 'health');
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/^redis\s+ok \(1 ms\)$/m);
+    expect(r.stdout).toMatch(/^temporal\s+DEGRADED: no worker polls sync-orchestrator--interactive: logins go direct \(4 ms\)$/m);
   });
 
   it('an unreachable API: a clear message and exit code 1', { timeout: 60_000 }, async () => {

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Db } from 'mongodb';
+import { Double, Int32, Long, type Db } from 'mongodb';
 import { createMongoSource } from '../../../activities/sources';
 import { writeRecords } from '../../../activities/records/writer';
 import { driftOf, generatePair, rawCompare, sourceDoc } from '../../../fixtures/reconcile-data';
@@ -22,6 +22,8 @@ describe('reconcile', () => {
   const faults = new Map<string, Map<number, number>>();
   /** Pause before each chunk of a batch (ms), so that a cancel lands mid-run. */
   const delays = new Map<string, number>();
+  /** Runs before each chunk of a batch (a concurrent write between the compare and the repair). */
+  const hooks = new Map<string, (seq: number) => Promise<void>>();
 
   const stack = useStack({
     app: true,
@@ -32,6 +34,7 @@ describe('reconcile', () => {
           beforeChunk: async ({ batchId, seq }) => {
             const pause = delays.get(batchId);
             if (pause) await new Promise((r) => setTimeout(r, pause));
+            await hooks.get(batchId)?.(seq);
             const left = faults.get(batchId)?.get(seq) ?? 0;
             if (left > 0) {
               faults.get(batchId)!.set(seq, left - 1);
@@ -52,12 +55,13 @@ describe('reconcile', () => {
     await data?.dropDatabase().catch(() => undefined);
   });
 
-  const start = async (source: string, target: string, options: Record<string, unknown>) => {
+  const start = async (source: string, target: string, options: Record<string, unknown>, batchId?: string) => {
     const res = await stack.app.inject({
       method: 'POST',
       url: '/api/reconcile',
       headers: { ...writer, ...key() },
       payload: {
+        ...(batchId ? { batchId } : {}),
         source: { kind: 'namespace', db: data.databaseName, collection: source },
         target: { db: data.databaseName, collection: target },
         options,
@@ -122,6 +126,83 @@ describe('reconcile', () => {
     expect(stored).toMatchObject({ state: 'completed', result: { repaired: 300 } });
   }, 90_000);
 
+  it("repairMode 'rewrite': one pass applies every repair, keeps BSON types and indexes; a record changed after the compare is a conflict", async () => {
+    const n = 20_000;
+    await generatePair(data, { source: 'rwsrc', target: 'rwtgt' }, n, driftOf(n, 0.015));
+    // A source-only record whose types a promoted read would change (1.0 → 1, a Long past 2^53).
+    const typed = { _id: 'zz-typed', ratio: new Double(1), big: Long.fromString('9007199254740993'), version: 1 };
+    await data.collection('rwsrc').insertOne(typed as never);
+    await data.collection('rwtgt').createIndex({ name: 1 }, { name: 'by_name' });
+    const batchId = uniqueId('rc-rewrite');
+    let touched: unknown;
+    hooks.set(batchId, async (seq) => {
+      if (seq !== 5 || touched !== undefined) return;
+      // Someone writes a record the compare found mismatched, before the repairs are applied.
+      const staged = await stack.deps.mongo.db.collection(Collections.reconcilePending).findOne({ batchId, op: 'replace' });
+      touched = staged!.key;
+      await data.collection('rwtgt').updateOne({ _id: touched } as never, { $set: { touched: true } });
+    });
+    await start('rwsrc', 'rwtgt', { chunkSize: 1000, extras: 'delete', scan: 'hashed', repairMode: 'rewrite' }, batchId);
+    const p = await finished(batchId, 120_000);
+    expect(touched).toBeDefined();
+    expect(p).toMatchObject({
+      state: 'completed',
+      processed: n + 1 + 100,
+      failed: 0,
+      conflicts: 1,
+      repaired: 300,
+      outcomes: { matched: n - 200, missing_in_target: 101, extra_in_target: 100, mismatched: 100 },
+    });
+    // One flush: the rewrite, after the last chunk.
+    const flushes = await stack.deps.mongo.db.collection(Collections.reconcileChunks).find({ batchId, kind: 'flush' }).toArray();
+    expect(flushes).toHaveLength(1);
+    expect(flushes[0]!.delta).toMatchObject({ repaired: 300, conflicts: 1, inserted: 200, deleted: 199 });
+    // Equal to the source but for the record written meanwhile, which was kept as that writer left it.
+    expect(await rawCompare(data.collection('rwsrc'), data.collection('rwtgt'))).toEqual({
+      processed: n + 1,
+      matched: n,
+      missing: 0,
+      extra: 0,
+      mismatched: 1,
+    });
+    expect(await data.collection('rwtgt').findOne({ _id: touched } as never)).toMatchObject({ touched: true });
+    const back = await data.collection('rwtgt').findOne({ _id: 'zz-typed' } as never, { promoteValues: false });
+    expect(back!.ratio).toBeInstanceOf(Double);
+    expect((back!.big as Long).toString()).toBe('9007199254740993');
+    expect((await data.collection('rwtgt').listIndexes().toArray()).map((i) => i.name)).toContain('by_name');
+    expect(await stack.deps.mongo.db.collection(Collections.reconcileBatches).findOne({ _id: batchId } as never)).toMatchObject({
+      rewriteTemp: null,
+    });
+    const siblings = await data.listCollections({}, { nameOnly: true }).toArray();
+    expect(siblings.map((c) => c.name).filter((c) => c.startsWith('rwtgt__'))).toEqual([]);
+  }, 150_000);
+
+  it.each(['ordered', 'hashed'] as const)(
+    'a repair of a %s scan writes source records as stored: a Double stays a double, a Long past 2^53 keeps its digits, an Int32 key stays one',
+    async (scan) => {
+      const [src, tgt] = [`fid_src_${scan}`, `fid_tgt_${scan}`];
+      await data.collection(src).insertMany([
+        { _id: new Int32(7), ratio: new Double(1), big: Long.fromString('9007199254740993') },
+        { _id: 'm', ratio: new Double(2) },
+        { _id: 'same', v: 1 },
+      ] as never);
+      await data.collection(tgt).insertMany([
+        { _id: 'm', ratio: new Double(3) },
+        { _id: 'same', v: 1 },
+      ] as never);
+      const run = await start(src, tgt, { scan, extras: 'delete' });
+      const p = await finished(run.batchId);
+      expect(p).toMatchObject({ state: 'completed', repaired: 2, outcomes: { missing_in_target: 1, mismatched: 1, matched: 1 } });
+      const docs = await data.collection(tgt).find({}, { promoteValues: false }).toArray();
+      const typed = docs.find((d) => d._id instanceof Int32);
+      expect(typed?.ratio).toBeInstanceOf(Double);
+      expect((typed?.big as Long).toString()).toBe('9007199254740993');
+      const m = docs.find((d) => (d._id as unknown) === 'm');
+      expect(m?.ratio).toBeInstanceOf(Double);
+      expect((m?.ratio as Double).valueOf()).toBe(2);
+    },
+  );
+
   it('an injected chunk failure is recorded while the other chunks complete; a transient one is retried and succeeds; findings page by cursor', async () => {
     const n = 3_000;
     const gen = await generatePair(data, { source: 'fsrc', target: 'ftgt' }, n, driftOf(n, 0.03));
@@ -133,18 +214,7 @@ describe('reconcile', () => {
         [4, 1],
       ]),
     );
-    const res = await stack.app.inject({
-      method: 'POST',
-      url: '/api/reconcile',
-      headers: { ...writer, ...key() },
-      payload: {
-        batchId,
-        source: { kind: 'namespace', db: data.databaseName, collection: 'fsrc' },
-        target: { db: data.databaseName, collection: 'ftgt' },
-        options: { dryRun: true, chunkSize: 500, retryAttempts: 2, retryDelay: 20 },
-      },
-    });
-    expect(res.statusCode, res.body).toBe(202);
+    await start('fsrc', 'ftgt', { dryRun: true, chunkSize: 500, retryAttempts: 2, retryDelay: 20 }, batchId);
     const p = await finished(batchId);
     const keys = n + gen.drift.extra;
     const chunks = Math.ceil(keys / 500);
@@ -191,18 +261,7 @@ describe('reconcile', () => {
     await generatePair(data, { source: 'csrc', target: 'ctgt' }, n, { missing: 0, mismatched: 0, extra: 0 });
     const batchId = uniqueId('rc-cancel');
     delays.set(batchId, 150);
-    const res = await stack.app.inject({
-      method: 'POST',
-      url: '/api/reconcile',
-      headers: { ...writer, ...key() },
-      payload: {
-        batchId,
-        source: { kind: 'namespace', db: data.databaseName, collection: 'csrc' },
-        target: { db: data.databaseName, collection: 'ctgt' },
-        options: { dryRun: true, chunkSize: 500, heartbeatTimeoutMs: 2_000, progressIntervalMs: 0 },
-      },
-    });
-    expect(res.statusCode, res.body).toBe(202);
+    await start('csrc', 'ctgt', { dryRun: true, chunkSize: 500, heartbeatTimeoutMs: 2_000, progressIntervalMs: 0 }, batchId);
     await expect.poll(async () => (await progress(batchId)).processed, { timeout: 30_000, interval: 100 }).toBeGreaterThanOrEqual(1_000);
     const cancel = await stack.app.inject({ method: 'POST', url: `/api/reconcile/${batchId}/cancel`, headers: writer });
     expect(cancel.statusCode, cancel.body).toBe(202);

@@ -1,5 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import path from 'node:path';
+import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
@@ -8,13 +7,13 @@ import { createActivities } from '../../../activities';
 import { workflowSinks } from '../../../workers/telemetry';
 import type { ChunkDoc } from '../../../activities/reconcile/store';
 import { createReconcileService, type ReconcileService } from '../../../api/services/reconcile/service';
-import { REPO_ROOT } from '../../../infra/dev/ensure-tools';
 import { Collections } from '../../../infra/mongo';
 import { WorkflowIds } from '../../../shared/constants';
 import { reconcileHistoryBound, resolveReconcileOptions, type ReconcileProgress } from '../../../shared/reconcile';
 import { driftOf, generatePair, rawCompare } from '../../../fixtures/reconcile-data';
 import { stackInfo, uniqueId } from '../../helpers/stack';
 import { useStack } from '../../helpers/use-stack';
+import { spawnReconcileWorker } from '../../helpers/reconcile-worker-process';
 
 // A worker process killed mid-run, and a run of thousands of chunks spread over two workers
 // and several continue-as-new runs.
@@ -36,37 +35,8 @@ describe('reconcile resilience', () => {
     await data?.dropDatabase().catch(() => undefined);
   });
 
-  /** A worker in its own process (tsx), ready when it says so. */
-  function spawnWorker(taskQueue: string, workerId: string, chunkDelayMs: number): Promise<ChildProcess> {
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'test/helpers/reconcile-worker.ts')], {
-      cwd: REPO_ROOT,
-      env: {
-        ...process.env,
-        MONGODB_URI: stack.deps.config.MONGODB_URI,
-        MONGODB_DB: stack.deps.config.MONGODB_DB,
-        REDIS_URL: stack.deps.config.REDIS_URL,
-        TEMPORAL_ADDRESS: stack.deps.config.TEMPORAL_ADDRESS,
-        TEMPORAL_TASK_QUEUE: taskQueue,
-        BUNDLE_PATH: stackInfo().bundlePath,
-        WORKER_ID: workerId,
-        CHUNK_DELAY_MS: String(chunkDelayMs),
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    children.push(child);
-    let err = '';
-    child.stderr!.on('data', (b: Buffer) => (err = (err + b.toString()).slice(-2000)));
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`worker ${workerId} not ready:\n${err}`)), 45_000);
-      child.stdout!.on('data', (b: Buffer) => {
-        if (b.toString().includes('worker ready')) {
-          clearTimeout(timer);
-          resolve(child);
-        }
-      });
-      child.once('exit', (code) => reject(new Error(`worker ${workerId} exited (${code}):\n${err}`)));
-    });
-  }
+  const spawnWorker = (taskQueue: string, workerId: string, chunkDelayMs: number) =>
+    spawnReconcileWorker(stack.deps.config, { taskQueue, workerId, chunkDelayMs }, (c) => children.push(c));
 
   const waitFinished = async (svc: ReconcileService, batchId: string, timeout = 80_000): Promise<ReconcileProgress> => {
     const until = Date.now() + timeout;

@@ -69,6 +69,67 @@ describe('direct sync: retries, cross-process lock, fallback on error', () => {
     await expect.poll(async () => (await runsOf(tenantId)).map((r) => r.state), { timeout: 10_000 }).toEqual(['completed']);
   });
 
+  it('the lock covers the non-essential phase: a login meanwhile joins (essential ready) and the rest is synced once', async () => {
+    const [a, b] = [await bench.app({ USE_TEMPORAL_FOR_AUTH: false }), await bench.app({ USE_TEMPORAL_FOR_AUTH: false })];
+    const tenantId = await bench.registerTenant(a, COLLECTIONS);
+    bench.upstream.setLatency(tenantId, 'audit', 1_500);
+    const one = (await bench.ensure(a, tenantId)).json();
+    expect(one).toMatchObject({ syncMethod: 'direct', essentialReady: true });
+    // A is still reading `audit` in the background when B's login comes.
+    await expect.poll(() => bench.upstream.requestCount(tenantId, 'audit'), { timeout: 10_000, interval: 10 }).toBe(1);
+    const t0 = Date.now();
+    const two = (await bench.ensure(b, tenantId)).json();
+    expect(Date.now() - t0).toBeLessThan(1_000);
+    expect(two).toMatchObject({ syncMethod: 'direct', essentialReady: true, correlationId: one.correlationId });
+    await expect.poll(async () => (await runsOf(tenantId)).map((r) => r.state), { timeout: 10_000 }).toEqual(['completed']);
+    expect(bench.upstream.requestCount(tenantId, 'audit')).toBe(1);
+    expect(bench.upstream.requestCount(tenantId, 'users')).toBe(1);
+    const [run] = await runsOf(tenantId);
+    // essentialReadyAt stays the time the essential collections were ready, not the run's end.
+    expect(Date.parse(run!.essentialReadyAt as string)).toBeLessThan(Date.parse(run!.finishedAt as string) - 1_000);
+  });
+
+  it("a killed holder's lock is a lease: the tenant is free again within LOCK_LEASE_MS, not DIRECT_SYNC_LOCK_TTL_MS", async () => {
+    const a = await bench.app({ USE_TEMPORAL_FOR_AUTH: false });
+    const tenantId = await bench.registerTenant(a, COLLECTIONS);
+    // What a process killed while holding the lock leaves: a lease nobody renews.
+    const redis = bench.deps.redis;
+    const lease = (await import('../../../api/services/tenant-sync/direct-sync')).LOCK_LEASE_MS;
+    await redis.set(`lock:direct-sync:${tenantId}`, 'dead', 'PX', lease);
+    const t0 = Date.now();
+    await bench.ensure(a, tenantId);
+    const waited = Date.now() - t0;
+    expect(waited).toBeGreaterThan(lease - 1_000);
+    expect(waited).toBeLessThan(lease + 5_000);
+    // A live holder keeps renewing past the lease for as long as its run lasts.
+    const { tryLock } = await import('../../../infra/redis-lock');
+    const held = await tryLock(redis, `lock:test:${tenantId}`, 300, { maxHoldMs: 10_000 });
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(await redis.exists(`lock:test:${tenantId}`)).toBe(1);
+    await held!.release();
+    expect(await redis.exists(`lock:test:${tenantId}`)).toBe(0);
+  }, 30_000);
+
+  it('LOGIN_DEADLINE_MS: a login not answered in time gets a 503 with Retry-After; its sync goes on and the next login has it', async () => {
+    const a = await bench.app({ USE_TEMPORAL_FOR_AUTH: false, LOGIN_DEADLINE_MS: 400 });
+    const tenantId = await bench.registerTenant(a, COLLECTIONS);
+    bench.upstream.setLatency(tenantId, 'users', 1_500);
+    const t0 = Date.now();
+    const late = await bench.ensure(a, tenantId);
+    expect(Date.now() - t0).toBeLessThan(1_200);
+    expect(late.statusCode).toBe(503);
+    expect(late.headers['retry-after']).toBe('1');
+    expect(late.headers['content-type']).toMatch(/application\/problem\+json/);
+    expect(late.json()).toMatchObject({ status: 503, dependency: 'login-deadline' });
+    // The sync it started goes on to its end, its records in; then the next login answers.
+    await expect.poll(async () => (await runsOf(tenantId)).map((r) => r.state), { timeout: 10_000 }).toEqual(['completed']);
+    expect(bench.upstream.recordsServed(tenantId, 'users')).toBe(40);
+    bench.upstream.setLatency(tenantId, 'users', 0);
+    const next = await bench.ensure(a, tenantId);
+    expect(next.statusCode).toBe(200);
+    expect(next.json()).toMatchObject({ essentialReady: true });
+  });
+
   it('Temporal answering with an error (not a timeout, not unreachable) → fallbackReason "error", direct sync', async () => {
     // A namespace the server does not know: it answers at once, with NOT_FOUND.
     const broken = createTemporalClient({ TEMPORAL_ADDRESS: bench.deps.config.TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE: 'no-such-namespace' });

@@ -13,6 +13,7 @@ const config = loadConfig({
   SYNC_PAGE_SIZE: '123',
   SYNC_STUCK_AFTER_MS: '1000',
   CLIENTS_DIR: 'cfg-dir',
+  RECONCILE_SPILL_DIR: '/var/spill',
   MIGRATION_BATCH_SIZE: '250',
   MIGRATION_BACKUP_RETENTION_MS: '120000',
   SECRETS_KEY: `k7:${randomBytes(32).toString('base64')}`,
@@ -27,7 +28,7 @@ describe('activitySettingsFromConfig', () => {
   it('fills every section from config', () => {
     expect(activitySettingsFromConfig(config)).toEqual({
       tenantSync: { pageSize: 123, progressEveryMs: 200 },
-      reconcile: {},
+      reconcile: { spillDir: '/var/spill' },
       migrations: { batchSize: 250, retentionMs: 120_000 },
       clientUpsert: { dir: 'cfg-dir' },
     });
@@ -36,7 +37,7 @@ describe('activitySettingsFromConfig', () => {
   it('gives the defaults the activities document when config is the default', () => {
     expect(activitySettingsFromConfig(loadConfig({}))).toEqual({
       tenantSync: { pageSize: 500, progressEveryMs: 5_000 },
-      reconcile: {},
+      reconcile: { spillDir: '.data/reconcile-spill' },
       migrations: { batchSize: 1000, retentionMs: 7 * 24 * 3_600_000 },
       clientUpsert: { dir: 'clients' },
     });
@@ -48,7 +49,7 @@ describe('activitySettingsFromConfig', () => {
     const s = activitySettingsFromConfig(config, overrides);
     expect(s.tenantSync).toEqual({ pageSize: 5, progressEveryMs: 200 });
     expect(s.migrations).toEqual({ batchSize: 10, retentionMs: 120_000, onBatch });
-    expect(s.reconcile).toEqual({ workerId: 'w1' });
+    expect(s.reconcile).toEqual({ spillDir: '/var/spill', workerId: 'w1' });
     expect(s.clientUpsert).toEqual({ dir: 'cfg-dir' });
     expect(overrides.tenantSync).toEqual({ pageSize: 5 });
   });

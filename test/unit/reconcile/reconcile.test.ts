@@ -12,26 +12,12 @@ import {
   summarizeProgress,
   zeroCounters,
 } from '../../../shared/reconcile';
+import { fakeCursor } from '../../helpers/fake-cursor';
 
 // Pure pieces of the reconcile: key order, checkpoint keys, range filters, the merge of two
 // ordered streams into chunks, per-key outcomes, options and progress math.
 
 /** A FindCursor stand-in over sorted documents, served in batches like the driver. */
-function fakeCursor(docs: Document[], batch = 3): FindCursor<Document> {
-  let served = 0;
-  let buffer: Document[] = [];
-  return {
-    bufferedCount: () => buffer.length,
-    readBufferedDocuments: (n?: number) => buffer.splice(0, n ?? buffer.length),
-    hasNext: async () => {
-      if (buffer.length) return true;
-      buffer = docs.slice(served, served + batch);
-      served += buffer.length;
-      return buffer.length > 0;
-    },
-    close: async () => undefined,
-  } as unknown as FindCursor<Document>;
-}
 
 const settings = { dryRun: false, extras: 'flag' as const, batchId: 'b1', tenantMode: false, now: new Date(0) };
 

@@ -153,6 +153,55 @@ describe('http source: failures', () => {
     expect((await expectSourceError(source.readPage('nope', { limit: 5 }), 'VALIDATION_ERROR')).details.status).toBe(404);
   });
 
+  it("a 404 says why: the upstream's own reason and what to check", async () => {
+    const unknown = createHttpSource({ baseUrl: upstream.baseUrl('never-seeded'), token: TOKEN });
+    const e = await expectSourceError(unknown.readPage('users', { limit: 5 }), 'VALIDATION_ERROR');
+    expect(e.details.status).toBe(404);
+    expect(e.message).toContain('answered 404 (upstream: "unknown tenant never-seeded: this upstream serves only seeded tenants');
+    expect(e.message).toContain("check the tenant's source baseUrl and that the upstream serves this tenant and its collection 'users'");
+    const { source } = tenant({ users: 5 });
+    expect((await expectSourceError(source.readPage('nope', { limit: 5 }), 'VALIDATION_ERROR')).message).toMatch(
+      /answered 404 \(upstream: "unknown collection nope for tenant t\d+"\)/,
+    );
+  });
+
+  it("quotes at most a short line of an error body, nothing of an HTML page or an auth failure's, never the token", async () => {
+    const bodies = [
+      `{"message":"${'x'.repeat(5_000)}"}`,
+      `plain\ntext ${'y'.repeat(300)}`,
+      '<html><body>Not Found</body></html>',
+      `{"error":"bad token ${TOKEN}"}`,
+      `{"error":"no such page for ${TOKEN}"}`,
+    ];
+    const statuses = [500, 500, 404, 401, 400];
+    const port = await freePort();
+    let n = 0;
+    const server: Server = createServer((_req, res) => {
+      res.writeHead(statuses[n % statuses.length] ?? 500, { 'content-type': 'text/plain' });
+      res.end(bodies[n++ % bodies.length]);
+    });
+    await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
+    try {
+      const source = createHttpSource({ baseUrl: `http://127.0.0.1:${port}` });
+      // A JSON body cut at ERROR_BODY_BYTES does not parse: nothing is quoted.
+      expect((await expectSourceError(source.readPage('a', { limit: 5 }), 'NETWORK_ERROR')).message).toMatch(/answered 500$/);
+      const text = (await expectSourceError(source.readPage('a', { limit: 5 }), 'NETWORK_ERROR')).message;
+      expect(text).toMatch(/answered 500 \(upstream: "plain text y{149}…"\)$/);
+      const html = (await expectSourceError(source.readPage('a', { limit: 5 }), 'VALIDATION_ERROR')).message;
+      expect(html).toMatch(/answered 404: the upstream serves nothing at this path/);
+      // The token never comes back through a quoted body (expectSourceError checks it): a 401's is not quoted at all.
+      const withToken = createHttpSource({ baseUrl: `http://127.0.0.1:${port}`, token: TOKEN });
+      expect((await expectSourceError(withToken.readPage('a', { limit: 5 }), 'AUTH_ERROR')).message).toMatch(
+        /answered 401: credentials rejected$/,
+      );
+      expect((await expectSourceError(withToken.readPage('a', { limit: 5 }), 'VALIDATION_ERROR')).message).toMatch(
+        /answered 400 \(upstream: "no such page for <credentials>"\)$/,
+      );
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
+  });
+
   it('a page with a record missing its id is VALIDATION_ERROR naming the collection and the record', async () => {
     const { id, source } = tenant({ users: 50 });
     upstream.serveMalformed(id, 'users', true);
