@@ -4,7 +4,8 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { AppConfig } from '../infra/config';
 import type { Logger } from '../infra/logger';
-import type { Mongo } from '../infra/mongo';
+import { Collections, type Mongo } from '../infra/mongo';
+import type { LeaseDoc } from '../infra/mongo-lease';
 import type { Redis } from '../infra/redis';
 import type { TemporalHandle } from '../infra/temporal';
 import requestContext, { correlationIdFrom } from './plugins/request-context';
@@ -167,7 +168,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   const lockTtlMs = config.DIRECT_SYNC_LOCK_TTL_MS;
   const states = (tenantId: string, names: readonly string[]) => createTenantSyncState(mongo.tenantDb(tenantId)).getMany(names);
-  const direct = createDirectSync({ activities, store: loginStore, redis, log, concurrency: config.SYNC_CONCURRENCY, lockTtlMs, states });
+  const leases = mongo.db.collection<LeaseDoc>(Collections.leases);
+  const direct = createDirectSync({ activities, store: loginStore, leases, log, concurrency: config.SYNC_CONCURRENCY, lockTtlMs, states });
   const temporalLogin = temporal
     ? createTemporalLogin({
         temporal,

@@ -75,6 +75,9 @@ try {
     `${table(s.faults.map((f) => ({ fault: f.kind, at: `+${(f.startedAtMs / 1000).toFixed(1)} s`, for: `${(f.forMs / 1000).toFixed(1)} s`, note: f.note })))}\n\n`,
   );
   process.stdout.write(`${table(rows)}\n\n${s.ok ? 'all checks passed' : 'CHECKS FAILED'}\n`);
+  // What the processes logged as errors (a 500's cause; errors during faults are expected).
+  for (const [name, lines] of Object.entries(s.processErrors))
+    process.stdout.write(`\n${name}: ${lines.length} error log line(s), first:\n${lines.slice(0, 5).join('\n')}\n`);
   if (a.json) {
     mkdirSync(path.dirname(path.resolve(a.json)), { recursive: true });
     writeFileSync(a.json, `${JSON.stringify(s, null, 2)}\n`);

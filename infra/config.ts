@@ -305,7 +305,8 @@ export const configShape = {
   DIRECT_SYNC_LOCK_TTL_MS: opt(
     int(120_000, 1_000, 3_600_000),
     'temporal',
-    'Expiry of the Redis lock that single-flights direct syncs of one tenant across API processes (ms).',
+    'Longest a direct sync holds the MongoDB lease that single-flights direct syncs of one tenant across API processes, ' +
+      'and longest another login waits on it (ms); the lease itself expires 5 s after its holder stops renewing it.',
   ),
 
   // Client configuration upsert

@@ -27,6 +27,8 @@ export const Collections = {
   workPauses: 'work_pauses',
   /** One document per tenant: when any of its syncs last moved (activities/tenant-sync/progress.ts). */
   syncProgress: 'sync_progress',
+  /** Leases that single-flight work across processes (infra/mongo-lease.ts): one document per taking, `<key>#<generation>`. */
+  leases: 'leases',
   /** Reconcile runs (activities/reconcile/store.ts): one per batch; chunk checkpoints; per-record findings; staged repairs. */
   reconcileBatches: 'reconcile_batches',
   reconcileChunks: 'reconcile_chunks',
@@ -79,6 +81,7 @@ async function ensureIndexes(db: Db): Promise<void> {
   await db.collection(Collections.syncRuns).createIndex({ tenantId: 1, startedAt: -1 });
   await db.collection(Collections.syncRuns).createIndex({ state: 1, startedAt: 1 });
   await db.collection(Collections.reconcilePending).createIndex({ batchId: 1, partition: 1, seq: 1 });
+  await db.collection(Collections.leases).createIndex({ key: 1 });
 }
 
 /** Pings with a hard deadline: a dead server answers within `timeoutMs`, not the driver's selection timeout. */

@@ -1,5 +1,5 @@
 import fp from 'fastify-plugin';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import stringify from 'safe-stable-stringify';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Principal } from '../../infra/auth-token';
@@ -27,20 +27,29 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** The caller's Idempotency-Key, validated; routes may derive workflow IDs from it. */
     idempotencyKey?: string;
-    idempotencyRecord?: { redisKey: string; fingerprint: string };
+    idempotencyRecord?: { redisKey: string; fingerprint: string; renew?: NodeJS.Timeout };
   }
 }
 
 interface StoredRecord {
   state: 'pending' | 'done';
   fingerprint: string;
+  /** A pending claim's holder (a random token): only it renews the claim. */
+  claim?: string;
   status?: number;
   contentType?: string;
   body?: string;
 }
 
 export const IDEMPOTENCY_KEY = /^[\x21-\x7E]{1,255}$/;
-const PENDING_TTL_MS = 120_000;
+/**
+ * A pending claim is a lease: it expires this long after its last renewal, renewed every third of
+ * it while the request runs (for at most PENDING_MAX_HOLD_MS), so a process killed mid-request
+ * frees the key within seconds instead of holding it for minutes.
+ */
+export const PENDING_LEASE_MS = 5_000;
+const PENDING_MAX_HOLD_MS = 30 * 60_000;
+const RENEW = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end`;
 
 /**
  * How a route treats the Idempotency-Key: every POST reads it (required or not by its config);
@@ -69,6 +78,11 @@ export function idFromIdempotencyKey(prefix: string, principal: Principal | unde
     .update(`${idempotencyScope(principal)}\n${key}`)
     .digest('hex')
     .slice(0, 24)}`;
+}
+
+/** The Redis key of an Idempotency-Key's record: scope, operation and key, hashed. */
+export function idempotencyRedisKey(scope: string, method: string, routeUrl: string, key: string): string {
+  return `idem:${createHash('sha256').update(`${scope}\n${method} ${routeUrl}\n${key}`).digest('hex')}`;
 }
 
 export function requestFingerprint(req: Pick<FastifyRequest, 'method' | 'params' | 'body'> & { routeUrl: string }): string {
@@ -101,15 +115,24 @@ export default fp<IdempotencyOptions>(
       req.idempotencyKey = raw;
       const routeUrl = req.routeOptions.url ?? req.url;
       const scope = idempotencyScope(req.principal);
-      const redisKey = `idem:${createHash('sha256').update(`${scope}\n${req.method} ${routeUrl}\n${raw}`).digest('hex')}`;
+      const redisKey = idempotencyRedisKey(scope, req.method, routeUrl, raw);
       const fingerprint = requestFingerprint({ method: req.method, params: req.params, body: req.body, routeUrl });
       let stored: string | null;
       try {
         // One round trip: claim the key, or get what is stored (SET … NX GET, Redis ≥ 7).
-        const pending: StoredRecord = { state: 'pending', fingerprint };
-        stored = await redis.set(redisKey, JSON.stringify(pending), 'PX', PENDING_TTL_MS, 'NX', 'GET');
+        const pending = JSON.stringify({ state: 'pending', fingerprint, claim: randomBytes(9).toString('hex') } satisfies StoredRecord);
+        stored = await redis.set(redisKey, pending, 'PX', PENDING_LEASE_MS, 'NX', 'GET');
         if (stored === null) {
-          req.idempotencyRecord = { redisKey, fingerprint };
+          const until = Date.now() + PENDING_MAX_HOLD_MS;
+          const renew = setInterval(
+            () => {
+              if (Date.now() > until) clearInterval(renew);
+              else void Promise.resolve(redis.eval(RENEW, 1, redisKey, pending, String(PENDING_LEASE_MS))).catch(() => undefined);
+            },
+            Math.floor(PENDING_LEASE_MS / 3),
+          );
+          renew.unref();
+          req.idempotencyRecord = { redisKey, fingerprint, renew };
           return;
         }
       } catch (err) {
@@ -143,6 +166,7 @@ export default fp<IdempotencyOptions>(
       const rec = req.idempotencyRecord;
       if (!rec) return payload;
       req.idempotencyRecord = undefined;
+      clearInterval(rec.renew);
       const operation = reply.statusCode >= 400 ? 'release' : 'save';
       try {
         if (reply.statusCode >= 400) {

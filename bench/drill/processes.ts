@@ -20,6 +20,8 @@ export interface Slot {
   stop(): Promise<void>;
   /** The output of every process of this slot (its last 20,000 characters). */
   output(): string;
+  /** Its error and fatal log lines (the first 20, 800 characters each): what a 500 was. */
+  errors(): string[];
 }
 
 export function apiSlot(name: string, port: number, env: NodeJS.ProcessEnv): Slot {
@@ -33,6 +35,8 @@ export function workerSlot(name: string, env: NodeJS.ProcessEnv): Slot {
 function slot(name: string, entry: string, readyText: string, env: NodeJS.ProcessEnv, url?: string): Slot {
   let child: ChildProcess | undefined;
   let out = '';
+  const errors: string[] = [];
+  let partial = '';
   const alive = () => child !== undefined && child.exitCode === null && child.signalCode === null;
   return {
     name,
@@ -50,6 +54,9 @@ function slot(name: string, entry: string, readyText: string, env: NodeJS.Proces
       const keep = (b: Buffer) => {
         const s = b.toString();
         out = (out + s).slice(-20_000);
+        const lines = (partial + s).split('\n');
+        partial = lines.pop()!.slice(-8_000);
+        for (const l of lines) if (errors.length < 20 && /"level":"(error|fatal)"/.test(l)) errors.push(l.slice(0, 800));
         fresh = (fresh + s).slice(-4_000);
       };
       c.stdout!.on('data', keep);
@@ -88,5 +95,6 @@ function slot(name: string, entry: string, readyText: string, env: NodeJS.Proces
       clearTimeout(t);
     },
     output: () => out,
+    errors: () => [...errors],
   };
 }

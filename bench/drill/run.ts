@@ -53,6 +53,8 @@ export interface DrillSummary {
   slowLogins: unknown[];
   finalLogins: unknown[];
   figures: Record<string, number | string>;
+  /** The API and worker processes' error log lines (per slot, the first 20). */
+  processErrors: Record<string, string[]>;
   ok: boolean;
   seconds: number;
   loadavg: string;
@@ -518,6 +520,7 @@ export async function runDrill(o: DrillOptions, res: Resources): Promise<DrillSu
       .filter((l) => l.ms > o.loginTimeoutMs + 500 || l.status === 0)
       .map((l) => ({ ...l, ms: Math.round(l.ms), atMs: Math.round(l.atMs) })),
     finalLogins: finalLogins.map((l) => ({ ...l, ms: Math.round(l.ms), atMs: Math.round(l.atMs) })),
+    processErrors: Object.fromEntries([...apis, ...workers].map((p) => [p.name, p.errors()]).filter(([, e]) => e!.length > 0)),
     figures: {
       logins: logins.length,
       upstreamChanges: touched,

@@ -1,8 +1,8 @@
 import type { SavedSyncState } from '../../../activities/tenant-sync/state';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Logger } from '../../../infra/logger';
-import type { Redis } from '../../../infra/redis';
-import { tryLock, waitForUnlock } from '../../../infra/redis-lock';
+import type { Collection } from 'mongodb';
+import { tryLease, waitForLease, type LeaseDoc } from '../../../infra/mongo-lease';
 import {
   failedCollection,
   pendingCollection,
@@ -18,12 +18,14 @@ import type { SyncStore } from '../../../activities/tenant-sync/store';
 import { InProcessProfiles } from '../../../activities/profiles';
 
 // Direct (in-process) sync: the same activity functions the workflow runs, with a small retry
-// loop for retryable errors, single-flighted across API processes by a Redis lock.
+// loop for retryable errors, single-flighted across API processes by a lease in MongoDB (the
+// database the sync writes to: the lease is there whenever the sync can run, Redis or not).
 
 export interface DirectSyncDeps {
   activities: TenantSyncActivities;
   store: SyncStore;
-  redis: Redis;
+  /** The platform database's leases (Collections.leases). */
+  leases: Collection<LeaseDoc>;
   log: Logger;
   concurrency: number;
   lockTtlMs: number;
@@ -38,7 +40,7 @@ export interface DirectOutcome {
   joined: boolean;
 }
 
-/** The direct-sync lock's lease: renewed while a run holds it, so a killed holder frees the tenant this fast. */
+/** The direct-sync lease: renewed while a run holds it, so a killed holder frees the tenant this fast. */
 export const LOCK_LEASE_MS = 5_000;
 
 async function withRetries(fn: () => Promise<CollectionResult>): Promise<CollectionResult> {
@@ -91,21 +93,24 @@ export function createDirectSync(d: DirectSyncDeps) {
     plan: readonly CollectionPlan[],
     o: { fallbackReason?: FallbackReason; workflowId?: string; includeRest: boolean },
   ): Promise<DirectOutcome> {
-    const lockKey = `lock:direct-sync:${tenantId}`;
-    // The lock covers the whole run (essential and the rest), so two direct runs of a tenant never
-    // sync its collections at once; a waiting login needs only the essential ones: `readyKey`.
-    // A lease (LOCK_LEASE_MS, renewed while held): a killed holder frees the tenant within it.
-    const readyKey = `${lockKey}:essential-ready`;
-    const lock = await tryLock(d.redis, lockKey, Math.min(LOCK_LEASE_MS, d.lockTtlMs), { maxHoldMs: d.lockTtlMs }).catch((err: unknown) => {
-      d.log.warn({ err: String(err), tenantId }, 'redis lock unavailable: direct sync proceeds unlocked (writes are version-guarded)');
-      return null;
-    });
-    if (lock === undefined) {
-      // Another process is syncing this tenant: wait for it and answer from its outcome.
-      await waitForUnlock(d.redis, lockKey, d.lockTtlMs, 25, readyKey);
-      const status = await d.store.getStatus(tenantId);
-      if (status) return { correlationId: status.lastRunId, essential: status.collections.filter((c) => c.essential), joined: true };
+    const lockKey = `direct-sync:${tenantId}`;
+    // The lease covers the whole run (essential and the rest), so two direct runs of a tenant never
+    // sync its collections at once; a waiting login needs only the essential ones (`markReady`).
+    // LOCK_LEASE_MS, renewed while held: a killed holder frees the tenant within it.
+    const take = () => tryLease(d.leases, lockKey, Math.min(LOCK_LEASE_MS, d.lockTtlMs), { maxHoldMs: d.lockTtlMs });
+    let lock = await take();
+    for (let round = 0; lock === undefined && round < 3; round++) {
+      // Another process is syncing this tenant: wait for it and answer from its outcome; a holder
+      // that died (its lease ran out) left no outcome, so this login takes the tenant over.
+      const why = await waitForLease(d.leases, lockKey, d.lockTtlMs, 25);
+      if (why === 'ready' || why === 'released') {
+        const status = await d.store.getStatus(tenantId);
+        if (status) return { correlationId: status.lastRunId, essential: status.collections.filter((c) => c.essential), joined: true };
+      }
+      lock = await take();
     }
+    if (lock === undefined)
+      d.log.warn({ tenantId }, 'direct-sync lease still held after waiting: syncing without it (writes are version-guarded)');
     const startedAt = new Date();
     const essentialPlan = plan.filter((c) => c.essential);
     const restPlan = plan.filter((c) => !c.essential);
@@ -142,14 +147,12 @@ export function createDirectSync(d: DirectSyncDeps) {
       await lock?.release().catch(() => undefined);
       return { correlationId, essential, joined: false };
     }
-    if (lock) await d.redis.set(readyKey, runId, 'PX', d.lockTtlMs).catch(() => undefined);
+    await lock?.markReady(runId).catch(() => undefined);
     void syncAll(tenantId, correlationId, restPlan)
       .then((rest) => d.store.recordRun(record([...essential, ...rest], true, essentialAt)))
       .catch((err: unknown) => d.log.error({ err, tenantId, correlationId }, 'background direct sync failed'))
       .finally(async () => {
-        if (!lock) return;
-        await d.redis.del(readyKey).catch(() => undefined);
-        await lock.release().catch(() => undefined);
+        await lock?.release().catch(() => undefined);
       });
     return { correlationId, essential, joined: false };
   }

@@ -1,12 +1,18 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Collections } from '../../../infra/mongo';
+import { createRedis } from '../../../infra/redis';
+import { freePort } from '../../../infra/dev/servers';
+import { uniqueId } from '../../helpers/stack';
+import { tryLease, waitForLease, type LeaseDoc } from '../../../infra/mongo-lease';
+import { LOCK_LEASE_MS } from '../../../api/services/tenant-sync/direct-sync';
 import { createTemporalClient, type TemporalHandle } from '../../../infra/temporal';
 import { WorkflowIds } from '../../../shared/constants';
 import { startLoginBench, type LoginBench } from '../../helpers/login';
 
 // The direct path as the README describes it: a short retry loop for retryable errors, the
-// Redis lock single-flighting direct syncs across API processes (a waiting process answers from
-// the holder's result), and the fallback reason `error` when Temporal answers with an error.
+// MongoDB lease single-flighting direct syncs across API processes (a waiting process answers
+// from the holder's result) with Redis up or down, and the fallback reason `error` when Temporal
+// answers with an error.
 
 const COLLECTIONS = [
   { name: 'users', essential: true, size: 40 },
@@ -51,7 +57,7 @@ describe('direct sync: retries, cross-process lock, fallback on error', () => {
     expect(bench.upstream.requestCount(down, 'roles')).toBe(3);
   });
 
-  it('two API processes: one direct sync; the other waits on the Redis lock and answers from its result', async () => {
+  it('two API processes: one direct sync; the other waits on the lease and answers from its result', async () => {
     const [a, b] = [await bench.app({ USE_TEMPORAL_FOR_AUTH: false }), await bench.app({ USE_TEMPORAL_FOR_AUTH: false })];
     const tenantId = await bench.registerTenant(a, COLLECTIONS);
     bench.upstream.setLatency(tenantId, 'users', 1_500);
@@ -67,6 +73,47 @@ describe('direct sync: retries, cross-process lock, fallback on error', () => {
     expect(bench.upstream.requestCount(tenantId, 'users')).toBe(1);
     expect(bench.upstream.recordsServed(tenantId, 'users')).toBe(40);
     await expect.poll(async () => (await runsOf(tenantId)).map((r) => r.state), { timeout: 10_000 }).toEqual(['completed']);
+  });
+
+  it('Redis down: two API processes still run one direct sync (the lease is in MongoDB)', async () => {
+    const dead = createRedis(
+      { ...bench.deps.config, REDIS_URL: `redis://127.0.0.1:${await freePort()}`, REDIS_COMMAND_TIMEOUT_MS: 200 },
+      undefined,
+      'dead',
+    );
+    try {
+      const off = { USE_TEMPORAL_FOR_AUTH: false };
+      const [a, b] = [await bench.app(off, { redis: dead, cacheRedis: dead }), await bench.app(off, { redis: dead, cacheRedis: dead })];
+      const tenantId = await bench.registerTenant(a, COLLECTIONS);
+      bench.upstream.setLatency(tenantId, 'users', 1_000);
+      const first = bench.ensure(a, tenantId);
+      await expect.poll(() => bench.upstream.requestCount(tenantId, 'users'), { timeout: 10_000, interval: 10 }).toBe(1);
+      const two = (await bench.ensure(b, tenantId)).json();
+      const one = (await first).json();
+      expect(one).toMatchObject({ syncMethod: 'direct', essentialReady: true });
+      expect(two).toMatchObject({ syncMethod: 'direct', essentialReady: true, correlationId: one.correlationId });
+      expect(bench.upstream.requestCount(tenantId, 'users')).toBe(1);
+      await expect.poll(async () => (await runsOf(tenantId)).map((r) => r.state), { timeout: 10_000 }).toEqual(['completed']);
+    } finally {
+      dead.disconnect();
+    }
+  });
+
+  it('racing takers: of 20 concurrent tryLease calls on one key exactly one holds it, however often it is taken', async () => {
+    const leases = bench.deps.mongo.db.collection<LeaseDoc>(Collections.leases);
+    const key = `race:${uniqueId('k')}`;
+    for (let round = 0; round < 5; round++) {
+      const got = await Promise.all(Array.from({ length: 20 }, () => tryLease(leases, key, 5_000)));
+      const held = got.filter((g) => g !== undefined);
+      expect(held).toHaveLength(1);
+      await held[0]!.release();
+    }
+    // An expired generation is taken over by exactly one of the racers too.
+    await leases.insertOne({ _id: `${key}#9`, key, gen: 9, token: 'dead', expiresAt: new Date(Date.now() - 1), _schemaVersion: 1 });
+    const got = (await Promise.all(Array.from({ length: 20 }, () => tryLease(leases, key, 5_000)))).filter((g) => g !== undefined);
+    expect(got).toHaveLength(1);
+    await expect.poll(async () => (await leases.find({ key }).toArray()).map((d) => d.gen)).toEqual([10]);
+    await got[0]!.release();
   });
 
   it('the lock covers the non-essential phase: a login meanwhile joins (essential ready) and the rest is synced once', async () => {
@@ -86,28 +133,46 @@ describe('direct sync: retries, cross-process lock, fallback on error', () => {
     expect(bench.upstream.requestCount(tenantId, 'users')).toBe(1);
     const [run] = await runsOf(tenantId);
     // essentialReadyAt stays the time the essential collections were ready, not the run's end.
-    expect(Date.parse(run!.essentialReadyAt as string)).toBeLessThan(Date.parse(run!.finishedAt as string) - 1_000);
+    // (Stored as dates: compared in ms; Date.parse of a Date's string would drop them.)
+    expect(new Date(run!.essentialReadyAt as Date).getTime()).toBeLessThan(new Date(run!.finishedAt as Date).getTime() - 1_000);
   });
 
-  it("a killed holder's lock is a lease: the tenant is free again within LOCK_LEASE_MS, not DIRECT_SYNC_LOCK_TTL_MS", async () => {
+  it("a killed holder's lease: the tenant is free again within LOCK_LEASE_MS, not DIRECT_SYNC_LOCK_TTL_MS", async () => {
     const a = await bench.app({ USE_TEMPORAL_FOR_AUTH: false });
     const tenantId = await bench.registerTenant(a, COLLECTIONS);
-    // What a process killed while holding the lock leaves: a lease nobody renews.
-    const redis = bench.deps.redis;
-    const lease = (await import('../../../api/services/tenant-sync/direct-sync')).LOCK_LEASE_MS;
-    await redis.set(`lock:direct-sync:${tenantId}`, 'dead', 'PX', lease);
+    // What a process killed while holding the lease leaves: a lease nobody renews.
+    const leases = bench.deps.mongo.db.collection<LeaseDoc>(Collections.leases);
+    const lease = LOCK_LEASE_MS;
+    await leases.insertOne({
+      _id: `direct-sync:${tenantId}#1`,
+      key: `direct-sync:${tenantId}`,
+      gen: 1,
+      token: 'dead',
+      expiresAt: new Date(Date.now() + lease),
+      _schemaVersion: 1,
+    });
     const t0 = Date.now();
     await bench.ensure(a, tenantId);
     const waited = Date.now() - t0;
     expect(waited).toBeGreaterThan(lease - 1_000);
     expect(waited).toBeLessThan(lease + 5_000);
-    // A live holder keeps renewing past the lease for as long as its run lasts.
-    const { tryLock } = await import('../../../infra/redis-lock');
-    const held = await tryLock(redis, `lock:test:${tenantId}`, 300, { maxHoldMs: 10_000 });
+    // The dead generation is gone, and the run's own is deleted once its rest is synced.
+    await expect.poll(() => leases.countDocuments({ key: `direct-sync:${tenantId}` }), { timeout: 10_000 }).toBe(0);
+    // A live holder keeps renewing past the lease for as long as its run lasts; the next taker waits.
+    const key = `test:${tenantId}`;
+    const held = await tryLease(leases, key, 300, { maxHoldMs: 10_000 });
+    expect(held).toBeDefined();
     await new Promise((r) => setTimeout(r, 1_000));
-    expect(await redis.exists(`lock:test:${tenantId}`)).toBe(1);
+    expect(await tryLease(leases, key, 300)).toBeUndefined();
+    expect(await waitForLease(leases, key, 200)).toBe('timeout');
+    await held!.markReady('run-1');
+    expect(await waitForLease(leases, key, 200)).toBe('ready');
     await held!.release();
-    expect(await redis.exists(`lock:test:${tenantId}`)).toBe(0);
+    expect(await leases.countDocuments({ key })).toBe(0);
+    expect(await waitForLease(leases, key, 200)).toBe('released');
+    const next = await tryLease(leases, key, 300);
+    expect(next).toBeDefined();
+    await next!.release();
   }, 30_000);
 
   it('LOGIN_DEADLINE_MS: a login not answered in time gets a 503 with Retry-After; its sync goes on and the next login has it', async () => {

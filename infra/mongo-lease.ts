@@ -1,0 +1,106 @@
+import { randomBytes } from 'node:crypto';
+import { MongoServerError, type Collection } from 'mongodb';
+
+// A lease in MongoDB: single-flight across processes that share the database, held only by an
+// insert that the unique `_id` admits once. It lives where the work it guards writes, so it is
+// there exactly when that work can run (a Redis outage no longer lets two runs in at once).
+//
+// Each taking of a key is its own document, `<key>#<generation>`: a taker reads the newest one,
+// and only when that is released (deleted) or expired inserts the next generation. Two takers that
+// race insert the same `_id` and one of them gets a duplicate-key error, so the decision never
+// rests on an update's filter (FerretDB evaluates a filter and writes in two steps). A holder
+// renews its expiry every ttlMs/3 for at most maxHoldMs; a killed holder frees the key within
+// ttlMs. Expiry times are the writer's clock: hosts that share a lease keep their clocks within a
+// fraction of ttlMs (NTP does).
+
+export interface LeaseDoc {
+  _id: string;
+  key: string;
+  gen: number;
+  token: string;
+  expiresAt: Date;
+  /** Set by the holder when what waiters wait for is done (e.g. a login's essential collections). */
+  ready?: string;
+  _schemaVersion: number;
+}
+
+export const LEASE_SCHEMA_VERSION = 1;
+
+export interface HeldLease {
+  key: string;
+  /** Lets waiters go before release (they read `ready` from the lease). */
+  markReady(value: string): Promise<void>;
+  release(): Promise<void>;
+}
+
+export interface LeaseOptions {
+  /** Renew for at most this long. @default ttlMs × 24 */
+  maxHoldMs?: number;
+}
+
+const isDuplicate = (err: unknown) => err instanceof MongoServerError && err.code === 11000;
+
+/** The key's newest generation, or undefined. Few documents per key: the released ones are deleted. */
+async function newest(col: Collection<LeaseDoc>, key: string): Promise<LeaseDoc | undefined> {
+  const docs = await col.find({ key }).toArray();
+  return docs.reduce<LeaseDoc | undefined>((a, d) => (a === undefined || d.gen > a.gen ? d : a), undefined);
+}
+
+const live = (d: LeaseDoc | undefined, now = Date.now()) => d !== undefined && d.expiresAt.getTime() > now;
+
+/** Takes the lease, or answers undefined when a live holder has it. */
+export async function tryLease(
+  col: Collection<LeaseDoc>,
+  key: string,
+  ttlMs: number,
+  o: LeaseOptions = {},
+): Promise<HeldLease | undefined> {
+  const top = await newest(col, key);
+  if (live(top)) return undefined;
+  const gen = (top?.gen ?? 0) + 1;
+  const _id = `${key}#${gen}`;
+  const token = randomBytes(12).toString('hex');
+  try {
+    await col.insertOne({ _id, key, gen, token, expiresAt: new Date(Date.now() + ttlMs), _schemaVersion: LEASE_SCHEMA_VERSION });
+  } catch (err) {
+    if (isDuplicate(err)) return undefined;
+    throw err;
+  }
+  // Older generations are dead by construction (each was taken only once the one before it was).
+  if (top) void col.deleteMany({ key, gen: { $lt: gen } }).catch(() => undefined);
+  const until = Date.now() + (o.maxHoldMs ?? ttlMs * 24);
+  const renew = setInterval(
+    () => {
+      if (Date.now() > until) clearInterval(renew);
+      else void col.updateOne({ _id, token }, { $set: { expiresAt: new Date(Date.now() + ttlMs) } }).catch(() => undefined);
+    },
+    Math.max(50, Math.floor(ttlMs / 3)),
+  );
+  renew.unref();
+  return {
+    key,
+    markReady: async (value) => {
+      await col.updateOne({ _id, token }, { $set: { ready: value } });
+    },
+    release: async () => {
+      clearInterval(renew);
+      await col.deleteOne({ _id, token });
+    },
+  };
+}
+
+/** Why a wait ended: the holder released it or marked it ready, its lease ran out (a dead holder), or the wait timed out. */
+export type LeaseWait = 'released' | 'ready' | 'expired' | 'timeout';
+
+/** Waits until nobody holds `key` or its holder marked it ready, for at most `timeoutMs`. */
+export async function waitForLease(col: Collection<LeaseDoc>, key: string, timeoutMs: number, pollMs = 50): Promise<LeaseWait> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const top = await newest(col, key);
+    if (top === undefined) return 'released';
+    if (top.ready !== undefined) return 'ready';
+    if (!live(top)) return 'expired';
+    await new Promise((r) => setTimeout(r, pollMs));
+  }
+  return 'timeout';
+}
