@@ -6,11 +6,11 @@ import { MongoServerError, type Collection } from 'mongodb';
 // there exactly when that work can run (a Redis outage no longer lets two runs in at once).
 //
 // Each taking of a key is its own document, `<key>#<generation>`: a taker reads the newest one,
-// and only when that is released (deleted) or expired inserts the next generation. Two takers that
+// and only when that is released (marked so) or expired inserts the next generation. Two takers that
 // race insert the same `_id` and one of them gets a duplicate-key error, so the decision never
 // rests on an update's filter (FerretDB evaluates a filter and writes in two steps). A holder
-// renews its expiry every ttlMs/3 for at most maxHoldMs; a killed holder frees the key within
-// ttlMs. Expiry times are the writer's clock: hosts that share a lease keep their clocks within a
+// renews its expiry every ttlMs/5 for at most maxHoldMs; a killed holder frees the key within
+// ttlMs; a database stall shorter than about 4/5 of ttlMs does not cost a live holder its lease. Expiry times are the writer's clock: hosts that share a lease keep their clocks within a
 // fraction of ttlMs (NTP does).
 
 export interface LeaseDoc {
@@ -21,6 +21,8 @@ export interface LeaseDoc {
   expiresAt: Date;
   /** Set by the holder when what waiters wait for is done (e.g. a login's essential collections). */
   ready?: string;
+  /** Set when its holder released it. The newest generation is kept, so generations only grow. */
+  released?: boolean;
   _schemaVersion: number;
 }
 
@@ -36,17 +38,19 @@ export interface HeldLease {
 export interface LeaseOptions {
   /** Renew for at most this long. @default ttlMs × 24 */
   maxHoldMs?: number;
+  /** Told when a renewal finds the lease gone or taken over (the holder outlived it). */
+  onLost?: () => void;
 }
 
 const isDuplicate = (err: unknown) => err instanceof MongoServerError && err.code === 11000;
 
-/** The key's newest generation, or undefined. Few documents per key: the released ones are deleted. */
+/** The key's newest generation, or undefined. Few documents per key: older generations are deleted by the next taker. */
 async function newest(col: Collection<LeaseDoc>, key: string): Promise<LeaseDoc | undefined> {
   const docs = await col.find({ key }).toArray();
   return docs.reduce<LeaseDoc | undefined>((a, d) => (a === undefined || d.gen > a.gen ? d : a), undefined);
 }
 
-const live = (d: LeaseDoc | undefined, now = Date.now()) => d !== undefined && d.expiresAt.getTime() > now;
+const live = (d: LeaseDoc | undefined, now = Date.now()) => d !== undefined && d.released !== true && d.expiresAt.getTime() > now;
 
 /** Takes the lease, or answers undefined when a live holder has it. */
 export async function tryLease(
@@ -68,23 +72,36 @@ export async function tryLease(
   }
   // Older generations are dead by construction (each was taken only once the one before it was).
   if (top) void col.deleteMany({ key, gen: { $lt: gen } }).catch(() => undefined);
+  // Renewed every ttlMs/5; a renewal that fails (the server frozen, the driver's pool cleared)
+  // is tried again every 250 ms, so a holder that outlives a short database stall keeps its lease.
   const until = Date.now() + (o.maxHoldMs ?? ttlMs * 24);
-  const renew = setInterval(
-    () => {
-      if (Date.now() > until) clearInterval(renew);
-      else void col.updateOne({ _id, token }, { $set: { expiresAt: new Date(Date.now() + ttlMs) } }).catch(() => undefined);
-    },
-    Math.max(50, Math.floor(ttlMs / 3)),
-  );
-  renew.unref();
+  let renew: NodeJS.Timeout | undefined;
+  let released = false;
+  const schedule = (ms: number) => {
+    if (released || Date.now() > until) return;
+    renew = setTimeout(() => {
+      col.updateOne({ _id, token }, { $set: { expiresAt: new Date(Date.now() + ttlMs) } }).then(
+        (r) => {
+          if (r.matchedCount === 0) return o.onLost?.();
+          schedule(Math.max(50, Math.floor(ttlMs / 5)));
+        },
+        () => schedule(250),
+      );
+    }, ms);
+    renew.unref();
+  };
+  schedule(Math.max(50, Math.floor(ttlMs / 5)));
   return {
     key,
     markReady: async (value) => {
       await col.updateOne({ _id, token }, { $set: { ready: value } });
     },
     release: async () => {
-      clearInterval(renew);
-      await col.deleteOne({ _id, token });
+      released = true;
+      clearTimeout(renew);
+      // Marked, not deleted: with the newest generation gone, the next taker would start again at
+      // 1, and a late clean-up of "generations below mine" could delete that live lease.
+      await col.updateOne({ _id, token }, { $set: { released: true, expiresAt: new Date(0) } });
     },
   };
 }
@@ -97,7 +114,7 @@ export async function waitForLease(col: Collection<LeaseDoc>, key: string, timeo
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     const top = await newest(col, key);
-    if (top === undefined) return 'released';
+    if (top === undefined || top.released === true) return 'released';
     if (top.ready !== undefined) return 'ready';
     if (!live(top)) return 'expired';
     await new Promise((r) => setTimeout(r, pollMs));

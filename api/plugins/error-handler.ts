@@ -1,6 +1,14 @@
 import fp from 'fastify-plugin';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { AppError, isAnsweredAsIs, NotFoundError, RequestRejectedError, ValidationError } from '../../shared/errors';
+import { MongoNetworkError, MongoServerSelectionError } from 'mongodb';
+import {
+  AppError,
+  DependencyUnavailableError,
+  isAnsweredAsIs,
+  NotFoundError,
+  RequestRejectedError,
+  ValidationError,
+} from '../../shared/errors';
 import { redactConnectionDetails } from '../../shared/redact';
 
 // Maps every error to RFC 9457 problem+json by its code (shared/error-codes.ts). 5xx details stay in the logs, never in the body.
@@ -48,10 +56,20 @@ function fromFastifyError(err: FastifyError): AppError | undefined {
   return undefined;
 }
 
+/**
+ * MongoDB not answering (a network error, a pool cleared by the monitor, no server to select):
+ * the platform's store is unavailable, which is a 503 to retry, not an internal error.
+ */
+function fromStoreOutage(err: unknown): AppError | undefined {
+  if (err instanceof MongoNetworkError || err instanceof MongoServerSelectionError)
+    return new DependencyUnavailableError('mongodb', 'MongoDB did not answer; retry shortly', { 'Retry-After': '1' });
+  return undefined;
+}
+
 /** The problem answered for `error`, and whether it is one the API meant to answer. */
 export function problemFor(error: unknown): { problem: AppError; answered: boolean } {
   const fastify = typeof error === 'object' && error !== null ? fromFastifyError(error as FastifyError) : undefined;
-  const coded = error instanceof AppError ? error : fastify;
+  const coded = error instanceof AppError ? error : (fastify ?? fromStoreOutage(error));
   return coded && isAnsweredAsIs(coded) ? { problem: coded, answered: true } : { problem: new InternalError(), answered: false };
 }
 

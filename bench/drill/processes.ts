@@ -20,7 +20,7 @@ export interface Slot {
   stop(): Promise<void>;
   /** The output of every process of this slot (its last 20,000 characters). */
   output(): string;
-  /** Its error and fatal log lines (the first 20, 800 characters each): what a 500 was. */
+  /** Its error and fatal log lines and the direct-sync lease's warnings (the first 20, without stacks, 800 characters each). */
   errors(): string[];
 }
 
@@ -56,7 +56,9 @@ function slot(name: string, entry: string, readyText: string, env: NodeJS.Proces
         out = (out + s).slice(-20_000);
         const lines = (partial + s).split('\n');
         partial = lines.pop()!.slice(-8_000);
-        for (const l of lines) if (errors.length < 20 && /"level":"(error|fatal)"/.test(l)) errors.push(l.slice(0, 800));
+        for (const l of lines)
+          if (errors.length < 20 && /"level":"(error|fatal)"|direct-sync lease/.test(l))
+            errors.push(l.replace(/"stack":"(?:[^"\\]|\\.)*",?/g, '').slice(0, 800));
         fresh = (fresh + s).slice(-4_000);
       };
       c.stdout!.on('data', keep);

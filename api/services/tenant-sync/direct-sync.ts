@@ -40,8 +40,12 @@ export interface DirectOutcome {
   joined: boolean;
 }
 
-/** The direct-sync lease: renewed while a run holds it, so a killed holder frees the tenant this fast. */
-export const LOCK_LEASE_MS = 5_000;
+/**
+ * The direct-sync lease: renewed while a run holds it, so a killed holder frees the tenant this
+ * fast; long enough that a live holder keeps it through a MongoDB stall of several seconds (the
+ * drill freezes FerretDB for up to 5 s, and the driver clears its pool after such a stall).
+ */
+export const LOCK_LEASE_MS = 10_000;
 
 async function withRetries(fn: () => Promise<CollectionResult>): Promise<CollectionResult> {
   for (let attempt = 0; ; attempt++) {
@@ -51,6 +55,19 @@ async function withRetries(fn: () => Promise<CollectionResult>): Promise<Collect
       const nonRetryable = err instanceof ApplicationFailure && err.nonRetryable;
       const delay = InProcessProfiles.directSync.retryDelaysMs[attempt];
       if (nonRetryable || delay === undefined) throw err;
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  }
+}
+
+/** A run's record write, tried again after 0.5, 1, 2 and 4 s (while the run still holds its lease). */
+async function recordWithRetries(write: () => Promise<unknown>): Promise<void> {
+  for (const delay of [500, 1_000, 2_000, 4_000, undefined]) {
+    try {
+      await write();
+      return;
+    } catch (err) {
+      if (delay === undefined) throw err;
       await new Promise((r) => setTimeout(r, delay));
     }
   }
@@ -97,7 +114,11 @@ export function createDirectSync(d: DirectSyncDeps) {
     // The lease covers the whole run (essential and the rest), so two direct runs of a tenant never
     // sync its collections at once; a waiting login needs only the essential ones (`markReady`).
     // LOCK_LEASE_MS, renewed while held: a killed holder frees the tenant within it.
-    const take = () => tryLease(d.leases, lockKey, Math.min(LOCK_LEASE_MS, d.lockTtlMs), { maxHoldMs: d.lockTtlMs });
+    const take = () =>
+      tryLease(d.leases, lockKey, Math.min(LOCK_LEASE_MS, d.lockTtlMs), {
+        maxHoldMs: d.lockTtlMs,
+        onLost: () => d.log.warn({ tenantId, correlationId }, 'direct-sync lease lost while its run went on'),
+      });
     let lock = await take();
     for (let round = 0; lock === undefined && round < 3; round++) {
       // Another process is syncing this tenant: wait for it and answer from its outcome; a holder
@@ -149,7 +170,9 @@ export function createDirectSync(d: DirectSyncDeps) {
     }
     await lock?.markReady(runId).catch(() => undefined);
     void syncAll(tenantId, correlationId, restPlan)
-      .then((rest) => d.store.recordRun(record([...essential, ...rest], true, essentialAt)))
+      // The final record is retried through a short MongoDB stall (a pool its monitor cleared):
+      // left 'running', the run would look in progress until the stuck-sync sweep settles it.
+      .then((rest) => recordWithRetries(() => d.store.recordRun(record([...essential, ...rest], true, essentialAt))))
       .catch((err: unknown) => d.log.error({ err, tenantId, correlationId }, 'background direct sync failed'))
       .finally(async () => {
         await lock?.release().catch(() => undefined);

@@ -108,7 +108,9 @@ describe('direct sync: retries, cross-process lock, fallback on error', () => {
       expect(held).toHaveLength(1);
       await held[0]!.release();
     }
+    await expect.poll(async () => (await leases.find({ key }).toArray()).map((d) => d.gen)).toEqual([5]);
     // An expired generation is taken over by exactly one of the racers too.
+    await leases.deleteMany({ key });
     await leases.insertOne({ _id: `${key}#9`, key, gen: 9, token: 'dead', expiresAt: new Date(Date.now() - 1), _schemaVersion: 1 });
     const got = (await Promise.all(Array.from({ length: 20 }, () => tryLease(leases, key, 5_000)))).filter((g) => g !== undefined);
     expect(got).toHaveLength(1);
@@ -156,8 +158,12 @@ describe('direct sync: retries, cross-process lock, fallback on error', () => {
     const waited = Date.now() - t0;
     expect(waited).toBeGreaterThan(lease - 1_000);
     expect(waited).toBeLessThan(lease + 5_000);
-    // The dead generation is gone, and the run's own is deleted once its rest is synced.
-    await expect.poll(() => leases.countDocuments({ key: `direct-sync:${tenantId}` }), { timeout: 10_000 }).toBe(0);
+    // The dead generation is gone, and the run's own is marked released once its rest is synced.
+    await expect
+      .poll(async () => (await leases.find({ key: `direct-sync:${tenantId}` }).toArray()).map((d) => [d.gen, d.released]), {
+        timeout: 10_000,
+      })
+      .toEqual([[2, true]]);
     // A live holder keeps renewing past the lease for as long as its run lasts; the next taker waits.
     const key = `test:${tenantId}`;
     const held = await tryLease(leases, key, 300, { maxHoldMs: 10_000 });
@@ -168,10 +174,12 @@ describe('direct sync: retries, cross-process lock, fallback on error', () => {
     await held!.markReady('run-1');
     expect(await waitForLease(leases, key, 200)).toBe('ready');
     await held!.release();
-    expect(await leases.countDocuments({ key })).toBe(0);
     expect(await waitForLease(leases, key, 200)).toBe('released');
+    // Generations only grow (a released one is kept until the next taker's clean-up), so a late
+    // clean-up never deletes a newer taking.
     const next = await tryLease(leases, key, 300);
     expect(next).toBeDefined();
+    await expect.poll(async () => (await leases.find({ key }).toArray()).map((d) => d.gen)).toEqual([2]);
     await next!.release();
   }, 30_000);
 

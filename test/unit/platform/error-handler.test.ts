@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import Fastify, { type FastifyInstance } from 'fastify';
+import { MongoNetworkError, MongoNetworkTimeoutError, MongoServerSelectionError } from 'mongodb';
 import requestContext, { correlationIdFrom } from '../../../api/plugins/request-context';
 import errorHandler, { PROBLEM_CONTENT_TYPE } from '../../../api/plugins/error-handler';
 import { BackupError } from '../../../activities/migrations/backup';
@@ -40,6 +41,9 @@ const throwers: Record<string, () => unknown> = {
   deadline: () => new DeadlineExceededError('mongodb', 500),
   backup: () => new BackupError('backup x does not exist', false),
   plain: () => new Error('secret internals'),
+  'mongo-network': () => new MongoNetworkError('connection 3 to 10.9.8.7:27017 closed'),
+  'mongo-timeout': () => new MongoNetworkTimeoutError('connection 4 to 10.9.8.7:27017 timed out'),
+  'mongo-selection': () => new MongoServerSelectionError('Server selection timed out after 5000 ms', {} as never),
 };
 
 let app: FastifyInstance;
@@ -94,6 +98,22 @@ describe('problem+json by code', () => {
     expect(body).toMatchObject({ type: `${P}dependency-unavailable`, title: 'Service unavailable', status: 503, dependency: 'redis' });
     expect(String(body.detail)).not.toMatch(/10\.1\.2\.3|pw/);
   });
+
+  it.each(['mongo-network', 'mongo-timeout', 'mongo-selection'])(
+    '%s: MongoDB not answering → 503 dependency mongodb with Retry-After, no address',
+    async (kind) => {
+      const { res, body } = await get(kind);
+      expect(res.statusCode).toBe(503);
+      expect(res.headers['retry-after']).toBe('1');
+      expect(body).toMatchObject({
+        type: `${P}dependency-unavailable`,
+        status: 503,
+        dependency: 'mongodb',
+        detail: 'MongoDB did not answer; retry shortly',
+      });
+      expect(JSON.stringify(body)).not.toContain('10.9.8.7');
+    },
+  );
 
   it.each(['source', 'deadline', 'backup', 'plain'])('%s: never answered as itself → 500 internal-error', async (kind) => {
     const { res, body } = await get(kind);
