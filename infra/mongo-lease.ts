@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { MongoServerError, type Collection } from 'mongodb';
+import type { Collection } from 'mongodb';
+import { isDuplicateKey } from './mongo';
+import { keepRenewing } from './renewal';
 
 // A lease in MongoDB: single-flight across processes that share the database, held only by an
 // insert that the unique `_id` admits once. It lives where the work it guards writes, so it is
@@ -10,7 +12,8 @@ import { MongoServerError, type Collection } from 'mongodb';
 // race insert the same `_id` and one of them gets a duplicate-key error, so the decision never
 // rests on an update's filter (FerretDB evaluates a filter and writes in two steps). A holder
 // renews its expiry every ttlMs/5 for at most maxHoldMs; a killed holder frees the key within
-// ttlMs; a database stall shorter than about 4/5 of ttlMs does not cost a live holder its lease. Expiry times are the writer's clock: hosts that share a lease keep their clocks within a
+// ttlMs; a database stall shorter than about 4/5 of ttlMs does not cost a live holder its lease.
+// Expiry times are the writer's clock: hosts that share a lease keep their clocks within a
 // fraction of ttlMs (NTP does).
 
 export interface LeaseDoc {
@@ -42,8 +45,6 @@ export interface LeaseOptions {
   onLost?: () => void;
 }
 
-const isDuplicate = (err: unknown) => err instanceof MongoServerError && err.code === 11000;
-
 /** The key's newest generation, or undefined. Few documents per key: older generations are deleted by the next taker. */
 async function newest(col: Collection<LeaseDoc>, key: string): Promise<LeaseDoc | undefined> {
   const docs = await col.find({ key }).toArray();
@@ -67,38 +68,24 @@ export async function tryLease(
   try {
     await col.insertOne({ _id, key, gen, token, expiresAt: new Date(Date.now() + ttlMs), _schemaVersion: LEASE_SCHEMA_VERSION });
   } catch (err) {
-    if (isDuplicate(err)) return undefined;
+    if (isDuplicateKey(err)) return undefined;
     throw err;
   }
   // Older generations are dead by construction (each was taken only once the one before it was).
   if (top) void col.deleteMany({ key, gen: { $lt: gen } }).catch(() => undefined);
   // Renewed every ttlMs/5; a renewal that fails (the server frozen, the driver's pool cleared)
   // is tried again every 250 ms, so a holder that outlives a short database stall keeps its lease.
-  const until = Date.now() + (o.maxHoldMs ?? ttlMs * 24);
-  let renew: NodeJS.Timeout | undefined;
-  let released = false;
-  const schedule = (ms: number) => {
-    if (released || Date.now() > until) return;
-    renew = setTimeout(() => {
-      col.updateOne({ _id, token }, { $set: { expiresAt: new Date(Date.now() + ttlMs) } }).then(
-        (r) => {
-          if (r.matchedCount === 0) return o.onLost?.();
-          schedule(Math.max(50, Math.floor(ttlMs / 5)));
-        },
-        () => schedule(250),
-      );
-    }, ms);
-    renew.unref();
-  };
-  schedule(Math.max(50, Math.floor(ttlMs / 5)));
+  const stop = keepRenewing(
+    async () => (await col.updateOne({ _id, token }, { $set: { expiresAt: new Date(Date.now() + ttlMs) } })).matchedCount > 0,
+    { everyMs: Math.max(50, Math.floor(ttlMs / 5)), retryMs: 250, maxHoldMs: o.maxHoldMs ?? ttlMs * 24, onLost: o.onLost },
+  );
   return {
     key,
     markReady: async (value) => {
       await col.updateOne({ _id, token }, { $set: { ready: value } });
     },
     release: async () => {
-      released = true;
-      clearTimeout(renew);
+      stop();
       // Marked, not deleted: with the newest generation gone, the next taker would start again at
       // 1, and a late clean-up of "generations below mine" could delete that live lease.
       await col.updateOne({ _id, token }, { $set: { released: true, expiresAt: new Date(0) } });

@@ -1,4 +1,4 @@
-import { MongoClient, type Db } from 'mongodb';
+import { MongoClient, MongoServerError, type Db } from 'mongodb';
 import { tenantDbName } from './tenant-db-name';
 import type { AppConfig } from './config';
 import type { Logger } from './logger';
@@ -54,6 +54,9 @@ export const Collections = {
 } as const;
 
 export { tenantDbName } from './tenant-db-name';
+
+/** E11000: an insert met a document with the same unique key. */
+export const isDuplicateKey = (err: unknown): boolean => err instanceof MongoServerError && err.code === 11000;
 
 export async function connectMongo(config: Pick<AppConfig, 'MONGODB_URI' | 'MONGODB_DB'>, log?: Logger): Promise<Mongo> {
   const client = new MongoClient(config.MONGODB_URI, {

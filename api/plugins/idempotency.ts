@@ -5,6 +5,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Principal } from '../../infra/auth-token';
 import { createIdempotencyMetrics } from '../../infra/metrics';
 import type { Redis } from '../../infra/redis';
+import { keepRenewing } from '../../infra/renewal';
 import { ConflictError, DependencyUnavailableError, UnprocessableError, ValidationError } from '../errors';
 
 // Idempotency-Key on every POST (IETF httpapi draft; Stripe's semantics): records in Redis,
@@ -27,7 +28,7 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** The caller's Idempotency-Key, validated; routes may derive workflow IDs from it. */
     idempotencyKey?: string;
-    idempotencyRecord?: { redisKey: string; fingerprint: string; renew?: NodeJS.Timeout };
+    idempotencyRecord?: { redisKey: string; fingerprint: string; stopRenewing?: () => void };
   }
 }
 
@@ -123,16 +124,11 @@ export default fp<IdempotencyOptions>(
         const pending = JSON.stringify({ state: 'pending', fingerprint, claim: randomBytes(9).toString('hex') } satisfies StoredRecord);
         stored = await redis.set(redisKey, pending, 'PX', PENDING_LEASE_MS, 'NX', 'GET');
         if (stored === null) {
-          const until = Date.now() + PENDING_MAX_HOLD_MS;
-          const renew = setInterval(
-            () => {
-              if (Date.now() > until) clearInterval(renew);
-              else void Promise.resolve(redis.eval(RENEW, 1, redisKey, pending, String(PENDING_LEASE_MS))).catch(() => undefined);
-            },
-            Math.floor(PENDING_LEASE_MS / 3),
+          const stopRenewing = keepRenewing(
+            async () => Number(await redis.eval(RENEW, 1, redisKey, pending, String(PENDING_LEASE_MS))) === 1,
+            { everyMs: Math.floor(PENDING_LEASE_MS / 3), maxHoldMs: PENDING_MAX_HOLD_MS },
           );
-          renew.unref();
-          req.idempotencyRecord = { redisKey, fingerprint, renew };
+          req.idempotencyRecord = { redisKey, fingerprint, stopRenewing };
           return;
         }
       } catch (err) {
@@ -166,7 +162,7 @@ export default fp<IdempotencyOptions>(
       const rec = req.idempotencyRecord;
       if (!rec) return payload;
       req.idempotencyRecord = undefined;
-      clearInterval(rec.renew);
+      rec.stopRenewing?.();
       const operation = reply.statusCode >= 400 ? 'release' : 'save';
       try {
         if (reply.statusCode >= 400) {
