@@ -1,7 +1,9 @@
 # syntax=docker/dockerfile:1.7
 # One image, two roles (see docker-compose.yml):
-#   API (default):  node_modules/.bin/tsx api/server.ts
-#   worker:         node_modules/.bin/tsx workers/worker.ts
+#   API (default):  node --import tsx api/server.ts
+#   worker:         node --import tsx workers/worker.ts
+# (node with tsx's loader, not the tsx CLI: the CLI would stand between the container's
+# SIGTERM and the program and SIGKILL it when it does not acknowledge within 30 ms.)
 # The entry points run TypeScript through tsx, which is a devDependency. So the deps stage
 # installs everything with `npm ci` and then removes the dev-only packages (as the lockfile
 # marks them) except tsx and pino-pretty with what they depend on: the result is
@@ -75,4 +77,4 @@ EXPOSE 3000
 # disables this check for it.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 3000) + '/health').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
-CMD ["node_modules/.bin/tsx", "api/server.ts"]
+CMD ["node", "--import", "tsx", "api/server.ts"]

@@ -11,10 +11,10 @@ node_modules/.package-lock.json: package.json package-lock.json
 deps: node_modules/.package-lock.json
 
 tools: deps
-	npx tsx infra/dev/ensure-tools.ts
+	node --import tsx infra/dev/ensure-tools.ts
 
 up: tools
-	npx tsx workers/dev/up.ts
+	node --import tsx workers/dev/up.ts
 
 chromium:
 	infra/dev/ensure-chromium.sh

@@ -25,6 +25,10 @@ import { benchStops, fmt, percentile, startBenchStack, startWorkerProcess, table
 // the Temporal server frozen by SIGSTOP for --freeze-s in the middle, then SIGCONT: latency of the
 // logins started during the freeze, how many waited the whole timeout, the fallback reasons, and
 // how long after the freeze the breaker answered its first circuit_open.
+// No worker polling: logins of an app whose login task queue nobody polls (fallbackReason
+// no_worker, answered direct at once) interleaved with flag-off direct logins (target < 50 ms).
+// The outage case prints the hedge delay the storm's app used (sync_hedge_delay_seconds from its
+// GET /health/metrics; the apps share one meter, and only that app logs in during the storm).
 // --cache (default both): the warm rows and a "repeat login inside the freshness window" row
 // per cache setting, interleaved login by login; MongoDB commands per login are counted from
 // the API's driver command events (the worker's own client is not counted), and the hit rate
@@ -255,6 +259,27 @@ for (let i = 0; i < Math.min(LOGINS, 100); i++) {
   after.push(r.ms);
 }
 
+// No worker polls this app's login task queue: every login goes direct at once (no_worker).
+say('no worker polling: no_worker logins interleaved with flag-off direct ones');
+const viaNoWorker = await serve({ USE_TEMPORAL_FOR_AUTH: true, TEMPORAL_TASK_QUEUE: 'bench-login-nobody-polls' });
+for (let i = 0; i < 3; i++) await login(viaNoWorker.url, shared); // the first describe waits ≤ 200 ms
+const noWorker: number[] = [];
+const noWorkerDirect: number[] = [];
+for (let i = 0; i < Math.min(LOGINS, 100); i++) {
+  const r = await login(viaNoWorker.url, shared);
+  if (r.body.fallbackReason !== 'no_worker') throw new Error(`expected no_worker, got ${JSON.stringify(r.body)}`);
+  noWorker.push(r.ms);
+  noWorkerDirect.push((await login(viaDirect.url, shared)).ms);
+}
+
+/** The hedge delay an app's last Temporal login used, from its metrics (ms; undefined: not seen). */
+async function hedgeDelayMs(url: string): Promise<number | undefined> {
+  const text = await (await fetch(`${url}/health/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith('sync_hedge_delay_seconds ') || l.startsWith('sync_hedge_delay_seconds{'));
+  return line === undefined ? undefined : 1000 * Number(line.slice(line.lastIndexOf(' ') + 1));
+}
+const hedgeText = (ms: number | undefined) => (ms === undefined ? 'not reported' : ms === 0 ? 'no hedge' : `${fmt(ms, 0)} ms`);
+
 // ---- outage: Temporal frozen under a login storm ----
 interface OutageLogin {
   at: number;
@@ -265,6 +290,8 @@ interface OutageLogin {
 const outage: OutageLogin[] = [];
 let freezeAt = Number.NaN;
 let thawAt = Number.NaN;
+let hedgeAtFreeze: number | undefined;
+let hedgeAfter: number | undefined;
 if (OUTAGE_LOGINS > 0) {
   const temporalServer = bench.stack.servers.find((srv) => srv.name === 'temporal');
   if (!temporalServer?.process.pid) throw new Error('no Temporal server process to freeze');
@@ -281,6 +308,7 @@ if (OUTAGE_LOGINS > 0) {
   const thawed = (async () => {
     // Freeze once a third of the logins have started, for FREEZE_MS; always thawed.
     while (next < OUTAGE_LOGINS / 3) await new Promise((r) => setTimeout(r, 20));
+    hedgeAtFreeze = await hedgeDelayMs(viaOutage.url);
     freezeAt = performance.now() - t0;
     process.kill(pid, 'SIGSTOP');
     try {
@@ -314,6 +342,7 @@ if (OUTAGE_LOGINS > 0) {
     }),
   );
   await thawed;
+  hedgeAfter = await hedgeDelayMs(viaOutage.url);
   await viaOutage.app.close();
 }
 
@@ -329,6 +358,8 @@ const wd = { p50: percentile(warmD, 50), p99: percentile(warmD, 99) };
 const da = summarize('warm incremental · direct, alone', directAlone, 'baseline for the fallback rows');
 const fb = summarize('Temporal down · before breaker opens', before, 'timeout 1000 ms');
 const fa = summarize('Temporal down · breaker open', after, [...reasons].join(','));
+const nw = summarize('no worker polling · direct (no_worker)', noWorker, 'TEMPORAL_TASK_QUEUE nobody polls');
+const nwd = summarize('warm incremental · direct, beside no_worker', noWorkerDirect, 'interleaved with the row above');
 process.stdout.write(`\n${table(rows)}\n\n`);
 process.stdout.write(
   `warm: temporal p50 / direct p50 = ${fmt(wt.p50 / wd.p50, 2)} (target ≤ 1.15); temporal p99 overhead = ${fmt(wt.p99 - wd.p99)} ms (target ≤ 60)\n`,
@@ -341,6 +372,9 @@ if (cold.has('on') && cold.has('off'))
     );
 process.stdout.write(
   `breaker open: fallback p50 − direct p50 (alone) = ${fmt(fa.p50 - da.p50)} ms (target ≤ 5); before it opened p50 ${fmt(fb.p50)} ms\n`,
+);
+process.stdout.write(
+  `no worker polling: no_worker p50 ${fmt(nw.p50)} ms (target < 50), flag-off direct p50 ${fmt(nwd.p50)} ms beside it\n`,
 );
 if (CACHE_MODES.length === 2) {
   const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
@@ -384,12 +418,19 @@ if (outage.length) {
     `every login within timeout + 500 ms: ${worst <= OUTAGE_TIMEOUT_MS + 500 ? 'yes' : 'NO'} (max ${fmt(worst)} ms); ` +
       `first circuit_open answer ${firstOpen ? `${fmt((firstOpen.at + firstOpen.ms - freezeAt) / 1000, 2)} s after the freeze` : 'never'}\n`,
   );
+  process.stdout.write(`hedge delay: at the freeze ${hedgeText(hedgeAtFreeze)}, after the storm ${hedgeText(hedgeAfter)}\n`);
+  const duringP99 = percentile(ms(during), 99);
+  if (hedgeAtFreeze)
+    process.stdout.write(
+      `during the freeze: p99 ${fmt(duringP99)} ms vs hedge delay + direct p99 + 50 = ${fmt(hedgeAtFreeze + wd.p99 + 50)} ms (target ≤)\n`,
+    );
 }
 process.stdout.write(`worker peak RSS ${fmt(worker.peakRssMb(), 0)} MB\n`);
 
 await Promise.allSettled([
   ...[...apps.values()].flatMap((a) => [a.temporal.app.close(), a.direct.app.close(), a.fresh.app.close()]),
   viaDead.app.close(),
+  viaNoWorker.app.close(),
 ]);
 await upstream.close();
 await worker.stop();

@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util';
 import { createReconcileService } from '../api/services/reconcile/service';
 import { driftOf, rawCompare, sameDigest, storeDigest } from '../fixtures/reconcile-data';
 import { REPO_ROOT } from '../infra/dev/ensure-tools';
+import { tsEntry } from '../infra/dev/ts-entry';
 import { loadConfig } from '../infra/config';
 import { keyringFromConfig } from '../infra/secrets';
 import { createLogger } from '../infra/logger';
@@ -91,7 +92,8 @@ async function startReconcileWorker(env: Record<string, string>) {
   mkdirSync(dir, { recursive: true });
   const out = createWriteStream(path.join(dir, 'reconcile-worker.log'));
   const v8Flags = WORKER_V8_FLAGS.split(/\s+/).filter(Boolean);
-  const child = spawn(process.execPath, [...v8Flags, '--import', 'tsx', path.join(REPO_ROOT, 'bench/reconcile-worker.ts')], {
+  const [cmd, args] = tsEntry(path.join(REPO_ROOT, 'bench/reconcile-worker.ts'), v8Flags);
+  const child = spawn(cmd, args, {
     cwd: REPO_ROOT,
     env: { ...process.env, ...env, LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'pipe', 'pipe'],

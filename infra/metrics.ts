@@ -20,6 +20,7 @@ export const MetricNames = {
   syncDuration: 'sync_duration_seconds',
   syncFallbacks: 'sync_fallback_total',
   syncHedges: 'sync_hedges_total',
+  syncHedgeDelay: 'sync_hedge_delay_seconds',
   syncBreakerState: 'sync_breaker_state',
   syncBreakerTransitions: 'sync_breaker_transitions_total',
   reconcileRecords: 'reconcile_records_total',
@@ -114,6 +115,11 @@ export function createSyncMetrics() {
       MetricNames.syncHedges,
       'Hedged logins (LOGIN_HEDGE): a direct sync started beside a slow Temporal call, by which answered first',
     ),
+    hedgeDelay: meter().createGauge(MetricNames.syncHedgeDelay, {
+      description:
+        "The hedge delay the last Temporal login of this API process used (0: no hedge; LOGIN_HEDGE off or the delay reached the login's Temporal deadline)",
+      unit: 's',
+    }),
   };
 }
 

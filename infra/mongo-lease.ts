@@ -45,10 +45,14 @@ export interface LeaseOptions {
   onLost?: () => void;
 }
 
-/** The key's newest generation, or undefined. Few documents per key: older generations are deleted by the next taker. */
-async function newest(col: Collection<LeaseDoc>, key: string): Promise<LeaseDoc | undefined> {
+/** Older generations a taker lets stand before it deletes them (one delete per few takings, not one per taking). */
+export const KEEP_OLD_GENERATIONS = 4;
+
+/** The key's newest generation (or undefined) and how many documents the key has. */
+async function newest(col: Collection<LeaseDoc>, key: string): Promise<{ top: LeaseDoc | undefined; count: number }> {
   const docs = await col.find({ key }).toArray();
-  return docs.reduce<LeaseDoc | undefined>((a, d) => (a === undefined || d.gen > a.gen ? d : a), undefined);
+  const top = docs.reduce<LeaseDoc | undefined>((a, d) => (a === undefined || d.gen > a.gen ? d : a), undefined);
+  return { top, count: docs.length };
 }
 
 const live = (d: LeaseDoc | undefined, now = Date.now()) => d !== undefined && d.released !== true && d.expiresAt.getTime() > now;
@@ -60,7 +64,7 @@ export async function tryLease(
   ttlMs: number,
   o: LeaseOptions = {},
 ): Promise<HeldLease | undefined> {
-  const top = await newest(col, key);
+  const { top, count } = await newest(col, key);
   if (live(top)) return undefined;
   const gen = (top?.gen ?? 0) + 1;
   const _id = `${key}#${gen}`;
@@ -71,8 +75,9 @@ export async function tryLease(
     if (isDuplicateKey(err)) return undefined;
     throw err;
   }
-  // Older generations are dead by construction (each was taken only once the one before it was).
-  if (top) void col.deleteMany({ key, gen: { $lt: gen } }).catch(() => undefined);
+  // Older generations are dead by construction (each was taken only once the one before it was);
+  // they are cleared every few takings, off the taker's path, so a taking costs a read and an insert.
+  if (top && count > KEEP_OLD_GENERATIONS) void col.deleteMany({ key, gen: { $lt: gen } }).catch(() => undefined);
   // Renewed every ttlMs/5; a renewal that fails (the server frozen, the driver's pool cleared)
   // is tried again every 250 ms, so a holder that outlives a short database stall keeps its lease.
   const stop = keepRenewing(
@@ -100,7 +105,7 @@ export type LeaseWait = 'released' | 'ready' | 'expired' | 'timeout';
 export async function waitForLease(col: Collection<LeaseDoc>, key: string, timeoutMs: number, pollMs = 50): Promise<LeaseWait> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    const top = await newest(col, key);
+    const { top } = await newest(col, key);
     if (top === undefined || top.released === true) return 'released';
     if (top.ready !== undefined) return 'ready';
     if (!live(top)) return 'expired';

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { REPO_ROOT } from '../../infra/dev/ensure-tools';
+import { tsEntry } from '../../infra/dev/ts-entry';
 
 // The drill's API and worker processes: the real entry points (api/server.ts, workers/worker.ts)
 // run by node with tsx's loader in one process each (the tsx CLI would put the entry point in a
@@ -44,7 +45,8 @@ function slot(name: string, entry: string, readyText: string, env: NodeJS.Proces
     pid: () => child?.pid,
     alive,
     async start() {
-      const c = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, entry)], {
+      const [cmd, args] = tsEntry(path.join(REPO_ROOT, entry));
+      const c = spawn(cmd, args, {
         cwd: REPO_ROOT,
         env,
         stdio: ['ignore', 'pipe', 'pipe'],

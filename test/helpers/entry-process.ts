@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { REPO_ROOT } from '../../infra/dev/ensure-tools';
+import { tsEntry } from '../../infra/dev/ts-entry';
 
 // One of the repository's entry points (api/server.ts, workers/worker.ts, …) run by tsx as a
 // process of its own, the way operators run it: started, waited for until it says it is ready,
@@ -37,7 +38,8 @@ export interface EntryOptions {
 export async function startEntryProcess(o: EntryOptions): Promise<EntryProcess> {
   const startTimeoutMs = o.startTimeoutMs ?? 90_000;
   const keepChars = o.keepChars ?? 50_000;
-  const child = spawn(path.join(REPO_ROOT, 'node_modules/.bin/tsx'), [path.join(REPO_ROOT, o.entry)], {
+  const [cmd, args] = tsEntry(path.join(REPO_ROOT, o.entry));
+  const child = spawn(cmd, args, {
     cwd: REPO_ROOT,
     env: o.env,
     stdio: ['ignore', 'pipe', 'pipe'],

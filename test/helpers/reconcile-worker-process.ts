@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { REPO_ROOT } from '../../infra/dev/ensure-tools';
+import { tsEntry } from '../../infra/dev/ts-entry';
 import type { AppConfig } from '../../infra/config';
 import { stackInfo } from './stack';
 
@@ -22,7 +23,8 @@ export function spawnReconcileWorker(
   o: ReconcileWorkerOptions,
   track: (c: ChildProcess) => void = () => undefined,
 ): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'test/helpers/reconcile-worker.ts')], {
+  const [cmd, args] = tsEntry(path.join(REPO_ROOT, 'test/helpers/reconcile-worker.ts'));
+  const child = spawn(cmd, args, {
     cwd: REPO_ROOT,
     env: {
       ...process.env,

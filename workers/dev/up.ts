@@ -6,6 +6,7 @@ import { REPO_ROOT } from '../../infra/dev/ensure-tools';
 import { startStack } from '../../infra/dev/stack';
 import { isPortOpen } from '../../infra/dev/servers';
 import { stopOnSignals } from '../../infra/dev/stop-on-signal';
+import { tsEntry } from '../../infra/dev/ts-entry';
 import { connectMongo } from '../../infra/mongo';
 import { startFixtureUpstream } from '../../fixtures/upstream/server';
 import { DEMO_TENANTS, describeDemoLogins, loginDemoTenants, registerDemoTenants } from './demo';
@@ -81,11 +82,12 @@ const childEnv = {
   REDIS_URL: stack.redisUrl,
   LOG_PRETTY: process.env.LOG_PRETTY ?? (tty ? 'true' : 'false'),
 };
-const tsx = path.join(REPO_ROOT, 'node_modules/.bin/tsx');
 const children: ChildProcess[] = [];
 
 function startChild(name: string, entry: string, tint: number): ChildProcess {
-  const child = spawn(tsx, [path.join(REPO_ROOT, entry)], { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  // Its own node process (no tsx CLI between): the SIGTERM below reaches it and it drains.
+  const [cmd, args] = tsEntry(path.join(REPO_ROOT, entry));
+  const child = spawn(cmd, args, { env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
   const prefix = color(tint, `[${name}]`);
   const pipe = (b: Buffer) => {
     for (const line of b.toString().split('\n')) if (line.trim()) process.stdout.write(`${prefix} ${line}\n`);

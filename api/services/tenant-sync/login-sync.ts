@@ -261,6 +261,7 @@ export function createLoginSync(d: LoginSyncDeps) {
     log: Logger,
   ): Promise<AnswerInput | undefined> {
     const delay = hedge.delayMs();
+    metrics.hedgeDelay.record(delay === undefined ? 0 : delay / 1000);
     if (delay === undefined) return undefined;
     const wait = timer(delay);
     const first = await Promise.race([

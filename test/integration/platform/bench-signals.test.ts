@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../../../infra/dev/ensure-tools';
 import { freePort } from '../../../infra/dev/servers';
 import { descendantsOf } from '../../../infra/dev/stop-on-signal';
+import { tsEntry } from '../../../infra/dev/ts-entry';
 
 // Interrupting what starts servers stops them (issue 19 item 4): `npm run bench:reconcile` and
 // `make up` run as a user runs them, get one SIGINT (to npm, to tsx) once their servers and
@@ -144,7 +145,7 @@ describe('interrupting what starts the servers', () => {
     expect(run.output()).toContain('SIGINT: stopping everything this started');
   }, 300_000);
 
-  it('a SIGKILLed bench (the OOM killer; tsx when a relayed signal goes unacknowledged for 30 ms) leaves no server or worker behind', async () => {
+  it('a SIGKILLed bench (kill -9, the OOM killer) leaves no server or worker behind', async () => {
     const dataDir = mkdtempSync(path.join(tmpdir(), 'bench-signals-data-'));
     dirs.push(dataDir);
     const run = await startBench(dataDir);
@@ -168,10 +169,16 @@ describe('interrupting what starts the servers', () => {
     const dataDir = mkdtempSync(path.join(tmpdir(), 'bench-signals-up-'));
     dirs.push(dataDir);
     const [temporal, ui, ferret, redis, api, upstream] = await Promise.all(Array.from({ length: 6 }, () => freePort()));
-    // As `make up` runs it (npx tsx workers/dev/up.ts).
+    // As `make up` runs it: the Makefile's recipe, word for word.
+    const recipe = /^up:.*\n((?:\t.*\n)+)/m
+      .exec(readFileSync(path.join(REPO_ROOT, 'Makefile'), 'utf8'))![1]!
+      .trim()
+      .split(/\s+/);
+    expect(recipe).toEqual(['node', '--import', 'tsx', 'workers/dev/up.ts']);
+    const [cmd, args] = tsEntry(path.join(REPO_ROOT, recipe.at(-1)!));
     const run = await startCommand(
-      path.join(REPO_ROOT, 'node_modules/.bin/tsx'),
-      [path.join(REPO_ROOT, 'workers/dev/up.ts')],
+      cmd,
+      args,
       {
         ...process.env,
         NODE_ENV: 'development',
@@ -199,6 +206,14 @@ describe('interrupting what starts the servers', () => {
       },
       20_000,
     );
+    // The API and worker are up's own children, plain node (no tsx CLI between them that would
+    // SIGKILL them on a loaded machine instead of letting them drain): up's SIGTERM reaches them.
+    const parentOf = (pid: number) => Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]);
+    for (const name of ['worker', 'api'] as const) {
+      const p = tree.find((x) => x.cmdline.includes(name === 'api' ? 'api/server.ts' : 'workers/worker.ts'))!;
+      expect(parentOf(p.pid), name).toBe(run.child.pid);
+      expect(p.cmdline, name).toContain('--import tsx');
+    }
     const { exit, afterMs, left } = await interrupt(run, tree, 90_000);
     expect(left.map((p) => `${p.pid} ${p.comm} ${p.cmdline.slice(0, 80)}`)).toEqual([]);
     expect(exit.code ?? exit.signal).toBe(130);

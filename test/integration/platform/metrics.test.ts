@@ -195,6 +195,8 @@ describe('metrics', () => {
       [`${MetricNames.syncDuration}_bucket`, { method: 'temporal' }],
       [`${MetricNames.syncDuration}_bucket`, { method: 'direct' }],
       [MetricNames.syncFallbacks, { reason: 'timeout' }],
+      // Recorded on every Temporal login; the tests' config has LOGIN_HEDGE=false, so 0 (no hedge).
+      [MetricNames.syncHedgeDelay],
       [ClientMetricNames.upsertTotal],
       [`${ClientMetricNames.upsertDuration}_bucket`],
       [MetricNames.eventLoopLag, { stat: 'p99' }],
@@ -211,6 +213,7 @@ describe('metrics', () => {
       const missing = expected.filter(([name, labels]) => !hasSeries(text, name, labels)).map(([n, l]) => `${n}${JSON.stringify(l ?? {})}`);
       expect(missing, `${where} scrape lacks these series`).toEqual([]);
     }
+    expect(valueOf(apiText, MetricNames.syncHedgeDelay, {})).toBe(0);
     // Route patterns, never raw URLs (no tenant IDs in HTTP labels).
     expect(apiText).not.toMatch(/route="\/api\/sync\/tenants\/t-/);
   });

@@ -3,7 +3,7 @@ import { Collections } from '../../../infra/mongo';
 import { createRedis } from '../../../infra/redis';
 import { freePort } from '../../../infra/dev/servers';
 import { uniqueId } from '../../helpers/stack';
-import { tryLease, waitForLease, type LeaseDoc } from '../../../infra/mongo-lease';
+import { KEEP_OLD_GENERATIONS, tryLease, waitForLease, type LeaseDoc } from '../../../infra/mongo-lease';
 import { LOCK_LEASE_MS } from '../../../api/services/tenant-sync/direct-sync';
 import { createTemporalClient, type TemporalHandle } from '../../../infra/temporal';
 import { WorkflowIds } from '../../../shared/constants';
@@ -102,19 +102,22 @@ describe('direct sync: retries, cross-process lock, fallback on error', () => {
   it('racing takers: of 20 concurrent tryLease calls on one key exactly one holds it, however often it is taken', async () => {
     const leases = bench.deps.mongo.db.collection<LeaseDoc>(Collections.leases);
     const key = `race:${uniqueId('k')}`;
-    for (let round = 0; round < 5; round++) {
+    const gens = async () => (await leases.find({ key }).toArray()).map((d) => d.gen).sort((x, y) => x - y);
+    for (let round = 1; round <= KEEP_OLD_GENERATIONS + 2; round++) {
       const got = await Promise.all(Array.from({ length: 20 }, () => tryLease(leases, key, 5_000)));
       const held = got.filter((g) => g !== undefined);
       expect(held).toHaveLength(1);
       await held[0]!.release();
+      // Old generations stand until there are more than KEEP_OLD_GENERATIONS, then one taking clears them.
+      if (round === KEEP_OLD_GENERATIONS + 1) expect(await gens()).toEqual(Array.from({ length: round }, (_, i) => i + 1));
     }
-    await expect.poll(async () => (await leases.find({ key }).toArray()).map((d) => d.gen)).toEqual([5]);
+    await expect.poll(gens).toEqual([KEEP_OLD_GENERATIONS + 2]);
     // An expired generation is taken over by exactly one of the racers too.
     await leases.deleteMany({ key });
     await leases.insertOne({ _id: `${key}#9`, key, gen: 9, token: 'dead', expiresAt: new Date(Date.now() - 1), _schemaVersion: 1 });
     const got = (await Promise.all(Array.from({ length: 20 }, () => tryLease(leases, key, 5_000)))).filter((g) => g !== undefined);
     expect(got).toHaveLength(1);
-    await expect.poll(async () => (await leases.find({ key }).toArray()).map((d) => d.gen)).toEqual([10]);
+    expect(await gens()).toEqual([9, 10]);
     await got[0]!.release();
   });
 
@@ -158,12 +161,15 @@ describe('direct sync: retries, cross-process lock, fallback on error', () => {
     const waited = Date.now() - t0;
     expect(waited).toBeGreaterThan(lease - 1_000);
     expect(waited).toBeLessThan(lease + 5_000);
-    // The dead generation is gone, and the run's own is marked released once its rest is synced.
+    // The run took the next generation, and marks it released once its rest is synced.
     await expect
-      .poll(async () => (await leases.find({ key: `direct-sync:${tenantId}` }).toArray()).map((d) => [d.gen, d.released]), {
+      .poll(async () => (await leases.find({ key: `direct-sync:${tenantId}` }).toArray()).map((d) => [d.gen, d.released === true]).sort(), {
         timeout: 10_000,
       })
-      .toEqual([[2, true]]);
+      .toEqual([
+        [1, false],
+        [2, true],
+      ]);
     // A live holder keeps renewing past the lease for as long as its run lasts; the next taker waits.
     const key = `test:${tenantId}`;
     const held = await tryLease(leases, key, 300, { maxHoldMs: 10_000 });
@@ -175,11 +181,10 @@ describe('direct sync: retries, cross-process lock, fallback on error', () => {
     expect(await waitForLease(leases, key, 200)).toBe('ready');
     await held!.release();
     expect(await waitForLease(leases, key, 200)).toBe('released');
-    // Generations only grow (a released one is kept until the next taker's clean-up), so a late
-    // clean-up never deletes a newer taking.
+    // Generations only grow (a released one is kept), so a clean-up of older ones never deletes a newer taking.
     const next = await tryLease(leases, key, 300);
     expect(next).toBeDefined();
-    await expect.poll(async () => (await leases.find({ key }).toArray()).map((d) => d.gen)).toEqual([2]);
+    expect((await leases.find({ key }).toArray()).map((d) => d.gen).sort()).toEqual([1, 2]);
     await next!.release();
   }, 30_000);
 

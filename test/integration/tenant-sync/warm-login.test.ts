@@ -97,9 +97,12 @@ describe('a warm direct login', () => {
         .collection('roles')
         .findOne({ _id: 'roles-1' as never }),
     ).toMatchObject({ n: 10 });
-    // Every command of the warm login: 1 state read, per collection 1 emptiness check and 1 point
-    // read per re-read boundary record (2 here), the run record and the status — nothing else
-    // (the tenant comes from the cache, no progress mark).
-    expect(perLogin, seen.join('; ')).toBeLessThanOrEqual(1 + COLLECTIONS.length * (1 + 2) + 2);
+    // Every command of the warm login: the direct-sync lease's read, insert and release, 1 state
+    // read, per collection 1 emptiness check and 1 point read per re-read boundary record (2 here),
+    // the run record and the status — nothing else (the tenant comes from the cache, no progress
+    // mark, old lease generations cleared only every few takings).
+    const leaseCommands = seen.filter((c) => c.endsWith(` ${Collections.leases}`));
+    expect(leaseCommands).toEqual([`find ${Collections.leases}`, `insert ${Collections.leases}`, `update ${Collections.leases}`]);
+    expect(perLogin, seen.join('; ')).toBeLessThanOrEqual(3 + 1 + COLLECTIONS.length * (1 + 2) + 2);
   });
 });

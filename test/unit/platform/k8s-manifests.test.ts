@@ -5,6 +5,7 @@ import path from 'node:path';
 import { parse, parseAllDocuments } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../../../infra/dev/ensure-tools';
+import { tsEntryCommand } from '../../../infra/dev/ts-entry';
 import { useGoTool } from '../../helpers/go-tool';
 import { apiListenProblems, CONFIG_KEYS, ConfigError, loadConfig } from '../../../infra/config';
 import { TEMPORAL_DYNAMIC_CONFIG } from '../../../infra/temporal-dynamic-config';
@@ -176,9 +177,9 @@ describe('Kubernetes manifests (kubeconform, offline)', () => {
     expect(image).toBe('sync-orchestrator');
     expect(containerOf(api).image).toBe(image);
     expect(containerOf(worker).image).toBe(image);
-    expect(containerOf(api).command).toEqual(['node_modules/.bin/tsx', 'api/server.ts']);
-    expect(containerOf(worker).command).toEqual(['node_modules/.bin/tsx', 'workers/worker.ts']);
-    for (const c of [containerOf(api), containerOf(worker)]) expect(existsSync(path.join(REPO_ROOT, c.command[1]))).toBe(true);
+    expect(containerOf(api).command).toEqual(tsEntryCommand('api/server.ts'));
+    expect(containerOf(worker).command).toEqual(tsEntryCommand('workers/worker.ts'));
+    for (const c of [containerOf(api), containerOf(worker)]) expect(existsSync(path.join(REPO_ROOT, c.command.at(-1)!))).toBe(true);
     const dockerfile = readFileSync(path.join(REPO_ROOT, 'Dockerfile'), 'utf8');
     expect(dockerfile).toContain('USER node'); // uid 1000 in the node images: runAsUser below
   });
