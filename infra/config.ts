@@ -306,7 +306,7 @@ export const configShape = {
     int(120_000, 1_000, 3_600_000),
     'temporal',
     'Longest a direct sync holds the MongoDB lease that single-flights direct syncs of one tenant across API processes, ' +
-      'and longest another login waits on it (ms); the lease itself expires 10 s after its holder stops renewing it.',
+      'and longest another login waits on it (ms); the lease itself expires 20 s after its holder stops renewing it.',
   ),
 
   // Client configuration upsert

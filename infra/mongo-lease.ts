@@ -13,6 +13,10 @@ import { keepRenewing } from './renewal';
 // rests on an update's filter (FerretDB evaluates a filter and writes in two steps). A holder
 // renews its expiry every ttlMs/5 for at most maxHoldMs; a killed holder frees the key within
 // ttlMs; a database stall shorter than about 4/5 of ttlMs does not cost a live holder its lease.
+// A longer stall can (the drill met one: FerretDB frozen, then its backlog): a taker that takes
+// over an expired lease marks it released, so the stalled holder's next renewal matches nothing
+// and it learns it lost the lease (`lost()`, `onLost`) instead of renewing a lease someone else
+// already holds the next generation of.
 // Expiry times are the writer's clock: hosts that share a lease keep their clocks within a
 // fraction of ttlMs (NTP does).
 
@@ -26,6 +30,8 @@ export interface LeaseDoc {
   ready?: string;
   /** Set when its holder released it. The newest generation is kept, so generations only grow. */
   released?: boolean;
+  /** Set (with `released`) by the taker of the next generation when this one had expired unreleased. */
+  takenOverBy?: number;
   _schemaVersion: number;
 }
 
@@ -36,6 +42,8 @@ export interface HeldLease {
   /** Lets waiters go before release (they read `ready` from the lease). */
   markReady(value: string): Promise<void>;
   release(): Promise<void>;
+  /** True once a renewal found the lease released under it: another taker holds the key now. */
+  lost(): boolean;
 }
 
 export interface LeaseOptions {
@@ -78,23 +86,42 @@ export async function tryLease(
   // Older generations are dead by construction (each was taken only once the one before it was);
   // they are cleared every few takings, off the taker's path, so a taking costs a read and an insert.
   if (top && count > KEEP_OLD_GENERATIONS) void col.deleteMany({ key, gen: { $lt: gen } }).catch(() => undefined);
+  // Taken over from a holder whose lease ran out unreleased (dead, or stalled past its expiry):
+  // marked released, so a holder that is still alive finds its next renewal refused.
+  if (top && top.released !== true)
+    await col.updateOne({ _id: top._id, released: { $ne: true } }, { $set: { released: true, takenOverBy: gen } }).catch(() => undefined);
   // Renewed every ttlMs/5; a renewal that fails (the server frozen, the driver's pool cleared)
   // is tried again every 250 ms, so a holder that outlives a short database stall keeps its lease.
-  const stop = keepRenewing(
-    async () => (await col.updateOne({ _id, token }, { $set: { expiresAt: new Date(Date.now() + ttlMs) } })).matchedCount > 0,
-    { everyMs: Math.max(50, Math.floor(ttlMs / 5)), retryMs: 250, maxHoldMs: o.maxHoldMs ?? ttlMs * 24, onLost: o.onLost },
-  );
+  let lost = false;
+  // Held while this generation is unreleased and no newer one exists: the check after the update
+  // catches a takeover whose mark a concurrent renewal overwrote (FerretDB's updates are not atomic).
+  const renew = async () => {
+    const r = await col.updateOne({ _id, token, released: { $ne: true } }, { $set: { expiresAt: new Date(Date.now() + ttlMs) } });
+    if (r.matchedCount === 0) return false;
+    return (await col.findOne({ key, gen: { $gt: gen } }, { projection: { _id: 1 } })) === null;
+  };
+  const stop = keepRenewing(renew, {
+    everyMs: Math.max(50, Math.floor(ttlMs / 5)),
+    retryMs: 250,
+    maxHoldMs: o.maxHoldMs ?? ttlMs * 24,
+    onLost: () => {
+      lost = true;
+      o.onLost?.();
+    },
+  });
   return {
     key,
     markReady: async (value) => {
       await col.updateOne({ _id, token }, { $set: { ready: value } });
     },
     release: async () => {
-      stop();
+      // After any renewal in flight, so a late renewal never overwrites the release.
+      await stop();
       // Marked, not deleted: with the newest generation gone, the next taker would start again at
       // 1, and a late clean-up of "generations below mine" could delete that live lease.
       await col.updateOne({ _id, token }, { $set: { released: true, expiresAt: new Date(0) } });
     },
+    lost: () => lost,
   };
 }
 

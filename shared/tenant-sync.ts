@@ -110,6 +110,8 @@ export interface SyncRunRecord {
   essentialReadyAt?: string;
   finishedAt?: string;
   durationMs?: number;
+  /** A direct run that stalled past its lease and found another run holding the tenant: when it learned so. */
+  leaseLostAt?: string;
   collections: CollectionResult[];
 }
 

@@ -9,11 +9,12 @@ import { progressCollection } from './progress';
 // sync_runs (history) and tenant_sync_status (latest per tenant, point reads). Watermarks live
 // with the data, in each tenant's own database (tenant-sync-state.ts).
 
-export interface SyncRunDoc extends Omit<SyncRunRecord, 'runId' | 'startedAt' | 'essentialReadyAt' | 'finishedAt'> {
+export interface SyncRunDoc extends Omit<SyncRunRecord, 'runId' | 'startedAt' | 'essentialReadyAt' | 'finishedAt' | 'leaseLostAt'> {
   _id: string;
   startedAt: Date;
   essentialReadyAt?: Date;
   finishedAt?: Date;
+  leaseLostAt?: Date;
   /** Set by the stuck-sync sweep when it ended this run (activities/maintenance/stuck-store.ts). */
   stuck?: { action: string; outcome: string; reason: string; detectedAt: Date };
   /** SYNC_SCHEMA_VERSION when written; absent on runs from before versions (migration 20261202000100). */
@@ -60,10 +61,11 @@ export function createSyncStore(db: Db) {
     progress: progressCollection(db),
     /** Upserts the run and the tenant's latest status. Idempotent: a retried call writes the same. */
     async recordRun(run: SyncRunRecord): Promise<void> {
-      const { runId, startedAt, essentialReadyAt, finishedAt, ...rest } = run;
+      const { runId, startedAt, essentialReadyAt, finishedAt, leaseLostAt, ...rest } = run;
       const doc: Omit<SyncRunDoc, '_id'> = { ...rest, startedAt: new Date(startedAt), _schemaVersion: SYNC_SCHEMA_VERSION };
       if (essentialReadyAt) doc.essentialReadyAt = new Date(essentialReadyAt);
       if (finishedAt) doc.finishedAt = new Date(finishedAt);
+      if (leaseLostAt) doc.leaseLostAt = new Date(leaseLostAt);
       // Insert first: on FerretDB an insert is an index write while a replace scans the whole
       // (growing) collection. Only a run's later updates pay for the replace.
       try {

@@ -28,7 +28,7 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** The caller's Idempotency-Key, validated; routes may derive workflow IDs from it. */
     idempotencyKey?: string;
-    idempotencyRecord?: { redisKey: string; fingerprint: string; stopRenewing?: () => void };
+    idempotencyRecord?: { redisKey: string; fingerprint: string; stopRenewing?: () => Promise<void> };
   }
 }
 
@@ -162,7 +162,7 @@ export default fp<IdempotencyOptions>(
       const rec = req.idempotencyRecord;
       if (!rec) return payload;
       req.idempotencyRecord = undefined;
-      rec.stopRenewing?.();
+      await rec.stopRenewing?.();
       const operation = reply.statusCode >= 400 ? 'release' : 'save';
       try {
         if (reply.statusCode >= 400) {

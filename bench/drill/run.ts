@@ -585,6 +585,7 @@ async function overlapCheck(db: Db, tenantIds: readonly string[], stormStart: nu
       startedAt: Date;
       essentialReadyAt?: Date;
       finishedAt?: Date;
+      leaseLostAt?: Date;
       collections?: Array<{ essential: boolean }>;
     }>('sync_runs')
     .find({ tenantId: { $in: [...tenantIds] } })
@@ -606,6 +607,7 @@ async function overlapCheck(db: Db, tenantIds: readonly string[], stormStart: nu
   const workflow: string[] = [];
   const essential: string[] = [];
   const rest: string[] = [];
+  const lostLease: string[] = [];
   let crossPath = 0;
   for (const t of tenantIds) {
     const mine = runs.filter((r) => r.tenantId === t).sort((a, b) => a.startedAt.getTime() - b.startedAt.getTime());
@@ -621,19 +623,22 @@ async function overlapCheck(db: Db, tenantIds: readonly string[], stormStart: nu
         }
         const say = `${t} ${a._id} [${rel(a.startedAt)}, ${rel(a.essentialReadyAt)}, ${rel(a.finishedAt)}] and ${b._id} [${rel(b.startedAt)}, ${rel(b.essentialReadyAt)}, ${rel(b.finishedAt)}] s, during ${faultAt(b.startedAt, aEnd)}`;
         if (a.method !== 'direct') workflow.push(say);
+        // The earlier run stalled past its lease and the later took the tenant over (still two at once).
+        else if (a.leaseLostAt) lostLease.push(`${say} (the first lost its lease at ${rel(a.leaseLostAt)})`);
         // A direct run's final record stamps essentialReadyAt again when its rest ends, so the
         // essential phase's end is not known once it has a rest: such overlaps count as rest.
         else if (a.collections?.some((c) => !c.essential)) rest.push(say);
         else essential.push(say);
       }
   }
-  const all = [...workflow, ...essential, ...rest];
+  const all = [...workflow, ...essential, ...rest, ...lostLease];
   return {
     check: 'no tenant sync ran twice at once',
     ok: all.length === 0,
     detail:
       `${runs.length} sync runs; same-path overlaps: workflow runs ${workflow.length}, direct runs ${essential.length}, ` +
-      `direct runs while the earlier one synced its non-essential rest ${rest.length}${all.length ? ` (e.g. ${all.slice(0, 2).join('; ')})` : ''}; ` +
+      `direct runs while the earlier one synced its non-essential rest ${rest.length}, ` +
+      `direct runs beside an earlier one that had stalled past its lease ${lostLease.length}${all.length ? ` (e.g. ${all.slice(0, 2).join('; ')})` : ''}; ` +
       `a direct fallback beside its workflow run (by design): ${crossPath}; orphaned runs taken as ended at their last progress: ${orphans.size}`,
   };
 }

@@ -41,11 +41,13 @@ export interface DirectOutcome {
 }
 
 /**
- * The direct-sync lease: renewed while a run holds it, so a killed holder frees the tenant this
- * fast; long enough that a live holder keeps it through a MongoDB stall of several seconds (the
- * drill freezes FerretDB for up to 5 s, and the driver clears its pool after such a stall).
+ * The direct-sync lease: renewed while a run holds it (every 4 s), so a killed holder frees the
+ * tenant this fast; long enough that a live holder keeps it through a MongoDB stall of up to
+ * about 16 s — a replica set's election (≈ 12 s by default), or what the drill met: FerretDB
+ * frozen for 5 s and its backlog after, which held one API's renewals past a 10 s lease. A holder
+ * that stalls longer learns it lost the lease at its next renewal and starts nothing more.
  */
-export const LOCK_LEASE_MS = 10_000;
+export const LOCK_LEASE_MS = 20_000;
 
 async function withRetries(fn: () => Promise<CollectionResult>): Promise<CollectionResult> {
   for (let attempt = 0; ; attempt++) {
@@ -84,9 +86,11 @@ export function createDirectSync(d: DirectSyncDeps) {
           )
           .catch(() => undefined)
       : undefined;
-  const syncAll = async (tenantId: string, correlationId: string, plan: readonly CollectionPlan[]) => {
+  /** `stop`: asked before each collection; true leaves it (and the rest) pending. */
+  const syncAll = async (tenantId: string, correlationId: string, plan: readonly CollectionPlan[], stop?: () => boolean) => {
     const states = await statesOf(tenantId, plan);
     return mapBounded(plan, d.concurrency, async (c): Promise<CollectionResult> => {
+      if (stop?.()) return { ...pendingCollection(c), essential: c.essential };
       const started = Date.now();
       const saved = states ? { saved: states.get(c.name) ?? null } : {};
       try {
@@ -114,11 +118,22 @@ export function createDirectSync(d: DirectSyncDeps) {
     // The lease covers the whole run (essential and the rest), so two direct runs of a tenant never
     // sync its collections at once; a waiting login needs only the essential ones (`markReady`).
     // LOCK_LEASE_MS, renewed while held: a killed holder frees the tenant within it.
+    // Lost: this run stalled past its lease and another took the tenant over (its next renewal
+    // found it released). It finishes its essential collections (a login waits on them), starts
+    // none of the rest (the taker syncs them) and says so in its record (leaseLostAt).
+    let leaseLostAt: string | undefined;
     const take = () =>
       tryLease(d.leases, lockKey, Math.min(LOCK_LEASE_MS, d.lockTtlMs), {
         maxHoldMs: d.lockTtlMs,
-        onLost: () => d.log.warn({ tenantId, correlationId }, 'direct-sync lease lost while its run went on'),
+        onLost: () => {
+          leaseLostAt ??= new Date().toISOString();
+          d.log.warn(
+            { tenantId, correlationId },
+            'direct-sync lease lost: another run took the tenant over after this one stalled past its lease; leaving the rest to it',
+          );
+        },
       });
+    const lost = () => leaseLostAt !== undefined;
     let lock = await take();
     for (let round = 0; lock === undefined && round < 3; round++) {
       // Another process is syncing this tenant: wait for it and answer from its outcome; a holder
@@ -149,6 +164,7 @@ export function createDirectSync(d: DirectSyncDeps) {
       startedAt: startedAt.toISOString(),
       essentialReadyAt,
       ...(final ? { finishedAt: new Date().toISOString(), durationMs: Date.now() - startedAt.getTime() } : {}),
+      ...(leaseLostAt ? { leaseLostAt } : {}),
       collections,
     });
     const pending = restPlan.map(pendingCollection);
@@ -169,7 +185,7 @@ export function createDirectSync(d: DirectSyncDeps) {
       return { correlationId, essential, joined: false };
     }
     await lock?.markReady(runId).catch(() => undefined);
-    void syncAll(tenantId, correlationId, restPlan)
+    void syncAll(tenantId, correlationId, restPlan, lost)
       // The final record is retried through a short MongoDB stall (a pool its monitor cleared):
       // left 'running', the run would look in progress until the stuck-sync sweep settles it.
       .then((rest) => recordWithRetries(() => d.store.recordRun(record([...essential, ...rest], true, essentialAt))))

@@ -4,7 +4,10 @@ import { createRedis } from '../../../infra/redis';
 import { freePort } from '../../../infra/dev/servers';
 import { uniqueId } from '../../helpers/stack';
 import { KEEP_OLD_GENERATIONS, tryLease, waitForLease, type LeaseDoc } from '../../../infra/mongo-lease';
-import { LOCK_LEASE_MS } from '../../../api/services/tenant-sync/direct-sync';
+import { createDirectSync, LOCK_LEASE_MS } from '../../../api/services/tenant-sync/direct-sync';
+import { createTenantSyncActivities } from '../../../activities/tenant-sync/activities';
+import { createSyncStore } from '../../../activities/tenant-sync/store';
+import type { Collection } from 'mongodb';
 import { createTemporalClient, type TemporalHandle } from '../../../infra/temporal';
 import { WorkflowIds } from '../../../shared/constants';
 import { startLoginBench, type LoginBench } from '../../helpers/login';
@@ -161,21 +164,27 @@ describe('direct sync: retries, cross-process lock, fallback on error', () => {
     const waited = Date.now() - t0;
     expect(waited).toBeGreaterThan(lease - 1_000);
     expect(waited).toBeLessThan(lease + 5_000);
-    // The run took the next generation, and marks it released once its rest is synced.
+    // The run took the next generation over (marking the dead one released, taken over by 2), and
+    // marks its own released once its rest is synced.
     await expect
-      .poll(async () => (await leases.find({ key: `direct-sync:${tenantId}` }).toArray()).map((d) => [d.gen, d.released === true]).sort(), {
-        timeout: 10_000,
-      })
+      .poll(
+        async () =>
+          (await leases.find({ key: `direct-sync:${tenantId}` }).toArray())
+            .map((d) => [d.gen, d.released === true, d.takenOverBy ?? null])
+            .sort(),
+        { timeout: 10_000 },
+      )
       .toEqual([
-        [1, false],
-        [2, true],
+        [1, true, 2],
+        [2, true, null],
       ]);
     // A live holder keeps renewing past the lease for as long as its run lasts; the next taker waits.
     const key = `test:${tenantId}`;
-    const held = await tryLease(leases, key, 300, { maxHoldMs: 10_000 });
+    // (2 s, not less: on a loaded CI machine a renewal every few tens of ms can come late.)
+    const held = await tryLease(leases, key, 2_000, { maxHoldMs: 20_000 });
     expect(held).toBeDefined();
-    await new Promise((r) => setTimeout(r, 1_000));
-    expect(await tryLease(leases, key, 300)).toBeUndefined();
+    await new Promise((r) => setTimeout(r, 3_000));
+    expect(await tryLease(leases, key, 2_000)).toBeUndefined();
     expect(await waitForLease(leases, key, 200)).toBe('timeout');
     await held!.markReady('run-1');
     expect(await waitForLease(leases, key, 200)).toBe('ready');
@@ -186,7 +195,100 @@ describe('direct sync: retries, cross-process lock, fallback on error', () => {
     expect(next).toBeDefined();
     expect((await leases.find({ key }).toArray()).map((d) => d.gen).sort()).toEqual([1, 2]);
     await next!.release();
-  }, 30_000);
+  }, 45_000);
+
+  /** The leases as a process whose database calls stall sees them (a frozen server, its backlog after): its updates land `stall.ms` late. */
+  const stalledLeases = () => {
+    const leases = bench.deps.mongo.db.collection<LeaseDoc>(Collections.leases);
+    const stall = { ms: 0 };
+    const col = new Proxy(leases, {
+      get(target, prop) {
+        const v = Reflect.get(target, prop, target) as unknown;
+        if (prop === 'updateOne')
+          return async (...args: Parameters<typeof leases.updateOne>) => {
+            if (stall.ms > 0) await new Promise((r) => setTimeout(r, stall.ms));
+            return target.updateOne(...args);
+          };
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      },
+    }) as Collection<LeaseDoc>;
+    return { leases, col, stall };
+  };
+
+  it('a holder stalled past its lease: the taker marks it released, and its next renewal finds the lease lost', async () => {
+    const { leases, col: stalled, stall } = stalledLeases();
+    const key = `stall:${uniqueId('k')}`;
+    let lostCalls = 0;
+    const a = await tryLease(stalled, key, 300, { maxHoldMs: 10_000, onLost: () => lostCalls++ });
+    expect(a).toBeDefined();
+    stall.ms = 1_000;
+    // Past a's 300 ms lease, its first renewal still in flight: b takes over.
+    await new Promise((r) => setTimeout(r, 500));
+    const b = await tryLease(leases, key, 3_000, { maxHoldMs: 20_000 });
+    expect(b).toBeDefined();
+    expect(a!.lost()).toBe(false);
+    stall.ms = 0;
+    // a's late renewal matches nothing: it learns it lost the lease, once.
+    await expect.poll(() => a!.lost(), { timeout: 3_000, interval: 20 }).toBe(true);
+    expect(lostCalls).toBe(1);
+    const docs = (await leases.find({ key }).toArray()).sort((x, y) => x.gen - y.gen);
+    expect(docs.map((d) => [d.gen, d.released === true, d.takenOverBy ?? null])).toEqual([
+      [1, true, 2],
+      [2, false, null],
+    ]);
+    // b still holds the key (renewing), and a's release does not free it.
+    await a!.release();
+    expect(await tryLease(leases, key, 300)).toBeUndefined();
+    expect(b!.lost()).toBe(false);
+    await b!.release();
+  });
+
+  it('a direct run that lost its lease in a stall leaves the rest of its collections to the taker and records leaseLostAt', async () => {
+    const a = await bench.app({ USE_TEMPORAL_FOR_AUTH: false });
+    const tenantId = await bench.registerTenant(a, [
+      { name: 'users', essential: true, size: 5 },
+      { name: 'audit', essential: false, size: 5 },
+      { name: 'events', essential: false, size: 5 },
+    ]);
+    const { leases, col, stall } = stalledLeases();
+    const store = createSyncStore(bench.deps.mongo.db);
+    // A 1 s lease (lockTtlMs below LOCK_LEASE_MS), one collection at a time: audit, then events.
+    const direct = createDirectSync({
+      activities: createTenantSyncActivities(bench.deps),
+      store,
+      leases: col,
+      log: bench.deps.log,
+      concurrency: 1,
+      lockTtlMs: 1_000,
+    });
+    bench.upstream.setLatency(tenantId, 'audit', 3_500);
+    const plan = [
+      { name: 'users', essential: true },
+      { name: 'audit', essential: false },
+      { name: 'events', essential: false },
+    ];
+    const out = await direct.run(tenantId, 'corr-stalled', plan, { includeRest: true });
+    expect(out.essential.map((c) => c.status)).toEqual(['synced']);
+    // While audit is read, this process's renewals stall past the lease; another takes the tenant.
+    stall.ms = 2_000;
+    await new Promise((r) => setTimeout(r, 1_600));
+    const taker = await tryLease(leases, `direct-sync:${tenantId}`, 5_000);
+    expect(taker).toBeDefined();
+    stall.ms = 0;
+    const run = await expect
+      .poll(async () => (await store.runs.findOne({ _id: 'corr-stalled' }))?.finishedAt, { timeout: 10_000 })
+      .toBeDefined()
+      .then(() => store.runs.findOne({ _id: 'corr-stalled' }));
+    expect(run!.leaseLostAt).toBeInstanceOf(Date);
+    // audit was in flight and finished; events was never started (the taker's to sync).
+    expect(run!.collections.map((c) => [c.name, c.status])).toEqual([
+      ['users', 'synced'],
+      ['audit', 'synced'],
+      ['events', 'pending'],
+    ]);
+    expect(bench.upstream.requestCount(tenantId, 'events')).toBe(0);
+    await taker!.release();
+  });
 
   it('LOGIN_DEADLINE_MS: a login not answered in time gets a 503 with Retry-After; its sync goes on and the next login has it', async () => {
     const a = await bench.app({ USE_TEMPORAL_FOR_AUTH: false, LOGIN_DEADLINE_MS: 400 });
