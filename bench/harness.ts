@@ -6,6 +6,7 @@ import { REPO_ROOT } from '../infra/dev/ensure-tools';
 import { freePort } from '../infra/dev/servers';
 import { startStack, type StackHandle } from '../infra/dev/stack';
 import { stopOnSignals, type StopRegistry } from '../infra/dev/stop-on-signal';
+import { tsEntry } from '../infra/dev/ts-entry';
 
 // Shared by the benchmarks: an isolated embedded stack on free ports, a worker child process
 // (its peak RSS read from /proc), memory sampling, and percentile helpers. What they start is
@@ -90,7 +91,9 @@ export interface WorkerProcess {
 
 /** Starts `workers/worker.ts` as a separate process and resolves once it polls (no metrics port or schedules unless asked: a bench may run several). */
 export function startWorkerProcess(env: Record<string, string>): Promise<WorkerProcess> {
-  const child = spawn(path.join(REPO_ROOT, 'node_modules/.bin/tsx'), [path.join(REPO_ROOT, 'workers/worker.ts')], {
+  // node with tsx's loader, not the tsx CLI: a SIGTERM reaches the worker itself, which drains.
+  const [cmd, args] = tsEntry(path.join(REPO_ROOT, 'workers/worker.ts'));
+  const child = spawn(cmd, args, {
     env: { ...process.env, WORKER_METRICS_PORT: '0', SCHEDULES_ON_START: 'false', ...env, LOG_LEVEL: 'info', LOG_PRETTY: 'false' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -99,7 +102,7 @@ export function startWorkerProcess(env: Record<string, string>): Promise<WorkerP
   const handle: WorkerProcess = {
     child,
     peakRssMb() {
-      // tsx runs the worker in a child node process: report the largest VmHWM in the tree.
+      // The largest VmHWM in the worker's process tree (the worker itself; esbuild's service beside it).
       const pids = [child.pid!, ...childPids(child.pid!)];
       return Math.max(...pids.map((pid) => vmHwmMb(pid)));
     },

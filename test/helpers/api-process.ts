@@ -2,7 +2,7 @@ import type { AppConfig } from '../../infra/config';
 import { freePort } from '../../infra/dev/servers';
 import { startEntryProcess, type EntryProcess } from './entry-process';
 
-// A real second API process (tsx api/server.ts) over the file's servers, database and task queue:
+// A real second API process (node --import tsx api/server.ts) over the file's servers, database and task queue:
 // what is shared between API processes (MongoDB, Redis) is shared with it, nothing else.
 
 export interface ApiProcess extends Omit<EntryProcess, 'child'> {

@@ -5,8 +5,10 @@ import type { FastifyInstance } from 'fastify';
 import { beforeAll } from 'vitest';
 import { REPO_ROOT } from '../../infra/dev/ensure-tools';
 import type { AppConfig } from '../../infra/config';
+import { tsEntry } from '../../infra/dev/ts-entry';
+import { serverEnv } from './stack';
 
-// The CLI as an operator runs it: a child process (tsx) with the file's config, talking to the
+// The CLI as an operator runs it: a child process (node --import tsx) with the file's config, talking to the
 // API listening at `apiUrl` (SYNC_API_URL). Never throws on a non-zero exit: answers the code.
 
 const run = promisify(execFile);
@@ -29,17 +31,13 @@ export function cliRunner(config: () => AppConfig, apiUrl: () => string, env: Re
       ...process.env,
       NODE_ENV: 'test',
       LOG_LEVEL: 'silent',
-      MONGODB_URI: c.MONGODB_URI,
-      MONGODB_DB: c.MONGODB_DB,
-      REDIS_URL: c.REDIS_URL,
-      TEMPORAL_ADDRESS: c.TEMPORAL_ADDRESS,
-      TEMPORAL_TASK_QUEUE: c.TEMPORAL_TASK_QUEUE,
-      AUTH_JWT_SECRET: c.AUTH_JWT_SECRET,
+      ...serverEnv(c),
       SYNC_API_URL: apiUrl(),
       ...env,
     };
     try {
-      const r = await run(path.join(REPO_ROOT, 'node_modules/.bin/tsx'), [path.join(REPO_ROOT, 'cli/index.ts'), ...args], {
+      const [cmd, entryArgs] = tsEntry(path.join(REPO_ROOT, 'cli/index.ts'));
+      const r = await run(cmd, [...entryArgs, ...args], {
         env: childEnv,
         timeout: 120_000,
       });

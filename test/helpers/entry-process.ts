@@ -3,7 +3,7 @@ import path from 'node:path';
 import { REPO_ROOT } from '../../infra/dev/ensure-tools';
 import { tsEntry } from '../../infra/dev/ts-entry';
 
-// One of the repository's entry points (api/server.ts, workers/worker.ts, …) run by tsx as a
+// One of the repository's entry points (api/server.ts, workers/worker.ts, …) run by node --import tsx as a
 // process of its own, the way operators run it: started, waited for until it says it is ready,
 // signalled, and stopped (SIGTERM, SIGKILL after a bound). api-process.ts and worker-process.ts
 // add what each entry point needs.

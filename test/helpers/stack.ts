@@ -21,6 +21,20 @@ export function stackInfo() {
   return s;
 }
 
+/** What a child process (API, worker, CLI) needs to reach the servers, database and task queue `c` names. */
+export function serverEnv(
+  c: Pick<AppConfig, 'MONGODB_URI' | 'MONGODB_DB' | 'REDIS_URL' | 'TEMPORAL_ADDRESS' | 'TEMPORAL_TASK_QUEUE' | 'AUTH_JWT_SECRET'>,
+): Record<string, string> {
+  return {
+    MONGODB_URI: c.MONGODB_URI,
+    MONGODB_DB: c.MONGODB_DB,
+    REDIS_URL: c.REDIS_URL,
+    TEMPORAL_ADDRESS: c.TEMPORAL_ADDRESS,
+    TEMPORAL_TASK_QUEUE: c.TEMPORAL_TASK_QUEUE,
+    AUTH_JWT_SECRET: c.AUTH_JWT_SECRET,
+  };
+}
+
 export const uniqueId = (prefix: string) => `${prefix}-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
 
 export interface TestDeps extends ActivityDeps {

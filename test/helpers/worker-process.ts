@@ -1,7 +1,7 @@
 import type { AppConfig } from '../../infra/config';
 import { startEntryProcess, type EntryProcess } from './entry-process';
 
-// The real worker entry point (tsx workers/worker.ts) as its own process over the file's servers,
+// The real worker entry point (node --import tsx workers/worker.ts) as its own process over the file's servers,
 // database and task queue: what only a process of its own has (the Temporal runtime, installed
 // once per process, and its metrics exporter) is seen as operators see it.
 

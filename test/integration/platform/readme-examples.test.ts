@@ -12,6 +12,7 @@ import { waitForReady } from '../../../workers/dev/ready';
 import { matchesExpected, readmeBlocks, type ExampleBlock, type ExampleCommand } from '../../helpers/readme-examples';
 import { startEntryProcess, type EntryProcess } from '../../helpers/entry-process';
 import { useStack } from '../../helpers/use-stack';
+import { serverEnv } from '../../helpers/stack';
 
 // The README's examples run as written (a doc-test): every ```bash block marked `<!-- example -->`
 // runs, in order, against a stack started as `make up` starts one — a fixture upstream with the
@@ -30,7 +31,7 @@ const MAKE_UP = /^((?:[A-Z][A-Z0-9_]*=\S*\s+)*)make up\s*$/;
 /** Read by the API alone (login routing): a `make up` line setting only these leaves the worker running. */
 const API_ONLY = new Set(['USE_TEMPORAL_FOR_AUTH', 'TEMPORAL_TENANTS']);
 const COMMAND_TIMEOUT_MS = 90_000;
-/** package.json's `cli` script (tsx cli/index.ts): `npm run [-s] cli -- …` runs it as npm would, without npm's own start-up. */
+/** package.json's `cli` script (node --import tsx cli/index.ts): `npm run [-s] cli -- …` runs it as npm would, without npm's own start-up. */
 const CLI_SCRIPT = (JSON.parse(readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts
   .cli;
 const NPM_SHIM = [
@@ -44,7 +45,7 @@ const NPM_SHIM = [
 
 type Proc = EntryProcess;
 
-/** A tsx entry point as its own process; resolves once its output contains `readyText`. */
+/** An entry point as its own process (node --import tsx); resolves once its output contains `readyText`. */
 const startProcess = (entry: string, env: Record<string, string>, readyText: string): Promise<Proc> =>
   startEntryProcess({ entry, env: { ...process.env, ...env }, readyText });
 
@@ -85,12 +86,7 @@ describe('README examples', () => {
       // What `make up` runs with: the defaults, on this file's servers, database and task queue.
       NODE_ENV: 'development',
       LOG_PRETTY: 'false',
-      MONGODB_URI: c.MONGODB_URI,
-      MONGODB_DB: c.MONGODB_DB,
-      REDIS_URL: c.REDIS_URL,
-      TEMPORAL_ADDRESS: c.TEMPORAL_ADDRESS,
-      TEMPORAL_TASK_QUEUE: c.TEMPORAL_TASK_QUEUE,
-      AUTH_JWT_SECRET: c.AUTH_JWT_SECRET,
+      ...serverEnv(c),
     };
   };
   const apiUrl = () => `http://127.0.0.1:${apiPort}`;

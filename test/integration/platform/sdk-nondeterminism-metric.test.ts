@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../../../infra/dev/ensure-tools';
+import { tsEntry } from '../../../infra/dev/ts-entry';
 import { SdkMetricNames } from '../../../infra/metrics';
 import { stackInfo, uniqueId } from '../../helpers/stack';
 
@@ -12,7 +13,8 @@ import { stackInfo, uniqueId } from '../../helpers/stack';
 
 function run(env: Record<string, string>): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(path.join(REPO_ROOT, 'node_modules/.bin/tsx'), [path.join(REPO_ROOT, 'test/fixtures/nondeterminism/run.ts')], {
+    const [cmd, args] = tsEntry(path.join(REPO_ROOT, 'test/fixtures/nondeterminism/run.ts'));
+    const child = spawn(cmd, args, {
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -64,4 +64,23 @@ describe('how the programs are started', () => {
     expect(commands).toEqual(expect.arrayContaining([tsEntryCommand('api/server.ts'), tsEntryCommand('workers/worker.ts')]));
     for (const c of commands) expect(usesTsxCli(JSON.stringify(c)), JSON.stringify(c)).toBe(false);
   });
+
+  it('no source file spawns the tsx CLI binary (benches, test helpers and tests use tsEntry)', () => {
+    const bin = ['node_modules', '.bin', 'tsx'];
+    // A path built from its parts (path.join(…, 'node_modules/.bin/tsx') or the parts one by one).
+    const spawnsCli = (src: string) => src.includes(bin.join('/')) || src.includes(bin.map((p) => `'${p}'`).join(', '));
+    expect(spawnsCli(`run(path.join(REPO_ROOT, '${bin.join('/')}'), [])`)).toBe(true);
+    const offenders: string[] = [];
+    const walk = (dir: string) => {
+      for (const e of readdirSync(path.join(REPO_ROOT, dir), { withFileTypes: true })) {
+        const rel = `${dir}/${e.name}`;
+        if (e.isDirectory()) walk(rel);
+        // This file names the old forms on purpose (the first test's examples).
+        else if (e.name.endsWith('.ts') && rel !== 'test/unit/platform/entry-commands.test.ts' && spawnsCli(read(rel))) offenders.push(rel);
+      }
+    };
+    for (const dir of ['api', 'activities', 'bench', 'cli', 'infra', 'shared', 'test', 'workers', 'workflows', 'fixtures', 'openapi'])
+      if (readdirSync(REPO_ROOT).includes(dir)) walk(dir);
+    expect(offenders).toEqual([]);
+  });
 });
