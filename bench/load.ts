@@ -27,7 +27,7 @@ import { TenantSyncNames } from '../shared/tenant-sync';
 import { scheduleOptions } from '../workers/schedules';
 import { benchStops, fmt, percentile, startBenchStack, startWorkerProcess, table, type WorkerProcess } from './harness';
 
-// npm run bench:load -- [--logins 300] [--records 200000] [--partitions 3] [--clients 50]
+// npm run bench:load -- [--logins 300] [--records 200000] [--partitions 3 (0: hashed scan)] [--clients 50]
 //   [--flood-batches 100] [--flood-records 2000] [--quiet-records 2000] [--activity-slots 4]
 //   [--workflow-slots 4] [--interactive-slots 4] [--bulk-slots 3] [--max-minutes 60]
 // What task-queue priority and fairness buy under load, in one run: one embedded stack, ONE
@@ -84,7 +84,9 @@ const LOGIN_TENANTS = whole('login-tenants', 1);
 const LOGIN_RECORDS = whole('login-records', 1);
 const RECORDS = whole('records', 1000);
 const DRIFT = String(args.drift).endsWith('%') ? Number(String(args.drift).slice(0, -1)) / 100 : Number(args.drift);
-const PARTITIONS = whole('partitions', 1);
+// 0: the planner's choice, on FerretDB the hashed scan (each store read once in natural order).
+const PARTITIONS = whole('partitions', 0);
+const SCAN_TEXT = PARTITIONS === 0 ? 'one hashed scan' : `${PARTITIONS} partitions in flight`;
 const CLIENTS = whole('clients', 1);
 const ROUTES = whole('routes', 1);
 const FLOOD_BATCHES = whole('flood-batches', 1);
@@ -375,7 +377,7 @@ async function main(): Promise<void> {
       await call<{ batchId: string }>(s, 'POST', '/api/reconcile', {
         source: { kind: 'namespace', db: 'bench_data', collection: 'source' },
         target: { db: 'bench_data', collection: 'target' },
-        options: { dryRun: true, chunkSize: 1000, partitions: PARTITIONS, maxConcurrency: PARTITIONS },
+        options: { dryRun: true, chunkSize: 1000, partitions: PARTITIONS, maxConcurrency: Math.max(1, PARTITIONS) },
       })
     ).batchId;
   const startClients = async (s: Served, force: boolean) =>
@@ -525,7 +527,7 @@ async function main(): Promise<void> {
   const loaded: Record<Mode, Loaded> = { off: none(), on: none(), lanes: none() };
   for (const s of apps) {
     await settle(`before load ${s.mode}`);
-    say(`load, ${MODE_NAMES[s.mode]}: ${RECORDS}-record dry-run reconcile (${PARTITIONS} partitions), ${CLIENTS} client upserts, cleanups`);
+    say(`load, ${MODE_NAMES[s.mode]}: ${RECORDS}-record dry-run reconcile (${SCAN_TEXT}), ${CLIENTS} client upserts, cleanups`);
     const bg = await startBackground(s);
     say(`load ${s.mode}: reconcile reading after ${fmt((performance.now() - bg.startedAt) / 1000)} s; ${LOGINS} logins`);
     const w0 = performance.now();
@@ -637,7 +639,7 @@ async function main(): Promise<void> {
     '',
     `priorities and fairness under load: one worker process (main lane: ${ACTIVITY_SLOTS} activity slots, ${WORKFLOW_SLOTS} workflow-task slots; interactive lane: ${INTERACTIVE_SLOTS} of each; bulk lane: ${BULK_SLOTS} activity slots, polled always, used by the lanes mode only), embedded stack (Temporal dev server with priority/fairness dynamic config, FerretDB, Redis)`,
     `logins: ${LOGIN_TENANTS} tenants × 3 essential collections × ${LOGIN_RECORDS} records, warm incremental, one at a time, through Temporal (TEMPORAL_AUTH_TIMEOUT_MS 15000)`,
-    `load: ${RECORDS}-record dry-run reconcile with ${fmt(DRIFT * 100, 1)}% drift (chunkSize 1000, ${PARTITIONS} partitions in flight), ${CLIENTS} client upserts × ${ROUTES} routes (first upsert, concurrency ${base.CLIENT_UPSERT_CONCURRENCY}), the ${scheduleOptions(base).filter((o) => (o.action as { workflowType: string }).workflowType === CleanupNames.cleanupWorkflow).length} cleanup workflows`,
+    `load: ${RECORDS}-record dry-run reconcile with ${fmt(DRIFT * 100, 1)}% drift (chunkSize 1000, ${SCAN_TEXT}), ${CLIENTS} client upserts × ${ROUTES} routes (first upsert, concurrency ${base.CLIENT_UPSERT_CONCURRENCY}), the ${scheduleOptions(base).filter((o) => (o.action as { workflowType: string }).workflowType === CleanupNames.cleanupWorkflow).length} cleanup workflows`,
     `flood: tenant A, ${FLOOD_BATCHES} dry-run reconcile batches × ${FLOOD_RECORDS} records (${Math.ceil(FLOOD_RECORDS / 1000) * FLOOD_BATCHES} chunks) through /api/reconcile/bulk; tenant B: one batch of ${QUIET_RECORDS} records 3 s later`,
     '',
     table(rows),
