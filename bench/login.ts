@@ -5,6 +5,8 @@ import { buildApp } from '../api/app';
 import { mintToken } from '../infra/auth-token';
 import { loadConfig, type AppConfig } from '../infra/config';
 import { freePort } from '../infra/dev/servers';
+import { promSum } from '../infra/dev/prom-text';
+import { MetricNames } from '../infra/metrics';
 import { createLogger } from '../infra/logger';
 import { connectMongo, type Mongo } from '../infra/mongo';
 import { tenantDbName } from '../infra/tenant-db-name';
@@ -79,7 +81,15 @@ await (await connectMongo(base, log)).close();
 const client = new MongoClient(base.MONGODB_URI, { monitorCommands: true, maxPoolSize: 50, appName: 'bench-login' });
 await client.connect();
 let mongoCommands = 0;
-client.on('commandStarted', () => mongoCommands++);
+/** While set, each command the API sends is tallied here by name and collection (e.g. `find leases`). */
+let tally: Map<string, number> | undefined;
+client.on('commandStarted', (ev) => {
+  mongoCommands++;
+  if (!tally) return;
+  const target: unknown = (ev.command as Record<string, unknown>)[ev.commandName];
+  const key = typeof target === 'string' ? `${ev.commandName} ${target}` : ev.commandName;
+  tally.set(key, (tally.get(key) ?? 0) + 1);
+});
 const mongo: Mongo = {
   client,
   db: client.db(base.MONGODB_DB),
@@ -203,9 +213,11 @@ say(`warm incremental logins: ${LOGINS} per method and cache setting (${CACHE_MO
 interface Series {
   ms: number[];
   commands: number[];
+  /** The commands of these logins by name and collection. */
+  kinds: Map<string, number>;
   before?: CacheCounts;
 }
-const series = (): Series => ({ ms: [], commands: [] });
+const series = (): Series => ({ ms: [], commands: [], kinds: new Map() });
 const warm = new Map(CACHE_MODES.map((m) => [m, { temporal: series(), direct: series(), fresh: series() }]));
 for (const [mode, a] of apps)
   for (const k of ['temporal', 'direct', 'fresh'] as const) warm.get(mode)![k].before = await cacheCounts(a[k].url);
@@ -220,7 +232,9 @@ const turns = [...apps].flatMap(([mode, a]) => (['temporal', 'direct', 'fresh'] 
 for (let i = 0; i < LOGINS; i++)
   for (let j = 0; j < turns.length; j++) {
     const { mode, k, url } = turns[(i + j) % turns.length]!;
+    tally = warm.get(mode)![k].kinds;
     const l = await login(url, k === 'fresh' ? repeat : shared);
+    tally = undefined;
     if (k === 'temporal' && l.body.syncMethod !== 'temporal') throw new Error(`expected temporal, got ${JSON.stringify(l.body)}`);
     add(warm.get(mode)![k], l);
   }
@@ -274,9 +288,8 @@ for (let i = 0; i < Math.min(LOGINS, 100); i++) {
 
 /** The hedge delay an app's last Temporal login used, from its metrics (ms; undefined: not seen). */
 async function hedgeDelayMs(url: string): Promise<number | undefined> {
-  const text = await (await fetch(`${url}/health/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith('sync_hedge_delay_seconds ') || l.startsWith('sync_hedge_delay_seconds{'));
-  return line === undefined ? undefined : 1000 * Number(line.slice(line.lastIndexOf(' ') + 1));
+  const seconds = promSum(await (await fetch(`${url}/health/metrics`)).text(), MetricNames.syncHedgeDelay);
+  return seconds === undefined ? undefined : 1000 * seconds;
 }
 const hedgeText = (ms: number | undefined) => (ms === undefined ? 'not reported' : ms === 0 ? 'no hedge' : `${fmt(ms, 0)} ms`);
 
@@ -387,6 +400,13 @@ if (CACHE_MODES.length === 2) {
     );
   }
 }
+// Where the commands go: per login, by command and collection, for each warm series.
+for (const [mode, w] of warm)
+  for (const k of ['temporal', 'direct', 'fresh'] as const) {
+    const s = w[k];
+    const parts = [...s.kinds].sort((a, b) => b[1] - a[1]).map(([kind, n]) => `${kind} ${fmt(n / Math.max(1, s.ms.length), 2)}`);
+    process.stdout.write(`mongo cmds/login ${k} · cache ${mode}: ${parts.join(', ') || 'none'}\n`);
+  }
 if (outage.length) {
   const during = outage.filter((l) => l.at >= freezeAt && l.at < thawAt);
   const ms = (xs: OutageLogin[]) => xs.map((l) => l.ms);

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { freePort } from '../../../infra/dev/servers';
+import { promSum } from '../../../infra/dev/prom-text';
 import { MetricNames } from '../../../infra/metrics';
 import { Collections } from '../../../infra/mongo';
 import { createRedis, type Redis } from '../../../infra/redis';
@@ -15,14 +16,7 @@ import { useStack } from '../../helpers/use-stack';
 // store's errors counted when its Redis is away.
 
 /** Sum of the samples of exactly `name` carrying these labels; undefined when there is none. */
-function valueOf(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
-  const lines = text
-    .split('\n')
-    .filter(
-      (l) => (l.startsWith(`${name}{`) || l.startsWith(`${name} `)) && Object.entries(labels).every(([k, v]) => l.includes(`${k}="${v}"`)),
-    );
-  return lines.length ? lines.reduce((s, l) => s + Number(l.slice(l.lastIndexOf(' ') + 1)), 0) : undefined;
-}
+const valueOf = promSum;
 
 describe('API gauges and counters behind the alert rules', () => {
   const stack = useStack({ worker: true });

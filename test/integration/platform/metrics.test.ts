@@ -6,6 +6,7 @@ import { defineMigration } from '../../../activities/migrations/registry';
 import { driftOf, generatePair } from '../../../fixtures/reconcile-data';
 import { startClientUpsert } from '../../../activities/client-upsert/start';
 import { freePort } from '../../../infra/dev/servers';
+import { promSamples, promSum } from '../../../infra/dev/prom-text';
 import { MetricNames } from '../../../infra/metrics';
 import { startTelemetry, type Telemetry } from '../../../infra/telemetry';
 import { WorkflowIds } from '../../../shared/constants';
@@ -28,24 +29,10 @@ const COLLECTIONS = [
 const RECONCILE = { records: 50, drift: driftOf(50, 0.12), chunkSize: 20 };
 
 /** `name{a="x",b="y"}` → does a sample of `name` carry these labels (any others allowed)? */
-function hasSeries(text: string, name: string, labels: Record<string, string> = {}): boolean {
-  return text.split('\n').some((line) => {
-    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) return false;
-    return Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`));
-  });
-}
+const hasSeries = (text: string, name: string, labels: Record<string, string> = {}) => promSamples(text, name, labels).length > 0;
 
 /** Sum of the samples of exactly `name` that carry these labels (0 when none). */
-function valueOf(text: string, name: string, labels: Record<string, string>): number {
-  return text
-    .split('\n')
-    .filter(
-      (line) =>
-        (line.startsWith(`${name}{`) || line.startsWith(`${name} `)) &&
-        Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`)),
-    )
-    .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(' ') + 1)), 0);
-}
+const valueOf = (text: string, name: string, labels: Record<string, string>) => promSum(text, name, labels) ?? 0;
 
 describe('metrics', () => {
   let telemetry: Telemetry;

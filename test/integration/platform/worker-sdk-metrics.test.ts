@@ -3,6 +3,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureTool, REPO_ROOT } from '../../../infra/dev/ensure-tools';
 import { freePort } from '../../../infra/dev/servers';
+import { promSamples, sampleValue } from '../../../infra/dev/prom-text';
 import { MetricNames, SdkMetricNames } from '../../../infra/metrics';
 import { WorkflowIds } from '../../../shared/constants';
 import { startQueueFor } from '../../../shared/lanes';
@@ -17,14 +18,8 @@ import { startWorkerProcess, type WorkerProcess } from '../../helpers/worker-pro
 // next to ours, as one valid exposition (no metric family twice; promtool parses it).
 
 /** Sample lines of `name` (exactly that name) carrying these labels. */
-function samples(text: string, name: string, labels: Record<string, string> = {}): string[] {
-  return text
-    .split('\n')
-    .filter(
-      (l) => (l.startsWith(`${name}{`) || l.startsWith(`${name} `)) && Object.entries(labels).every(([k, v]) => l.includes(`${k}="${v}"`)),
-    );
-}
-const valueOf = (line: string) => Number(line.slice(line.lastIndexOf(' ') + 1));
+const samples = promSamples;
+const valueOf = sampleValue;
 
 describe('worker process: Temporal SDK metrics beside ours on one scrape target', () => {
   let deps: TestDeps;
