@@ -1,3 +1,4 @@
+import { createWriteStream, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { FastifyInstance } from 'fastify';
 import { MongoClient } from 'mongodb';
@@ -35,6 +36,8 @@ import { benchStops, fmt, percentile, startBenchStack, startWorkerProcess, table
 // per cache setting, interleaved login by login; MongoDB commands per login are counted from
 // the API's driver command events (the worker's own client is not counted), and the hit rate
 // from GET /api/cache/stats. Cold and fallback rows run once, cache on unless --cache off.
+// --log FILE: the apps log at info level to FILE (silent otherwise); --outage-json FILE: every
+// outage login (start, duration, method, reason, the server's durationMs) as a JSON array.
 
 const { values: args } = parseArgs({
   options: {
@@ -48,6 +51,9 @@ const { values: args } = parseArgs({
     'outage-tenants': { type: 'string', default: '20' },
     'freeze-s': { type: 'string', default: '15' },
     'outage-timeout-ms': { type: 'string', default: '2000' },
+    // Diagnosis: the apps' log lines (info) to this file; each outage login as JSON to that one.
+    log: { type: 'string' },
+    'outage-json': { type: 'string' },
   },
 });
 if (!['on', 'off', 'both'].includes(args.cache)) throw new Error(`--cache must be on, off or both (got ${args.cache})`);
@@ -73,7 +79,9 @@ const base = loadConfig({
   RATE_LIMIT_PER_SUBJECT: '10000000',
   RATE_LIMIT_PER_TENANT: '10000000',
 });
-const log = createLogger({ name: 'bench', level: 'silent' });
+const log = args.log
+  ? createLogger({ name: 'bench', level: 'info', destination: createWriteStream(args.log) })
+  : createLogger({ name: 'bench', level: 'silent' });
 // As in api/server.ts: request spans, trace headers on every Temporal call, HTTP and sync metrics.
 const telemetry = await startTelemetry({ serviceName: 'bench-api' });
 // Indexes as the API makes them; then the apps' own client, with command monitoring on.
@@ -89,7 +97,19 @@ client.on('commandStarted', (ev) => {
   const target: unknown = (ev.command as Record<string, unknown>)[ev.commandName];
   const key = typeof target === 'string' ? `${ev.commandName} ${target}` : ev.commandName;
   tally.set(key, (tally.get(key) ?? 0) + 1);
+  pending.set(ev.requestId, { key, into: tallyMs! });
 });
+/** Server time (the driver's round trip) of the tallied commands, by the same keys. */
+let tallyMs: Map<string, number> | undefined;
+const pending = new Map<number, { key: string; into: Map<string, number> }>();
+const tallied = (ev: { requestId: number; duration: number }) => {
+  const p = pending.get(ev.requestId);
+  if (!p) return;
+  pending.delete(ev.requestId);
+  p.into.set(p.key, (p.into.get(p.key) ?? 0) + ev.duration);
+};
+client.on('commandSucceeded', tallied);
+client.on('commandFailed', tallied);
 const mongo: Mongo = {
   client,
   db: client.db(base.MONGODB_DB),
@@ -126,7 +146,7 @@ interface Login {
   ms: number;
   /** MongoDB commands the API sent while this login ran. */
   commands: number;
-  body: { syncMethod: string; fallbackUsed: boolean; fallbackReason?: string; essentialReady: boolean };
+  body: { syncMethod: string; fallbackUsed: boolean; fallbackReason?: string; essentialReady: boolean; durationMs: number };
 }
 async function login(url: string, tenantId: string): Promise<Login> {
   const c0 = mongoCommands;
@@ -215,9 +235,11 @@ interface Series {
   commands: number[];
   /** The commands of these logins by name and collection. */
   kinds: Map<string, number>;
+  /** Their round-trip milliseconds, by the same keys. */
+  kindMs: Map<string, number>;
   before?: CacheCounts;
 }
-const series = (): Series => ({ ms: [], commands: [], kinds: new Map() });
+const series = (): Series => ({ ms: [], commands: [], kinds: new Map(), kindMs: new Map() });
 const warm = new Map(CACHE_MODES.map((m) => [m, { temporal: series(), direct: series(), fresh: series() }]));
 for (const [mode, a] of apps)
   for (const k of ['temporal', 'direct', 'fresh'] as const) warm.get(mode)![k].before = await cacheCounts(a[k].url);
@@ -233,8 +255,9 @@ for (let i = 0; i < LOGINS; i++)
   for (let j = 0; j < turns.length; j++) {
     const { mode, k, url } = turns[(i + j) % turns.length]!;
     tally = warm.get(mode)![k].kinds;
+    tallyMs = warm.get(mode)![k].kindMs;
     const l = await login(url, k === 'fresh' ? repeat : shared);
-    tally = undefined;
+    tally = tallyMs = undefined;
     if (k === 'temporal' && l.body.syncMethod !== 'temporal') throw new Error(`expected temporal, got ${JSON.stringify(l.body)}`);
     add(warm.get(mode)![k], l);
   }
@@ -299,6 +322,8 @@ interface OutageLogin {
   ms: number;
   method: string;
   reason: string;
+  /** The server's own durationMs for this login. */
+  serverMs: number;
 }
 const outage: OutageLogin[] = [];
 let freezeAt = Number.NaN;
@@ -350,12 +375,13 @@ if (OUTAGE_LOGINS > 0) {
       for (let i = next++; i < OUTAGE_LOGINS || Number.isNaN(thawAt) || afterThaw() < OUTAGE_LOGINS / 3; i = next++) {
         const at = performance.now() - t0;
         const r = await login(viaOutage.url, outageTenants[i % outageTenants.length]!);
-        outage.push({ at, ms: r.ms, method: r.body.syncMethod, reason: r.body.fallbackReason ?? 'none' });
+        outage.push({ at, ms: r.ms, method: r.body.syncMethod, reason: r.body.fallbackReason ?? 'none', serverMs: r.body.durationMs });
       }
     }),
   );
   await thawed;
   hedgeAfter = await hedgeDelayMs(viaOutage.url);
+  if (args['outage-json']) writeFileSync(args['outage-json'], JSON.stringify({ freezeAt, thawAt, logins: outage }, null, 1));
   await viaOutage.app.close();
 }
 
@@ -400,11 +426,14 @@ if (CACHE_MODES.length === 2) {
     );
   }
 }
-// Where the commands go: per login, by command and collection, for each warm series.
+// Where the commands go: per login, by command and collection, for each warm series, with each
+// kind's mean round trip (on loopback: mostly the server's time).
 for (const [mode, w] of warm)
   for (const k of ['temporal', 'direct', 'fresh'] as const) {
     const s = w[k];
-    const parts = [...s.kinds].sort((a, b) => b[1] - a[1]).map(([kind, n]) => `${kind} ${fmt(n / Math.max(1, s.ms.length), 2)}`);
+    const parts = [...s.kinds]
+      .sort((a, b) => b[1] - a[1])
+      .map(([kind, n]) => `${kind} ${fmt(n / Math.max(1, s.ms.length), 2)} (${fmt((s.kindMs.get(kind) ?? 0) / Math.max(1, n), 2)} ms)`);
     process.stdout.write(`mongo cmds/login ${k} · cache ${mode}: ${parts.join(', ') || 'none'}\n`);
   }
 if (outage.length) {

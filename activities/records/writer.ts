@@ -42,13 +42,33 @@ export interface WriteCounts {
   rejectedRecords: RejectedRecord[];
   /** An insert met an existing record: another writer is active, stop assuming absence. */
   collided?: boolean;
+  /** The page's records at its newest updatedAt (at most BOUNDARY_MAX + 1). */
+  newest?: Boundary;
 }
+
+/**
+ * The records a sync saw at its watermark, by key text and content hash. An incremental read
+ * asks for changes at or after the watermark, so the next sync reads these again: when one comes
+ * back with the same hash, the target already holds it (that sync wrote it or found it there)
+ * and it counts as unchanged without a read of the target (on FerretDB a point read scans the
+ * collection). A record changed since, or any other record, goes the usual way.
+ */
+export interface Boundary {
+  at: string;
+  /** Key text and content hash of each (objects, not pairs: FerretDB stores no nested arrays). */
+  keys: Array<{ k: string; h: string }>;
+}
+
+/** More records than this at one updatedAt: no boundary is kept (each is read as before). */
+export const BOUNDARY_MAX = 64;
 
 export interface WriteOptions {
   /** The caller knows the collection was empty when the run began: skip the version read. */
   assumeAbsent?: boolean;
   /** When the records' page was read. @default now */
   readAt?: Date;
+  /** The previous sync's boundary (see Boundary): its unchanged records are not read again. */
+  known?: Boundary;
 }
 
 const DUPLICATE_KEY = 11000;
@@ -155,6 +175,8 @@ export async function writeRecords(
   const syncedAt = new Date();
   const readAt = o.readAt ?? syncedAt;
   const prepared: Prepared[] = [];
+  const known = o.known ? new Map(o.known.keys.map((e) => [e.k, e.h])) : undefined;
+  const newest: Boundary = { at: '', keys: [] };
   const reject = (r: SourceRecord, reason: string) => {
     counts.rejected += 1;
     counts.rejectedRecords.push({ key: r.id, reason, ...(r.updatedAt ? { updatedAt: r.updatedAt } : {}) });
@@ -173,9 +195,19 @@ export async function writeRecords(
       reject(r, 'the record is larger than the 16 MiB a document may hold');
       continue;
     }
-    prepared.push({ key: r.id, text: keyText(r.id), ...(r.updatedAt ? { updatedAt: r.updatedAt } : {}), meta, doc, conflict: false });
+    const text = keyText(r.id);
+    if (r.updatedAt !== undefined) {
+      if (r.updatedAt > newest.at) Object.assign(newest, { at: r.updatedAt, keys: [] });
+      if (r.updatedAt === newest.at && newest.keys.length <= BOUNDARY_MAX) newest.keys.push({ k: text, h: meta.hash });
+    }
+    if (known && r.updatedAt === o.known!.at && known.get(text) === meta.hash) {
+      counts.unchanged += 1;
+      continue;
+    }
+    prepared.push({ key: r.id, text, ...(r.updatedAt ? { updatedAt: r.updatedAt } : {}), meta, doc, conflict: false });
   }
   await writeRound(col, prepared, counts, o.assumeAbsent ?? false, 0);
+  if (newest.at) counts.newest = newest;
   return counts;
 }
 

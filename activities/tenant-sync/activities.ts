@@ -10,7 +10,7 @@ import { createSource } from '../sources';
 import { SourceError } from '../sources/types';
 import { createSyncStore, type SyncStore } from './store';
 import { createProgressWriter } from './progress';
-import { newCheckpoint, resumedCheckpoint, tally, watermarkAfter, type Checkpoint } from './checkpoint';
+import { boundaryAfter, newCheckpoint, resumedCheckpoint, sameBoundary, tally, watermarkAfter, type Checkpoint } from './checkpoint';
 import { createTenantSyncState, type SavedSyncState, SYNC_STATE_COLLECTION } from './state';
 import { createTenantRepository, type TenantRepository } from './registry';
 import { createRemoteInvalidator } from '../../infra/cache-bus';
@@ -109,6 +109,9 @@ export function createTenantSyncActivities(
         cp = newCheckpoint(saved?.watermark && !empty ? saved.watermark : null, empty);
       }
       await progress(mark);
+      // The records the last sync saw at the watermark come back (changes at or after it): those
+      // unchanged since are not read from the target again (records/writer.ts Boundary).
+      const known = cp.since && saved?.boundary?.at === cp.since ? { known: saved.boundary } : {};
       const source = createSource(tenants.revealSource(tenant), deps.outbound);
       try {
         for (;;) {
@@ -119,7 +122,7 @@ export function createTenantSyncActivities(
             changedSince: cp.since,
             signal: ctx?.cancellationSignal,
           });
-          const counts = await writeRecords(col, page.records, input.correlationId, { assumeAbsent: cp.assumeAbsent, readAt });
+          const counts = await writeRecords(col, page.records, input.correlationId, { assumeAbsent: cp.assumeAbsent, readAt, ...known });
           tally(cp, page, counts);
           await progress(mark);
           if (ctx && !ctx.info.isLocal) ctx.heartbeat(cp); // local activities (essential) cannot heartbeat
@@ -131,8 +134,15 @@ export function createTenantSyncActivities(
       const watermark = watermarkAfter(cp, syncStartedAt);
       // Nothing changed (the same watermark, nothing held back before or now): the stored state
       // already says it, and a warm login saves one write per collection.
-      const same = saved !== null && watermark !== undefined && watermark === saved.watermark && cp.rejected === 0 && !saved.rejected;
-      if (!same) await state.save(input.collection, { watermark, runId: input.correlationId, rejected: cp.rejected });
+      const boundary = boundaryAfter(cp, watermark);
+      const same =
+        saved !== null &&
+        watermark !== undefined &&
+        watermark === saved.watermark &&
+        cp.rejected === 0 &&
+        !saved.rejected &&
+        sameBoundary(boundary, saved.boundary);
+      if (!same) await state.save(input.collection, { watermark, runId: input.correlationId, rejected: cp.rejected, boundary });
       await progress(mark);
       const result: CollectionResult = {
         name: input.collection,

@@ -1,6 +1,6 @@
 import { MAX_REJECTED_LISTED, type RejectedRecordInfo } from '../../shared/tenant-sync';
 import { describeKey } from '../records/key-order';
-import type { WriteCounts } from '../records/writer';
+import { BOUNDARY_MAX, type Boundary, type WriteCounts } from '../records/writer';
 import type { SourcePage } from '../sources/types';
 
 // A collection sync's running tally, heartbeated so a retry resumes, and the watermark it leaves.
@@ -18,6 +18,8 @@ export interface Checkpoint {
   /** A rejected record had no updatedAt: only a full sync reads it again, so no watermark is kept. */
   rejectedUntimed?: boolean;
   maxUpdatedAt?: string;
+  /** The records seen at maxUpdatedAt, at most BOUNDARY_MAX + 1 (more: none is kept). */
+  boundary?: Boundary;
   mode: 'full' | 'incremental';
   since: string | null;
   /** The target collection was empty when this sync began: insert without reading versions first. */
@@ -56,6 +58,12 @@ export function tally(cp: Checkpoint, page: SourcePage, counts: WriteCounts): vo
     else if (!cp.oldestRejectedAt || r.updatedAt < cp.oldestRejectedAt) cp.oldestRejectedAt = r.updatedAt;
   }
   for (const r of page.records) if (r.updatedAt && (!cp.maxUpdatedAt || r.updatedAt > cp.maxUpdatedAt)) cp.maxUpdatedAt = r.updatedAt;
+  const n = counts.newest;
+  if (n && n.at === cp.maxUpdatedAt) {
+    // The page's newest records join (same time) or replace (newer) the boundary so far.
+    const keys = cp.boundary?.at === n.at ? [...cp.boundary.keys, ...n.keys] : n.keys;
+    cp.boundary = { at: n.at, keys: keys.slice(0, BOUNDARY_MAX + 1) };
+  }
   cp.cursor = page.nextCursor;
 }
 
@@ -68,4 +76,17 @@ export function watermarkAfter(cp: Checkpoint, syncStartedAt: string): string | 
   let w = cp.maxUpdatedAt ? (cp.maxUpdatedAt < syncStartedAt ? cp.maxUpdatedAt : syncStartedAt) : (cp.since ?? undefined);
   if (cp.oldestRejectedAt && (!w || cp.oldestRejectedAt < w)) w = cp.oldestRejectedAt;
   return w;
+}
+
+/** The boundary to keep with the watermark: only when the watermark is the newest change seen. */
+export function boundaryAfter(cp: Checkpoint, watermark: string | undefined): Boundary | undefined {
+  return watermark !== undefined && cp.boundary?.at === watermark && cp.boundary.keys.length <= BOUNDARY_MAX ? cp.boundary : undefined;
+}
+
+/** Whether two boundaries hold the same records (order aside). */
+export function sameBoundary(a: Boundary | undefined, b: Boundary | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  if (a.at !== b.at || a.keys.length !== b.keys.length) return false;
+  const m = new Map(a.keys.map((e) => [e.k, e.h]));
+  return b.keys.every((e) => m.get(e.k) === e.h);
 }

@@ -1,4 +1,5 @@
 import type { Db } from 'mongodb';
+import type { Boundary } from '../records/writer';
 
 // Per-collection sync state kept inside the tenant's own database, beside the data it describes:
 // a dropped database takes its watermark along (the next sync is full), and a database restored
@@ -16,10 +17,12 @@ export interface CollectionSyncStateDoc {
   lastRunId: string;
   /** Records rejected by the last sync: the watermark was held at the oldest of them. */
   rejected: number;
+  /** The records at the watermark that the last sync saw (records/writer.ts Boundary); absent: none kept. */
+  boundary?: Boundary;
 }
 
 /** What a sync needs of a collection's state: where to read from, and whether records were held back. */
-export type SavedSyncState = Pick<CollectionSyncStateDoc, 'watermark' | 'rejected'>;
+export type SavedSyncState = Pick<CollectionSyncStateDoc, 'watermark' | 'rejected' | 'boundary'>;
 
 export function createTenantSyncState(tenantDb: Db) {
   const col = tenantDb.collection<CollectionSyncStateDoc>(SYNC_STATE_COLLECTION);
@@ -31,9 +34,10 @@ export function createTenantSyncState(tenantDb: Db) {
       return new Map(docs.map((d) => [d._id, d]));
     },
     /** Replaced, not raised with $max: a watermark held back for a rejected record must go down. */
-    async save(collection: string, s: { watermark?: string; runId: string; rejected: number }): Promise<void> {
+    async save(collection: string, s: { watermark?: string; runId: string; rejected: number; boundary?: Boundary }): Promise<void> {
       const doc: Omit<CollectionSyncStateDoc, '_id'> = { lastSyncedAt: new Date(), lastRunId: s.runId, rejected: s.rejected };
       if (s.watermark) doc.watermark = s.watermark;
+      if (s.watermark && s.boundary?.at === s.watermark) doc.boundary = s.boundary;
       await col.replaceOne({ _id: collection }, doc, { upsert: true });
     },
   };

@@ -186,6 +186,35 @@ describe('watermarks and retriable records', () => {
     expect(versions.map((d) => d.version)).toEqual([2, 2, 2]);
   });
 
+  it('records at the watermark come back and are not read again when unchanged; one changed in place (same updatedAt) is written', async () => {
+    const records: Array<Record<string, unknown>> = [
+      { id: 'b1', updatedAt: at(30).toISOString(), v: 1 },
+      { id: 'b2', updatedAt: at(30).toISOString(), v: 1 },
+      { id: 'b0', updatedAt: at(1).toISOString(), v: 1 },
+    ];
+    const tenantId = await httpTenant('boundary', (since) => records.filter((r) => !since || (r.updatedAt as string) >= since));
+    expect(await ensure(tenantId, 'boundary')).toMatchObject({ mode: 'full', synced: 3 });
+    const state = () =>
+      stack.deps.mongo.tenantDb(tenantId).collection<CollectionSyncStateDoc>(SYNC_STATE_COLLECTION).findOne({ _id: 'boundary' });
+    const first = await state();
+    expect(first!.boundary).toMatchObject({ at: at(30).toISOString() });
+    expect(first!.boundary!.keys.map((e) => e.k).sort()).toEqual(['"b1"', '"b2"']);
+    // Both come back (inclusive read) unchanged: counted unchanged, the state stays as it was.
+    expect(await ensure(tenantId, 'boundary')).toMatchObject({ mode: 'incremental', synced: 0, unchanged: 2 });
+    expect((await state())!.lastRunId).toBe(first!.lastRunId);
+    // Changed upstream without a new updatedAt: its hash differs, so it is written.
+    records[1] = { ...records[1], v: 2 };
+    expect(await ensure(tenantId, 'boundary')).toMatchObject({ mode: 'incremental', synced: 1, unchanged: 1 });
+    expect(await target(tenantId, 'boundary').findOne({ _id: 'b2' as never })).toMatchObject({ v: 2 });
+    expect((await state())!.boundary!.keys.find((e) => e.k === '"b2"')!.h).not.toBe(first!.boundary!.keys.find((e) => e.k === '"b2"')!.h);
+    // More records at one time than a boundary keeps: none is kept, each is read as before.
+    for (let i = 0; i < 70; i++) records.push({ id: `m${i}`, updatedAt: at(40).toISOString(), v: 1 });
+    expect(await ensure(tenantId, 'boundary')).toMatchObject({ synced: 70 });
+    expect((await state())!.boundary).toBeUndefined();
+    expect(await ensure(tenantId, 'boundary')).toMatchObject({ synced: 0, unchanged: 70 });
+    expect(await target(tenantId, 'boundary').countDocuments()).toBe(73);
+  });
+
   it('the watermark is capped at the sync start minus 2 s: a record stamped in the future does not hide later ones', async () => {
     // A clock-skewed upstream: one record an hour ahead of us.
     const { tenantId, source } = await tenantWith('events', [
