@@ -92,24 +92,27 @@ await (await connectMongo(base, log)).close();
 const client = new MongoClient(base.MONGODB_URI, { monitorCommands: true, maxPoolSize: 50, appName: 'bench-login' });
 await client.connect();
 let mongoCommands = 0;
-/** While set, each command the API sends is tallied here by name and collection (e.g. `find leases`). */
-let tally: Map<string, number> | undefined;
+/** Commands by name and collection (e.g. `find leases`): how many, and their round-trip milliseconds. */
+interface CommandTally {
+  kinds: Map<string, number>;
+  kindMs: Map<string, number>;
+}
+/** While set, each command the API sends is tallied into it. */
+let tally: CommandTally | undefined;
+const pending = new Map<number, { key: string; into: CommandTally }>();
 client.on('commandStarted', (ev) => {
   mongoCommands++;
   if (!tally) return;
   const target: unknown = (ev.command as Record<string, unknown>)[ev.commandName];
   const key = typeof target === 'string' ? `${ev.commandName} ${target}` : ev.commandName;
-  tally.set(key, (tally.get(key) ?? 0) + 1);
-  pending.set(ev.requestId, { key, into: tallyMs! });
+  tally.kinds.set(key, (tally.kinds.get(key) ?? 0) + 1);
+  pending.set(ev.requestId, { key, into: tally });
 });
-/** Server time (the driver's round trip) of the tallied commands, by the same keys. */
-let tallyMs: Map<string, number> | undefined;
-const pending = new Map<number, { key: string; into: Map<string, number> }>();
 const tallied = (ev: { requestId: number; duration: number }) => {
   const p = pending.get(ev.requestId);
   if (!p) return;
   pending.delete(ev.requestId);
-  p.into.set(p.key, (p.into.get(p.key) ?? 0) + ev.duration);
+  p.into.kindMs.set(p.key, (p.into.kindMs.get(p.key) ?? 0) + ev.duration);
 };
 client.on('commandSucceeded', tallied);
 client.on('commandFailed', tallied);
@@ -233,13 +236,9 @@ for (let i = 0; i < 20; i++)
     await login(a.fresh.url, repeat);
   }
 say(`warm incremental logins: ${LOGINS} per method and cache setting (${CACHE_MODES.join(', ')}), interleaved`);
-interface Series {
+interface Series extends CommandTally {
   ms: number[];
   commands: number[];
-  /** The commands of these logins by name and collection. */
-  kinds: Map<string, number>;
-  /** Their round-trip milliseconds, by the same keys. */
-  kindMs: Map<string, number>;
   before?: CacheCounts;
 }
 const series = (): Series => ({ ms: [], commands: [], kinds: new Map(), kindMs: new Map() });
@@ -257,10 +256,9 @@ const turns = [...apps].flatMap(([mode, a]) => (['temporal', 'direct', 'fresh'] 
 for (let i = 0; i < LOGINS; i++)
   for (let j = 0; j < turns.length; j++) {
     const { mode, k, url } = turns[(i + j) % turns.length]!;
-    tally = warm.get(mode)![k].kinds;
-    tallyMs = warm.get(mode)![k].kindMs;
+    tally = warm.get(mode)![k];
     const l = await login(url, k === 'fresh' ? repeat : shared);
-    tally = tallyMs = undefined;
+    tally = undefined;
     if (k === 'temporal' && l.body.syncMethod !== 'temporal') throw new Error(`expected temporal, got ${JSON.stringify(l.body)}`);
     add(warm.get(mode)![k], l);
   }

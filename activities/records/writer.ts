@@ -175,7 +175,7 @@ export async function writeRecords(
   const syncedAt = new Date();
   const readAt = o.readAt ?? syncedAt;
   const prepared: Prepared[] = [];
-  const known = o.known ? new Map(o.known.keys.map((e) => [e.k, e.h])) : undefined;
+  const known = o.known && { at: o.known.at, hashes: new Map(o.known.keys.map((e) => [e.k, e.h])) };
   const newest: Boundary = { at: '', keys: [] };
   const reject = (r: SourceRecord, reason: string) => {
     counts.rejected += 1;
@@ -200,7 +200,7 @@ export async function writeRecords(
       if (r.updatedAt > newest.at) Object.assign(newest, { at: r.updatedAt, keys: [] });
       if (r.updatedAt === newest.at && newest.keys.length <= BOUNDARY_MAX) newest.keys.push({ k: text, h: meta.hash });
     }
-    if (known && r.updatedAt === o.known!.at && known.get(text) === meta.hash) {
+    if (known && r.updatedAt === known.at && known.hashes.get(text) === meta.hash) {
       counts.unchanged += 1;
       continue;
     }

@@ -64,32 +64,12 @@ describe('the boundary kept with a watermark', () => {
   });
 
   it('compares by content, not order', () => {
-    const a = {
-      at: T1,
-      keys: [
-        { k: 'a', h: '1' },
-        { k: 'b', h: '2' },
-      ],
-    };
-    expect(
-      sameBoundary(a, {
-        at: T1,
-        keys: [
-          { k: 'b', h: '2' },
-          { k: 'a', h: '1' },
-        ],
-      }),
-    ).toBe(true);
-    expect(
-      sameBoundary(a, {
-        at: T1,
-        keys: [
-          { k: 'b', h: '3' },
-          { k: 'a', h: '1' },
-        ],
-      }),
-    ).toBe(false);
-    expect(sameBoundary(a, { at: T2, keys: a.keys })).toBe(false);
+    /** A boundary at `at` from "key:hash" pairs. */
+    const b = (at: string, ...pairs: string[]) => ({ at, keys: pairs.map((p) => ({ k: p.split(':')[0]!, h: p.split(':')[1]! })) });
+    const a = b(T1, 'a:1', 'b:2');
+    expect(sameBoundary(a, b(T1, 'b:2', 'a:1'))).toBe(true);
+    expect(sameBoundary(a, b(T1, 'b:3', 'a:1'))).toBe(false);
+    expect(sameBoundary(a, b(T2, 'a:1', 'b:2'))).toBe(false);
     expect(sameBoundary(a, undefined)).toBe(false);
     expect(sameBoundary(undefined, undefined)).toBe(true);
   });
