@@ -213,7 +213,7 @@ export function createLoginSync(d: LoginSyncDeps) {
         () => hedge.observe(performance.now() - t1),
         () => undefined,
       );
-      const hedged = await hedgeIfSlow(tenant, correlationId, temporalCall, log);
+      const hedged = await hedgeIfSlow(tenant, correlationId, temporalCall, log, started);
       if (hedged) return answer(hedged);
       try {
         const res = await temporalCall;
@@ -259,6 +259,7 @@ export function createLoginSync(d: LoginSyncDeps) {
     correlationId: string,
     temporalCall: Promise<EssentialReadyResult>,
     log: Logger,
+    started: number,
   ): Promise<AnswerInput | undefined> {
     const delay = hedge.delayMs();
     metrics.hedgeDelay.record(delay === undefined ? 0 : delay / 1000);
@@ -287,13 +288,17 @@ export function createLoginSync(d: LoginSyncDeps) {
       t.then((r) => ({ from: 'temporal' as const, r })),
       dr.then((r) => ({ from: 'direct' as const, r })),
     ]);
-    if (winner.from === 'direct' && winner.r.ok) {
-      metrics.fallbacks.add(1, { reason: 'hedged' });
+    // Every answer by the hedged direct run says so in one line, whichever way it won.
+    const byDirect = (out: Awaited<typeof directCall>, reason: FallbackReason): AnswerInput => {
+      metrics.fallbacks.add(1, { reason });
       metrics.hedges.add(1, { winner: 'direct' });
-      const out = winner.r.value as Awaited<typeof directCall>;
-      log.info({ syncMethod: 'direct', fallbackReason: 'hedged' }, 'login sync answered by the hedged direct sync');
-      return { correlationId: out.correlationId, syncMethod: 'direct', essential: out.essential, workflowId, fallbackReason: 'hedged' };
-    }
+      log.info(
+        { syncMethod: 'direct', fallbackReason: reason, durationMs: Date.now() - started },
+        'login sync answered by the hedged direct sync',
+      );
+      return { correlationId: out.correlationId, syncMethod: 'direct', essential: out.essential, workflowId, fallbackReason: reason };
+    };
+    if (winner.from === 'direct' && winner.r.ok) return byDirect(winner.r.value as Awaited<typeof directCall>, 'hedged');
     if (winner.from === 'temporal' && winner.r.ok) {
       metrics.hedges.add(1, { winner: 'temporal' });
       // The direct run goes on to its end; its writes are version-guarded no-ops or newer.
@@ -307,10 +312,8 @@ export function createLoginSync(d: LoginSyncDeps) {
     if (winner.from === 'temporal' && other.ok) {
       // Temporal failed (timeout, unavailable…): the direct run already under way is the fallback.
       const reason = winner.r.ok ? 'hedged' : winner.r.err instanceof TemporalLoginError ? winner.r.err.reason : 'error';
-      metrics.fallbacks.add(1, { reason });
-      metrics.hedges.add(1, { winner: 'direct' });
-      const out = other.value as Awaited<typeof directCall>;
-      return { correlationId: out.correlationId, syncMethod: 'direct', essential: out.essential, workflowId, fallbackReason: reason };
+      log.warn({ err: winner.r.ok ? undefined : String(winner.r.err) }, 'temporal login sync failed while the hedged direct sync ran');
+      return byDirect(other.value as Awaited<typeof directCall>, reason);
     }
     // Direct failed and Temporal answered, or both failed: the caller reads temporalCall (answer or fallback).
     return undefined;
