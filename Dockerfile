@@ -62,7 +62,9 @@ RUN node_modules/.bin/tsx --version
 FROM ${NODE_IMAGE} AS runtime
 # HOST=0.0.0.0: inside a container the API must listen beyond loopback (publish the port on
 # 127.0.0.1 on the host instead). No secrets here: AUTH_JWT_SECRET comes from the environment.
+# MALLOC_ARENA_MAX=2: fewer glibc malloc arenas for the worker's many threads (infra/dev/ts-entry.ts).
 ENV NODE_ENV=production \
+    MALLOC_ARENA_MAX=2 \
     HOST=0.0.0.0 \
     PORT=3000 \
     npm_config_update_notifier=false
@@ -71,6 +73,10 @@ COPY --from=deps /app/node_modules ./node_modules
 # Sources last, so a code change does not reinstall dependencies (.dockerignore keeps
 # node_modules, .tools, .data, .git, .env and test output out of the context).
 COPY . .
+# The worker's workflow bundle, built once here: a worker reads it (WORKFLOW_BUNDLE_PATH) instead
+# of running webpack at every start (the API ignores it).
+RUN node --import tsx workers/build-workflow-bundle.ts dist/workflow-bundle.js
+ENV WORKFLOW_BUNDLE_PATH=/app/dist/workflow-bundle.js
 USER node
 EXPOSE 3000
 # Liveness of the API (no curl in the slim image). The worker serves no HTTP: compose

@@ -1,3 +1,4 @@
+import type { AppCache } from '../infra/cache/cache';
 import type { Client } from '@temporalio/client';
 import type { Logger } from '../infra/logger';
 import type { Mongo } from '../infra/mongo';
@@ -14,6 +15,8 @@ export interface ActivityDeps {
   secrets: Keyring;
   /** Where sources may connect and how much they may send (SOURCE_*); absent = DEFAULT_OUTBOUND. */
   outbound?: OutboundPolicy;
+  /** The process's read cache (infra/cache): a tenant sync reads its tenant through it. Absent: every read goes to MongoDB. */
+  cache?: AppCache;
   /** Temporal client for activities that act on other workflows (the stuck-sync sweep); the worker makes it from its connection. */
   temporalClient?: Client;
 }

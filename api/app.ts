@@ -52,8 +52,8 @@ import { createDirectSync } from './services/tenant-sync/direct-sync';
 import { createTemporalLogin } from './services/tenant-sync/temporal-login';
 import { createLoginSync } from './services/tenant-sync/login-sync';
 import { createWorkerPresence, describeWorkflowPollers, loginQueueOf } from './services/tenant-sync/worker-presence';
-import { createCache } from './services/cache/cache';
-import { cachedSyncStore, cachedTenantRepository } from './services/cache/cached-stores';
+import { createCache } from '../infra/cache/cache';
+import { cachedSyncStore, cachedTenantRepository } from '../activities/tenant-sync/cached-stores';
 import cacheRoutes from './routes/cache';
 import { platformGaugeReaders, registerPlatformGauges } from './services/maintenance/platform-gauges';
 import dashboardRoutes from './routes/dashboard';
@@ -73,7 +73,7 @@ export interface AppDeps {
   telemetry?: Telemetry;
   /** Seals and reveals stored secrets. @default the keyring of `config.SECRETS_KEY` */
   secrets?: Keyring;
-  /** Redis of the login-path cache (api/services/cache). @default redis */
+  /** Redis of the login-path cache (infra/cache). @default redis */
   cacheRedis?: Redis;
   /** True once the process is shutting down: /health/ready answers 503 (api/server.ts). @default never */
   draining?: () => boolean;

@@ -6,7 +6,7 @@ import { REPO_ROOT } from '../infra/dev/ensure-tools';
 import { freePort } from '../infra/dev/servers';
 import { startStack, type StackHandle } from '../infra/dev/stack';
 import { stopOnSignals, type StopRegistry } from '../infra/dev/stop-on-signal';
-import { tsEntry } from '../infra/dev/ts-entry';
+import { PROCESS_ENV_DEFAULTS, tsEntry } from '../infra/dev/ts-entry';
 
 // Shared by the benchmarks: an isolated embedded stack on free ports, a worker child process
 // (its peak RSS read from /proc), memory sampling, and percentile helpers. What they start is
@@ -94,7 +94,15 @@ export function startWorkerProcess(env: Record<string, string>): Promise<WorkerP
   // node with tsx's loader, not the tsx CLI: a SIGTERM reaches the worker itself, which drains.
   const [cmd, args] = tsEntry(path.join(REPO_ROOT, 'workers/worker.ts'));
   const child = spawn(cmd, args, {
-    env: { ...process.env, WORKER_METRICS_PORT: '0', SCHEDULES_ON_START: 'false', ...env, LOG_LEVEL: 'info', LOG_PRETTY: 'false' },
+    env: {
+      ...PROCESS_ENV_DEFAULTS,
+      ...process.env,
+      WORKER_METRICS_PORT: '0',
+      SCHEDULES_ON_START: 'false',
+      ...env,
+      LOG_LEVEL: 'info',
+      LOG_PRETTY: 'false',
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let tail = '';

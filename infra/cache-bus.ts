@@ -108,7 +108,7 @@ export async function invalidateRemote(redis: Redis, scope: string, namespace: s
   await redis.publish(busChannel(scope, storeChannel(STORE_NAME)), encodeEnvelope({ busId: `remote-${process.pid}`, payload }));
 }
 
-/** The API's cache namespaces (api/services/cache), named here for processes that only invalidate. */
+/** The API's cache namespaces (infra/cache), named here for processes that only invalidate. */
 export const CACHED_NAMESPACES = ['tenants', 'sync-status'] as const;
 
 /** Keys per SCAN step of a namespace clear, unlinked in one pipeline (never KEYS: it blocks Redis). */

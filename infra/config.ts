@@ -54,6 +54,11 @@ export const configShape = {
     'process',
     "Worker: background work (every main- and bulk-lane activity as it starts, and each reconcile chunk) waits up to this long while a login's activities run in the same worker process, so the database and CPU serve the login first; 0 never waits. Kept under the heartbeat timeouts.",
   ),
+  WORKFLOW_BUNDLE_PATH: opt(
+    z.string().min(1).optional(),
+    'process',
+    "Worker: a workflow bundle built ahead (`npm run build:workflows`, the image does it). Unset: the worker builds it in a short-lived child process at start, so webpack never weighs on the worker's own memory.",
+  ),
   WORKER_METRICS_HOST: opt(
     z.string().min(1).default('127.0.0.1'),
     'process',
@@ -132,7 +137,7 @@ export const configShape = {
   CACHE_ENABLED: opt(
     bool(true),
     'redis',
-    'API: cache tenant entries and sync status on the login path (in-process L1, Redis L2, invalidated across processes over Redis).',
+    "API and worker: cache tenant entries (both) and sync status (the API's login path): in-process L1, Redis L2, invalidated across processes over Redis.",
   ),
   CACHE_TENANT_TTL_MS: opt(
     int(60_000, 1_000, 86_400_000),

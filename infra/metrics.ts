@@ -136,7 +136,7 @@ export function createBreakerMetrics() {
   };
 }
 
-/** API cache (api/services/cache): reads answered from it, and reads that went to MongoDB (absent, or Redis away: bypass), by namespace. */
+/** API cache (infra/cache): reads answered from it, and reads that went to MongoDB (absent, or Redis away: bypass), by namespace. */
 export function createCacheMetrics() {
   return {
     hits: counter(MetricNames.cacheHits, 'Cache reads answered from the cache, by namespace (tenants, sync-status)'),

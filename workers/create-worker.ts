@@ -58,7 +58,7 @@ export interface CreateWorkerOptions {
   deps: ActivityDeps;
   /** Activity tuning from config (page size …). */
   settings?: ActivitySettings;
-  /** Prebuilt bundle; without it the worker bundles from source at start. */
+  /** Prebuilt bundle (workers/workflow-bundle.ts); without it this process bundles from source once, for every lane. */
   workflowBundle?: WorkflowBundle;
   /** Extra or replacement activities (tests inject failures here). */
   activityOverrides?: Record<string, (...args: never[]) => Promise<unknown>>;
@@ -150,7 +150,8 @@ export async function createWorker(o: CreateWorkerOptions): Promise<WorkerGroup>
     ),
     ...o.activityOverrides,
   };
-  const workflows = o.workflowBundle ? { workflowBundle: o.workflowBundle } : { workflowsPath: WORKFLOWS_PATH };
+  // Bundled once for every lane (Worker.create with a workflowsPath would run webpack per lane).
+  const workflows = { workflowBundle: o.workflowBundle ?? (await bundleWorkflows()) };
   const common = {
     connection: o.connection,
     namespace: o.namespace,
@@ -159,9 +160,8 @@ export async function createWorker(o: CreateWorkerOptions): Promise<WorkerGroup>
     shutdownGraceTime: o.shutdownGraceTime ?? 10_000,
   };
   const withWorkflows = {
+    // The bundle holds the workflow interceptor modules (bundleWorkflows).
     ...workflows,
-    // A prebuilt bundle already holds the workflow interceptor modules (bundleWorkflows).
-    ...(o.workflowBundle ? {} : { interceptors: { workflowModules: WORKFLOW_INTERCEPTOR_MODULES } }),
     // Run outcomes reported from the sandbox → the worker's metrics (no spans are made there).
     sinks: workflowSinks(metrics),
   };
@@ -174,7 +174,7 @@ export async function createWorker(o: CreateWorkerOptions): Promise<WorkerGroup>
     ...common,
     ...withWorkflows,
     taskQueue: queues.main,
-    interceptors: { ...withWorkflows.interceptors, ...activityOnly(background) },
+    interceptors: activityOnly(background),
     maxConcurrentActivityTaskExecutions: o.slots?.activities ?? 50,
     maxConcurrentWorkflowTaskExecutions: o.slots?.workflowTasks ?? 40,
   });
@@ -185,7 +185,7 @@ export async function createWorker(o: CreateWorkerOptions): Promise<WorkerGroup>
       ...common,
       ...withWorkflows,
       taskQueue: queues.interactive,
-      interceptors: { ...withWorkflows.interceptors, ...activityOnly([gateInterceptor(gate)]) },
+      interceptors: activityOnly([gateInterceptor(gate)]),
       maxConcurrentActivityTaskExecutions: slots,
       maxConcurrentWorkflowTaskExecutions: Math.max(2, slots),
       maxConcurrentLocalActivityExecutions: slots,

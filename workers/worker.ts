@@ -8,6 +8,8 @@ import { onShutdownSignal } from '../infra/shutdown';
 import { startTelemetry } from '../infra/telemetry';
 import { activityDepsFromConfig, activitySettingsFromConfig } from '../activities/settings-from-config';
 import { createWorker, laneSettingsFromConfig } from './create-worker';
+import { loadWorkflowBundle } from './workflow-bundle';
+import { createCache } from '../infra/cache/cache';
 import { upsertClientsOnStart } from './client-upsert-on-start';
 import { createPauseStore } from '../activities/maintenance/pause-store';
 import { ensureSchedulesOnStart } from './schedules';
@@ -20,6 +22,9 @@ import { freeLoopbackPort, runtimeLoggerTo, sdkMetricsExporter, sdkMetricsSource
 const config = loadConfigOrExit();
 const log = loggerFromConfig(config, 'worker');
 
+// Built (or read) while the connections below are made (workers/workflow-bundle.ts).
+const bundling = loadWorkflowBundle({ prebuilt: config.WORKFLOW_BUNDLE_PATH, log });
+bundling.catch(() => undefined); // awaited below; a failure surfaces there
 const telemetry = await startTelemetry({
   serviceName: 'worker',
   metricsPort: config.WORKER_METRICS_PORT,
@@ -38,12 +43,25 @@ if (telemetry.metricsUrl) log.info({ url: telemetry.metricsUrl }, 'worker metric
 
 const mongo = await connectMongo(config, log);
 const redis = createRedis(config, log, 'worker');
+// The read cache the API's login path has (infra/cache): a login's collection syncs read their
+// tenant through it; the API's tenant writes reach it over the cache bus.
+const cache = createCache({
+  redis,
+  scope: mongo.db.databaseName,
+  enabled: config.CACHE_ENABLED,
+  ttlMs: { tenants: config.CACHE_TENANT_TTL_MS, 'sync-status': config.CACHE_STATUS_TTL_MS },
+  log,
+});
 const connection = await NativeConnection.connect(temporalConnectionOptions(config));
 const worker = await createWorker({
   connection,
+  workflowBundle: await bundling.catch((err: unknown) => {
+    log.fatal({ err: err instanceof Error ? err.message : String(err) }, 'no workflow bundle: the worker cannot start');
+    process.exit(1);
+  }),
   namespace: config.TEMPORAL_NAMESPACE,
   taskQueue: config.TEMPORAL_TASK_QUEUE,
-  deps: activityDepsFromConfig(config, { mongo, redis, log }),
+  deps: activityDepsFromConfig(config, { mongo, redis, log, cache }),
   settings: activitySettingsFromConfig(config),
   priority: config.TEMPORAL_PRIORITY,
   slots: { activities: config.WORKER_MAX_CONCURRENT_ACTIVITIES, workflowTasks: config.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS },
@@ -56,6 +74,7 @@ onShutdownSignal(log, config.SHUTDOWN_TIMEOUT_MS + 5_000, async () => {
   worker.shutdown();
   await running;
   await connection.close();
+  await cache.close();
   await Promise.allSettled([mongo.close(), redis.quit(), telemetry.shutdown()]);
 });
 

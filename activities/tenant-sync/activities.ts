@@ -13,6 +13,7 @@ import { createProgressWriter } from './progress';
 import { boundaryAfter, newCheckpoint, resumedCheckpoint, sameBoundary, tally, watermarkAfter, type Checkpoint } from './checkpoint';
 import { createTenantSyncState, type SavedSyncState, SYNC_STATE_COLLECTION } from './state';
 import { createTenantRepository, type TenantRepository } from './registry';
+import { cachedTenantRepository } from './cached-stores';
 import { createRemoteInvalidator } from '../../infra/cache-bus';
 
 // Tenant-sync activities. The workflow runs them on the worker; the API's direct path calls
@@ -46,7 +47,7 @@ export interface TenantSyncSettings {
 
 /** Stores the caller already holds (the API's, built once); each absent one is made here (the worker). */
 export interface TenantSyncShared {
-  /** @default createTenantRepository(deps.mongo.db, deps.secrets) */
+  /** @default createTenantRepository(deps.mongo.db, deps.secrets), read through deps.cache when there is one */
   tenants?: TenantRepository;
   /** @default createSyncStore(deps.mongo.db) */
   store?: SyncStore;
@@ -57,7 +58,10 @@ export function createTenantSyncActivities(
   settings: TenantSyncSettings = { pageSize: 500 },
   shared: TenantSyncShared = {},
 ) {
-  const tenants = shared.tenants ?? createTenantRepository(deps.mongo.db, deps.secrets);
+  // Each collection's sync reads its tenant: through the process's cache (the worker's, like the
+  // API's), a login's parallel collection syncs read the registry once, and later logins not at all.
+  const registry = () => createTenantRepository(deps.mongo.db, deps.secrets);
+  const tenants = shared.tenants ?? (deps.cache ? cachedTenantRepository(registry(), deps.cache) : registry());
   const store = shared.store ?? createSyncStore(deps.mongo.db);
   const progress = createProgressWriter(deps.mongo.db, settings.progressEveryMs, deps.log);
   const invalidator = createRemoteInvalidator(deps.redis, deps.mongo.db.databaseName, deps.log);
@@ -187,7 +191,7 @@ export function createTenantSyncActivities(
 
   async function recordSyncRun(run: SyncRunRecord): Promise<void> {
     await store.recordRun(run);
-    // The API caches each tenant's sync status (api/services/cache): drop it in every API process,
+    // The API caches each tenant's sync status (infra/cache): drop it in every API process,
     // so the next login's freshness check sees this run. Bounded and never failing the activity:
     // a lost invalidation is healed by the API's flush after a Redis outage or its short TTL.
     await invalidator.drop('sync-status', run.tenantId);

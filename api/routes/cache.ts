@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { Scopes } from '../../infra/auth-token';
 import { problemResponses } from '../schemas';
-import { CacheNamespaces, type AppCache } from '../services/cache/cache';
+import { CacheNamespaces, type AppCache } from '../../infra/cache/cache';
 
 // GET /api/cache/stats: this process's cache counters (scope ops:read or admin; platform-wide
 // counts, so global coverage like GET /api/ops/work). Each API process answers for itself.

@@ -6,7 +6,7 @@ import { REPO_ROOT } from '../../infra/dev/ensure-tools';
 import { startStack } from '../../infra/dev/stack';
 import { isPortOpen } from '../../infra/dev/servers';
 import { stopOnSignals } from '../../infra/dev/stop-on-signal';
-import { tsEntry } from '../../infra/dev/ts-entry';
+import { PROCESS_ENV_DEFAULTS, tsEntry } from '../../infra/dev/ts-entry';
 import { connectMongo } from '../../infra/mongo';
 import { startFixtureUpstream } from '../../fixtures/upstream/server';
 import { DEMO_TENANTS, describeDemoLogins, loginDemoTenants, registerDemoTenants } from './demo';
@@ -76,6 +76,7 @@ await mongo.close();
 say(`demo tenants on the fixture upstream ${upstream.url}: ${DEMO_TENANTS.map((t) => t.tenantId).join(', ')}`);
 
 const childEnv = {
+  ...PROCESS_ENV_DEFAULTS,
   ...process.env,
   TEMPORAL_ADDRESS: stack.temporalAddress,
   MONGODB_URI: stack.mongoUri,

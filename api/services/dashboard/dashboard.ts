@@ -5,7 +5,7 @@ import type { Logger } from '../../../infra/logger';
 import type { Mongo } from '../../../infra/mongo';
 import { FINAL_STATES, type ReconcileProgress } from '../../../shared/reconcile';
 import { redactConnectionDetails } from '../../../shared/redact';
-import type { AppCache } from '../cache/cache';
+import type { AppCache } from '../../../infra/cache/cache';
 import type { PauseService } from '../maintenance/pauses';
 import type { WorkView, WorkViewAnswer } from '../maintenance/work-view';
 import type { QuotaSettings } from '../quotas/quotas';

@@ -12,7 +12,7 @@ import { registerMongoTenant } from '../../helpers/api';
 import { uniqueId } from '../../helpers/stack';
 import { useStack } from '../../helpers/use-stack';
 
-// The login path's cache (api/services/cache): invalidation across two API apps over one Redis,
+// The login path's cache (infra/cache): invalidation across two API apps over one Redis,
 // a finished sync (direct in another app, or the worker's workflow) seen at once by the next
 // login's freshness check, hit and miss counters (GET /api/cache/stats and /health/metrics), and
 // an app whose cache Redis is a dead port answering every request correctly from MongoDB.

@@ -1,6 +1,6 @@
-import type { TenantRepository } from '../../../activities/tenant-sync/registry';
-import type { SyncStore } from '../../../activities/tenant-sync/store';
-import type { AppCache } from './cache';
+import type { TenantRepository } from './registry';
+import type { SyncStore } from './store';
+import type { AppCache } from '../../infra/cache/cache';
 
 // The login path's reads through the cache, as drop-in wrappers of the registry and the sync
 // store (the activities/ originals stay untouched). Writes made through a wrapper invalidate

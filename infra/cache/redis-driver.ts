@@ -1,6 +1,6 @@
 import { RedisDriver } from 'bentocache/drivers/redis';
 import type { CreateDriverResult, RedisConfig } from 'bentocache/types';
-import { unlinkMatching } from '../../../infra/redis';
+import { unlinkMatching } from '../redis';
 
 // bentocache's Redis L2 driver, made safe on a Redis Cluster: its clear() SCANs one node only
 // (ioredis sends SCAN to a random node) and its deleteMany() pipelines keys of many slots, which

@@ -1,16 +1,16 @@
-import { CACHED_NAMESPACES } from '../../../infra/cache-bus';
+import { CACHED_NAMESPACES } from '../cache-bus';
 import { BentoCache, bentostore } from 'bentocache';
 import { memoryDriver } from 'bentocache/drivers/memory';
-import type { Logger } from '../../../infra/logger';
-import { createCacheMetrics } from '../../../infra/metrics';
-import { duplicateRedis, type Redis } from '../../../infra/redis';
-import { withTimeout } from '../../../infra/timeout';
-import { cacheRedisPrefix, jsonBusDriver, STORE_NAME } from '../../../infra/cache-bus';
+import type { Logger } from '../logger';
+import { createCacheMetrics } from '../metrics';
+import { duplicateRedis, type Redis } from '../redis';
+import { withTimeout } from '../timeout';
+import { cacheRedisPrefix, jsonBusDriver, STORE_NAME } from '../cache-bus';
 import { clusterSafeRedisDriver } from './redis-driver';
 import { dateAwareSerializer } from './serializer';
 
-// The API's read cache (bentocache): an in-process L1 in front of a Redis L2, and a Redis bus
-// that tells every other API process to drop its L1 copy when an entry changes. getOrSet is
+// The read cache of the API and the worker (bentocache): an in-process L1 in front of a Redis L2,
+// and a Redis bus that tells every other process to drop its L1 copy when an entry changes. getOrSet is
 // stampede-protected (one loader per key and process; the others wait for it). Redis away →
 // every read goes straight to MongoDB (the L1 too is bypassed: no process could hear an
 // invalidation), logged once per outage; when Redis is back the namespaces are flushed, since
