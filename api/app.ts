@@ -170,6 +170,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const states = (tenantId: string, names: readonly string[]) => createTenantSyncState(mongo.tenantDb(tenantId)).getMany(names);
   const leases = mongo.db.collection<LeaseDoc>(Collections.leases);
   const direct = createDirectSync({ activities, store: loginStore, leases, log, concurrency: config.SYNC_CONCURRENCY, lockTtlMs, states });
+  // A direct run records itself and lets go of its lease after its login's answer: closing waits for that.
+  app.addHook('onClose', async () => direct.settle());
   const temporalLogin = temporal
     ? createTemporalLogin({
         temporal,

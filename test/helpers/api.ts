@@ -38,11 +38,13 @@ export interface MongoTenant {
   collections?: ReadonlyArray<string | { name: string; essential: boolean }>;
   /** More registry fields (fairnessWeight, quotas…). */
   extra?: Record<string, unknown>;
+  /** The tenant is registered already: this re-registers it (an update, 200). */
+  existing?: boolean;
 }
 
 /**
  * Registers a tenant whose upstream is a database on the file's MongoDB (POST /api/tenants as
- * admin on '*'); expects 201 and answers the tenant view.
+ * admin on '*'); expects 201 (200 with `existing`) and answers the tenant view.
  */
 export async function registerMongoTenant(app: FastifyInstance, deps: TestDeps, t: MongoTenant): Promise<Record<string, unknown>> {
   const collections = (t.collections ?? ['users']).map((c) => (typeof c === 'string' ? { name: c, essential: c === 'users' } : c));
@@ -58,6 +60,6 @@ export async function registerMongoTenant(app: FastifyInstance, deps: TestDeps, 
       ...t.extra,
     },
   });
-  if (res.statusCode !== 201) throw new Error(`registering ${t.tenantId}: ${res.statusCode} ${res.body}`);
+  if (res.statusCode !== (t.existing ? 200 : 201)) throw new Error(`registering ${t.tenantId}: ${res.statusCode} ${res.body}`);
   return res.json() as Record<string, unknown>;
 }

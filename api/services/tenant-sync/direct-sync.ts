@@ -134,6 +134,8 @@ export function createDirectSync(d: DirectSyncDeps) {
         },
       });
     const lost = () => leaseLostAt !== undefined;
+    // This process's previous run of the tenant has recorded and let go of the lease first.
+    await handedOff(lockKey);
     let lock = await take();
     for (let round = 0; lock === undefined && round < 3; round++) {
       // Another process is syncing this tenant: wait for it and answer from its outcome; a holder
@@ -169,34 +171,73 @@ export function createDirectSync(d: DirectSyncDeps) {
     });
     const pending = restPlan.map(pendingCollection);
     const onlyEssential = !o.includeRest || restPlan.length === 0;
-    let essentialAt = '';
     let essential: CollectionResult[];
     try {
       essential = await syncAll(tenantId, correlationId, essentialPlan);
-      essentialAt = new Date().toISOString();
-      // Recorded before waiters are let go: a process waiting on the lock answers from this run's status.
+    } catch (err) {
+      await lock?.release().catch(() => undefined);
+      throw err;
+    }
+    const essentialAt = new Date().toISOString();
+    try {
+      // Recorded before the answer and before waiters are let go: the next login's freshness check
+      // (in any process) and a process waiting on the lease answer from this run's status.
       await d.store.recordRun(record(onlyEssential ? essential : [...essential, ...pending], onlyEssential, essentialAt));
     } catch (err) {
       await lock?.release().catch(() => undefined);
       throw err;
     }
+    // The lease's release (or its ready mark and the rest) goes on after the answer: on a busy
+    // database (an outage's storm of fallbacks) each write queues behind every other login's, and
+    // the login waited for one more. A later run of this tenant in this process waits for it
+    // (`handedOff`), so it never finds its own predecessor's lease still held.
     if (onlyEssential) {
-      await lock?.release().catch(() => undefined);
+      track(lockKey, lock?.release().catch(() => undefined) ?? Promise.resolve());
       return { correlationId, essential, joined: false };
     }
-    await lock?.markReady(runId).catch(() => undefined);
-    void syncAll(tenantId, correlationId, restPlan, lost)
-      // The final record is retried through a short MongoDB stall (a pool its monitor cleared):
-      // left 'running', the run would look in progress until the stuck-sync sweep settles it.
-      .then((rest) => recordWithRetries(() => d.store.recordRun(record([...essential, ...rest], true, essentialAt))))
-      .catch((err: unknown) => d.log.error({ err, tenantId, correlationId }, 'background direct sync failed'))
-      .finally(async () => {
-        await lock?.release().catch(() => undefined);
-      });
+    const ready = lock?.markReady(runId).catch(() => undefined) ?? Promise.resolve();
+    track(lockKey, ready);
+    track(
+      `${lockKey}:rest`,
+      ready
+        .then(() => syncAll(tenantId, correlationId, restPlan, lost))
+        // The final record is retried through a short MongoDB stall (a pool its monitor cleared):
+        // left 'running', the run would look in progress until the stuck-sync sweep settles it.
+        .then((rest) => recordWithRetries(() => d.store.recordRun(record([...essential, ...rest], true, essentialAt))))
+        .catch((err: unknown) => d.log.error({ err, tenantId, correlationId }, 'background direct sync failed'))
+        .finally(async () => {
+          await lock?.release().catch(() => undefined);
+        }),
+    );
     return { correlationId, essential, joined: false };
   }
 
-  return { run };
+  /** Work a run left going after its answer, by key: a later run of the key waits for it; `settle` for all. */
+  const background = new Map<string, Set<Promise<unknown>>>();
+  function track(key: string, p: Promise<unknown>): void {
+    const set = background.get(key) ?? new Set();
+    background.set(key, set);
+    const done = p.then(
+      () => undefined,
+      () => undefined,
+    );
+    set.add(done);
+    void done.then(() => {
+      set.delete(done);
+      if (set.size === 0) background.delete(key);
+    });
+  }
+  const handedOff = async (key: string) => {
+    await Promise.all([...(background.get(key) ?? [])]);
+  };
+
+  return {
+    run,
+    /** Resolves once every run's work after its answer (records, releases, the rest) is done: the app's close waits for it. */
+    async settle(): Promise<void> {
+      while (background.size > 0) await Promise.all([...background.values()].flatMap((set) => [...set]));
+    },
+  };
 }
 
 export type DirectSync = ReturnType<typeof createDirectSync>;

@@ -66,20 +66,8 @@ describe('login-path cache', () => {
   const register = (app: FastifyInstance, tenantId: string, collections: Array<string | { name: string; essential: boolean }>) =>
     registerMongoTenant(app, stack.deps, { tenantId, database: data.databaseName, collections });
   /** Re-registers an existing tenant (200) with these collections. */
-  const update = async (app: FastifyInstance, tenantId: string, collections: Array<{ name: string; essential: boolean }>) => {
-    const res = await app.inject({
-      method: 'POST',
-      url: '/api/tenants',
-      headers: await stack.bearer(['admin'], '*'),
-      payload: {
-        tenantId,
-        name: tenantId,
-        source: { kind: 'mongodb', settings: { uri: stack.deps.config.MONGODB_URI, database: data.databaseName } },
-        collections,
-      },
-    });
-    expect(res.statusCode, res.body).toBe(200);
-  };
+  const update = (app: FastifyInstance, tenantId: string, collections: Array<{ name: string; essential: boolean }>) =>
+    registerMongoTenant(app, stack.deps, { tenantId, database: data.databaseName, collections, existing: true });
   const ensure = async (app: FastifyInstance, tenantId: string): Promise<Ensure> => {
     const res = await app.inject({ method: 'POST', url: `/api/sync/tenants/${tenantId}/ensure`, headers: syncer });
     expect(res.statusCode, res.body).toBe(200);

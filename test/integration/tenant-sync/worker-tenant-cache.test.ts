@@ -78,22 +78,7 @@ describe("the worker's tenant cache", () => {
     expect(after3.misses).toBe(after1.misses);
 
     // The tenant now reads another database: the worker must see it on the next login.
-    const database = await seed('b');
-    const res = await app.inject({
-      method: 'POST',
-      url: '/api/tenants',
-      headers: await stack.bearer(['admin'], '*'),
-      payload: {
-        tenantId,
-        name: tenantId,
-        source: { kind: 'mongodb', settings: { uri: stack.deps.config.MONGODB_URI, database } },
-        collections: [
-          { name: 'users', essential: true },
-          { name: 'orders', essential: false },
-        ],
-      },
-    });
-    expect(res.statusCode, res.body).toBe(200);
+    await registerMongoTenant(app, stack.deps, { tenantId, database: await seed('b'), collections: ['users', 'orders'], existing: true });
     await expect
       .poll(
         async () => {
