@@ -290,6 +290,42 @@ describe('direct sync: retries, cross-process lock, fallback on error', () => {
     await taker!.release();
   });
 
+  it("the login answers before the lease's release lands; the next run in this process waits for it and syncs (not joins)", async () => {
+    const tenantId = await bench.registerTenant(await bench.app({ USE_TEMPORAL_FOR_AUTH: false }), [
+      { name: 'users', essential: true, size: 5 },
+    ]);
+    const { leases, col, stall } = stalledLeases();
+    const direct = createDirectSync({
+      activities: createTenantSyncActivities(bench.deps),
+      store: createSyncStore(bench.deps.mongo.db),
+      leases: col,
+      log: bench.deps.log,
+      concurrency: 1,
+      lockTtlMs: 10_000,
+    });
+    const plan = [{ name: 'users', essential: true }];
+    // Every lease update (the release) lands 600 ms late: a database busy with other writes.
+    stall.ms = 600;
+    const t0 = Date.now();
+    const first = await direct.run(tenantId, 'corr-handoff-1', plan, { includeRest: false });
+    const answeredIn = Date.now() - t0;
+    expect(first).toMatchObject({ joined: false });
+    expect(answeredIn).toBeLessThan(600);
+    // Its run is recorded before the answer; its lease is not released yet.
+    expect(await createSyncStore(bench.deps.mongo.db).runs.findOne({ _id: 'corr-handoff-1' })).not.toBeNull();
+    const key = `direct-sync:${tenantId}`;
+    expect((await leases.find({ key }).toArray()).map((d) => d.released === true)).toEqual([false]);
+    // The next run waits for the hand-off and syncs itself: it neither joins the first nor finds its lease held.
+    const second = await direct.run(tenantId, 'corr-handoff-2', plan, { includeRest: false });
+    expect(second).toMatchObject({ correlationId: 'corr-handoff-2', joined: false });
+    stall.ms = 0;
+    await direct.settle();
+    expect((await leases.find({ key }).toArray()).map((d) => [d.gen, d.released === true]).sort()).toEqual([
+      [1, true],
+      [2, true],
+    ]);
+  });
+
   it('LOGIN_DEADLINE_MS: a login not answered in time gets a 503 with Retry-After; its sync goes on and the next login has it', async () => {
     const a = await bench.app({ USE_TEMPORAL_FOR_AUTH: false, LOGIN_DEADLINE_MS: 400 });
     const tenantId = await bench.registerTenant(a, COLLECTIONS);
