@@ -1,13 +1,4 @@
-import {
-  condition,
-  allHandlersFinished,
-  log,
-  patched,
-  proxyActivities,
-  proxyLocalActivities,
-  setHandler,
-  workflowInfo,
-} from '@temporalio/workflow';
+import { condition, allHandlersFinished, log, proxyActivities, proxyLocalActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { failureFromError } from '../shared/sync-failure';
 import {
@@ -31,12 +22,6 @@ const { syncCollection: syncEssentialCollection } = proxyLocalActivities<Activit
 const { recordSyncRun } = proxyActivities<Activities>(ActivityProfiles.quick);
 
 const DEFAULT_CONCURRENCY = 4;
-
-/** Changes to the workflow's commands, behind `patched` so runs started before them replay. */
-export const TENANT_SYNC_PATCHES = {
-  /** Without non-essential collections the run is recorded once, at its end (not at essential-ready and again at the end). */
-  recordOnceWithoutRest: 'tenant-sync-record-once-without-rest',
-} as const;
 
 /** tenant-sync:{tenantId} — essential collections first, then the rest; one failure never stops the others. */
 export async function tenantSyncWorkflow(input: TenantSyncInput): Promise<SyncRunRecord> {
@@ -95,26 +80,19 @@ export async function tenantSyncWorkflow(input: TenantSyncInput): Promise<SyncRu
   );
   essentialDone = true;
   run.essentialReadyAt = new Date().toISOString();
-  const finish = () => {
-    run.state = runStateOf(run.collections);
-    run.finishedAt = new Date().toISOString();
-    run.durationMs = Date.now() - Date.parse(input.startedAt);
-  };
-  const rest = input.collections.filter((c) => !c.essential);
-  if (rest.length === 0 && patched(TENANT_SYNC_PATCHES.recordOnceWithoutRest)) {
-    // Nothing after the essential collections: the run is over, and is recorded once. (Recorded
-    // twice, the second write replaces the first, and on FerretDB a replace by _id scans the
-    // whole sync_runs collection: under a storm of logins those scans queued every write.)
-    finish();
-    await recordSyncRun(run);
-  } else {
-    // Recorded once the login has its answer (same workflow task), so it never delays it.
-    const started = recordSyncRun({ ...run }).catch((err: unknown) => log.warn('could not record sync start', { err: String(err) }));
-    await mapBounded(rest, input.concurrency ?? DEFAULT_CONCURRENCY, syncOne);
-    finish();
-    await started;
-    await recordSyncRun(run);
-  }
+  // Recorded once the login has its answer (same workflow task), so it never delays it.
+  const started = recordSyncRun({ ...run }).catch((err: unknown) => log.warn('could not record sync start', { err: String(err) }));
+  await mapBounded(
+    input.collections.filter((c) => !c.essential),
+    input.concurrency ?? DEFAULT_CONCURRENCY,
+    syncOne,
+  );
+
+  run.state = runStateOf(run.collections);
+  run.finishedAt = new Date().toISOString();
+  run.durationMs = Date.now() - Date.parse(input.startedAt);
+  await started;
+  await recordSyncRun(run);
   await condition(allHandlersFinished);
   log.info('tenant sync finished', {
     tenantId: input.tenantId,
