@@ -52,7 +52,7 @@ import { createDirectSync } from './services/tenant-sync/direct-sync';
 import { createTemporalLogin } from './services/tenant-sync/temporal-login';
 import { createLoginSync } from './services/tenant-sync/login-sync';
 import { createWorkerPresence, describeWorkflowPollers, loginQueueOf } from './services/tenant-sync/worker-presence';
-import { createCache } from '../infra/cache/cache';
+import { cacheFromConfig } from '../infra/cache/cache';
 import { cachedSyncStore, cachedTenantRepository } from '../activities/tenant-sync/cached-stores';
 import cacheRoutes from './routes/cache';
 import { platformGaugeReaders, registerPlatformGauges } from './services/maintenance/platform-gauges';
@@ -144,13 +144,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.decorate('tenants', repo);
   app.decorate('syncStore', store);
   // The login path reads its tenant and freshness status through the cache (one per app).
-  const cache = createCache({
-    redis: deps.cacheRedis ?? redis,
-    scope: mongo.db.databaseName,
-    enabled: config.CACHE_ENABLED,
-    ttlMs: { tenants: config.CACHE_TENANT_TTL_MS, 'sync-status': config.CACHE_STATUS_TTL_MS },
-    log,
-  });
+  const cache = cacheFromConfig(config, { redis: deps.cacheRedis ?? redis, scope: mongo.db.databaseName, log });
   app.addHook('onClose', async () => cache.close());
   // Draining (SIGTERM): every answer closes its connection, so keep-alive clients reconnect to
   // another process and the server's close is not held open by sockets that were busy when it began.

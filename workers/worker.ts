@@ -9,7 +9,7 @@ import { startTelemetry } from '../infra/telemetry';
 import { activityDepsFromConfig, activitySettingsFromConfig } from '../activities/settings-from-config';
 import { createWorker, laneSettingsFromConfig } from './create-worker';
 import { loadWorkflowBundle } from './workflow-bundle';
-import { createCache } from '../infra/cache/cache';
+import { cacheFromConfig } from '../infra/cache/cache';
 import { upsertClientsOnStart } from './client-upsert-on-start';
 import { createPauseStore } from '../activities/maintenance/pause-store';
 import { ensureSchedulesOnStart } from './schedules';
@@ -45,13 +45,7 @@ const mongo = await connectMongo(config, log);
 const redis = createRedis(config, log, 'worker');
 // The read cache the API's login path has (infra/cache): a login's collection syncs read their
 // tenant through it; the API's tenant writes reach it over the cache bus.
-const cache = createCache({
-  redis,
-  scope: mongo.db.databaseName,
-  enabled: config.CACHE_ENABLED,
-  ttlMs: { tenants: config.CACHE_TENANT_TTL_MS, 'sync-status': config.CACHE_STATUS_TTL_MS },
-  log,
-});
+const cache = cacheFromConfig(config, { redis, scope: mongo.db.databaseName, log });
 const connection = await NativeConnection.connect(temporalConnectionOptions(config));
 const worker = await createWorker({
   connection,

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { WorkflowBundle } from '@temporalio/worker';
 import type { Logger } from 'pino';
+import { tsEntry } from '../infra/dev/ts-entry';
 
 // The worker's workflow code, bundled once for every lane's worker. Bundling runs webpack, which
 // takes about as much memory as the rest of the worker and V8 keeps most of it after: a worker
@@ -38,7 +39,8 @@ export async function loadWorkflowBundle(o: { prebuilt?: string; log: Pick<Logge
 
 function buildInChild(out: string): Promise<void> {
   // node with tsx's loader, as the worker itself runs (workers/build-workflow-bundle.ts is TypeScript).
-  const child = spawn(process.execPath, ['--import', 'tsx', BUILD_SCRIPT, out], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const [cmd, args] = tsEntry(BUILD_SCRIPT);
+  const child = spawn(cmd, [...args, out], { stdio: ['ignore', 'ignore', 'pipe'] });
   let tail = '';
   child.stderr.on('data', (b: Buffer) => (tail = (tail + b.toString()).slice(-4000)));
   return new Promise((resolve, reject) => {

@@ -1,6 +1,7 @@
 import { CACHED_NAMESPACES } from '../cache-bus';
 import { BentoCache, bentostore } from 'bentocache';
 import { memoryDriver } from 'bentocache/drivers/memory';
+import type { AppConfig } from '../config';
 import type { Logger } from '../logger';
 import { createCacheMetrics } from '../metrics';
 import { duplicateRedis, type Redis } from '../redis';
@@ -118,6 +119,18 @@ function disabledCache(counters: ReturnType<typeof createCacheCounters>): AppCac
     stats: () => ({ enabled: false, redis: 'off', namespaces: counters.snapshot() }),
     close: async () => undefined,
   };
+}
+
+/** The cache as config sets it (CACHE_ENABLED, CACHE_TENANT_TTL_MS, CACHE_STATUS_TTL_MS): the API's and the worker's. */
+export function cacheFromConfig(
+  config: Pick<AppConfig, 'CACHE_ENABLED' | 'CACHE_TENANT_TTL_MS' | 'CACHE_STATUS_TTL_MS'>,
+  o: Pick<CacheOptions, 'redis' | 'scope' | 'log'>,
+): AppCache {
+  return createCache({
+    ...o,
+    enabled: config.CACHE_ENABLED,
+    ttlMs: { tenants: config.CACHE_TENANT_TTL_MS, 'sync-status': config.CACHE_STATUS_TTL_MS },
+  });
 }
 
 export function createCache(o: CacheOptions): AppCache {
